@@ -1,0 +1,381 @@
+//! `pdm.identity.v1.IdentityService`.
+
+use chrono::Duration;
+use pdm_crypto::{random_token, sha256};
+use pdm_proto::identity::v1::{self as pb, identity_service_server::IdentityService};
+use pdm_runtime::convert::timestamp;
+use tonic::{Request, Response, Status};
+
+use super::{IdentityApi, convert, requests};
+use crate::{
+    domain::{age, content, password},
+    error::{IdentityError, Result},
+    store::NewAccount,
+};
+
+/// Blind-index domain of the throttle for credential checks by subject id.
+const VERIFY_THROTTLE: &str = "verify-subject";
+
+impl IdentityApi {
+    /// Hashes on the blocking pool: argon2id takes tens of milliseconds of CPU.
+    async fn hash_password(&self, password: String) -> Result<String> {
+        tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|_| IdentityError::Internal("hashing task failed"))?
+            .map_err(|_| IdentityError::Internal("password hashing failed"))
+    }
+
+    /// Checks a password against a hash, or against a dummy hash when there is no account,
+    /// so both answers take the same time.
+    async fn password_matches(&self, password: String, hash: Option<String>) -> Result<bool> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
+        let matches = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+            .await
+            .map_err(|_| IdentityError::Internal("verification task failed"))?;
+        Ok(known && matches)
+    }
+
+    /// A password check throttled by `throttle_key`: fails fast while locked, counts
+    /// failures, forgets them on success.
+    async fn throttled_check(
+        &self,
+        throttle_key: &[u8],
+        password: String,
+        hash: Option<String>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        if let Some(wait) = self.store.sign_in_wait(throttle_key, now).await? {
+            return Err(IdentityError::Throttled(wait.to_std().unwrap_or_default()));
+        }
+        if self.password_matches(password, hash).await? {
+            self.store.clear_failures(throttle_key).await?;
+            Ok(())
+        } else {
+            self.store.record_failure(throttle_key, now).await?;
+            Err(IdentityError::Unauthenticated)
+        }
+    }
+
+    async fn check_subject_password(&self, subject: &str, password: String) -> Result<()> {
+        let credentials = self.store.credentials(subject).await?;
+        let throttle_key = self
+            .store
+            .email_index(&format!("{VERIFY_THROTTLE}:{subject}"));
+        self.throttled_check(
+            &throttle_key,
+            password,
+            credentials.map(|c| c.password_hash),
+        )
+        .await
+    }
+
+    async fn ensure_not_restricted(&self, subject: &str) -> Result<()> {
+        match self.store.restricted(subject).await? {
+            None => Err(IdentityError::NotFound),
+            Some(true) => Err(IdentityError::Restricted),
+            Some(false) => Ok(()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityApi {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        let r = request.into_inner();
+        let now = self.clock.now();
+        let form = requests::sign_up(&r, now.date_naive())?;
+        // Policy, "Our policy towards the Children": no account for anyone under 18, and
+        // nothing of theirs is stored.
+        if let Some(birth) = form.birth_date
+            && !age::is_adult(birth, now.date_naive())
+        {
+            return Err(IdentityError::Underage.into());
+        }
+        let password_hash = self.hash_password(r.password).await?;
+        let profile = self
+            .store
+            .create_account(
+                NewAccount {
+                    subject_id: pdm_runtime::SubjectId::new_v7().to_string(),
+                    first_name: form.first_name,
+                    last_name: form.last_name,
+                    email: form.email,
+                    phone: form.phone,
+                    region: form.region,
+                    birth_date: form.birth_date,
+                    password_hash,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(subject_id = %profile.subject_id, "account created");
+        Ok(Response::new(pb::CreateAccountResponse {
+            account: Some(convert::account(profile)),
+        }))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
+        let profile = self
+            .store
+            .profile(&subject.to_string())
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        Ok(Response::new(pb::GetAccountResponse {
+            account: Some(convert::account(profile)),
+        }))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
+        let (subject, changes) = requests::profile_changes(request.get_ref())?;
+        let profile = self
+            .store
+            .update_profile(&subject.to_string(), changes, self.clock.now())
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        tracing::info!(subject_id = %subject, "profile updated");
+        Ok(Response::new(pb::UpdateProfileResponse {
+            account: Some(convert::account(profile)),
+        }))
+    }
+
+    async fn set_profile_photo(
+        &self,
+        request: Request<pb::SetProfilePhotoRequest>,
+    ) -> Result<Response<pb::SetProfilePhotoResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = pdm_runtime::FieldViolations::new();
+        let subject = v.check("subject_id", r.subject_id.parse::<pdm_runtime::SubjectId>());
+        let image = v.check("photo", content::check_photo(&r.photo));
+        v.finish()?;
+        let (Some(subject), Some(image)) = (subject, image) else {
+            return Err(IdentityError::Internal("validated photo incomplete").into());
+        };
+        let subject = subject.to_string();
+        self.ensure_not_restricted(&subject).await?;
+        let size = r.photo.len();
+        self.store
+            .set_photo(&subject, image.mime(), r.photo, self.clock.now())
+            .await?;
+        Ok(Response::new(pb::SetProfilePhotoResponse {
+            content_type: image.mime().to_owned(),
+            size_bytes: u64::try_from(size).unwrap_or(0),
+        }))
+    }
+
+    async fn get_profile_photo(
+        &self,
+        request: Request<pb::GetProfilePhotoRequest>,
+    ) -> Result<Response<pb::GetProfilePhotoResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        if self.store.restricted(&subject).await?.is_none() {
+            return Err(IdentityError::NotFound.into());
+        }
+        let (content_type, photo) = self
+            .store
+            .photo(&subject)
+            .await?
+            .ok_or(IdentityError::Missing("profile photo"))?;
+        Ok(Response::new(pb::GetProfilePhotoResponse {
+            content_type,
+            photo,
+        }))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let r = request.into_inner();
+        let email = requests::sign_in(&r)?;
+        let email_index = self.store.email_index(email.as_str());
+        let credentials = self.store.credentials_by_email(&email_index).await?;
+        let subject = credentials.as_ref().map(|c| c.subject_id.clone());
+        self.throttled_check(
+            &email_index,
+            r.password,
+            credentials.map(|c| c.password_hash),
+        )
+        .await?;
+        let subject = subject.ok_or(IdentityError::Unauthenticated)?;
+        let token = random_token(32).map_err(IdentityError::from)?;
+        let expires_at = self
+            .store
+            .create_session(
+                &subject,
+                sha256(token.as_bytes()),
+                self.clock.now(),
+                Duration::minutes(self.settings.session_ttl_minutes),
+            )
+            .await?;
+        Ok(Response::new(pb::AuthenticateResponse {
+            session_token: token,
+            subject_id: subject,
+            expires_at: Some(timestamp(expires_at)),
+        }))
+    }
+
+    async fn validate_session(
+        &self,
+        request: Request<pb::ValidateSessionRequest>,
+    ) -> Result<Response<pb::ValidateSessionResponse>, Status> {
+        let token = &request.get_ref().session_token;
+        if token.is_empty() || token.len() > 128 {
+            return Err(pdm_runtime::error::invalid_field(
+                "session_token",
+                "required, at most 128 characters",
+            ));
+        }
+        let (subject_id, expires_at) = self
+            .store
+            .live_session(&sha256(token.as_bytes()), self.clock.now())
+            .await?
+            .ok_or(IdentityError::Unauthenticated)?;
+        Ok(Response::new(pb::ValidateSessionResponse {
+            subject_id,
+            expires_at: Some(timestamp(expires_at)),
+        }))
+    }
+
+    async fn verify_subject(
+        &self,
+        request: Request<pb::VerifySubjectRequest>,
+    ) -> Result<Response<pb::VerifySubjectResponse>, Status> {
+        let r = request.into_inner();
+        let subject = requests::subject_id(&r.subject_id)?.to_string();
+        match r.credential {
+            Some(pb::verify_subject_request::Credential::Password(password)) => {
+                let mut v = pdm_runtime::FieldViolations::new();
+                requests::check_password_present(&mut v, &password);
+                v.finish()?;
+                self.check_subject_password(&subject, password).await?;
+            }
+            Some(pb::verify_subject_request::Credential::SessionToken(token)) => {
+                if token.is_empty() || token.len() > 128 {
+                    return Err(pdm_runtime::error::invalid_field(
+                        "session_token",
+                        "required, at most 128 characters",
+                    ));
+                }
+                let live = self
+                    .store
+                    .live_session(&sha256(token.as_bytes()), self.clock.now())
+                    .await?;
+                if live.is_none_or(|(owner, _)| owner != subject) {
+                    return Err(IdentityError::Unauthenticated.into());
+                }
+            }
+            None => {
+                return Err(pdm_runtime::error::invalid_field(
+                    "credential",
+                    "a password or a session token is required",
+                ));
+            }
+        }
+        Ok(Response::new(pb::VerifySubjectResponse {
+            subject_id: subject,
+        }))
+    }
+
+    async fn set_billing_contact(
+        &self,
+        request: Request<pb::SetBillingContactRequest>,
+    ) -> Result<Response<pb::SetBillingContactResponse>, Status> {
+        let (subject, billing) = requests::billing(request.get_ref())?;
+        let subject = subject.to_string();
+        self.ensure_not_restricted(&subject).await?;
+        self.store
+            .set_billing(&subject, &billing, self.clock.now())
+            .await?;
+        Ok(Response::new(pb::SetBillingContactResponse {
+            billing_contact: Some(convert::billing(billing)),
+        }))
+    }
+
+    async fn get_billing_contact(
+        &self,
+        request: Request<pb::GetBillingContactRequest>,
+    ) -> Result<Response<pb::GetBillingContactResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        if self.store.restricted(&subject).await?.is_none() {
+            return Err(IdentityError::NotFound.into());
+        }
+        let billing = self
+            .store
+            .billing(&subject)
+            .await?
+            .ok_or(IdentityError::Missing("billing contact"))?;
+        Ok(Response::new(pb::GetBillingContactResponse {
+            billing_contact: Some(convert::billing(billing)),
+        }))
+    }
+
+    async fn create_support_ticket(
+        &self,
+        request: Request<pb::CreateSupportTicketRequest>,
+    ) -> Result<Response<pb::CreateSupportTicketResponse>, Status> {
+        let (subject, ticket) = requests::ticket(request.into_inner())?;
+        let subject = subject.to_string();
+        self.ensure_not_restricted(&subject).await?;
+        let ticket = self
+            .store
+            .create_ticket(&subject, ticket, self.clock.now())
+            .await?;
+        tracing::info!(subject_id = %subject, ticket_id = %ticket.ticket_id, "support ticket opened");
+        Ok(Response::new(pb::CreateSupportTicketResponse {
+            ticket: Some(convert::ticket(ticket)),
+        }))
+    }
+
+    async fn list_support_tickets(
+        &self,
+        request: Request<pb::ListSupportTicketsRequest>,
+    ) -> Result<Response<pb::ListSupportTicketsResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        if self.store.restricted(&subject).await?.is_none() {
+            return Err(IdentityError::NotFound.into());
+        }
+        let tickets = self.store.tickets(&subject, false).await?;
+        Ok(Response::new(pb::ListSupportTicketsResponse {
+            tickets: tickets.into_iter().map(convert::ticket).collect(),
+        }))
+    }
+
+    async fn delete_account(
+        &self,
+        request: Request<pb::DeleteAccountRequest>,
+    ) -> Result<Response<pb::DeleteAccountResponse>, Status> {
+        let r = request.into_inner();
+        let (subject, reason, request_id) = requests::deletion(&r)?;
+        let subject = subject.to_string();
+        // Policy, account deletion step 4: "You may be asked to enter your password again
+        // or provide a reason for deleting your account." We ask for both.
+        self.check_subject_password(&subject, r.password).await?;
+        let request_id =
+            request_id.unwrap_or_else(|| format!("delete-account-{}", uuid::Uuid::now_v7()));
+        let receipt = self
+            .store
+            .erase(
+                &request_id,
+                &subject,
+                reason.as_str_name(),
+                self.clock.now(),
+                self.settings.billing_retention_years,
+            )
+            .await?;
+        tracing::info!(subject_id = %subject, %request_id, reason = reason.as_str_name(), "account deleted");
+        Ok(Response::new(pb::DeleteAccountResponse {
+            receipt: Some(convert::receipt(receipt)),
+        }))
+    }
+}

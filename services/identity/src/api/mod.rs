@@ -1,0 +1,44 @@
+//! The gRPC edge: request validation, calls into the store, responses.
+
+mod convert;
+mod identity;
+pub mod requests;
+mod subject_data;
+
+use std::sync::Arc;
+
+use pdm_runtime::SharedClock;
+
+use crate::{settings::IdentitySettings, store::Store};
+
+/// The identity service's gRPC handlers (IdentityService and SubjectDataService).
+#[derive(Debug, Clone)]
+pub struct IdentityApi {
+    store: Store,
+    clock: SharedClock,
+    settings: IdentitySettings,
+    /// A hash of a random password, verified against when an account does not exist so
+    /// unknown accounts take as long to refuse as wrong passwords.
+    dummy_hash: Arc<String>,
+}
+
+impl IdentityApi {
+    /// Handlers over `store`.
+    pub async fn new(
+        store: Store,
+        clock: SharedClock,
+        settings: IdentitySettings,
+    ) -> anyhow::Result<Self> {
+        let secret = pdm_crypto::random_token(24)?;
+        let dummy_hash =
+            tokio::task::spawn_blocking(move || crate::domain::password::hash(&secret))
+                .await?
+                .map_err(|e| anyhow::anyhow!("dummy hash: {e}"))?;
+        Ok(Self {
+            store,
+            clock,
+            settings,
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+}

@@ -1,0 +1,407 @@
+//! Request validation: every field checked, every problem reported together as a field
+//! violation, and the result a typed value the store can trust.
+
+use chrono::NaiveDate;
+use pdm_proto::{common::v1::Region, identity::v1 as pb};
+use pdm_runtime::{FieldViolations, SubjectId};
+
+use crate::{
+    domain::{
+        age, card::contains_card_number, content, email::Email, password, phone::parse_e164, text,
+    },
+    error::IdentityError,
+    store::{Billing, NewAttachment, NewTicket, ProfileChanges},
+};
+
+/// Longest name.
+pub const MAX_NAME: usize = 100;
+/// Longest billing name or processor reference.
+pub const MAX_BILLING_TEXT: usize = 200;
+/// Longest ticket summary or file name.
+pub const MAX_SUMMARY: usize = 200;
+/// Longest ticket description.
+pub const MAX_DESCRIPTION: usize = 10_000;
+
+type Checked<T> = Result<T, IdentityError>;
+
+fn finish(v: FieldViolations) -> Checked<()> {
+    v.finish().map_err(IdentityError::Invalid)
+}
+
+/// Parses a subject id field.
+pub fn subject_id(raw: &str) -> Checked<SubjectId> {
+    let mut v = FieldViolations::new();
+    let id = v.check("subject_id", raw.parse::<SubjectId>());
+    finish(v)?;
+    id.ok_or(IdentityError::Internal("validated subject id missing"))
+}
+
+fn email(raw: &str) -> Result<Email, String> {
+    let parsed = Email::parse(raw).map_err(str::to_owned)?;
+    if contains_card_number(parsed.as_str()) {
+        return Err("must not contain a payment card number".into());
+    }
+    Ok(parsed)
+}
+
+fn region(raw: i32) -> Result<Region, &'static str> {
+    match Region::try_from(raw) {
+        Ok(Region::Unspecified) => Err("required"),
+        Ok(region) => Ok(region),
+        Err(_) => Err("unknown region"),
+    }
+}
+
+/// A validated sign-up form.
+#[derive(Debug)]
+pub struct SignUp {
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Email.
+    pub email: Email,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Region.
+    pub region: Region,
+    /// Birth date.
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// Validates CreateAccount; the password is checked but stays in the request.
+pub fn sign_up(r: &pb::CreateAccountRequest, today: NaiveDate) -> Checked<SignUp> {
+    let mut v = FieldViolations::new();
+    let first_name = v.check("first_name", text::required(&r.first_name, MAX_NAME));
+    let last_name = v.check("last_name", text::required(&r.last_name, MAX_NAME));
+    let email = v.check("email", email(&r.email));
+    let phone = if r.phone.trim().is_empty() {
+        Some(None)
+    } else {
+        v.check("phone", parse_e164(&r.phone)).map(Some)
+    };
+    let region = v.check("region", region(r.region));
+    let birth_date = if r.birth_date.is_empty() {
+        Some(None)
+    } else {
+        v.check("birth_date", age::parse_birth_date(&r.birth_date, today))
+            .map(Some)
+    };
+    v.check("password", password::check_policy(&r.password));
+    finish(v)?;
+    match (first_name, last_name, email, phone, region, birth_date) {
+        (
+            Some(first_name),
+            Some(last_name),
+            Some(email),
+            Some(phone),
+            Some(region),
+            Some(birth_date),
+        ) => Ok(SignUp {
+            first_name,
+            last_name,
+            email,
+            phone,
+            region,
+            birth_date,
+        }),
+        _ => Err(IdentityError::Internal("validated sign-up incomplete")),
+    }
+}
+
+/// Validates UpdateProfile.
+pub fn profile_changes(r: &pb::UpdateProfileRequest) -> Checked<(SubjectId, ProfileChanges)> {
+    let mut v = FieldViolations::new();
+    let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+    let mut changes = ProfileChanges::default();
+    if let Some(first) = &r.first_name {
+        changes.first_name = v.check("first_name", text::required(first, MAX_NAME));
+    }
+    if let Some(last) = &r.last_name {
+        changes.last_name = v.check("last_name", text::required(last, MAX_NAME));
+    }
+    if let Some(raw) = &r.email {
+        changes.email = v.check("email", email(raw));
+    }
+    if let Some(raw) = &r.phone {
+        changes.phone = if raw.trim().is_empty() {
+            Some(None)
+        } else {
+            v.check("phone", parse_e164(raw)).map(Some)
+        };
+    }
+    if let Some(raw) = r.region {
+        changes.region = v.check("region", region(raw));
+    }
+    finish(v)?;
+    let subject = subject.ok_or(IdentityError::Internal("validated subject id missing"))?;
+    Ok((subject, changes))
+}
+
+/// Validates sign-in input: a well-formed email and a non-empty, bounded password.
+pub fn sign_in(r: &pb::AuthenticateRequest) -> Checked<Email> {
+    let mut v = FieldViolations::new();
+    let email = v.check("email", Email::parse(&r.email));
+    check_password_present(&mut v, &r.password);
+    finish(v)?;
+    email.ok_or(IdentityError::Internal("validated email missing"))
+}
+
+/// A present password within the length bound (the policy is not re-checked at sign-in:
+/// it may have changed since the password was set).
+pub fn check_password_present(v: &mut FieldViolations, password: &str) {
+    if password.is_empty() {
+        v.add("password", "required");
+    } else if password.chars().count() > password::MAX_CHARS {
+        v.add("password", "at most 256 characters");
+    }
+}
+
+/// Validates a billing contact.
+pub fn billing(r: &pb::SetBillingContactRequest) -> Checked<(SubjectId, Billing)> {
+    let mut v = FieldViolations::new();
+    let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+    let Some(contact) = &r.billing_contact else {
+        v.add("billing_contact", "required");
+        finish(v)?;
+        return Err(IdentityError::Internal("unreachable"));
+    };
+    let name = v.check(
+        "billing_contact.name",
+        text::required(&contact.name, MAX_BILLING_TEXT),
+    );
+    let email = v.check("billing_contact.email", email(&contact.email));
+    let phone = if contact.phone.trim().is_empty() {
+        Some(None)
+    } else {
+        v.check("billing_contact.phone", parse_e164(&contact.phone))
+            .map(Some)
+    };
+    let processor_ref = v.check(
+        "billing_contact.payment_processor_ref",
+        text::required(&contact.payment_processor_ref, MAX_BILLING_TEXT),
+    );
+    finish(v)?;
+    match (subject, name, email, phone, processor_ref) {
+        (Some(subject), Some(name), Some(email), Some(phone), Some(processor_ref)) => Ok((
+            subject,
+            Billing {
+                name,
+                email: email.as_str().to_owned(),
+                phone,
+                processor_ref,
+            },
+        )),
+        _ => Err(IdentityError::Internal("validated billing incomplete")),
+    }
+}
+
+/// Validates a support ticket and recognises its attachments by content.
+pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicket)> {
+    let mut v = FieldViolations::new();
+    let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+    let contact = v.check("contact", contact(&r.contact));
+    let summary = v.check("summary", text::required(&r.summary, MAX_SUMMARY));
+    let description = v.check(
+        "description",
+        text::required(&r.description, MAX_DESCRIPTION),
+    );
+    if r.attachments.len() > content::MAX_ATTACHMENTS {
+        v.add("attachments", "at most 3 attachments");
+    }
+    let mut attachments = Vec::new();
+    for (i, a) in r
+        .attachments
+        .into_iter()
+        .enumerate()
+        .take(content::MAX_ATTACHMENTS)
+    {
+        let file_name = v.check(
+            &format!("attachments[{i}].file_name"),
+            text::required(&a.file_name, MAX_SUMMARY),
+        );
+        let content_type = v.check(
+            &format!("attachments[{i}].content"),
+            content::check_attachment(&a.content),
+        );
+        // Text attachments are text fields too: no card numbers in them.
+        if content_type == Some("text/plain")
+            && std::str::from_utf8(&a.content).is_ok_and(contains_card_number)
+        {
+            v.add(
+                format!("attachments[{i}].content"),
+                "must not contain a payment card number",
+            );
+        }
+        if let (Some(file_name), Some(content_type)) = (file_name, content_type) {
+            attachments.push(NewAttachment {
+                file_name,
+                content_type,
+                content: a.content,
+            });
+        }
+    }
+    finish(v)?;
+    match (subject, contact, summary, description) {
+        (Some(subject), Some(contact), Some(summary), Some(description)) => Ok((
+            subject,
+            NewTicket {
+                contact,
+                summary,
+                description,
+                attachments,
+            },
+        )),
+        _ => Err(IdentityError::Internal("validated ticket incomplete")),
+    }
+}
+
+fn contact(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err("required".into());
+    }
+    if let Ok(e) = email(raw) {
+        return Ok(e.as_str().to_owned());
+    }
+    parse_e164(raw).map_err(|_| "must be an email address or an E.164 phone number".into())
+}
+
+/// Validates DeleteAccount.
+pub fn deletion(
+    r: &pb::DeleteAccountRequest,
+) -> Checked<(SubjectId, pb::DeletionReason, Option<String>)> {
+    let mut v = FieldViolations::new();
+    let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+    check_password_present(&mut v, &r.password);
+    let reason = match pb::DeletionReason::try_from(r.reason) {
+        Ok(pb::DeletionReason::Unspecified) => {
+            v.add("reason", "required");
+            None
+        }
+        Ok(reason) => Some(reason),
+        Err(_) => {
+            v.add("reason", "unknown reason");
+            None
+        }
+    };
+    let request_id = if r.request_id.is_empty() {
+        Some(None)
+    } else {
+        v.check(
+            "request_id",
+            pdm_runtime::ids::check_request_id(&r.request_id),
+        )
+        .map(|id| Some(id.to_owned()))
+    };
+    finish(v)?;
+    match (subject, reason, request_id) {
+        (Some(subject), Some(reason), Some(request_id)) => Ok((subject, reason, request_id)),
+        _ => Err(IdentityError::Internal("validated deletion incomplete")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default()
+    }
+
+    fn fields(err: IdentityError) -> Vec<String> {
+        use pdm_runtime::tonic_types::StatusExt;
+        match err {
+            IdentityError::Invalid(status) => status
+                .get_details_bad_request()
+                .map(|b| b.field_violations.into_iter().map(|f| f.field).collect())
+                .unwrap_or_default(),
+            other => vec![format!("not a violation: {other}")],
+        }
+    }
+
+    #[test]
+    fn every_bad_sign_up_field_is_reported() {
+        let r = pb::CreateAccountRequest {
+            first_name: String::new(),
+            last_name: "x".repeat(101),
+            email: "nope".into(),
+            phone: "0770".into(),
+            region: 0,
+            birth_date: "yesterday".into(),
+            password: "short".into(),
+        };
+        let err = sign_up(&r, today()).expect_err("all bad");
+        assert_eq!(
+            fields(err),
+            [
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "region",
+                "birth_date",
+                "password"
+            ]
+        );
+    }
+
+    #[test]
+    fn card_numbers_are_refused_in_names_and_emails() {
+        let r = pb::CreateAccountRequest {
+            first_name: "4111 1111 1111 1111".into(),
+            last_name: "Lovelace".into(),
+            email: "4111111111111111@example.org".into(),
+            phone: String::new(),
+            region: Region::Uk as i32,
+            birth_date: String::new(),
+            password: "correct horse battery".into(),
+        };
+        assert_eq!(
+            fields(sign_up(&r, today()).expect_err("cards")),
+            ["first_name", "email"]
+        );
+    }
+
+    #[test]
+    fn unknown_enum_values_are_refused() {
+        let r = pb::CreateAccountRequest {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: "ada@example.org".into(),
+            phone: String::new(),
+            region: 99,
+            birth_date: String::new(),
+            password: "correct horse battery".into(),
+        };
+        assert_eq!(
+            fields(sign_up(&r, today()).expect_err("region")),
+            ["region"]
+        );
+    }
+
+    #[test]
+    fn ticket_attachments_are_checked_one_by_one() {
+        let r = pb::CreateSupportTicketRequest {
+            subject_id: uuid::Uuid::now_v7().to_string(),
+            contact: "+447700900123".into(),
+            summary: "Export fails".into(),
+            description: "It fails.".into(),
+            attachments: vec![
+                pb::TicketAttachment {
+                    file_name: "log.txt".into(),
+                    content: b"stack trace".to_vec(),
+                    ..Default::default()
+                },
+                pb::TicketAttachment {
+                    file_name: "app.exe".into(),
+                    content: b"MZ\x90\0\x03\0\0\0\xff\xfe".to_vec(),
+                    ..Default::default()
+                },
+            ],
+        };
+        assert_eq!(
+            fields(ticket(r).expect_err("exe")),
+            ["attachments[1].content"]
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! `pdm.subject.v1.SubjectDataService` for the identity service.
+
+use std::pin::Pin;
+
+use pdm_proto::subject::v1::{
+    self as pb, RetentionTrigger, subject_data_service_server::SubjectDataService,
+};
+use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, ids::check_request_id};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::{IdentityApi, convert};
+use crate::{
+    error::IdentityError,
+    store::{Hold, PurgeRule},
+};
+
+/// Most purge rules or holds in one request.
+const MAX_PURGE_ITEMS: usize = 1000;
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SubjectDataService for IdentityApi {
+    type ExportSubjectStream = ExportStream;
+
+    async fn export_subject(
+        &self,
+        request: Request<pb::ExportSubjectRequest>,
+    ) -> Result<Response<Self::ExportSubjectStream>, Status> {
+        let subject = super::requests::subject_id(&request.get_ref().subject_id)?;
+        let records = self.store.export(&subject.to_string()).await?;
+        let stream = tokio_stream::iter(records.into_iter().map(|r| {
+            Ok(pb::ExportSubjectResponse {
+                record: Some(convert::record(r)),
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn erase_subject(
+        &self,
+        request: Request<pb::EraseSubjectRequest>,
+    ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
+        let r = request.get_ref();
+        let mut v = FieldViolations::new();
+        let request_id = v.check("request_id", check_request_id(&r.request_id));
+        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+        v.finish()?;
+        let (Some(request_id), Some(subject)) = (request_id, subject) else {
+            return Err(IdentityError::Internal("validated erasure incomplete").into());
+        };
+        let receipt = self
+            .store
+            .erase(
+                request_id,
+                &subject.to_string(),
+                "erasure_request",
+                self.clock.now(),
+                self.settings.billing_retention_years,
+            )
+            .await?;
+        tracing::info!(subject_id = %subject, request_id, "subject erased");
+        Ok(Response::new(pb::EraseSubjectResponse {
+            receipt: Some(convert::receipt(receipt)),
+        }))
+    }
+
+    async fn restrict_subject(
+        &self,
+        request: Request<pb::RestrictSubjectRequest>,
+    ) -> Result<Response<pb::RestrictSubjectResponse>, Status> {
+        let r = request.get_ref();
+        let mut v = FieldViolations::new();
+        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+        if !r.request_id.is_empty() {
+            v.check("request_id", check_request_id(&r.request_id));
+        }
+        v.finish()?;
+        let subject = subject.ok_or(IdentityError::Internal("validated subject missing"))?;
+        let known = self
+            .store
+            .set_restricted(&subject.to_string(), r.restricted)
+            .await?;
+        tracing::info!(subject_id = %subject, restricted = r.restricted, known, "restriction set");
+        Ok(Response::new(pb::RestrictSubjectResponse {
+            restricted: known && r.restricted,
+            subject_known: known,
+        }))
+    }
+
+    async fn purge_expired(
+        &self,
+        request: Request<pb::PurgeExpiredRequest>,
+    ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let r = request.into_inner();
+        let (rules, holds) = purge_request(&r)?;
+        let outcomes = self.store.purge(&rules, &holds, r.dry_run).await?;
+        for o in &outcomes {
+            tracing::info!(run_id = %r.run_id, category = %o.category, purged = o.purged, held = o.held, dry_run = r.dry_run, "purge");
+        }
+        Ok(Response::new(pb::PurgeExpiredResponse {
+            results: outcomes
+                .into_iter()
+                .map(|o| pb::PurgeResult {
+                    category: o.category,
+                    purged: o.purged,
+                    held: o.held,
+                    hold_ids: o.hold_ids,
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn purge_request(r: &pb::PurgeExpiredRequest) -> Result<(Vec<PurgeRule>, Vec<Hold>), Status> {
+    let mut v = FieldViolations::new();
+    v.check("run_id", check_request_id(&r.run_id));
+    if r.rules.len() > MAX_PURGE_ITEMS {
+        v.add("rules", "at most 1000 rules");
+    }
+    if r.holds.len() > MAX_PURGE_ITEMS {
+        v.add("holds", "at most 1000 holds");
+    }
+    let mut rules = Vec::new();
+    for (i, rule) in r.rules.iter().enumerate() {
+        if rule.category.is_empty() || rule.category.len() > 100 {
+            v.add(
+                format!("rules[{i}].category"),
+                "required, at most 100 characters",
+            );
+        }
+        match RetentionTrigger::try_from(rule.trigger) {
+            Ok(RetentionTrigger::Unspecified) | Err(_) => {
+                v.add(format!("rules[{i}].trigger"), "required, a known trigger");
+            }
+            Ok(_) => {}
+        }
+        match rule.cutoff.as_ref().and_then(from_timestamp) {
+            Some(cutoff) => rules.push(PurgeRule {
+                category: rule.category.clone(),
+                cutoff,
+            }),
+            None => v.add(format!("rules[{i}].cutoff"), "required, a valid time"),
+        }
+    }
+    let mut holds = Vec::new();
+    for (i, hold) in r.holds.iter().enumerate() {
+        if hold.hold_id.is_empty() || hold.hold_id.len() > 128 {
+            v.add(
+                format!("holds[{i}].hold_id"),
+                "required, at most 128 characters",
+            );
+        }
+        let subject = if hold.subject_id.is_empty() {
+            None
+        } else {
+            v.check(
+                &format!("holds[{i}].subject_id"),
+                hold.subject_id.parse::<SubjectId>(),
+            )
+            .map(|s| s.to_string())
+        };
+        holds.push(Hold {
+            hold_id: hold.hold_id.clone(),
+            subject,
+            category: (!hold.category.is_empty()).then(|| hold.category.clone()),
+        });
+    }
+    v.finish()?;
+    Ok((rules, holds))
+}

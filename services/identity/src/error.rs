@@ -1,0 +1,89 @@
+//! The identity service's errors, mapped to gRPC statuses in exactly one place.
+
+use pdm_crypto::{CryptoError, key_store::KeyStoreError};
+use pdm_runtime::error as status;
+use sea_orm::DbErr;
+use tonic::Status;
+
+/// Everything that can go wrong in the identity service.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Bad input; already carries its field violations.
+    #[error("invalid request")]
+    Invalid(Status),
+    /// No account with that subject id.
+    #[error("account not found")]
+    NotFound,
+    /// The thing asked for (photo, billing contact) does not exist.
+    #[error("{0} not found")]
+    Missing(&'static str),
+    /// The email belongs to another account.
+    #[error("email already in use")]
+    EmailTaken,
+    /// The birth date makes the subject younger than 18.
+    #[error("under age")]
+    Underage,
+    /// Processing of the account is restricted.
+    #[error("processing restricted")]
+    Restricted,
+    /// Wrong or unknown credentials.
+    #[error("invalid credentials")]
+    Unauthenticated,
+    /// Too many failed attempts; retry after the delay.
+    #[error("too many failed attempts")]
+    Throttled(std::time::Duration),
+    /// A request id reused for another subject.
+    #[error("request id already used for another subject")]
+    RequestIdReused,
+    /// The database failed.
+    #[error("database")]
+    Db(#[from] DbErr),
+    /// A key could not be read or made.
+    #[error("keys")]
+    Keys(#[from] KeyStoreError),
+    /// A field could not be sealed or opened.
+    #[error("crypto")]
+    Crypto(#[from] CryptoError),
+    /// A blocking task failed.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl From<IdentityError> for Status {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::Invalid(status) => status,
+            IdentityError::NotFound => Status::not_found("account not found"),
+            IdentityError::Missing(what) => Status::not_found(format!("{what} not found")),
+            IdentityError::EmailTaken => {
+                Status::already_exists("email: already used by another account")
+            }
+            IdentityError::Underage => status::failed_precondition(
+                "AGE",
+                "birth_date",
+                "account holders must be 18 or older",
+            ),
+            IdentityError::Restricted => status::failed_precondition(
+                "RESTRICTED",
+                "subject_id",
+                "processing of this account is restricted",
+            ),
+            IdentityError::Unauthenticated => Status::unauthenticated("invalid credentials"),
+            IdentityError::Throttled(delay) => {
+                status::retry_after("too many failed attempts; retry later", delay)
+            }
+            IdentityError::RequestIdReused => {
+                status::invalid_field("request_id", "already used for another subject")
+            }
+            IdentityError::Db(e) => status::database("identity", &e),
+            IdentityError::Keys(KeyStoreError::Db(e)) => status::database("identity.keys", &e),
+            IdentityError::Keys(KeyStoreError::Crypto(e)) | IdentityError::Crypto(e) => {
+                status::internal("identity.crypto", &e.to_string())
+            }
+            IdentityError::Internal(what) => status::internal("identity", what),
+        }
+    }
+}
+
+/// Results of the identity service.
+pub type Result<T, E = IdentityError> = std::result::Result<T, E>;

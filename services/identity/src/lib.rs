@@ -1,0 +1,80 @@
+//! The identity service: accounts, profiles, sessions, billing contacts and support
+//! tickets: the policy's "Information you provide to us". Personal fields are encrypted
+//! at rest with a per-subject key; erasure deletes the rows and the key.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod migration;
+pub mod settings;
+pub mod store;
+
+use std::sync::Arc;
+
+use pdm_crypto::{KeyStore, Keyring};
+use pdm_proto::{
+    identity::v1::identity_service_server::IdentityServiceServer,
+    subject::v1::subject_data_service_server::SubjectDataServiceServer,
+};
+use pdm_runtime::{
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+};
+use tokio::net::TcpListener;
+
+use crate::{api::IdentityApi, settings::IdentitySettings, store::Store};
+
+/// The service name: `pdm serve identity`, `[services.identity]`, `[identity]`.
+pub const NAME: &str = "identity";
+
+/// The identity service, as the binary and the test kit run it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity;
+
+impl MeshService for Identity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(
+        &self,
+        ctx: ServiceContext,
+        listener: TcpListener,
+        shutdown: ShutdownSignal,
+    ) -> ServiceFuture {
+        Box::pin(run(ctx, listener, shutdown))
+    }
+}
+
+/// Serves the identity service on `listener` until `shutdown` resolves.
+pub async fn run(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: ShutdownSignal,
+) -> anyhow::Result<()> {
+    let settings: IdentitySettings = ctx.settings.section(NAME)?;
+    let max_message = ctx.settings.server.max_message_bytes;
+    let identity = Deferred::new();
+    let subject_data = Deferred::new();
+    let server = GrpcServer::new(NAME, &ctx.settings.server)
+        .with_service(identity.clone())
+        .with_service(subject_data.clone());
+
+    let prepare = async move {
+        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
+        let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
+        let api = IdentityApi::new(store, Arc::clone(&ctx.clock), settings).await?;
+        identity.set(
+            IdentityServiceServer::new(api.clone())
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        );
+        subject_data.set(
+            SubjectDataServiceServer::new(api)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        );
+        Ok(db)
+    };
+    server.serve(listener, shutdown, prepare).await
+}

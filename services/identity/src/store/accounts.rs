@@ -1,0 +1,256 @@
+//! Accounts, profile photos, credentials and restriction.
+
+use chrono::{DateTime, Utc};
+use pdm_proto::common::v1::Region;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    TransactionTrait,
+};
+
+use super::{
+    NewAccount, Profile, ProfileChanges, Store,
+    entities::{account, profile_photo},
+    open_opt,
+};
+use crate::error::{IdentityError, Result};
+
+// Field names bound into each ciphertext's associated data.
+const F_EMAIL: &str = "accounts.email";
+const F_FIRST: &str = "accounts.first_name";
+const F_LAST: &str = "accounts.last_name";
+const F_PHONE: &str = "accounts.phone";
+const F_BIRTH: &str = "accounts.birth_date";
+const F_PHOTO: &str = "profile_photos.photo";
+
+/// What sign-in needs of an account.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// Subject id.
+    pub subject_id: String,
+    /// Blind index of the email.
+    pub email_index: Vec<u8>,
+    /// argon2id hash.
+    pub password_hash: String,
+}
+
+impl Store {
+    /// Creates an account, its data key and its sealed fields in one transaction.
+    pub async fn create_account(&self, new: NewAccount, now: DateTime<Utc>) -> Result<Profile> {
+        let email_index = self.email_index(new.email.as_str());
+        let txn = self.db.begin().await?;
+        let key = self.keys.find_or_create(&txn, &new.subject_id, now).await?;
+        let row = account::ActiveModel {
+            subject_id: Set(new.subject_id.clone()),
+            email_index: Set(email_index),
+            email: Set(key.seal_str(F_EMAIL, new.email.as_str())?),
+            first_name: Set(key.seal_str(F_FIRST, &new.first_name)?),
+            last_name: Set(key.seal_str(F_LAST, &new.last_name)?),
+            phone: Set(new
+                .phone
+                .as_deref()
+                .map(|p| key.seal_str(F_PHONE, p))
+                .transpose()?),
+            birth_date: Set(new
+                .birth_date
+                .map(|d| key.seal_str(F_BIRTH, &d.format("%Y-%m-%d").to_string()))
+                .transpose()?),
+            region: Set(new.region.as_str_name().to_owned()),
+            password_hash: Set(new.password_hash),
+            restricted: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        match account::Entity::insert(row).exec(&txn).await {
+            Ok(_) => {}
+            Err(e) if pdm_runtime::error::is_unique_violation(&e) => {
+                return Err(IdentityError::EmailTaken);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        txn.commit().await?;
+        self.profile(&new.subject_id)
+            .await?
+            .ok_or(IdentityError::Internal("account vanished after insert"))
+    }
+
+    /// The account's profile, opened.
+    pub async fn profile(&self, subject: &str) -> Result<Option<Profile>> {
+        let Some(row) = account::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let has_photo = profile_photo::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?
+            .is_some();
+        let key = self.key(&self.db, subject).await?;
+        Ok(Some(open_profile(&key, &row, has_photo)?))
+    }
+
+    /// Applies profile changes; `None` when the account does not exist.
+    pub async fn update_profile(
+        &self,
+        subject: &str,
+        changes: ProfileChanges,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Profile>> {
+        let txn = self.db.begin().await?;
+        let Some(row) = account::Entity::find_by_id(subject.to_owned())
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = self.key(&txn, subject).await?;
+        let mut active = row.into_active_model();
+        if let Some(first) = &changes.first_name {
+            active.first_name = Set(key.seal_str(F_FIRST, first)?);
+        }
+        if let Some(last) = &changes.last_name {
+            active.last_name = Set(key.seal_str(F_LAST, last)?);
+        }
+        if let Some(email) = &changes.email {
+            active.email_index = Set(self.email_index(email.as_str()));
+            active.email = Set(key.seal_str(F_EMAIL, email.as_str())?);
+        }
+        if let Some(phone) = &changes.phone {
+            active.phone = Set(phone
+                .as_deref()
+                .map(|p| key.seal_str(F_PHONE, p))
+                .transpose()?);
+        }
+        if let Some(region) = changes.region {
+            active.region = Set(region.as_str_name().to_owned());
+        }
+        active.updated_at = Set(now);
+        match active.update(&txn).await {
+            Ok(_) => {}
+            Err(e) if pdm_runtime::error::is_unique_violation(&e) => {
+                return Err(IdentityError::EmailTaken);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        txn.commit().await?;
+        self.profile(subject).await
+    }
+
+    /// Stores or replaces the photo (already checked). Sealing a 2 MiB photo takes a few
+    /// milliseconds, so it runs on the blocking pool.
+    pub async fn set_photo(
+        &self,
+        subject: &str,
+        content_type: &'static str,
+        photo: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let key = self.key(&self.db, subject).await?;
+        let size = i64::try_from(photo.len()).unwrap_or(i64::MAX);
+        let sealed = tokio::task::spawn_blocking(move || key.seal(F_PHOTO, &photo))
+            .await
+            .map_err(|_| IdentityError::Internal("sealing task failed"))??;
+        let row = profile_photo::ActiveModel {
+            subject_id: Set(subject.to_owned()),
+            content_type: Set(content_type.to_owned()),
+            size_bytes: Set(size),
+            photo: Set(sealed),
+            updated_at: Set(now),
+        };
+        profile_photo::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(profile_photo::Column::SubjectId)
+                    .update_columns([
+                        profile_photo::Column::ContentType,
+                        profile_photo::Column::SizeBytes,
+                        profile_photo::Column::Photo,
+                        profile_photo::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The photo and its MIME type.
+    pub async fn photo(&self, subject: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(row) = profile_photo::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = self.key(&self.db, subject).await?;
+        let photo = tokio::task::spawn_blocking(move || key.open(F_PHOTO, &row.photo))
+            .await
+            .map_err(|_| IdentityError::Internal("opening task failed"))??;
+        Ok(Some((row.content_type, photo)))
+    }
+
+    /// Sign-in data of the account with this email.
+    pub async fn credentials_by_email(&self, email_index: &[u8]) -> Result<Option<Credentials>> {
+        let row = account::Entity::find()
+            .filter(account::Column::EmailIndex.eq(email_index.to_vec()))
+            .one(&self.db)
+            .await?;
+        Ok(row.map(credentials))
+    }
+
+    /// Sign-in data of an account.
+    pub async fn credentials(&self, subject: &str) -> Result<Option<Credentials>> {
+        let row = account::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(credentials))
+    }
+
+    /// Whether the account is restricted; `None` when it does not exist.
+    pub async fn restricted(&self, subject: &str) -> Result<Option<bool>> {
+        let row = account::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|r| r.restricted))
+    }
+
+    /// Sets or lifts the restriction; returns whether the account exists.
+    pub async fn set_restricted(&self, subject: &str, restricted: bool) -> Result<bool> {
+        let result = account::Entity::update_many()
+            .col_expr(
+                account::Column::Restricted,
+                sea_orm::sea_query::Expr::value(restricted),
+            )
+            .filter(account::Column::SubjectId.eq(subject))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+}
+
+fn credentials(row: account::Model) -> Credentials {
+    Credentials {
+        subject_id: row.subject_id,
+        email_index: row.email_index,
+        password_hash: row.password_hash,
+    }
+}
+
+pub(super) fn open_profile(
+    key: &pdm_crypto::DataKey,
+    row: &account::Model,
+    has_photo: bool,
+) -> Result<Profile> {
+    Ok(Profile {
+        subject_id: row.subject_id.clone(),
+        first_name: key.open_string(F_FIRST, &row.first_name)?,
+        last_name: key.open_string(F_LAST, &row.last_name)?,
+        email: key.open_string(F_EMAIL, &row.email)?,
+        phone: open_opt(key, F_PHONE, row.phone.as_ref())?,
+        region: Region::from_str_name(&row.region).unwrap_or(Region::Other),
+        birth_date: open_opt(key, F_BIRTH, row.birth_date.as_ref())?,
+        has_photo,
+        restricted: row.restricted,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,322 @@
+//! Erasure: every personal row of the subject and the subject's key go in one
+//! transaction; billing records the law makes us keep move to a sealed archive entry with
+//! a key of its own, found only by a blind index of the subject id.
+
+use chrono::{DateTime, Months, Utc};
+use pdm_proto::common::v1::LegalBasis;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Store,
+    billing::open_billing,
+    entities::{
+        account, billing_archive, billing_contact, erasure, login_throttle, profile_photo, session,
+        support_ticket, ticket_attachment,
+    },
+};
+use crate::{
+    domain::categories,
+    error::{IdentityError, Result},
+};
+
+pub(super) const F_ARCHIVE: &str = "billing_archive.record";
+
+/// What an erasure did. Stored without the subject id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Request id.
+    pub request_id: String,
+    /// Subject id (not stored).
+    #[serde(skip)]
+    pub subject_id: String,
+    /// `(category, count)` erased.
+    pub erased: Vec<(String, u64)>,
+    /// What is kept and why.
+    pub retained: Vec<Retained>,
+    /// When it completed.
+    pub completed_at: DateTime<Utc>,
+    /// Whether a subject key existed and was destroyed.
+    pub key_destroyed: bool,
+}
+
+/// Records kept after an erasure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retained {
+    /// Category.
+    pub category: String,
+    /// Legal basis (proto enum name).
+    pub legal_basis: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When they go.
+    pub retain_until: Option<DateTime<Utc>>,
+    /// How many.
+    pub count: u64,
+}
+
+impl Store {
+    /// Erases the subject; idempotent per `request_id`.
+    pub async fn erase(
+        &self,
+        request_id: &str,
+        subject: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        billing_retention_years: u32,
+    ) -> Result<Receipt> {
+        let subject_ref = self.subject_ref(subject);
+        if let Some(done) = self
+            .previous_erasure(request_id, subject, &subject_ref)
+            .await?
+        {
+            return Ok(done);
+        }
+        let txn = self.db.begin().await?;
+        let receipt = self
+            .erase_in(
+                &txn,
+                request_id,
+                subject,
+                &subject_ref,
+                now,
+                billing_retention_years,
+            )
+            .await?;
+        let stored = erasure::ActiveModel {
+            request_id: Set(request_id.to_owned()),
+            subject_ref: Set(subject_ref.clone()),
+            receipt: Set(serde_json::to_string(&receipt)
+                .map_err(|_| IdentityError::Internal("receipt encoding"))?),
+            reason: Set(reason.to_owned()),
+            completed_at: Set(now),
+        };
+        match erasure::Entity::insert(stored).exec(&txn).await {
+            Ok(_) => txn.commit().await?,
+            // The same request ran concurrently and finished first: answer with its receipt.
+            Err(e) if pdm_runtime::error::is_unique_violation(&e) => {
+                drop(txn);
+                return self
+                    .previous_erasure(request_id, subject, &subject_ref)
+                    .await?
+                    .ok_or(IdentityError::Internal("erasure receipt vanished"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(receipt)
+    }
+
+    async fn previous_erasure(
+        &self,
+        request_id: &str,
+        subject: &str,
+        subject_ref: &[u8],
+    ) -> Result<Option<Receipt>> {
+        let Some(row) = erasure::Entity::find_by_id(request_id.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.subject_ref != subject_ref {
+            return Err(IdentityError::RequestIdReused);
+        }
+        let mut receipt: Receipt = serde_json::from_str(&row.receipt)
+            .map_err(|_| IdentityError::Internal("receipt decoding"))?;
+        receipt.subject_id = subject.to_owned();
+        Ok(Some(receipt))
+    }
+
+    async fn erase_in(
+        &self,
+        txn: &DatabaseTransaction,
+        request_id: &str,
+        subject: &str,
+        subject_ref: &[u8],
+        now: DateTime<Utc>,
+        billing_retention_years: u32,
+    ) -> Result<Receipt> {
+        let account = account::Entity::find_by_id(subject.to_owned())
+            .one(txn)
+            .await?;
+        if let Some(billing) = billing_contact::Entity::find_by_id(subject.to_owned())
+            .one(txn)
+            .await?
+        {
+            let retain_until = now
+                .checked_add_months(Months::new(12 * billing_retention_years))
+                .unwrap_or(now);
+            self.archive_billing(txn, subject, subject_ref, &billing, now, retain_until)
+                .await?;
+        }
+
+        let mut erased = Vec::new();
+        let mut count = |category: &str, n: u64| {
+            if n > 0 {
+                erased.push((category.to_owned(), n));
+            }
+        };
+        let attachments = ticket_attachment::Entity::delete_many()
+            .filter(ticket_attachment::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let tickets = support_ticket::Entity::delete_many()
+            .filter(support_ticket::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let photos = profile_photo::Entity::delete_many()
+            .filter(profile_photo::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let sessions = session::Entity::delete_many()
+            .filter(session::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let billing = billing_contact::Entity::delete_many()
+            .filter(billing_contact::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        if let Some(account) = &account {
+            login_throttle::Entity::delete_many()
+                .filter(login_throttle::Column::EmailIndex.eq(account.email_index.clone()))
+                .exec(txn)
+                .await?;
+        }
+        let accounts = account::Entity::delete_many()
+            .filter(account::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let key_destroyed = self.keys.destroy(txn, subject).await?;
+
+        count(categories::PROFILE.key, accounts);
+        count(categories::CREDENTIALS.key, accounts);
+        count(categories::PHOTO.key, photos);
+        count(categories::SESSION.key, sessions);
+        count(categories::TICKET.key, tickets + attachments);
+        count("billing.contact", billing);
+
+        let archived = billing_archive::Entity::find()
+            .filter(billing_archive::Column::SubjectRef.eq(subject_ref.to_vec()))
+            .all(txn)
+            .await?;
+        let retained = if archived.is_empty() {
+            Vec::new()
+        } else {
+            vec![Retained {
+                category: categories::BILLING.key.to_owned(),
+                legal_basis: LegalBasis::LegalObligation.as_str_name().to_owned(),
+                reason: "billing records are kept for tax and accounting for eight years after \
+                         the account closes, sealed and out of use"
+                    .to_owned(),
+                retain_until: archived.iter().map(|a| a.retain_until).max(),
+                count: u64::try_from(archived.len()).unwrap_or(u64::MAX),
+            }]
+        };
+
+        Ok(Receipt {
+            request_id: request_id.to_owned(),
+            subject_id: subject.to_owned(),
+            erased,
+            retained,
+            completed_at: now,
+            key_destroyed,
+        })
+    }
+
+    async fn archive_billing(
+        &self,
+        txn: &DatabaseTransaction,
+        subject: &str,
+        subject_ref: &[u8],
+        billing: &billing_contact::Model,
+        now: DateTime<Utc>,
+        retain_until: DateTime<Utc>,
+    ) -> Result<()> {
+        let key = self.key(txn, subject).await?;
+        let contact = open_billing(&key, billing)?;
+        let archive_id = uuid::Uuid::now_v7().to_string();
+        let (archive_key, wrapped) = self
+            .keys
+            .keyring()
+            .generate(&format!("archive:{archive_id}"))?;
+        let record = serde_json::to_vec(&contact)
+            .map_err(|_| IdentityError::Internal("archive encoding"))?;
+        billing_archive::Entity::insert(billing_archive::ActiveModel {
+            archive_id: Set(archive_id),
+            subject_ref: Set(subject_ref.to_vec()),
+            wrapped_key: Set(wrapped),
+            record: Set(archive_key.seal(F_ARCHIVE, &record)?),
+            closed_at: Set(now),
+            retain_until: Set(retain_until),
+        })
+        .exec(txn)
+        .await?;
+        Ok(())
+    }
+
+    /// Rows that still name the subject, table by table (tests and self-checks).
+    pub async fn rows_naming(&self, subject: &str) -> Result<Vec<(&'static str, u64)>> {
+        let db = &self.db;
+        let mut found = Vec::new();
+        let mut add = |table: &'static str, n: u64| {
+            if n > 0 {
+                found.push((table, n));
+            }
+        };
+        add(
+            "accounts",
+            account::Entity::find_by_id(subject.to_owned())
+                .count(db)
+                .await?,
+        );
+        add(
+            "profile_photos",
+            profile_photo::Entity::find_by_id(subject.to_owned())
+                .count(db)
+                .await?,
+        );
+        add(
+            "sessions",
+            session::Entity::find()
+                .filter(session::Column::SubjectId.eq(subject))
+                .count(db)
+                .await?,
+        );
+        add(
+            "billing_contacts",
+            billing_contact::Entity::find_by_id(subject.to_owned())
+                .count(db)
+                .await?,
+        );
+        add(
+            "support_tickets",
+            support_ticket::Entity::find()
+                .filter(support_ticket::Column::SubjectId.eq(subject))
+                .count(db)
+                .await?,
+        );
+        add(
+            "ticket_attachments",
+            ticket_attachment::Entity::find()
+                .filter(ticket_attachment::Column::SubjectId.eq(subject))
+                .count(db)
+                .await?,
+        );
+        add(
+            "subject_keys",
+            pdm_crypto::key_store::entity::Entity::find_by_id(subject.to_owned())
+                .count(db)
+                .await?,
+        );
+        Ok(found)
+    }
+}

@@ -1,0 +1,80 @@
+//! Persistence: sea-orm entities and the queries the service runs. Personal fields are
+//! sealed here on the way in and opened on the way out, so nothing above this module sees
+//! ciphertext and nothing below it sees plaintext.
+
+mod accounts;
+mod billing;
+pub mod entities;
+mod erasure;
+mod export;
+mod purge;
+mod records;
+mod sessions;
+mod tickets;
+
+use pdm_crypto::{DataKey, KeyStore};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+pub use erasure::{Receipt, Retained};
+pub use export::ExportRecord;
+pub use purge::{Hold, PurgeOutcome, PurgeRule};
+pub use records::{
+    Billing, NewAccount, NewAttachment, NewTicket, Profile, ProfileChanges, Ticket,
+    TicketAttachment,
+};
+
+use crate::error::{IdentityError, Result};
+
+/// Blind-index domains.
+pub(crate) const EMAIL_INDEX: &str = "email";
+pub(crate) const SUBJECT_INDEX: &str = "subject";
+
+/// The identity database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    keys: KeyStore,
+}
+
+impl Store {
+    /// A store over a migrated database.
+    pub fn new(db: DatabaseConnection, keys: KeyStore) -> Self {
+        Self { db, keys }
+    }
+
+    /// The connection (tests inspect the raw rows).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Blind index of a normalised email.
+    pub fn email_index(&self, email: &str) -> Vec<u8> {
+        self.keys
+            .keyring()
+            .blind_index()
+            .compute(EMAIL_INDEX, email)
+    }
+
+    /// Blind index of a subject id (for records kept after the id is erased).
+    pub fn subject_ref(&self, subject: &str) -> Vec<u8> {
+        self.keys
+            .keyring()
+            .blind_index()
+            .compute(SUBJECT_INDEX, subject)
+    }
+
+    async fn key<C: ConnectionTrait>(&self, db: &C, subject: &str) -> Result<DataKey> {
+        self.keys
+            .find(db, subject)
+            .await?
+            .ok_or(IdentityError::NotFound)
+    }
+}
+
+/// Opens an optional sealed string.
+fn open_opt(key: &DataKey, field: &str, sealed: Option<&Vec<u8>>) -> Result<Option<String>> {
+    sealed
+        .map(|s| key.open_string(field, s))
+        .transpose()
+        .map_err(IdentityError::from)
+}

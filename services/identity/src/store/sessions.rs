@@ -1,0 +1,118 @@
+//! Sessions and sign-in throttling.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+
+use super::{
+    Store,
+    entities::{login_throttle, session},
+};
+use crate::{domain::throttle, error::Result};
+
+impl Store {
+    /// Stores a session by the hash of its token.
+    pub async fn create_session(
+        &self,
+        subject: &str,
+        token_hash: Vec<u8>,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<DateTime<Utc>> {
+        let expires_at = now + ttl;
+        session::Entity::insert(session::ActiveModel {
+            token_hash: Set(token_hash),
+            subject_id: Set(subject.to_owned()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+        })
+        .exec(&self.db)
+        .await?;
+        Ok(expires_at)
+    }
+
+    /// The subject and expiry of a live session.
+    pub async fn live_session(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>> {
+        let row = session::Entity::find_by_id(token_hash.to_vec())
+            .one(&self.db)
+            .await?;
+        Ok(row
+            .filter(|s| s.expires_at > now)
+            .map(|s| (s.subject_id, s.expires_at)))
+    }
+
+    /// How long sign-in for this email must wait, if at all.
+    pub async fn sign_in_wait(
+        &self,
+        email_index: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Duration>> {
+        let row = login_throttle::Entity::find_by_id(email_index.to_vec())
+            .one(&self.db)
+            .await?;
+        Ok(throttle::wait(row.and_then(|r| r.locked_until), now))
+    }
+
+    /// Counts a failed sign-in and locks further attempts per the throttle schedule.
+    pub async fn record_failure(&self, email_index: &[u8], now: DateTime<Utc>) -> Result<()> {
+        login_throttle::Entity::insert(login_throttle::ActiveModel {
+            email_index: Set(email_index.to_vec()),
+            failures: Set(1),
+            locked_until: Set(None),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(login_throttle::Column::EmailIndex)
+                .value(
+                    login_throttle::Column::Failures,
+                    Expr::col((login_throttle::Entity, login_throttle::Column::Failures)).add(1),
+                )
+                .value(login_throttle::Column::UpdatedAt, now)
+                .to_owned(),
+        )
+        .exec(&self.db)
+        .await?;
+        let failures = login_throttle::Entity::find_by_id(email_index.to_vec())
+            .one(&self.db)
+            .await?
+            .map_or(1, |r| r.failures);
+        let lock = throttle::lock_after(u32::try_from(failures).unwrap_or(u32::MAX));
+        if lock > Duration::zero() {
+            login_throttle::Entity::update_many()
+                .col_expr(login_throttle::Column::LockedUntil, Expr::value(now + lock))
+                .filter(login_throttle::Column::EmailIndex.eq(email_index.to_vec()))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets failures after a successful sign-in.
+    pub async fn clear_failures(&self, email_index: &[u8]) -> Result<()> {
+        login_throttle::Entity::delete_by_id(email_index.to_vec())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// `(created, expires)` of the subject's sessions.
+    pub async fn sessions_of(&self, subject: &str) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        let rows = session::Entity::find()
+            .filter(session::Column::SubjectId.eq(subject))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|s| (s.created_at, s.expires_at))
+            .collect())
+    }
+}

@@ -1,0 +1,35 @@
+//! Field encryption at rest with per-subject data keys (AES-256-GCM), wrapped by a
+//! key-encryption key; keyed blind indexes for lookups; and the key store whose
+//! deletion is crypto-shredding: once a subject's key is gone, every copy of their
+//! encrypted fields (backups included) is unreadable.
+#![forbid(unsafe_code)]
+
+mod blind_index;
+mod data_key;
+pub mod key_store;
+mod keyring;
+pub mod migration;
+mod tokens;
+
+pub use blind_index::BlindIndex;
+pub use data_key::DataKey;
+pub use key_store::KeyStore;
+pub use keyring::Keyring;
+pub use tokens::{random_token, sha256};
+
+/// Why a cryptographic operation failed. Carries no key material or plaintext.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// The ciphertext is malformed, was tampered with, or belongs to another key or field.
+    #[error("ciphertext could not be authenticated")]
+    Unauthentic,
+    /// A ciphertext written by an unknown format version.
+    #[error("unknown ciphertext version {0}")]
+    UnknownVersion(u8),
+    /// Decrypted text that should be UTF-8 is not.
+    #[error("decrypted field is not UTF-8")]
+    NotUtf8,
+    /// The operating system gave no randomness.
+    #[error("no randomness available")]
+    Random,
+}

@@ -1,0 +1,151 @@
+//! Database connection and migrations: SQLite (a file per service under `data_dir`) by
+//! default, PostgreSQL (a schema per service) when a URL is configured.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+use crate::settings::Settings;
+
+/// Where a service's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A SQLite database (a file, or `sqlite::memory:`).
+    Sqlite {
+        /// sqlx URL.
+        url: String,
+    },
+    /// A PostgreSQL database, optionally confined to one schema.
+    Postgres {
+        /// sqlx URL.
+        url: String,
+        /// Schema created on first start and put first on the search path.
+        schema: Option<String>,
+    },
+}
+
+impl DatabaseTarget {
+    /// Resolves the target of `service`: its own `database_url`, else `database.url` with
+    /// a schema named after the service, else `<data_dir>/<service>.db`.
+    pub fn resolve(settings: &Settings, service: &str) -> anyhow::Result<Self> {
+        let own = &settings.service(service)?.database_url;
+        if !own.is_empty() {
+            return Ok(Self::from_url(own, None));
+        }
+        if !settings.database.url.is_empty() {
+            return Ok(Self::from_url(&settings.database.url, Some(service)));
+        }
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+        let file = settings.data_dir.join(format!("{service}.db"));
+        Ok(Self::Sqlite {
+            url: format!("sqlite://{}?mode=rwc", file.display()),
+        })
+    }
+
+    fn from_url(url: &str, schema: Option<&str>) -> Self {
+        if url.starts_with("sqlite:") {
+            Self::Sqlite {
+                url: url.to_owned(),
+            }
+        } else {
+            Self::Postgres {
+                url: url.to_owned(),
+                schema: schema.map(str::to_owned),
+            }
+        }
+    }
+
+    /// A description for logs: the backend and schema, never credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite { url } => format!("sqlite ({})", url.trim_start_matches("sqlite://")),
+            Self::Postgres { schema, .. } => match schema {
+                Some(schema) => format!("postgres (schema {schema})"),
+                None => "postgres".to_owned(),
+            },
+        }
+    }
+}
+
+/// Connects to `target`.
+pub async fn connect(
+    settings: &Settings,
+    target: &DatabaseTarget,
+) -> anyhow::Result<DatabaseConnection> {
+    let timeout = Duration::from_millis(settings.database.connect_timeout_ms);
+    let max = settings.database.max_connections;
+    match target {
+        DatabaseTarget::Sqlite { url } => {
+            let mut options = ConnectOptions::new(url.clone());
+            options
+                .max_connections(max)
+                .min_connections(1)
+                .connect_timeout(timeout)
+                .acquire_timeout(timeout)
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    // WAL lets readers run beside the writer; the busy timeout makes
+                    // concurrent writers wait for the lock instead of failing.
+                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            Ok(Database::connect(options)
+                .await
+                .context("connecting to SQLite")?)
+        }
+        DatabaseTarget::Postgres { url, schema } => {
+            if let Some(schema) = schema {
+                anyhow::ensure!(
+                    !schema.is_empty()
+                        && schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    "schema name must be lowercase letters and underscores"
+                );
+                let admin = Database::connect(postgres_options(url, timeout, 1))
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    .await
+                    .context("creating the service's schema")?;
+                admin.close().await.ok();
+            }
+            let mut options = postgres_options(url, timeout, max);
+            if let Some(schema) = schema {
+                options.set_schema_search_path(schema.clone());
+            }
+            Ok(Database::connect(options)
+                .await
+                .context("connecting to PostgreSQL")?)
+        }
+    }
+}
+
+fn postgres_options(url: &str, timeout: Duration, max: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    options
+}
+
+/// Connects to the service's database and runs its pending migrations.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    settings: &Settings,
+    service: &str,
+) -> anyhow::Result<DatabaseConnection> {
+    let target = DatabaseTarget::resolve(settings, service)?;
+    let db = connect(settings, &target).await?;
+    M::up(&db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {}", crate::error::db_error_kind(&e)))?;
+    tracing::info!(service, database = %target.describe(), "database ready");
+    Ok(db)
+}

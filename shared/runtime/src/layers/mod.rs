@@ -1,0 +1,23 @@
+//! The tower layers every pdm server runs, one concern per file. The stack, outermost
+//! first (see [`crate::server`]):
+//!
+//! 1. [`trace`]: a server span per call (W3C parent from the headers), its status code,
+//!    and one log line per call: the outermost layer, so it sees timeouts and load shedding;
+//! 2. [`timeout`]: the call's deadline (the caller's `grpc-timeout` or the server's bound,
+//!    whichever is sooner) answered with `DEADLINE_EXCEEDED`;
+//! 3. [`load_shed`]: at most `server.concurrency_limit` calls in flight per server; the
+//!    rest are answered `RESOURCE_EXHAUSTED` at once instead of queueing without bound.
+
+pub mod load_shed;
+pub mod timeout;
+pub mod trace;
+
+use std::{future::Future, pin::Pin};
+
+/// The boxed future our layers return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Health checks bypass load shedding: probes must answer while the server is busy.
+pub(crate) fn is_health_check(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+}

@@ -1,0 +1,110 @@
+//! A server span per call, following the OpenTelemetry RPC conventions (`rpc.system`,
+//! `rpc.service`, `rpc.method`, `rpc.grpc.status_code`), and one log line per call.
+//! Nothing from the request body is recorded: spans and logs carry no personal data.
+
+use std::{
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use opentelemetry::trace::TraceContextExt;
+use tonic::Code;
+use tower::{Layer, Service};
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::BoxFuture;
+use crate::propagation;
+
+/// Adds [`Trace`] to a service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceLayer;
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = Trace<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Trace { inner }
+    }
+}
+
+/// Wraps each call in a span whose parent is the caller's trace context.
+#[derive(Debug, Clone)]
+pub struct Trace<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<http::Request<B>> for Trace<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let full_method = path.trim_start_matches('/');
+        let (service, method) = full_method.split_once('/').unwrap_or((full_method, ""));
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = full_method,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = Empty,
+            otel.status_code = Empty,
+            trace_id = Empty,
+        );
+        // The parent must be set before the span is first entered.
+        let _ = span.set_parent(propagation::extract(request.headers()));
+        let trace_id = span.context().span().span_context().trace_id();
+        span.record("trace_id", tracing::field::display(trace_id));
+
+        let started = Instant::now();
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Box::pin(
+            async move {
+                let result = future.await;
+                let code = match &result {
+                    Ok(response) => tonic::Status::from_header_map(response.headers())
+                        .map_or(Code::Ok, |s| s.code()),
+                    Err(_) => Code::Internal,
+                };
+                record_completion(code, started);
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn record_completion(code: Code, started: Instant) {
+    let span = tracing::Span::current();
+    span.record("rpc.grpc.status_code", code as i32);
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let code_name = format!("{code:?}");
+    match code {
+        Code::Ok => tracing::debug!(code = %code_name, elapsed_us, "call finished"),
+        Code::Internal
+        | Code::Unknown
+        | Code::Unavailable
+        | Code::DataLoss
+        | Code::Unimplemented
+        | Code::DeadlineExceeded => {
+            span.record("otel.status_code", "ERROR");
+            tracing::warn!(code = %code_name, elapsed_us, "call failed");
+        }
+        _ => tracing::info!(code = %code_name, elapsed_us, "call refused"),
+    }
+}

@@ -1,0 +1,28 @@
+//! What every pdm service shares: settings, telemetry, the tower layers, database
+//! connection and migrations, server bootstrap, shutdown and error mapping.
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod clock;
+pub mod convert;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod layers;
+pub mod propagation;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::FieldViolations;
+pub use ids::SubjectId;
+pub use server::{Deferred, GrpcServer};
+pub use service::{MeshService, ServiceContext, ServiceFuture, ShutdownSignal};
+pub use settings::Settings;
+
+/// Re-exported so services name the same versions.
+pub use {sea_orm, tonic_types};

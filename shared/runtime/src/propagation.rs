@@ -1,0 +1,61 @@
+//! W3C trace context in gRPC metadata: read on the way in, written on the way out.
+
+use http::HeaderMap;
+use opentelemetry::{
+    global,
+    propagation::{Extractor, Injector},
+};
+use tonic::{Request, Status, metadata::MetadataMap, service::Interceptor};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Reads `traceparent`/`tracestate` from HTTP/2 headers.
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Writes trace context into outgoing gRPC metadata.
+pub struct MetadataInjector<'a>(pub &'a mut MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// The parent context carried by incoming headers (empty when there is none).
+pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
+    global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+}
+
+/// Writes the current span's trace context into `metadata`.
+pub fn inject_current(metadata: &mut MetadataMap) {
+    let context = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut MetadataInjector(metadata))
+    });
+}
+
+/// Client interceptor every cross-service client uses: the callee's span becomes a child
+/// of the caller's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceContext;
+
+impl Interceptor for TraceContext {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        inject_current(request.metadata_mut());
+        Ok(request)
+    }
+}

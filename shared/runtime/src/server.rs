@@ -1,0 +1,308 @@
+//! Server bootstrap shared by every service: health and reflection, the layer stack, a
+//! readiness gate while migrations run, a database liveness check, and a graceful drain.
+//!
+//! A service builds its gRPC servers, registers them as [`Deferred`] (so the port answers
+//! health checks before the database is ready), and hands [`GrpcServer::serve`] a future
+//! that connects and migrates. Health is `NOT_SERVING` until that future succeeds and
+//! whenever the database stops answering; on shutdown it turns `NOT_SERVING` again, new
+//! connections stop, and in-flight calls get `server.grace_period_ms` to finish.
+
+use std::{
+    convert::Infallible,
+    future::{Future, ready},
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
+
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{Service, ServiceExt};
+
+use crate::{
+    layers::{BoxFuture, load_shed::LoadShedLayer, timeout::TimeoutLayer, trace::TraceLayer},
+    settings::ServerSettings,
+};
+
+/// A gRPC service that answers `UNAVAILABLE` until it is [`Deferred::set`], so a server
+/// can listen (and answer health checks) while its database is being prepared.
+#[derive(Debug)]
+pub struct Deferred<S> {
+    cell: Arc<OnceLock<S>>,
+}
+
+impl<S> Clone for Deferred<S> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<S> Default for Deferred<S> {
+    fn default() -> Self {
+        Self {
+            cell: Arc::new(OnceLock::new()),
+        }
+    }
+}
+
+impl<S> Deferred<S> {
+    /// Not ready yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the service answer. Later calls are ignored.
+    pub fn set(&self, service: S) {
+        let _ = self.cell.set(service);
+    }
+}
+
+impl<S: NamedService> NamedService for Deferred<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for Deferred<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        match self.cell.get() {
+            Some(service) => Box::pin(service.clone().oneshot(request)),
+            None => Box::pin(ready(Ok(tonic::Status::unavailable(
+                "service starting: database not ready yet",
+            )
+            .into_http()))),
+        }
+    }
+}
+
+/// One service's gRPC server: its routes plus health and reflection.
+pub struct GrpcServer {
+    label: &'static str,
+    settings: ServerSettings,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("label", &self.label)
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcServer {
+    /// A server for the service called `label` (used in logs).
+    pub fn new(label: &'static str, settings: &ServerSettings) -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        Self {
+            label,
+            settings: settings.clone(),
+            routes,
+            health,
+            names: Vec::new(),
+        }
+    }
+
+    /// Adds a gRPC service; its health status follows the server's readiness.
+    pub fn with_service<S>(mut self, service: S) -> Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// The health reporter, for services that report more than readiness.
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves until `shutdown` resolves. `prepare` connects and migrates the database and
+    /// fills the [`Deferred`] services; health turns `SERVING` when it succeeds. If it
+    /// fails, the server stops and the error is returned.
+    pub async fn serve<P>(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+        prepare: P,
+    ) -> anyhow::Result<()>
+    where
+        P: Future<Output = anyhow::Result<DatabaseConnection>> + Send,
+    {
+        self.set_status(ServingStatus::NotServing).await;
+        self.add_reflection()?;
+
+        let stop = CancellationToken::new();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let routes = std::mem::take(&mut self.routes).routes();
+        let server = Server::builder()
+            .layer(TraceLayer)
+            .layer(TimeoutLayer::new(self.settings.request_timeout()))
+            .layer(LoadShedLayer::new(self.settings.concurrency_limit))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
+        let mut server = tokio::spawn(server);
+
+        tokio::pin!(shutdown);
+        let db = tokio::select! {
+            prepared = prepare => match prepared {
+                Ok(db) => db,
+                Err(err) => {
+                    stop.cancel();
+                    let _ = (&mut server).await;
+                    return Err(err.context(format!("{} failed to start", self.label)));
+                }
+            },
+            () = &mut shutdown => {
+                tracing::info!(service = self.label, "shutdown requested while starting");
+                stop.cancel();
+                let _ = (&mut server).await;
+                return Ok(());
+            }
+            finished = &mut server => {
+                finished.context("server task")?.context("server stopped")?;
+                anyhow::bail!("{} server stopped before it was ready", self.label);
+            }
+        };
+
+        self.set_status(ServingStatus::Serving).await;
+        tracing::info!(service = self.label, "serving");
+        let watcher = tokio::spawn(watch_database(
+            db,
+            self.health.clone(),
+            self.names.clone(),
+            self.settings.clone(),
+            stop.clone(),
+        ));
+
+        tokio::select! {
+            () = &mut shutdown => {}
+            finished = &mut server => {
+                watcher.abort();
+                finished.context("server task")?.context("server stopped")?;
+                return Ok(());
+            }
+        }
+
+        tracing::info!(
+            service = self.label,
+            grace_ms = self.settings.grace_period_ms,
+            "draining"
+        );
+        self.set_status(ServingStatus::NotServing).await;
+        stop.cancel();
+        watcher.abort();
+        match tokio::time::timeout(self.settings.grace_period(), &mut server).await {
+            Ok(finished) => finished.context("server task")?.context("server stopped")?,
+            Err(_) => {
+                tracing::warn!(
+                    service = self.label,
+                    "grace period over: dropping connections"
+                );
+                server.abort();
+            }
+        }
+        tracing::info!(service = self.label, "stopped");
+        Ok(())
+    }
+
+    fn add_reflection(&mut self) -> anyhow::Result<()> {
+        let mut v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pdm_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection");
+        // grpcurl 1.8 still asks for v1alpha.
+        let mut v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pdm_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+        for name in &self.names {
+            v1 = v1.with_service_name(*name);
+            v1alpha = v1alpha.with_service_name(*name);
+        }
+        self.routes.add_service(v1.build_v1()?);
+        self.routes.add_service(v1alpha.build_v1alpha()?);
+        Ok(())
+    }
+
+    async fn set_status(&self, status: ServingStatus) {
+        set_status(&self.health, &self.names, status).await;
+    }
+}
+
+async fn set_status(health: &HealthReporter, names: &[&'static str], status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for name in names {
+        health.set_service_status(*name, status).await;
+    }
+}
+
+/// Flips health to `NOT_SERVING` while the database does not answer, and back.
+async fn watch_database(
+    db: DatabaseConnection,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+    settings: ServerSettings,
+    stop: CancellationToken,
+) {
+    let mut serving = true;
+    let mut tick = tokio::time::interval(settings.db_check_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let answers = matches!(
+            tokio::time::timeout(settings.db_check_interval(), db.ping()).await,
+            Ok(Ok(()))
+        );
+        if answers != serving {
+            serving = answers;
+            if answers {
+                tracing::info!("database answers again: serving");
+                set_status(&health, &names, ServingStatus::Serving).await;
+            } else {
+                tracing::warn!("database does not answer: not serving");
+                set_status(&health, &names, ServingStatus::NotServing).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Typed settings: built-in defaults, then an optional TOML file, then `PDM__…` environment
+//! variables. Parsed once at start; every problem is reported together, naming its key.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// The built-in defaults, documented key by key.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+/// Settings shared by every service. Service-specific sections are read with
+/// [`Settings::section`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where SQLite databases and generated development secrets live.
+    pub data_dir: PathBuf,
+    /// Logging.
+    pub log: LogSettings,
+    /// Trace export.
+    pub otlp: OtlpSettings,
+    /// gRPC server behaviour common to every service.
+    pub server: ServerSettings,
+    /// Database connection.
+    pub database: DatabaseSettings,
+    /// Key-encryption key.
+    pub crypto: CryptoSettings,
+    /// Per-service port, endpoint and database.
+    pub services: BTreeMap<String, ServiceSettings>,
+    #[serde(skip, default = "empty_config")]
+    raw: Config,
+}
+
+fn empty_config() -> Config {
+    Config::default()
+}
+
+/// How logs look and which are kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// EnvFilter directives.
+    pub filter: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable in a terminal, JSON otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Where spans go.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OtlpSettings {
+    /// OTLP/gRPC endpoint; empty falls back to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub endpoint: String,
+    /// `deployment.environment` resource attribute.
+    pub environment: String,
+}
+
+/// Server behaviour common to every service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address every service binds.
+    pub host: String,
+    /// Upper bound on a call's duration.
+    pub request_timeout_ms: u64,
+    /// Calls in flight per service.
+    pub concurrency_limit: usize,
+    /// Largest message, in bytes.
+    pub max_message_bytes: usize,
+    /// Drain time after a shutdown signal.
+    pub grace_period_ms: u64,
+    /// Interval of the database liveness check.
+    pub db_check_interval_ms: u64,
+}
+
+impl ServerSettings {
+    /// The per-call timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The drain time after a shutdown signal.
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_millis(self.grace_period_ms)
+    }
+
+    /// Interval of the database liveness check.
+    pub fn db_check_interval(&self) -> Duration {
+        Duration::from_millis(self.db_check_interval_ms)
+    }
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Empty for SQLite files, or a PostgreSQL URL.
+    pub url: String,
+    /// Pool size per service.
+    pub max_connections: u32,
+    /// How long to wait for a connection.
+    pub connect_timeout_ms: u64,
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CryptoSettings {
+    /// Base64 key, 32 bytes.
+    pub kek: String,
+    /// File holding the base64 key.
+    pub kek_file: String,
+}
+
+/// One service's port, endpoint and database.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceSettings {
+    /// Port the service listens on.
+    pub port: u16,
+    /// How other services reach it; empty means `http://<server.host>:<port>`.
+    pub endpoint: String,
+    /// A database URL of its own; empty uses `[database]`.
+    pub database_url: String,
+}
+
+/// Settings that could not be loaded, every problem with its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// `(key, problem)` pairs.
+    pub problems: Vec<(String, String)>,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for (key, problem) in &self.problems {
+            write!(f, "\n  {key}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl SettingsError {
+    fn one(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            problems: vec![(key.into(), problem.into())],
+        }
+    }
+
+    fn from_config(err: config::ConfigError) -> Self {
+        // config names the key in its message ("... for key `server.port`"); keep it whole.
+        let key = match &err {
+            config::ConfigError::Type { key: Some(k), .. } => k.clone(),
+            config::ConfigError::NotFound(k) => k.clone(),
+            _ => "config".to_owned(),
+        };
+        Self::one(key, err.to_string())
+    }
+}
+
+/// Where settings come from, beyond the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct SettingsSource {
+    /// A TOML file that must exist.
+    pub file: Option<PathBuf>,
+    /// Read `PDM__…` environment variables.
+    pub env: bool,
+    /// Explicit `key = value` overrides, applied last (tests, command-line flags).
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Settings {
+    /// Loads settings for a process: `PDM_CONFIG` or `file`, else `./pdm.toml` if present,
+    /// then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("PDM_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let local = PathBuf::from("pdm.toml");
+                local.exists().then_some(local)
+            });
+        Self::from_source(SettingsSource {
+            file,
+            env: true,
+            overrides: Vec::new(),
+        })
+    }
+
+    /// Settings from the defaults plus explicit overrides only (no file, no environment):
+    /// what tests use.
+    pub fn with_overrides<K: Into<String>, V: Into<String>>(
+        overrides: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, SettingsError> {
+        Self::from_source(SettingsSource {
+            file: None,
+            env: false,
+            overrides: overrides
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        })
+    }
+
+    /// Builds settings from a source description.
+    pub fn from_source(source: SettingsSource) -> Result<Self, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
+        if let Some(file) = &source.file {
+            if !file.exists() {
+                return Err(SettingsError::one(
+                    "config file",
+                    format!("{} does not exist", file.display()),
+                ));
+            }
+            builder = builder.add_source(File::from(file.clone()).format(FileFormat::Toml));
+        }
+        if source.env {
+            builder = builder.add_source(
+                Environment::with_prefix("PDM")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        for (key, value) in &source.overrides {
+            builder = builder
+                .set_override(key.as_str(), value.as_str())
+                .map_err(SettingsError::from_config)?;
+        }
+        let raw = builder.build().map_err(SettingsError::from_config)?;
+        let mut settings: Settings = raw
+            .clone()
+            .try_deserialize()
+            .map_err(SettingsError::from_config)?;
+        settings.raw = raw;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Reads a service-specific section (e.g. `identity`) into its own typed struct.
+    /// Missing keys take the struct's serde defaults.
+    pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, SettingsError> {
+        let value = match self.raw.get::<config::Value>(key) {
+            Ok(value) => value,
+            Err(config::ConfigError::NotFound(_)) => return Ok(T::default()),
+            Err(err) => return Err(SettingsError::from_config(err)),
+        };
+        // Deserialising the section on its own names keys relative to it: put the
+        // section's name back in front.
+        value.try_deserialize::<T>().map_err(|err| {
+            let mut err = SettingsError::from_config(err);
+            for (k, _) in &mut err.problems {
+                *k = if k == "config" || k.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{key}.{k}")
+                };
+            }
+            err
+        })
+    }
+
+    /// The settings of one service.
+    pub fn service(&self, name: &str) -> Result<&ServiceSettings, SettingsError> {
+        self.services
+            .get(name)
+            .ok_or_else(|| SettingsError::one(format!("services.{name}"), "missing"))
+    }
+
+    /// The address a service listens on.
+    pub fn listen_addr(&self, name: &str) -> Result<SocketAddr, SettingsError> {
+        let host: IpAddr = self
+            .server
+            .host
+            .parse()
+            .map_err(|_| SettingsError::one("server.host", "not an IP address"))?;
+        Ok(SocketAddr::new(host, self.service(name)?.port))
+    }
+
+    /// How other services reach a service.
+    pub fn endpoint(&self, name: &str) -> Result<String, SettingsError> {
+        let service = self.service(name)?;
+        if service.endpoint.is_empty() {
+            let host = match self.server.host.as_str() {
+                "0.0.0.0" => "127.0.0.1",
+                "::" => "[::1]",
+                other => other,
+            };
+            Ok(format!("http://{host}:{}", service.port))
+        } else {
+            Ok(service.endpoint.clone())
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        let mut bad =
+            |key: &str, problem: &str| problems.push((key.to_owned(), problem.to_owned()));
+
+        if self.server.host.parse::<IpAddr>().is_err() {
+            bad("server.host", "not an IP address");
+        }
+        if self.server.request_timeout_ms == 0 {
+            bad("server.request_timeout_ms", "must be greater than 0");
+        }
+        if self.server.concurrency_limit == 0 {
+            bad("server.concurrency_limit", "must be greater than 0");
+        }
+        if self.server.max_message_bytes < 1024 {
+            bad("server.max_message_bytes", "must be at least 1024");
+        }
+        if self.server.db_check_interval_ms == 0 {
+            bad("server.db_check_interval_ms", "must be greater than 0");
+        }
+        if self.database.max_connections == 0 {
+            bad("database.max_connections", "must be greater than 0");
+        }
+        if !valid_database_url(&self.database.url) {
+            bad("database.url", "must be empty, sqlite:… or postgres://…");
+        }
+        let mut ports = BTreeMap::new();
+        for (name, service) in &self.services {
+            if service.port == 0 {
+                bad(&format!("services.{name}.port"), "must be greater than 0");
+            } else if let Some(other) = ports.insert(service.port, name) {
+                bad(
+                    &format!("services.{name}.port"),
+                    &format!("port {} is already used by {other}", service.port),
+                );
+            }
+            if !valid_database_url(&service.database_url) {
+                bad(
+                    &format!("services.{name}.database_url"),
+                    "must be empty, sqlite:… or postgres://…",
+                );
+            }
+            let endpoint_ok = service.endpoint.is_empty()
+                || service.endpoint.starts_with("http://")
+                || service.endpoint.starts_with("https://");
+            if !endpoint_ok {
+                bad(
+                    &format!("services.{name}.endpoint"),
+                    "must start with http:// or https://",
+                );
+            }
+        }
+        if !self.crypto.kek.is_empty() && crate::keys::decode_kek(&self.crypto.kek).is_err() {
+            bad("crypto.kek", "must be 32 bytes, base64-encoded");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError { problems })
+        }
+    }
+}
+
+fn valid_database_url(url: &str) -> bool {
+    url.is_empty()
+        || url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_name_every_service() {
+        let s = Settings::with_overrides::<&str, &str>([]).expect("defaults are valid");
+        assert_eq!(s.service("identity").map(|s| s.port), Ok(50051));
+        assert_eq!(s.service("rights").map(|s| s.port), Ok(50056));
+        assert_eq!(
+            s.endpoint("consent").as_deref(),
+            Ok("http://127.0.0.1:50052")
+        );
+        assert_eq!(s.log.format, LogFormat::Auto);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::with_overrides([("server.request_timeout_ms", "soon")])
+            .expect_err("not a number");
+        assert_eq!(err.problems[0].0, "server.request_timeout_ms", "{err}");
+    }
+
+    #[test]
+    fn semantic_problems_are_reported_together() {
+        let err = Settings::with_overrides([
+            ("server.host", "not-an-ip"),
+            ("services.consent.port", "50051"),
+            ("database.url", "mysql://x"),
+        ])
+        .expect_err("three problems");
+        let keys: Vec<_> = err.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"server.host"), "{err}");
+        assert!(keys.contains(&"database.url"), "{err}");
+        assert!(
+            keys.contains(&"services.identity.port") || keys.contains(&"services.consent.port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let err = Settings::from_source(SettingsSource {
+            file: Some(PathBuf::from("/nonexistent/pdm.toml")),
+            ..SettingsSource::default()
+        })
+        .expect_err("missing file");
+        assert_eq!(err.problems[0].0, "config file");
+    }
+
+    #[test]
+    fn sections_fall_back_to_their_defaults() {
+        #[derive(Debug, Default, Deserialize, PartialEq)]
+        #[serde(default)]
+        struct Mine {
+            limit: u32,
+        }
+        let s = Settings::with_overrides([("mine.limit", "7")]).expect("valid");
+        assert_eq!(s.section::<Mine>("mine"), Ok(Mine { limit: 7 }));
+        assert_eq!(s.section::<Mine>("other"), Ok(Mine::default()));
+        let s = Settings::with_overrides([("mine.limit", "many")]).expect("valid");
+        let err = s.section::<Mine>("mine").expect_err("not a number");
+        eprintln!("{err}");
+        assert_eq!(err.problems[0].0, "mine.limit");
+    }
+}

@@ -1,0 +1,25 @@
+//! Spawn any set of pdm services on ephemeral ports, in-process, against SQLite or a fresh
+//! PostgreSQL database, and talk to them over real gRPC:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use pdm_testkit::TestMesh;
+//! let mesh = TestMesh::new().with(pdm_identity::Identity).start().await?;
+//! let mut identity = mesh.identity();
+//! # Ok(()) }
+//! ```
+//!
+//! `PDM_TEST_DATABASE=postgres` selects PostgreSQL (`PDM_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`): each mesh gets its own database,
+//! dropped when the mesh is.
+#![forbid(unsafe_code)]
+
+pub mod assert;
+mod database;
+pub mod fake;
+mod logs;
+mod mesh;
+
+pub use database::{Backend, TestDatabase};
+pub use logs::{LogCapture, captured_logs};
+pub use mesh::{Mesh, TestMesh};

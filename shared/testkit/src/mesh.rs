@@ -1,0 +1,295 @@
+//! A mesh of real services on ephemeral ports, each with its own database.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use pdm_proto::{
+    identity::v1::identity_service_client::IdentityServiceClient,
+    subject::v1::subject_data_service_client::SubjectDataServiceClient,
+};
+use pdm_runtime::{
+    MeshService, ServiceContext, SharedClock, SystemClock,
+    db::{self, DatabaseTarget},
+    settings::Settings,
+};
+use sea_orm::DatabaseConnection;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::{
+    database::{Backend, TestDatabase},
+    logs::{LogCapture, captured_logs},
+};
+
+/// Builds a [`Mesh`].
+pub struct TestMesh {
+    services: Vec<Arc<dyn MeshService>>,
+    overrides: Vec<(String, String)>,
+    clock: Option<SharedClock>,
+    backend: Backend,
+}
+
+impl Default for TestMesh {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestMesh {
+    /// An empty mesh on the backend `PDM_TEST_DATABASE` selects.
+    pub fn new() -> Self {
+        Self {
+            services: Vec::new(),
+            overrides: Vec::new(),
+            clock: None,
+            backend: Backend::from_env(),
+        }
+    }
+
+    /// Adds a service.
+    pub fn with(mut self, service: impl MeshService) -> Self {
+        self.services.push(Arc::new(service));
+        self
+    }
+
+    /// Overrides a setting (`server.request_timeout_ms`, `identity.session_ttl_minutes`…).
+    pub fn setting(mut self, key: &str, value: impl ToString) -> Self {
+        self.overrides.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Uses `clock` instead of the system clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Starts every service and waits until each reports `SERVING`.
+    pub async fn start(self) -> anyhow::Result<Mesh> {
+        let logs = captured_logs();
+        let dir = tempfile::tempdir()?;
+        let database = TestDatabase::create(self.backend).await?;
+
+        // Bind every port first, so each service's settings can name its peers.
+        let mut listeners = BTreeMap::new();
+        for service in &self.services {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            listeners.insert(service.name(), listener);
+        }
+        let mut kek = [0u8; 32];
+        getrandom::fill(&mut kek).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
+        let mut overrides = vec![
+            ("data_dir".to_owned(), dir.path().display().to_string()),
+            ("crypto.kek".to_owned(), STANDARD.encode(kek)),
+            ("server.grace_period_ms".to_owned(), "2000".to_owned()),
+            ("server.db_check_interval_ms".to_owned(), "250".to_owned()),
+            ("database.max_connections".to_owned(), "8".to_owned()),
+        ];
+        if let Some(url) = database.url() {
+            overrides.push(("database.url".to_owned(), url.to_owned()));
+        }
+        for (name, listener) in &listeners {
+            let addr = listener.local_addr()?;
+            overrides.push((format!("services.{name}.port"), addr.port().to_string()));
+            overrides.push((
+                format!("services.{name}.endpoint"),
+                format!("http://{addr}"),
+            ));
+        }
+        overrides.extend(self.overrides);
+        let settings =
+            Arc::new(Settings::with_overrides(overrides).map_err(|e| anyhow::anyhow!("{e}"))?);
+
+        let mut mesh = Mesh {
+            settings,
+            registry: BTreeMap::new(),
+            running: BTreeMap::new(),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            kek: Arc::new(kek),
+            logs,
+            database,
+            _dir: dir,
+        };
+        for service in self.services {
+            mesh.registry.insert(service.name(), service);
+        }
+        for (name, listener) in listeners {
+            mesh.spawn(name, listener).await?;
+        }
+        Ok(mesh)
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+    channel: Channel,
+}
+
+/// Running services. Dropping the mesh stops them and drops its database.
+pub struct Mesh {
+    settings: Arc<Settings>,
+    registry: BTreeMap<&'static str, Arc<dyn MeshService>>,
+    running: BTreeMap<&'static str, Running>,
+    clock: SharedClock,
+    kek: Arc<[u8; 32]>,
+    logs: LogCapture,
+    database: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("services", &self.running.keys().collect::<Vec<_>>())
+            .field("backend", &self.database.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mesh {
+    async fn spawn(&mut self, name: &'static str, listener: TcpListener) -> anyhow::Result<()> {
+        let service = self
+            .registry
+            .get(name)
+            .with_context(|| format!("{name} is not part of this mesh"))?
+            .clone();
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let ctx = ServiceContext {
+            settings: self.settings.clone(),
+            clock: self.clock.clone(),
+            kek: self.kek.clone(),
+        };
+        let mut task =
+            tokio::spawn(service.run(ctx, listener, Box::pin(stop.clone().cancelled_owned())));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .connect_lazy();
+        wait_serving(name, &channel, &mut task).await?;
+        self.running.insert(
+            name,
+            Running {
+                addr,
+                stop,
+                task,
+                channel,
+            },
+        );
+        Ok(())
+    }
+
+    /// A channel to a running service.
+    pub fn channel(&self, name: &str) -> Channel {
+        match self.running.get(name) {
+            Some(r) => r.channel.clone(),
+            None => panic!("{name} is not running in this mesh"),
+        }
+    }
+
+    /// The address a service listens on.
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.running.get(name).map(|r| r.addr)
+    }
+
+    /// An identity client.
+    pub fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel(pdm_identity::NAME))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// A SubjectData client for one service.
+    pub fn subject_data(&self, name: &str) -> SubjectDataServiceClient<Channel> {
+        SubjectDataServiceClient::new(self.channel(name))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// A health client for one service.
+    pub fn health(&self, name: &str) -> HealthClient<Channel> {
+        HealthClient::new(self.channel(name))
+    }
+
+    /// Stops a service gracefully and waits for it.
+    pub async fn stop(&mut self, name: &str) -> anyhow::Result<()> {
+        let running = self
+            .running
+            .remove(name)
+            .with_context(|| format!("{name} is not running"))?;
+        running.stop.cancel();
+        running.task.await??;
+        Ok(())
+    }
+
+    /// Starts a stopped service again on the same port, with the same database.
+    pub async fn restart(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let port = self.settings.service(name)?.port;
+        if self.running.contains_key(name) {
+            self.stop(name).await?;
+        }
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        self.spawn(name, listener).await
+    }
+
+    /// The settings every service of the mesh runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The logs captured in this process.
+    pub fn logs(&self) -> &LogCapture {
+        &self.logs
+    }
+
+    /// The backend the mesh runs on.
+    pub fn backend(&self) -> Backend {
+        self.database.backend()
+    }
+
+    /// A direct connection to a service's database, for checks on the raw rows.
+    pub async fn connect_db(&self, name: &str) -> anyhow::Result<DatabaseConnection> {
+        let target = DatabaseTarget::resolve(&self.settings, name)?;
+        db::connect(&self.settings, &target).await
+    }
+
+    /// The SQLite files of a service (database, WAL and shared memory), when on SQLite.
+    pub fn sqlite_files(&self, name: &str) -> Vec<PathBuf> {
+        let base = self.settings.data_dir.join(format!("{name}.db"));
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| PathBuf::from(format!("{}{suffix}", base.display())))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        for running in self.running.values() {
+            running.stop.cancel();
+            running.task.abort();
+        }
+    }
+}
+
+async fn wait_serving(
+    name: &str,
+    channel: &Channel,
+    task: &mut JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        ready = pdm_runtime::client::wait_serving(channel, Duration::from_secs(60)) => {
+            ready.with_context(|| format!("{name} did not start"))
+        }
+        finished = &mut *task => Err(match finished? {
+            Err(e) => e.context(format!("{name} stopped while starting")),
+            Ok(()) => anyhow::anyhow!("{name} stopped while starting"),
+        }),
+    }
+}

@@ -1,0 +1,78 @@
+//! `pdm bench`: in-process benchmarks over real gRPC on loopback, printed as JSON.
+//! Each service adds its measurements here, next to the no-op baseline (the standard
+//! health check, served by the same server stack) measured in the same run.
+
+mod harness;
+mod load;
+
+use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
+use serde_json::json;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::cli::BenchArgs;
+
+/// Concurrency levels every RPC benchmark runs at.
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+/// Runs the benchmarks and prints one JSON document.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let seconds = std::time::Duration::from_secs_f64(args.seconds.max(0.1));
+    let wanted = |name: &str| args.filter.as_deref().is_none_or(|f| name.contains(f));
+    let mesh = harness::Harness::start(&["identity"]).await?;
+    let channel = mesh.channel("identity")?;
+    let mut results = Vec::new();
+
+    if wanted("noop.health_check") {
+        for c in CONCURRENCY {
+            let health = HealthClient::new(channel.clone());
+            let stats = load::run(c, seconds, move || {
+                let mut health = health.clone();
+                async move {
+                    health
+                        .check(HealthCheckRequest {
+                            service: String::new(),
+                        })
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await;
+            results.push(stats.to_json("noop.health_check", c));
+        }
+    }
+
+    if wanted("identity.get_account") {
+        let mut identity = IdentityServiceClient::new(channel.clone());
+        let subject_id = identity
+            .create_account(harness::sample_account())
+            .await?
+            .into_inner()
+            .account
+            .map(|a| a.subject_id)
+            .unwrap_or_default();
+        for c in CONCURRENCY {
+            let identity = identity.clone();
+            let subject_id = subject_id.clone();
+            let stats = load::run(c, seconds, move || {
+                let mut identity = identity.clone();
+                let request = GetAccountRequest {
+                    subject_id: subject_id.clone(),
+                };
+                async move { identity.get_account(request).await.map(|_| ()) }
+            })
+            .await;
+            results.push(stats.to_json("identity.get_account", c));
+        }
+    }
+
+    mesh.stop().await;
+    let report = json!({
+        "pdm_version": env!("CARGO_PKG_VERSION"),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "seconds_per_measurement": seconds.as_secs_f64(),
+        "database": "sqlite",
+        "benchmarks": results,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The services of the mesh, built or not yet.
+
+use std::sync::Arc;
+
+use pdm_runtime::MeshService;
+
+/// Every service the design names, in port order.
+pub const ALL: [&str; 6] = [
+    "identity",
+    "consent",
+    "telemetry",
+    "retention",
+    "transfers",
+    "rights",
+];
+
+/// The implementation of a service, if it is built.
+pub fn implementation(name: &str) -> Option<Arc<dyn MeshService>> {
+    match name {
+        "identity" => Some(Arc::new(pdm_identity::Identity)),
+        _ => None,
+    }
+}
+
+/// Resolves `all` or a comma-separated list; unknown names and services not built yet
+/// are errors when named explicitly.
+pub fn select(spec: &str) -> anyhow::Result<Vec<Arc<dyn MeshService>>> {
+    if spec.trim() == "all" {
+        return Ok(ALL.iter().filter_map(|n| implementation(n)).collect());
+    }
+    let mut chosen = Vec::new();
+    for name in spec.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !ALL.contains(&name) {
+            anyhow::bail!(
+                "unknown service {name:?}; the services are {}",
+                ALL.join(", ")
+            );
+        }
+        match implementation(name) {
+            Some(service) => chosen.push(service),
+            None => anyhow::bail!("the {name} service is not built yet"),
+        }
+    }
+    anyhow::ensure!(!chosen.is_empty(), "no services named");
+    Ok(chosen)
+}
+
+/// Prints each service and its state.
+pub fn print() {
+    for name in ALL {
+        let state = if implementation(name).is_some() {
+            "built"
+        } else {
+            "not built yet"
+        };
+        println!("{name:<10} {state}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_selects_the_built_services_and_names_are_checked() {
+        let all = select("all").expect("all");
+        assert!(all.iter().any(|s| s.name() == "identity"));
+        assert!(select("identity").is_ok());
+        assert!(select("nonsense").is_err());
+        assert!(select("").is_err());
+    }
+}

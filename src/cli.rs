@@ -1,0 +1,46 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// pdm — the personal-data mesh.
+#[derive(Debug, Parser)]
+#[command(name = "pdm", version, about)]
+pub struct Cli {
+    /// Settings file (TOML). Default: $PDM_CONFIG, else ./pdm.toml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run services: `pdm serve all` or `pdm serve identity,consent`.
+    Serve(ServeArgs),
+    /// Run the benchmarks and print JSON.
+    Bench(BenchArgs),
+    /// List the services of the mesh and whether they are built.
+    Services,
+}
+
+/// `pdm serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// `all`, or a comma-separated list of services.
+    #[arg(default_value = "all")]
+    pub services: String,
+}
+
+/// `pdm bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Only benchmarks whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+}

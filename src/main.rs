@@ -1,0 +1,44 @@
+//! `pdm`: runs the personal-data mesh and drives it. Wiring only: the rules live in the
+//! service crates, the shared behaviour in `pdm-runtime`.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod catalogue;
+mod cli;
+mod serve;
+
+use clap::Parser;
+
+/// Exit code for a configuration error (EX_CONFIG).
+const EXIT_CONFIG: i32 = 78;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("pdm: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
+            cli::Command::Bench(args) => bench::run(args).await,
+            cli::Command::Services => {
+                catalogue::print();
+                Ok(())
+            }
+        }
+    });
+    if let Err(err) = result {
+        let config_error = err
+            .downcast_ref::<pdm_runtime::settings::SettingsError>()
+            .is_some();
+        eprintln!("pdm: {err:#}");
+        std::process::exit(if config_error { EXIT_CONFIG } else { 1 });
+    }
+}

@@ -1,0 +1,168 @@
+//! `pdm serve`: runs the chosen services in one process, each on its own port with its
+//! own database, until SIGTERM or SIGINT.
+
+use std::{fmt::Write as _, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use pdm_runtime::{
+    ServiceContext, Settings, SystemClock, client,
+    db::DatabaseTarget,
+    keys::{self, KekSource},
+    shutdown,
+    telemetry::{self, ServiceIdentity},
+};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{catalogue, cli::ServeArgs};
+
+/// Runs `pdm serve`.
+pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Arc::new(Settings::load(config)?);
+    let services = catalogue::select(&args.services)?;
+    let names: Vec<&'static str> = services.iter().map(|s| s.name()).collect();
+    let process = ServiceIdentity {
+        name: match names.as_slice() {
+            [one] => format!("pdm-{one}"),
+            _ => "pdm".to_owned(),
+        },
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let telemetry = telemetry::init(&settings, &process)?;
+    let (kek, kek_source) = keys::load_kek(&settings).context("loading the key-encryption key")?;
+    if let KekSource::Generated(path) = &kek_source {
+        tracing::warn!(path = %path.display(), "generated a development key-encryption key; set crypto.kek or crypto.kek_file in production");
+    }
+
+    // Bind every port before starting anything: a port in use fails the whole start.
+    let mut bound = Vec::new();
+    for service in &services {
+        let addr = settings.listen_addr(service.name())?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{}: cannot listen on {addr}", service.name()))?;
+        bound.push((service.clone(), listener, addr));
+    }
+
+    let stop = CancellationToken::new();
+    let ctx = ServiceContext {
+        settings: settings.clone(),
+        clock: Arc::new(SystemClock),
+        kek: Arc::new(kek),
+    };
+    let mut tasks = JoinSet::new();
+    let mut addrs = Vec::new();
+    for (service, listener, addr) in bound {
+        let name = service.name();
+        let future = service.run(
+            ctx.clone(),
+            listener,
+            Box::pin(stop.clone().cancelled_owned()),
+        );
+        tasks.spawn(async move { (name, future.await) });
+        addrs.push((name, addr));
+    }
+
+    tokio::select! {
+        ready = wait_all_serving(&addrs) => {
+            if let Err(err) = ready {
+                stop.cancel();
+                while tasks.join_next().await.is_some() {}
+                telemetry.shutdown();
+                return Err(err);
+            }
+            println!("{}", banner(&settings, &addrs));
+        }
+        Some(finished) = tasks.join_next() => {
+            stop.cancel();
+            while tasks.join_next().await.is_some() {}
+            telemetry.shutdown();
+            let (name, result) = finished.context("service task")?;
+            result.with_context(|| format!("{name} stopped while starting"))?;
+            anyhow::bail!("{name} stopped while starting");
+        }
+    }
+
+    let outcome = tokio::select! {
+        () = shutdown::signal() => Ok(()),
+        Some(finished) = tasks.join_next() => {
+            // One service stopping takes the process down: the orchestrator restarts it.
+            let (name, result) = finished.context("service task")?;
+            match result {
+                Ok(()) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+                Err(err) => Err(err.context(format!("{name} failed"))),
+            }
+        }
+    };
+    stop.cancel();
+    while let Some(finished) = tasks.join_next().await {
+        if let Ok((name, Err(err))) = finished {
+            tracing::error!(service = name, error = %format!("{err:#}"), "service stopped with an error");
+        }
+    }
+    telemetry.shutdown();
+    outcome
+}
+
+async fn wait_all_serving(addrs: &[(&'static str, SocketAddr)]) -> anyhow::Result<()> {
+    for (name, addr) in addrs {
+        let host = if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        client::wait_serving(&channel, Duration::from_secs(120))
+            .await
+            .with_context(|| format!("{name} did not become ready"))?;
+    }
+    Ok(())
+}
+
+fn banner(settings: &Settings, addrs: &[(&'static str, SocketAddr)]) -> String {
+    let mut out = String::new();
+    let storage = DatabaseTarget::resolve(settings, "identity")
+        .map(|t| match t {
+            DatabaseTarget::Sqlite { .. } => {
+                format!("SQLite files under {}", settings.data_dir.display())
+            }
+            DatabaseTarget::Postgres { .. } => "PostgreSQL".to_owned(),
+        })
+        .unwrap_or_else(|_| "?".to_owned());
+    let _ = writeln!(
+        out,
+        "\npdm {} is serving ({storage})\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(out, "  {:<10} {:<22} STATUS", "SERVICE", "ENDPOINT");
+    for name in catalogue::ALL {
+        match addrs.iter().find(|(n, _)| *n == name) {
+            Some((_, addr)) => {
+                let _ = writeln!(out, "  {name:<10} {:<22} serving", addr.to_string());
+            }
+            None if catalogue::implementation(name).is_none() => {
+                let _ = writeln!(out, "  {name:<10} {:<22} not built yet", "-");
+            }
+            None => {
+                let _ = writeln!(out, "  {name:<10} {:<22} not selected", "-");
+            }
+        }
+    }
+    if let Some((_, addr)) = addrs.iter().find(|(n, _)| *n == "identity") {
+        let _ = writeln!(
+            out,
+            "\nTry it (`make grpcurl` puts grpcurl in .tools/bin):\n  \
+             grpcurl -plaintext {addr} list\n  \
+             grpcurl -plaintext -d '{{\"first_name\":\"Ada\",\"last_name\":\"Lovelace\",\"email\":\"ada@example.org\",\"region\":\"REGION_UK\",\"password\":\"correct horse battery\"}}' \\\n    \
+             {addr} pdm.identity.v1.IdentityService/CreateAccount\n  \
+             grpcurl -plaintext -d '{{\"service\":\"\"}}' {addr} grpc.health.v1.Health/Check"
+        );
+    }
+    let _ = write!(
+        out,
+        "\nStop with Ctrl-C (graceful: in-flight calls finish)."
+    );
+    out
+}
