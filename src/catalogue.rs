@@ -18,6 +18,8 @@ pub const ALL: [&str; 6] = [
 pub fn implementation(name: &str) -> Option<Arc<dyn MeshService>> {
     match name {
         "identity" => Some(Arc::new(pdm_identity::Identity)),
+        "consent" => Some(Arc::new(pdm_consent::Consent)),
+        "transfers" => Some(Arc::new(pdm_transfers::Transfers)),
         _ => None,
     }
 }

@@ -24,6 +24,12 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the services of the mesh and whether they are built.
     Services,
+    /// Consent: purposes, a subject's state and history (talks to the consent service).
+    #[command(subcommand)]
+    Consent(crate::admin::consent::ConsentCommand),
+    /// Transfers: seed the register, recipients, mechanisms, expiring, the register.
+    #[command(subcommand)]
+    Transfers(crate::admin::transfers::TransfersCommand),
 }
 
 /// `pdm serve`.

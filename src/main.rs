@@ -2,6 +2,7 @@
 //! service crates, the shared behaviour in `pdm-runtime`.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod bench;
 mod catalogue;
 mod cli;
@@ -31,6 +32,14 @@ fn main() {
             cli::Command::Services => {
                 catalogue::print();
                 Ok(())
+            }
+            cli::Command::Consent(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::consent::run(&settings, command).await
+            }
+            cli::Command::Transfers(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::transfers::run(&settings, command).await
             }
         }
     });

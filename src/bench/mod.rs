@@ -5,6 +5,8 @@
 mod harness;
 mod load;
 
+mod consent;
+
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
 use serde_json::json;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -18,7 +20,7 @@ const CONCURRENCY: [usize; 3] = [1, 16, 64];
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let seconds = std::time::Duration::from_secs_f64(args.seconds.max(0.1));
     let wanted = |name: &str| args.filter.as_deref().is_none_or(|f| name.contains(f));
-    let mesh = harness::Harness::start(&["identity"]).await?;
+    let mesh = harness::Harness::start(&["identity", "consent"]).await?;
     let channel = mesh.channel("identity")?;
     let mut results = Vec::new();
 
@@ -63,6 +65,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .await;
             results.push(stats.to_json("identity.get_account", c));
         }
+    }
+
+    if wanted("consent.") {
+        results.extend(consent::run(&mesh, seconds, &wanted).await?);
     }
 
     mesh.stop().await;

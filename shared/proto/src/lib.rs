@@ -24,6 +24,27 @@ pub mod identity {
     }
 }
 
+/// `pdm.consent.v1`: purposes, the consent ledger, processing and contact decisions.
+pub mod consent {
+    pub mod v1 {
+        tonic::include_proto!("pdm.consent.v1");
+    }
+}
+
+/// `pdm.transfers.v1`: recipients, transfer mechanisms, authorisation and the log.
+pub mod transfers {
+    pub mod v1 {
+        tonic::include_proto!("pdm.transfers.v1");
+    }
+}
+
+/// `pdm.telemetry.v1`: consent-gated usage events, crash reports, aggregates.
+pub mod telemetry {
+    pub mod v1 {
+        tonic::include_proto!("pdm.telemetry.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every pdm contract (with the well-known types they
 /// import), for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -10,19 +10,30 @@
 use std::{
     convert::Infallible,
     future::{Future, ready},
+    io,
+    pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+use tokio_stream::StreamExt as _;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{
     body::Body,
     server::NamedService,
     service::RoutesBuilder,
-    transport::{Server, server::TcpIncoming},
+    transport::{
+        Server,
+        server::{Connected, TcpConnectInfo, TcpIncoming},
+    },
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Service, ServiceExt};
@@ -168,7 +179,13 @@ impl GrpcServer {
         self.add_reflection()?;
 
         let stop = CancellationToken::new();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Connections are served on tasks of their own: after the grace period they are
+        // severed through `sever`, which ends every call still running on them.
+        let sever = CancellationToken::new();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).map({
+            let sever = sever.clone();
+            move |accepted| accepted.map(|io| Severable::new(io, &sever))
+        });
         let routes = std::mem::take(&mut self.routes).routes();
         let server = Server::builder()
             .layer(TraceLayer)
@@ -183,15 +200,13 @@ impl GrpcServer {
             prepared = prepare => match prepared {
                 Ok(db) => db,
                 Err(err) => {
-                    stop.cancel();
-                    let _ = (&mut server).await;
+                    let _ = self.drain(&mut server, &stop, &sever).await;
                     return Err(err.context(format!("{} failed to start", self.label)));
                 }
             },
             () = &mut shutdown => {
                 tracing::info!(service = self.label, "shutdown requested while starting");
-                stop.cancel();
-                let _ = (&mut server).await;
+                let _ = self.drain(&mut server, &stop, &sever).await;
                 return Ok(());
             }
             finished = &mut server => {
@@ -225,19 +240,38 @@ impl GrpcServer {
             "draining"
         );
         self.set_status(ServingStatus::NotServing).await;
-        stop.cancel();
         watcher.abort();
-        match tokio::time::timeout(self.settings.grace_period(), &mut server).await {
-            Ok(finished) => finished.context("server task")?.context("server stopped")?,
-            Err(_) => {
-                tracing::warn!(
-                    service = self.label,
-                    "grace period over: dropping connections"
-                );
-                server.abort();
-            }
-        }
+        self.drain(&mut server, &stop, &sever).await?;
         tracing::info!(service = self.label, "stopped");
+        Ok(())
+    }
+
+    /// Stops accepting, lets calls in flight finish within the grace period, then severs
+    /// the connections still open (ending the calls on them) and waits for the server.
+    async fn drain(
+        &self,
+        server: &mut JoinHandle<Result<(), tonic::transport::Error>>,
+        stop: &CancellationToken,
+        sever: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        stop.cancel();
+        if let Ok(finished) = tokio::time::timeout(self.settings.grace_period(), &mut *server).await
+        {
+            return finished.context("server task")?.context("server stopped");
+        }
+        tracing::warn!(
+            service = self.label,
+            "grace period over: dropping connections"
+        );
+        sever.cancel();
+        // Severed connections fail their next read or write at once; the bound only
+        // guards against a connection task that never polls its socket again.
+        if tokio::time::timeout(Duration::from_secs(1), &mut *server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
         Ok(())
     }
 
@@ -264,6 +298,91 @@ impl GrpcServer {
 
     async fn set_status(&self, status: ServingStatus) {
         set_status(&self.health, &self.names, status).await;
+    }
+}
+
+/// A served connection that fails its reads and writes once severed: the connection task
+/// then ends, and with it every call on the connection. Connections run on tasks of their
+/// own, so dropping the server's task alone would leave them (and their calls) running.
+struct Severable {
+    io: TcpStream,
+    severed: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl Severable {
+    fn new(io: TcpStream, sever: &CancellationToken) -> Self {
+        Self {
+            io,
+            severed: Box::pin(sever.clone().cancelled_owned()),
+        }
+    }
+
+    /// Whether the connection is severed; registers the task to be woken when it is.
+    fn poll_severed(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        self.severed
+            .as_mut()
+            .poll(cx)
+            .map(|()| io::Error::new(io::ErrorKind::ConnectionAborted, "grace period over"))
+    }
+}
+
+impl Connected for Severable {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl AsyncRead for Severable {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Poll::Ready(err) = self.poll_severed(cx) {
+            return Poll::Ready(Err(err));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Severable {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(err) = self.poll_severed(cx) {
+            return Poll::Ready(Err(err));
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(err) = self.poll_severed(cx) {
+            return Poll::Ready(Err(err));
+        }
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Poll::Ready(err) = self.poll_severed(cx) {
+            return Poll::Ready(Err(err));
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -244,12 +244,14 @@ impl Settings {
                 .map_err(SettingsError::from_config)?;
         }
         let raw = builder.build().map_err(SettingsError::from_config)?;
-        let mut settings: Settings = raw
-            .clone()
-            .try_deserialize()
-            .map_err(SettingsError::from_config)?;
+        let (mut settings, mut problems) = deserialize_all(&raw)?;
+        if let Err(err) = settings.validate() {
+            problems.extend(err.problems);
+        }
+        if !problems.is_empty() {
+            return Err(SettingsError { problems });
+        }
         settings.raw = raw;
-        settings.validate()?;
         Ok(settings)
     }
 
@@ -371,6 +373,39 @@ impl Settings {
     }
 }
 
+/// Deserialises `raw`, collecting every badly typed value instead of stopping at the
+/// first: each one is reported, then replaced by its default to look for the next, so
+/// one start reports every problem (the values checked by `validate` included).
+fn deserialize_all(raw: &Config) -> Result<(Settings, Vec<(String, String)>), SettingsError> {
+    let defaults = Config::builder()
+        .add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml))
+        .build()
+        .map_err(SettingsError::from_config)?;
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut patched = raw.clone();
+    loop {
+        let err = match patched.clone().try_deserialize::<Settings>() {
+            Ok(settings) => return Ok((settings, problems)),
+            Err(err) => SettingsError::from_config(err),
+        };
+        let Some(key) = err.problems.first().map(|(key, _)| key.clone()) else {
+            return Err(err);
+        };
+        let seen = problems.iter().any(|(k, _)| *k == key);
+        problems.extend(err.problems);
+        // Only a value with a default can be replaced; anything else ends the search.
+        let default = match defaults.get::<config::Value>(&key) {
+            Ok(default) if !seen => default,
+            _ => return Err(SettingsError { problems }),
+        };
+        patched = Config::builder()
+            .add_source(patched)
+            .set_override(&key, default)
+            .and_then(|builder| builder.build())
+            .map_err(SettingsError::from_config)?;
+    }
+}
+
 fn valid_database_url(url: &str) -> bool {
     url.is_empty()
         || url.starts_with("sqlite:")
@@ -412,6 +447,23 @@ mod tests {
         let keys: Vec<_> = err.problems.iter().map(|(k, _)| k.as_str()).collect();
         assert!(keys.contains(&"server.host"), "{err}");
         assert!(keys.contains(&"database.url"), "{err}");
+        assert!(
+            keys.contains(&"services.identity.port") || keys.contains(&"services.consent.port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn type_errors_and_semantic_problems_are_reported_together() {
+        let err = Settings::with_overrides([
+            ("server.request_timeout_ms", "soon"),
+            ("server.grace_period_ms", "later"),
+            ("services.consent.port", "50051"),
+        ])
+        .expect_err("three problems");
+        let keys: Vec<_> = err.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"server.request_timeout_ms"), "{err}");
+        assert!(keys.contains(&"server.grace_period_ms"), "{err}");
         assert!(
             keys.contains(&"services.identity.port") || keys.contains(&"services.consent.port"),
             "{err}"

@@ -98,3 +98,21 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
             .windows(needle.len())
             .any(|w| w == needle.as_bytes())
 }
+
+/// Rows in `table` whose `column` equals `value` (table and column are trusted
+/// identifiers; the value is bound).
+pub async fn rows_where(db: &DatabaseConnection, table: &str, column: &str, value: &str) -> u64 {
+    let backend = db.get_database_backend();
+    let placeholder = match backend {
+        sea_orm::DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = {placeholder}");
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [value.into()]))
+        .await
+        .expect("count query")
+        .expect("a count row");
+    let n: i64 = row.try_get("", "n").expect("count column");
+    u64::try_from(n).unwrap_or(0)
+}

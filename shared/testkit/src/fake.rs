@@ -105,3 +105,24 @@ pub fn jpeg(size: usize) -> Vec<u8> {
     jpeg.resize(size.max(jpeg.len()), 0x42);
     jpeg
 }
+
+/// A 1x1 lossless WebP.
+pub fn webp() -> Vec<u8> {
+    let mut webp = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0\x2f\0\0\0".to_vec();
+    webp.extend_from_slice(b"\x10\x07\x10\x11\x11\x88\x88\xfe\x07\0");
+    webp
+}
+
+/// A minimal one-page PDF.
+pub fn pdf() -> Vec<u8> {
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
+      2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+        .to_vec()
+}
+
+/// `prefix` followed by random letters: free text (a ticket summary, a billing name)
+/// unique per test run, so a test can look for it in logs and raw database bytes.
+/// Letters only, so it can never look like a card number.
+pub fn phrase(prefix: &str) -> String {
+    format!("{prefix} {}", random_letters(10))
+}

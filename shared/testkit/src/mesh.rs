@@ -5,8 +5,10 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time
 use anyhow::Context as _;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use pdm_proto::{
+    consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
+    transfers::v1::transfers_service_client::TransfersServiceClient,
 };
 use pdm_runtime::{
     MeshService, ServiceContext, SharedClock, SystemClock,
@@ -200,6 +202,32 @@ impl Mesh {
     /// An identity client.
     pub fn identity(&self) -> IdentityServiceClient<Channel> {
         IdentityServiceClient::new(self.channel(pdm_identity::NAME))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// Creates an account for `person` through identity and returns its subject id.
+    pub async fn sign_up(&self, person: &crate::fake::Person) -> anyhow::Result<String> {
+        let account = self
+            .identity()
+            .create_account(person.sign_up())
+            .await?
+            .into_inner()
+            .account
+            .context("CreateAccount returned no account")?;
+        Ok(account.subject_id)
+    }
+
+    /// A consent client.
+    pub fn consent(&self) -> ConsentServiceClient<Channel> {
+        ConsentServiceClient::new(self.channel(pdm_consent::NAME))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// A transfers client.
+    pub fn transfers(&self) -> TransfersServiceClient<Channel> {
+        TransfersServiceClient::new(self.channel(pdm_transfers::NAME))
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
     }

@@ -133,6 +133,21 @@ impl IdentityService for IdentityApi {
         }))
     }
 
+    async fn get_region(
+        &self,
+        request: Request<pb::GetRegionRequest>,
+    ) -> Result<Response<pb::GetRegionResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
+        let region = self
+            .store
+            .region(&subject.to_string())
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        Ok(Response::new(pb::GetRegionResponse {
+            region: region as i32,
+        }))
+    }
+
     async fn update_profile(
         &self,
         request: Request<pb::UpdateProfileRequest>,
@@ -358,6 +373,20 @@ impl IdentityService for IdentityApi {
         let r = request.into_inner();
         let (subject, reason, request_id) = requests::deletion(&r)?;
         let subject = subject.to_string();
+        // A retry of a finished deletion gets its first receipt: once the account is gone
+        // the password cannot be checked again. A request id of another subject falls
+        // through to the password check, so it reveals nothing without credentials.
+        if let Some(id) = &request_id {
+            match self.store.erasure_receipt(id, &subject).await {
+                Ok(Some(receipt)) => {
+                    return Ok(Response::new(pb::DeleteAccountResponse {
+                        receipt: Some(convert::receipt(receipt)),
+                    }));
+                }
+                Ok(None) | Err(IdentityError::RequestIdReused) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         // Policy, account deletion step 4: "You may be asked to enter your password again
         // or provide a reason for deleting your account." We ask for both.
         self.check_subject_password(&subject, r.password).await?;

@@ -1,6 +1,6 @@
 //! `pdm.subject.v1.SubjectDataService` for the identity service.
 
-use std::pin::Pin;
+use std::{collections::HashSet, pin::Pin};
 
 use pdm_proto::subject::v1::{
     self as pb, RetentionTrigger, subject_data_service_server::SubjectDataService,
@@ -123,24 +123,32 @@ fn purge_request(r: &pb::PurgeExpiredRequest) -> Result<(Vec<PurgeRule>, Vec<Hol
         v.add("holds", "at most 1000 holds");
     }
     let mut rules = Vec::new();
+    let mut categories = HashSet::new();
     for (i, rule) in r.rules.iter().enumerate() {
         if rule.category.is_empty() || rule.category.len() > 100 {
             v.add(
                 format!("rules[{i}].category"),
                 "required, at most 100 characters",
             );
+        } else if !categories.insert(rule.category.as_str()) {
+            v.add(
+                format!("rules[{i}].category"),
+                "at most one rule per category",
+            );
         }
-        match RetentionTrigger::try_from(rule.trigger) {
+        let trigger = match RetentionTrigger::try_from(rule.trigger) {
             Ok(RetentionTrigger::Unspecified) | Err(_) => {
                 v.add(format!("rules[{i}].trigger"), "required, a known trigger");
+                None
             }
-            Ok(_) => {}
-        }
+            Ok(trigger) => Some(trigger),
+        };
         match rule.cutoff.as_ref().and_then(from_timestamp) {
-            Some(cutoff) => rules.push(PurgeRule {
+            Some(cutoff) => rules.extend(trigger.map(|trigger| PurgeRule {
                 category: rule.category.clone(),
+                trigger,
                 cutoff,
-            }),
+            })),
             None => v.add(format!("rules[{i}].cutoff"), "required, a valid time"),
         }
     }

@@ -205,6 +205,14 @@ impl Store {
         Ok(row.map(credentials))
     }
 
+    /// The account's region, without opening any sealed field.
+    pub async fn region(&self, subject: &str) -> Result<Option<Region>> {
+        let row = account::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|r| Region::from_str_name(&r.region).unwrap_or(Region::Other)))
+    }
+
     /// Whether the account is restricted; `None` when it does not exist.
     pub async fn restricted(&self, subject: &str) -> Result<Option<bool>> {
         let row = account::Entity::find_by_id(subject.to_owned())

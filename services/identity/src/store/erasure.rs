@@ -109,6 +109,17 @@ impl Store {
         Ok(receipt)
     }
 
+    /// The receipt of an erasure already done under `request_id` for `subject`, if any;
+    /// `RequestIdReused` when the id was used for another subject.
+    pub async fn erasure_receipt(
+        &self,
+        request_id: &str,
+        subject: &str,
+    ) -> Result<Option<Receipt>> {
+        self.previous_erasure(request_id, subject, &self.subject_ref(subject))
+            .await
+    }
+
     async fn previous_erasure(
         &self,
         request_id: &str,
@@ -202,7 +213,7 @@ impl Store {
         count(categories::PHOTO.key, photos);
         count(categories::SESSION.key, sessions);
         count(categories::TICKET.key, tickets + attachments);
-        count("billing.contact", billing);
+        count(categories::BILLING.key, billing);
 
         let archived = billing_archive::Entity::find()
             .filter(billing_archive::Column::SubjectRef.eq(subject_ref.to_vec()))

@@ -71,10 +71,10 @@ impl Store {
                 delete_after: None,
             });
         }
-        for (created_at, expires_at) in self.sessions_of(subject).await? {
+        for (record_id, created_at, expires_at) in self.sessions_of(subject).await? {
             out.push(ExportRecord {
                 category: categories::SESSION,
-                record_id: format!("session-{}", created_at.timestamp_micros()),
+                record_id,
                 data: json!({ "created_at": created_at.to_rfc3339(), "expires_at": expires_at.to_rfc3339() }),
                 attachment: None,
                 created_at: Some(created_at),

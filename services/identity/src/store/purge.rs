@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
+use pdm_proto::subject::v1::RetentionTrigger;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
 
 use super::{
@@ -17,8 +18,24 @@ use crate::{domain::categories, error::Result};
 pub struct PurgeRule {
     /// Category.
     pub category: String,
+    /// What the retention period counts from.
+    pub trigger: RetentionTrigger,
     /// Cutoff.
     pub cutoff: DateTime<Utc>,
+}
+
+/// Whether the category's records count their retention from `trigger`: sessions and
+/// tickets from their own time, archived billing records from the account's closure. A
+/// rule with any other trigger matches nothing here ("never" means never; tickets are
+/// kept while the account exists and go with it).
+fn trigger_applies(category: &str, trigger: RetentionTrigger) -> bool {
+    match trigger {
+        RetentionTrigger::EventTime => {
+            category == categories::SESSION.key || category == categories::TICKET.key
+        }
+        RetentionTrigger::AccountClosed => category == categories::BILLING.key,
+        _ => false,
+    }
 }
 
 /// A legal hold: `None` fields match everything.
@@ -68,7 +85,11 @@ impl Store {
             if !categories::PURGEABLE.contains(&rule.category.as_str()) {
                 continue;
             }
-            let candidates = self.expired(&rule.category, rule.cutoff).await?;
+            let candidates = if trigger_applies(&rule.category, rule.trigger) {
+                self.expired(&rule.category, rule.cutoff).await?
+            } else {
+                Vec::new()
+            };
             let archived = rule.category == categories::BILLING.key;
             let mut outcome = PurgeOutcome {
                 category: rule.category.clone(),

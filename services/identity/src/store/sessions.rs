@@ -104,15 +104,28 @@ impl Store {
 }
 
 impl Store {
-    /// `(created, expires)` of the subject's sessions.
-    pub async fn sessions_of(&self, subject: &str) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    /// `(record id, created, expires)` of the subject's sessions. The record id comes from
+    /// the token hash: unique even for sessions opened in the same instant, stable, and
+    /// of no use for signing in.
+    pub async fn sessions_of(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
         let rows = session::Entity::find()
             .filter(session::Column::SubjectId.eq(subject))
             .all(&self.db)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|s| (s.created_at, s.expires_at))
+            .map(|s| {
+                let id: String = s
+                    .token_hash
+                    .iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                (format!("session-{id}"), s.created_at, s.expires_at)
+            })
             .collect())
     }
 }

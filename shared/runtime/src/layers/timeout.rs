@@ -64,9 +64,13 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map_or(self.limit, |asked| asked.min(self.limit));
-        let future = self.inner.call(request);
+        // The deadline starts now, not when the future is first polled: tonic's own
+        // `grpc-timeout` timer around this stack starts right after this call returns,
+        // and ours must not expire later than it, or tonic's would answer first (with
+        // CANCELLED "Timeout expired").
+        let future = tokio::time::timeout(limit, self.inner.call(request));
         Box::pin(async move {
-            match tokio::time::timeout(limit, future).await {
+            match future.await {
                 Ok(result) => result,
                 Err(_) => Ok(Status::deadline_exceeded("deadline exceeded").into_http()),
             }

@@ -73,9 +73,15 @@ where
             let _entered = span.enter();
             self.inner.call(request)
         };
+        let abandoned = Abandoned {
+            started,
+            span: span.clone(),
+            finished: false,
+        };
         Box::pin(
             async move {
                 let result = future.await;
+                abandoned.finish();
                 let code = match &result {
                     Ok(response) => tonic::Status::from_header_map(response.headers())
                         .map_or(Code::Ok, |s| s.code()),
@@ -86,6 +92,32 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// Logs a call dropped before it finished (the caller reset it, or a timer outside this
+/// layer cut it): every call still gets its line.
+struct Abandoned {
+    started: Instant,
+    span: tracing::Span,
+    finished: bool,
+}
+
+impl Abandoned {
+    /// The call finished: nothing to log on drop. (Taking `self` moves the whole guard
+    /// into the call's future; a field assignment would capture only the field.)
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let _entered = self.span.enter();
+        record_completion(Code::Cancelled, self.started);
     }
 }
 
@@ -105,6 +137,7 @@ fn record_completion(code: Code, started: Instant) {
             span.record("otel.status_code", "ERROR");
             tracing::warn!(code = %code_name, elapsed_us, "call failed");
         }
+        Code::Cancelled => tracing::info!(code = %code_name, elapsed_us, "call cancelled"),
         _ => tracing::info!(code = %code_name, elapsed_us, "call refused"),
     }
 }

@@ -1,0 +1,48 @@
+//! The consent service's errors, mapped to gRPC statuses in exactly one place.
+
+use pdm_runtime::error as status;
+use sea_orm::DbErr;
+use tonic::Status;
+
+/// Everything that can go wrong in the consent service.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// Bad input; already carries its field violations.
+    #[error("invalid request")]
+    Invalid(Status),
+    /// Identity does not know the subject.
+    #[error("subject not found")]
+    UnknownSubject,
+    /// The change does not fit the purpose's legal basis.
+    #[error("{0}")]
+    NotApplicable(String),
+    /// Identity could not be asked.
+    #[error("identity unavailable")]
+    IdentityUnavailable,
+    /// The database failed.
+    #[error("database")]
+    Db(#[from] DbErr),
+    /// Something that should not happen.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl From<ConsentError> for Status {
+    fn from(err: ConsentError) -> Self {
+        match err {
+            ConsentError::Invalid(status) => status,
+            ConsentError::UnknownSubject => Status::not_found("subject not found"),
+            ConsentError::NotApplicable(why) => {
+                status::failed_precondition("LEGAL_BASIS", "purpose", &why)
+            }
+            ConsentError::IdentityUnavailable => {
+                Status::unavailable("identity service unavailable; retry with backoff")
+            }
+            ConsentError::Db(e) => status::database("consent", &e),
+            ConsentError::Internal(what) => status::internal("consent", what),
+        }
+    }
+}
+
+/// Results of the consent service.
+pub type Result<T, E = ConsentError> = std::result::Result<T, E>;

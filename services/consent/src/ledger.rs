@@ -1,0 +1,112 @@
+//! Following the ledger: every committed entry, in sequence order, is published to
+//! watchers and invalidates cached state that another replica changed.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use pdm_proto::consent::v1::LedgerEntryKind;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    cache::DecisionCache,
+    store::{Row, Store},
+};
+
+/// Entries buffered for slow watchers before they must catch up from the database.
+const BROADCAST_CAPACITY: usize = 4096;
+
+/// The ledger follower's handles.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    tx: broadcast::Sender<Arc<Row>>,
+    wake: Arc<Notify>,
+    local: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl Ledger {
+    /// Starts following the ledger after its current end.
+    pub async fn start(
+        store: Store,
+        cache: Arc<DecisionCache>,
+        interval: Duration,
+        stop: CancellationToken,
+    ) -> crate::error::Result<Self> {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let ledger = Self {
+            tx,
+            wake: Arc::new(Notify::new()),
+            local: Arc::new(Mutex::new(HashSet::new())),
+        };
+        let start = store.max_seq().await?;
+        tokio::spawn(follow(ledger.clone(), store, cache, interval, stop, start));
+        Ok(ledger)
+    }
+
+    /// New entries, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Row>> {
+        self.tx.subscribe()
+    }
+
+    /// Tells the follower about entries this replica wrote (their state is already
+    /// cached) and wakes it.
+    pub fn wrote(&self, seqs: impl IntoIterator<Item = i64>) {
+        self.local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(seqs);
+        self.wake.notify_one();
+    }
+}
+
+async fn follow(
+    ledger: Ledger,
+    store: Store,
+    cache: Arc<DecisionCache>,
+    interval: Duration,
+    stop: CancellationToken,
+    mut last: i64,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = ledger.wake.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+        loop {
+            let rows = match store.after(last, 1000).await {
+                Ok(rows) => rows,
+                Err(err) => {
+                    tracing::warn!(error = %err, "ledger follower: read failed; retrying");
+                    break;
+                }
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                last = row.seq;
+                let written_here = ledger
+                    .local
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&row.seq);
+                if !written_here {
+                    if let Ok(id) = Uuid::parse_str(&row.subject_id) {
+                        cache.invalidate(&id);
+                    } else if row.kind == LedgerEntryKind::Erased.as_str_name() {
+                        // Another replica erased someone: the entry names only a pseudonym,
+                        // so forget everything (erasures are rare; reloads are cheap).
+                        cache.clear();
+                    }
+                }
+                // No receiver is fine: nobody is watching.
+                let _ = ledger.tx.send(Arc::new(row));
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The consent service's schema. One file per migration; never edit a released one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_consent_tables;
+
+/// Runs the consent migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_consent_tables::Migration)]
+    }
+}

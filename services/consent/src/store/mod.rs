@@ -1,0 +1,300 @@
+//! Persistence: the append-only ledger and the region cache.
+
+pub mod entities;
+
+use chrono::{DateTime, Utc};
+use pdm_proto::{
+    common::v1::Region,
+    consent::v1::{Channel, LedgerEntryKind, Source},
+};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    sea_query::{Expr, OnConflict},
+};
+
+use crate::error::Result;
+use entities::{consent_event, subject};
+
+pub use consent_event::Model as Row;
+
+/// A ledger entry to append.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Subject id.
+    pub subject_id: String,
+    /// What happened.
+    pub kind: LedgerEntryKind,
+    /// Purpose key.
+    pub purpose: Option<String>,
+    /// Channel.
+    pub channel: Option<Channel>,
+    /// How it reached us.
+    pub source: Source,
+    /// Policy version shown.
+    pub policy_version: Option<String>,
+    /// SHA-256 of the text shown.
+    pub text_hash: Option<String>,
+    /// Who recorded it.
+    pub actor: Option<String>,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The consent database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// A store over a migrated database.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Appends entries in one transaction and returns them with their sequence numbers.
+    /// On PostgreSQL the ledger is locked against other writers for the transaction, so
+    /// sequence order is commit order and a reader following the ledger by sequence never
+    /// skips an entry that commits late.
+    pub async fn append(&self, entries: Vec<NewEntry>, now: DateTime<Utc>) -> Result<Vec<Row>> {
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_unprepared("LOCK TABLE consent_events IN EXCLUSIVE MODE")
+                .await?;
+        }
+        let mut rows = Vec::with_capacity(entries.len());
+        for e in entries {
+            let row = consent_event::ActiveModel {
+                seq: NotSet,
+                subject_id: Set(e.subject_id),
+                kind: Set(e.kind.as_str_name().to_owned()),
+                purpose: Set(e.purpose),
+                channel: Set(e.channel.map(|c| c.as_str_name().to_owned())),
+                source: Set(e.source.as_str_name().to_owned()),
+                policy_version: Set(e.policy_version),
+                text_hash: Set(e.text_hash),
+                actor: Set(e.actor),
+                occurred_at: Set(e.occurred_at),
+                recorded_at: Set(now),
+            };
+            rows.push(
+                consent_event::Entity::insert(row)
+                    .exec_with_returning(&txn)
+                    .await?,
+            );
+        }
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    /// Every entry of the subject (and of its erased pseudonym), oldest first.
+    pub async fn ledger_of(&self, subject: &str, pseudonym: &str) -> Result<Vec<Row>> {
+        Ok(consent_event::Entity::find()
+            .filter(consent_event::Column::SubjectId.is_in([subject, pseudonym]))
+            .order_by_asc(consent_event::Column::Seq)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// A page of the subject's entries after `after`.
+    pub async fn history(&self, subject: &str, after: i64, limit: u64) -> Result<Vec<Row>> {
+        Ok(consent_event::Entity::find()
+            .filter(consent_event::Column::SubjectId.eq(subject))
+            .filter(consent_event::Column::Seq.gt(after))
+            .order_by_asc(consent_event::Column::Seq)
+            // SQL limits are signed 64-bit: `u64::MAX` ("all of them") must not overflow.
+            .limit(limit.min(i64::MAX.unsigned_abs()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Entries of any subject after `after`, oldest first.
+    pub async fn after(&self, after: i64, limit: u64) -> Result<Vec<Row>> {
+        Ok(consent_event::Entity::find()
+            .filter(consent_event::Column::Seq.gt(after))
+            .order_by_asc(consent_event::Column::Seq)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The highest sequence number in the ledger.
+    pub async fn max_seq(&self) -> Result<i64> {
+        let max: Option<Option<i64>> = consent_event::Entity::find()
+            .select_only()
+            .column_as(consent_event::Column::Seq.max(), "max")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(max.flatten().unwrap_or(0))
+    }
+
+    /// The subject's region as last learned from identity.
+    pub async fn region(&self, subject: &str) -> Result<Option<(Region, DateTime<Utc>)>> {
+        let row = subject::Entity::find_by_id(subject.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|r| {
+            (
+                Region::from_str_name(&r.region).unwrap_or(Region::Other),
+                r.checked_at,
+            )
+        }))
+    }
+
+    /// Remembers a region learned from identity.
+    pub async fn save_region(
+        &self,
+        subject: &str,
+        region: Region,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        subject::Entity::insert(subject::ActiveModel {
+            subject_id: Set(subject.to_owned()),
+            region: Set(region.as_str_name().to_owned()),
+            checked_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(subject::Column::SubjectId)
+                .update_columns([subject::Column::Region, subject::Column::CheckedAt])
+                .to_owned(),
+        )
+        .exec(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Erasure: the subject's entries keep their purpose, times, policy version and text
+    /// hash but lose the subject id (replaced by `pseudonym`) and the actor; an ERASED entry
+    /// is appended; the region is forgotten. Returns how many entries were pseudonymised.
+    pub async fn erase(&self, subject: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<u64> {
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_unprepared("LOCK TABLE consent_events IN EXCLUSIVE MODE")
+                .await?;
+        }
+        let updated = consent_event::Entity::update_many()
+            .col_expr(consent_event::Column::SubjectId, Expr::value(pseudonym))
+            .col_expr(
+                consent_event::Column::Actor,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(consent_event::Column::SubjectId.eq(subject))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let already = consent_event::Entity::find()
+            .filter(consent_event::Column::SubjectId.eq(pseudonym))
+            .filter(consent_event::Column::Kind.eq(LedgerEntryKind::Erased.as_str_name()))
+            .count(&txn)
+            .await?;
+        if already == 0 {
+            consent_event::Entity::insert(consent_event::ActiveModel {
+                seq: NotSet,
+                subject_id: Set(pseudonym.to_owned()),
+                kind: Set(LedgerEntryKind::Erased.as_str_name().to_owned()),
+                purpose: Set(None),
+                channel: Set(None),
+                source: Set(Source::PrivacyRequest.as_str_name().to_owned()),
+                policy_version: Set(None),
+                text_hash: Set(None),
+                actor: Set(None),
+                occurred_at: Set(now),
+                recorded_at: Set(now),
+            })
+            .exec(&txn)
+            .await?;
+        }
+        subject::Entity::delete_by_id(subject.to_owned())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Entries kept as pseudonymised proof.
+    pub async fn proof_count(&self, pseudonym: &str) -> Result<u64> {
+        Ok(consent_event::Entity::find()
+            .filter(consent_event::Column::SubjectId.eq(pseudonym))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// Pseudonymised entries of subjects erased before `cutoff` (the retention period of
+    /// the proof counts from the erasure, not from when each entry was recorded), excluding
+    /// the pseudonyms in `held`: `(purged, held)`. Nothing is deleted on a dry run.
+    pub async fn purge_proof(
+        &self,
+        cutoff: DateTime<Utc>,
+        held: &[String],
+        dry_run: bool,
+    ) -> Result<(u64, u64)> {
+        let erased_before = consent_event::Entity::find()
+            .select_only()
+            .column(consent_event::Column::SubjectId)
+            .filter(consent_event::Column::Kind.eq(LedgerEntryKind::Erased.as_str_name()))
+            .filter(consent_event::Column::RecordedAt.lt(cutoff))
+            .into_query();
+        let expired = consent_event::Entity::find()
+            .filter(consent_event::Column::SubjectId.starts_with(crate::ERASED_PREFIX))
+            .filter(consent_event::Column::SubjectId.in_subquery(erased_before.clone()));
+        let held_count = if held.is_empty() {
+            0
+        } else {
+            expired
+                .clone()
+                .filter(consent_event::Column::SubjectId.is_in(held.to_vec()))
+                .count(&self.db)
+                .await?
+        };
+        let purgeable = expired.filter(consent_event::Column::SubjectId.is_not_in(held.to_vec()));
+        if dry_run {
+            return Ok((purgeable.count(&self.db).await?, held_count));
+        }
+        let purged = consent_event::Entity::delete_many()
+            .filter(consent_event::Column::SubjectId.starts_with(crate::ERASED_PREFIX))
+            .filter(consent_event::Column::SubjectId.in_subquery(erased_before))
+            .filter(consent_event::Column::SubjectId.is_not_in(held.to_vec()))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok((purged, held_count))
+    }
+}
+
+impl Store {
+    /// The stored receipt of an erasure request: `(subject pseudonym, encoded receipt)`.
+    pub async fn erasure(&self, request_id: &str) -> Result<Option<(String, String)>> {
+        let row = entities::erasure::Entity::find_by_id(request_id.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|r| (r.subject_ref, r.receipt)))
+    }
+
+    /// Stores a receipt; `false` if the request id was stored meanwhile.
+    pub async fn save_erasure(
+        &self,
+        request_id: &str,
+        pseudonym: &str,
+        receipt: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = entities::erasure::Entity::insert(entities::erasure::ActiveModel {
+            request_id: Set(request_id.to_owned()),
+            subject_ref: Set(pseudonym.to_owned()),
+            receipt: Set(receipt.to_owned()),
+            completed_at: Set(now),
+        })
+        .on_conflict_do_nothing()
+        .exec(&self.db)
+        .await?;
+        Ok(!matches!(result, sea_orm::TryInsertResult::Conflicted))
+    }
+}

@@ -1,0 +1,160 @@
+//! Resolving a subject to its current state: the cache first; on a miss, the region
+//! (remembered, else asked of identity) and the subject's ledger folded in order.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use pdm_crypto::Keyring;
+use pdm_proto::{
+    common::v1::Region,
+    consent::v1::{Channel, LedgerEntryKind},
+    identity::v1::{GetRegionRequest, identity_service_client::IdentityServiceClient},
+};
+use pdm_runtime::client::TracedChannel;
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::{
+    cache::{DecisionCache, Known},
+    domain::{catalogue::Catalogue, event::Change, state::SubjectState},
+    error::{ConsentError, Result},
+    store::{Row, Store},
+};
+
+/// Prefix of the pseudonym that replaces an erased subject's id in the ledger.
+pub const ERASED_PREFIX: &str = "erased:";
+
+/// Finds subjects' states.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    store: Store,
+    cache: Arc<DecisionCache>,
+    catalogue: Arc<Catalogue>,
+    identity: Option<IdentityServiceClient<TracedChannel>>,
+    keyring: Keyring,
+    region_ttl: Duration,
+}
+
+impl Subjects {
+    /// A resolver. Without an identity client, only remembered regions are known.
+    pub fn new(
+        store: Store,
+        cache: Arc<DecisionCache>,
+        catalogue: Arc<Catalogue>,
+        identity: Option<IdentityServiceClient<TracedChannel>>,
+        keyring: Keyring,
+        region_ttl: Duration,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            catalogue,
+            identity,
+            keyring,
+            region_ttl,
+        }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &DecisionCache {
+        &self.cache
+    }
+
+    /// The pseudonym that replaces `subject` in the ledger after erasure.
+    pub fn pseudonym(&self, subject: &Uuid) -> String {
+        let index = self
+            .keyring
+            .blind_index()
+            .compute("consent-subject", &subject.to_string());
+        let hex: String = index.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{ERASED_PREFIX}{hex}")
+    }
+
+    /// The subject's state, from the cache or loaded.
+    pub async fn resolve(&self, subject: &Uuid, now: DateTime<Utc>) -> Result<Known> {
+        if let Some(known) = self.cache.get(subject, now) {
+            return Ok(known);
+        }
+        loop {
+            let mark = self.cache.load_mark(subject);
+            let known = self.load(subject, now).await?;
+            if self.cache.insert_loaded(*subject, known, now, mark) {
+                return Ok(known);
+            }
+        }
+    }
+
+    /// Loads the subject's state from the database (and identity), bypassing the cache.
+    pub async fn load(&self, subject: &Uuid, now: DateTime<Utc>) -> Result<Known> {
+        let id = subject.to_string();
+        let rows = self.store.ledger_of(&id, &self.pseudonym(subject)).await?;
+        if rows
+            .iter()
+            .any(|r| r.kind == LedgerEntryKind::Erased.as_str_name())
+        {
+            return Ok(Known::Unknown);
+        }
+        let Some(region) = self.region(&id, now).await? else {
+            return Ok(Known::Unknown);
+        };
+        Ok(Known::Subject(fold(&self.catalogue, region, &rows)))
+    }
+
+    async fn region(&self, subject: &str, now: DateTime<Utc>) -> Result<Option<Region>> {
+        let remembered = self.store.region(subject).await?;
+        if let Some((region, checked_at)) = remembered
+            && checked_at + self.region_ttl > now
+        {
+            return Ok(Some(region));
+        }
+        let Some(identity) = &self.identity else {
+            return Ok(remembered.map(|(r, _)| r));
+        };
+        let answer = identity
+            .clone()
+            .get_region(GetRegionRequest {
+                subject_id: subject.to_owned(),
+            })
+            .await;
+        match answer {
+            Ok(response) => {
+                let region =
+                    Region::try_from(response.into_inner().region).unwrap_or(Region::Other);
+                self.store.save_region(subject, region, now).await?;
+                Ok(Some(region))
+            }
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => {
+                // Identity is down: a remembered region, even old, beats failing.
+                if let Some((region, _)) = remembered {
+                    tracing::warn!(code = ?status.code(), "identity unavailable: using the remembered region");
+                    return Ok(Some(region));
+                }
+                tracing::warn!(code = ?status.code(), "identity unavailable: subject cannot be resolved");
+                Err(ConsentError::IdentityUnavailable)
+            }
+        }
+    }
+}
+
+/// Folds ledger rows, oldest first, into a state.
+pub fn fold(catalogue: &Catalogue, region: Region, rows: &[Row]) -> SubjectState {
+    let mut state = SubjectState::new(region);
+    for row in rows {
+        state.apply(&change(catalogue, row));
+    }
+    state
+}
+
+/// A row as the projection sees it.
+pub fn change(catalogue: &Catalogue, row: &Row) -> Change {
+    Change {
+        kind: LedgerEntryKind::from_str_name(&row.kind).unwrap_or(LedgerEntryKind::Unspecified),
+        purpose: row.purpose.as_deref().and_then(|p| catalogue.find(p)),
+        channel: row
+            .channel
+            .as_deref()
+            .and_then(Channel::from_str_name)
+            .unwrap_or(Channel::Unspecified),
+    }
+}

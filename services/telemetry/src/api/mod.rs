@@ -1,0 +1,164 @@
+//! The gRPC edge: validation and minimisation, the consent gate, bulk writes.
+
+mod ingest;
+pub mod requests;
+mod subject_data;
+mod telemetry;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use pdm_crypto::DataKey;
+use pdm_runtime::SharedClock;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::{
+    domain::geo::GeoDb, error::Result, gate::ConsentGate, settings::TelemetrySettings, store::Store,
+};
+
+/// Most subject keys kept unwrapped in memory.
+const KEY_CACHE: usize = 100_000;
+
+/// The telemetry service's gRPC handlers (TelemetryService and SubjectDataService).
+#[derive(Debug, Clone)]
+pub struct TelemetryApi {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    gate: Arc<ConsentGate>,
+    clock: SharedClock,
+    settings: TelemetrySettings,
+    geo: GeoDb,
+    /// Batches in flight: past the limit, callers hear RESOURCE_EXHAUSTED.
+    batches: Semaphore,
+    /// Keyed hashes of erased subjects.
+    suppressed: RwLock<HashSet<Vec<u8>>>,
+    /// Restricted subjects.
+    restricted: RwLock<HashSet<String>>,
+    keys: RwLock<HashMap<String, DataKey>>,
+    /// Wakes the background deleter.
+    erasures: Arc<Notify>,
+}
+
+impl TelemetryApi {
+    /// Handlers over the store and gate; loads the suppression and restriction lists.
+    pub async fn new(
+        store: Store,
+        gate: Arc<ConsentGate>,
+        clock: SharedClock,
+        settings: TelemetrySettings,
+        geo: GeoDb,
+        erasures: Arc<Notify>,
+    ) -> Result<Self> {
+        let suppressed = store.suppressed().await?.into_iter().collect();
+        let restricted = store.restricted().await?.into_iter().collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                batches: Semaphore::new(settings.max_batches_in_flight.max(1)),
+                store,
+                gate,
+                clock,
+                settings,
+                geo,
+                suppressed: RwLock::new(suppressed),
+                restricted: RwLock::new(restricted),
+                keys: RwLock::new(HashMap::new()),
+                erasures,
+            }),
+        })
+    }
+
+    fn is_suppressed(&self, subject: &str) -> bool {
+        let hash = self.inner.store.subject_hash(subject);
+        self.inner
+            .suppressed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&hash)
+    }
+
+    fn is_restricted(&self, subject: &str) -> bool {
+        self.inner
+            .restricted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(subject)
+    }
+
+    /// The subject's data key, created on first use.
+    async fn key(&self, subject: &str) -> Result<DataKey> {
+        if let Some(key) = self
+            .inner
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(subject)
+        {
+            return Ok(key.clone());
+        }
+        let key = self
+            .inner
+            .store
+            .keys()
+            .find_or_create(self.inner.store.db(), subject, self.inner.clock.now())
+            .await?;
+        let mut keys = self.inner.keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= KEY_CACHE {
+            keys.clear();
+        }
+        keys.insert(subject.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    /// The subject's key if it still exists (never creates one).
+    async fn existing_key(&self, subject: &str) -> Result<Option<DataKey>> {
+        Ok(self
+            .inner
+            .store
+            .keys()
+            .find(self.inner.store.db(), subject)
+            .await?)
+    }
+}
+
+/// Deletes erased subjects' rows in the background, and refreshes the suppression list
+/// written by other replicas.
+pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        match api.inner.store.erasure_queue().await {
+            Ok(queue) => {
+                for subject in queue {
+                    match api.inner.store.delete_subject_events(&subject).await {
+                        Ok(n) => {
+                            tracing::info!(subject_id = %subject, rows = n, "erased subject's events deleted");
+                            if let Err(e) = api.inner.store.dequeue_erasure(&subject).await {
+                                tracing::warn!(error = %e, "erasure queue update failed");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "background deletion failed; will retry")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "erasure queue unreadable; will retry"),
+        }
+        if let Ok(all) = api.inner.store.suppressed().await {
+            api.inner
+                .suppressed
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(all);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = api.inner.erasures.notified() => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! `pdm.subject.v1.SubjectDataService` for the telemetry service. Export streams the
+//! subject's events page by page; erasure destroys the key at once (every row becomes
+//! unreadable) and deletes the rows in the background; aggregates stay.
+
+use std::pin::Pin;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use pdm_proto::{
+    common::v1::LegalBasis,
+    subject::v1::{self as pb, subject_data_service_server::SubjectDataService},
+};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    convert::{from_timestamp, json_to_struct, timestamp},
+    ids::check_request_id,
+};
+use prost::Message;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status};
+
+use super::{TelemetryApi, ingest::open_payload, telemetry::open_crash};
+use crate::error::{Result, TelemetryError};
+
+const SERVICE: &str = "telemetry";
+/// Usage events.
+pub const EVENTS: &str = "telemetry.event";
+/// Crash reports.
+pub const CRASHES: &str = "telemetry.crash";
+const PAGE: u64 = 1000;
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
+
+fn retention(rule: &str) -> Option<pb::Retention> {
+    Some(pb::Retention {
+        rule: rule.to_owned(),
+        delete_after: None,
+    })
+}
+
+impl TelemetryApi {
+    async fn export_into(
+        &self,
+        subject: String,
+        tx: mpsc::Sender<Result<pb::ExportSubjectResponse, Status>>,
+    ) -> Result<()> {
+        let Some(key) = self.existing_key(&subject).await? else {
+            return Ok(());
+        };
+        let send = |record: pb::SubjectRecord| {
+            let tx = tx.clone();
+            async move {
+                tx.send(Ok(pb::ExportSubjectResponse {
+                    record: Some(record),
+                }))
+                .await
+                .is_ok()
+            }
+        };
+        let mut after = 0;
+        loop {
+            let page = self.inner.store.events_of(&subject, after, PAGE).await?;
+            let done = u64::try_from(page.len()).unwrap_or(0) < PAGE;
+            for e in page {
+                after = e.event_id;
+                let details = if e.sealed {
+                    open_payload(&key, &e.payload)?
+                } else {
+                    serde_json::from_slice(&e.payload).unwrap_or_default()
+                };
+                let record = pb::SubjectRecord {
+                    service: SERVICE.to_owned(),
+                    category: EVENTS.to_owned(),
+                    record_id: e.event_id.to_string(),
+                    purposes: vec!["product_analytics".to_owned()],
+                    legal_basis: LegalBasis::Consent as i32,
+                    source:
+                        "collected automatically from the subject's use of our services and devices"
+                            .to_owned(),
+                    retention: retention(
+                        "a configurable period after the event (default 13 months), then purged",
+                    ),
+                    recipients: Vec::new(),
+                    data: Some(json_to_struct(
+                        json!({ "kind": e.kind, "details": details }),
+                    )),
+                    attachment: None,
+                    created_at: Some(timestamp(e.occurred_at)),
+                };
+                if !send(record).await {
+                    return Ok(());
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        for c in self.inner.store.crashes_of(&subject).await? {
+            let details = if c.sealed {
+                open_crash(&key, &c.payload)?
+            } else {
+                serde_json::from_slice(&c.payload).unwrap_or_default()
+            };
+            let record = pb::SubjectRecord {
+                service: SERVICE.to_owned(),
+                category: CRASHES.to_owned(),
+                record_id: c.crash_id,
+                purposes: vec!["support".to_owned()],
+                legal_basis: LegalBasis::LegitimateInterests as i32,
+                source: "reported automatically when our software failed on the subject's device"
+                    .to_owned(),
+                retention: retention(
+                    "until the problem is fixed and at most the retention period for crash reports",
+                ),
+                recipients: Vec::new(),
+                data: Some(json_to_struct(
+                    json!({ "error_type": c.error_type, "details": details }),
+                )),
+                attachment: None,
+                created_at: Some(timestamp(c.occurred_at)),
+            };
+            if !send(record).await {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn erase(&self, request_id: &str, subject: &str) -> Result<pb::ErasureReceipt> {
+        let subject_ref: String = self
+            .inner
+            .store
+            .subject_hash(subject)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if let Some((stored_ref, encoded)) = self.inner.store.erasure(request_id).await? {
+            if stored_ref != subject_ref {
+                return Err(TelemetryError::Invalid(pdm_runtime::error::invalid_field(
+                    "request_id",
+                    "already used for another subject",
+                )));
+            }
+            let bytes = STANDARD
+                .decode(encoded)
+                .map_err(|_| TelemetryError::Internal("receipt decoding"))?;
+            let receipt = pb::ErasureReceipt::decode(bytes.as_slice())
+                .map_err(|_| TelemetryError::Internal("receipt decoding"))?;
+            return Ok(pb::ErasureReceipt {
+                subject_id: subject.to_owned(),
+                ..receipt
+            });
+        }
+        let now = self.inner.clock.now();
+        let (key_destroyed, crashes) = self.inner.store.erase_now(subject, now).await?;
+        self.inner
+            .keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(subject);
+        self.inner
+            .suppressed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.inner.store.subject_hash(subject));
+        self.inner
+            .restricted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(subject);
+        self.inner.erasures.notify_one();
+        let mut erased = vec![pb::ErasedItem {
+            // Counting could take as long as deleting: the receipt says what happens instead.
+            category: format!(
+                "{EVENTS} (all: unreadable now, key destroyed; rows deleted in the background)"
+            ),
+            count: 0,
+        }];
+        if crashes > 0 {
+            erased.push(pb::ErasedItem {
+                category: CRASHES.to_owned(),
+                count: crashes,
+            });
+        }
+        let receipt = pb::ErasureReceipt {
+            request_id: request_id.to_owned(),
+            subject_id: String::new(),
+            service: SERVICE.to_owned(),
+            erased,
+            retained: vec![pb::RetainedItem {
+                category: "telemetry.aggregate".to_owned(),
+                legal_basis: LegalBasis::LegitimateInterests as i32,
+                reason: "daily counts that cannot identify anyone (buckets under the k-threshold are never shown) \
+                         stay for research (policy: aggregate information)"
+                    .to_owned(),
+                retain_until: None,
+                count: 0,
+            }],
+            completed_at: Some(timestamp(now)),
+            key_destroyed,
+        };
+        let encoded = STANDARD.encode(receipt.encode_to_vec());
+        self.inner
+            .store
+            .save_erasure(request_id, &subject_ref, &encoded, now)
+            .await?;
+        Ok(pb::ErasureReceipt {
+            subject_id: subject.to_owned(),
+            ..receipt
+        })
+    }
+}
+
+fn subject_id(raw: &str) -> Result<String> {
+    let mut v = FieldViolations::new();
+    let id = v.check("subject_id", raw.parse::<SubjectId>());
+    v.finish().map_err(TelemetryError::Invalid)?;
+    id.map(|s| s.to_string())
+        .ok_or(TelemetryError::Internal("validated subject missing"))
+}
+
+#[tonic::async_trait]
+impl SubjectDataService for TelemetryApi {
+    type ExportSubjectStream = ExportStream;
+
+    async fn export_subject(
+        &self,
+        request: Request<pb::ExportSubjectRequest>,
+    ) -> Result<Response<Self::ExportSubjectStream>, Status> {
+        let subject = subject_id(&request.get_ref().subject_id)?;
+        let (tx, rx) = mpsc::channel(64);
+        let api = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = api.export_into(subject, tx.clone()).await {
+                let _ = tx.send(Err(err.into())).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn erase_subject(
+        &self,
+        request: Request<pb::EraseSubjectRequest>,
+    ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
+        let r = request.get_ref();
+        let mut v = FieldViolations::new();
+        let request_id = v.check("request_id", check_request_id(&r.request_id));
+        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+        v.finish()?;
+        let (Some(request_id), Some(subject)) = (request_id, subject) else {
+            return Err(TelemetryError::Internal("validated erasure incomplete").into());
+        };
+        let receipt = self.erase(request_id, &subject.to_string()).await?;
+        tracing::info!(subject_id = %subject, request_id, "subject erased");
+        Ok(Response::new(pb::EraseSubjectResponse {
+            receipt: Some(receipt),
+        }))
+    }
+
+    async fn restrict_subject(
+        &self,
+        request: Request<pb::RestrictSubjectRequest>,
+    ) -> Result<Response<pb::RestrictSubjectResponse>, Status> {
+        let r = request.get_ref();
+        let subject = subject_id(&r.subject_id)?;
+        self.inner
+            .store
+            .set_restricted(&subject, r.restricted, self.inner.clock.now())
+            .await?;
+        {
+            let mut restricted = self
+                .inner
+                .restricted
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            if r.restricted {
+                restricted.insert(subject.clone());
+            } else {
+                restricted.remove(&subject);
+            }
+        }
+        let known = self.existing_key(&subject).await?.is_some();
+        Ok(Response::new(pb::RestrictSubjectResponse {
+            restricted: r.restricted,
+            subject_known: known,
+        }))
+    }
+
+    async fn purge_expired(
+        &self,
+        request: Request<pb::PurgeExpiredRequest>,
+    ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = FieldViolations::new();
+        v.check("run_id", check_request_id(&r.run_id));
+        let mut rules = Vec::new();
+        for (i, rule) in r.rules.iter().enumerate() {
+            match rule.cutoff.as_ref().and_then(from_timestamp) {
+                Some(cutoff) => {
+                    if rule.category == EVENTS || rule.category == CRASHES {
+                        rules.push((rule.category.clone(), cutoff));
+                    }
+                }
+                None => v.add(format!("rules[{i}].cutoff"), "required, a valid time"),
+            }
+            if rule.category.is_empty() {
+                v.add(format!("rules[{i}].category"), "required");
+            }
+        }
+        for (i, hold) in r.holds.iter().enumerate() {
+            if hold.hold_id.is_empty() {
+                v.add(format!("holds[{i}].hold_id"), "required");
+            }
+            if !hold.subject_id.is_empty() {
+                v.check(
+                    &format!("holds[{i}].subject_id"),
+                    hold.subject_id.parse::<SubjectId>(),
+                );
+            }
+        }
+        v.finish()?;
+        let mut results = Vec::new();
+        for (category, cutoff) in rules {
+            let holds: Vec<_> = r
+                .holds
+                .iter()
+                .filter(|h| h.category.is_empty() || h.category == category)
+                .collect();
+            let blanket = holds.iter().any(|h| h.subject_id.is_empty());
+            let held: Vec<String> = holds
+                .iter()
+                .filter(|h| !h.subject_id.is_empty())
+                .map(|h| h.subject_id.clone())
+                .collect();
+            let (purged, held_count) = if category == EVENTS {
+                if blanket {
+                    let (expired, _) = self.inner.store.purge_events(cutoff, &[], true).await?;
+                    (0, expired)
+                } else {
+                    self.inner
+                        .store
+                        .purge_events(cutoff, &held, r.dry_run)
+                        .await?
+                }
+            } else if blanket {
+                let (expired, _) = self.inner.store.purge_crashes(cutoff, &[], true).await?;
+                (0, expired)
+            } else {
+                self.inner
+                    .store
+                    .purge_crashes(cutoff, &held, r.dry_run)
+                    .await?
+            };
+            tracing::info!(run_id = %r.run_id, category = %category, purged, held = held_count, dry_run = r.dry_run, "telemetry purge");
+            results.push(pb::PurgeResult {
+                category,
+                purged,
+                held: held_count,
+                hold_ids: if held_count > 0 {
+                    holds.iter().map(|h| h.hold_id.clone()).collect()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        Ok(Response::new(pb::PurgeExpiredResponse { results }))
+    }
+}

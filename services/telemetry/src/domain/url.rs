@@ -1,0 +1,78 @@
+//! URLs keep their scheme, host and path only ("URLs of websites you visited before and
+//! after"): query strings and fragments often carry identifiers and tokens.
+
+/// Longest URL accepted.
+pub const MAX_LEN: usize = 2048;
+
+/// Checks an http(s) URL and strips user information, query and fragment.
+pub fn strip(raw: &str) -> Result<String, &'static str> {
+    let raw = raw.trim();
+    if raw.len() > MAX_LEN {
+        return Err("at most 2048 characters");
+    }
+    let lower = raw.to_ascii_lowercase();
+    let scheme_len = if lower.starts_with("https://") {
+        8
+    } else if lower.starts_with("http://") {
+        7
+    } else {
+        return Err("must be an http:// or https:// URL");
+    };
+    let rest = &raw[scheme_len..];
+    let cut = rest.find(['?', '#']).unwrap_or(rest.len());
+    let rest = &rest[..cut];
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !host_ok || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("not a valid URL");
+    }
+    Ok(format!(
+        "{}{}{}",
+        &lower[..scheme_len],
+        host.to_ascii_lowercase(),
+        path
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_fragments_and_credentials_go() {
+        assert_eq!(
+            strip("https://Example.com/a/b?email=ada@example.org&t=abc#section").as_deref(),
+            Ok("https://example.com/a/b")
+        );
+        assert_eq!(
+            strip("http://user:pw@host.test:8080/x").as_deref(),
+            Ok("http://host.test:8080/x")
+        );
+        assert_eq!(
+            strip("https://example.com").as_deref(),
+            Ok("https://example.com")
+        );
+    }
+
+    #[test]
+    fn non_http_urls_are_refused() {
+        for bad in [
+            "",
+            "ftp://x",
+            "javascript:alert(1)",
+            "https://",
+            "https://exa mple.com/",
+            "example.com",
+        ] {
+            assert!(strip(bad).is_err(), "{bad:?}");
+        }
+        assert!(strip(&format!("https://example.com/{}", "a".repeat(2048))).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! The telemetry service's errors, mapped to gRPC statuses in exactly one place.
+
+use pdm_runtime::error as status;
+use sea_orm::DbErr;
+use tonic::Status;
+
+/// Everything that can go wrong in the telemetry service.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// Bad input; already carries its field violations.
+    #[error("invalid request")]
+    Invalid(Status),
+    /// Too many batches in flight.
+    #[error("overloaded")]
+    Overloaded,
+    /// The consent service could not be asked.
+    #[error("consent unavailable")]
+    ConsentUnavailable,
+    /// The database failed.
+    #[error("database")]
+    Db(#[from] DbErr),
+    /// A key could not be read or made.
+    #[error("keys")]
+    Keys(#[from] pdm_crypto::key_store::KeyStoreError),
+    /// A field could not be sealed.
+    #[error("crypto")]
+    Crypto(#[from] pdm_crypto::CryptoError),
+    /// Something that should not happen.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl From<sea_orm::sqlx::Error> for TelemetryError {
+    fn from(err: sea_orm::sqlx::Error) -> Self {
+        Self::Db(DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+            std::sync::Arc::new(err),
+        )))
+    }
+}
+
+impl From<TelemetryError> for Status {
+    fn from(err: TelemetryError) -> Self {
+        match err {
+            TelemetryError::Invalid(status) => status,
+            TelemetryError::Overloaded => status::retry_after(
+                "too many batches in flight; retry with backoff",
+                std::time::Duration::from_millis(200),
+            ),
+            TelemetryError::ConsentUnavailable => {
+                Status::unavailable("consent service unavailable; retry with backoff")
+            }
+            TelemetryError::Db(e) => status::database("telemetry", &e),
+            TelemetryError::Keys(pdm_crypto::key_store::KeyStoreError::Db(e)) => {
+                status::database("telemetry.keys", &e)
+            }
+            TelemetryError::Keys(pdm_crypto::key_store::KeyStoreError::Crypto(e))
+            | TelemetryError::Crypto(e) => status::internal("telemetry.crypto", &e.to_string()),
+            TelemetryError::Internal(what) => status::internal("telemetry", what),
+        }
+    }
+}
+
+/// Results of the telemetry service.
+pub type Result<T, E = TelemetryError> = std::result::Result<T, E>;

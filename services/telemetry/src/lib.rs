@@ -1,0 +1,113 @@
+//! The telemetry service: usage and device events admitted only with the subject's
+//! agreement to product analytics and minimised on the way in, crash reports scrubbed of
+//! personal data, and non-identifying aggregates that survive erasure.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod gate;
+pub mod migration;
+pub mod settings;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use pdm_crypto::{KeyStore, Keyring};
+use pdm_proto::{
+    consent::v1::consent_service_client::ConsentServiceClient,
+    subject::v1::subject_data_service_server::SubjectDataServiceServer,
+    telemetry::v1::telemetry_service_server::TelemetryServiceServer,
+};
+use pdm_runtime::{
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+};
+use tokio::{net::TcpListener, sync::Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::TelemetryApi, domain::geo::GeoDb, gate::ConsentGate, settings::TelemetrySettings,
+    store::Store,
+};
+
+/// The service name: `pdm serve telemetry`, `[services.telemetry]`, `[telemetry]`.
+pub const NAME: &str = "telemetry";
+
+/// The telemetry service, as the binary and the test kit run it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Telemetry;
+
+impl MeshService for Telemetry {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(
+        &self,
+        ctx: ServiceContext,
+        listener: TcpListener,
+        shutdown: ShutdownSignal,
+    ) -> ServiceFuture {
+        Box::pin(run(ctx, listener, shutdown))
+    }
+}
+
+/// Serves the telemetry service on `listener` until `shutdown` resolves.
+pub async fn run(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: ShutdownSignal,
+) -> anyhow::Result<()> {
+    let settings: TelemetrySettings = ctx.settings.section(NAME)?;
+    let geo = if settings.ip_database.is_empty() {
+        GeoDb::default()
+    } else {
+        let csv = std::fs::read_to_string(&settings.ip_database).with_context(|| {
+            format!(
+                "telemetry.ip_database: cannot read {}",
+                settings.ip_database
+            )
+        })?;
+        GeoDb::parse(&csv).map_err(|e| anyhow::anyhow!("telemetry.ip_database: {e}"))?
+    };
+    let max_message = ctx.settings.server.max_message_bytes;
+    let consent_endpoint = ctx.settings.endpoint("consent")?;
+    let call_timeout = ctx.settings.server.request_timeout();
+
+    let stop = CancellationToken::new();
+    let stop_on_shutdown = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stop_on_shutdown.cancel();
+    };
+
+    let telemetry = Deferred::new();
+    let subject_data = Deferred::new();
+    let server = GrpcServer::new(NAME, &ctx.settings.server)
+        .with_service(telemetry.clone())
+        .with_service(subject_data.clone());
+    let prepare = async move {
+        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
+        let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
+        let consent = ConsentServiceClient::new(client::channel(&consent_endpoint, call_timeout)?);
+        let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
+        gate.start(stop.clone());
+        let erasures = Arc::new(Notify::new());
+        let api =
+            TelemetryApi::new(store, gate, ctx.clock.clone(), settings, geo, erasures).await?;
+        tokio::spawn(api::run_deleter(api.clone(), stop));
+        telemetry.set(
+            TelemetryServiceServer::new(api.clone())
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        );
+        subject_data.set(
+            SubjectDataServiceServer::new(api)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        );
+        Ok(db)
+    };
+    server.serve(listener, shutdown, prepare).await
+}

@@ -1,0 +1,19 @@
+//! The telemetry service's schema. One file per migration; never edit a released one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_telemetry_tables;
+
+/// Runs the telemetry migrations (and the shared subject-key table).
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(pdm_crypto::migration::CreateSubjectKeys),
+            Box::new(m20261129_000001_create_telemetry_tables::Migration),
+        ]
+    }
+}

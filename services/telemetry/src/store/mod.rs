@@ -1,0 +1,77 @@
+//! Persistence. Events are written in bulk: on PostgreSQL with COPY into day partitions, on
+//! SQLite with multi-row inserts; the batch record, the events and the aggregate counts
+//! commit together, so an acknowledged batch is durable and a retried one is stored once.
+
+pub mod entities;
+mod events;
+mod subjects;
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use pdm_crypto::KeyStore;
+use sea_orm::{DatabaseBackend, DatabaseConnection};
+
+pub use events::{Delta, EventRow, StoredEvent};
+
+/// The telemetry database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    keys: KeyStore,
+    /// Day partitions known to exist (PostgreSQL).
+    partitions: Arc<Mutex<HashSet<NaiveDate>>>,
+}
+
+/// Aggregate increments of a batch: `(day, dimension, value) → count`.
+pub type Deltas = BTreeMap<(String, &'static str, String), i64>;
+
+impl Store {
+    /// A store over a migrated database.
+    pub fn new(db: DatabaseConnection, keys: KeyStore) -> Self {
+        Self {
+            db,
+            keys,
+            partitions: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// The connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    fn postgres(&self) -> bool {
+        self.db.get_database_backend() == DatabaseBackend::Postgres
+    }
+
+    /// The keyed hash that stands for a subject id where the id itself must not stay
+    /// (suppression list, interaction peers).
+    pub fn subject_hash(&self, subject: &str) -> Vec<u8> {
+        self.keys
+            .keyring()
+            .blind_index()
+            .compute("telemetry-subject", subject)
+    }
+
+    /// The keyed hash of a device identifier.
+    pub fn device_hash(&self, device: &str) -> Vec<u8> {
+        self.keys
+            .keyring()
+            .blind_index()
+            .compute("telemetry-device", device)
+    }
+}
+
+/// Midnight UTC of a day.
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}

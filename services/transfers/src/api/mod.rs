@@ -1,0 +1,53 @@
+//! The gRPC edge: validation, the rules, the log.
+
+mod convert;
+pub mod requests;
+mod subject_data;
+mod transfers;
+
+use std::sync::Arc;
+
+use pdm_crypto::Keyring;
+use pdm_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use pdm_runtime::{SharedClock, client::TracedChannel};
+
+use crate::{domain::adequacy::AdequacyList, store::Store};
+
+/// The transfers service's gRPC handlers (TransfersService and SubjectDataService).
+#[derive(Debug, Clone)]
+pub struct TransfersApi {
+    store: Store,
+    clock: SharedClock,
+    adequacy: Arc<Vec<AdequacyList>>,
+    consent: ConsentServiceClient<TracedChannel>,
+    keyring: Keyring,
+}
+
+impl TransfersApi {
+    /// Handlers over `store`.
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        adequacy: Vec<AdequacyList>,
+        consent: ConsentServiceClient<TracedChannel>,
+        keyring: Keyring,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            adequacy: Arc::new(adequacy),
+            consent,
+            keyring,
+        }
+    }
+
+    /// The pseudonym that replaces a subject id in the log after erasure.
+    fn pseudonym(&self, subject: &str) -> String {
+        let index = self
+            .keyring
+            .blind_index()
+            .compute("transfers-subject", subject);
+        let hex: String = index.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{}{hex}", crate::ERASED_PREFIX)
+    }
+}

@@ -1,0 +1,315 @@
+//! `pdm.subject.v1.SubjectDataService` for the transfers service: the subject's transfer
+//! log entries and recipients; erasure pseudonymises the log (a legal record).
+
+use std::pin::Pin;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use pdm_proto::{
+    common::v1::LegalBasis,
+    subject::v1::{self as pb, subject_data_service_server::SubjectDataService},
+};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    convert::{from_timestamp, json_to_struct, timestamp},
+    ids::check_request_id,
+};
+use prost::Message;
+use serde_json::json;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::{TransfersApi, convert, requests::checked};
+use crate::{
+    error::{Result, TransfersError},
+    store::LogFilter,
+};
+
+const SERVICE: &str = "transfers";
+/// Category of transfer log entries.
+pub const LOG: &str = "transfers.log";
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
+
+impl TransfersApi {
+    async fn export(&self, subject: &str) -> Result<Vec<pb::SubjectRecord>> {
+        let mut records = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .store
+                .log_page(&LogFilter {
+                    subject_id: Some(subject.to_owned()),
+                    before: before.clone(),
+                    limit: 1000,
+                    ..LogFilter::default()
+                })
+                .await?;
+            let done = page.len() < 1000;
+            before = page.last().map(|r| r.log_id.clone());
+            for row in page {
+                let e = convert::log_entry(row);
+                let d = e.decision.clone().unwrap_or_default();
+                records.push(pb::SubjectRecord {
+                    service: SERVICE.to_owned(),
+                    category: LOG.to_owned(),
+                    record_id: e.log_id.clone(),
+                    purposes: vec![e.purpose.clone()],
+                    legal_basis: LegalBasis::LegalObligation as i32,
+                    source: "recorded when a transfer of the subject's data was decided".to_owned(),
+                    retention: Some(pb::Retention {
+                        rule: "kept as a record of processing; pseudonymised on erasure; purged as the retention policy for transfer records says".to_owned(),
+                        delete_after: None,
+                    }),
+                    recipients: if d.allowed { vec![e.recipient_name.clone()] } else { Vec::new() },
+                    data: Some(json_to_struct(json!({
+                        "recipient": e.recipient_name,
+                        "country": e.country,
+                        "regime": pdm_proto::transfers::v1::Regime::try_from(e.regime).unwrap_or_default().as_str_name(),
+                        "data_categories": e.data_categories,
+                        "allowed": d.allowed,
+                        "outcome": pdm_proto::transfers::v1::Outcome::try_from(d.outcome).unwrap_or_default().as_str_name(),
+                        "detail": d.detail,
+                    }))),
+                    attachment: None,
+                    created_at: d.decided_at,
+                });
+            }
+            if done {
+                break;
+            }
+        }
+        let recipients = self.store.recipients_of_subject(subject).await?;
+        if !recipients.is_empty() {
+            let names: Vec<String> = recipients.iter().map(|r| r.name.clone()).collect();
+            records.push(pb::SubjectRecord {
+                service: SERVICE.to_owned(),
+                category: "transfers.recipients".to_owned(),
+                record_id: subject.to_owned(),
+                purposes: Vec::new(),
+                legal_basis: LegalBasis::LegalObligation as i32,
+                source: "derived from the transfer log".to_owned(),
+                retention: None,
+                recipients: names.clone(),
+                data: Some(json_to_struct(json!({
+                    "recipients": recipients.iter().map(|r| json!({
+                        "name": r.name, "country": r.country, "role": r.role,
+                    })).collect::<Vec<_>>(),
+                }))),
+                attachment: None,
+                created_at: None,
+            });
+        }
+        Ok(records)
+    }
+
+    async fn erase(&self, request_id: &str, subject: &str) -> Result<pb::ErasureReceipt> {
+        let pseudonym = self.pseudonym(subject);
+        if let Some(receipt) = self
+            .previous_erasure(request_id, subject, &pseudonym)
+            .await?
+        {
+            return Ok(receipt);
+        }
+        let now = self.clock.now();
+        let changed = self.store.pseudonymise(subject, &pseudonym).await?;
+        let kept = self.store.pseudonymised_count(&pseudonym).await?;
+        let receipt = pb::ErasureReceipt {
+            request_id: request_id.to_owned(),
+            subject_id: String::new(),
+            service: SERVICE.to_owned(),
+            erased: if changed > 0 {
+                vec![pb::ErasedItem {
+                    category: "transfers.subject_link".to_owned(),
+                    count: changed,
+                }]
+            } else {
+                Vec::new()
+            },
+            retained: if kept > 0 {
+                vec![pb::RetainedItem {
+                    category: LOG.to_owned(),
+                    legal_basis: LegalBasis::LegalObligation as i32,
+                    reason: "the record of each transfer is kept (accountability, Art. 5(2) and 30 GDPR) \
+                             under a pseudonym instead of the subject id; retention rules decide when it goes"
+                        .to_owned(),
+                    retain_until: None,
+                    count: kept,
+                }]
+            } else {
+                Vec::new()
+            },
+            completed_at: Some(timestamp(now)),
+            key_destroyed: false,
+        };
+        let encoded = STANDARD.encode(receipt.encode_to_vec());
+        if !self
+            .store
+            .save_erasure(request_id, &pseudonym, &encoded, now)
+            .await?
+        {
+            return self
+                .previous_erasure(request_id, subject, &pseudonym)
+                .await?
+                .ok_or(TransfersError::Internal("erasure receipt vanished"));
+        }
+        Ok(pb::ErasureReceipt {
+            subject_id: subject.to_owned(),
+            ..receipt
+        })
+    }
+
+    async fn previous_erasure(
+        &self,
+        request_id: &str,
+        subject: &str,
+        pseudonym: &str,
+    ) -> Result<Option<pb::ErasureReceipt>> {
+        let Some((stored_ref, encoded)) = self.store.erasure(request_id).await? else {
+            return Ok(None);
+        };
+        if stored_ref != pseudonym {
+            return Err(TransfersError::Invalid(pdm_runtime::error::invalid_field(
+                "request_id",
+                "already used for another subject",
+            )));
+        }
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| TransfersError::Internal("receipt decoding"))?;
+        let receipt = pb::ErasureReceipt::decode(bytes.as_slice())
+            .map_err(|_| TransfersError::Internal("receipt decoding"))?;
+        Ok(Some(pb::ErasureReceipt {
+            subject_id: subject.to_owned(),
+            ..receipt
+        }))
+    }
+}
+
+fn subject_id(raw: &str) -> Result<String> {
+    let mut v = FieldViolations::new();
+    let id = v.check("subject_id", raw.parse::<SubjectId>());
+    v.finish().map_err(TransfersError::Invalid)?;
+    checked(id.map(|s| s.to_string()))
+}
+
+#[tonic::async_trait]
+impl SubjectDataService for TransfersApi {
+    type ExportSubjectStream = ExportStream;
+
+    async fn export_subject(
+        &self,
+        request: Request<pb::ExportSubjectRequest>,
+    ) -> Result<Response<Self::ExportSubjectStream>, Status> {
+        let subject = subject_id(&request.get_ref().subject_id)?;
+        let records = self.export(&subject).await?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            records.into_iter().map(|record| {
+                Ok(pb::ExportSubjectResponse {
+                    record: Some(record),
+                })
+            }),
+        ))))
+    }
+
+    async fn erase_subject(
+        &self,
+        request: Request<pb::EraseSubjectRequest>,
+    ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
+        let r = request.get_ref();
+        let mut v = FieldViolations::new();
+        let request_id = v.check("request_id", check_request_id(&r.request_id));
+        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
+        v.finish()?;
+        let (request_id, subject) = (checked(request_id)?, checked(subject)?.to_string());
+        let receipt = self.erase(request_id, &subject).await?;
+        tracing::info!(subject_id = %subject, request_id, "subject erased");
+        Ok(Response::new(pb::EraseSubjectResponse {
+            receipt: Some(receipt),
+        }))
+    }
+
+    async fn restrict_subject(
+        &self,
+        request: Request<pb::RestrictSubjectRequest>,
+    ) -> Result<Response<pb::RestrictSubjectResponse>, Status> {
+        // Transfers are authorised per call; restriction is enforced by the consent
+        // service's decisions, which callers ask before transferring. Nothing is stored
+        // here to restrict.
+        let subject = subject_id(&request.get_ref().subject_id)?;
+        // Any logged decision, denied ones too, is data held about the subject.
+        let known = !self
+            .store
+            .log_page(&LogFilter {
+                subject_id: Some(subject),
+                limit: 1,
+                ..LogFilter::default()
+            })
+            .await?
+            .is_empty();
+        Ok(Response::new(pb::RestrictSubjectResponse {
+            restricted: false,
+            subject_known: known,
+        }))
+    }
+
+    async fn purge_expired(
+        &self,
+        request: Request<pb::PurgeExpiredRequest>,
+    ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = FieldViolations::new();
+        v.check("run_id", check_request_id(&r.run_id));
+        let mut cutoff = None;
+        for (i, rule) in r.rules.iter().enumerate() {
+            if rule.category.is_empty() {
+                v.add(format!("rules[{i}].category"), "required");
+            }
+            match rule.cutoff.as_ref().and_then(from_timestamp) {
+                Some(c) if rule.category == LOG => cutoff = Some(c),
+                Some(_) => {}
+                None => v.add(format!("rules[{i}].cutoff"), "required, a valid time"),
+            }
+        }
+        let (mut held, mut hold_ids, mut blanket) = (Vec::new(), Vec::new(), false);
+        for (i, hold) in r.holds.iter().enumerate() {
+            if hold.hold_id.is_empty() {
+                v.add(format!("holds[{i}].hold_id"), "required");
+            }
+            if !(hold.category.is_empty() || hold.category == LOG) {
+                continue;
+            }
+            if hold.subject_id.is_empty() {
+                blanket = true;
+                hold_ids.push(hold.hold_id.clone());
+            } else if let Some(s) = v.check(
+                &format!("holds[{i}].subject_id"),
+                hold.subject_id.parse::<SubjectId>(),
+            ) {
+                held.push(s.to_string());
+                held.push(self.pseudonym(&s.to_string()));
+                hold_ids.push(hold.hold_id.clone());
+            }
+        }
+        v.finish()?;
+        let Some(cutoff) = cutoff else {
+            return Ok(Response::new(pb::PurgeExpiredResponse {
+                results: Vec::new(),
+            }));
+        };
+        let (purged, held_count) = if blanket {
+            let (expired, _) = self.store.purge_log(cutoff, &[], true).await?;
+            (0, expired)
+        } else {
+            self.store.purge_log(cutoff, &held, r.dry_run).await?
+        };
+        tracing::info!(run_id = %r.run_id, purged, held = held_count, dry_run = r.dry_run, "transfer log purge");
+        Ok(Response::new(pb::PurgeExpiredResponse {
+            results: vec![pb::PurgeResult {
+                category: LOG.to_owned(),
+                purged,
+                held: held_count,
+                hold_ids: if held_count > 0 { hold_ids } else { Vec::new() },
+            }],
+        }))
+    }
+}

@@ -1,0 +1,361 @@
+//! `pdm.transfers.v1.TransfersService`.
+
+use chrono::Duration;
+use pdm_proto::{
+    consent::v1::CheckProcessingRequest,
+    transfers::v1::{
+        self as pb, Outcome, PartyRole, RecipientRole, transfers_service_server::TransfersService,
+    },
+};
+use pdm_runtime::convert::timestamp;
+use tonic::{Request, Response, Status};
+
+use super::{
+    TransfersApi, convert,
+    requests::{self, Check, checked},
+};
+use crate::{
+    domain::authorize::{RecipientFacts, TransferFacts, Verdict, authorize},
+    error::{Result, TransfersError},
+    store::{LogFilter, entities::transfer_log},
+};
+
+/// The consent purpose behind the explicit-consent derogation.
+const TRANSFER_CONSENT_PURPOSE: &str = "international_transfer";
+
+impl TransfersApi {
+    /// Settles a consent derogation by asking the consent service.
+    async fn settle(&self, verdict: Verdict, subject: Option<&str>) -> Result<Verdict> {
+        let Verdict::NeedsExplicitConsent {
+            mechanism,
+            fallback,
+        } = verdict
+        else {
+            return Ok(verdict);
+        };
+        let Some(subject) = subject else {
+            return Ok(Verdict::Denied {
+                outcome: Outcome::DeniedNoExplicitConsent,
+                mechanism: Some(mechanism),
+                detail: "an explicit-consent derogation needs the subject".into(),
+            });
+        };
+        let answer = self
+            .consent
+            .clone()
+            .check_processing(CheckProcessingRequest {
+                subject_id: subject.to_owned(),
+                purpose: TRANSFER_CONSENT_PURPOSE.to_owned(),
+            })
+            .await
+            .map_err(|status| {
+                tracing::warn!(code = ?status.code(), "consent check for a transfer derogation failed");
+                TransfersError::ConsentUnavailable
+            })?
+            .into_inner();
+        if answer.decision.is_some_and(|d| d.allowed) {
+            Ok(Verdict::Allowed {
+                outcome: Outcome::AllowedMechanism,
+                mechanism: Some(mechanism),
+                detail: "Art. 49(1)(a) derogation: the subject's explicit consent (occasional transfers only)".into(),
+            })
+        } else {
+            match *fallback {
+                Verdict::Denied {
+                    outcome: Outcome::DeniedNoMechanism,
+                    ..
+                } => Ok(Verdict::Denied {
+                    outcome: Outcome::DeniedNoExplicitConsent,
+                    mechanism: Some(mechanism),
+                    detail: "the subject has not given explicit consent to the transfer".into(),
+                }),
+                other => Ok(other),
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TransfersService for TransfersApi {
+    async fn register_recipient(
+        &self,
+        request: Request<pb::RegisterRecipientRequest>,
+    ) -> Result<Response<pb::RegisterRecipientResponse>, Status> {
+        let row = requests::recipient(request.get_ref(), self.clock.now())?;
+        let (stored, created) = self.store.upsert_recipient(row).await?;
+        tracing::info!(recipient = %stored.key, created, "recipient registered");
+        Ok(Response::new(pb::RegisterRecipientResponse {
+            recipient: Some(convert::recipient(stored)),
+            created,
+        }))
+    }
+
+    async fn list_recipients(
+        &self,
+        request: Request<pb::ListRecipientsRequest>,
+    ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
+        let r = request.get_ref();
+        let mut c = Check::default();
+        let subject = c.subject("subject_id", &r.subject_id);
+        let country = if r.country.is_empty() {
+            Some(None)
+        } else {
+            c.country("country", &r.country).map(Some)
+        };
+        c.finish()?;
+        let mut rows = match checked(subject)? {
+            Some(subject) => self.store.recipients_of_subject(&subject).await?,
+            None => self.store.recipients(None).await?,
+        };
+        if let Some(country) = checked(country)? {
+            rows.retain(|r| r.country == country);
+        }
+        Ok(Response::new(pb::ListRecipientsResponse {
+            recipients: rows.into_iter().map(convert::recipient).collect(),
+        }))
+    }
+
+    async fn record_mechanism(
+        &self,
+        request: Request<pb::RecordMechanismRequest>,
+    ) -> Result<Response<pb::RecordMechanismResponse>, Status> {
+        let row = requests::mechanism(request.get_ref(), self.clock.now())?;
+        if self.store.recipient(&row.recipient_id).await?.is_none() {
+            return Err(TransfersError::NotFound("recipient").into());
+        }
+        let stored = self.store.insert_mechanism(row).await?;
+        tracing::info!(mechanism_id = %stored.mechanism_id, kind = %stored.kind, "mechanism recorded");
+        Ok(Response::new(pb::RecordMechanismResponse {
+            mechanism: Some(convert::mechanism(stored)),
+        }))
+    }
+
+    async fn list_mechanisms(
+        &self,
+        request: Request<pb::ListMechanismsRequest>,
+    ) -> Result<Response<pb::ListMechanismsResponse>, Status> {
+        let r = request.get_ref();
+        let filter = (!r.recipient_id.is_empty()).then_some(r.recipient_id.as_str());
+        let rows = self.store.mechanisms(filter).await?;
+        Ok(Response::new(pb::ListMechanismsResponse {
+            mechanisms: rows.into_iter().map(convert::mechanism).collect(),
+        }))
+    }
+
+    async fn authorize_transfer(
+        &self,
+        request: Request<pb::AuthorizeTransferRequest>,
+    ) -> Result<Response<pb::AuthorizeTransferResponse>, Status> {
+        let r = request.into_inner();
+        let mut c = Check::default();
+        let regime = c.regime("regime", r.regime);
+        if r.recipient_id.is_empty() {
+            c.add("recipient_id", "required");
+        }
+        let categories = c.keys("data_categories", &r.data_categories, true);
+        let purpose = c.key("purpose", &r.purpose);
+        let subject = c.subject("subject_id", &r.subject_id);
+        let exporter_role = match PartyRole::try_from(r.exporter_role) {
+            Ok(PartyRole::Unspecified) => Some(PartyRole::Controller),
+            Ok(role) => Some(role),
+            Err(_) => {
+                c.add("exporter_role", "unknown role");
+                None
+            }
+        };
+        let reference = c.text("reference", &r.reference, false);
+        c.finish()?;
+        let (regime, categories, subject) =
+            (checked(regime)?, checked(categories)?, checked(subject)?);
+        checked(purpose)?;
+
+        let recipient = self
+            .store
+            .recipient(&r.recipient_id)
+            .await?
+            .ok_or(TransfersError::NotFound("recipient"))?;
+        let mechanisms: Vec<_> = self
+            .store
+            .mechanisms(Some(&recipient.recipient_id))
+            .await?
+            .iter()
+            .map(convert::rule_mechanism)
+            .collect();
+        let (purposes, recipient_categories, certifications) = (
+            convert::list(&recipient.purposes),
+            convert::list(&recipient.data_categories),
+            convert::list(&recipient.certifications),
+        );
+        let now = self.clock.now();
+        let verdict = authorize(
+            &TransferFacts {
+                regime,
+                purpose: &r.purpose,
+                data_categories: &categories,
+                exporter_role: checked(exporter_role)?,
+            },
+            &RecipientFacts {
+                country: &recipient.country,
+                role: RecipientRole::from_str_name(&recipient.role).unwrap_or_default(),
+                purposes: &purposes,
+                data_categories: &recipient_categories,
+                certifications: &certifications,
+            },
+            &mechanisms,
+            &self.adequacy,
+            now,
+        );
+        let verdict = self.settle(verdict, subject.as_deref()).await?;
+        let (allowed, outcome, mechanism, detail) = match verdict {
+            Verdict::Allowed {
+                outcome,
+                mechanism,
+                detail,
+            } => (true, outcome, mechanism, detail),
+            Verdict::Denied {
+                outcome,
+                mechanism,
+                detail,
+            } => (false, outcome, mechanism, detail),
+            Verdict::NeedsExplicitConsent { .. } => {
+                return Err(TransfersError::Internal("unsettled derogation").into());
+            }
+        };
+        // Every decision, allowed or denied, goes to the log before the caller hears it.
+        let row = self
+            .store
+            .log(transfer_log::Model {
+                log_id: uuid::Uuid::now_v7().to_string(),
+                recipient_id: recipient.recipient_id.clone(),
+                recipient_name: recipient.name.clone(),
+                country: recipient.country.clone(),
+                regime: regime.as_str_name().to_owned(),
+                purpose: r.purpose.clone(),
+                data_categories: serde_json::to_string(&categories).unwrap_or_default(),
+                subject_id: subject.clone(),
+                allowed,
+                outcome: outcome.as_str_name().to_owned(),
+                mechanism_id: mechanism.as_ref().map(|(id, _)| id.clone()),
+                mechanism_kind: mechanism.as_ref().map(|(_, k)| k.as_str_name().to_owned()),
+                detail,
+                reference: checked(reference)?,
+                decided_at: now,
+            })
+            .await?;
+        tracing::info!(
+            log_id = %row.log_id,
+            recipient = %recipient.key,
+            regime = regime.as_str_name(),
+            allowed,
+            outcome = outcome.as_str_name(),
+            "transfer decided"
+        );
+        Ok(Response::new(pb::AuthorizeTransferResponse {
+            decision: Some(convert::decision(&row)),
+        }))
+    }
+
+    async fn list_transfer_log(
+        &self,
+        request: Request<pb::ListTransferLogRequest>,
+    ) -> Result<Response<pb::ListTransferLogResponse>, Status> {
+        let r = request.get_ref();
+        let mut c = Check::default();
+        let subject = c.subject("subject_id", &r.subject_id);
+        let country = if r.country.is_empty() {
+            Some(None)
+        } else {
+            c.country("country", &r.country).map(Some)
+        };
+        let from = c.time("from", r.from.as_ref(), false);
+        let to = c.time("to", r.to.as_ref(), false);
+        if !(0..=1000).contains(&r.page_size) {
+            c.add("page_size", "0 to 1000");
+        }
+        if !r.page_token.is_empty() && uuid::Uuid::parse_str(&r.page_token).is_err() {
+            c.add("page_token", "not a token from a previous page");
+        }
+        c.finish()?;
+        let limit = if r.page_size == 0 {
+            100
+        } else {
+            u64::try_from(r.page_size).unwrap_or(100)
+        };
+        let rows = self
+            .store
+            .log_page(&LogFilter {
+                recipient_id: (!r.recipient_id.is_empty()).then(|| r.recipient_id.clone()),
+                country: checked(country)?,
+                subject_id: checked(subject)?,
+                from: checked(from)?,
+                to: checked(to)?,
+                before: (!r.page_token.is_empty()).then(|| r.page_token.clone()),
+                limit,
+            })
+            .await?;
+        let next_page_token = if u64::try_from(rows.len()).unwrap_or(0) == limit {
+            rows.last().map(|r| r.log_id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListTransferLogResponse {
+            entries: rows.into_iter().map(convert::log_entry).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_expiring_mechanisms(
+        &self,
+        request: Request<pb::ListExpiringMechanismsRequest>,
+    ) -> Result<Response<pb::ListExpiringMechanismsResponse>, Status> {
+        let days = request.get_ref().within_days;
+        if !(0..=3650).contains(&days) {
+            return Err(pdm_runtime::error::invalid_field(
+                "within_days",
+                "0 to 3650",
+            ));
+        }
+        let now = self.clock.now();
+        let until = now + Duration::days(i64::from(days));
+        let names: std::collections::HashMap<String, String> = self
+            .store
+            .recipients(None)
+            .await?
+            .into_iter()
+            .map(|r| (r.recipient_id, r.name))
+            .collect();
+        let mut due = Vec::new();
+        for m in self.store.mechanisms_due(until).await? {
+            // Whichever date comes first is the one to act on.
+            let (what, at) = match (
+                m.expires_at.filter(|e| *e < until),
+                m.review_due.filter(|r| *r < until),
+            ) {
+                (Some(e), Some(r)) if r < e => ("review", r),
+                (Some(e), _) => ("expires", e),
+                (None, Some(r)) => ("review", r),
+                (None, None) => continue,
+            };
+            due.push(pb::ExpiringMechanism {
+                recipient_name: names.get(&m.recipient_id).cloned().unwrap_or_default(),
+                due: what.to_owned(),
+                due_at: Some(timestamp(at)),
+                overdue: at <= now,
+                mechanism: Some(convert::mechanism(m)),
+            });
+        }
+        due.sort_by_key(|d| d.due_at.map(|t| (t.seconds, t.nanos)));
+        Ok(Response::new(pb::ListExpiringMechanismsResponse {
+            mechanisms: due,
+        }))
+    }
+
+    async fn list_adequacy(
+        &self,
+        _request: Request<pb::ListAdequacyRequest>,
+    ) -> Result<Response<pb::ListAdequacyResponse>, Status> {
+        Ok(Response::new(pb::ListAdequacyResponse {
+            lists: self.adequacy.iter().map(convert::adequacy).collect(),
+        }))
+    }
+}

@@ -1,0 +1,6 @@
+//! sea-orm entities of the transfers schema (see `migration/`).
+
+pub mod erasure;
+pub mod mechanism;
+pub mod recipient;
+pub mod transfer_log;
