@@ -19,6 +19,7 @@ pub fn implementation(name: &str) -> Option<Arc<dyn MeshService>> {
     match name {
         "identity" => Some(Arc::new(pdm_identity::Identity)),
         "consent" => Some(Arc::new(pdm_consent::Consent)),
+        "telemetry" => Some(Arc::new(pdm_telemetry::Telemetry)),
         "transfers" => Some(Arc::new(pdm_transfers::Transfers)),
         _ => None,
     }

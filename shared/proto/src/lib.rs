@@ -45,6 +45,13 @@ pub mod telemetry {
     }
 }
 
+/// `pdm.retention.v1`: retention policies, legal holds, purge runs, schedules.
+pub mod retention {
+    pub mod v1 {
+        tonic::include_proto!("pdm.retention.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every pdm contract (with the well-known types they
 /// import), for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

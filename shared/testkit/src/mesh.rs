@@ -8,6 +8,7 @@ use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
+    telemetry::v1::telemetry_service_client::TelemetryServiceClient,
     transfers::v1::transfers_service_client::TransfersServiceClient,
 };
 use pdm_runtime::{
@@ -228,6 +229,13 @@ impl Mesh {
     /// A transfers client.
     pub fn transfers(&self) -> TransfersServiceClient<Channel> {
         TransfersServiceClient::new(self.channel(pdm_transfers::NAME))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// A telemetry client.
+    pub fn telemetry(&self) -> TelemetryServiceClient<Channel> {
+        TelemetryServiceClient::new(self.channel(pdm_telemetry::NAME))
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
     }
