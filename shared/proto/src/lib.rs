@@ -52,6 +52,13 @@ pub mod retention {
     }
 }
 
+/// `pdm.rights.v1`: data-subject requests, deadlines, the fan-out, export packages.
+pub mod rights {
+    pub mod v1 {
+        tonic::include_proto!("pdm.rights.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every pdm contract (with the well-known types they
 /// import), for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

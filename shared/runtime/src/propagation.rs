@@ -59,3 +59,20 @@ impl Interceptor for TraceContext {
         Ok(request)
     }
 }
+
+/// The current span's W3C `traceparent`, to store with background work.
+pub fn current_traceparent() -> Option<String> {
+    let mut carrier = std::collections::HashMap::new();
+    let context = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
+    carrier.remove("traceparent")
+}
+
+/// The context a stored `traceparent` names, to continue its trace.
+pub fn from_traceparent(traceparent: &str) -> opentelemetry::Context {
+    let carrier: std::collections::HashMap<String, String> =
+        [("traceparent".to_owned(), traceparent.to_owned())]
+            .into_iter()
+            .collect();
+    global::get_text_map_propagator(|p| p.extract(&carrier))
+}

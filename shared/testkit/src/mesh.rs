@@ -7,6 +7,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
+    rights::v1::rights_service_client::RightsServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
     telemetry::v1::telemetry_service_client::TelemetryServiceClient,
     transfers::v1::transfers_service_client::TransfersServiceClient,
@@ -236,6 +237,13 @@ impl Mesh {
     /// A telemetry client.
     pub fn telemetry(&self) -> TelemetryServiceClient<Channel> {
         TelemetryServiceClient::new(self.channel(pdm_telemetry::NAME))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// A rights client.
+    pub fn rights(&self) -> RightsServiceClient<Channel> {
+        RightsServiceClient::new(self.channel(pdm_rights::NAME))
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
     }

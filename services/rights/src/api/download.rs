@@ -1,0 +1,118 @@
+//! DownloadExport: the package streamed chunk by chunk, opened on the way out.
+
+use std::pin::Pin;
+
+use pdm_proto::rights::v1::{DownloadExportResponse, RequestKind, Status};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::Status as GrpcStatus;
+
+use super::RightsApi;
+use crate::{
+    error::{Result, RightsError},
+    package::{self, ExportSummary},
+    sealed,
+};
+
+/// The stream type of DownloadExport.
+pub type DownloadStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<DownloadExportResponse, GrpcStatus>> + Send>>;
+
+const CONTENT_TYPE: &str = "application/json; schema=pdm.export.v1";
+
+impl RightsApi {
+    pub(super) async fn download(&self, id: &str) -> Result<DownloadStream> {
+        let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
+        let kind = RequestKind::from_str_name(&row.kind).unwrap_or_default();
+        if !matches!(
+            kind,
+            RequestKind::Access | RequestKind::Portability | RequestKind::CcpaKnow
+        ) {
+            return Err(RightsError::NotAllowed(
+                "only access and portability requests have a package".into(),
+            ));
+        }
+        if row.status != Status::Completed.as_str_name() {
+            return Err(RightsError::NotAllowed(
+                "the package is not ready: the request is still open".into(),
+            ));
+        }
+        let now = self.clock.now();
+        if row.package_expires_at.is_none_or(|e| e <= now) {
+            return Err(RightsError::NotAllowed("the package has expired".into()));
+        }
+        let key = sealed::key(&self.keyring, id, &row.wrapped_key)?;
+        let tasks = self.store.tasks_of(id).await?;
+        let exports: Vec<ExportSummary> = tasks
+            .iter()
+            .filter(|t| t.action == "export")
+            .filter_map(|t| {
+                t.result
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+            })
+            .collect();
+        let schedule = tasks
+            .iter()
+            .find(|t| t.action == "schedule")
+            .and_then(|t| t.result.as_deref())
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+        let summary = package::summary(&exports, schedule.as_ref());
+        let keys = self.store.chunk_keys(id).await?;
+        let head = package::head(
+            id,
+            row.subject_id.as_deref().unwrap_or_default(),
+            &row.kind,
+            &row.regime,
+            &row.closed_at.unwrap_or(now).to_rfc3339(),
+        );
+        let store = self.store.clone();
+        let id = id.to_owned();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let send = |bytes: Vec<u8>| {
+                let tx = tx.clone();
+                async move {
+                    tx.send(Ok(DownloadExportResponse {
+                        chunk: bytes,
+                        content_type: CONTENT_TYPE.to_owned(),
+                    }))
+                    .await
+                    .is_ok()
+                }
+            };
+            if !send(head).await {
+                return;
+            }
+            for (i, (service, seq)) in keys.into_iter().enumerate() {
+                let sealed = match store.chunk(&id, &service, seq).await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                let key = key.clone();
+                let opened =
+                    tokio::task::spawn_blocking(move || package::open_chunk(&key, &sealed, i == 0))
+                        .await;
+                match opened {
+                    Ok(Ok(bytes)) => {
+                        if !send(bytes).await {
+                            return;
+                        }
+                    }
+                    _ => {
+                        let _ = tx
+                            .send(Err(RightsError::Internal("package chunk unreadable").into()))
+                            .await;
+                        return;
+                    }
+                }
+            }
+            let _ = send(package::tail(&summary)).await;
+        });
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}

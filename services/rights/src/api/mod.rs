@@ -1,0 +1,139 @@
+//! The gRPC edge.
+
+mod convert;
+mod download;
+pub mod requests;
+mod rights;
+
+use std::sync::Arc;
+
+use pdm_crypto::Keyring;
+use pdm_proto::{
+    identity::v1::{
+        GetAccountRequest, ValidateSessionRequest, VerifySubjectRequest, verify_subject_request,
+    },
+    rights::v1::{RequestKind, credential::Credential},
+};
+use pdm_runtime::SharedClock;
+use tokio::sync::{Notify, broadcast};
+
+use crate::{
+    domain::plan::{Planned, plan},
+    outbox::Outbox,
+    peers::Peers,
+    settings::RightsSettings,
+    store::{Store, entities::task, task_status},
+};
+
+/// The rights service's gRPC handlers.
+#[derive(Debug, Clone)]
+pub struct RightsApi {
+    store: Store,
+    peers: Peers,
+    keyring: Keyring,
+    clock: SharedClock,
+    settings: RightsSettings,
+    wake: Arc<Notify>,
+    changes: broadcast::Sender<String>,
+    outbox: Outbox,
+}
+
+impl RightsApi {
+    /// Handlers sharing the worker's parts.
+    pub fn new(worker: &crate::worker::Worker) -> Self {
+        Self {
+            store: worker.store.clone(),
+            peers: worker.peers.clone(),
+            keyring: worker.keyring.clone(),
+            clock: worker.clock.clone(),
+            settings: worker.settings.clone(),
+            wake: worker.wake.clone(),
+            changes: worker.changes.clone(),
+            outbox: worker.outbox.clone(),
+        }
+    }
+
+    /// Checks a credential with identity; `None` when it does not prove the subject (the
+    /// same answer whether or not an account exists).
+    async fn verify(
+        &self,
+        claimed: Option<&str>,
+        credential: Option<&Credential>,
+    ) -> Option<String> {
+        let mut identity = self.peers.identity.clone();
+        let result = match credential? {
+            Credential::SessionToken(token) => identity
+                .validate_session(ValidateSessionRequest {
+                    session_token: token.clone(),
+                })
+                .await
+                .map(|r| r.into_inner().subject_id)
+                .ok()
+                .filter(|s| claimed.is_none_or(|c| c == s)),
+            Credential::Password(password) => {
+                let subject = claimed?.to_owned();
+                identity
+                    .verify_subject(VerifySubjectRequest {
+                        subject_id: subject.clone(),
+                        credential: Some(verify_subject_request::Credential::Password(
+                            password.clone(),
+                        )),
+                    })
+                    .await
+                    .ok()
+                    .map(|_| subject)
+            }
+            // The privacy team checked the subject out of band and quotes its reference.
+            Credential::OperatorReference(_) => claimed.map(str::to_owned),
+        };
+        if result.is_none() {
+            tracing::info!("credential did not verify the subject");
+        }
+        result
+    }
+
+    /// The subject's email, for the messages the request owes them.
+    async fn contact_email(&self, subject: &str) -> Option<String> {
+        self.peers
+            .identity
+            .clone()
+            .get_account(GetAccountRequest {
+                subject_id: subject.to_owned(),
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().account)
+            .map(|a| a.email)
+            .filter(|e| !e.is_empty())
+    }
+
+    fn tasks(
+        &self,
+        request_id: &str,
+        kind: RequestKind,
+        priority: i32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<task::Model> {
+        plan(
+            kind,
+            &self.settings.data_services(),
+            self.settings.retention,
+        )
+        .into_iter()
+        .map(|Planned { service, action }| task::Model {
+            request_id: request_id.to_owned(),
+            service,
+            action: action.name().to_owned(),
+            status: task_status::PENDING.to_owned(),
+            priority,
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            last_error: None,
+            result: None,
+            done_at: None,
+            updated_at: now,
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,477 @@
+//! `pdm.rights.v1.RightsService`.
+
+use std::pin::Pin;
+
+use chrono::{Datelike, TimeZone, Utc};
+use pdm_proto::rights::v1::{
+    self as pb, Regime, RequestKind, Status, rights_service_server::RightsService,
+};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status as GrpcStatus};
+
+use super::{RightsApi, convert, requests};
+use crate::{
+    domain::{deadline, report::median},
+    error::{Result, RightsError},
+    sealed::{self, Details},
+    store::{RequestFilter, entities::request},
+};
+
+type WatchStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::WatchRequestResponse, GrpcStatus>> + Send>>;
+
+impl RightsApi {
+    async fn load(&self, id: &str) -> Result<pb::DataSubjectRequest> {
+        let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
+        let tasks = self.store.tasks_of(id).await?;
+        Ok(convert::request(row, tasks, self.clock.now()))
+    }
+
+    async fn submit(&self, r: pb::SubmitRequestRequest) -> Result<pb::DataSubjectRequest> {
+        let s = requests::submission(&r)?;
+        if let Some(reference) = &s.client_reference
+            && let Some(existing) = self.store.by_client_reference(reference).await?
+        {
+            return self.load(&existing.request_id).await;
+        }
+        let now = self.clock.now();
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let (key, wrapped) = sealed::new_key(&self.keyring, &request_id)?;
+        let mut details = Details {
+            purpose: s.purpose,
+            rectifications: s.rectifications,
+            notes: s.notes,
+            operator_reference: match &s.credential {
+                Some(pdm_proto::rights::v1::credential::Credential::OperatorReference(r)) => {
+                    Some(r.clone())
+                }
+                _ => None,
+            },
+            contact_email: None,
+        };
+        let verified = self
+            .verify(s.subject.as_deref(), s.credential.as_ref())
+            .await;
+        // "Our policy towards the Children": a child's request goes first.
+        let priority = i32::from(r.concerns_child);
+        let due = deadline::due(s.regime, now);
+        let tasks = match &verified {
+            Some(subject) => {
+                details.contact_email = self.contact_email(subject).await;
+                self.tasks(&request_id, s.kind, priority, now)
+            }
+            None => Vec::new(),
+        };
+        let row = request::Model {
+            request_id: request_id.clone(),
+            client_reference: s.client_reference,
+            kind: s.kind.as_str_name().to_owned(),
+            regime: s.regime.as_str_name().to_owned(),
+            subject_id: verified.clone().or(s.subject),
+            status: if verified.is_some() {
+                "STATUS_IN_PROGRESS"
+            } else {
+                "STATUS_VERIFICATION_REQUIRED"
+            }
+            .to_owned(),
+            priority,
+            received_at: now,
+            verified_at: verified.as_ref().map(|_| now),
+            due_at: due,
+            original_due_at: due,
+            extension_reason: None,
+            confirm_by: deadline::confirm_by(s.regime, now),
+            closed_at: None,
+            outcome_reason: None,
+            wrapped_key: wrapped,
+            details: sealed::seal_details(&key, &details)?,
+            trace_parent: pdm_runtime::propagation::current_traceparent(),
+            package_expires_at: None,
+            updated_at: now,
+        };
+        let stored = row.clone();
+        self.store.insert_request(row, tasks).await?;
+        tracing::info!(request_id = %request_id, kind = s.kind.as_str_name(), verified = verified.is_some(), "request received");
+        if verified.is_some() {
+            self.acknowledge(&stored).await?;
+        }
+        self.wake.notify_one();
+        self.load(&request_id).await
+    }
+
+    /// CCPA: receipt is confirmed (within 10 business days: at once, here).
+    async fn acknowledge(&self, row: &request::Model) -> Result<()> {
+        if row.regime != Regime::Ccpa.as_str_name() {
+            return Ok(());
+        }
+        let body = format!(
+            "We received your request {} on {} and will answer by {}.\n",
+            row.request_id,
+            row.received_at.format("%Y-%m-%d"),
+            row.due_at.format("%Y-%m-%d")
+        );
+        self.outbox
+            .queue(row, "received", &body, self.clock.now())
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl RightsService for RightsApi {
+    async fn submit_request(
+        &self,
+        request: Request<pb::SubmitRequestRequest>,
+    ) -> std::result::Result<Response<pb::SubmitRequestResponse>, GrpcStatus> {
+        let request = self.submit(request.into_inner()).await?;
+        Ok(Response::new(pb::SubmitRequestResponse {
+            request: Some(request),
+        }))
+    }
+
+    async fn verify_request(
+        &self,
+        request: Request<pb::VerifyRequestRequest>,
+    ) -> std::result::Result<Response<pb::VerifyRequestResponse>, GrpcStatus> {
+        let r = request.into_inner();
+        let id = requests::request_id(&r.request_id)?;
+        let mut v = pdm_runtime::FieldViolations::new();
+        let subject = if r.subject_id.is_empty() {
+            None
+        } else {
+            v.check("subject_id", r.subject_id.parse::<pdm_runtime::SubjectId>())
+                .map(|s| s.to_string())
+        };
+        let credential = requests::credential(&mut v, "credential", r.credential.as_ref());
+        if credential.is_none()
+            && r.credential
+                .as_ref()
+                .and_then(|c| c.credential.as_ref())
+                .is_none()
+        {
+            v.add("credential", "required");
+        }
+        v.finish()?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        if row.status == Status::VerificationRequired.as_str_name() {
+            let claimed = subject.or(row.subject_id.clone());
+            if let Some(verified) = self.verify(claimed.as_deref(), credential.as_ref()).await {
+                let now = self.clock.now();
+                let key =
+                    sealed::key(&self.keyring, &id, &row.wrapped_key).map_err(RightsError::from)?;
+                let mut details =
+                    sealed::open_details(&key, &row.details).map_err(RightsError::from)?;
+                details.contact_email = self.contact_email(&verified).await;
+                let kind = RequestKind::from_str_name(&row.kind).unwrap_or_default();
+                let tasks = self.tasks(&id, kind, row.priority, now);
+                let sealed_details =
+                    sealed::seal_details(&key, &details).map_err(RightsError::from)?;
+                if self
+                    .store
+                    .verify(&id, &verified, sealed_details, tasks, now)
+                    .await?
+                {
+                    tracing::info!(request_id = %id, "request verified");
+                    if let Some(updated) = self.store.request(&id).await? {
+                        self.acknowledge(&updated).await?;
+                    }
+                    self.wake.notify_one();
+                    let _ = self.changes.send(id.clone());
+                }
+            }
+        }
+        Ok(Response::new(pb::VerifyRequestResponse {
+            request: Some(self.load(&id).await?),
+        }))
+    }
+
+    async fn get_request(
+        &self,
+        request: Request<pb::GetRequestRequest>,
+    ) -> std::result::Result<Response<pb::GetRequestResponse>, GrpcStatus> {
+        let id = requests::request_id(&request.get_ref().request_id)?;
+        Ok(Response::new(pb::GetRequestResponse {
+            request: Some(self.load(&id).await?),
+        }))
+    }
+
+    async fn list_requests(
+        &self,
+        request: Request<pb::ListRequestsRequest>,
+    ) -> std::result::Result<Response<pb::ListRequestsResponse>, GrpcStatus> {
+        let r = request.into_inner();
+        let mut v = pdm_runtime::FieldViolations::new();
+        let status = match Status::try_from(r.status) {
+            Ok(Status::Unspecified) => None,
+            Ok(s) => Some(s.as_str_name().to_owned()),
+            Err(_) => {
+                v.add("status", "unknown status");
+                None
+            }
+        };
+        let kind = match RequestKind::try_from(r.kind) {
+            Ok(RequestKind::Unspecified) => None,
+            Ok(k) => Some(k.as_str_name().to_owned()),
+            Err(_) => {
+                v.add("kind", "unknown kind");
+                None
+            }
+        };
+        let due_before = match r
+            .due_before
+            .as_ref()
+            .map(pdm_runtime::convert::from_timestamp)
+        {
+            None => None,
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                v.add("due_before", "not a valid time");
+                None
+            }
+        };
+        if !(0..=500).contains(&r.page_size) {
+            v.add("page_size", "0 to 500");
+        }
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            match self.store.request(&r.page_token).await? {
+                Some(row) => Some((row.due_at, row.request_id)),
+                None => {
+                    v.add("page_token", "not a token from a previous page");
+                    None
+                }
+            }
+        };
+        v.finish()?;
+        let limit = if r.page_size == 0 {
+            100
+        } else {
+            u64::try_from(r.page_size).unwrap_or(100)
+        };
+        let now = self.clock.now();
+        let rows = self
+            .store
+            .list(&RequestFilter {
+                status,
+                kind,
+                due_before,
+                overdue_at: r.overdue_only.then_some(now),
+                after,
+                limit,
+            })
+            .await?;
+        let next_page_token = if u64::try_from(rows.len()).unwrap_or(0) == limit {
+            rows.last()
+                .map(|r| r.request_id.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListRequestsResponse {
+            requests: rows
+                .into_iter()
+                .map(|row| convert::request(row, Vec::new(), now))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn extend_deadline(
+        &self,
+        request: Request<pb::ExtendDeadlineRequest>,
+    ) -> std::result::Result<Response<pb::ExtendDeadlineResponse>, GrpcStatus> {
+        let r = request.into_inner();
+        let id = requests::request_id(&r.request_id)?;
+        let reason = requests::reason("reason", &r.reason)?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        if !convert::open(&row.status) {
+            return Err(RightsError::NotAllowed("the request is closed".into()).into());
+        }
+        let now = self.clock.now();
+        let regime = Regime::from_str_name(&row.regime).unwrap_or_default();
+        let due = deadline::extend(
+            regime,
+            row.received_at,
+            row.original_due_at,
+            row.due_at,
+            r.months,
+            now,
+        )
+        .map_err(|e| RightsError::NotAllowed(e.to_string()))?;
+        self.store.extend(&id, due, &reason, now).await?;
+        // Art. 12(3): the subject is told of the extension and the reasons.
+        let body = format!(
+            "We need more time to answer your request {}: the new deadline is {}. Reason: {reason}\n",
+            id,
+            due.format("%Y-%m-%d")
+        );
+        self.outbox.queue(&row, "extended", &body, now).await?;
+        tracing::info!(request_id = %id, "deadline extended");
+        let _ = self.changes.send(id.clone());
+        self.wake.notify_one();
+        Ok(Response::new(pb::ExtendDeadlineResponse {
+            request: Some(self.load(&id).await?),
+        }))
+    }
+
+    async fn cancel_request(
+        &self,
+        request: Request<pb::CancelRequestRequest>,
+    ) -> std::result::Result<Response<pb::CancelRequestResponse>, GrpcStatus> {
+        let r = request.into_inner();
+        let id = requests::request_id(&r.request_id)?;
+        let reason = requests::reason("reason", &r.reason)?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        if !convert::open(&row.status) {
+            return Err(RightsError::NotAllowed("the request is closed".into()).into());
+        }
+        let now = self.clock.now();
+        self.store.cancel_tasks(&id, now).await?;
+        self.store
+            .close(
+                &id,
+                Status::Cancelled.as_str_name(),
+                Some(reason),
+                None,
+                now,
+            )
+            .await?;
+        let _ = self.changes.send(id.clone());
+        Ok(Response::new(pb::CancelRequestResponse {
+            request: Some(self.load(&id).await?),
+        }))
+    }
+
+    type DownloadExportStream = super::download::DownloadStream;
+
+    async fn download_export(
+        &self,
+        request: Request<pb::DownloadExportRequest>,
+    ) -> std::result::Result<Response<Self::DownloadExportStream>, GrpcStatus> {
+        let id = requests::request_id(&request.get_ref().request_id)?;
+        Ok(Response::new(self.download(&id).await?))
+    }
+
+    type WatchRequestStream = WatchStream;
+
+    async fn watch_request(
+        &self,
+        request: Request<pb::WatchRequestRequest>,
+    ) -> std::result::Result<Response<Self::WatchRequestStream>, GrpcStatus> {
+        let id = requests::request_id(&request.get_ref().request_id)?;
+        let first = self.load(&id).await?;
+        let mut changes = self.changes.subscribe();
+        let (tx, rx) = mpsc::channel(16);
+        let api = self.clone();
+        tokio::spawn(async move {
+            let mut last = first;
+            if tx
+                .send(Ok(pb::WatchRequestResponse {
+                    request: Some(last.clone()),
+                }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            while convert::open(
+                Status::try_from(last.status)
+                    .unwrap_or_default()
+                    .as_str_name(),
+            ) {
+                // A change here or elsewhere (another replica): look again at least every second.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                    loop {
+                        match changes.recv().await {
+                            Ok(changed) if changed == id => return,
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .await;
+                let Ok(now) = api.load(&id).await else { return };
+                if now != last {
+                    if tx
+                        .send(Ok(pb::WatchRequestResponse {
+                            request: Some(now.clone()),
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    last = now;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> std::result::Result<Response<pb::GetReportResponse>, GrpcStatus> {
+        let year = request.get_ref().year;
+        if !(2000..=9999).contains(&year) {
+            return Err(pdm_runtime::error::invalid_field(
+                "year",
+                "a year from 2000",
+            ));
+        }
+        let from = Utc
+            .with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let to = Utc
+            .with_ymd_and_hms(year + 1, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let rows = self.store.received_between(from, to).await?;
+        let mut kinds = Vec::new();
+        for kind in (1..=9).filter_map(|k| RequestKind::try_from(k).ok()) {
+            let of_kind: Vec<_> = rows
+                .iter()
+                .filter(|r| r.kind == kind.as_str_name())
+                .collect();
+            let complied = of_kind
+                .iter()
+                .filter(|r| r.status == Status::Completed.as_str_name())
+                .count();
+            let denied = of_kind
+                .iter()
+                .filter(|r| r.status == Status::Denied.as_str_name())
+                .count();
+            let days: Vec<f64> = of_kind
+                .iter()
+                .filter(|r| matches!(r.status.as_str(), "STATUS_COMPLETED" | "STATUS_DENIED"))
+                .filter_map(|r| {
+                    r.closed_at
+                        .map(|c| (c - r.received_at).num_seconds() as f64 / 86_400.0)
+                })
+                .collect();
+            kinds.push(pb::KindReport {
+                kind: kind as i32,
+                received: u32::try_from(of_kind.len()).unwrap_or(u32::MAX),
+                complied: u32::try_from(complied).unwrap_or(u32::MAX),
+                denied: u32::try_from(denied).unwrap_or(u32::MAX),
+                median_days_to_answer: (median(days) * 10.0).round() / 10.0,
+            });
+        }
+        let _ = from.year();
+        Ok(Response::new(pb::GetReportResponse { year, kinds }))
+    }
+}

@@ -1,0 +1,46 @@
+//! The rights service's errors, mapped to gRPC statuses in exactly one place.
+
+use pdm_runtime::error as status;
+use sea_orm::DbErr;
+use tonic::Status;
+
+/// Everything that can go wrong in the rights service.
+#[derive(Debug, thiserror::Error)]
+pub enum RightsError {
+    /// Bad input; already carries its field violations.
+    #[error("invalid request")]
+    Invalid(Status),
+    /// No such request.
+    #[error("request not found")]
+    NotFound,
+    /// The request is not in a state that allows this.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The database failed.
+    #[error("database")]
+    Db(#[from] DbErr),
+    /// A field could not be sealed or opened.
+    #[error("crypto")]
+    Crypto(#[from] pdm_crypto::CryptoError),
+    /// Something that should not happen.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl From<RightsError> for Status {
+    fn from(err: RightsError) -> Self {
+        match err {
+            RightsError::Invalid(status) => status,
+            RightsError::NotFound => Status::not_found("request not found"),
+            RightsError::NotAllowed(why) => {
+                status::failed_precondition("REQUEST_STATE", "request_id", &why)
+            }
+            RightsError::Db(e) => status::database("rights", &e),
+            RightsError::Crypto(e) => status::internal("rights.crypto", &e.to_string()),
+            RightsError::Internal(what) => status::internal("rights", what),
+        }
+    }
+}
+
+/// Results of the rights service.
+pub type Result<T, E = RightsError> = std::result::Result<T, E>;

@@ -1,0 +1,124 @@
+//! The rights service: data-subject requests with verification, legal deadlines and a
+//! durable fan-out to every data-holding service; access packages that answer the
+//! policy's six questions; erasure that finishes even through crashes.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod migration;
+pub mod outbox;
+pub mod package;
+pub mod peers;
+pub mod sealed;
+pub mod settings;
+pub mod store;
+pub mod worker;
+
+use std::sync::Arc;
+
+use pdm_crypto::Keyring;
+use pdm_proto::rights::v1::rights_service_server::RightsServiceServer;
+use pdm_runtime::{
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+};
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, broadcast},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::RightsApi,
+    outbox::{Outbox, Sink},
+    peers::Peers,
+    settings::RightsSettings,
+    store::Store,
+    worker::Worker,
+};
+
+/// The service name: `pdm serve rights`, `[services.rights]`, `[rights]`.
+pub const NAME: &str = "rights";
+
+/// The rights service, as the binary and the test kit run it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rights;
+
+impl MeshService for Rights {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(
+        &self,
+        ctx: ServiceContext,
+        listener: TcpListener,
+        shutdown: ShutdownSignal,
+    ) -> ServiceFuture {
+        Box::pin(run(ctx, listener, shutdown))
+    }
+}
+
+/// Serves the rights service on `listener` until `shutdown` resolves.
+pub async fn run(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: ShutdownSignal,
+) -> anyhow::Result<()> {
+    let settings: RightsSettings = ctx.settings.section(NAME)?;
+    let peers = Peers::new(
+        &ctx.settings,
+        &settings.data_services(),
+        ctx.settings.server.request_timeout(),
+    )?;
+    let max_message = ctx.settings.server.max_message_bytes;
+    let sink = if settings.smtp_relay.is_empty() {
+        let path = if settings.outbox_file.is_empty() {
+            ctx.settings.data_dir.join("outbox").join("messages.jsonl")
+        } else {
+            settings.outbox_file.clone().into()
+        };
+        Sink::File(path)
+    } else {
+        Sink::Smtp {
+            relay: settings.smtp_relay.clone(),
+            from: settings.mail_from.clone(),
+        }
+    };
+
+    let stop = CancellationToken::new();
+    let stop_on_shutdown = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stop_on_shutdown.cancel();
+    };
+    let rights = Deferred::new();
+    let server = GrpcServer::new(NAME, &ctx.settings.server).with_service(rights.clone());
+    let prepare = async move {
+        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
+        let store = Store::new(db.clone());
+        let keyring = Keyring::new(&ctx.kek);
+        let wake = Arc::new(Notify::new());
+        let (changes, _) = broadcast::channel(256);
+        let outbox = Outbox::new(store.clone(), keyring.clone(), sink);
+        let worker = Worker {
+            store,
+            peers,
+            keyring,
+            clock: ctx.clock.clone(),
+            settings,
+            wake,
+            changes,
+            outbox,
+        };
+        let api = RightsApi::new(&worker);
+        tokio::spawn(worker.run(stop));
+        rights.set(
+            RightsServiceServer::new(api)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        );
+        Ok(db)
+    };
+    server.serve(listener, shutdown, prepare).await
+}

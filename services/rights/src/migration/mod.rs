@@ -1,0 +1,16 @@
+//! The rights service's schema. One file per migration; never edit a released one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_rights_tables;
+
+/// Runs the rights migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_rights_tables::Migration)]
+    }
+}

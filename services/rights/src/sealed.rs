@@ -1,0 +1,56 @@
+//! Each request has a data key of its own (wrapped by the KEK) that seals what the request
+//! carries about the subject: corrected values, notes, the contact address for messages,
+//! and the export package.
+
+use pdm_crypto::{CryptoError, DataKey, Keyring};
+use serde::{Deserialize, Serialize};
+
+/// Field names bound into ciphertexts.
+pub const F_DETAILS: &str = "requests.details";
+/// Export package chunks.
+pub const F_CHUNK: &str = "package_chunks.chunk";
+/// Outbox recipient.
+pub const F_RECIPIENT: &str = "outbox.recipient";
+/// Outbox body.
+pub const F_BODY: &str = "outbox.body";
+
+/// What a request carries besides its kind and subject.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Details {
+    /// Purpose objected to.
+    pub purpose: Option<String>,
+    /// `(field, value)` corrections.
+    pub rectifications: Vec<(String, String)>,
+    /// The requester's notes.
+    pub notes: Option<String>,
+    /// Where to write to the subject (learned from identity once verified).
+    pub contact_email: Option<String>,
+    /// The operator's reference when the privacy team verified the subject.
+    pub operator_reference: Option<String>,
+}
+
+fn context(request_id: &str) -> String {
+    format!("request:{request_id}")
+}
+
+/// A fresh key for a request, and its wrapped form.
+pub fn new_key(keyring: &Keyring, request_id: &str) -> Result<(DataKey, Vec<u8>), CryptoError> {
+    keyring.generate(&context(request_id))
+}
+
+/// The key of a request.
+pub fn key(keyring: &Keyring, request_id: &str, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
+    keyring.unwrap_key(&context(request_id), wrapped)
+}
+
+/// Seals details.
+pub fn seal_details(key: &DataKey, details: &Details) -> Result<Vec<u8>, CryptoError> {
+    let json = serde_json::to_vec(details).map_err(|_| CryptoError::Unauthentic)?;
+    key.seal(F_DETAILS, &json)
+}
+
+/// Opens details.
+pub fn open_details(key: &DataKey, sealed: &[u8]) -> Result<Details, CryptoError> {
+    let json = key.open(F_DETAILS, sealed)?;
+    serde_json::from_slice(&json).map_err(|_| CryptoError::Unauthentic)
+}

@@ -1,0 +1,6 @@
+//! sea-orm entities of the rights schema (see `migration/`).
+
+pub mod outbox;
+pub mod package_chunk;
+pub mod request;
+pub mod task;

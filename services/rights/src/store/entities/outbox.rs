@@ -1,0 +1,31 @@
+//! The `outbox` table: messages to subjects, sent by a background sender.
+
+use sea_orm::entity::prelude::*;
+
+/// A message.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox")]
+pub struct Model {
+    /// Id.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub message_id: String,
+    /// Request.
+    pub request_id: String,
+    /// What it is about: "received", "extended", "erased", "export_ready".
+    pub topic: String,
+    /// Sealed recipient address; cleared once sent.
+    pub recipient: Option<Vec<u8>>,
+    /// Sealed body.
+    pub body: Vec<u8>,
+    /// "pending", "sent" or "failed".
+    pub status: String,
+    /// Attempts.
+    pub attempts: i32,
+    /// Queued.
+    pub created_at: ChronoDateTimeUtc,
+    /// Sent.
+    pub sent_at: Option<ChronoDateTimeUtc>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

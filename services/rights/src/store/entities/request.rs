@@ -1,0 +1,53 @@
+//! The `requests` table.
+
+use sea_orm::entity::prelude::*;
+
+/// A data-subject request.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "requests")]
+pub struct Model {
+    /// Id (UUIDv7).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub request_id: String,
+    /// Caller's idempotency key.
+    pub client_reference: Option<String>,
+    /// `RequestKind` name.
+    pub kind: String,
+    /// `Regime` name.
+    pub regime: String,
+    /// Subject (the claimed one until verified).
+    pub subject_id: Option<String>,
+    /// `Status` name.
+    pub status: String,
+    /// 1 for requests concerning a child, else 0.
+    pub priority: i32,
+    /// Received.
+    pub received_at: ChronoDateTimeUtc,
+    /// Verified.
+    pub verified_at: Option<ChronoDateTimeUtc>,
+    /// Deadline in force.
+    pub due_at: ChronoDateTimeUtc,
+    /// First deadline.
+    pub original_due_at: ChronoDateTimeUtc,
+    /// Extension reason.
+    pub extension_reason: Option<String>,
+    /// CCPA confirmation deadline.
+    pub confirm_by: Option<ChronoDateTimeUtc>,
+    /// Closed.
+    pub closed_at: Option<ChronoDateTimeUtc>,
+    /// Why denied or cancelled.
+    pub outcome_reason: Option<String>,
+    /// The request's data key, wrapped by the KEK.
+    pub wrapped_key: Vec<u8>,
+    /// Sealed JSON details (purpose, rectifications, notes, contact).
+    pub details: Vec<u8>,
+    /// W3C traceparent of the submitting call, so the fan-out continues its trace.
+    pub trace_parent: Option<String>,
+    /// When the export package expires.
+    pub package_expires_at: Option<ChronoDateTimeUtc>,
+    /// Last change.
+    pub updated_at: ChronoDateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,39 @@
+//! The `tasks` table: one per (request, service, action).
+
+use sea_orm::entity::prelude::*;
+
+/// A task of a request.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    /// Request.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub request_id: String,
+    /// Service.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub service: String,
+    /// Action name.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub action: String,
+    /// "pending", "running", "done", "failed" (retried) or "rejected" (final).
+    pub status: String,
+    /// The request's priority.
+    pub priority: i32,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Not before.
+    pub next_attempt_at: ChronoDateTimeUtc,
+    /// A running task whose lease passed is taken over (its runner crashed).
+    pub lease_until: Option<ChronoDateTimeUtc>,
+    /// Last error (no personal data).
+    pub last_error: Option<String>,
+    /// JSON result (receipt, export summary, schedule).
+    pub result: Option<String>,
+    /// Finished.
+    pub done_at: Option<ChronoDateTimeUtc>,
+    /// Last change.
+    pub updated_at: ChronoDateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

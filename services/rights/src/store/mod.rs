@@ -1,0 +1,460 @@
+//! Persistence: requests and their tasks, sealed export chunks, the outbox.
+
+pub mod entities;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use crate::error::Result;
+use entities::{outbox, package_chunk, request, task};
+
+/// Task states.
+pub mod task_status {
+    /// Waiting to run.
+    pub const PENDING: &str = "pending";
+    /// Claimed by a worker (until its lease ends).
+    pub const RUNNING: &str = "running";
+    /// Done.
+    pub const DONE: &str = "done";
+    /// Failed; retried after a backoff.
+    pub const FAILED: &str = "failed";
+    /// Refused by the service for good (e.g. an objection that does not apply).
+    pub const REJECTED: &str = "rejected";
+}
+
+/// Filters for ListRequests.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Status name.
+    pub status: Option<String>,
+    /// Kind name.
+    pub kind: Option<String>,
+    /// Due before.
+    pub due_before: Option<DateTime<Utc>>,
+    /// Open and past due at this time.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Page: requests after this id (in due order ties broken by id).
+    pub after: Option<(DateTime<Utc>, String)>,
+    /// Page size.
+    pub limit: u64,
+}
+
+/// The rights database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// A store over a migrated database.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Stores a request and its tasks together.
+    pub async fn insert_request(&self, row: request::Model, tasks: Vec<task::Model>) -> Result<()> {
+        let txn = self.db.begin().await?;
+        request::Entity::insert(row.into_active_model())
+            .exec(&txn)
+            .await?;
+        if !tasks.is_empty() {
+            task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// A request by the caller's idempotency key.
+    pub async fn by_client_reference(&self, reference: &str) -> Result<Option<request::Model>> {
+        Ok(request::Entity::find()
+            .filter(request::Column::ClientReference.eq(reference))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// A request.
+    pub async fn request(&self, id: &str) -> Result<Option<request::Model>> {
+        Ok(request::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// A request's tasks.
+    pub async fn tasks_of(&self, id: &str) -> Result<Vec<task::Model>> {
+        Ok(task::Entity::find()
+            .filter(task::Column::RequestId.eq(id))
+            .order_by_asc(task::Column::Service)
+            .order_by_asc(task::Column::Action)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Marks a waiting request verified and stores its tasks, in one transaction; false
+    /// if it was no longer waiting.
+    pub async fn verify(
+        &self,
+        id: &str,
+        subject: &str,
+        details: Vec<u8>,
+        tasks: Vec<task::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let txn = self.db.begin().await?;
+        let updated = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value("STATUS_IN_PROGRESS"))
+            .col_expr(request::Column::SubjectId, Expr::value(subject))
+            .col_expr(request::Column::VerifiedAt, Expr::value(now))
+            .col_expr(request::Column::Details, Expr::value(details))
+            .col_expr(request::Column::UpdatedAt, Expr::value(now))
+            .filter(request::Column::RequestId.eq(id))
+            .filter(request::Column::Status.eq("STATUS_VERIFICATION_REQUIRED"))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if updated == 0 {
+            return Ok(false);
+        }
+        if !tasks.is_empty() {
+            task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Claims up to `limit` tasks that are due (or whose runner's lease ran out), children
+    /// first, then oldest.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+        lease: chrono::Duration,
+    ) -> Result<Vec<task::Model>> {
+        let candidates = task::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(
+                                task::Column::Status
+                                    .is_in([task_status::PENDING, task_status::FAILED]),
+                            )
+                            .add(task::Column::NextAttemptAt.lte(now)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(task::Column::Status.eq(task_status::RUNNING))
+                            .add(task::Column::LeaseUntil.lt(now)),
+                    ),
+            )
+            .order_by_desc(task::Column::Priority)
+            .order_by_asc(task::Column::NextAttemptAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for t in candidates {
+            // Compare-and-set on the state we read: two workers never claim the same task.
+            let updated = task::Entity::update_many()
+                .col_expr(task::Column::Status, Expr::value(task_status::RUNNING))
+                .col_expr(task::Column::LeaseUntil, Expr::value(now + lease))
+                .col_expr(task::Column::Attempts, Expr::value(t.attempts + 1))
+                .col_expr(task::Column::UpdatedAt, Expr::value(now))
+                .filter(task::Column::RequestId.eq(t.request_id.clone()))
+                .filter(task::Column::Service.eq(t.service.clone()))
+                .filter(task::Column::Action.eq(t.action.clone()))
+                .filter(task::Column::Status.eq(t.status.clone()))
+                .filter(task::Column::Attempts.eq(t.attempts))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+            if updated == 1 {
+                claimed.push(task::Model {
+                    status: task_status::RUNNING.to_owned(),
+                    attempts: t.attempts + 1,
+                    lease_until: Some(now + lease),
+                    ..t
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records a task's end.
+    pub async fn finish_task(
+        &self,
+        t: &task::Model,
+        status: &str,
+        result: Option<String>,
+        error: Option<String>,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = matches!(status, task_status::DONE | task_status::REJECTED);
+        task::Entity::update_many()
+            .col_expr(task::Column::Status, Expr::value(status))
+            .col_expr(task::Column::Result, Expr::value(result))
+            .col_expr(task::Column::LastError, Expr::value(error))
+            .col_expr(task::Column::NextAttemptAt, Expr::value(next_attempt_at))
+            .col_expr(
+                task::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(task::Column::DoneAt, Expr::value(done.then_some(now)))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::RequestId.eq(t.request_id.clone()))
+            .filter(task::Column::Service.eq(t.service.clone()))
+            .filter(task::Column::Action.eq(t.action.clone()))
+            .filter(task::Column::Status.eq(task_status::RUNNING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes an open request (guarded: only from IN_PROGRESS or VERIFICATION_REQUIRED).
+    pub async fn close(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<String>,
+        package_expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(status))
+            .col_expr(request::Column::OutcomeReason, Expr::value(reason))
+            .col_expr(request::Column::ClosedAt, Expr::value(now))
+            .col_expr(
+                request::Column::PackageExpiresAt,
+                Expr::value(package_expires_at),
+            )
+            .col_expr(request::Column::UpdatedAt, Expr::value(now))
+            .filter(request::Column::RequestId.eq(id))
+            .filter(
+                request::Column::Status
+                    .is_in(["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"]),
+            )
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            > 0)
+    }
+
+    /// Sets a new deadline with its reason.
+    pub async fn extend(
+        &self,
+        id: &str,
+        due: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        request::Entity::update_many()
+            .col_expr(request::Column::DueAt, Expr::value(due))
+            .col_expr(request::Column::ExtensionReason, Expr::value(reason))
+            .col_expr(request::Column::UpdatedAt, Expr::value(now))
+            .filter(request::Column::RequestId.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels the tasks still to run of a request.
+    pub async fn cancel_tasks(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+        task::Entity::update_many()
+            .col_expr(task::Column::Status, Expr::value(task_status::REJECTED))
+            .col_expr(task::Column::LastError, Expr::value("cancelled"))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::RequestId.eq(id))
+            .filter(task::Column::Status.is_in([task_status::PENDING, task_status::FAILED]))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Requests matching a filter, soonest due first.
+    pub async fn list(&self, f: &RequestFilter) -> Result<Vec<request::Model>> {
+        let mut q = request::Entity::find()
+            .order_by_asc(request::Column::DueAt)
+            .order_by_asc(request::Column::RequestId);
+        if let Some(s) = &f.status {
+            q = q.filter(request::Column::Status.eq(s.clone()));
+        }
+        if let Some(k) = &f.kind {
+            q = q.filter(request::Column::Kind.eq(k.clone()));
+        }
+        if let Some(d) = f.due_before {
+            q = q.filter(request::Column::DueAt.lt(d));
+        }
+        if let Some(now) = f.overdue_at {
+            q = q.filter(request::Column::DueAt.lt(now)).filter(
+                request::Column::Status
+                    .is_in(["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"]),
+            );
+        }
+        if let Some((due, id)) = &f.after {
+            q = q.filter(
+                Condition::any().add(request::Column::DueAt.gt(*due)).add(
+                    Condition::all()
+                        .add(request::Column::DueAt.eq(*due))
+                        .add(request::Column::RequestId.gt(id.clone())),
+                ),
+            );
+        }
+        Ok(q.limit(f.limit).all(&self.db).await?)
+    }
+
+    /// Requests received in a time range (for the yearly report).
+    pub async fn received_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<request::Model>> {
+        Ok(request::Entity::find()
+            .filter(request::Column::ReceivedAt.gte(from))
+            .filter(request::Column::ReceivedAt.lt(to))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Drops a service's export chunks (before it is exported again).
+    pub async fn clear_chunks(&self, id: &str, service: &str) -> Result<()> {
+        package_chunk::Entity::delete_many()
+            .filter(package_chunk::Column::RequestId.eq(id))
+            .filter(package_chunk::Column::Service.eq(service))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores one sealed chunk.
+    pub async fn insert_chunk(
+        &self,
+        id: &str,
+        service: &str,
+        seq: i32,
+        chunk: Vec<u8>,
+    ) -> Result<()> {
+        package_chunk::Entity::insert(package_chunk::ActiveModel {
+            request_id: Set(id.to_owned()),
+            service: Set(service.to_owned()),
+            seq: Set(seq),
+            chunk: Set(chunk),
+        })
+        .exec(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The (service, seq) keys of a request's chunks, in order.
+    pub async fn chunk_keys(&self, id: &str) -> Result<Vec<(String, i32)>> {
+        Ok(package_chunk::Entity::find()
+            .select_only()
+            .column(package_chunk::Column::Service)
+            .column(package_chunk::Column::Seq)
+            .filter(package_chunk::Column::RequestId.eq(id))
+            .order_by_asc(package_chunk::Column::Service)
+            .order_by_asc(package_chunk::Column::Seq)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// One sealed chunk.
+    pub async fn chunk(&self, id: &str, service: &str, seq: i32) -> Result<Option<Vec<u8>>> {
+        Ok(
+            package_chunk::Entity::find_by_id((id.to_owned(), service.to_owned(), seq))
+                .one(&self.db)
+                .await?
+                .map(|c| c.chunk),
+        )
+    }
+
+    /// Deletes the chunks of packages that expired.
+    pub async fn delete_expired_packages(&self, now: DateTime<Utc>) -> Result<u64> {
+        let expired: Vec<String> = request::Entity::find()
+            .select_only()
+            .column(request::Column::RequestId)
+            .filter(request::Column::PackageExpiresAt.lt(now))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let deleted = package_chunk::Entity::delete_many()
+            .filter(package_chunk::Column::RequestId.is_in(expired.clone()))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        request::Entity::update_many()
+            .col_expr(
+                request::Column::PackageExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(request::Column::RequestId.is_in(expired))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted)
+    }
+
+    /// Queues a message.
+    pub async fn enqueue(&self, row: outbox::Model) -> Result<()> {
+        outbox::Entity::insert(row.into_active_model())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Messages waiting to be sent.
+    pub async fn pending_messages(&self, limit: u64) -> Result<Vec<outbox::Model>> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("pending"))
+            .order_by_asc(outbox::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Messages of a request.
+    pub async fn messages_of(&self, id: &str) -> Result<Vec<outbox::Model>> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::RequestId.eq(id))
+            .order_by_asc(outbox::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Records a send attempt; a sent message forgets its recipient.
+    pub async fn message_sent(&self, id: &str, sent: bool, now: DateTime<Utc>) -> Result<()> {
+        let mut update = outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).add(1),
+            )
+            .filter(outbox::Column::MessageId.eq(id));
+        if sent {
+            update = update
+                .col_expr(outbox::Column::Status, Expr::value("sent"))
+                .col_expr(outbox::Column::SentAt, Expr::value(now))
+                .col_expr(
+                    outbox::Column::Recipient,
+                    Expr::value(Option::<Vec<u8>>::None),
+                );
+        }
+        update.exec(&self.db).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,524 @@
+//! The durable fan-out: a worker claims due tasks from the database, runs them in parallel
+//! against the services, records each result, retries failures with backoff, and closes a
+//! request when all its tasks are done. Every call is idempotent per request id, so a task
+//! whose runner crashed is simply run again (its lease runs out, or it is reclaimed at
+//! start).
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::{DateTime, Utc};
+use pdm_crypto::Keyring;
+use pdm_proto::{
+    consent::v1::{RecordObjectionRequest, SetDoNotSellRequest, Source},
+    identity::v1::UpdateProfileRequest,
+    retention::v1::{GetScheduleRequest, RecordTriggerRequest},
+    rights::v1::RequestKind,
+    subject::v1::{
+        EraseSubjectRequest, ExportSubjectRequest, RestrictSubjectRequest, RetentionTrigger,
+    },
+};
+use pdm_runtime::SharedClock;
+use prost::Message;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    domain::plan::Action,
+    error::{Result, RightsError},
+    outbox::Outbox,
+    package::{ChunkWriter, ExportSummary, record_json},
+    peers::Peers,
+    sealed,
+    settings::RightsSettings,
+    store::{
+        Store,
+        entities::{request, task},
+        task_status,
+    },
+};
+
+/// How long a claimed task belongs to its runner.
+const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What a failed call means for the task.
+enum Failure {
+    /// Try again later.
+    Retry(String),
+    /// The service refused for good.
+    Reject(String),
+}
+
+fn classify(status: &tonic::Status) -> Failure {
+    let text = format!("{:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::FailedPrecondition
+        | Code::PermissionDenied
+        | Code::AlreadyExists => Failure::Reject(text),
+        _ => Failure::Retry(text),
+    }
+}
+
+/// Runs the fan-out.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// Requests and tasks.
+    pub store: Store,
+    /// The services tasks call.
+    pub peers: Peers,
+    /// Wraps request keys.
+    pub keyring: Keyring,
+    /// Time.
+    pub clock: SharedClock,
+    /// Settings.
+    pub settings: RightsSettings,
+    /// Wakes the worker when tasks are stored.
+    pub wake: Arc<Notify>,
+    /// Request ids that changed (for WatchRequest).
+    pub changes: broadcast::Sender<String>,
+    /// Messages to subjects.
+    pub outbox: Outbox,
+}
+
+impl Worker {
+    /// Claims and runs tasks until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            let now = self.clock.now();
+            let free = permits.available_permits();
+            if free > 0 {
+                match self
+                    .store
+                    .claim_due(now, u64::try_from(free).unwrap_or(1), LEASE)
+                    .await
+                {
+                    Ok(claimed) => {
+                        for t in claimed {
+                            let Ok(permit) = permits.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let worker = self.clone();
+                            tokio::spawn(async move {
+                                worker.execute(t).await;
+                                drop(permit);
+                                worker.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming tasks failed; will retry"),
+                }
+            }
+            self.outbox.send_pending().await;
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = housekeeping.tick() => {
+                    if let Err(e) = self.store.delete_expired_packages(self.clock.now()).await {
+                        tracing::warn!(error = %e, "expiring packages failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, t: task::Model) {
+        let Ok(Some(req)) = self.store.request(&t.request_id).await else {
+            tracing::warn!(request_id = %t.request_id, "task of an unknown request");
+            return;
+        };
+        // Background work continues the trace of the call that submitted the request.
+        let span = tracing::info_span!(
+            "rights.task",
+            otel.name = format!("rights.task {}/{}", t.service, t.action),
+            request_id = %t.request_id,
+            service = %t.service,
+            action = %t.action,
+            attempt = t.attempts,
+        );
+        if let Some(parent) = req.trace_parent.as_deref() {
+            let _ = span.set_parent(pdm_runtime::propagation::from_traceparent(parent));
+        }
+        let outcome = self.perform(&t, &req).instrument(span).await;
+        let now = self.clock.now();
+        let stored = match outcome {
+            Ok(result) => {
+                tracing::info!(request_id = %t.request_id, service = %t.service, action = %t.action, "task done");
+                self.store
+                    .finish_task(&t, task_status::DONE, result, None, now, now)
+                    .await
+            }
+            Err(Failure::Reject(error)) => {
+                tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, %error, "task refused");
+                self.store
+                    .finish_task(&t, task_status::REJECTED, None, Some(error), now, now)
+                    .await
+            }
+            Err(Failure::Retry(error)) => {
+                let backoff =
+                    (1i64 << t.attempts.clamp(0, 16)).min(self.settings.max_backoff_secs.max(1));
+                tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, attempt = t.attempts, backoff_secs = backoff, %error, "task failed; will retry");
+                self.store
+                    .finish_task(
+                        &t,
+                        task_status::FAILED,
+                        None,
+                        Some(error),
+                        now + chrono::Duration::seconds(backoff),
+                        now,
+                    )
+                    .await
+            }
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "recording a task result failed; the task will run again");
+            return;
+        }
+        let _ = self.changes.send(t.request_id.clone());
+        if let Err(e) = self.finish_if_done(&t.request_id).await {
+            tracing::warn!(error = %e, request_id = %t.request_id, "closing the request failed; will retry");
+        }
+    }
+
+    async fn perform(
+        &self,
+        t: &task::Model,
+        req: &request::Model,
+    ) -> std::result::Result<Option<String>, Failure> {
+        let subject = req.subject_id.clone().unwrap_or_default();
+        let Some(action) = Action::parse(&t.action) else {
+            return Err(Failure::Reject(format!("unknown action {}", t.action)));
+        };
+        let actor = format!("rights:{}", req.request_id);
+        match action {
+            Action::Export => self.export(t, req, &subject).await,
+            Action::Erase => {
+                let mut client = self.subject_data(&t.service)?;
+                let receipt = client
+                    .erase_subject(EraseSubjectRequest {
+                        request_id: req.request_id.clone(),
+                        subject_id: subject,
+                    })
+                    .await
+                    .map_err(|s| classify(&s))?
+                    .into_inner()
+                    .receipt
+                    .unwrap_or_default();
+                Ok(Some(STANDARD.encode(receipt.encode_to_vec())))
+            }
+            Action::Restrict => {
+                let mut client = self.subject_data(&t.service)?;
+                client
+                    .restrict_subject(RestrictSubjectRequest {
+                        subject_id: subject,
+                        restricted: true,
+                        request_id: req.request_id.clone(),
+                    })
+                    .await
+                    .map_err(|s| classify(&s))?;
+                Ok(None)
+            }
+            Action::Object => {
+                let details = self
+                    .details(req)
+                    .map_err(|e| Failure::Retry(e.to_string()))?;
+                self.peers
+                    .consent
+                    .clone()
+                    .record_objection(RecordObjectionRequest {
+                        subject_id: subject,
+                        purpose: details.purpose.unwrap_or_default(),
+                        withdraw: false,
+                        source: Source::PrivacyRequest as i32,
+                        actor,
+                    })
+                    .await
+                    .map_err(|s| classify(&s))?;
+                Ok(None)
+            }
+            Action::DoNotSell => {
+                self.peers
+                    .consent
+                    .clone()
+                    .set_do_not_sell(SetDoNotSellRequest {
+                        subject_id: subject,
+                        do_not_sell: true,
+                        source: Source::PrivacyRequest as i32,
+                        actor,
+                    })
+                    .await
+                    .map_err(|s| classify(&s))?;
+                Ok(None)
+            }
+            Action::Rectify => {
+                let details = self
+                    .details(req)
+                    .map_err(|e| Failure::Retry(e.to_string()))?;
+                let mut update = UpdateProfileRequest {
+                    subject_id: subject,
+                    ..Default::default()
+                };
+                for (field, value) in details.rectifications {
+                    match field.as_str() {
+                        "first_name" => update.first_name = Some(value),
+                        "last_name" => update.last_name = Some(value),
+                        "email" => update.email = Some(value),
+                        "phone" => update.phone = Some(value),
+                        "region" => {
+                            update.region = pdm_proto::common::v1::Region::from_str_name(&value)
+                                .map(|r| r as i32);
+                        }
+                        _ => {}
+                    }
+                }
+                self.peers
+                    .identity
+                    .clone()
+                    .update_profile(update)
+                    .await
+                    .map_err(|s| classify(&s))?;
+                Ok(None)
+            }
+            Action::Schedule => {
+                let schedule = self
+                    .peers
+                    .retention
+                    .clone()
+                    .get_schedule(GetScheduleRequest {
+                        subject_id: subject,
+                    })
+                    .await
+                    .map_err(|s| classify(&s))?
+                    .into_inner();
+                let entries: Vec<serde_json::Value> = schedule
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "category": e.category,
+                            "rule": e.rule,
+                            "delete_after": e.delete_after.as_ref().and_then(pdm_runtime::convert::from_timestamp).map(|t| t.to_rfc3339()),
+                            "held": !e.hold_ids.is_empty(),
+                        })
+                    })
+                    .collect();
+                Ok(Some(serde_json::Value::Array(entries).to_string()))
+            }
+            Action::RecordClosure => {
+                self.peers
+                    .retention
+                    .clone()
+                    .record_trigger(RecordTriggerRequest {
+                        subject_id: subject,
+                        trigger: RetentionTrigger::AccountClosed as i32,
+                        occurred_at: req.verified_at.map(pdm_runtime::convert::timestamp),
+                    })
+                    .await
+                    .map_err(|s| classify(&s))?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn subject_data(
+        &self,
+        service: &str,
+    ) -> std::result::Result<
+        pdm_proto::subject::v1::subject_data_service_client::SubjectDataServiceClient<
+            pdm_runtime::client::TracedChannel,
+        >,
+        Failure,
+    > {
+        self.peers
+            .subject_data
+            .get(service)
+            .cloned()
+            .ok_or_else(|| {
+                Failure::Reject(format!(
+                    "{service} is not a data-holding service of this mesh"
+                ))
+            })
+    }
+
+    fn details(&self, req: &request::Model) -> Result<sealed::Details> {
+        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+        Ok(sealed::open_details(&key, &req.details)?)
+    }
+
+    /// Streams a service's export into sealed chunks; the result is its summary.
+    async fn export(
+        &self,
+        t: &task::Model,
+        req: &request::Model,
+        subject: &str,
+    ) -> std::result::Result<Option<String>, Failure> {
+        let retry = |e: RightsError| Failure::Retry(e.to_string());
+        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let mut client = self.subject_data(&t.service)?;
+        let mut stream = client
+            .export_subject(ExportSubjectRequest {
+                subject_id: subject.to_owned(),
+                request_id: req.request_id.clone(),
+            })
+            .await
+            .map_err(|s| classify(&s))?
+            .into_inner();
+        // A previous attempt may have stored part of this export: start over.
+        self.store
+            .clear_chunks(&req.request_id, &t.service)
+            .await
+            .map_err(retry)?;
+        let mut writer = ChunkWriter::new(key);
+        let mut summary = ExportSummary {
+            service: t.service.clone(),
+            ..ExportSummary::default()
+        };
+        let mut seq = 0i32;
+        while let Some(message) = stream.message().await.map_err(|s| classify(&s))? {
+            let Some(record) = message.record else {
+                continue;
+            };
+            summary.add(&record);
+            let line = record_json(&record);
+            if let Some(chunk) = writer
+                .push(&line)
+                .map_err(|e| Failure::Retry(e.to_string()))?
+            {
+                self.store
+                    .insert_chunk(&req.request_id, &t.service, seq, chunk)
+                    .await
+                    .map_err(retry)?;
+                seq += 1;
+            }
+        }
+        if let Some(chunk) = writer.flush().map_err(|e| Failure::Retry(e.to_string()))? {
+            self.store
+                .insert_chunk(&req.request_id, &t.service, seq, chunk)
+                .await
+                .map_err(retry)?;
+        }
+        serde_json::to_string(&summary)
+            .map(Some)
+            .map_err(|e| Failure::Retry(e.to_string()))
+    }
+
+    /// Closes a request once every task ended: denied if a service refused, else
+    /// completed, with the message the subject is owed.
+    pub async fn finish_if_done(&self, request_id: &str) -> Result<()> {
+        let tasks = self.store.tasks_of(request_id).await?;
+        if tasks
+            .iter()
+            .any(|t| !matches!(t.status.as_str(), task_status::DONE | task_status::REJECTED))
+        {
+            return Ok(());
+        }
+        let Some(req) = self.store.request(request_id).await? else {
+            return Err(RightsError::NotFound);
+        };
+        if req.status != "STATUS_IN_PROGRESS" {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let refused: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.status == task_status::REJECTED)
+            .map(|t| {
+                format!(
+                    "{} ({}): {}",
+                    t.service,
+                    t.action,
+                    t.last_error.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        let kind = RequestKind::from_str_name(&req.kind).unwrap_or_default();
+        let closed = if !refused.is_empty() {
+            self.store
+                .close(
+                    request_id,
+                    "STATUS_DENIED",
+                    Some(refused.join("; ")),
+                    None,
+                    now,
+                )
+                .await?
+        } else {
+            let exports = matches!(
+                kind,
+                RequestKind::Access | RequestKind::Portability | RequestKind::CcpaKnow
+            );
+            let expires =
+                exports.then(|| now + chrono::Duration::days(self.settings.package_days.max(1)));
+            let closed = self
+                .store
+                .close(request_id, "STATUS_COMPLETED", None, expires, now)
+                .await?;
+            if closed {
+                self.notify_completion(&req, kind, &tasks, expires).await?;
+            }
+            closed
+        };
+        if closed {
+            tracing::info!(request_id, kind = %req.kind, "request closed");
+            let _ = self.changes.send(request_id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn notify_completion(
+        &self,
+        req: &request::Model,
+        kind: RequestKind,
+        tasks: &[task::Model],
+        expires: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let body = match kind {
+            RequestKind::Erasure | RequestKind::CcpaDelete => {
+                // Account deletion, step 5: "You will receive an email confirming the deletion."
+                let mut kept = Vec::new();
+                for t in tasks {
+                    if let Some(receipt) = t
+                        .result
+                        .as_deref()
+                        .and_then(|r| STANDARD.decode(r).ok())
+                        .and_then(|b| {
+                            pdm_proto::subject::v1::ErasureReceipt::decode(b.as_slice()).ok()
+                        })
+                    {
+                        for r in receipt.retained {
+                            kept.push(format!("- {} ({}): {}", r.category, t.service, r.reason));
+                        }
+                    }
+                }
+                let kept = if kept.is_empty() {
+                    "Nothing is kept.".to_owned()
+                } else {
+                    format!("Kept by law:\n{}", kept.join("\n"))
+                };
+                format!(
+                    "Your account and its associated data have been deleted (request {}).\n{kept}\n",
+                    req.request_id
+                )
+            }
+            RequestKind::Access | RequestKind::Portability | RequestKind::CcpaKnow => format!(
+                "The copy of your data you asked for (request {}) is ready to download until {}.\n",
+                req.request_id,
+                expires
+                    .map(|e| e.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default()
+            ),
+            _ => format!("Your request {} has been carried out.\n", req.request_id),
+        };
+        self.outbox
+            .queue(req, "completed", &body, self.clock.now())
+            .await
+    }
+}

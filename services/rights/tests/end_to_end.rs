@@ -1,0 +1,292 @@
+//! Requests end to end across every data-holding service ("How to access and control your
+//! information", "GDPR Data Protection Rights", account deletion steps).
+
+use std::time::Duration;
+
+use pdm_consent::Consent;
+use pdm_identity::Identity;
+use pdm_proto::{
+    common::v1::Region,
+    consent::v1::{GetConsentHistoryRequest, GrantConsentRequest, Source},
+    rights::v1::{self as pb, Credential, Regime, RequestKind, Status, credential},
+    telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
+};
+use pdm_rights::Rights;
+use pdm_telemetry::Telemetry;
+use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_transfers::Transfers;
+
+async fn mesh(outbox: &std::path::Path) -> anyhow::Result<Mesh> {
+    TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .with(Telemetry)
+        .with(Transfers)
+        .with(Rights)
+        .setting("rights.retention", "false")
+        .setting("rights.outbox_file", outbox.display())
+        .start()
+        .await
+}
+
+async fn person_with_data(mesh: &Mesh) -> anyhow::Result<(Person, String)> {
+    let person = Person {
+        region: Region::Eea,
+        ..Person::new()
+    };
+    let subject = mesh.sign_up(&person).await?;
+    mesh.consent()
+        .grant_consent(GrantConsentRequest {
+            subject_id: subject.clone(),
+            purpose: "product_analytics".into(),
+            source: Source::WebForm as i32,
+            policy_version: "2024-06-28".into(),
+            text_hash: "b".repeat(64),
+            actor: "cookie-banner".into(),
+            occurred_at: None,
+        })
+        .await?;
+    let events = (0..5)
+        .map(|_| Event {
+            subject_id: subject.clone(),
+            kind: EventKind::FeatureUsed as i32,
+            occurred_at: Some(pdm_runtime::convert::timestamp(chrono::Utc::now())),
+            feature: "export".into(),
+            device: Some(DeviceContext {
+                os_name: "Linux".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let r = mesh
+        .telemetry()
+        .ingest_events(IngestEventsRequest {
+            batch_id: format!("b-{subject}"),
+            events,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(r.accepted, 5);
+    Ok((person, subject))
+}
+
+async fn wait_closed(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjectRequest> {
+    let mut stream = mesh
+        .rights()
+        .watch_request(pb::WatchRequestRequest {
+            request_id: request_id.to_owned(),
+        })
+        .await?
+        .into_inner();
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
+            Ok(Ok(Some(message))) => last = message.request,
+            Ok(Ok(None)) => break,
+            Ok(Err(status)) => return Err(status.into()),
+            Err(_) => anyhow::bail!("the request did not close within 60 s: {last:?}"),
+        }
+    }
+    last.ok_or_else(|| anyhow::anyhow!("no request state"))
+}
+
+fn password(person: &Person) -> Option<Credential> {
+    Some(Credential {
+        credential: Some(credential::Credential::Password(person.password.clone())),
+    })
+}
+
+#[tokio::test]
+async fn an_erasure_reaches_every_service_and_the_subject_is_told() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let outbox = dir.path().join("outbox.jsonl");
+    let mesh = mesh(&outbox).await?;
+    let (person, subject) = person_with_data(&mesh).await?;
+
+    let submitted = mesh
+        .rights()
+        .submit_request(pb::SubmitRequestRequest {
+            kind: RequestKind::Erasure as i32,
+            regime: Regime::Gdpr as i32,
+            subject_id: subject.clone(),
+            credential: password(&person),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(submitted.status, Status::InProgress as i32);
+    let done = wait_closed(&mesh, &submitted.request_id).await?;
+    assert_eq!(done.status, Status::Completed as i32, "{done:?}");
+    assert_eq!(done.tasks.len(), 4);
+    for t in &done.tasks {
+        assert_eq!(t.status, "done", "{t:?}");
+        assert!(t.receipt.is_some(), "{t:?}");
+    }
+    let identity_receipt = done
+        .tasks
+        .iter()
+        .find(|t| t.service == "identity")
+        .and_then(|t| t.receipt.clone())
+        .expect("receipt");
+    assert!(identity_receipt.key_destroyed);
+
+    // Nothing personal is left to find.
+    assert!(
+        mesh.identity()
+            .get_account(pdm_proto::identity::v1::GetAccountRequest {
+                subject_id: subject.clone()
+            })
+            .await
+            .is_err()
+    );
+    let history = mesh
+        .consent()
+        .get_consent_history(GetConsentHistoryRequest {
+            subject_id: subject.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert!(history.entries.is_empty());
+
+    // Account deletion, step 5: the confirmation reaches the subject's address.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
+        if sent.contains(&person.email) && sent.contains("have been deleted") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no confirmation message"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_access_package_answers_the_six_questions() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = mesh(&dir.path().join("outbox.jsonl")).await?;
+    let (person, subject) = person_with_data(&mesh).await?;
+    let submitted = mesh
+        .rights()
+        .submit_request(pb::SubmitRequestRequest {
+            kind: RequestKind::Access as i32,
+            regime: Regime::Gdpr as i32,
+            subject_id: subject.clone(),
+            credential: password(&person),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    let done = wait_closed(&mesh, &submitted.request_id).await?;
+    assert_eq!(done.status, Status::Completed as i32, "{done:?}");
+    let mut stream = mesh
+        .rights()
+        .download_export(pb::DownloadExportRequest {
+            request_id: submitted.request_id.clone(),
+        })
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        bytes.extend(chunk.chunk);
+    }
+    let package: serde_json::Value = serde_json::from_slice(&bytes)?;
+    assert_eq!(package["schema"], "pdm.export.v1");
+    let records = package["records"].as_array().expect("records");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["category"] == "account.profile"
+                && r["data"]["email"] == person.email.as_str())
+    );
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["category"] == "telemetry.event")
+            .count(),
+        5
+    );
+    for question in [
+        "categories",
+        "purposes",
+        "recipients",
+        "how_long",
+        "sources",
+    ] {
+        assert!(!package["summary"][question].is_null(), "{question}");
+    }
+    let text = package["human_readable"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("1. What personal data we hold") && text.contains("6. Where it came from"),
+        "{text}"
+    );
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unverified_request_waits_and_reveals_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = mesh(&dir.path().join("outbox.jsonl")).await?;
+    let person = Person::new();
+    let subject = mesh.sign_up(&person).await?;
+    let wrong = Some(Credential {
+        credential: Some(credential::Credential::Password(
+            "not the password at all".into(),
+        )),
+    });
+    let mut rights = mesh.rights();
+    let existing = rights
+        .submit_request(pb::SubmitRequestRequest {
+            kind: RequestKind::Access as i32,
+            regime: Regime::Gdpr as i32,
+            subject_id: subject.clone(),
+            credential: wrong.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    let nobody = rights
+        .submit_request(pb::SubmitRequestRequest {
+            kind: RequestKind::Access as i32,
+            regime: Regime::Gdpr as i32,
+            subject_id: uuid::Uuid::now_v7().to_string(),
+            credential: wrong,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    for r in [&existing, &nobody] {
+        assert_eq!(r.status, Status::VerificationRequired as i32);
+        assert!(r.subject_id.is_empty() && r.tasks.is_empty());
+    }
+    let verified = rights
+        .verify_request(pb::VerifyRequestRequest {
+            request_id: existing.request_id.clone(),
+            subject_id: String::new(),
+            credential: password(&person),
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(verified.status, Status::InProgress as i32);
+    assert_eq!(verified.subject_id, subject);
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
