@@ -44,6 +44,9 @@ pub enum IdentityError {
     /// A field could not be sealed or opened.
     #[error("crypto")]
     Crypto(#[from] CryptoError),
+    /// A service this one depends on does not answer.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
     /// A blocking task failed.
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -79,6 +82,9 @@ impl From<IdentityError> for Status {
             IdentityError::Keys(KeyStoreError::Db(e)) => status::database("identity.keys", &e),
             IdentityError::Keys(KeyStoreError::Crypto(e)) | IdentityError::Crypto(e) => {
                 status::internal("identity.crypto", &e.to_string())
+            }
+            IdentityError::Unavailable(what) => {
+                Status::unavailable(format!("{what} unavailable; retry with backoff"))
             }
             IdentityError::Internal(what) => status::internal("identity", what),
         }

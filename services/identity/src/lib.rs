@@ -13,12 +13,13 @@ pub mod store;
 use std::sync::Arc;
 
 use pdm_crypto::{KeyStore, Keyring};
+use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
 use pdm_proto::{
     identity::v1::identity_service_server::IdentityServiceServer,
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
 };
 use tokio::net::TcpListener;
 
@@ -63,7 +64,17 @@ pub async fn run(
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
         let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
-        let api = IdentityApi::new(store, Arc::clone(&ctx.clock), settings).await?;
+        let rights = match settings.deletion.as_str() {
+            "local" => None,
+            "rights" => Some(RightsServiceClient::new(client::channel(
+                &ctx.settings.endpoint("rights")?,
+                ctx.settings.server.request_timeout(),
+            )?)),
+            other => {
+                anyhow::bail!("identity.deletion: {other:?} is neither \"rights\" nor \"local\"")
+            }
+        };
+        let api = IdentityApi::new(store, Arc::clone(&ctx.clock), settings, rights).await?;
         identity.set(
             IdentityServiceServer::new(api.clone())
                 .max_decoding_message_size(max_message)

@@ -92,6 +92,10 @@ impl TestMesh {
             ("server.db_check_interval_ms".to_owned(), "250".to_owned()),
             ("database.max_connections".to_owned(), "8".to_owned()),
         ];
+        // Without a rights service in the mesh, identity erases account deletions itself.
+        if !self.services.iter().any(|s| s.name() == "rights") {
+            overrides.push(("identity.deletion".to_owned(), "local".to_owned()));
+        }
         if let Some(url) = database.url() {
             overrides.push(("database.url".to_owned(), url.to_owned()));
         }

@@ -2,7 +2,14 @@
 
 use chrono::Duration;
 use pdm_crypto::{random_token, sha256};
-use pdm_proto::identity::v1::{self as pb, identity_service_server::IdentityService};
+use pdm_proto::{
+    identity::v1::{self as pb, identity_service_server::IdentityService},
+    rights::v1::{
+        CancelRequestRequest, Credential, SubmitRequestRequest, credential,
+        rights_service_client::RightsServiceClient,
+    },
+};
+use pdm_runtime::client::TracedChannel;
 use pdm_runtime::convert::timestamp;
 use tonic::{Request, Response, Status};
 
@@ -17,6 +24,67 @@ use crate::{
 const VERIFY_THROTTLE: &str = "verify-subject";
 
 impl IdentityApi {
+    /// Account deletion in the mesh: an erasure request to the rights service, which checks
+    /// the password (asking this service), records the request durably and erases every
+    /// service; this service's part is done at once, under the same request id, so the
+    /// receipt is ready for the caller and the rights fan-out finds it done.
+    async fn delete_through_rights(
+        &self,
+        mut rights: RightsServiceClient<TracedChannel>,
+        subject: &str,
+        password: String,
+        client_reference: Option<String>,
+    ) -> Result<pb::DeleteAccountResponse> {
+        let region = self.store.region(subject).await?;
+        let (regime, kind) = crate::domain::regime::deletion_request(
+            region.unwrap_or(pdm_proto::common::v1::Region::Other),
+        );
+        let submitted = rights
+            .submit_request(SubmitRequestRequest {
+                kind: kind as i32,
+                regime: regime as i32,
+                subject_id: subject.to_owned(),
+                credential: Some(Credential {
+                    credential: Some(credential::Credential::Password(password)),
+                }),
+                client_reference: client_reference
+                    .unwrap_or_else(|| format!("delete-account-{}", uuid::Uuid::now_v7())),
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| {
+                tracing::warn!(code = ?status.code(), "rights service unavailable for an account deletion");
+                IdentityError::Unavailable("rights service")
+            })?
+            .into_inner()
+            .request
+            .ok_or(IdentityError::Internal("rights returned no request"))?;
+        if submitted.subject_id != subject {
+            // Wrong password: the request waits unverified; withdraw it.
+            let _ = rights
+                .cancel_request(CancelRequestRequest {
+                    request_id: submitted.request_id,
+                    reason: "the password check failed at account deletion".into(),
+                })
+                .await;
+            return Err(IdentityError::Unauthenticated);
+        }
+        let receipt = self
+            .store
+            .erase(
+                &submitted.request_id,
+                subject,
+                "account_deletion",
+                self.clock.now(),
+                self.settings.billing_retention_years,
+            )
+            .await?;
+        tracing::info!(subject_id = %subject, request_id = %submitted.request_id, "account deleted through the rights service");
+        Ok(pb::DeleteAccountResponse {
+            receipt: Some(convert::receipt(receipt)),
+        })
+    }
+
     /// Hashes on the blocking pool: argon2id takes tens of milliseconds of CPU.
     async fn hash_password(&self, password: String) -> Result<String> {
         tokio::task::spawn_blocking(move || password::hash(&password))
@@ -386,6 +454,13 @@ impl IdentityService for IdentityApi {
                 Ok(None) | Err(IdentityError::RequestIdReused) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        if let Some(rights) = &self.rights {
+            return self
+                .delete_through_rights(rights.clone(), &subject, r.password, request_id)
+                .await
+                .map(Response::new)
+                .map_err(Into::into);
         }
         // Policy, account deletion step 4: "You may be asked to enter your password again
         // or provide a reason for deleting your account." We ask for both.

@@ -7,7 +7,8 @@ mod subject_data;
 
 use std::sync::Arc;
 
-use pdm_runtime::SharedClock;
+use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
+use pdm_runtime::{SharedClock, client::TracedChannel};
 
 use crate::{settings::IdentitySettings, store::Store};
 
@@ -20,6 +21,8 @@ pub struct IdentityApi {
     /// A hash of a random password, verified against when an account does not exist so
     /// unknown accounts take as long to refuse as wrong passwords.
     dummy_hash: Arc<String>,
+    /// The rights service, when deletions go through it.
+    rights: Option<RightsServiceClient<TracedChannel>>,
 }
 
 impl IdentityApi {
@@ -28,6 +31,7 @@ impl IdentityApi {
         store: Store,
         clock: SharedClock,
         settings: IdentitySettings,
+        rights: Option<RightsServiceClient<TracedChannel>>,
     ) -> anyhow::Result<Self> {
         let secret = pdm_crypto::random_token(24)?;
         let dummy_hash =
@@ -39,6 +43,7 @@ impl IdentityApi {
             clock,
             settings,
             dummy_hash: Arc::new(dummy_hash),
+            rights,
         })
     }
 }

@@ -7,5 +7,6 @@ pub mod content;
 pub mod email;
 pub mod password;
 pub mod phone;
+pub mod regime;
 pub mod text;
 pub mod throttle;

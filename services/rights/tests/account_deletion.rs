@@ -1,0 +1,159 @@
+//! Account deletion from the identity service goes through the rights service, so it
+//! reaches every service (policy: account deletion steps 4 and 5).
+
+use std::time::Duration;
+
+use pdm_consent::Consent;
+use pdm_identity::Identity;
+use pdm_proto::{
+    consent::v1::{GetConsentHistoryRequest, GrantConsentRequest, Source},
+    identity::v1::{DeleteAccountRequest, DeletionReason, GetAccountRequest},
+    rights::v1::{ListRequestsRequest, RequestKind, Status},
+};
+use pdm_rights::Rights;
+use pdm_telemetry::Telemetry;
+use pdm_testkit::{TestMesh, fake::Person};
+use pdm_transfers::Transfers;
+use tonic::Code;
+
+#[tokio::test]
+async fn delete_account_erases_the_subject_everywhere_through_the_rights_service()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .with(Telemetry)
+        .with(Transfers)
+        .with(Rights)
+        .setting("rights.retention", "false")
+        .setting(
+            "rights.outbox_file",
+            dir.path().join("outbox.jsonl").display(),
+        )
+        .start()
+        .await?;
+    let person = Person::new();
+    let subject = mesh.sign_up(&person).await?;
+    mesh.consent()
+        .grant_consent(GrantConsentRequest {
+            subject_id: subject.clone(),
+            purpose: "marketing_email".into(),
+            source: Source::WebForm as i32,
+            policy_version: "2024-06-28".into(),
+            text_hash: "c".repeat(64),
+            actor: "newsletter-form".into(),
+            occurred_at: None,
+        })
+        .await?;
+
+    let wrong = mesh
+        .identity()
+        .delete_account(DeleteAccountRequest {
+            subject_id: subject.clone(),
+            password: "not my password, sorry".into(),
+            reason: DeletionReason::PrivacyConcerns as i32,
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("wrong password");
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert!(
+        mesh.identity()
+            .get_account(GetAccountRequest {
+                subject_id: subject.clone()
+            })
+            .await
+            .is_ok()
+    );
+    let open = mesh
+        .rights()
+        .list_requests(ListRequestsRequest {
+            status: Status::VerificationRequired as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert!(
+        open.requests.is_empty(),
+        "a failed deletion leaves no request waiting"
+    );
+
+    let receipt = mesh
+        .identity()
+        .delete_account(DeleteAccountRequest {
+            subject_id: subject.clone(),
+            password: person.password.clone(),
+            reason: DeletionReason::PrivacyConcerns as i32,
+            request_id: "my-deletion-1".into(),
+        })
+        .await?
+        .into_inner()
+        .receipt
+        .expect("receipt");
+    assert!(receipt.key_destroyed);
+    assert!(
+        mesh.identity()
+            .get_account(GetAccountRequest {
+                subject_id: subject.clone()
+            })
+            .await
+            .is_err()
+    );
+
+    // The rights request reaches consent too, and completes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = mesh
+            .rights()
+            .list_requests(ListRequestsRequest {
+                kind: RequestKind::Erasure as i32,
+                status: Status::Completed as i32,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        if done
+            .requests
+            .iter()
+            .any(|r| r.request_id == receipt.request_id)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the erasure request did not complete"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let history = mesh
+        .consent()
+        .get_consent_history(GetConsentHistoryRequest {
+            subject_id: subject.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert!(
+        history.entries.is_empty(),
+        "consent history is pseudonymised"
+    );
+
+    // A retry with the same request id gets the same receipt.
+    let again = mesh
+        .identity()
+        .delete_account(DeleteAccountRequest {
+            subject_id: subject.clone(),
+            password: person.password.clone(),
+            reason: DeletionReason::PrivacyConcerns as i32,
+            request_id: "my-deletion-1".into(),
+        })
+        .await?
+        .into_inner()
+        .receipt
+        .expect("receipt");
+    assert_eq!(again.request_id, receipt.request_id);
+    assert_eq!(again.erased, receipt.erased);
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
