@@ -27,6 +27,9 @@ pub enum Command {
     /// Consent: purposes, a subject's state and history (talks to the consent service).
     #[command(subcommand)]
     Consent(crate::admin::consent::ConsentCommand),
+    /// Rights: the queue of data-subject requests, one request, extend, download, report.
+    #[command(subcommand)]
+    Rights(crate::admin::rights::RightsCommand),
     /// Transfers: seed the register, recipients, mechanisms, expiring, the register.
     #[command(subcommand)]
     Transfers(crate::admin::transfers::TransfersCommand),

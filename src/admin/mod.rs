@@ -2,6 +2,7 @@
 //! tables.
 
 pub mod consent;
+pub mod rights;
 pub mod transfers;
 
 use std::time::Duration;

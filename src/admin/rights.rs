@@ -1,0 +1,354 @@
+//! `pdm rights …`: the privacy team's queue of data-subject requests.
+
+use std::{io::Write as _, path::PathBuf};
+
+use anyhow::Context as _;
+use chrono::{Datelike, Utc};
+use clap::Subcommand;
+use pdm_proto::rights::v1::{
+    Credential, DataSubjectRequest, DownloadExportRequest, ExtendDeadlineRequest, GetReportRequest,
+    GetRequestRequest, ListRequestsRequest, Regime, RequestKind, Status, SubmitRequestRequest,
+    credential, rights_service_client::RightsServiceClient,
+};
+use pdm_runtime::Settings;
+
+use super::{channel, print_table};
+
+/// `pdm rights` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RightsCommand {
+    /// Open requests, soonest due first, with the days left.
+    Queue {
+        /// Only overdue requests.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// One request with its per-service status.
+    Show {
+        /// Request id.
+        request_id: String,
+    },
+    /// Record a request received out of band (e.g. by email to the DPO), verified by the
+    /// privacy team.
+    Submit {
+        /// access, portability, rectification, erasure, restriction, objection, ccpa-know,
+        /// ccpa-delete, ccpa-opt-out.
+        #[arg(long)]
+        kind: String,
+        /// gdpr, uk-gdpr, swiss, ccpa.
+        #[arg(long, default_value = "gdpr")]
+        regime: String,
+        /// Subject id.
+        #[arg(long)]
+        subject: String,
+        /// The reference of the out-of-band identity check.
+        #[arg(long)]
+        verified_by: String,
+        /// Purpose (objections).
+        #[arg(long, default_value = "")]
+        purpose: String,
+        /// The request concerns a child's data: handled first.
+        #[arg(long)]
+        child: bool,
+    },
+    /// Extend a deadline, with the reason the subject will be told.
+    Extend {
+        /// Request id.
+        request_id: String,
+        /// Further months (GDPR regimes: 1 or 2; CCPA: 45 days whatever this says).
+        #[arg(long, default_value_t = 1)]
+        months: i32,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Download the package of a completed access or portability request.
+    Download {
+        /// Request id.
+        request_id: String,
+        /// File to write (default: <request id>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The yearly report: received, complied with, denied, median days to answer.
+    Report {
+        /// Year (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+    },
+}
+
+fn short(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_lowercase()
+}
+
+fn day(ts: Option<prost_types::Timestamp>) -> String {
+    ts.and_then(|t| pdm_runtime::convert::from_timestamp(&t))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn days_left(r: &DataSubjectRequest) -> String {
+    let Some(due) = r
+        .due_at
+        .as_ref()
+        .and_then(pdm_runtime::convert::from_timestamp)
+    else {
+        return "-".into();
+    };
+    let days = (due - Utc::now()).num_days();
+    if r.overdue {
+        format!("OVERDUE by {}", -days)
+    } else {
+        days.to_string()
+    }
+}
+
+fn parse_kind(raw: &str) -> anyhow::Result<RequestKind> {
+    let name = format!("REQUEST_KIND_{}", raw.replace('-', "_").to_uppercase());
+    RequestKind::from_str_name(&name).with_context(|| format!("unknown kind {raw:?}"))
+}
+
+fn parse_regime(raw: &str) -> anyhow::Result<Regime> {
+    let name = format!("REGIME_{}", raw.replace('-', "_").to_uppercase());
+    Regime::from_str_name(&name).with_context(|| format!("unknown regime {raw:?}"))
+}
+
+fn print_request(r: &DataSubjectRequest) {
+    println!(
+        "request {}\n  kind {}  regime {}  status {}\n  subject {}\n  received {}  due {}  (first deadline {})  days left {}",
+        r.request_id,
+        short(
+            RequestKind::try_from(r.kind)
+                .unwrap_or_default()
+                .as_str_name(),
+            "REQUEST_KIND_"
+        ),
+        short(
+            Regime::try_from(r.regime).unwrap_or_default().as_str_name(),
+            "REGIME_"
+        ),
+        short(
+            Status::try_from(r.status).unwrap_or_default().as_str_name(),
+            "STATUS_"
+        ),
+        if r.subject_id.is_empty() {
+            "(not verified)"
+        } else {
+            &r.subject_id
+        },
+        day(r.received_at),
+        day(r.due_at),
+        day(r.original_due_at),
+        days_left(r),
+    );
+    if !r.extension_reason.is_empty() {
+        println!("  extended: {}", r.extension_reason);
+    }
+    if !r.outcome_reason.is_empty() {
+        println!("  outcome: {}", r.outcome_reason);
+    }
+}
+
+/// Runs a rights command.
+pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<()> {
+    let mut client = RightsServiceClient::new(channel(settings, "rights")?)
+        .max_decoding_message_size(usize::MAX);
+    match command {
+        RightsCommand::Queue { overdue } => {
+            let mut rows = Vec::new();
+            for status in [Status::VerificationRequired, Status::InProgress] {
+                let page = client
+                    .list_requests(ListRequestsRequest {
+                        status: status as i32,
+                        overdue_only: overdue,
+                        page_size: 500,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                rows.extend(page.requests);
+            }
+            rows.sort_by_key(|r| r.due_at.map(|t| (t.seconds, t.nanos)));
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.request_id.clone(),
+                        short(
+                            RequestKind::try_from(r.kind)
+                                .unwrap_or_default()
+                                .as_str_name(),
+                            "REQUEST_KIND_",
+                        ),
+                        short(
+                            Regime::try_from(r.regime).unwrap_or_default().as_str_name(),
+                            "REGIME_",
+                        ),
+                        short(
+                            Status::try_from(r.status).unwrap_or_default().as_str_name(),
+                            "STATUS_",
+                        ),
+                        day(r.received_at),
+                        day(r.due_at),
+                        days_left(r),
+                        if r.concerns_child {
+                            "child".into()
+                        } else {
+                            String::new()
+                        },
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "REQUEST",
+                    "KIND",
+                    "REGIME",
+                    "STATUS",
+                    "RECEIVED",
+                    "DUE",
+                    "DAYS LEFT",
+                    "",
+                ],
+                &table,
+            );
+        }
+        RightsCommand::Show { request_id } => {
+            let r = client
+                .get_request(GetRequestRequest { request_id })
+                .await?
+                .into_inner()
+                .request
+                .context("no request")?;
+            print_request(&r);
+            let tasks: Vec<Vec<String>> = r
+                .tasks
+                .iter()
+                .map(|t| {
+                    let kept = t
+                        .receipt
+                        .as_ref()
+                        .map(|rc| {
+                            rc.retained
+                                .iter()
+                                .map(|k| k.category.clone())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default();
+                    vec![
+                        t.service.clone(),
+                        t.action.clone(),
+                        t.status.clone(),
+                        t.attempts.to_string(),
+                        day(t.done_at),
+                        kept,
+                        t.last_error.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "SERVICE",
+                    "ACTION",
+                    "STATUS",
+                    "ATTEMPTS",
+                    "DONE",
+                    "KEPT",
+                    "LAST ERROR",
+                ],
+                &tasks,
+            );
+        }
+        RightsCommand::Submit {
+            kind,
+            regime,
+            subject,
+            verified_by,
+            purpose,
+            child,
+        } => {
+            let r = client
+                .submit_request(SubmitRequestRequest {
+                    kind: parse_kind(&kind)? as i32,
+                    regime: parse_regime(&regime)? as i32,
+                    subject_id: subject,
+                    credential: Some(Credential {
+                        credential: Some(credential::Credential::OperatorReference(verified_by)),
+                    }),
+                    purpose,
+                    concerns_child: child,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .request
+                .context("no request")?;
+            print_request(&r);
+        }
+        RightsCommand::Extend {
+            request_id,
+            months,
+            reason,
+        } => {
+            let r = client
+                .extend_deadline(ExtendDeadlineRequest {
+                    request_id,
+                    months,
+                    reason,
+                })
+                .await?
+                .into_inner()
+                .request
+                .context("no request")?;
+            print_request(&r);
+        }
+        RightsCommand::Download { request_id, out } => {
+            let path = out.unwrap_or_else(|| PathBuf::from(format!("{request_id}.json")));
+            let mut stream = client
+                .download_export(DownloadExportRequest { request_id })
+                .await?
+                .into_inner();
+            let mut file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut bytes = 0usize;
+            while let Some(chunk) = stream.message().await? {
+                bytes += chunk.chunk.len();
+                file.write_all(&chunk.chunk)?;
+            }
+            println!("wrote {bytes} bytes to {}", path.display());
+        }
+        RightsCommand::Report { year } => {
+            let year = year.unwrap_or_else(|| Utc::now().year());
+            let report = client
+                .get_report(GetReportRequest { year })
+                .await?
+                .into_inner();
+            let rows: Vec<Vec<String>> = report
+                .kinds
+                .iter()
+                .map(|k| {
+                    vec![
+                        short(
+                            RequestKind::try_from(k.kind)
+                                .unwrap_or_default()
+                                .as_str_name(),
+                            "REQUEST_KIND_",
+                        ),
+                        k.received.to_string(),
+                        k.complied.to_string(),
+                        k.denied.to_string(),
+                        format!("{:.1}", k.median_days_to_answer),
+                    ]
+                })
+                .collect();
+            println!("data-subject requests received in {year}");
+            print_table(
+                &["KIND", "RECEIVED", "COMPLIED", "DENIED", "MEDIAN DAYS"],
+                &rows,
+            );
+        }
+    }
+    Ok(())
+}
