@@ -1,102 +1,16 @@
 //! Requests end to end across every data-holding service ("How to access and control your
 //! information", "GDPR Data Protection Rights", account deletion steps).
 
+mod support;
+
 use std::time::Duration;
 
-use pdm_consent::Consent;
-use pdm_identity::Identity;
 use pdm_proto::{
-    common::v1::Region,
-    consent::v1::{GetConsentHistoryRequest, GrantConsentRequest, Source},
+    consent::v1::GetConsentHistoryRequest,
     rights::v1::{self as pb, Credential, Regime, RequestKind, Status, credential},
-    telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
 };
-use pdm_rights::Rights;
-use pdm_telemetry::Telemetry;
-use pdm_testkit::{Mesh, TestMesh, fake::Person};
-use pdm_transfers::Transfers;
-
-async fn mesh(outbox: &std::path::Path) -> anyhow::Result<Mesh> {
-    TestMesh::new()
-        .with(Identity)
-        .with(Consent)
-        .with(Telemetry)
-        .with(Transfers)
-        .with(Rights)
-        .setting("rights.retention", "false")
-        .setting("rights.outbox_file", outbox.display())
-        .start()
-        .await
-}
-
-async fn person_with_data(mesh: &Mesh) -> anyhow::Result<(Person, String)> {
-    let person = Person {
-        region: Region::Eea,
-        ..Person::new()
-    };
-    let subject = mesh.sign_up(&person).await?;
-    mesh.consent()
-        .grant_consent(GrantConsentRequest {
-            subject_id: subject.clone(),
-            purpose: "product_analytics".into(),
-            source: Source::WebForm as i32,
-            policy_version: "2024-06-28".into(),
-            text_hash: "b".repeat(64),
-            actor: "cookie-banner".into(),
-            occurred_at: None,
-        })
-        .await?;
-    let events = (0..5)
-        .map(|_| Event {
-            subject_id: subject.clone(),
-            kind: EventKind::FeatureUsed as i32,
-            occurred_at: Some(pdm_runtime::convert::timestamp(chrono::Utc::now())),
-            feature: "export".into(),
-            device: Some(DeviceContext {
-                os_name: "Linux".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let r = mesh
-        .telemetry()
-        .ingest_events(IngestEventsRequest {
-            batch_id: format!("b-{subject}"),
-            events,
-        })
-        .await?
-        .into_inner();
-    assert_eq!(r.accepted, 5);
-    Ok((person, subject))
-}
-
-async fn wait_closed(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjectRequest> {
-    let mut stream = mesh
-        .rights()
-        .watch_request(pb::WatchRequestRequest {
-            request_id: request_id.to_owned(),
-        })
-        .await?
-        .into_inner();
-    let mut last = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match tokio::time::timeout_at(deadline, stream.message()).await {
-            Ok(Ok(Some(message))) => last = message.request,
-            Ok(Ok(None)) => break,
-            Ok(Err(status)) => return Err(status.into()),
-            Err(_) => anyhow::bail!("the request did not close within 60 s: {last:?}"),
-        }
-    }
-    last.ok_or_else(|| anyhow::anyhow!("no request state"))
-}
-
-fn password(person: &Person) -> Option<Credential> {
-    Some(Credential {
-        credential: Some(credential::Credential::Password(person.password.clone())),
-    })
-}
+use pdm_testkit::fake::Person;
+use support::{mesh, password, person_with_data, wait_closed};
 
 #[tokio::test]
 async fn an_erasure_reaches_every_service_and_the_subject_is_told() -> anyhow::Result<()> {

@@ -1,6 +1,9 @@
 //! Request validation: every field checked, every problem reported together.
 
-use pdm_proto::rights::v1::{self as pb, Regime, RequestKind, credential::Credential};
+use pdm_proto::{
+    common::v1::Region,
+    rights::v1::{self as pb, Regime, RequestKind, credential::Credential},
+};
 use pdm_runtime::{FieldViolations, SubjectId};
 
 use crate::error::RightsError;
@@ -159,6 +162,14 @@ pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsErro
                     format!("rectifications[{i}].value"),
                     "at most 254 printable characters",
                 );
+            } else if c.field == "region"
+                && Region::from_str_name(&c.value).is_none_or(|r| r == Region::Unspecified)
+            {
+                // Identity would never see it: the worker cannot map it to a region.
+                v.add(
+                    format!("rectifications[{i}].value"),
+                    "a pdm.common.v1.Region name, e.g. REGION_UK",
+                );
             }
             rectifications.push((c.field.clone(), c.value.clone()));
         }
@@ -186,23 +197,44 @@ pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsErro
     })
 }
 
+/// Checks a request id into `v`; the id in its canonical (hyphenated, lower-case) form.
+pub fn check_request_id(v: &mut FieldViolations, raw: &str) -> Option<String> {
+    match uuid::Uuid::parse_str(raw) {
+        Ok(id) => Some(id.hyphenated().to_string()),
+        Err(_) => {
+            v.add("request_id", "required: the id SubmitRequest returned");
+            None
+        }
+    }
+}
+
 /// Checks a request id.
 pub fn request_id(raw: &str) -> Result<String, RightsError> {
     let mut v = FieldViolations::new();
-    if uuid::Uuid::parse_str(raw).is_err() {
-        v.add("request_id", "required: the id SubmitRequest returned");
-    }
+    let id = check_request_id(&mut v, raw);
     v.finish().map_err(RightsError::Invalid)?;
-    Ok(raw.to_owned())
+    id.ok_or(RightsError::Internal("validated request id missing"))
 }
 
-/// Checks a reason (1 to 1,000 characters).
-pub fn reason(field: &str, raw: &str) -> Result<String, RightsError> {
-    let mut v = FieldViolations::new();
-    let value = text(&mut v, field, raw, MAX_TEXT);
+/// Checks a reason (1 to 1,000 characters) into `v`.
+pub fn check_reason(v: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
+    let value = text(v, field, raw, MAX_TEXT);
     if value.is_none() && raw.trim().is_empty() {
         v.add(field, "required");
     }
+    value
+}
+
+/// Checks a request id and a reason, reporting both.
+pub fn request_id_and_reason(
+    raw_id: &str,
+    raw_reason: &str,
+) -> Result<(String, String), RightsError> {
+    let mut v = FieldViolations::new();
+    let id = check_request_id(&mut v, raw_id);
+    let reason = check_reason(&mut v, "reason", raw_reason);
     v.finish().map_err(RightsError::Invalid)?;
-    value.ok_or(RightsError::Internal("validated reason missing"))
+    id.zip(reason).ok_or(RightsError::Internal(
+        "validated request id or reason missing",
+    ))
 }

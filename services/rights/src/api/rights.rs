@@ -91,7 +91,15 @@ impl RightsApi {
             updated_at: now,
         };
         let stored = row.clone();
-        self.store.insert_request(row, tasks).await?;
+        if let Err(e) = self.store.insert_request(row, tasks).await {
+            // A retry racing this one stored the request first: answer with it.
+            if let Some(reference) = &stored.client_reference
+                && let Some(existing) = self.store.by_client_reference(reference).await?
+            {
+                return self.load(&existing.request_id).await;
+            }
+            return Err(e);
+        }
         tracing::info!(request_id = %request_id, kind = s.kind.as_str_name(), verified = verified.is_some(), "request received");
         if verified.is_some() {
             self.acknowledge(&stored).await?;
@@ -134,8 +142,8 @@ impl RightsService for RightsApi {
         request: Request<pb::VerifyRequestRequest>,
     ) -> std::result::Result<Response<pb::VerifyRequestResponse>, GrpcStatus> {
         let r = request.into_inner();
-        let id = requests::request_id(&r.request_id)?;
         let mut v = pdm_runtime::FieldViolations::new();
+        let id = requests::check_request_id(&mut v, &r.request_id);
         let subject = if r.subject_id.is_empty() {
             None
         } else {
@@ -152,6 +160,7 @@ impl RightsService for RightsApi {
             v.add("credential", "required");
         }
         v.finish()?;
+        let id = id.ok_or(RightsError::Internal("validated request id missing"))?;
         let row = self
             .store
             .request(&id)
@@ -286,8 +295,7 @@ impl RightsService for RightsApi {
         request: Request<pb::ExtendDeadlineRequest>,
     ) -> std::result::Result<Response<pb::ExtendDeadlineResponse>, GrpcStatus> {
         let r = request.into_inner();
-        let id = requests::request_id(&r.request_id)?;
-        let reason = requests::reason("reason", &r.reason)?;
+        let (id, reason) = requests::request_id_and_reason(&r.request_id, &r.reason)?;
         let row = self
             .store
             .request(&id)
@@ -328,8 +336,7 @@ impl RightsService for RightsApi {
         request: Request<pb::CancelRequestRequest>,
     ) -> std::result::Result<Response<pb::CancelRequestResponse>, GrpcStatus> {
         let r = request.into_inner();
-        let id = requests::request_id(&r.request_id)?;
-        let reason = requests::reason("reason", &r.reason)?;
+        let (id, reason) = requests::request_id_and_reason(&r.request_id, &r.reason)?;
         let row = self
             .store
             .request(&id)

@@ -1,0 +1,311 @@
+//! What the rights service's tests share: a mesh of every data-holding service with the
+//! rights service, people with data in each service, and short calls for submitting,
+//! watching and downloading requests.
+//!
+//! Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::{future::Future, path::Path, time::Duration};
+
+use pdm_consent::Consent;
+use pdm_identity::Identity;
+use pdm_proto::{
+    common::v1::Region,
+    consent::v1::{GrantConsentRequest, Source},
+    rights::v1::{self as pb, Credential, credential},
+    telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
+    transfers::v1::{
+        AuthorizeTransferRequest, PartyRole, RecipientRole, Regime, RegisterRecipientRequest,
+    },
+};
+use pdm_rights::Rights;
+use pdm_telemetry::Telemetry;
+use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_transfers::Transfers;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+/// The data-holding services every test mesh runs, in the order tasks are listed.
+pub const DATA_SERVICES: [&str; 4] = ["consent", "identity", "telemetry", "transfers"];
+
+/// Every service with the rights service, without retention (built elsewhere), messages
+/// written to `outbox`. Add settings or a clock before starting.
+pub fn builder(outbox: &Path) -> TestMesh {
+    TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .with(Telemetry)
+        .with(Transfers)
+        .with(Rights)
+        .setting("rights.retention", "false")
+        .setting("rights.outbox_file", outbox.display())
+}
+
+/// [`builder`], started.
+pub async fn mesh(outbox: &Path) -> anyhow::Result<Mesh> {
+    builder(outbox).start().await
+}
+
+/// A person in the EEA with an account, analytics consent and five usage events.
+pub async fn person_with_data(mesh: &Mesh) -> anyhow::Result<(Person, String)> {
+    let person = Person {
+        region: Region::Eea,
+        ..Person::new()
+    };
+    let subject = mesh.sign_up(&person).await?;
+    mesh.consent()
+        .grant_consent(GrantConsentRequest {
+            subject_id: subject.clone(),
+            purpose: "product_analytics".into(),
+            source: Source::WebForm as i32,
+            policy_version: "2024-06-28".into(),
+            text_hash: "b".repeat(64),
+            actor: "cookie-banner".into(),
+            occurred_at: None,
+        })
+        .await?;
+    let events = (0..5)
+        .map(|_| Event {
+            subject_id: subject.clone(),
+            kind: EventKind::FeatureUsed as i32,
+            occurred_at: Some(pdm_runtime::convert::timestamp(chrono::Utc::now())),
+            feature: "export".into(),
+            device: Some(DeviceContext {
+                os_name: "Linux".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let r = mesh
+        .telemetry()
+        .ingest_events(IngestEventsRequest {
+            batch_id: format!("b-{subject}"),
+            events,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(r.accepted, 5);
+    Ok((person, subject))
+}
+
+/// Registers a processor in Germany (adequate for EU exports, so no mechanism is needed)
+/// and sends the subject's profile to it; returns the recipient's name.
+pub async fn disclose(mesh: &Mesh, subject: &str, key: &str) -> anyhow::Result<String> {
+    let mut transfers = mesh.transfers();
+    let recipient = transfers
+        .register_recipient(RegisterRecipientRequest {
+            recipient: Some(pdm_proto::transfers::v1::Recipient {
+                key: key.to_owned(),
+                name: format!("Backup GmbH {key}"),
+                role: RecipientRole::Processor as i32,
+                country: "DE".into(),
+                purposes: vec!["service_provision".into()],
+                data_categories: vec!["account.profile".into()],
+                contract_reference: format!("DPA-{key}"),
+                contract_date: "2024-01-10".into(),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner()
+        .recipient
+        .expect("recipient");
+    let decision = transfers
+        .authorize_transfer(AuthorizeTransferRequest {
+            regime: Regime::Eu as i32,
+            recipient_id: recipient.recipient_id.clone(),
+            data_categories: vec!["account.profile".into()],
+            purpose: "service_provision".into(),
+            subject_id: subject.to_owned(),
+            exporter_role: PartyRole::Controller as i32,
+            reference: format!("nightly-backup-{key}"),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .expect("decision");
+    assert!(decision.allowed, "{decision:?}");
+    Ok(recipient.name)
+}
+
+/// The account password as a credential.
+pub fn password(person: &Person) -> Option<Credential> {
+    Some(Credential {
+        credential: Some(credential::Credential::Password(person.password.clone())),
+    })
+}
+
+/// A credential that does not prove anything.
+pub fn wrong_password() -> Option<Credential> {
+    Some(Credential {
+        credential: Some(credential::Credential::Password(
+            "not the password at all".into(),
+        )),
+    })
+}
+
+/// The privacy team vouches for the subject (checked out of band).
+pub fn operator(reference: &str) -> Option<Credential> {
+    Some(Credential {
+        credential: Some(credential::Credential::OperatorReference(
+            reference.to_owned(),
+        )),
+    })
+}
+
+/// Submits a request and returns it as stored.
+pub async fn submit(
+    mesh: &Mesh,
+    request: pb::SubmitRequestRequest,
+) -> anyhow::Result<pb::DataSubjectRequest> {
+    Ok(mesh
+        .rights()
+        .submit_request(request)
+        .await?
+        .into_inner()
+        .request
+        .expect("request"))
+}
+
+/// A request as GetRequest shows it.
+pub async fn get(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjectRequest> {
+    Ok(mesh
+        .rights()
+        .get_request(pb::GetRequestRequest {
+            request_id: request_id.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request"))
+}
+
+/// Watches a request until it ends (at most 60 s) and returns its last state.
+pub async fn wait_closed(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjectRequest> {
+    let mut stream = mesh
+        .rights()
+        .watch_request(pb::WatchRequestRequest {
+            request_id: request_id.to_owned(),
+        })
+        .await?
+        .into_inner();
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
+            Ok(Ok(Some(message))) => last = message.request,
+            Ok(Ok(None)) => break,
+            Ok(Err(status)) => return Err(status.into()),
+            Err(_) => anyhow::bail!("the request did not close within 60 s: {last:?}"),
+        }
+    }
+    last.ok_or_else(|| anyhow::anyhow!("no request state"))
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls GetRequest until `done` holds for the request (at most 30 s).
+pub async fn wait_for(
+    mesh: &Mesh,
+    request_id: &str,
+    what: &str,
+    done: impl Fn(&pb::DataSubjectRequest) -> bool,
+) -> anyhow::Result<pb::DataSubjectRequest> {
+    eventually(what, Duration::from_secs(30), || async {
+        let r = get(mesh, request_id).await?;
+        Ok(done(&r).then_some(r))
+    })
+    .await
+}
+
+/// Waits until the outbox file has a line containing every one of `needles` (at most
+/// 30 s) and returns that line, parsed.
+pub async fn sent_message(outbox: &Path, needles: &[&str]) -> anyhow::Result<serde_json::Value> {
+    eventually(
+        "message in the outbox file",
+        Duration::from_secs(30),
+        || async {
+            let sent = std::fs::read_to_string(outbox).unwrap_or_default();
+            let line = sent
+                .lines()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .map(serde_json::from_str::<serde_json::Value>)
+                .transpose()?;
+            Ok(line)
+        },
+    )
+    .await
+}
+
+/// Downloads a request's package and parses it.
+pub async fn download(mesh: &Mesh, request_id: &str) -> anyhow::Result<serde_json::Value> {
+    let mut stream = mesh
+        .rights()
+        .download_export(pb::DownloadExportRequest {
+            request_id: request_id.to_owned(),
+        })
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        assert_eq!(chunk.content_type, "application/json; schema=pdm.export.v1");
+        bytes.extend(chunk.chunk);
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// A request's task for a service.
+pub fn task<'a>(r: &'a pb::DataSubjectRequest, service: &str) -> &'a pb::Task {
+    r.tasks
+        .iter()
+        .find(|t| t.service == service)
+        .unwrap_or_else(|| panic!("no {service} task in {r:?}"))
+}
+
+/// A count from `sql` (which selects `COUNT(*) AS n`), with `?` placeholders for `values`
+/// rewritten for PostgreSQL.
+pub async fn count(db: &DatabaseConnection, sql: &str, values: &[&str]) -> anyhow::Result<u64> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            let mut numbered = String::new();
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    numbered.push_str(&format!("${n}"));
+                } else {
+                    numbered.push(c);
+                }
+            }
+            numbered
+        }
+        _ => sql.to_owned(),
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            values.iter().map(|v| (*v).into()),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no count row"))?;
+    let n: i64 = row.try_get("", "n")?;
+    Ok(u64::try_from(n)?)
+}
