@@ -92,6 +92,10 @@ pub async fn run(
         shutdown.await;
         stop_on_shutdown.cancel();
     };
+    // The worker finishes its tasks in flight before the service's run ends.
+    let worker_done = Arc::new(std::sync::OnceLock::new());
+    let worker_handle = worker_done.clone();
+    let grace = ctx.settings.server.grace_period();
     let rights = Deferred::new();
     let server = GrpcServer::new(NAME, &ctx.settings.server).with_service(rights.clone());
     let prepare = async move {
@@ -112,7 +116,7 @@ pub async fn run(
             outbox,
         };
         let api = RightsApi::new(&worker);
-        tokio::spawn(worker.run(stop));
+        let _ = worker_done.set(tokio::spawn(worker.run(stop)));
         rights.set(
             RightsServiceServer::new(api)
                 .max_decoding_message_size(max_message)
@@ -120,5 +124,13 @@ pub async fn run(
         );
         Ok(db)
     };
-    server.serve(listener, shutdown, prepare).await
+    let served = server.serve(listener, shutdown, prepare).await;
+    if let Some(handle) = Arc::into_inner(worker_handle).and_then(std::sync::OnceLock::into_inner) {
+        if tokio::time::timeout(grace, handle).await.is_err() {
+            tracing::warn!(
+                "rights worker still busy after the grace period; its tasks will be taken up at the next start"
+            );
+        }
+    }
+    served
 }

@@ -88,9 +88,24 @@ pub struct Worker {
 impl Worker {
     /// Claims and runs tasks until `stop`.
     pub async fn run(self, stop: CancellationToken) {
+        // Tasks a previous run of this service was running when it stopped (or crashed) are
+        // taken up again now rather than when their lease runs out: every call is
+        // idempotent per request id, so running one twice is harmless.
+        match self.store.reclaim_running(self.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                tasks = n,
+                "taking up tasks left running by a previous start"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "reclaiming running tasks failed; their leases will expire")
+            }
+        }
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
+        let mut running = tokio::task::JoinSet::new();
         loop {
+            while running.try_join_next().is_some() {}
             let now = self.clock.now();
             let free = permits.available_permits();
             if free > 0 {
@@ -105,7 +120,7 @@ impl Worker {
                                 return;
                             };
                             let worker = self.clone();
-                            tokio::spawn(async move {
+                            running.spawn(async move {
                                 worker.execute(t).await;
                                 drop(permit);
                                 worker.wake.notify_one();
@@ -117,7 +132,12 @@ impl Worker {
             }
             self.outbox.send_pending().await;
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => {
+                    // A graceful stop lets the tasks in flight finish and record their
+                    // results, so the next start has nothing to redo.
+                    while running.join_next().await.is_some() {}
+                    return;
+                }
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = housekeeping.tick() => {
@@ -467,8 +487,21 @@ impl Worker {
             closed
         };
         if closed {
+            // The contact address was needed for the messages just queued; forget it.
+            self.forget_contact(&req).await?;
             tracing::info!(request_id, kind = %req.kind, "request closed");
             let _ = self.changes.send(request_id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn forget_contact(&self, req: &request::Model) -> Result<()> {
+        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+        let mut details = sealed::open_details(&key, &req.details)?;
+        if details.contact_email.take().is_some() {
+            self.store
+                .set_details(&req.request_id, sealed::seal_details(&key, &details)?)
+                .await?;
         }
         Ok(())
     }

@@ -33,7 +33,7 @@ impl RightsApi {
         if let Some(reference) = &s.client_reference
             && let Some(existing) = self.store.by_client_reference(reference).await?
         {
-            return self.load(&existing.request_id).await;
+            return self.retried(existing, s.subject.as_deref()).await;
         }
         let now = self.clock.now();
         let request_id = uuid::Uuid::now_v7().to_string();
@@ -91,12 +91,13 @@ impl RightsApi {
             updated_at: now,
         };
         let stored = row.clone();
+        let s_subject = stored.subject_id.clone();
         if let Err(e) = self.store.insert_request(row, tasks).await {
             // A retry racing this one stored the request first: answer with it.
             if let Some(reference) = &stored.client_reference
                 && let Some(existing) = self.store.by_client_reference(reference).await?
             {
-                return self.load(&existing.request_id).await;
+                return self.retried(existing, s_subject.as_deref()).await;
             }
             return Err(e);
         }
@@ -106,6 +107,22 @@ impl RightsApi {
         }
         self.wake.notify_one();
         self.load(&request_id).await
+    }
+
+    /// A retry with a client reference gets the request it made, and only its own: a
+    /// reference used for another subject reveals nothing.
+    async fn retried(
+        &self,
+        existing: request::Model,
+        subject: Option<&str>,
+    ) -> Result<pb::DataSubjectRequest> {
+        if existing.subject_id.as_deref() != subject {
+            return Err(RightsError::Invalid(pdm_runtime::error::invalid_field(
+                "client_reference",
+                "already used by another request",
+            )));
+        }
+        self.load(&existing.request_id).await
     }
 
     /// CCPA: receipt is confirmed (within 10 business days: at once, here).

@@ -193,6 +193,29 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Makes tasks left running by an earlier start claimable at once; returns how many.
+    pub async fn reclaim_running(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(task::Entity::update_many()
+            .col_expr(
+                task::Column::LeaseUntil,
+                Expr::value(now - chrono::Duration::seconds(1)),
+            )
+            .filter(task::Column::Status.eq(task_status::RUNNING))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Replaces a request's sealed details.
+    pub async fn set_details(&self, id: &str, details: Vec<u8>) -> Result<()> {
+        request::Entity::update_many()
+            .col_expr(request::Column::Details, Expr::value(details))
+            .filter(request::Column::RequestId.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Records a task's end.
     pub async fn finish_task(
         &self,
