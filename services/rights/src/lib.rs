@@ -125,12 +125,12 @@ pub async fn run(
         Ok(db)
     };
     let served = server.serve(listener, shutdown, prepare).await;
-    if let Some(handle) = Arc::into_inner(worker_handle).and_then(std::sync::OnceLock::into_inner) {
-        if tokio::time::timeout(grace, handle).await.is_err() {
-            tracing::warn!(
-                "rights worker still busy after the grace period; its tasks will be taken up at the next start"
-            );
-        }
+    if let Some(handle) = Arc::into_inner(worker_handle).and_then(std::sync::OnceLock::into_inner)
+        && tokio::time::timeout(grace, handle).await.is_err()
+    {
+        tracing::warn!(
+            "rights worker still busy after the grace period; its tasks will be taken up at the next start"
+        );
     }
     served
 }
