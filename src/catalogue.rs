@@ -20,6 +20,7 @@ pub fn implementation(name: &str) -> Option<Arc<dyn MeshService>> {
         "identity" => Some(Arc::new(pdm_identity::Identity)),
         "consent" => Some(Arc::new(pdm_consent::Consent)),
         "telemetry" => Some(Arc::new(pdm_telemetry::Telemetry)),
+        "retention" => Some(Arc::new(pdm_retention::Retention)),
         "rights" => Some(Arc::new(pdm_rights::Rights)),
         "transfers" => Some(Arc::new(pdm_transfers::Transfers)),
         _ => None,

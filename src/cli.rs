@@ -27,6 +27,9 @@ pub enum Command {
     /// Consent: purposes, a subject's state and history (talks to the consent service).
     #[command(subcommand)]
     Consent(crate::admin::consent::ConsentCommand),
+    /// Retention: policies, legal holds, purge runs, a purge now, a subject's schedule.
+    #[command(subcommand)]
+    Retention(crate::admin::retention::RetentionCommand),
     /// Rights: the queue of data-subject requests, one request, extend, download, report.
     #[command(subcommand)]
     Rights(crate::admin::rights::RightsCommand),

@@ -37,6 +37,10 @@ fn main() {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::consent::run(&settings, command).await
             }
+            cli::Command::Retention(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::retention::run(&settings, command).await
+            }
             cli::Command::Rights(command) => {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::rights::run(&settings, command).await

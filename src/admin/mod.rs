@@ -2,6 +2,7 @@
 //! tables.
 
 pub mod consent;
+pub mod retention;
 pub mod rights;
 pub mod transfers;
 

@@ -7,6 +7,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
+    retention::v1::retention_service_client::RetentionServiceClient,
     rights::v1::rights_service_client::RightsServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
     telemetry::v1::telemetry_service_client::TelemetryServiceClient,
@@ -234,6 +235,13 @@ impl Mesh {
     /// A transfers client.
     pub fn transfers(&self) -> TransfersServiceClient<Channel> {
         TransfersServiceClient::new(self.channel(pdm_transfers::NAME))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// A retention client.
+    pub fn retention(&self) -> RetentionServiceClient<Channel> {
+        RetentionServiceClient::new(self.channel(pdm_retention::NAME))
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
     }

@@ -1,0 +1,150 @@
+//! The retention service: retention policies per data category (seeded from the privacy
+//! policy, versioned, editable), legal holds, per-subject trigger events and schedules,
+//! and purge runs across the mesh through every data-holding service's
+//! `SubjectData.PurgeExpired`, on a schedule and on demand, one at a time across replicas.
+//! Policy clause: "How long we keep your information".
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod migration;
+pub mod purge;
+pub mod settings;
+pub mod store;
+
+use pdm_proto::{
+    retention::v1::retention_service_server::RetentionServiceServer,
+    subject::v1::subject_data_service_client::SubjectDataServiceClient,
+};
+use pdm_runtime::{
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+    settings::SettingsError,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::RetentionApi,
+    purge::{
+        Runner, Target,
+        scheduler::{self, Schedule},
+    },
+    settings::RetentionSettings,
+    store::Store,
+};
+
+/// The service name: `pdm serve retention`, `[services.retention]`, `[retention]`.
+pub const NAME: &str = "retention";
+
+/// Most policies (categories).
+pub const MAX_POLICIES: usize = 1000;
+/// Most active legal holds (every run sends them all to every service).
+pub const MAX_ACTIVE_HOLDS: u64 = 1000;
+/// Longest description, reason or reference.
+pub const MAX_TEXT: usize = 500;
+/// Longest name of who acts.
+pub const MAX_WHO: usize = 128;
+
+/// The retention service, as the binary and the test kit run it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention;
+
+impl MeshService for Retention {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(
+        &self,
+        ctx: ServiceContext,
+        listener: TcpListener,
+        shutdown: ShutdownSignal,
+    ) -> ServiceFuture {
+        Box::pin(run(ctx, listener, shutdown))
+    }
+}
+
+/// Serves the retention service on `listener` until `shutdown` resolves.
+pub async fn run(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: ShutdownSignal,
+) -> anyhow::Result<()> {
+    let settings: RetentionSettings = ctx.settings.section(NAME)?;
+    let checked = settings.check()?;
+    let max_message = ctx.settings.server.max_message_bytes;
+    let mut endpoints = Vec::with_capacity(checked.services.len());
+    for name in &checked.services {
+        let endpoint = ctx.settings.endpoint(name).map_err(|_| SettingsError {
+            problems: vec![(
+                "retention.services".to_owned(),
+                format!("{name} has no [services.{name}] settings"),
+            )],
+        })?;
+        endpoints.push((name.clone(), endpoint));
+    }
+
+    // The scheduler stops when shutdown starts; a run in progress finishes on its own.
+    let stop = CancellationToken::new();
+    let stop_on_shutdown = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stop_on_shutdown.cancel();
+    };
+
+    let retention = Deferred::new();
+    let server = GrpcServer::new(NAME, &ctx.settings.server).with_service(retention.clone());
+    let scheduler_stop = stop.clone();
+    let prepare = async move {
+        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
+        let store = Store::new(db.clone());
+        let overridden = store
+            .seed_policies(&checked.policies, ctx.clock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!("writing the seed policies: {e}"))?;
+        for category in overridden {
+            tracing::warn!(
+                category = %category,
+                "configured policy not applied: it was changed with UpsertPolicy since"
+            );
+        }
+        let mut targets = Vec::with_capacity(endpoints.len());
+        for (name, endpoint) in endpoints {
+            let client =
+                SubjectDataServiceClient::new(client::channel(&endpoint, checked.call_timeout)?)
+                    .max_decoding_message_size(max_message)
+                    .max_encoding_message_size(max_message);
+            targets.push(Target { name, client });
+        }
+        let runner = Runner::new(
+            store.clone(),
+            ctx.clock.clone(),
+            targets,
+            checked.lease,
+            checked.call_timeout,
+        );
+        if let Some(interval) = checked.interval {
+            tokio::spawn(scheduler::run(
+                runner.clone(),
+                store.clone(),
+                ctx.clock.clone(),
+                Schedule {
+                    interval,
+                    retry_after: checked.retry_after,
+                    tick: checked.tick,
+                },
+                scheduler_stop,
+            ));
+        }
+        retention.set(
+            RetentionServiceServer::new(RetentionApi::new(store, ctx.clock.clone(), runner))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message),
+        );
+        Ok(db)
+    };
+    let served = server.serve(listener, shutdown, prepare).await;
+    stop.cancel();
+    served
+}

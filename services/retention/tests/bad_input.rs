@@ -1,0 +1,294 @@
+//! Bad input is refused with a field violation per bad field, and nothing is stored:
+//! no policy version, hold, trigger or run, and no service is asked anything.
+
+mod support;
+
+use pdm_proto::{
+    common::v1::LegalBasis,
+    retention::v1::{
+        self as pb, GetPurgeRunRequest, GetScheduleRequest, ListLegalHoldsRequest,
+        ListPolicyVersionsRequest, ListPurgeRunsRequest, PlaceLegalHoldRequest,
+        RecordTriggerRequest, ReleaseLegalHoldRequest, RetryPurgeRequest, RunPurgeRequest,
+        UpsertPolicyRequest,
+    },
+    subject::v1::RetentionTrigger,
+};
+use pdm_runtime::{Clock, ManualClock, convert::timestamp};
+use pdm_testkit::assert::{field_violations, rows};
+use support::{Gated, period, retention_only, set, start_time};
+use tonic::Code;
+
+fn good_policy() -> pb::Policy {
+    pb::Policy {
+        category: "hr.application".into(),
+        period: period(0, 6, 0),
+        trigger: RetentionTrigger::RequestCompleted as i32,
+        legal_basis: LegalBasis::LegitimateInterests as i32,
+        description: String::new(),
+        changed_by: "dpo".into(),
+        ..Default::default()
+    }
+}
+
+fn good_hold() -> pb::LegalHold {
+    pb::LegalHold {
+        subject_id: uuid::Uuid::now_v7().to_string(),
+        category: "billing.record".into(),
+        reason: "litigation".into(),
+        reference: "Case 1".into(),
+        placed_by: "legal".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result<()> {
+    let gated = Gated::start().await?;
+    gated.open();
+    let mut settings = gated.settings("archive");
+    settings.push(set("retention.services", "archive"));
+    let clock = ManualClock::new(start_time());
+    let mesh = retention_only(&clock, settings).await?;
+    let mut retention = mesh.retention();
+    let long = "x".repeat(501);
+
+    // UpsertPolicy.
+    let err = retention
+        .upsert_policy(UpsertPolicyRequest { policy: None })
+        .await
+        .expect_err("no policy");
+    assert_eq!(field_violations(&err), ["policy"]);
+    let err = retention
+        .upsert_policy(UpsertPolicyRequest {
+            policy: Some(pb::Policy {
+                category: "Bad Key".into(),
+                period: period(-1, 0, 0),
+                trigger: 0,
+                legal_basis: 42,
+                description: long.clone(),
+                changed_by: String::new(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect_err("bad policy");
+    assert_eq!(
+        field_violations(&err),
+        [
+            "policy.category",
+            "policy.trigger",
+            "policy.period",
+            "policy.legal_basis",
+            "policy.description",
+            "policy.changed_by",
+        ]
+    );
+    for (bad, field) in [
+        (
+            pb::Policy {
+                period: period(101, 0, 0),
+                ..good_policy()
+            },
+            "policy.period",
+        ),
+        (
+            pb::Policy {
+                trigger: RetentionTrigger::Never as i32,
+                ..good_policy()
+            },
+            "policy.period",
+        ),
+        (
+            pb::Policy {
+                trigger: 17,
+                ..good_policy()
+            },
+            "policy.trigger",
+        ),
+        (
+            pb::Policy {
+                category: "x".repeat(65),
+                ..good_policy()
+            },
+            "policy.category",
+        ),
+        (
+            pb::Policy {
+                changed_by: "seed".into(),
+                ..good_policy()
+            },
+            "policy.changed_by",
+        ),
+        (
+            pb::Policy {
+                changed_by: "y".repeat(129),
+                ..good_policy()
+            },
+            "policy.changed_by",
+        ),
+    ] {
+        let err = retention
+            .upsert_policy(UpsertPolicyRequest { policy: Some(bad) })
+            .await
+            .expect_err("bad policy");
+        assert_eq!(field_violations(&err), [field]);
+    }
+    let err = retention
+        .list_policy_versions(ListPolicyVersionsRequest {
+            category: String::new(),
+        })
+        .await
+        .expect_err("no category");
+    assert_eq!(field_violations(&err), ["category"]);
+
+    // PlaceLegalHold / ReleaseLegalHold / ListLegalHolds.
+    let err = retention
+        .place_legal_hold(PlaceLegalHoldRequest { hold: None })
+        .await
+        .expect_err("no hold");
+    assert_eq!(field_violations(&err), ["hold"]);
+    let err = retention
+        .place_legal_hold(PlaceLegalHoldRequest {
+            hold: Some(pb::LegalHold {
+                subject_id: "not-a-uuid".into(),
+                category: "no.such.category".into(),
+                reason: String::new(),
+                reference: long.clone(),
+                placed_by: String::new(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect_err("bad hold");
+    assert_eq!(
+        field_violations(&err),
+        [
+            "hold.subject_id",
+            "hold.category",
+            "hold.reason",
+            "hold.reference",
+            "hold.placed_by",
+        ]
+    );
+    let err = retention
+        .place_legal_hold(PlaceLegalHoldRequest {
+            hold: Some(pb::LegalHold {
+                subject_id: String::new(),
+                category: String::new(),
+                ..good_hold()
+            }),
+        })
+        .await
+        .expect_err("a hold on nothing");
+    assert_eq!(field_violations(&err), ["hold.subject_id"]);
+    let err = retention
+        .release_legal_hold(ReleaseLegalHoldRequest {
+            hold_id: "h1".into(),
+            released_by: String::new(),
+        })
+        .await
+        .expect_err("bad release");
+    assert_eq!(field_violations(&err), ["hold_id", "released_by"]);
+    let err = retention
+        .release_legal_hold(ReleaseLegalHoldRequest {
+            hold_id: uuid::Uuid::now_v7().to_string(),
+            released_by: "legal".into(),
+        })
+        .await
+        .expect_err("unknown hold");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = retention
+        .list_legal_holds(ListLegalHoldsRequest {
+            include_released: false,
+            subject_id: "nope".into(),
+        })
+        .await
+        .expect_err("bad subject");
+    assert_eq!(field_violations(&err), ["subject_id"]);
+
+    // RecordTrigger / GetSchedule.
+    let err = retention
+        .record_trigger(RecordTriggerRequest {
+            subject_id: String::new(),
+            trigger: RetentionTrigger::EventTime as i32,
+            occurred_at: Some(timestamp(clock.now() + chrono::Duration::days(1))),
+        })
+        .await
+        .expect_err("bad trigger");
+    assert_eq!(
+        field_violations(&err),
+        ["subject_id", "trigger", "occurred_at"]
+    );
+    let err = retention
+        .get_schedule(GetScheduleRequest {
+            subject_id: "NOT-A-UUID".into(),
+        })
+        .await
+        .expect_err("bad subject");
+    assert_eq!(field_violations(&err), ["subject_id"]);
+
+    // Runs.
+    for triggered_by in [String::new(), "z".repeat(129)] {
+        let err = retention
+            .run_purge(RunPurgeRequest {
+                dry_run: false,
+                triggered_by,
+            })
+            .await
+            .expect_err("bad run");
+        assert_eq!(field_violations(&err), ["triggered_by"]);
+    }
+    let err = retention
+        .retry_purge(RetryPurgeRequest {
+            run_id: "run-1".into(),
+        })
+        .await
+        .expect_err("bad run id");
+    assert_eq!(field_violations(&err), ["run_id"]);
+    let err = retention
+        .retry_purge(RetryPurgeRequest {
+            run_id: uuid::Uuid::now_v7().to_string(),
+        })
+        .await
+        .expect_err("unknown run");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = retention
+        .get_purge_run(GetPurgeRunRequest {
+            run_id: String::new(),
+        })
+        .await
+        .expect_err("no run id");
+    assert_eq!(field_violations(&err), ["run_id"]);
+    let err = retention
+        .list_purge_runs(ListPurgeRunsRequest {
+            page_size: 101,
+            page_token: "page-2".into(),
+        })
+        .await
+        .expect_err("bad page");
+    assert_eq!(field_violations(&err), ["page_size", "page_token"]);
+
+    // Nothing was stored, and no service was asked anything.
+    let db = mesh.connect_db("retention").await?;
+    assert_eq!(rows(&db, "policy_versions").await, 13, "the seed only");
+    assert_eq!(rows(&db, "legal_holds").await, 0);
+    assert_eq!(rows(&db, "subject_triggers").await, 0);
+    assert_eq!(rows(&db, "purge_runs").await, 0);
+    assert_eq!(rows(&db, "purge_service_results").await, 0);
+    assert_eq!(gated.calls(), 0);
+
+    // The good versions of the same requests go through.
+    retention
+        .upsert_policy(UpsertPolicyRequest {
+            policy: Some(good_policy()),
+        })
+        .await?;
+    retention
+        .place_legal_hold(PlaceLegalHoldRequest {
+            hold: Some(good_hold()),
+        })
+        .await?;
+    assert_eq!(rows(&db, "policy_versions").await, 14);
+    assert_eq!(rows(&db, "legal_holds").await, 1);
+    Ok(())
+}
