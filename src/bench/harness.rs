@@ -23,12 +23,21 @@ pub struct Harness {
 impl Harness {
     /// Starts `names` on SQLite in a fresh temporary directory.
     pub async fn start(names: &[&'static str]) -> anyhow::Result<Self> {
+        Self::start_with(names, Vec::new()).await
+    }
+
+    /// Starts `names` with extra settings (`database.url` for PostgreSQL, service knobs).
+    pub async fn start_with(
+        names: &[&'static str],
+        settings: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("pdm-bench-{}", uuid_like()));
         let mut listeners = Vec::new();
         let mut overrides = vec![
             ("data_dir".to_owned(), dir.display().to_string()),
             ("server.concurrency_limit".to_owned(), "4096".to_owned()),
         ];
+        overrides.extend(settings);
         for name in names {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
@@ -90,7 +99,8 @@ impl Harness {
     }
 }
 
-fn uuid_like() -> String {
+/// 16 random hex digits.
+pub fn uuid_like() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).unwrap_or_default();
     bytes.iter().map(|b| format!("{b:02x}")).collect()

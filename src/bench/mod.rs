@@ -4,8 +4,10 @@
 
 mod harness;
 mod load;
+mod postgres;
 
 mod consent;
+mod telemetry;
 
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
 use serde_json::json;
@@ -72,11 +74,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     mesh.stop().await;
+
+    // On PostgreSQL, in a database of its own (or reported as skipped).
+    results.extend(telemetry::run(seconds, &wanted).await?);
+
     let report = json!({
         "pdm_version": env!("CARGO_PKG_VERSION"),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "seconds_per_measurement": seconds.as_secs_f64(),
-        "database": "sqlite",
+        "database": "sqlite (telemetry.*: postgresql)",
         "benchmarks": results,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

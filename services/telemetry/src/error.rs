@@ -16,6 +16,10 @@ pub enum TelemetryError {
     /// The consent service could not be asked.
     #[error("consent unavailable")]
     ConsentUnavailable,
+    /// These subjects were erased while their data was being written: nothing was
+    /// written, and the caller judges again.
+    #[error("subjects erased meanwhile")]
+    ErasedMeanwhile(Vec<String>),
     /// The database failed.
     #[error("database")]
     Db(#[from] DbErr),
@@ -48,6 +52,9 @@ impl From<TelemetryError> for Status {
             ),
             TelemetryError::ConsentUnavailable => {
                 Status::unavailable("consent service unavailable; retry with backoff")
+            }
+            TelemetryError::ErasedMeanwhile(_) => {
+                Status::aborted("a subject was erased while the request ran; retry")
             }
             TelemetryError::Db(e) => status::database("telemetry", &e),
             TelemetryError::Keys(pdm_crypto::key_store::KeyStoreError::Db(e)) => {

@@ -17,6 +17,7 @@ use std::{
 };
 
 use pdm_proto::{
+    common::v1::LegalBasis,
     consent::v1::{
         BatchCheckProcessingRequest, CheckItem, GetLedgerPositionRequest, LedgerEntryKind, Reason,
         WatchConsentChangesRequest, consent_service_client::ConsentServiceClient,
@@ -34,13 +35,14 @@ pub const PURPOSE: &str = "product_analytics";
 /// Most cached decisions; past it the cache starts over (a miss only costs a batch call).
 const CACHE_CAPACITY: usize = 1_000_000;
 
-/// Admitted, or dropped for a reason.
-pub type Verdict = std::result::Result<(), DropReason>;
+/// Admitted on a legal basis (consent, or legitimate interests where analytics rest on
+/// them), or dropped for a reason.
+pub type Verdict = std::result::Result<LegalBasis, DropReason>;
 
 /// Maps a consent decision to the gate's verdict.
-pub fn verdict(allowed: bool, reason: i32) -> Verdict {
+pub fn verdict(allowed: bool, reason: i32, basis: i32) -> Verdict {
     if allowed {
-        return Ok(());
+        return Ok(LegalBasis::try_from(basis).unwrap_or_default());
     }
     Err(match Reason::try_from(reason).unwrap_or_default() {
         Reason::Withdrawn => DropReason::Withdrawn,
@@ -226,7 +228,7 @@ impl ConsentGate {
         let fresh: Vec<(String, Verdict)> = misses
             .into_iter()
             .zip(answer.decisions)
-            .map(|(s, d)| (s, verdict(d.allowed, d.reason)))
+            .map(|(s, d)| (s, verdict(d.allowed, d.reason, d.legal_basis)))
             .collect();
         // Cache only if no change arrived meanwhile (it might concern these subjects).
         if trusted && self.generation.load(Ordering::SeqCst) == generation {

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Duration;
 use pdm_crypto::DataKey;
-use pdm_proto::telemetry::v1::{self as pb, DropReason};
+use pdm_proto::{
+    common::v1::LegalBasis,
+    telemetry::v1::{self as pb, DropReason},
+};
 use prost::Message;
 use serde_json::Value;
 
@@ -19,31 +22,40 @@ use crate::{
 };
 
 const F_PAYLOAD: &str = "events.payload";
+/// The key of the legal basis an event was admitted on, in its sealed details.
+pub const LEGAL_BASIS: &str = "legal_basis";
 
-fn deltas_of(events: &[&requests::CleanEvent]) -> Deltas {
-    let mut deltas: Deltas = BTreeMap::new();
+fn deltas_of(events: &[requests::CleanEvent]) -> Deltas {
+    // Counted under borrowed keys first: one allocation per bucket, not per event.
+    let mut counts: BTreeMap<(chrono::NaiveDate, &'static str, &str), i64> = BTreeMap::new();
     for e in events {
-        let day = e.occurred_at.date_naive().format("%Y-%m-%d").to_string();
-        let kind = e
-            .kind
-            .as_str_name()
-            .trim_start_matches("EVENT_KIND_")
-            .to_owned();
-        *deltas.entry((day.clone(), "EVENT_KIND", kind)).or_default() += 1;
+        let day = e.occurred_at.date_naive();
+        let kind = e.kind.as_str_name().trim_start_matches("EVENT_KIND_");
+        *counts.entry((day, "EVENT_KIND", kind)).or_default() += 1;
         for (dimension, value) in [
-            ("FEATURE", &e.feature),
-            ("COUNTRY", &e.country),
-            ("OS", &e.os),
-            ("BROWSER", &e.browser),
+            ("FEATURE", e.details.feature.as_deref()),
+            ("COUNTRY", e.country()),
+            ("OS", e.os()),
+            ("BROWSER", e.browser()),
         ] {
             if let Some(v) = value {
-                *deltas
-                    .entry((day.clone(), dimension, v.clone()))
-                    .or_default() += 1;
+                *counts.entry((day, dimension, v)).or_default() += 1;
             }
         }
     }
-    deltas
+    counts
+        .into_iter()
+        .map(|((day, dimension, value), n)| {
+            (
+                (
+                    day.format("%Y-%m-%d").to_string(),
+                    dimension,
+                    value.to_owned(),
+                ),
+                n,
+            )
+        })
+        .collect()
 }
 
 impl TelemetryApi {
@@ -54,12 +66,15 @@ impl TelemetryApi {
     ) -> Result<pb::IngestEventsResponse> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let events = requests::batch(
-            &request,
-            now,
-            Duration::days(inner.settings.max_event_age_days),
-            &inner.geo,
-        )?;
+        let validate = || {
+            requests::batch(
+                &request,
+                now,
+                Duration::days(inner.settings.max_event_age_days),
+                &inner.geo,
+            )
+        };
+        let mut events = Some(validate()?);
         // Backpressure: a bounded number of batches in memory at once.
         let _permit = inner
             .batches
@@ -72,7 +87,34 @@ impl TelemetryApi {
         {
             return decode(&stored, true);
         }
+        // A subject erased while the batch was judged is found by the write, which then
+        // stores nothing: judge again (now knowing of the erasure). The events were
+        // consumed by the attempt (no copy of a whole batch on every call): the rare retry
+        // validates them again.
+        let mut attempts = 0;
+        loop {
+            let events = match events.take() {
+                Some(events) => events,
+                None => validate()?,
+            };
+            match self.judge_and_write(&request.batch_id, events, now).await {
+                Err(TelemetryError::ErasedMeanwhile(subjects)) if attempts < 3 => {
+                    attempts += 1;
+                    self.forget_erased(&subjects).await?;
+                }
+                answer => return answer,
+            }
+        }
+    }
 
+    /// Gates, seals and writes a validated batch.
+    async fn judge_and_write(
+        &self,
+        batch_id: &str,
+        events: Vec<requests::CleanEvent>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<pb::IngestEventsResponse> {
+        let inner = &self.inner;
         let mut subjects: Vec<String> =
             events.iter().filter_map(|e| e.subject_id.clone()).collect();
         subjects.sort();
@@ -92,7 +134,8 @@ impl TelemetryApi {
 
         let mut dropped: BTreeMap<i32, u32> = BTreeMap::new();
         let mut admitted = Vec::with_capacity(events.len());
-        for e in &events {
+        let mut bases = Vec::with_capacity(events.len());
+        for e in events {
             match e.subject_id.as_ref().map(|s| {
                 verdicts
                     .get(s)
@@ -100,7 +143,14 @@ impl TelemetryApi {
                     .unwrap_or(Err(DropReason::NoConsent))
             }) {
                 Some(Err(reason)) => *dropped.entry(reason as i32).or_default() += 1,
-                _ => admitted.push(e),
+                Some(Ok(basis)) => {
+                    admitted.push(e);
+                    bases.push(Some(basis));
+                }
+                None => {
+                    admitted.push(e);
+                    bases.push(None);
+                }
             }
         }
         let mut keys: HashMap<String, DataKey> = HashMap::new();
@@ -111,7 +161,8 @@ impl TelemetryApi {
                 keys.insert(s.clone(), self.key(s).await?);
             }
         }
-        let rows = self.seal(&admitted, keys).await?;
+        let deltas = deltas_of(&admitted);
+        let rows = self.seal(admitted, bases, keys).await?;
         let response = pb::IngestEventsResponse {
             accepted: u32::try_from(rows.len()).unwrap_or(u32::MAX),
             dropped: dropped
@@ -121,16 +172,15 @@ impl TelemetryApi {
             duplicate: false,
         };
         let encoded = STANDARD.encode(response.encode_to_vec());
-        let deltas = deltas_of(&admitted);
         match inner
             .store
-            .write_batch(&request.batch_id, &encoded, &rows, &deltas, now)
+            .write_batch(batch_id, &encoded, &rows, &deltas, now)
             .await?
         {
             // The same batch id committed first (a concurrent retry): its answer stands.
             Some(stored) => decode(&stored, true),
             None => {
-                tracing::debug!(batch_id = %request.batch_id, accepted = response.accepted, "batch stored");
+                tracing::debug!(batch_id = %batch_id, accepted = response.accepted, "batch stored");
                 Ok(response)
             }
         }
@@ -141,30 +191,24 @@ impl TelemetryApi {
     /// threads.
     async fn seal(
         &self,
-        events: &[&requests::CleanEvent],
+        events: Vec<requests::CleanEvent>,
+        bases: Vec<Option<LegalBasis>>,
         keys: HashMap<String, DataKey>,
     ) -> Result<Vec<EventRow>> {
         let store = self.inner.store.clone();
-        let events: Vec<requests::CleanEvent> = events.iter().map(|e| (*e).clone()).collect();
         tokio::task::spawn_blocking(move || {
             events
                 .into_iter()
-                .map(|e| {
+                .zip(bases)
+                .map(|(e, basis)| {
                     let mut details = e.details;
+                    // What the subject's access report names for this event.
+                    details.legal_basis = basis.map(|b| b.as_str_name());
                     if let Some(device) = &e.device_id {
-                        let hash: String = store
-                            .device_hash(device)
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect();
-                        let entry = details
-                            .entry("device")
-                            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-                        if let Value::Object(map) = entry {
-                            map.insert("device_hash".into(), Value::String(hash));
-                        }
+                        details.device.get_or_insert_default().device_hash =
+                            Some(crate::store::hex(&store.device_hash(device)));
                     }
-                    let json = serde_json::to_vec(&Value::Object(details))
+                    let json = serde_json::to_vec(&details)
                         .map_err(|_| TelemetryError::Internal("payload encoding"))?;
                     let (payload, sealed) = match e.subject_id.as_ref().and_then(|s| keys.get(s)) {
                         Some(key) => (key.seal(F_PAYLOAD, &json)?, true),

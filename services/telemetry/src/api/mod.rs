@@ -10,12 +10,17 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use pdm_crypto::DataKey;
+use pdm_crypto::{DataKey, key_store::KeyStoreError};
 use pdm_runtime::SharedClock;
+use sea_orm::DbErr;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::{
-    domain::geo::GeoDb, error::Result, gate::ConsentGate, settings::TelemetrySettings, store::Store,
+    domain::geo::GeoDb,
+    error::{Result, TelemetryError},
+    gate::ConsentGate,
+    settings::TelemetrySettings,
+    store::Store,
 };
 
 /// Most subject keys kept unwrapped in memory.
@@ -101,18 +106,55 @@ impl TelemetryApi {
         {
             return Ok(key.clone());
         }
-        let key = self
+        let key = match self
             .inner
             .store
             .keys()
             .find_or_create(self.inner.store.db(), subject, self.inner.clock.now())
-            .await?;
+            .await
+        {
+            Ok(key) => key,
+            // Made (or found), then gone before it could be read: only an erasure
+            // deletes keys, and it has committed.
+            Err(KeyStoreError::Db(DbErr::RecordNotInserted)) => {
+                return Err(TelemetryError::ErasedMeanwhile(vec![subject.to_owned()]));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut keys = self.inner.keys.write().unwrap_or_else(|e| e.into_inner());
         if keys.len() >= KEY_CACHE {
             keys.clear();
         }
         keys.insert(subject.to_owned(), key.clone());
         Ok(key)
+    }
+
+    /// Subjects a write found erased after they were judged (an erasure that raced the
+    /// request, possibly on another replica): suppressed here from now on, their keys
+    /// forgotten, and a key created again meanwhile destroyed.
+    async fn forget_erased(&self, subjects: &[String]) -> Result<()> {
+        {
+            let mut suppressed = self
+                .inner
+                .suppressed
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            suppressed.extend(subjects.iter().map(|s| self.inner.store.subject_hash(s)));
+        }
+        {
+            let mut keys = self.inner.keys.write().unwrap_or_else(|e| e.into_inner());
+            for s in subjects {
+                keys.remove(s);
+            }
+        }
+        for s in subjects {
+            self.inner
+                .store
+                .keys()
+                .destroy(self.inner.store.db(), s)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The subject's key if it still exists (never creates one).

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use pdm_proto::telemetry::v1::{self as pb, ConnectionType, EventKind};
 use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::{
     domain::{geo::GeoDb, ip, url},
@@ -31,117 +31,193 @@ pub struct CleanEvent {
     pub occurred_at: DateTime<Utc>,
     /// Interaction peer (hashed before storage).
     pub peer: Option<String>,
-    /// Feature, for aggregates.
-    pub feature: Option<String>,
-    /// Country from the IP database, for aggregates.
-    pub country: Option<String>,
-    /// Operating system, for aggregates.
-    pub os: Option<String>,
-    /// Browser, for aggregates.
-    pub browser: Option<String>,
-    /// Minimised details (device identifier still raw: hashed by the caller).
-    pub details: Map<String, Value>,
-    /// Raw device identifier.
+    /// Minimised details: what is sealed and stored.
+    pub details: Details,
+    /// Raw device identifier (hashed by the caller into `details`).
     pub device_id: Option<String>,
 }
 
-fn text(v: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
+impl CleanEvent {
+    /// Country from the IP database, for aggregates.
+    pub fn country(&self) -> Option<&str> {
+        self.details.device.as_ref()?.country.as_deref()
+    }
+
+    /// Operating system, for aggregates.
+    pub fn os(&self) -> Option<&str> {
+        self.details.device.as_ref()?.os_name.as_deref()
+    }
+
+    /// Browser, for aggregates.
+    pub fn browser(&self) -> Option<&str> {
+        self.details.device.as_ref()?.browser_name.as_deref()
+    }
+}
+
+/// The stored details of an event, as JSON (a type, not a map: one allocation per
+/// value rather than per key and value, for every event of every batch).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Details {
+    /// Feature used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    /// Link clicked, stripped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_url: Option<String>,
+    /// Page or screen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    /// Device context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
+    /// The legal basis the event was admitted on (set once judged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<&'static str>,
+}
+
+/// A device context after minimisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Device {
+    /// Connection type, lower case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<&'static str>,
+    /// Locale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// Operating system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_name: Option<String>,
+    /// Its version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// Browser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_name: Option<String>,
+    /// Its version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_version: Option<String>,
+    /// Our app's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The truncated address (/24, /48): all that is kept of the IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_network: Option<String>,
+    /// Country from the IP database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Region from the IP database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Page before, stripped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer_url: Option<String>,
+    /// Page after, stripped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_url: Option<String>,
+    /// Keyed hash of the device identifier (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_hash: Option<String>,
+}
+
+/// A field's name, made only when a violation names it (most batches have none, and a
+/// batch has thousands of fields).
+type Field<'a> = &'a dyn Fn() -> String;
+
+fn text(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
     let value = raw.trim();
     if value.is_empty() {
         return None;
     }
     if value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
-        v.add(field, "at most 256 printable characters");
+        v.add(field(), "at most 256 printable characters");
         return None;
     }
     Some(value.to_owned())
 }
 
-fn required_text(v: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
+fn required_text(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
     let value = text(v, field, raw);
     if value.is_none() && raw.trim().is_empty() {
-        v.add(field, "required for this kind of event");
+        v.add(field(), "required for this kind of event");
     }
     value
 }
 
-/// A device context after minimisation.
-#[derive(Debug, Default)]
-struct CleanDevice {
-    details: Map<String, Value>,
-    device_id: Option<String>,
-    os: Option<String>,
-    browser: Option<String>,
-    country: Option<String>,
+fn subject_id(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
+    match raw.parse::<SubjectId>() {
+        Ok(id) => Some(id.to_string()),
+        Err(e) => {
+            v.add(field(), e.to_string());
+            None
+        }
+    }
 }
 
-fn device(v: &mut FieldViolations, at: &str, d: &pb::DeviceContext, geo: &GeoDb) -> CleanDevice {
-    let mut out = Map::new();
-    let field = |name: &str| format!("{at}.{name}");
+fn connection(c: ConnectionType) -> Option<&'static str> {
+    match c {
+        ConnectionType::Unspecified => None,
+        ConnectionType::Wifi => Some("wifi"),
+        ConnectionType::Cellular => Some("cellular"),
+        ConnectionType::Ethernet => Some("ethernet"),
+        ConnectionType::Unknown => Some("unknown"),
+    }
+}
+
+/// Minimises a device context; returns it with the raw device identifier (`None` for
+/// the device when nothing of it is kept).
+fn device(
+    v: &mut FieldViolations,
+    at: Field<'_>,
+    d: &pb::DeviceContext,
+    geo: &GeoDb,
+) -> (Option<Device>, Option<String>) {
+    let field = |name: &str| format!("{}.device.{name}", at());
+    let mut out = Device::default();
     match ConnectionType::try_from(d.connection) {
-        Ok(ConnectionType::Unspecified) => {}
-        Ok(c) => {
-            out.insert(
-                "connection".into(),
-                json!(
-                    c.as_str_name()
-                        .trim_start_matches("CONNECTION_TYPE_")
-                        .to_lowercase()
-                ),
-            );
-        }
+        Ok(c) => out.connection = connection(c),
         Err(_) => v.add(field("connection"), "unknown connection type"),
     }
-    let mut put = |name: &str, raw: &str, v: &mut FieldViolations| {
-        let value = text(v, &field(name), raw);
-        if let Some(value) = &value {
-            out.insert(name.into(), json!(value));
-        }
-        value
-    };
-    put("locale", &d.locale, v);
-    put("time_zone", &d.time_zone, v);
-    let os = put("os_name", &d.os_name, v);
-    put("os_version", &d.os_version, v);
-    let browser = put("browser_name", &d.browser_name, v);
-    put("browser_version", &d.browser_version, v);
-    put("app_version", &d.app_version, v);
-    let mut country = None;
+    let put = |name: &str, raw: &str, v: &mut FieldViolations| text(v, &|| field(name), raw);
+    out.locale = put("locale", &d.locale, v);
+    out.time_zone = put("time_zone", &d.time_zone, v);
+    out.os_name = put("os_name", &d.os_name, v);
+    out.os_version = put("os_version", &d.os_version, v);
+    out.browser_name = put("browser_name", &d.browser_name, v);
+    out.browser_version = put("browser_version", &d.browser_version, v);
+    out.app_version = put("app_version", &d.app_version, v);
     if !d.ip_address.trim().is_empty() {
         // Only the truncated address exists from here on.
         match ip::truncate(&d.ip_address) {
             Ok(truncated) => {
-                out.insert("ip_network".into(), json!(truncated.to_string()));
+                out.ip_network = Some(truncated.to_string());
                 if let Some(location) = geo.lookup(truncated) {
-                    out.insert("country".into(), json!(location.country));
+                    out.country = Some(location.country.clone());
                     if !location.region.is_empty() {
-                        out.insert("region".into(), json!(location.region));
+                        out.region = Some(location.region.clone());
                     }
-                    country = Some(location.country.clone());
                 }
             }
             Err(e) => v.add(field("ip_address"), e),
         }
     }
-    for (name, raw) in [("referrer_url", &d.referrer_url), ("exit_url", &d.exit_url)] {
+    for (name, raw, slot) in [
+        ("referrer_url", &d.referrer_url, &mut out.referrer_url),
+        ("exit_url", &d.exit_url, &mut out.exit_url),
+    ] {
         if raw.trim().is_empty() {
             continue;
         }
         match url::strip(raw) {
-            Ok(clean) => {
-                out.insert(name.into(), json!(clean));
-            }
+            Ok(clean) => *slot = Some(clean),
             Err(e) => v.add(field(name), e),
         }
     }
-    let device_id = text(v, &field("device_id"), &d.device_id);
-    CleanDevice {
-        details: out,
-        device_id,
-        os,
-        browser,
-        country,
-    }
+    let device_id = text(v, &|| field("device_id"), &d.device_id);
+    let kept = (out != Device::default()).then_some(out);
+    (kept, device_id)
 }
 
 /// Validates and minimises a batch.
@@ -174,103 +250,85 @@ pub fn batch(
     }
     let mut out = Vec::with_capacity(r.events.len());
     for (i, e) in r.events.iter().enumerate() {
-        let at = format!("events[{i}]");
+        let at = || format!("events[{i}]");
         let subject = if e.subject_id.is_empty() {
             None
         } else {
-            v.check(
-                &format!("{at}.subject_id"),
-                e.subject_id.parse::<SubjectId>(),
-            )
-            .map(|s| s.to_string())
+            subject_id(&mut v, &|| format!("{}.subject_id", at()), &e.subject_id)
         };
         let kind = match EventKind::try_from(e.kind) {
             Ok(EventKind::Unspecified) => {
-                v.add(format!("{at}.kind"), "required");
+                v.add(format!("{}.kind", at()), "required");
                 None
             }
             Ok(kind) => Some(kind),
             Err(_) => {
-                v.add(format!("{at}.kind"), "unknown event kind");
+                v.add(format!("{}.kind", at()), "unknown event kind");
                 None
             }
         };
         let occurred_at = match e.occurred_at.as_ref().map(from_timestamp) {
             None => {
-                v.add(format!("{at}.occurred_at"), "required");
+                v.add(format!("{}.occurred_at", at()), "required");
                 None
             }
             Some(None) => {
-                v.add(format!("{at}.occurred_at"), "not a valid time");
+                v.add(format!("{}.occurred_at", at()), "not a valid time");
                 None
             }
             Some(Some(t)) if t > now + SKEW => {
-                v.add(format!("{at}.occurred_at"), "must not be in the future");
+                v.add(format!("{}.occurred_at", at()), "must not be in the future");
                 None
             }
             Some(Some(t)) if t < now - max_age => {
-                v.add(format!("{at}.occurred_at"), "too old");
+                v.add(format!("{}.occurred_at", at()), "too old");
                 None
             }
             Some(Some(t)) => Some(t),
         };
-        let mut details = Map::new();
-        let mut feature = None;
+        let mut details = Details::default();
         let mut peer = None;
         match kind {
             Some(EventKind::FeatureUsed) => {
-                feature = required_text(&mut v, &format!("{at}.feature"), &e.feature);
-                if let Some(f) = &feature {
-                    details.insert("feature".into(), json!(f));
-                }
+                details.feature =
+                    required_text(&mut v, &|| format!("{}.feature", at()), &e.feature);
             }
             Some(EventKind::LinkClicked) => match url::strip(&e.link_url) {
-                Ok(clean) => {
-                    details.insert("link_url".into(), json!(clean));
-                }
-                Err(problem) => v.add(format!("{at}.link_url"), problem),
+                Ok(clean) => details.link_url = Some(clean),
+                Err(problem) => v.add(format!("{}.link_url", at()), problem),
             },
             Some(EventKind::Interaction) => {
-                peer = v
-                    .check(
-                        &format!("{at}.peer_subject_id"),
-                        e.peer_subject_id.parse::<SubjectId>(),
-                    )
-                    .map(|s| s.to_string());
+                peer = subject_id(
+                    &mut v,
+                    &|| format!("{}.peer_subject_id", at()),
+                    &e.peer_subject_id,
+                );
                 if e.subject_id.is_empty() {
-                    v.add(format!("{at}.subject_id"), "required for an interaction");
+                    v.add(
+                        format!("{}.subject_id", at()),
+                        "required for an interaction",
+                    );
                 }
             }
             Some(EventKind::PageView) => {
-                if let Some(screen) = required_text(&mut v, &format!("{at}.screen"), &e.screen) {
-                    details.insert("screen".into(), json!(screen));
-                }
+                details.screen = required_text(&mut v, &|| format!("{}.screen", at()), &e.screen);
             }
             _ => {}
         }
-        let CleanDevice {
-            details: device_details,
-            device_id,
-            os,
-            browser,
-            country,
-        } = match &e.device {
-            Some(d) => device(&mut v, &format!("{at}.device"), d, geo),
-            None => CleanDevice::default(),
+        let device_id = match &e.device {
+            Some(d) => {
+                let (kept, device_id) = device(&mut v, &at, d, geo);
+                details.device = kept;
+                device_id
+            }
+            None => None,
         };
-        if !device_details.is_empty() {
-            details.insert("device".into(), Value::Object(device_details));
-        }
         if let (Some(kind), Some(occurred_at)) = (kind, occurred_at) {
             out.push(CleanEvent {
                 subject_id: subject,
                 kind,
                 occurred_at,
                 peer,
-                feature,
-                country,
-                os,
-                browser,
                 details,
                 device_id,
             });
@@ -335,7 +393,7 @@ mod tests {
             !json.contains("ada+lovelace") && !json.contains("device-123"),
             "{json}"
         );
-        assert_eq!(clean[0].country.as_deref(), Some("GB"));
+        assert_eq!(clean[0].country(), Some("GB"));
         assert_eq!(clean[0].device_id.as_deref(), Some("device-123"));
     }
 

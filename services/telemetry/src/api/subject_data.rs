@@ -20,7 +20,11 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use super::{TelemetryApi, ingest::open_payload, telemetry::open_crash};
+use super::{
+    TelemetryApi,
+    ingest::{LEGAL_BASIS, open_payload},
+    telemetry::open_crash,
+};
 use crate::error::{Result, TelemetryError};
 
 const SERVICE: &str = "telemetry";
@@ -64,17 +68,23 @@ impl TelemetryApi {
             let done = u64::try_from(page.len()).unwrap_or(0) < PAGE;
             for e in page {
                 after = e.event_id;
-                let details = if e.sealed {
+                let mut details = if e.sealed {
                     open_payload(&key, &e.payload)?
                 } else {
                     serde_json::from_slice(&e.payload).unwrap_or_default()
                 };
+                // Events stored before the basis was recorded were all admitted on consent.
+                let basis = details
+                    .as_object_mut()
+                    .and_then(|d| d.remove(LEGAL_BASIS))
+                    .and_then(|b| b.as_str().and_then(LegalBasis::from_str_name))
+                    .unwrap_or(LegalBasis::Consent);
                 let record = pb::SubjectRecord {
                     service: SERVICE.to_owned(),
                     category: EVENTS.to_owned(),
                     record_id: e.event_id.to_string(),
                     purposes: vec!["product_analytics".to_owned()],
-                    legal_basis: LegalBasis::Consent as i32,
+                    legal_basis: basis as i32,
                     source:
                         "collected automatically from the subject's use of our services and devices"
                             .to_owned(),
@@ -169,7 +179,6 @@ impl TelemetryApi {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(subject);
-        self.inner.erasures.notify_one();
         let mut erased = vec![pb::ErasedItem {
             // Counting could take as long as deleting: the receipt says what happens instead.
             category: format!(
@@ -205,6 +214,9 @@ impl TelemetryApi {
             .store
             .save_erasure(request_id, &subject_ref, &encoded, now)
             .await?;
+        // Only now: a large background deletion competing with this call's own writes
+        // would make erasure time grow with the subject's volume.
+        self.inner.erasures.notify_one();
         Ok(pb::ErasureReceipt {
             subject_id: subject.to_owned(),
             ..receipt

@@ -73,7 +73,7 @@ impl TelemetryService for TelemetryApi {
                     }],
                 };
                 match requests::batch(&probe, now, chrono::Duration::days(1), &self.inner.geo) {
-                    Ok(mut clean) => clean.pop().and_then(|e| e.details.get("device").cloned()),
+                    Ok(mut clean) => clean.pop().and_then(|e| e.details.device),
                     Err(TelemetryError::Invalid(status)) => {
                         use pdm_runtime::tonic_types::StatusExt;
                         for f in status
@@ -100,33 +100,41 @@ impl TelemetryService for TelemetryApi {
             &json!({ "message": message, "stack_trace": stack, "device": device }),
         )
         .map_err(|_| TelemetryError::Internal("crash encoding"))?;
-        let (payload, sealed) = match &subject {
-            Some(s) if !self.is_suppressed(s) => (
-                self.key(s)
-                    .await?
-                    .seal(F_CRASH, &payload)
-                    .map_err(TelemetryError::from)?,
-                true,
-            ),
-            Some(_) => {
-                // An erased subject's late crash report keeps no link to them.
-                (payload, false)
-            }
-            None => (payload, false),
-        };
         let crash_id = uuid::Uuid::now_v7().to_string();
-        self.inner
-            .store
-            .insert_crash(crash::Model {
-                crash_id: crash_id.clone(),
-                subject_id: subject.filter(|s| sealed && !s.is_empty()),
-                error_type,
-                payload,
-                sealed,
-                occurred_at: occurred_at.unwrap_or(now),
-                received_at: now,
-            })
-            .await?;
+        let row = |subject_id: Option<String>, payload: Vec<u8>| crash::Model {
+            crash_id: crash_id.clone(),
+            sealed: subject_id.is_some(),
+            subject_id,
+            error_type: error_type.clone(),
+            payload,
+            occurred_at: occurred_at.unwrap_or(now),
+            received_at: now,
+        };
+        // An erased subject's late crash report keeps no link to them (also when the
+        // erasure races this report: the write finds it and stores nothing).
+        let tied = match subject {
+            Some(s) if !self.is_suppressed(&s) => {
+                let stored = match self.key(&s).await {
+                    Ok(key) => {
+                        let sealed = key.seal(F_CRASH, &payload).map_err(TelemetryError::from)?;
+                        self.inner.store.insert_crash(row(Some(s), sealed)).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match stored {
+                    Ok(()) => true,
+                    Err(TelemetryError::ErasedMeanwhile(erased)) => {
+                        self.forget_erased(&erased).await?;
+                        false
+                    }
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            _ => false,
+        };
+        if !tied {
+            self.inner.store.insert_crash(row(None, payload)).await?;
+        }
         Ok(Response::new(pb::ReportCrashResponse {
             crash_id,
             scrubbed: scrubbed_message + scrubbed_stack + scrubbed_type,

@@ -47,6 +47,10 @@ const COLUMNS: &str =
     "subject_id, kind, occurred_at, received_at, batch_id, peer_hash, payload, sealed";
 
 fn copy_text(value: &str, out: &mut String) {
+    if !value.contains(['\\', '\t', '\n', '\r']) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -61,15 +65,23 @@ fn copy_text(value: &str, out: &mut String) {
 fn copy_bytes(bytes: &[u8], out: &mut String) {
     // bytea hex input, its backslash escaped for COPY's text format.
     out.push_str("\\\\x");
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
+    super::push_hex(bytes, out);
+}
+
+/// The subjects whose keys seal some of `rows`.
+fn sealed_subjects(rows: &[EventRow]) -> Vec<String> {
+    super::subjects::distinct_subjects(
+        rows.iter()
+            .filter(|r| r.sealed)
+            .filter_map(|r| r.subject_id.as_deref()),
+    )
 }
 
 impl Store {
     /// Stores a batch: its answer, its events and their aggregate counts, in one
     /// transaction. Returns the stored answer of an earlier batch with the same id instead,
-    /// storing nothing.
+    /// storing nothing. Fails with [`TelemetryError::ErasedMeanwhile`], storing nothing,
+    /// when a subject of the batch was erased after it was judged.
     pub async fn write_batch(
         &self,
         batch_id: &str,
@@ -112,8 +124,20 @@ impl Store {
             tx.rollback().await?;
             return self.stored_response(batch_id).await;
         }
+        let erased = self
+            .erased_among_postgres(&mut tx, &sealed_subjects(rows))
+            .await?;
+        if !erased.is_empty() {
+            tx.rollback().await?;
+            return Err(TelemetryError::ErasedMeanwhile(erased));
+        }
         if !rows.is_empty() {
-            let mut data = String::with_capacity(rows.len() * 256);
+            // Sized once: payloads double in hex, and the rest of a row stays small.
+            let mut data = String::with_capacity(
+                rows.iter()
+                    .map(|r| 2 * r.payload.len() + 256 + batch_id.len())
+                    .sum(),
+            );
             let received = now.to_rfc3339();
             for r in rows {
                 match &r.subject_id {
@@ -192,6 +216,12 @@ impl Store {
         if fresh == 0 {
             txn.rollback().await?;
             return self.stored_response(batch_id).await;
+        }
+        // The batch row above took SQLite's write lock: erasures wait or are done.
+        let erased = self.erased_among(&txn, &sealed_subjects(rows)).await?;
+        if !erased.is_empty() {
+            txn.rollback().await?;
+            return Err(TelemetryError::ErasedMeanwhile(erased));
         }
         for chunk in rows.chunks(100) {
             let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");

@@ -17,6 +17,15 @@ use sea_orm::{DatabaseBackend, DatabaseConnection};
 
 pub use events::{Delta, EventRow, StoredEvent};
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lowercase_and_two_digits_a_byte() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::hex(&[]), "");
+    }
+}
+
 /// The telemetry database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -69,6 +78,24 @@ impl Store {
             .blind_index()
             .compute("telemetry-device", device)
     }
+}
+
+/// Appends `bytes` as lowercase hex (no allocation per byte: this runs for every byte
+/// of every event written).
+pub fn push_hex(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut out);
+    out
 }
 
 /// Midnight UTC of a day.

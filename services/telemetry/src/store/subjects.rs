@@ -3,17 +3,125 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Statement, TransactionTrait, sqlx,
 };
 
 use super::{
     Store,
     entities::{aggregate, crash, erasure, erasure_queue, restriction, suppression},
 };
-use crate::error::Result;
+use crate::error::{Result, TelemetryError};
+
+/// Advisory-lock class of the erasure fences (the two-key form keeps them apart from
+/// single-key advisory locks other services may take in a shared database).
+const ERASURE_FENCE: i32 = 0x7465_6c65;
+
+/// Takes the erasure fences `$2` (sorted) of class `$1`, shared, until the transaction ends.
+const SHARED_FENCES: &str =
+    "SELECT pg_advisory_xact_lock_shared($1, f) FROM unnest($2::int4[]) AS f";
+
+fn erased_of(subjects: &[String], hashes: &[Vec<u8>], found: &[Vec<u8>]) -> Vec<String> {
+    subjects
+        .iter()
+        .zip(hashes)
+        .filter(|(_, h)| found.contains(h))
+        .map(|(s, _)| s.clone())
+        .collect()
+}
+
+/// Distinct subjects, sorted (so concurrent writers lock their keys in one order).
+pub fn distinct_subjects<'a>(subjects: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut all: Vec<String> = subjects.map(str::to_owned).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
 
 impl Store {
+    /// Which of `subjects` are erased, as seen by the write transaction `txn` that is
+    /// about to store data sealed with their keys. On PostgreSQL the transaction first
+    /// takes each subject's erasure fence, shared: an erasure that has not begun waits for
+    /// this transaction (so its background deletion sees what this one stores), one under
+    /// way is waited for, and one that is done is seen by the check. SQLite write
+    /// transactions already exclude each other (call this after the first write). Without
+    /// this a write racing an erasure could outlive it, under a key created again.
+    pub async fn erased_among<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        subjects: &[String],
+    ) -> Result<Vec<String>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.postgres() {
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                SHARED_FENCES,
+                [ERASURE_FENCE.into(), self.fences(subjects).into()],
+            ))
+            .await?;
+        }
+        let hashes: Vec<Vec<u8>> = subjects.iter().map(|s| self.subject_hash(s)).collect();
+        let mut found = Vec::new();
+        for chunk in hashes.chunks(500) {
+            found.extend(
+                suppression::Entity::find()
+                    .filter(suppression::Column::SubjectHash.is_in(chunk.to_vec()))
+                    .all(txn)
+                    .await?
+                    .into_iter()
+                    .map(|s| s.subject_hash),
+            );
+        }
+        Ok(erased_of(subjects, &hashes, &found))
+    }
+
+    /// [`Store::erased_among`] inside a PostgreSQL transaction driven through sqlx (the
+    /// COPY path).
+    pub async fn erased_among_postgres(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        subjects: &[String],
+    ) -> Result<Vec<String>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(SHARED_FENCES)
+            .bind(ERASURE_FENCE)
+            .bind(self.fences(subjects))
+            .execute(&mut *tx)
+            .await?;
+        // A statement of its own: its snapshot is taken once the fences are held.
+        let hashes: Vec<Vec<u8>> = subjects.iter().map(|s| self.subject_hash(s)).collect();
+        let found: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT subject_hash FROM suppressions WHERE subject_hash = ANY($1)",
+        )
+        .bind(&hashes)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(erased_of(subjects, &hashes, &found))
+    }
+
+    /// The erasure fences of `subjects`, sorted (so concurrent writers take them in one
+    /// order) and distinct.
+    fn fences(&self, subjects: &[String]) -> Vec<i32> {
+        let mut fences: Vec<i32> = subjects.iter().map(|s| self.fence(s)).collect();
+        fences.sort_unstable();
+        fences.dedup();
+        fences
+    }
+
+    /// A subject's erasure fence: an advisory-lock key from its keyed hash (a collision
+    /// only makes two subjects' writes and erasures wait for each other).
+    fn fence(&self, subject: &str) -> i32 {
+        let mut key = [0u8; 4];
+        for (k, h) in key.iter_mut().zip(self.subject_hash(subject)) {
+            *k = h;
+        }
+        i32::from_be_bytes(key)
+    }
+
     /// Keyed hashes of every erased subject (loaded at start).
     pub async fn suppressed(&self) -> Result<Vec<Vec<u8>>> {
         Ok(suppression::Entity::find()
@@ -63,6 +171,16 @@ impl Store {
     /// Returns `(key destroyed, crash reports deleted)`.
     pub async fn erase_now(&self, subject: &str, now: DateTime<Utc>) -> Result<(bool, u64)> {
         let txn = self.db.begin().await?;
+        if self.postgres() {
+            // Waits for writes already holding the subject's fence; later ones wait for
+            // this transaction and then see the suppression (see `erased_among`).
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                [ERASURE_FENCE.into(), self.fence(subject).into()],
+            ))
+            .await?;
+        }
         let key_destroyed = self.keys.destroy(&txn, subject).await?;
         suppression::Entity::insert(suppression::ActiveModel {
             subject_hash: Set(self.subject_hash(subject)),
@@ -137,11 +255,21 @@ impl Store {
         Ok(!matches!(result, sea_orm::TryInsertResult::Conflicted))
     }
 
-    /// Stores a crash report.
+    /// Stores a crash report; refuses (storing nothing) if its subject was erased
+    /// meanwhile.
     pub async fn insert_crash(&self, row: crash::Model) -> Result<()> {
+        let subjects: Vec<String> = row.subject_id.iter().cloned().collect();
+        let txn = self.db.begin().await?;
+        // Written first: on SQLite the write lock is taken before the check.
         crash::Entity::insert(sea_orm::IntoActiveModel::into_active_model(row))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        let erased = self.erased_among(&txn, &subjects).await?;
+        if !erased.is_empty() {
+            txn.rollback().await?;
+            return Err(TelemetryError::ErasedMeanwhile(erased));
+        }
+        txn.commit().await?;
         Ok(())
     }
 

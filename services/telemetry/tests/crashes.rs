@@ -1,0 +1,125 @@
+//! Crash reports ("For Customer Support": analysing crash reports to resolve technical
+//! issues): scrubbed of emails, tokens and paths naming the user before anything is stored,
+//! and taken without analytics consent (legitimate interest in fixing problems).
+
+mod support;
+
+use chrono::Duration;
+use pdm_proto::common::v1::Region;
+use pdm_testkit::assert::{contains, field_violations, raw_storage, rows, rows_where};
+use support::{RAW_IP, clock, crash, export, mesh, now, report_crash, secrets, sign_up};
+
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N";
+const API_KEY: &str = "sk_live_51HqLyjWDarjtT1zdp7dc";
+
+#[tokio::test]
+async fn crash_reports_are_scrubbed_and_need_no_analytics_consent() -> anyhow::Result<()> {
+    let clock = clock();
+    let mesh = mesh(&clock).await?;
+    // An EEA subject who never agreed to product analytics.
+    let (person, subject) = sign_up(&mesh, Region::Eea).await?;
+    let user = person.first_name.to_lowercase();
+    let mut client = mesh.telemetry();
+    let at = now(&clock);
+
+    let message = format!(
+        "sync failed for {} (Authorization: Bearer {JWT})",
+        person.email
+    );
+    let stack = format!(
+        "at sync (/home/{user}/projects/app/src/sync.rs:42)\n\
+         at C:\\Users\\{user}\\AppData\\Local\\app\\main.js:7\n\
+         config api_key={API_KEY}"
+    );
+    let tied = report_crash(&mut client, crash(&subject, at, &message, &stack)).await?;
+    assert!(!tied.crash_id.is_empty());
+    assert!(
+        tied.scrubbed >= 5,
+        "email, token, two paths, key: {}",
+        tied.scrubbed
+    );
+    // Anonymous reports are stored unsealed: the raw bytes show what scrubbing kept.
+    let mut anonymous = crash("", at, &message, &stack);
+    anonymous.error_type = format!("InvalidRecipient({})", person.email);
+    let loose = report_crash(&mut client, anonymous).await?;
+    assert!(
+        loose.scrubbed > tied.scrubbed,
+        "the error type is scrubbed too"
+    );
+
+    let db = mesh.connect_db("telemetry").await?;
+    assert_eq!(rows(&db, "crashes").await, 2);
+    assert_eq!(rows_where(&db, "crashes", "subject_id", &subject).await, 1);
+    let raw = raw_storage(&mesh, "telemetry").await;
+    for (what, value) in [
+        ("email", person.email.as_str()),
+        ("bearer token", JWT),
+        ("api key", API_KEY),
+        ("user name in a path", &format!("/home/{user}")),
+        ("user name in a path", &format!("Users\\{user}")),
+        ("raw IP address", RAW_IP),
+    ] {
+        assert!(!contains(&raw, value), "{what} found in raw storage");
+    }
+    for kept in [
+        "/home/<user>/projects/app/src/sync.rs:42",
+        "<email>",
+        "sync failed for",
+    ] {
+        assert!(contains(&raw, kept), "{kept} missing from raw storage");
+    }
+
+    // Tied to the subject: in the access report, and erased with them.
+    let records = export(&mesh, &subject).await?;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].record_id, tied.crash_id);
+
+    mesh.logs().assert_clean(&secrets(
+        &person,
+        &[("bearer token", JWT), ("api key", API_KEY)],
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_crash_reports_are_refused_field_by_field_and_nothing_is_stored() -> anyhow::Result<()>
+{
+    let clock = clock();
+    let mesh = mesh(&clock).await?;
+    let mut client = mesh.telemetry();
+    let at = now(&clock);
+
+    let mut bad = crash("not-a-uuid", at + Duration::hours(1), "", "");
+    bad.error_type = "  ".into();
+    bad.message = "m".repeat(4 * 1024 + 1);
+    bad.stack_trace = "s".repeat(64 * 1024 + 1);
+    if let Some(device) = bad.device.as_mut() {
+        device.ip_address = "10.0.0.300".into();
+        device.exit_url = "ftp://files.example.com/".into();
+    }
+    let err = report_crash(&mut client, bad)
+        .await
+        .expect_err("every field is wrong");
+    assert_eq!(
+        field_violations(&err),
+        [
+            "subject_id",
+            "error_type",
+            "message",
+            "stack_trace",
+            "occurred_at",
+            "device.ip_address",
+            "device.exit_url"
+        ]
+    );
+    let mut long_type = crash("", at, "boom", "");
+    long_type.error_type = "E".repeat(257);
+    let err = report_crash(&mut client, long_type)
+        .await
+        .expect_err("error type too long");
+    assert_eq!(field_violations(&err), ["error_type"]);
+
+    let db = mesh.connect_db("telemetry").await?;
+    assert_eq!(rows(&db, "crashes").await, 0);
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! A throw-away PostgreSQL database for the benchmarks that need one: `pdm_bench_<random>`
+//! on the server named by `PDM_BENCH_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), dropped at the end.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pdm_runtime::sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+
+use super::harness;
+
+/// The server benchmarks create their database on.
+fn admin_url() -> String {
+    std::env::var("PDM_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The server's address without credentials, for the report.
+pub fn server() -> String {
+    let url = admin_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    host.split('/').next().unwrap_or(host).to_owned()
+}
+
+/// A database made for one benchmark run.
+pub struct BenchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+async fn connect(url: &str, max: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Ok(Database::connect(options).await?)
+}
+
+impl BenchDatabase {
+    /// Creates a fresh database; fails when PostgreSQL is not reachable.
+    pub async fn create() -> anyhow::Result<Self> {
+        let admin_url = admin_url();
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .context("PDM_BENCH_POSTGRES_URL must end with /<database>")?;
+        let name = format!("pdm_bench_{}", harness::uuid_like());
+        let url = format!("{base}/{name}");
+        let admin = connect(&admin_url, 1).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
+        admin.close().await.ok();
+        Ok(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// The `database.url` setting for services.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A pool of `max` connections to the database.
+    pub async fn connect(&self, max: u32) -> anyhow::Result<DatabaseConnection> {
+        connect(&self.url, max).await
+    }
+
+    /// Drops the database (connections still open are ended).
+    pub async fn drop(self) -> anyhow::Result<()> {
+        let admin = connect(&self.admin_url, 1).await?;
+        admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await?;
+        admin.close().await.ok();
+        Ok(())
+    }
+}
