@@ -380,10 +380,23 @@ impl GrpcServer {
         let service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(self.health.clone()),
         );
+        // Reflection of health alone, so grpcurl and grpc-health-probe work without protos.
+        let v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .build_v1()?;
+        let v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+            .build_v1alpha()?;
         let label = self.label;
         tokio::spawn(async move {
             let served = Server::builder()
                 .add_service(service)
+                .add_service(v1)
+                .add_service(v1alpha)
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(listener),
                     stop.cancelled_owned(),
