@@ -5,16 +5,24 @@
         --dashboard k8s/dashboards/pdm.json --dashboard-render rendered/dashboards.yaml
 
 For every service of every overlay: a Deployment running `pdm serve <service>` with
-native gRPC liveness and readiness probes on its port, CPU and memory requests and limits,
-a non-root read-only container (uid 65532, no privilege escalation, every capability
-dropped, RuntimeDefault seccomp), emptyDirs for /data and /tmp, secrets only through
-secretKeyRef (KEK and database URL), a Service with ports `grpc` and `metrics`, a
-ServiceAccount, a PodDisruptionBudget that never blocks a drain, an autoscaling/v2 HPA for
-consent and telemetry; NetworkPolicies: default deny in and out, one policy per service,
-and exactly the calls of the design allowed (both the caller's egress and the callee's
-ingress). Also the overlay-specific promises (dev: one replica; prod: PostgreSQL from the
-CloudNativePG cluster, OTLP export, more than one replica) and the Grafana dashboard
-(valid JSON using every pdm metric). Every problem is reported; exit status 1 if any.
+native gRPC liveness and readiness probes on its plaintext health port (the default
+services.<service>.health_port; the gRPC port is mutual TLS, which the kubelet cannot
+speak), CPU and memory requests and limits, a non-root read-only container (uid 65532, no
+privilege escalation, every capability dropped, RuntimeDefault seccomp), emptyDirs for
+/data and /tmp, secrets only through secretKeyRef (KEK and database URL) and its own
+certificate Secret `<service>-tls` mounted whole (no subPath, so renewals reach the pod)
+and read-only at tls.dir /etc/pdm/certs as ca.pem, <service>.pem, <service>.key, a Service
+with ports `grpc` and `metrics` (not the health port), a ServiceAccount, a
+PodDisruptionBudget that never blocks a drain, an autoscaling/v2 HPA for consent and
+telemetry; cert-manager: the CA Issuer `pdm-ca` and, per service, the Certificate that
+fills the mounted Secret, with SPIFFE URI spiffe://pdm.local/svc/<service>, exactly the
+Service's DNS names, server and client auth, a fresh ECDSA key at each renewal; the admin
+client certificate, mounted by no service; NetworkPolicies: default deny in and out, one
+policy per service, exactly the calls of the design allowed (both the caller's egress and
+the callee's ingress), no health port opened. Also the overlay-specific promises (dev: one
+replica; prod: PostgreSQL from the CloudNativePG cluster, OTLP export, more than one
+replica) and the Grafana dashboard (valid JSON using every pdm metric). Every problem is
+reported; exit status 1 if any.
 """
 
 import argparse
@@ -45,7 +53,48 @@ CALLS = {
     "retention": {"identity", "consent", "telemetry", "transfers"},
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
 }
+# Plaintext grpc.health.v1 ports, for the kubelet's probes: the defaults of
+# services.<service>.health_port (shared/runtime/src/defaults.toml).
+HEALTH_PORTS = {
+    "identity": 51051,
+    "consent": 51052,
+    "telemetry": 51053,
+    "retention": 51054,
+    "transfers": 51055,
+    "rights": 51056,
+}
 AUTOSCALED = {"consent", "telemetry"}
+
+# Mutual TLS: tls.dir in the pods, tls.trust_domain, and what cert-manager must issue.
+CERT_DIR = "/etc/pdm/certs"
+TRUST_DOMAIN = "pdm.local"
+CERT_MANAGER = "cert-manager.io/v1"
+CA_ISSUER = "pdm-ca"  # Issuer of kind CA; its Secret holds the CA key
+CA_SECRET = "pdm-ca"
+ADMIN_SECRET = "admin-tls"
+SERVICE_USAGES = {"server auth", "client auth", "digital signature", "key encipherment"}
+# Leaf certificates: at most this long-lived, renewed at least this long before expiry.
+MAX_CERT_DURATION_H = 2160
+MIN_RENEW_BEFORE_H = 24
+# Fields of the cert-manager v1 API (custom resources get no schema validation, so a
+# misspelt field would otherwise pass unnoticed and be dropped by the API server).
+CERTIFICATE_FIELDS = {
+    "subject", "literalSubject", "commonName", "duration", "renewBefore",
+    "renewBeforePercentage", "dnsNames", "ipAddresses", "uris", "otherNames",
+    "emailAddresses", "secretName", "secretTemplate", "keystores", "issuerRef", "isCA",
+    "usages", "privateKey", "signatureAlgorithm", "encodeUsagesInRequest",
+    "revisionHistoryLimit", "additionalOutputFormats", "nameConstraints",
+}
+PRIVATE_KEY_FIELDS = {"rotationPolicy", "encoding", "algorithm", "size"}
+ISSUER_REF_FIELDS = {"name", "kind", "group"}
+ISSUER_TYPES = {"acme", "ca", "vault", "selfSigned", "venafi"}
+KEY_USAGES = {
+    "signing", "digital signature", "content commitment", "key encipherment",
+    "key agreement", "data encipherment", "cert sign", "crl sign", "encipher only",
+    "decipher only", "any", "server auth", "client auth", "code signing",
+    "email protection", "s/mime", "ipsec end system", "ipsec tunnel", "ipsec user",
+    "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc",
+}
 # Namespaces (by kubernetes.io/metadata.name or label) that app pods may talk to, and how.
 CLIENT_NAMESPACE = {"pdm.io/client": "true"}
 MONITORING_NAMESPACE = {"kubernetes.io/metadata.name": "monitoring"}
@@ -129,6 +178,37 @@ def ports_of(rule):
     return {(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports") or []}
 
 
+def spiffe(path):
+    return f"spiffe://{TRUST_DOMAIN}/{path}"
+
+
+def service_dns_names(service):
+    return {service, f"{service}.{NAMESPACE}", f"{service}.{NAMESPACE}.svc",
+            f"{service}.{NAMESPACE}.svc.cluster.local"}
+
+
+def hours(duration):
+    """A Go duration (`2160h`, `1h30m`) in hours; None if it does not parse."""
+    text = str(duration)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"h": 1, "m": 1 / 60, "s": 1 / 3600, "ms": 1 / 3600e3}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def secret_volumes(pod):
+    """(volume name, Secret name) of every Secret a pod mounts, projected ones included."""
+    found = []
+    for v in pod.get("volumes") or []:
+        if "secret" in v:
+            found.append((v["name"], (v["secret"] or {}).get("secretName")))
+        for source in ((v.get("projected") or {}).get("sources") or []):
+            if "secret" in source:
+                found.append((v["name"], (source["secret"] or {}).get("name")))
+    return found
+
+
 def effective(container, pod, key):
     """A security setting as the kubelet applies it: the container's, else the pod's."""
     csc = container.get("securityContext") or {}
@@ -163,14 +243,18 @@ def check_deployment(r, objs, overlay, service, config_env):
     named = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
     r.check(named.get("grpc") == port, where, f"container port `grpc` is not {port}")
     r.check(named.get("metrics") == METRICS_PORT, where, f"container port `metrics` is not {METRICS_PORT}")
+    health = HEALTH_PORTS[service]
+    r.check(named.get("health") == health, where, f"container port `health` is not {health}")
 
-    # Probes: native gRPC on the service's port (grpc.health.v1).
-    for probe in ("livenessProbe", "readinessProbe"):
+    # Probes: native gRPC (grpc.health.v1) on the plaintext health port; the gRPC port
+    # wants a client certificate the kubelet does not have.
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        if probe == "startupProbe" and not c.get(probe):
+            continue
         grpc = (c.get(probe) or {}).get("grpc") or {}
-        r.check(grpc.get("port") == port, where, f"{probe} is not a gRPC probe on port {port}")
-    if c.get("startupProbe"):
-        r.check(((c["startupProbe"].get("grpc")) or {}).get("port") == port, where,
-                f"startupProbe is not a gRPC probe on port {port}")
+        r.check(grpc.get("port") == health, where,
+                f"{probe} is not a gRPC probe on the health port {health}"
+                + (" (the gRPC port is mutual TLS)" if grpc.get("port") == port else ""))
 
     # Resources: requests and limits for CPU and memory, requests <= limits.
     res = c.get("resources") or {}
@@ -201,6 +285,7 @@ def check_deployment(r, objs, overlay, service, config_env):
     for path in ("/data", "/tmp"):
         vol = volumes.get(mounts.get(path), {})
         r.check("emptyDir" in vol, where, f"{path} must be an emptyDir volume")
+    check_cert_mount(r, where, service, pod, c)
 
     # Service account: its own, without an API token.
     r.check(pod.get("serviceAccountName") == service, where, f"serviceAccountName must be {service}")
@@ -237,6 +322,38 @@ def check_deployment(r, objs, overlay, service, config_env):
     return dep
 
 
+def check_cert_mount(r, where, service, pod, c):
+    """Its own certificate Secret, whole and read-only at tls.dir; no other Secret."""
+    secret = f"{service}-tls"
+    for volume, name in secret_volumes(pod):
+        r.check(name == secret, where, f"volume {volume} mounts Secret {name}: the only Secret "
+                f"a pod mounts is its own {secret} (a peer's, admin's or the CA's is a stolen identity)")
+    mounts = [m for m in c.get("volumeMounts") or [] if m.get("mountPath", "").rstrip("/") == CERT_DIR]
+    if not r.check(len(mounts) == 1, where, f"no volume mounted at {CERT_DIR} (tls.dir)"):
+        return
+    m = mounts[0]
+    r.check(m.get("readOnly") is True, where, f"{CERT_DIR} must be mounted readOnly")
+    r.check(not m.get("subPath") and not m.get("subPathExpr"), where,
+            f"{CERT_DIR} must not use subPath: subPath mounts never see a renewed certificate")
+    vol = next((v for v in pod.get("volumes") or [] if v["name"] == m["name"]), {})
+    src = vol.get("secret")
+    if not r.check(src is not None and src.get("secretName") == secret, where,
+                   f"{CERT_DIR} must be the Secret {secret} (from its Certificate)"):
+        return
+    r.check(not src.get("optional"), where, f"Secret {secret} must not be optional (no TLS, no start)")
+    items = {i.get("key"): i.get("path") for i in src.get("items") or []}
+    want = {"ca.crt": "ca.pem", "tls.crt": f"{service}.pem", "tls.key": f"{service}.key"}
+    r.check(items == want, where, f"Secret {secret} must be mapped {want} (tls.dir file names), got {items}")
+    modes = [src.get("defaultMode", 0o644)] + [i["mode"] for i in src.get("items") or [] if "mode" in i]
+    for mode in modes:
+        r.check(mode & 0o007 == 0 and mode & 0o222 == 0, where,
+                f"certificate files mode {mode:#o}: no write bits, nothing for others (the key is in there)")
+        r.check(mode & 0o040, where,
+                f"certificate files mode {mode:#o} is not group-readable: uid {UID} reads them through fsGroup")
+    r.check((pod.get("securityContext") or {}).get("fsGroup") == UID, where,
+            f"fsGroup must be {UID} so the non-root user can read its key")
+
+
 def check_secret_ref(r, objs, overlay, where, name, key):
     secret = objs["Secret"].get(name)
     if secret is not None:
@@ -254,6 +371,16 @@ def check_config(r, overlay, service, env):
     listen = env.get("PDM__METRICS__LISTEN", "")
     r.check(listen.endswith(f":{METRICS_PORT}"), where, f"PDM__METRICS__LISTEN must use port {METRICS_PORT}")
     r.check(env.get("PDM__DATA_DIR") == "/data", where, "PDM__DATA_DIR must be /data (the emptyDir)")
+    r.check(env.get("PDM__TLS__DIR") == CERT_DIR, where, f"PDM__TLS__DIR must be {CERT_DIR} (the certs mount)")
+    r.check(env.get("PDM__TLS__ENABLED", "true").lower() == "true", where,
+            "PDM__TLS__ENABLED must stay true: these manifests have no mesh sidecar doing mTLS")
+    r.check(env.get("PDM__TLS__TRUST_DOMAIN", TRUST_DOMAIN) == TRUST_DOMAIN, where,
+            f"PDM__TLS__TRUST_DOMAIN must be {TRUST_DOMAIN}, the domain of the Certificates' URIs")
+    for name, ports in (("HEALTH_PORT", HEALTH_PORTS), ("PORT", PORTS)):
+        value = env.get(f"PDM__SERVICES__{service.upper()}__{name}")
+        r.check(value is None or str(value) == str(ports[service]), where,
+                f"PDM__SERVICES__{service.upper()}__{name}={value} differs from the port the "
+                f"manifests use ({ports[service]})")
     for peer in CALLS[service]:
         endpoint = env.get(f"PDM__SERVICES__{peer.upper()}__ENDPOINT", "")
         r.check(re.fullmatch(rf"https?://{peer}(\.{NAMESPACE}(\.svc(\..+)?)?)?:{PORTS[peer]}", endpoint),
@@ -275,6 +402,9 @@ def check_service(r, objs, overlay, service, pod_labels):
     r.check(metrics is not None and metrics.get("port") == METRICS_PORT
             and metrics.get("targetPort") in ("metrics", METRICS_PORT),
             where, f"port `metrics` must be {METRICS_PORT}")
+    r.check(not any(p.get("name") == "health" or HEALTH_PORTS[service] in (p.get("port"), p.get("targetPort"))
+                    for p in ports.values()),
+            where, "exposes the plaintext health port (it is for the kubelet's probes only)")
     sa = objs["ServiceAccount"].get(service)
     if r.check(sa is not None, f"{overlay}: ServiceAccount {service}", "missing"):
         r.check(sa.get("automountServiceAccountToken") is False, f"{overlay}: ServiceAccount {service}",
@@ -349,6 +479,8 @@ def check_network(r, objs, overlay, pod_labels):
                 ports = ports_of(rule)
                 r.check(peers, f"{where} {name}", f"ingress to {service} from anywhere")
                 r.check(ports, f"{where} {name}", f"ingress to {service} on every port")
+                r.check(("TCP", HEALTH_PORTS[service]) not in ports, f"{where} {name}",
+                        f"opens {service}'s plaintext health port {HEALTH_PORTS[service]} (probes come from the node)")
                 for peer in peers or []:
                     check_ingress_peer(r, f"{where} {name}", service, peer, ports, app_pods, ingress_from)
             for rule in (spec.get("egress") or []) if "Egress" in types else []:
@@ -413,6 +545,167 @@ def check_egress_peer(r, where, service, peer, ports, app_pods, egress_to):
     r.check(ports <= {("TCP", PORTS[c]) for c in callees}, where, f"egress from {service} on extra ports {sorted(ports)}")
 
 
+def mounted_cert_secret(dep):
+    """The Secret a Deployment mounts at tls.dir, if any."""
+    pod = dep["spec"]["template"]["spec"]
+    c = (pod.get("containers") or [{}])[0]
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    for m in c.get("volumeMounts") or []:
+        if m.get("mountPath", "").rstrip("/") == CERT_DIR:
+            return ((volumes.get(m["name"]) or {}).get("secret") or {}).get("secretName")
+    return None
+
+
+def check_cert_fields(r, where, cert):
+    """What a schema would catch, for cert-manager's Certificate (no schema here)."""
+    spec = cert.get("spec") or {}
+    r.check(cert.get("apiVersion") == CERT_MANAGER, where, f"apiVersion must be {CERT_MANAGER}")
+    unknown = set(spec) - CERTIFICATE_FIELDS
+    r.check(not unknown, where, f"unknown Certificate fields {sorted(unknown)}")
+    unknown = set(spec.get("privateKey") or {}) - PRIVATE_KEY_FIELDS
+    r.check(not unknown, where, f"unknown privateKey fields {sorted(unknown)}")
+    unknown = set(spec.get("issuerRef") or {}) - ISSUER_REF_FIELDS
+    r.check(not unknown, where, f"unknown issuerRef fields {sorted(unknown)}")
+    unknown = set(spec.get("usages") or []) - KEY_USAGES
+    r.check(not unknown, where, f"unknown usages {sorted(unknown)}")
+    r.check(spec.get("secretName"), where, "no secretName")
+    for key in ("duration", "renewBefore"):
+        if key in spec:
+            r.check(hours(spec[key]) is not None, where, f"{key} {spec[key]!r} is not a Go duration")
+
+
+def issuer_of(r, where, objs, cert):
+    """The rendered Issuer a Certificate names, or None (reported)."""
+    ref = (cert.get("spec") or {}).get("issuerRef") or {}
+    ok = (ref.get("kind", "Issuer") == "Issuer" and ref.get("group", "cert-manager.io") == "cert-manager.io"
+          and ref.get("name") in objs["Issuer"])
+    r.check(ok, where, f"issuerRef {ref} is not an Issuer rendered in namespace {NAMESPACE}")
+    return objs["Issuer"].get(ref.get("name")) if ok else None
+
+
+def check_certificates(r, objs, overlay):
+    certs = objs["Certificate"]
+    issuers = objs["Issuer"]
+    where = f"{overlay}: cert-manager"
+    for name, issuer in issuers.items():
+        spec = issuer.get("spec") or {}
+        r.check(issuer.get("apiVersion") == CERT_MANAGER and len(set(spec) & ISSUER_TYPES) == 1
+                and not set(spec) - ISSUER_TYPES,
+                f"{where}: Issuer {name}", f"must be {CERT_MANAGER} with exactly one of {sorted(ISSUER_TYPES)}")
+    for name, cert in certs.items():
+        check_cert_fields(r, f"{where}: Certificate {name}", cert)
+    by_secret = defaultdict(list)
+    by_uri = defaultdict(list)
+    for name, cert in certs.items():
+        by_secret[(cert.get("spec") or {}).get("secretName")].append(name)
+        for uri in (cert.get("spec") or {}).get("uris") or []:
+            by_uri[uri].append(name)
+    for secret, names in by_secret.items():
+        r.check(len(names) == 1, where, f"Certificates {sorted(names)} all write Secret {secret}")
+    for uri, names in by_uri.items():
+        r.check(len(names) == 1, where, f"Certificates {sorted(names)} all claim {uri}")
+
+    # The CA: Issuer pdm-ca signs with the Secret pdm-ca, which a CA Certificate fills.
+    ca_issuer = issuers.get(CA_ISSUER)
+    if r.check(ca_issuer is not None, where, f"no Issuer {CA_ISSUER}"):
+        r.check(((ca_issuer.get("spec") or {}).get("ca") or {}).get("secretName") == CA_SECRET,
+                f"{where}: Issuer {CA_ISSUER}", f"must be of kind CA with spec.ca.secretName {CA_SECRET}")
+    ca_certs = [c for c in certs.values() if (c.get("spec") or {}).get("secretName") == CA_SECRET]
+    ca = ca_certs[0] if ca_certs else None
+    r.check(len(ca_certs) <= 1, where, f"several Certificates write the CA Secret {CA_SECRET}")
+    r.check(ca is not None or CA_SECRET in OVERLAYS[overlay]["external_secrets"], where,
+            f"nothing fills the Secret {CA_SECRET}: a CA Certificate, or a Secret the cluster provides")
+    leaf_max = 0.0
+    for name, cert in certs.items():
+        spec = cert.get("spec") or {}
+        cw = f"{where}: Certificate {name}"
+        if cert is ca:
+            continue
+        r.check(not spec.get("isCA"), cw, f"only {CA_SECRET} may be a CA")
+        issuer = issuer_of(r, cw, objs, cert)
+        r.check(issuer is None or (issuer.get("spec") or {}).get("ca", {}).get("secretName") == CA_SECRET, cw,
+                f"must be issued by the CA Issuer {CA_ISSUER} (the CA every pod trusts)")
+        r.check(spec.get("duration") and hours(spec.get("duration") or "") is not None
+                and hours(spec["duration"]) <= MAX_CERT_DURATION_H, cw,
+                f"duration must be set and at most {MAX_CERT_DURATION_H}h")
+        r.check(spec.get("renewBefore") and hours(spec.get("renewBefore") or "") is not None
+                and MIN_RENEW_BEFORE_H <= hours(spec["renewBefore"]) < (hours(spec.get("duration") or "") or 0), cw,
+                f"renewBefore must be set, at least {MIN_RENEW_BEFORE_H}h and below the duration")
+        key = spec.get("privateKey") or {}
+        r.check(key.get("algorithm") == "ECDSA" and key.get("size") in (256, 384), cw,
+                "privateKey must be ECDSA P-256 (or P-384)")
+        r.check(key.get("rotationPolicy") == "Always", cw,
+                "privateKey.rotationPolicy must be Always (a new key at each renewal)")
+        leaf_max = max(leaf_max, hours(spec.get("duration") or "") or 0)
+    if ca is not None:
+        spec = ca.get("spec") or {}
+        cw = f"{where}: Certificate {ca['metadata']['name']}"
+        r.check(spec.get("isCA") is True, cw, "the CA Certificate needs isCA: true")
+        issuer = issuer_of(r, cw, objs, ca)
+        r.check(issuer is None or "selfSigned" in (issuer.get("spec") or {}), cw,
+                "the CA must come from a selfSigned Issuer (the bootstrap)")
+        key = spec.get("privateKey") or {}
+        r.check(key.get("algorithm") == "ECDSA", cw, "the CA key must be ECDSA")
+        r.check(key.get("rotationPolicy") == "Never", cw,
+                "the CA key must not rotate on renewal (every pod would distrust its peers until all "
+                "certificates were reissued); rotate it as a planned change")
+        renew = hours(spec.get("renewBefore") or "")
+        r.check(renew is not None and renew > leaf_max, cw,
+                f"renewBefore must exceed the longest certificate duration ({leaf_max:g}h), so every "
+                "Secret's ca.crt moves to the renewed CA before the old one expires")
+        for other in certs.values():
+            if other is not ca:
+                ref = (other.get("spec") or {}).get("issuerRef") or {}
+                iss = issuers.get(ref.get("name"), {})
+                r.check("selfSigned" not in (iss.get("spec") or {}),
+                        f"{where}: Certificate {other['metadata']['name']}",
+                        "issued by the selfSigned bootstrap Issuer, not by the CA")
+
+    # Services: the Certificate filling the Secret each Deployment mounts is that service's.
+    mounted = {}
+    for service in PORTS:
+        dep = objs["Deployment"].get(service)
+        secret = mounted_cert_secret(dep) if dep else None
+        mounted[service] = secret
+        sw = f"{where}: {service}"
+        if not r.check(secret, sw, f"its Deployment mounts no certificate Secret at {CERT_DIR}"):
+            continue
+        names = by_secret.get(secret) or []
+        if not r.check(len(names) == 1, sw, f"no Certificate has secretName {secret} (the Secret it mounts)"):
+            continue
+        spec = certs[names[0]].get("spec") or {}
+        cw = f"{where}: Certificate {names[0]}"
+        r.check(spec.get("uris") == [spiffe(f"svc/{service}")], cw,
+                f"uris must be exactly [{spiffe(f'svc/{service}')}] (the caller identity of {service})")
+        r.check(set(spec.get("dnsNames") or []) == service_dns_names(service), cw,
+                f"dnsNames must be exactly {sorted(service_dns_names(service))} (peers dial the Service)")
+        r.check(spec.get("commonName") in (None, service), cw, f"commonName must be {service}")
+        r.check(not spec.get("ipAddresses") and not spec.get("emailAddresses"), cw,
+                "no IP or email SANs")
+        missing = SERVICE_USAGES - set(spec.get("usages") or [])
+        r.check(not missing, cw, f"usages lack {sorted(missing)} (services are servers and clients)")
+
+    # The privacy team's admin client certificate: client auth only, mounted by no service.
+    admin = by_uri.get(spiffe("admin")) or []
+    if r.check(len(admin) == 1, where, f"no Certificate for {spiffe('admin')}"):
+        spec = certs[admin[0]].get("spec") or {}
+        cw = f"{where}: Certificate {admin[0]}"
+        r.check(spec.get("secretName") == ADMIN_SECRET, cw, f"secretName must be {ADMIN_SECRET}")
+        r.check(spec.get("uris") == [spiffe("admin")], cw, f"uris must be exactly [{spiffe('admin')}]")
+        usages = set(spec.get("usages") or [])
+        r.check("client auth" in usages and "server auth" not in usages, cw,
+                "admin is a client: usages must include client auth and not server auth")
+        r.check(not spec.get("dnsNames") and not spec.get("ipAddresses"), cw, "a client certificate names no host")
+    for name, cert in certs.items():
+        spec = cert.get("spec") or {}
+        if cert is not ca and name not in admin:
+            uris = spec.get("uris") or []
+            r.check(len(uris) == 1 and re.fullmatch(rf"spiffe://{re.escape(TRUST_DOMAIN)}/(svc|client)/[a-z0-9-]+",
+                                                    uris[0]), f"{where}: Certificate {name}",
+                    f"needs exactly one SPIFFE URI in {TRUST_DOMAIN} (svc/<service> or client/<name>), got {uris}")
+    print(f"  {overlay}: {len(certs)} Certificates, {len(issuers)} Issuers checked")
+
+
 def check_overlay(r, overlay, objects):
     objs = index(objects)
     r.check(NAMESPACE in objs["Namespace"], overlay, f"Namespace {NAMESPACE} is not rendered")
@@ -435,6 +728,7 @@ def check_overlay(r, overlay, objects):
         replicas = check_scaling(r, objs, overlay, service, dep)
         check_pdb(r, objs, overlay, service, pod_labels[service], replicas or 1)
     r.check(len(images) <= 1, overlay, f"services run different images: {sorted(images)}")
+    check_certificates(r, objs, overlay)
     if len(pod_labels) == len(PORTS):
         try:
             check_network(r, objs, overlay, pod_labels)
@@ -518,7 +812,8 @@ def main():
         for problem in r.problems:
             print(f"  {problem}", file=sys.stderr)
         sys.exit(1)
-    print("  invariants hold: probes, resources, security contexts, secrets, services, PDBs, HPAs, "
+    print("  invariants hold: probes (health ports), resources, security contexts, secrets, "
+          "certificates (mTLS mounts, SPIFFE ids, DNS names), services, PDBs, HPAs, "
           "network policies (call graph exact), dashboard")
 
 

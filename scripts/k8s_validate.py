@@ -16,9 +16,13 @@ import kubernetes_validate
 import yaml
 
 # (apiVersion, kind) of the custom resources the overlays use, and who defines them.
+# cert-manager's kinds come from the base (k8s/base/certificates.yaml: the mesh's CA and
+# mutual-TLS certificates); scripts/k8s_invariants.py checks their fields instead.
 CUSTOM_RESOURCES = {
     ("postgresql.cnpg.io/v1", "Cluster"): "CloudNativePG operator",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "Prometheus Operator",
+    ("cert-manager.io/v1", "Issuer"): "cert-manager operator",
+    ("cert-manager.io/v1", "Certificate"): "cert-manager operator",
 }
 
 

@@ -24,6 +24,12 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the services of the mesh and whether they are built.
     Services,
+    /// The access trail: verify every service's hash chain, list a subject's accesses.
+    #[command(subcommand)]
+    Audit(crate::admin::audit::AuditCommand),
+    /// Certificates for mutual TLS: `pdm certs init` writes a development PKI.
+    #[command(subcommand)]
+    Certs(crate::admin::certs::CertsCommand),
     /// Consent: purposes, a subject's state and history (talks to the consent service).
     #[command(subcommand)]
     Consent(crate::admin::consent::ConsentCommand),

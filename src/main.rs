@@ -33,6 +33,14 @@ fn main() {
                 catalogue::print();
                 Ok(())
             }
+            cli::Command::Audit(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::audit::run(&settings, command).await
+            }
+            cli::Command::Certs(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::certs::run(&settings, command)
+            }
             cli::Command::Consent(command) => {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::consent::run(&settings, command).await

@@ -8,8 +8,10 @@ use pdm_runtime::{
     ServiceContext, Settings, SystemClock, client,
     db::DatabaseTarget,
     keys::{self, KekSource},
+    security::{self, Security},
     shutdown,
     telemetry::{self, ServiceIdentity},
+    tls::identity::Caller,
 };
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +36,22 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(path = %path.display(), "generated a development key-encryption key; set crypto.kek or crypto.kek_file in production");
     }
 
+    if settings.tls.enabled {
+        let dir = settings.tls.dir(&settings.data_dir);
+        let written = security::init_certificates(
+            &dir,
+            &settings.tls.trust_domain,
+            &settings.tls.namespace,
+            &crate::catalogue::ALL,
+            &[crate::admin::certs::DEMO_CLIENT],
+            false,
+        )?;
+        if !written.is_empty() {
+            tracing::warn!(dir = %dir.display(), "wrote a development PKI (no certificates were there); production mounts certificates from cert-manager");
+        }
+    }
+    let security = Security::load(&settings)?;
+
     // Bind every port before starting anything: a port in use fails the whole start.
     let mut bound = Vec::new();
     for service in &services {
@@ -46,6 +64,8 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
 
     let stop = CancellationToken::new();
     let ctx = ServiceContext {
+        name: "pdm",
+        security: security.clone(),
         settings: settings.clone(),
         clock: Arc::new(SystemClock),
         kek: Arc::new(kek),
@@ -55,7 +75,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     for (service, listener, addr) in bound {
         let name = service.name();
         let future = service.run(
-            ctx.clone(),
+            ctx.for_service(name),
             listener,
             Box::pin(stop.clone().cancelled_owned()),
         );
@@ -64,7 +84,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     }
 
     tokio::select! {
-        ready = wait_all_serving(&addrs) => {
+        ready = wait_all_serving(&security, &addrs) => {
             if let Err(err) = ready {
                 stop.cancel();
                 while tasks.join_next().await.is_some() {}
@@ -100,20 +120,27 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             tracing::error!(service = name, error = %format!("{err:#}"), "service stopped with an error");
         }
     }
+    security.shutdown();
     telemetry.shutdown();
     outcome
 }
 
-async fn wait_all_serving(addrs: &[(&'static str, SocketAddr)]) -> anyhow::Result<()> {
+async fn wait_all_serving(
+    security: &Security,
+    addrs: &[(&'static str, SocketAddr)],
+) -> anyhow::Result<()> {
+    let tls = security.client_tls(&Caller::Admin)?;
     for (name, addr) in addrs {
         let host = if addr.ip().is_unspecified() {
             format!("127.0.0.1:{}", addr.port())
         } else {
             addr.to_string()
         };
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}"))?
-            .connect_timeout(Duration::from_secs(2))
-            .connect_lazy();
+        let channel = client::plain_channel_with(
+            &format!("http://{host}"),
+            Duration::from_secs(5),
+            tls.clone(),
+        )?;
         client::wait_serving(&channel, Duration::from_secs(120))
             .await
             .with_context(|| format!("{name} did not become ready"))?;
@@ -151,14 +178,38 @@ fn banner(settings: &Settings, addrs: &[(&'static str, SocketAddr)]) -> String {
         }
     }
     if let Some((_, addr)) = addrs.iter().find(|(n, _)| *n == "identity") {
+        let flags = if settings.tls.enabled {
+            let dir = settings.tls.dir(&settings.data_dir);
+            let (cert, key) = pdm_runtime::tls::pki::paths(
+                &dir,
+                &Caller::Client(crate::admin::certs::DEMO_CLIENT.to_owned()),
+            );
+            format!(
+                "-cacert {} -cert {} -key {}",
+                pdm_runtime::tls::pki::ca_path(&dir).display(),
+                cert.display(),
+                key.display()
+            )
+        } else {
+            "-plaintext".to_owned()
+        };
         let _ = writeln!(
             out,
-            "\nTry it (`make grpcurl` puts grpcurl in .tools/bin):\n  \
-             grpcurl -plaintext {addr} list\n  \
-             grpcurl -plaintext -d '{{\"first_name\":\"Ada\",\"last_name\":\"Lovelace\",\"email\":\"ada@example.org\",\"region\":\"REGION_UK\",\"password\":\"correct horse battery\"}}' \\\n    \
-             {addr} pdm.identity.v1.IdentityService/CreateAccount\n  \
-             grpcurl -plaintext -d '{{\"service\":\"\"}}' {addr} grpc.health.v1.Health/Check"
+            "\nTry it (`make grpcurl` puts grpcurl in .tools/bin; calls use mutual TLS as the\n\
+             company client `demo`, whose certificate `pdm certs init` wrote):\n  \
+             grpcurl {flags} {addr} list\n  \
+             grpcurl {flags} -d '{{\"first_name\":\"Ada\",\"last_name\":\"Lovelace\",\"email\":\"ada@example.org\",\"region\":\"REGION_UK\",\"password\":\"correct horse battery\"}}' \\\n    \
+             {addr} pdm.identity.v1.IdentityService/CreateAccount"
         );
+        if let Ok(health) = settings.service("identity")
+            && health.health_port != 0
+        {
+            let _ = writeln!(
+                out,
+                "  grpcurl -plaintext 127.0.0.1:{} grpc.health.v1.Health/Check   (health port, no certificate)",
+                health.health_port
+            );
+        }
     }
     let _ = write!(
         out,

@@ -14,6 +14,7 @@ use std::{
 use pdm_proto::identity::v1::{
     AuthenticateRequest, GetAccountRequest, identity_service_client::IdentityServiceClient,
 };
+use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{Backend, TestDatabase, fake::Person};
 use tonic::{Code, transport::Endpoint};
 use tonic_health::pb::{
@@ -42,6 +43,13 @@ fn pdm(dir: &Path) -> Command {
     command.env_clear().current_dir(dir);
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
+    }
+    // Tests run side by side: no fixed health ports (a test that wants one sets it).
+    for name in SERVICES {
+        command.env(
+            format!("PDM__SERVICES__{}__HEALTH_PORT", name.to_uppercase()),
+            "0",
+        );
     }
     command
 }
@@ -335,14 +343,20 @@ async fn pdm_serve_identity_serves_then_stops_on_sigterm_without_logging_persona
     if let Some(url) = database.url() {
         command.env("PDM__DATABASE__URL", url);
     }
+    let health_port = free_port()?;
+    command.env(
+        "PDM__SERVICES__IDENTITY__HEALTH_PORT",
+        health_port.to_string(),
+    );
     let mut pdm = Spawned::new(&mut command)?;
 
-    // Ready when health says so.
-    let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10))
-        .connect_lazy();
-    let mut health = HealthClient::new(channel.clone());
+    // Ready when the plaintext health port (the probes' port) says so.
+    let mut health = HealthClient::new(
+        Endpoint::from_shared(format!("http://127.0.0.1:{health_port}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy(),
+    );
     let started = Instant::now();
     loop {
         if let Some(status) = pdm.exited()? {
@@ -371,11 +385,48 @@ async fn pdm_serve_identity_serves_then_stops_on_sigterm_without_logging_persona
         .into_inner();
     assert_eq!(identity_health.status, ServingStatus::Serving as i32);
 
+    // The first start wrote a development PKI, keys readable by the owner alone.
+    let certs = dir.path().join("certs");
+    for file in ["ca.pem", "identity.pem", "admin.pem", "client-demo.pem"] {
+        assert!(certs.join(file).exists(), "{file} was not written");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(certs.join("identity.key"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "identity.key is readable by others");
+    }
+    // The service port speaks mutual TLS only: a plaintext call gets no answer.
+    let plaintext = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let refused = HealthClient::new(plaintext)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await;
+    assert!(refused.is_err(), "a plaintext call was answered");
+    let channel = pdm_runtime::client::plain_channel_with(
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_secs(10),
+        Some(pdm_testkit::client_tls(
+            &certs,
+            &Caller::Client("demo".to_owned()),
+        )?),
+    )?;
+
     // The banner, printed once every service answers, shows how to call it.
     let addr = format!("127.0.0.1:{port}");
     let banner_shown = |out: &str| {
         out.contains("is serving")
-            && out.contains(&format!("grpcurl -plaintext {addr} list"))
+            && out.contains(&format!(
+                "-cert {} -key {} {addr} list",
+                certs.join("client-demo.pem").display(),
+                certs.join("client-demo.key").display()
+            ))
             && out.contains(&format!(
                 "{addr} pdm.identity.v1.IdentityService/CreateAccount"
             ))

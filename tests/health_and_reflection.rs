@@ -51,6 +51,7 @@ async fn reflection_v1_and_v1alpha_list_exactly_the_services_served() -> anyhow:
         names(&[
             IDENTITY,
             SUBJECT_DATA,
+            "pdm.audit.v1.AuditService",
             HEALTH,
             "grpc.reflection.v1.ServerReflection"
         ]),
@@ -62,6 +63,7 @@ async fn reflection_v1_and_v1alpha_list_exactly_the_services_served() -> anyhow:
         names(&[
             IDENTITY,
             SUBJECT_DATA,
+            "pdm.audit.v1.AuditService",
             HEALTH,
             "grpc.reflection.v1alpha.ServerReflection"
         ]),

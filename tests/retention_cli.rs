@@ -23,6 +23,8 @@ async fn pdm_retention(mesh: &Mesh, dir: &Path, args: &[&str]) -> anyhow::Result
             "PDM__SERVICES__RETENTION__ENDPOINT",
             format!("http://{addr}"),
         )
+        // As the privacy team: the admin certificate of the mesh's PKI.
+        .env("PDM__TLS__DIR", mesh.certificate_dir())
         .arg("retention")
         .args(args);
     if let Some(path) = std::env::var_os("PATH") {

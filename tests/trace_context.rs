@@ -12,7 +12,8 @@ use opentelemetry::{
 };
 use pdm_identity::Identity;
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
-use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_runtime::tls::identity::Caller;
+use pdm_testkit::{Mesh, TEST_CLIENT, TestMesh, fake::Person};
 use support::{call_end_of_trace, lines_of_trace, random_trace_id, traceparent};
 use tonic::{Code, Request};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -46,7 +47,11 @@ fn endpoint(mesh: &Mesh) -> anyhow::Result<String> {
 #[tokio::test]
 async fn calls_through_the_runtime_client_carry_the_callers_trace() -> anyhow::Result<()> {
     let mesh = TestMesh::new().with(Identity).start().await?;
-    let channel = pdm_runtime::client::channel(&endpoint(&mesh)?, LIMIT)?;
+    let channel = pdm_runtime::client::channel_with(
+        &endpoint(&mesh)?,
+        LIMIT,
+        mesh.client_tls(&Caller::Client(TEST_CLIENT.to_owned()))?,
+    )?;
     let trace_id = random_trace_id();
     let span = span_in_trace(&trace_id)?;
     // The span really is in that trace before any call is made.

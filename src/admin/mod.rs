@@ -1,6 +1,8 @@
 //! Commands for the privacy team: thin gRPC clients of the running services, printing
 //! tables.
 
+pub mod audit;
+pub mod certs;
 pub mod consent;
 pub mod retention;
 pub mod rights;
@@ -8,16 +10,17 @@ pub mod transfers;
 
 use std::time::Duration;
 
-use pdm_runtime::{Settings, client::TracedChannel};
+use anyhow::Context as _;
+use pdm_runtime::{Settings, client::TracedChannel, security::Security, tls::identity::Caller};
 
-/// A channel to a service, at the endpoint the settings give for it.
+/// A channel to a service, at the endpoint the settings give for it, as the privacy
+/// team's `admin` identity (its certificate from the certificate directory).
 pub fn channel(settings: &Settings, service: &str) -> anyhow::Result<TracedChannel> {
     let endpoint = settings.endpoint(service)?;
-    client_channel(&endpoint)
-}
-
-fn client_channel(endpoint: &str) -> anyhow::Result<TracedChannel> {
-    pdm_runtime::client::channel(endpoint, Duration::from_secs(30))
+    let tls = Security::load(settings)?
+        .client_tls(&Caller::Admin)
+        .context("the admin certificate (see `pdm certs init`)")?;
+    pdm_runtime::client::channel_with(&endpoint, Duration::from_secs(30), tls)
 }
 
 /// Prints rows as an aligned table.

@@ -5,12 +5,19 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use pdm_proto::{common::v1::Region, identity::v1::CreateAccountRequest};
-use pdm_runtime::{ServiceContext, Settings, SystemClock, client};
+use pdm_runtime::{
+    ServiceContext, Settings, SystemClock, client,
+    security::{self, Security},
+    tls::identity::Caller,
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::catalogue;
+
+/// The company client the benchmarks call as.
+const BENCH_CLIENT: &str = "bench";
 
 /// Running services.
 pub struct Harness {
@@ -36,7 +43,17 @@ impl Harness {
         let mut overrides = vec![
             ("data_dir".to_owned(), dir.display().to_string()),
             ("server.concurrency_limit".to_owned(), "4096".to_owned()),
+            // Measured as deployed (mutual TLS, caller policy), without a rate limit.
+            ("security.rate_per_second".to_owned(), "1e12".to_owned()),
+            ("security.burst".to_owned(), "1e12".to_owned()),
+            (
+                "security.allow_all".to_owned(),
+                format!("client:{BENCH_CLIENT}"),
+            ),
         ];
+        for name in catalogue::ALL {
+            overrides.push((format!("services.{name}.health_port"), "0".to_owned()));
+        }
         overrides.extend(settings);
         for name in names {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -50,7 +67,20 @@ impl Harness {
         }
         let settings = Arc::new(Settings::with_overrides(overrides)?);
         let (kek, _) = pdm_runtime::keys::load_kek(&settings)?;
+        let certs = settings.tls.dir(&settings.data_dir);
+        security::init_certificates(
+            &certs,
+            &settings.tls.trust_domain,
+            &settings.tls.namespace,
+            &catalogue::ALL,
+            &[BENCH_CLIENT],
+            true,
+        )?;
+        let security = Security::load(&settings)?;
+        let tls = security.client_tls(&Caller::Client(BENCH_CLIENT.to_owned()))?;
         let ctx = ServiceContext {
+            name: "bench",
+            security,
             settings,
             clock: Arc::new(SystemClock),
             kek: Arc::new(kek),
@@ -63,13 +93,15 @@ impl Harness {
                 catalogue::implementation(name).with_context(|| format!("{name} is not built"))?;
             let addr = listener.local_addr()?;
             tasks.push(tokio::spawn(service.run(
-                ctx.clone(),
+                ctx.for_service(name),
                 listener,
                 Box::pin(stop.clone().cancelled_owned()),
             )));
-            let channel = Endpoint::from_shared(format!("http://{addr}"))?
-                .tcp_nodelay(true)
-                .connect_lazy();
+            let channel = client::plain_channel_with(
+                &format!("http://{addr}"),
+                Duration::from_secs(60),
+                tls.clone(),
+            )?;
             client::wait_serving(&channel, Duration::from_secs(60)).await?;
             channels.insert(name, channel);
         }

@@ -22,7 +22,7 @@ use pdm_proto::{
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -65,8 +65,7 @@ pub async fn run(
     let settings: ConsentSettings = ctx.settings.section(NAME)?;
     let catalogue = Arc::new(Catalogue::new(&settings.purposes).map_err(anyhow::Error::msg)?);
     let max_message = ctx.settings.server.max_message_bytes;
-    let identity_endpoint = ctx.settings.endpoint("identity")?;
-    let call_timeout = ctx.settings.server.request_timeout();
+    let identity = IdentityServiceClient::new(ctx.channel("identity")?);
 
     // Streams (WatchConsentChanges) end when shutdown starts, so the drain is quick.
     let stop = CancellationToken::new();
@@ -78,7 +77,7 @@ pub async fn run(
 
     let consent = Deferred::new();
     let subject_data = Deferred::new();
-    let server = GrpcServer::new(NAME, &ctx.settings.server)
+    let server = GrpcServer::for_service(&ctx)
         .with_service(consent.clone())
         .with_service(subject_data.clone());
 
@@ -90,8 +89,6 @@ pub async fn run(
             chrono::Duration::seconds(i64::try_from(settings.region_ttl_secs).unwrap_or(i64::MAX)),
             chrono::Duration::seconds(i64::try_from(settings.unknown_ttl_secs).unwrap_or(i64::MAX)),
         ));
-        let identity =
-            IdentityServiceClient::new(client::channel(&identity_endpoint, call_timeout)?);
         let subjects = Subjects::new(
             store.clone(),
             cache.clone(),

@@ -19,7 +19,7 @@ use pdm_proto::{
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
 };
 use tokio::net::TcpListener;
 
@@ -57,7 +57,7 @@ pub async fn run(
     let max_message = ctx.settings.server.max_message_bytes;
     let identity = Deferred::new();
     let subject_data = Deferred::new();
-    let server = GrpcServer::new(NAME, &ctx.settings.server)
+    let server = GrpcServer::for_service(&ctx)
         .with_service(identity.clone())
         .with_service(subject_data.clone());
 
@@ -66,10 +66,7 @@ pub async fn run(
         let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
         let rights = match settings.deletion.as_str() {
             "local" => None,
-            "rights" => Some(RightsServiceClient::new(client::channel(
-                &ctx.settings.endpoint("rights")?,
-                ctx.settings.server.request_timeout(),
-            )?)),
+            "rights" => Some(RightsServiceClient::new(ctx.channel("rights")?)),
             other => {
                 anyhow::bail!("identity.deletion: {other:?} is neither \"rights\" nor \"local\"")
             }

@@ -18,7 +18,7 @@ use pdm_proto::{
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
     settings::SettingsError,
 };
 use tokio::net::TcpListener;
@@ -76,13 +76,15 @@ pub async fn run(
     let max_message = ctx.settings.server.max_message_bytes;
     let mut endpoints = Vec::with_capacity(checked.services.len());
     for name in &checked.services {
-        let endpoint = ctx.settings.endpoint(name).map_err(|_| SettingsError {
-            problems: vec![(
-                "retention.services".to_owned(),
-                format!("{name} has no [services.{name}] settings"),
-            )],
-        })?;
-        endpoints.push((name.clone(), endpoint));
+        let channel = ctx
+            .channel_with_timeout(name, checked.call_timeout)
+            .map_err(|_| SettingsError {
+                problems: vec![(
+                    "retention.services".to_owned(),
+                    format!("{name} has no [services.{name}] settings"),
+                )],
+            })?;
+        endpoints.push((name.clone(), channel));
     }
 
     // The scheduler stops when shutdown starts; a run in progress finishes on its own.
@@ -94,7 +96,7 @@ pub async fn run(
     };
 
     let retention = Deferred::new();
-    let server = GrpcServer::new(NAME, &ctx.settings.server).with_service(retention.clone());
+    let server = GrpcServer::for_service(&ctx).with_service(retention.clone());
     let scheduler_stop = stop.clone();
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
@@ -110,11 +112,10 @@ pub async fn run(
             );
         }
         let mut targets = Vec::with_capacity(endpoints.len());
-        for (name, endpoint) in endpoints {
-            let client =
-                SubjectDataServiceClient::new(client::channel(&endpoint, checked.call_timeout)?)
-                    .max_decoding_message_size(max_message)
-                    .max_encoding_message_size(max_message);
+        for (name, channel) in endpoints {
+            let client = SubjectDataServiceClient::new(channel)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message);
             targets.push(Target { name, client });
         }
         let runner = Runner::new(

@@ -66,11 +66,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: RightsSettings = ctx.settings.section(NAME)?;
-    let peers = Peers::new(
-        &ctx.settings,
-        &settings.data_services(),
-        ctx.settings.server.request_timeout(),
-    )?;
+    let peers = Peers::new(&ctx, &settings.data_services())?;
     let max_message = ctx.settings.server.max_message_bytes;
     let sink = if settings.smtp_relay.is_empty() {
         let path = if settings.outbox_file.is_empty() {
@@ -97,7 +93,7 @@ pub async fn run(
     let worker_handle = worker_done.clone();
     let grace = ctx.settings.server.grace_period();
     let rights = Deferred::new();
-    let server = GrpcServer::new(NAME, &ctx.settings.server).with_service(rights.clone());
+    let server = GrpcServer::for_service(&ctx).with_service(rights.clone());
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
         let store = Store::new(db.clone());

@@ -38,6 +38,31 @@ pub struct ExportSummary {
     pub recipients: BTreeSet<String>,
     /// Retention rule per category.
     pub retention: BTreeMap<String, String>,
+    /// Who accessed the subject's data in this service and when, oldest first (from its
+    /// access trail; at most [`MAX_ACCESSES`]).
+    #[serde(default)]
+    pub accesses: Vec<AccessLine>,
+    /// More accesses were recorded than listed.
+    #[serde(default)]
+    pub accesses_truncated: bool,
+}
+
+/// Accesses listed per service at most.
+pub const MAX_ACCESSES: usize = 10_000;
+
+/// One entry of a service's access trail, as the package shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessLine {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who: a service of the mesh, the privacy team (`admin`), or a company service.
+    pub caller: String,
+    /// What was done (the gRPC method).
+    pub method: String,
+    /// Why, when the call said.
+    pub purpose: String,
+    /// Trace id, to find the call in traces.
+    pub trace_id: String,
 }
 
 impl ExportSummary {
@@ -193,6 +218,22 @@ pub fn summary(exports: &[ExportSummary], schedule: Option<&Value>) -> Value {
             retention.entry(c.clone()).or_insert_with(|| rule.clone());
         }
     }
+    let mut accesses: Vec<Value> = exports
+        .iter()
+        .flat_map(|e| {
+            e.accesses.iter().map(|a| {
+                json!({
+                    "at": a.at,
+                    "service": e.service,
+                    "caller": a.caller,
+                    "method": a.method,
+                    "purpose": a.purpose,
+                    "trace_id": a.trace_id,
+                })
+            })
+        })
+        .collect();
+    accesses.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
     let by_service: Vec<Value> = exports
         .iter()
         .map(|e| json!({ "service": e.service, "records": e.records, "categories": e.categories }))
@@ -206,6 +247,8 @@ pub fn summary(exports: &[ExportSummary], schedule: Option<&Value>) -> Value {
         "how_long": retention,
         "retention_schedule": schedule.cloned().unwrap_or(Value::Null),
         "sources": sources,
+        "accesses": accesses,
+        "accesses_truncated": exports.iter().any(|e| e.accesses_truncated),
     })
 }
 
@@ -238,7 +281,8 @@ pub fn human_readable(summary: &Value) -> String {
          3. The categories of personal data concerned: {}\n\
          4. The recipients to whom it has been or will be disclosed: {}\n\
          5. How long we intend to store it: {}\n\
-         6. Where it came from: {}\n",
+         6. Where it came from: {}\n\
+         7. Who accessed it and when: {} recorded accesses (listed under \"accesses\")\n",
         or_none(list("categories")),
         or_none(list("purposes")),
         or_none(
@@ -250,6 +294,7 @@ pub fn human_readable(summary: &Value) -> String {
         or_none(list("recipients")),
         or_none(list("how_long")),
         or_none(list("sources")),
+        summary["accesses"].as_array().map_or(0, Vec::len),
     )
 }
 

@@ -1,23 +1,23 @@
 //! Clients of the services a request reaches, all over traced channels.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use pdm_proto::{
+    audit::v1::audit_service_client::AuditServiceClient,
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
     retention::v1::retention_service_client::RetentionServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
 };
-use pdm_runtime::{
-    Settings,
-    client::{self, TracedChannel},
-};
+use pdm_runtime::{ServiceContext, client::TracedChannel};
 
 /// Every peer of the rights service.
 #[derive(Debug, Clone)]
 pub struct Peers {
     /// SubjectData of each data-holding service.
     pub subject_data: BTreeMap<String, SubjectDataServiceClient<TracedChannel>>,
+    /// The access trail of each data-holding service (for access reports).
+    pub audit: BTreeMap<String, AuditServiceClient<TracedChannel>>,
     /// Identity (verification, contact address, rectification).
     pub identity: IdentityServiceClient<TracedChannel>,
     /// Consent (objection, do-not-sell).
@@ -27,25 +27,22 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Lazily connected clients for the configured services.
-    pub fn new(
-        settings: &Settings,
-        data_services: &[String],
-        call_timeout: Duration,
-    ) -> anyhow::Result<Self> {
-        let channel = |name: &str| -> anyhow::Result<TracedChannel> {
-            client::channel(&settings.endpoint(name)?, call_timeout)
-        };
+    /// Lazily connected clients for the configured services, as the rights service.
+    pub fn new(ctx: &ServiceContext, data_services: &[String]) -> anyhow::Result<Self> {
+        let channel = |name: &str| ctx.channel(name);
         let mut subject_data = BTreeMap::new();
+        let mut audit = BTreeMap::new();
         for name in data_services {
+            let channel = channel(name)?;
+            audit.insert(name.clone(), AuditServiceClient::new(channel.clone()));
             subject_data.insert(
                 name.clone(),
-                SubjectDataServiceClient::new(channel(name)?)
-                    .max_decoding_message_size(64 * 1024 * 1024),
+                SubjectDataServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             );
         }
         Ok(Self {
             subject_data,
+            audit,
             identity: IdentityServiceClient::new(channel("identity")?),
             consent: ConsentServiceClient::new(channel("consent")?),
             retention: RetentionServiceClient::new(channel("retention")?),

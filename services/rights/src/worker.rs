@@ -4,6 +4,7 @@
 //! whose runner crashed is simply run again (its lease runs out, or it is reclaimed at
 //! start).
 
+use pdm_proto::audit::v1::ListAccessesRequest;
 use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -30,7 +31,7 @@ use crate::{
     domain::plan::Action,
     error::{Result, RightsError},
     outbox::Outbox,
-    package::{ChunkWriter, ExportSummary, record_json},
+    package::{AccessLine, ChunkWriter, ExportSummary, MAX_ACCESSES, record_json},
     peers::Peers,
     sealed,
     settings::RightsSettings,
@@ -425,9 +426,57 @@ impl Worker {
                 .await
                 .map_err(retry)?;
         }
+        self.accesses(&t.service, subject, &mut summary).await?;
         serde_json::to_string(&summary)
             .map(Some)
             .map_err(|e| Failure::Retry(e.to_string()))
+    }
+
+    /// Adds who accessed the subject's data in `service`, from its access trail.
+    async fn accesses(
+        &self,
+        service: &str,
+        subject: &str,
+        summary: &mut ExportSummary,
+    ) -> std::result::Result<(), Failure> {
+        let Some(client) = self.peers.audit.get(service) else {
+            return Ok(());
+        };
+        let mut client = client.clone();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_accesses(ListAccessesRequest {
+                    subject_id: subject.to_owned(),
+                    page_size: 1000,
+                    page_token,
+                })
+                .await
+                .map_err(|s| classify(&s))?
+                .into_inner();
+            for a in page.accesses {
+                if summary.accesses.len() == MAX_ACCESSES {
+                    summary.accesses_truncated = true;
+                    return Ok(());
+                }
+                summary.accesses.push(AccessLine {
+                    at: a
+                        .at
+                        .as_ref()
+                        .and_then(pdm_runtime::convert::from_timestamp)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default(),
+                    caller: a.caller,
+                    method: a.method,
+                    purpose: a.purpose,
+                    trace_id: a.trace_id,
+                });
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(());
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     /// Closes a request once every task ended: denied if a service refused, else

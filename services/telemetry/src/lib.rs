@@ -21,7 +21,7 @@ use pdm_proto::{
     telemetry::v1::telemetry_service_server::TelemetryServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
 };
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
@@ -72,8 +72,7 @@ pub async fn run(
         GeoDb::parse(&csv).map_err(|e| anyhow::anyhow!("telemetry.ip_database: {e}"))?
     };
     let max_message = ctx.settings.server.max_message_bytes;
-    let consent_endpoint = ctx.settings.endpoint("consent")?;
-    let call_timeout = ctx.settings.server.request_timeout();
+    let consent = ConsentServiceClient::new(ctx.channel("consent")?);
 
     let stop = CancellationToken::new();
     let stop_on_shutdown = stop.clone();
@@ -84,13 +83,12 @@ pub async fn run(
 
     let telemetry = Deferred::new();
     let subject_data = Deferred::new();
-    let server = GrpcServer::new(NAME, &ctx.settings.server)
+    let server = GrpcServer::for_service(&ctx)
         .with_service(telemetry.clone())
         .with_service(subject_data.clone());
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
         let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
-        let consent = ConsentServiceClient::new(client::channel(&consent_endpoint, call_timeout)?);
         let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
         gate.start(stop.clone());
         let erasures = Arc::new(Notify::new());

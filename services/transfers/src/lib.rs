@@ -17,7 +17,7 @@ use pdm_proto::{
     transfers::v1::transfers_service_server::TransfersServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, client, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
 };
 use tokio::net::TcpListener;
 
@@ -57,17 +57,15 @@ pub async fn run(
     let settings: TransfersSettings = ctx.settings.section(NAME)?;
     let adequacy = domain::adequacy::lists(&settings.adequacy).map_err(anyhow::Error::msg)?;
     let max_message = ctx.settings.server.max_message_bytes;
-    let consent_endpoint = ctx.settings.endpoint("consent")?;
-    let call_timeout = ctx.settings.server.request_timeout();
+    let consent = ConsentServiceClient::new(ctx.channel("consent")?);
 
     let transfers = Deferred::new();
     let subject_data = Deferred::new();
-    let server = GrpcServer::new(NAME, &ctx.settings.server)
+    let server = GrpcServer::for_service(&ctx)
         .with_service(transfers.clone())
         .with_service(subject_data.clone());
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let consent = ConsentServiceClient::new(client::channel(&consent_endpoint, call_timeout)?);
         let api = TransfersApi::new(
             Store::new(db.clone()),
             ctx.clock.clone(),

@@ -17,6 +17,13 @@ pub mod subject {
     }
 }
 
+/// `pdm.audit.v1`: the access trail every service keeps.
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("pdm.audit.v1");
+    }
+}
+
 /// `pdm.identity.v1`: accounts, sessions, billing contacts and support tickets.
 pub mod identity {
     pub mod v1 {

@@ -8,22 +8,53 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::propagation::TraceContext;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+
+use crate::{
+    propagation::TraceContext,
+    tls::{config::Reloading, connector::MtlsConnector},
+};
 
 /// A channel whose calls carry W3C trace context.
 pub type TracedChannel = InterceptedService<Channel, TraceContext>;
 
-/// A lazily connected channel to `endpoint` (connection errors surface on the first call
-/// as `UNAVAILABLE`), with a per-call timeout.
+/// A lazily connected plaintext channel to `endpoint` (connection errors surface on the
+/// first call as `UNAVAILABLE`), with a per-call timeout.
 pub fn channel(endpoint: &str, call_timeout: Duration) -> anyhow::Result<TracedChannel> {
-    let channel = Endpoint::from_shared(endpoint.to_owned())?
+    channel_with(endpoint, call_timeout, None)
+}
+
+/// A lazily connected channel, over mutual TLS with `tls` (the caller's certificate, the
+/// latest one for each new connection) or in plaintext without it.
+pub fn channel_with(
+    endpoint: &str,
+    call_timeout: Duration,
+    tls: Option<Arc<Reloading<ClientConfig>>>,
+) -> anyhow::Result<TracedChannel> {
+    Ok(InterceptedService::new(
+        plain_channel_with(endpoint, call_timeout, tls)?,
+        TraceContext,
+    ))
+}
+
+/// [`channel_with`] without trace context (for health checks).
+pub fn plain_channel_with(
+    endpoint: &str,
+    call_timeout: Duration,
+    tls: Option<Arc<Reloading<ClientConfig>>>,
+) -> anyhow::Result<Channel> {
+    let builder = Endpoint::from_shared(endpoint.to_owned())?
         .connect_timeout(Duration::from_secs(3))
         .timeout(call_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy();
-    Ok(InterceptedService::new(channel, TraceContext))
+        .keep_alive_while_idle(true);
+    Ok(match tls {
+        Some(config) => builder.connect_with_connector_lazy(MtlsConnector::new(config)),
+        None => builder.connect_lazy(),
+    })
 }
 
 /// Waits until the server behind `channel` reports `SERVING` for the whole server (the

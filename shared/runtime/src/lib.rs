@@ -2,6 +2,7 @@
 //! connection and migrations, server bootstrap, shutdown and error mapping.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod convert;
@@ -11,11 +12,13 @@ pub mod ids;
 pub mod keys;
 pub mod layers;
 pub mod propagation;
+pub mod security;
 pub mod server;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::FieldViolations;

@@ -18,10 +18,11 @@ use std::{
 };
 
 use anyhow::Context as _;
+use pdm_proto::audit::v1::audit_service_server::AuditServiceServer;
 use sea_orm::DatabaseConnection;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     task::JoinHandle,
 };
 use tokio_stream::StreamExt as _;
@@ -30,17 +31,27 @@ use tonic::{
     body::Body,
     server::NamedService,
     service::RoutesBuilder,
-    transport::{
-        Server,
-        server::{Connected, TcpConnectInfo, TcpIncoming},
-    },
+    transport::{Server, server::Connected},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Service, ServiceExt};
 
 use crate::{
-    layers::{BoxFuture, load_shed::LoadShedLayer, timeout::TimeoutLayer, trace::TraceLayer},
+    SystemClock,
+    audit::{Trail, layer::AuditLayer, service::AuditApi},
+    clock::SharedClock,
+    layers::{
+        BoxFuture,
+        authz::AuthorizeLayer,
+        load_shed::LoadShedLayer,
+        rate_limit::{Limits, RateLimitLayer},
+        timeout::TimeoutLayer,
+        trace::TraceLayer,
+    },
+    security::Security,
+    service::ServiceContext,
     settings::ServerSettings,
+    tls::incoming::incoming,
 };
 
 /// A gRPC service that answers `UNAVAILABLE` until it is [`Deferred::set`], so a server
@@ -116,6 +127,16 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     health: HealthReporter,
     names: Vec<&'static str>,
+    security: Option<Arc<Security>>,
+    health_addr: Option<std::net::SocketAddr>,
+    audit: Option<AuditParts>,
+    trail: Arc<OnceLock<Trail>>,
+    clock: SharedClock,
+}
+
+/// The access trail of a mesh service: its API, filled in when the database is ready.
+struct AuditParts {
+    api: Deferred<AuditServiceServer<AuditApi>>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -128,7 +149,8 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
-    /// A server for the service called `label` (used in logs).
+    /// A plaintext server without caller checks, for the service called `label` (used
+    /// in logs). Services of the mesh use [`GrpcServer::for_service`].
     pub fn new(label: &'static str, settings: &ServerSettings) -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
@@ -139,7 +161,30 @@ impl GrpcServer {
             routes,
             health,
             names: Vec::new(),
+            security: None,
+            health_addr: None,
+            audit: None,
+            trail: Arc::new(OnceLock::new()),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The server of a mesh service: mutual TLS with the service's certificate (unless TLS
+    /// is off), the caller policy, per-caller rate limits, the access trail (its
+    /// `AuditService` served beside the service's own), and a plaintext health-only port
+    /// for probes when one is configured. The service's migrator must include
+    /// [`crate::audit::migration::CreateAccessLog`].
+    pub fn for_service(ctx: &ServiceContext) -> Self {
+        let api = Deferred::new();
+        let mut server = Self::new(ctx.name, &ctx.settings.server).with_service(api.clone());
+        server.audit = Some(AuditParts { api });
+        server.clock = ctx.clock.clone();
+        server.security = Some(ctx.security.clone());
+        server.health_addr = ctx.settings.service(ctx.name).ok().and_then(|s| {
+            let host: std::net::IpAddr = ctx.settings.server.host.parse().ok()?;
+            (s.health_port != 0).then(|| std::net::SocketAddr::new(host, s.health_port))
+        });
+        server
     }
 
     /// Adds a gRPC service; its health status follows the server's readiness.
@@ -179,16 +224,40 @@ impl GrpcServer {
         self.add_reflection()?;
 
         let stop = CancellationToken::new();
+        let (server_tls, trust_domain, policy, limits) = match &self.security {
+            Some(security) => {
+                let tls = security.server_tls(self.label)?;
+                if tls.is_none() {
+                    tracing::warn!(
+                        service = self.label,
+                        "serving in plaintext (tls.enabled = false): no caller identities, no authorisation"
+                    );
+                }
+                (
+                    tls,
+                    security.trust_domain().unwrap_or_default().to_owned(),
+                    security.policy(),
+                    security.limits(),
+                )
+            }
+            None => (None, String::new(), None, Arc::new(Limits::unlimited())),
+        };
+        if let Some(addr) = self.health_addr {
+            self.serve_health(addr, stop.clone()).await?;
+        }
         // Connections are served on tasks of their own: after the grace period they are
         // severed through `sever`, which ends every call still running on them.
         let sever = CancellationToken::new();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).map({
+        let incoming = incoming(listener, server_tls, trust_domain, stop.clone()).map({
             let sever = sever.clone();
             move |accepted| accepted.map(|io| Severable::new(io, &sever))
         });
         let routes = std::mem::take(&mut self.routes).routes();
         let server = Server::builder()
             .layer(TraceLayer)
+            .layer(AuthorizeLayer::new(policy))
+            .layer(RateLimitLayer::new(limits))
+            .layer(AuditLayer::new(self.trail.clone(), self.clock.clone()))
             .layer(TimeoutLayer::new(self.settings.request_timeout()))
             .layer(LoadShedLayer::new(self.settings.concurrency_limit))
             .add_routes(routes)
@@ -215,6 +284,16 @@ impl GrpcServer {
             }
         };
 
+        let trail_stop = CancellationToken::new();
+        let writer = self.audit.as_ref().map(|audit| {
+            let (trail, writer) = Trail::start(db.clone(), self.label, trail_stop.clone());
+            let _ = self.trail.set(trail);
+            audit.api.set(AuditServiceServer::new(AuditApi::new(
+                db.clone(),
+                self.label,
+            )));
+            writer
+        });
         self.set_status(ServingStatus::Serving).await;
         tracing::info!(service = self.label, "serving");
         let watcher = tokio::spawn(watch_database(
@@ -229,6 +308,7 @@ impl GrpcServer {
             () = &mut shutdown => {}
             finished = &mut server => {
                 watcher.abort();
+                trail_stop.cancel();
                 finished.context("server task")?.context("server stopped")?;
                 return Ok(());
             }
@@ -241,7 +321,20 @@ impl GrpcServer {
         );
         self.set_status(ServingStatus::NotServing).await;
         watcher.abort();
-        self.drain(&mut server, &stop, &sever).await?;
+        let drained = self.drain(&mut server, &stop, &sever).await;
+        // Calls are over: what they queued for the trail is written before we return.
+        trail_stop.cancel();
+        if let Some(writer) = writer
+            && tokio::time::timeout(self.settings.grace_period(), writer)
+                .await
+                .is_err()
+        {
+            tracing::error!(
+                service = self.label,
+                "the access trail was not flushed in time"
+            );
+        }
+        drained?;
         tracing::info!(service = self.label, "stopped");
         Ok(())
     }
@@ -275,6 +368,47 @@ impl GrpcServer {
         Ok(())
     }
 
+    /// Serves health alone, in plaintext, for probes that cannot present a certificate.
+    async fn serve_health(
+        &self,
+        addr: std::net::SocketAddr,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("{}: cannot listen for health checks on {addr}", self.label)
+        })?;
+        let service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(self.health.clone()),
+        );
+        // Reflection of health alone, so grpcurl and grpc-health-probe work without protos.
+        let v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .build_v1()?;
+        let v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+            .build_v1alpha()?;
+        let label = self.label;
+        tokio::spawn(async move {
+            let served = Server::builder()
+                .add_service(service)
+                .add_service(v1)
+                .add_service(v1alpha)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    stop.cancelled_owned(),
+                )
+                .await;
+            if let Err(err) = served {
+                tracing::warn!(service = label, error = %err, "health port stopped");
+            }
+        });
+        Ok(())
+    }
+
     fn add_reflection(&mut self) -> anyhow::Result<()> {
         let mut v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pdm_proto::FILE_DESCRIPTOR_SET)
@@ -304,13 +438,13 @@ impl GrpcServer {
 /// A served connection that fails its reads and writes once severed: the connection task
 /// then ends, and with it every call on the connection. Connections run on tasks of their
 /// own, so dropping the server's task alone would leave them (and their calls) running.
-struct Severable {
-    io: TcpStream,
+struct Severable<IO> {
+    io: IO,
     severed: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
-impl Severable {
-    fn new(io: TcpStream, sever: &CancellationToken) -> Self {
+impl<IO> Severable<IO> {
+    fn new(io: IO, sever: &CancellationToken) -> Self {
         Self {
             io,
             severed: Box::pin(sever.clone().cancelled_owned()),
@@ -326,15 +460,15 @@ impl Severable {
     }
 }
 
-impl Connected for Severable {
-    type ConnectInfo = TcpConnectInfo;
+impl<IO: Connected> Connected for Severable<IO> {
+    type ConnectInfo = IO::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.io.connect_info()
     }
 }
 
-impl AsyncRead for Severable {
+impl<IO: AsyncRead + Unpin> AsyncRead for Severable<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -347,7 +481,7 @@ impl AsyncRead for Severable {
     }
 }
 
-impl AsyncWrite for Severable {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Severable<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -5,7 +5,14 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use tokio::net::TcpListener;
 
-use crate::{clock::SharedClock, keys::KEK_LEN, settings::Settings};
+use crate::{
+    client::{self, TracedChannel},
+    clock::SharedClock,
+    keys::KEK_LEN,
+    security::Security,
+    settings::Settings,
+    tls::identity::Caller,
+};
 
 /// A future that resolves when the service must stop.
 pub type ShutdownSignal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -16,6 +23,10 @@ pub type ServiceFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send 
 /// Everything a service needs from its process.
 #[derive(Clone)]
 pub struct ServiceContext {
+    /// The service this context is for (its certificate identity).
+    pub name: &'static str,
+    /// Certificates, caller policy and rate limits, shared by the process's services.
+    pub security: Arc<Security>,
     /// Process-wide settings; the service reads its own section with `Settings::section`.
     pub settings: Arc<Settings>,
     /// The clock every time-dependent rule reads.
@@ -24,10 +35,40 @@ pub struct ServiceContext {
     pub kek: Arc<[u8; KEK_LEN]>,
 }
 
+impl ServiceContext {
+    /// A channel to another service of the mesh, as this service (mutual TLS with its
+    /// certificate unless TLS is off), carrying trace context.
+    pub fn channel(&self, peer: &str) -> anyhow::Result<TracedChannel> {
+        self.channel_with_timeout(peer, self.settings.server.request_timeout())
+    }
+
+    /// [`ServiceContext::channel`] with a per-call timeout of its own.
+    pub fn channel_with_timeout(
+        &self,
+        peer: &str,
+        call_timeout: std::time::Duration,
+    ) -> anyhow::Result<TracedChannel> {
+        let endpoint = self.settings.endpoint(peer)?;
+        let tls = self
+            .security
+            .client_tls(&Caller::Service(self.name.to_owned()))?;
+        client::channel_with(&endpoint, call_timeout, tls)
+    }
+
+    /// The same context for another service of the process.
+    pub fn for_service(&self, name: &'static str) -> Self {
+        Self {
+            name,
+            ..self.clone()
+        }
+    }
+}
+
 impl std::fmt::Debug for ServiceContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key.
         f.debug_struct("ServiceContext")
+            .field("name", &self.name)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }

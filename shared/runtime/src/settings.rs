@@ -31,6 +31,10 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Key-encryption key.
     pub crypto: CryptoSettings,
+    /// Mutual TLS.
+    pub tls: TlsSettings,
+    /// Caller authorisation and rate limits.
+    pub security: SecuritySettings,
     /// Per-service port, endpoint and database.
     pub services: BTreeMap<String, ServiceSettings>,
     #[serde(skip, default = "empty_config")]
@@ -125,6 +129,49 @@ pub struct CryptoSettings {
     pub kek_file: String,
 }
 
+/// Mutual TLS settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsSettings {
+    /// mTLS on every connection.
+    pub enabled: bool,
+    /// Certificate directory; empty: `<data_dir>/certs`.
+    pub dir: String,
+    /// SPIFFE trust domain.
+    pub trust_domain: String,
+    /// How often certificate files are checked for changes.
+    pub reload_interval_ms: u64,
+    /// Kubernetes namespace for generated certificates' DNS names.
+    pub namespace: String,
+}
+
+/// Caller authorisation and rate limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecuritySettings {
+    /// Sustained calls per second per caller.
+    pub rate_per_second: f64,
+    /// Burst per caller.
+    pub burst: f64,
+    /// Callers allowed every method, comma-separated.
+    pub allow_all: String,
+    /// A policy file replacing the built-in per-method policy (TOML, `[[rules]]`).
+    #[serde(default)]
+    pub policy_file: String,
+    /// Per-caller rates, e.g. `telemetry = 10000.0`.
+    #[serde(default)]
+    pub caller_rates: BTreeMap<String, f64>,
+}
+
+impl TlsSettings {
+    /// The certificate directory.
+    pub fn dir(&self, data_dir: &Path) -> PathBuf {
+        if self.dir.is_empty() {
+            data_dir.join("certs")
+        } else {
+            PathBuf::from(&self.dir)
+        }
+    }
+}
+
 /// One service's port, endpoint and database.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceSettings {
@@ -134,6 +181,9 @@ pub struct ServiceSettings {
     pub endpoint: String,
     /// A database URL of its own; empty uses `[database]`.
     pub database_url: String,
+    /// Plaintext health-only port (0: none).
+    #[serde(default)]
+    pub health_port: u16,
 }
 
 /// Settings that could not be loaded, every problem with its key.
@@ -327,6 +377,26 @@ impl Settings {
         if self.server.max_message_bytes < 1024 {
             bad("server.max_message_bytes", "must be at least 1024");
         }
+        if self.tls.trust_domain.is_empty()
+            || !self
+                .tls
+                .trust_domain
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            bad("tls.trust_domain", "lowercase letters, digits, '.' and '-'");
+        }
+        if self.tls.reload_interval_ms == 0 {
+            bad("tls.reload_interval_ms", "must be greater than 0");
+        }
+        // NaN fails both comparisons, so it is refused too.
+        let rate_ok = self.security.rate_per_second > 0.0 && self.security.burst >= 1.0;
+        if !rate_ok {
+            bad(
+                "security.rate_per_second",
+                "rate must be positive and burst at least 1",
+            );
+        }
         if self.server.db_check_interval_ms == 0 {
             bad("server.db_check_interval_ms", "must be greater than 0");
         }
@@ -344,6 +414,14 @@ impl Settings {
                 bad(
                     &format!("services.{name}.port"),
                     &format!("port {} is already used by {other}", service.port),
+                );
+            }
+            if service.health_port != 0
+                && let Some(other) = ports.insert(service.health_port, name)
+            {
+                bad(
+                    &format!("services.{name}.health_port"),
+                    &format!("port {} is already used by {other}", service.health_port),
                 );
             }
             if !valid_database_url(&service.database_url) {

@@ -22,4 +22,4 @@ mod mesh;
 
 pub use database::{Backend, TestDatabase};
 pub use logs::{LogCapture, captured_logs};
-pub use mesh::{Mesh, TestMesh};
+pub use mesh::{Mesh, TEST_CLIENT, TestMesh, client_tls};

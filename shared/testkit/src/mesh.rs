@@ -16,8 +16,15 @@ use pdm_proto::{
 use pdm_runtime::{
     MeshService, ServiceContext, SharedClock, SystemClock,
     db::{self, DatabaseTarget},
+    security::{self, Security},
     settings::Settings,
+    tls::{
+        config::{Reloading, TlsFiles, client_config},
+        identity::Caller,
+        pki::{self, Authority},
+    },
 };
+use rustls::ClientConfig;
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +35,13 @@ use crate::{
     database::{Backend, TestDatabase},
     logs::{LogCapture, captured_logs},
 };
+
+/// The company client the test kit's own clients call as; the mesh allows it every
+/// method (`security.allow_all`), so tests exercise services rather than the policy.
+pub const TEST_CLIENT: &str = "testkit";
+
+/// The trust domain of test meshes.
+const TRUST_DOMAIN: &str = "pdm.local";
 
 /// Builds a [`Mesh`].
 pub struct TestMesh {
@@ -92,7 +106,19 @@ impl TestMesh {
             ("server.grace_period_ms".to_owned(), "2000".to_owned()),
             ("server.db_check_interval_ms".to_owned(), "250".to_owned()),
             ("database.max_connections".to_owned(), "8".to_owned()),
+            ("tls.trust_domain".to_owned(), TRUST_DOMAIN.to_owned()),
+            ("tls.reload_interval_ms".to_owned(), "100".to_owned()),
+            (
+                "security.allow_all".to_owned(),
+                format!("client:{TEST_CLIENT}"),
+            ),
         ];
+        // Meshes run side by side: no fixed health ports.
+        let defaults = Settings::with_overrides(Vec::<(String, String)>::new())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for name in defaults.services.keys() {
+            overrides.push((format!("services.{name}.health_port"), "0".to_owned()));
+        }
         // Without a rights service in the mesh, identity erases account deletions itself.
         if !self.services.iter().any(|s| s.name() == "rights") {
             overrides.push(("identity.deletion".to_owned(), "local".to_owned()));
@@ -112,12 +138,37 @@ impl TestMesh {
         let settings =
             Arc::new(Settings::with_overrides(overrides).map_err(|e| anyhow::anyhow!("{e}"))?);
 
+        // A PKI of the mesh's own: a certificate per service, the command line's, ours.
+        let authority = Authority::new(TRUST_DOMAIN, "pdm test CA")?;
+        let certs = settings.tls.dir(&settings.data_dir);
+        std::fs::create_dir_all(&certs)?;
+        security::write_private(&pki::ca_path(&certs), &authority.cert, false)?;
+        for name in settings.services.keys() {
+            let caller = Caller::Service(name.clone());
+            security::write_identity(
+                &certs,
+                &authority,
+                &caller,
+                &pki::service_dns_names(name, "pdm"),
+            )?;
+        }
+        security::write_identity(&certs, &authority, &Caller::Admin, &[])?;
+        security::write_identity(
+            &certs,
+            &authority,
+            &Caller::Client(TEST_CLIENT.to_owned()),
+            &[],
+        )?;
+        let security = Security::load(&settings)?;
+
         let mut mesh = Mesh {
             settings,
             registry: BTreeMap::new(),
             running: BTreeMap::new(),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             kek: Arc::new(kek),
+            security,
+            authority,
             logs,
             database,
             _dir: dir,
@@ -146,6 +197,8 @@ pub struct Mesh {
     running: BTreeMap<&'static str, Running>,
     clock: SharedClock,
     kek: Arc<[u8; 32]>,
+    security: Arc<Security>,
+    authority: Authority,
     logs: LogCapture,
     database: TestDatabase,
     _dir: tempfile::TempDir,
@@ -170,16 +223,15 @@ impl Mesh {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let ctx = ServiceContext {
+            name,
+            security: self.security.clone(),
             settings: self.settings.clone(),
             clock: self.clock.clone(),
             kek: self.kek.clone(),
         };
         let mut task =
             tokio::spawn(service.run(ctx, listener, Box::pin(stop.clone().cancelled_owned())));
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .connect_lazy();
+        let channel = self.connect(addr, &Caller::Client(TEST_CLIENT.to_owned()))?;
         wait_serving(name, &channel, &mut task).await?;
         self.running.insert(
             name,
@@ -199,6 +251,61 @@ impl Mesh {
             Some(r) => r.channel.clone(),
             None => panic!("{name} is not running in this mesh"),
         }
+    }
+
+    /// A new connection to `addr` as `caller` (over mutual TLS unless the mesh runs with
+    /// `tls.enabled = false`); the caller's certificate is issued by the mesh's CA.
+    fn connect(&self, addr: SocketAddr, caller: &Caller) -> anyhow::Result<Channel> {
+        let endpoint = format!("http://{addr}");
+        if !self.settings.tls.enabled {
+            return Ok(Endpoint::from_shared(endpoint)?
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .connect_lazy());
+        }
+        let dir = self.certificate_dir();
+        if !pki::paths(&dir, caller).0.exists() {
+            security::write_identity(&dir, &self.authority, caller, &[])?;
+        }
+        pdm_runtime::client::plain_channel_with(
+            &endpoint,
+            Duration::from_secs(60),
+            Some(client_tls(&dir, caller)?),
+        )
+    }
+
+    /// The client TLS configuration of `caller` (issued by the mesh's CA on first use);
+    /// None when the mesh runs in plaintext.
+    pub fn client_tls(
+        &self,
+        caller: &Caller,
+    ) -> anyhow::Result<Option<Arc<Reloading<ClientConfig>>>> {
+        if !self.settings.tls.enabled {
+            return Ok(None);
+        }
+        let dir = self.certificate_dir();
+        if !pki::paths(&dir, caller).0.exists() {
+            security::write_identity(&dir, &self.authority, caller, &[])?;
+        }
+        Ok(Some(client_tls(&dir, caller)?))
+    }
+
+    /// A channel to a running service as `caller`, for the authorisation tests.
+    pub fn channel_as(&self, name: &str, caller: &Caller) -> anyhow::Result<Channel> {
+        let addr = self
+            .addr(name)
+            .with_context(|| format!("{name} is not running in this mesh"))?;
+        self.connect(addr, caller)
+    }
+
+    /// The mesh's certificate directory (`ca.pem`, `<identity>.pem`, `<identity>.key`).
+    pub fn certificate_dir(&self) -> PathBuf {
+        self.settings.tls.dir(&self.settings.data_dir)
+    }
+
+    /// The mesh's certificate authority, to issue or rotate certificates in tests.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
     }
 
     /// The address a service listens on.
@@ -325,8 +432,24 @@ impl Mesh {
     }
 }
 
+/// The client TLS configuration of `caller` from a certificate directory laid out as
+/// `pdm certs init` writes it.
+pub fn client_tls(
+    dir: &std::path::Path,
+    caller: &Caller,
+) -> anyhow::Result<Arc<Reloading<ClientConfig>>> {
+    let (cert, key) = pki::paths(dir, caller);
+    let files = TlsFiles {
+        ca: pki::ca_path(dir),
+        cert,
+        key,
+    };
+    Ok(Reloading::fixed(client_config(&files)?))
+}
+
 impl Drop for Mesh {
     fn drop(&mut self) {
+        self.security.shutdown();
         for running in self.running.values() {
             running.stop.cancel();
             running.task.abort();

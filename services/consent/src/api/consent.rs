@@ -4,6 +4,7 @@ use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{self as pb, LedgerEntryKind, Source, consent_service_server::ConsentService},
 };
+use pdm_runtime::audit;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 use uuid::Uuid;
 
@@ -159,9 +160,13 @@ impl ConsentService for ConsentApi {
             )
             .await?;
         tracing::info!(subject_id = %subject, purpose = %p.key, "consent granted");
-        Ok(Response::new(pb::GrantConsentResponse {
-            entry: rows.into_iter().next().map(convert::entry),
-        }))
+        Ok(audit::respond(
+            pb::GrantConsentResponse {
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            p.key.clone(),
+        ))
     }
 
     async fn withdraw_consent(
@@ -189,9 +194,13 @@ impl ConsentService for ConsentApi {
         e.purpose = Some(key.clone());
         let rows = self.record(&subject, vec![e]).await?;
         tracing::info!(subject_id = %subject, purpose = %key, "consent withdrawn");
-        Ok(Response::new(pb::WithdrawConsentResponse {
-            entry: rows.into_iter().next().map(convert::entry),
-        }))
+        Ok(audit::respond(
+            pb::WithdrawConsentResponse {
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            key,
+        ))
     }
 
     async fn get_consents(
@@ -211,18 +220,22 @@ impl ConsentService for ConsentApi {
             .enumerate()
             .map(|(i, p)| convert::purpose_state(p, i, &state))
             .collect();
-        Ok(Response::new(pb::GetConsentsResponse {
-            subject_id: subject.to_string(),
-            region: state.region as i32,
-            purposes,
-            restricted: state.restricted,
-            do_not_sell: state.do_not_sell,
-            opted_out_channels: CHANNELS
-                .iter()
-                .filter(|ch| state.opted_out(**ch))
-                .map(|ch| *ch as i32)
-                .collect(),
-        }))
+        Ok(audit::respond(
+            pb::GetConsentsResponse {
+                subject_id: subject.to_string(),
+                region: state.region as i32,
+                purposes,
+                restricted: state.restricted,
+                do_not_sell: state.do_not_sell,
+                opted_out_channels: CHANNELS
+                    .iter()
+                    .filter(|ch| state.opted_out(**ch))
+                    .map(|ch| *ch as i32)
+                    .collect(),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn get_consent_history(
@@ -255,10 +268,14 @@ impl ConsentService for ConsentApi {
         } else {
             0
         };
-        Ok(Response::new(pb::GetConsentHistoryResponse {
-            entries: rows.into_iter().map(convert::entry).collect(),
-            next_after_sequence: next,
-        }))
+        Ok(audit::respond(
+            pb::GetConsentHistoryResponse {
+                entries: rows.into_iter().map(convert::entry).collect(),
+                next_after_sequence: next,
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn check_processing(
@@ -389,9 +406,13 @@ impl ConsentService for ConsentApi {
         e.channel = channel;
         let rows = self.record(&subject, vec![e]).await?;
         tracing::info!(subject_id = %subject, channel = ?channel, opted_out = r.opted_out, "contact preference set");
-        Ok(Response::new(pb::SetContactPreferenceResponse {
-            entry: rows.into_iter().next().map(convert::entry),
-        }))
+        Ok(audit::respond(
+            pb::SetContactPreferenceResponse {
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn set_do_not_sell(
@@ -425,9 +446,13 @@ impl ConsentService for ConsentApi {
             )
             .await?;
         tracing::info!(subject_id = %subject, do_not_sell = r.do_not_sell, "do-not-sell set");
-        Ok(Response::new(pb::SetDoNotSellResponse {
-            entry: rows.into_iter().next().map(convert::entry),
-        }))
+        Ok(audit::respond(
+            pb::SetDoNotSellResponse {
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn set_restriction(
@@ -461,9 +486,13 @@ impl ConsentService for ConsentApi {
             )
             .await?;
         tracing::info!(subject_id = %subject, restricted = r.restricted, "restriction set");
-        Ok(Response::new(pb::SetRestrictionResponse {
-            entry: rows.into_iter().next().map(convert::entry),
-        }))
+        Ok(audit::respond(
+            pb::SetRestrictionResponse {
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn record_objection(
@@ -500,9 +529,13 @@ impl ConsentService for ConsentApi {
         e.purpose = Some(p.key.clone());
         let rows = self.record(&subject, vec![e]).await?;
         tracing::info!(subject_id = %subject, purpose = %p.key, withdrawn = r.withdraw, "objection recorded");
-        Ok(Response::new(pb::RecordObjectionResponse {
-            entry: rows.into_iter().next().map(convert::entry),
-        }))
+        Ok(audit::respond(
+            pb::RecordObjectionResponse {
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            p.key.clone(),
+        ))
     }
 
     async fn get_ledger_position(

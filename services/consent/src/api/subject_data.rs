@@ -9,7 +9,7 @@ use pdm_proto::{
     subject::v1::{self as pb, subject_data_service_server::SubjectDataService},
 };
 use pdm_runtime::{
-    FieldViolations, SubjectId,
+    FieldViolations, SubjectId, audit,
     convert::{from_timestamp, json_to_struct, timestamp},
     ids::check_request_id,
 };
@@ -227,13 +227,18 @@ impl SubjectDataService for ConsentApi {
         request: Request<pb::ExportSubjectRequest>,
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = subject_id(&request.get_ref().subject_id)?;
+        let purpose = request.get_ref().request_id.clone();
         let records = self.export(&subject).await?;
         let stream = tokio_stream::iter(records.into_iter().map(|record| {
             Ok(pb::ExportSubjectResponse {
                 record: Some(record),
             })
         }));
-        Ok(Response::new(Box::pin(stream)))
+        Ok(audit::respond(
+            Box::pin(stream) as ExportStream,
+            subject.to_string(),
+            purpose,
+        ))
     }
 
     async fn erase_subject(
@@ -248,9 +253,13 @@ impl SubjectDataService for ConsentApi {
         let (request_id, subject) = (checked(request_id)?, *checked(subject)?.as_uuid());
         let receipt = self.erase(request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
-        Ok(Response::new(pb::EraseSubjectResponse {
-            receipt: Some(receipt),
-        }))
+        Ok(audit::respond(
+            pb::EraseSubjectResponse {
+                receipt: Some(receipt),
+            },
+            subject.to_string(),
+            request_id,
+        ))
     }
 
     async fn restrict_subject(
@@ -297,10 +306,14 @@ impl SubjectDataService for ConsentApi {
             )
             .await?;
         }
-        Ok(Response::new(pb::RestrictSubjectResponse {
-            restricted: known && r.restricted,
-            subject_known: known,
-        }))
+        Ok(audit::respond(
+            pb::RestrictSubjectResponse {
+                restricted: known && r.restricted,
+                subject_known: known,
+            },
+            subject.to_string(),
+            r.request_id.clone(),
+        ))
     }
 
     async fn purge_expired(

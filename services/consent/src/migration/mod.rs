@@ -11,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_consent_tables::Migration)]
+        vec![
+            Box::new(pdm_runtime::audit::migration::CreateAccessLog),
+            Box::new(m20261129_000001_create_consent_tables::Migration),
+        ]
     }
 }

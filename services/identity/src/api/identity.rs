@@ -9,8 +9,8 @@ use pdm_proto::{
         rights_service_client::RightsServiceClient,
     },
 };
-use pdm_runtime::client::TracedChannel;
 use pdm_runtime::convert::timestamp;
+use pdm_runtime::{audit, client::TracedChannel};
 use tonic::{Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
@@ -181,9 +181,14 @@ impl IdentityService for IdentityApi {
             )
             .await?;
         tracing::info!(subject_id = %profile.subject_id, "account created");
-        Ok(Response::new(pb::CreateAccountResponse {
-            account: Some(convert::account(profile)),
-        }))
+        let subject = profile.subject_id.clone();
+        Ok(audit::respond(
+            pb::CreateAccountResponse {
+                account: Some(convert::account(profile)),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn get_account(
@@ -196,9 +201,13 @@ impl IdentityService for IdentityApi {
             .profile(&subject.to_string())
             .await?
             .ok_or(IdentityError::NotFound)?;
-        Ok(Response::new(pb::GetAccountResponse {
-            account: Some(convert::account(profile)),
-        }))
+        Ok(audit::respond(
+            pb::GetAccountResponse {
+                account: Some(convert::account(profile)),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn get_region(
@@ -211,9 +220,13 @@ impl IdentityService for IdentityApi {
             .region(&subject.to_string())
             .await?
             .ok_or(IdentityError::NotFound)?;
-        Ok(Response::new(pb::GetRegionResponse {
-            region: region as i32,
-        }))
+        Ok(audit::respond(
+            pb::GetRegionResponse {
+                region: region as i32,
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn update_profile(
@@ -227,9 +240,13 @@ impl IdentityService for IdentityApi {
             .await?
             .ok_or(IdentityError::NotFound)?;
         tracing::info!(subject_id = %subject, "profile updated");
-        Ok(Response::new(pb::UpdateProfileResponse {
-            account: Some(convert::account(profile)),
-        }))
+        Ok(audit::respond(
+            pb::UpdateProfileResponse {
+                account: Some(convert::account(profile)),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     async fn set_profile_photo(
@@ -250,10 +267,14 @@ impl IdentityService for IdentityApi {
         self.store
             .set_photo(&subject, image.mime(), r.photo, self.clock.now())
             .await?;
-        Ok(Response::new(pb::SetProfilePhotoResponse {
-            content_type: image.mime().to_owned(),
-            size_bytes: u64::try_from(size).unwrap_or(0),
-        }))
+        Ok(audit::respond(
+            pb::SetProfilePhotoResponse {
+                content_type: image.mime().to_owned(),
+                size_bytes: u64::try_from(size).unwrap_or(0),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn get_profile_photo(
@@ -269,10 +290,14 @@ impl IdentityService for IdentityApi {
             .photo(&subject)
             .await?
             .ok_or(IdentityError::Missing("profile photo"))?;
-        Ok(Response::new(pb::GetProfilePhotoResponse {
-            content_type,
-            photo,
-        }))
+        Ok(audit::respond(
+            pb::GetProfilePhotoResponse {
+                content_type,
+                photo,
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn authenticate(
@@ -301,11 +326,15 @@ impl IdentityService for IdentityApi {
                 Duration::minutes(self.settings.session_ttl_minutes),
             )
             .await?;
-        Ok(Response::new(pb::AuthenticateResponse {
-            session_token: token,
-            subject_id: subject,
-            expires_at: Some(timestamp(expires_at)),
-        }))
+        Ok(audit::respond(
+            pb::AuthenticateResponse {
+                session_token: token,
+                subject_id: subject.clone(),
+                expires_at: Some(timestamp(expires_at)),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn validate_session(
@@ -324,10 +353,14 @@ impl IdentityService for IdentityApi {
             .live_session(&sha256(token.as_bytes()), self.clock.now())
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
-        Ok(Response::new(pb::ValidateSessionResponse {
+        Ok(audit::respond(
+            pb::ValidateSessionResponse {
+                subject_id: subject_id.clone(),
+                expires_at: Some(timestamp(expires_at)),
+            },
             subject_id,
-            expires_at: Some(timestamp(expires_at)),
-        }))
+            "",
+        ))
     }
 
     async fn verify_subject(
@@ -365,9 +398,13 @@ impl IdentityService for IdentityApi {
                 ));
             }
         }
-        Ok(Response::new(pb::VerifySubjectResponse {
-            subject_id: subject,
-        }))
+        Ok(audit::respond(
+            pb::VerifySubjectResponse {
+                subject_id: subject.clone(),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn set_billing_contact(
@@ -380,9 +417,13 @@ impl IdentityService for IdentityApi {
         self.store
             .set_billing(&subject, &billing, self.clock.now())
             .await?;
-        Ok(Response::new(pb::SetBillingContactResponse {
-            billing_contact: Some(convert::billing(billing)),
-        }))
+        Ok(audit::respond(
+            pb::SetBillingContactResponse {
+                billing_contact: Some(convert::billing(billing)),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn get_billing_contact(
@@ -398,9 +439,13 @@ impl IdentityService for IdentityApi {
             .billing(&subject)
             .await?
             .ok_or(IdentityError::Missing("billing contact"))?;
-        Ok(Response::new(pb::GetBillingContactResponse {
-            billing_contact: Some(convert::billing(billing)),
-        }))
+        Ok(audit::respond(
+            pb::GetBillingContactResponse {
+                billing_contact: Some(convert::billing(billing)),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn create_support_ticket(
@@ -415,9 +460,13 @@ impl IdentityService for IdentityApi {
             .create_ticket(&subject, ticket, self.clock.now())
             .await?;
         tracing::info!(subject_id = %subject, ticket_id = %ticket.ticket_id, "support ticket opened");
-        Ok(Response::new(pb::CreateSupportTicketResponse {
-            ticket: Some(convert::ticket(ticket)),
-        }))
+        Ok(audit::respond(
+            pb::CreateSupportTicketResponse {
+                ticket: Some(convert::ticket(ticket)),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn list_support_tickets(
@@ -429,9 +478,13 @@ impl IdentityService for IdentityApi {
             return Err(IdentityError::NotFound.into());
         }
         let tickets = self.store.tickets(&subject, false).await?;
-        Ok(Response::new(pb::ListSupportTicketsResponse {
-            tickets: tickets.into_iter().map(convert::ticket).collect(),
-        }))
+        Ok(audit::respond(
+            pb::ListSupportTicketsResponse {
+                tickets: tickets.into_iter().map(convert::ticket).collect(),
+            },
+            subject,
+            "",
+        ))
     }
 
     async fn delete_account(
@@ -459,7 +512,7 @@ impl IdentityService for IdentityApi {
             return self
                 .delete_through_rights(rights.clone(), &subject, r.password, request_id)
                 .await
-                .map(Response::new)
+                .map(|answer| audit::respond(answer, subject.clone(), ""))
                 .map_err(Into::into);
         }
         // Policy, account deletion step 4: "You may be asked to enter your password again
@@ -478,8 +531,12 @@ impl IdentityService for IdentityApi {
             )
             .await?;
         tracing::info!(subject_id = %subject, %request_id, reason = reason.as_str_name(), "account deleted");
-        Ok(Response::new(pb::DeleteAccountResponse {
-            receipt: Some(convert::receipt(receipt)),
-        }))
+        Ok(audit::respond(
+            pb::DeleteAccountResponse {
+                receipt: Some(convert::receipt(receipt)),
+            },
+            subject,
+            request_id,
+        ))
     }
 }

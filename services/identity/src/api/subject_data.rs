@@ -5,7 +5,9 @@ use std::{collections::HashSet, pin::Pin};
 use pdm_proto::subject::v1::{
     self as pb, RetentionTrigger, subject_data_service_server::SubjectDataService,
 };
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, ids::check_request_id};
+use pdm_runtime::{
+    FieldViolations, SubjectId, audit, convert::from_timestamp, ids::check_request_id,
+};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -29,13 +31,18 @@ impl SubjectDataService for IdentityApi {
         request: Request<pb::ExportSubjectRequest>,
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = super::requests::subject_id(&request.get_ref().subject_id)?;
+        let purpose = request.get_ref().request_id.clone();
         let records = self.store.export(&subject.to_string()).await?;
         let stream = tokio_stream::iter(records.into_iter().map(|r| {
             Ok(pb::ExportSubjectResponse {
                 record: Some(convert::record(r)),
             })
         }));
-        Ok(Response::new(Box::pin(stream)))
+        Ok(audit::respond(
+            Box::pin(stream) as ExportStream,
+            subject.to_string(),
+            purpose,
+        ))
     }
 
     async fn erase_subject(
@@ -61,9 +68,13 @@ impl SubjectDataService for IdentityApi {
             )
             .await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
-        Ok(Response::new(pb::EraseSubjectResponse {
-            receipt: Some(convert::receipt(receipt)),
-        }))
+        Ok(audit::respond(
+            pb::EraseSubjectResponse {
+                receipt: Some(convert::receipt(receipt)),
+            },
+            subject.to_string(),
+            request_id,
+        ))
     }
 
     async fn restrict_subject(
@@ -83,10 +94,14 @@ impl SubjectDataService for IdentityApi {
             .set_restricted(&subject.to_string(), r.restricted)
             .await?;
         tracing::info!(subject_id = %subject, restricted = r.restricted, known, "restriction set");
-        Ok(Response::new(pb::RestrictSubjectResponse {
-            restricted: known && r.restricted,
-            subject_known: known,
-        }))
+        Ok(audit::respond(
+            pb::RestrictSubjectResponse {
+                restricted: known && r.restricted,
+                subject_known: known,
+            },
+            subject.to_string(),
+            r.request_id.clone(),
+        ))
     }
 
     async fn purge_expired(

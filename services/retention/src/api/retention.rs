@@ -1,5 +1,6 @@
 //! `pdm.retention.v1.RetentionService`.
 
+use pdm_runtime::audit;
 use std::{collections::HashMap, pin::Pin};
 
 use pdm_proto::retention::v1::{self as pb, retention_service_server::RetentionService};
@@ -194,9 +195,13 @@ impl RetentionService for RetentionApi {
             first = in_force == at,
             "trigger recorded"
         );
-        Ok(Response::new(pb::RecordTriggerResponse {
-            occurred_at: Some(timestamp(in_force)),
-        }))
+        Ok(audit::respond(
+            pb::RecordTriggerResponse {
+                occurred_at: Some(timestamp(in_force)),
+            },
+            subject.to_string(),
+            "",
+        ))
     }
 
     type RunPurgeStream = ProgressStream<pb::RunPurgeResponse>;
@@ -310,9 +315,13 @@ impl RetentionService for RetentionApi {
                 }
             })
             .collect();
-        Ok(Response::new(pb::GetScheduleResponse {
-            subject_id: subject,
-            entries,
-        }))
+        Ok(audit::respond(
+            pb::GetScheduleResponse {
+                subject_id: subject.clone(),
+                entries,
+            },
+            subject,
+            "",
+        ))
     }
 }

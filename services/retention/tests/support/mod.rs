@@ -322,9 +322,11 @@ impl Gated {
         Ok(gated)
     }
 
-    /// The settings that add it to the mesh as the service `name`.
+    /// The settings that add it to the mesh as the service `name`. The fake serves
+    /// plaintext, so the mesh it joins does too (what these tests check is the lease).
     pub fn settings(&self, name: &str) -> Vec<(String, String)> {
         vec![
+            ("tls.enabled".to_owned(), "false".to_owned()),
             (
                 format!("services.{name}.port"),
                 self.addr.port().to_string(),

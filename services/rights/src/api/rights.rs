@@ -1,5 +1,6 @@
 //! `pdm.rights.v1.RightsService`.
 
+use pdm_runtime::audit;
 use std::pin::Pin;
 
 use chrono::{Datelike, TimeZone, Utc};
@@ -149,9 +150,14 @@ impl RightsService for RightsApi {
         request: Request<pb::SubmitRequestRequest>,
     ) -> std::result::Result<Response<pb::SubmitRequestResponse>, GrpcStatus> {
         let request = self.submit(request.into_inner()).await?;
-        Ok(Response::new(pb::SubmitRequestResponse {
-            request: Some(request),
-        }))
+        let (subject, id) = (request.subject_id.clone(), request.request_id.clone());
+        Ok(audit::respond(
+            pb::SubmitRequestResponse {
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
     }
 
     async fn verify_request(
@@ -210,9 +216,15 @@ impl RightsService for RightsApi {
                 }
             }
         }
-        Ok(Response::new(pb::VerifyRequestResponse {
-            request: Some(self.load(&id).await?),
-        }))
+        let request = self.load(&id).await?;
+        let subject = request.subject_id.clone();
+        Ok(audit::respond(
+            pb::VerifyRequestResponse {
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
     }
 
     async fn get_request(
@@ -220,9 +232,15 @@ impl RightsService for RightsApi {
         request: Request<pb::GetRequestRequest>,
     ) -> std::result::Result<Response<pb::GetRequestResponse>, GrpcStatus> {
         let id = requests::request_id(&request.get_ref().request_id)?;
-        Ok(Response::new(pb::GetRequestResponse {
-            request: Some(self.load(&id).await?),
-        }))
+        let request = self.load(&id).await?;
+        let subject = request.subject_id.clone();
+        Ok(audit::respond(
+            pb::GetRequestResponse {
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
     }
 
     async fn list_requests(
@@ -374,9 +392,15 @@ impl RightsService for RightsApi {
             )
             .await?;
         let _ = self.changes.send(id.clone());
-        Ok(Response::new(pb::CancelRequestResponse {
-            request: Some(self.load(&id).await?),
-        }))
+        let request = self.load(&id).await?;
+        let subject = request.subject_id.clone();
+        Ok(audit::respond(
+            pb::CancelRequestResponse {
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
     }
 
     type DownloadExportStream = super::download::DownloadStream;

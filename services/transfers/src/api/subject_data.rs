@@ -1,6 +1,7 @@
 //! `pdm.subject.v1.SubjectDataService` for the transfers service: the subject's transfer
 //! log entries and recipients; erasure pseudonymises the log (a legal record).
 
+use pdm_runtime::audit;
 use std::pin::Pin;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -201,14 +202,15 @@ impl SubjectDataService for TransfersApi {
         request: Request<pb::ExportSubjectRequest>,
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = subject_id(&request.get_ref().subject_id)?;
+        let purpose = request.get_ref().request_id.clone();
         let records = self.export(&subject).await?;
-        Ok(Response::new(Box::pin(tokio_stream::iter(
-            records.into_iter().map(|record| {
+        let stream: ExportStream =
+            Box::pin(tokio_stream::iter(records.into_iter().map(|record| {
                 Ok(pb::ExportSubjectResponse {
                     record: Some(record),
                 })
-            }),
-        ))))
+            })));
+        Ok(audit::respond(stream, subject, purpose))
     }
 
     async fn erase_subject(
@@ -223,9 +225,13 @@ impl SubjectDataService for TransfersApi {
         let (request_id, subject) = (checked(request_id)?, checked(subject)?.to_string());
         let receipt = self.erase(request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
-        Ok(Response::new(pb::EraseSubjectResponse {
-            receipt: Some(receipt),
-        }))
+        Ok(audit::respond(
+            pb::EraseSubjectResponse {
+                receipt: Some(receipt),
+            },
+            subject,
+            request_id,
+        ))
     }
 
     async fn restrict_subject(
@@ -236,20 +242,25 @@ impl SubjectDataService for TransfersApi {
         // service's decisions, which callers ask before transferring. Nothing is stored
         // here to restrict.
         let subject = subject_id(&request.get_ref().subject_id)?;
+        let purpose = request.get_ref().request_id.clone();
         // Any logged decision, denied ones too, is data held about the subject.
         let known = !self
             .store
             .log_page(&LogFilter {
-                subject_id: Some(subject),
+                subject_id: Some(subject.clone()),
                 limit: 1,
                 ..LogFilter::default()
             })
             .await?
             .is_empty();
-        Ok(Response::new(pb::RestrictSubjectResponse {
-            restricted: false,
-            subject_known: known,
-        }))
+        Ok(audit::respond(
+            pb::RestrictSubjectResponse {
+                restricted: false,
+                subject_known: known,
+            },
+            subject,
+            purpose,
+        ))
     }
 
     async fn purge_expired(

@@ -7,6 +7,7 @@ use pdm_proto::{
         self as pb, Outcome, PartyRole, RecipientRole, transfers_service_server::TransfersService,
     },
 };
+use pdm_runtime::audit;
 use pdm_runtime::convert::timestamp;
 use tonic::{Request, Response, Status};
 
@@ -103,16 +104,21 @@ impl TransfersService for TransfersApi {
             c.country("country", &r.country).map(Some)
         };
         c.finish()?;
-        let mut rows = match checked(subject)? {
-            Some(subject) => self.store.recipients_of_subject(&subject).await?,
+        let subject = checked(subject)?;
+        let mut rows = match &subject {
+            Some(subject) => self.store.recipients_of_subject(subject).await?,
             None => self.store.recipients(None).await?,
         };
         if let Some(country) = checked(country)? {
             rows.retain(|r| r.country == country);
         }
-        Ok(Response::new(pb::ListRecipientsResponse {
-            recipients: rows.into_iter().map(convert::recipient).collect(),
-        }))
+        Ok(audit::accessed(
+            Response::new(pb::ListRecipientsResponse {
+                recipients: rows.into_iter().map(convert::recipient).collect(),
+            }),
+            subject.unwrap_or_default(),
+            "",
+        ))
     }
 
     async fn record_mechanism(
@@ -250,9 +256,13 @@ impl TransfersService for TransfersApi {
             outcome = outcome.as_str_name(),
             "transfer decided"
         );
-        Ok(Response::new(pb::AuthorizeTransferResponse {
-            decision: Some(convert::decision(&row)),
-        }))
+        Ok(audit::accessed(
+            Response::new(pb::AuthorizeTransferResponse {
+                decision: Some(convert::decision(&row)),
+            }),
+            subject.unwrap_or_default(),
+            row.purpose.clone(),
+        ))
     }
 
     async fn list_transfer_log(
@@ -276,6 +286,7 @@ impl TransfersService for TransfersApi {
             c.add("page_token", "not a token from a previous page");
         }
         c.finish()?;
+        let subject = checked(subject)?;
         let limit = if r.page_size == 0 {
             100
         } else {
@@ -286,7 +297,7 @@ impl TransfersService for TransfersApi {
             .log_page(&LogFilter {
                 recipient_id: (!r.recipient_id.is_empty()).then(|| r.recipient_id.clone()),
                 country: checked(country)?,
-                subject_id: checked(subject)?,
+                subject_id: subject.clone(),
                 from: checked(from)?,
                 to: checked(to)?,
                 before: (!r.page_token.is_empty()).then(|| r.page_token.clone()),
@@ -298,10 +309,14 @@ impl TransfersService for TransfersApi {
         } else {
             String::new()
         };
-        Ok(Response::new(pb::ListTransferLogResponse {
-            entries: rows.into_iter().map(convert::log_entry).collect(),
-            next_page_token,
-        }))
+        Ok(audit::accessed(
+            Response::new(pb::ListTransferLogResponse {
+                entries: rows.into_iter().map(convert::log_entry).collect(),
+                next_page_token,
+            }),
+            subject.unwrap_or_default(),
+            "",
+        ))
     }
 
     async fn list_expiring_mechanisms(

@@ -3,12 +3,17 @@
 //!
 //! 1. [`trace`]: a server span per call (W3C parent from the headers), its status code,
 //!    and one log line per call: the outermost layer, so it sees timeouts and load shedding;
-//! 2. [`timeout`]: the call's deadline (the caller's `grpc-timeout` or the server's bound,
+//! 2. [`authz`]: the caller named by its client certificate must be allowed the method
+//!    (`PERMISSION_DENIED` otherwise); the caller is handed to the handlers;
+//! 3. [`rate_limit`]: each caller's token bucket (`RESOURCE_EXHAUSTED` past it);
+//! 4. [`timeout`]: the call's deadline (the caller's `grpc-timeout` or the server's bound,
 //!    whichever is sooner) answered with `DEADLINE_EXCEEDED`;
-//! 3. [`load_shed`]: at most `server.concurrency_limit` calls in flight per server; the
+//! 5. [`load_shed`]: at most `server.concurrency_limit` calls in flight per server; the
 //!    rest are answered `RESOURCE_EXHAUSTED` at once instead of queueing without bound.
 
+pub mod authz;
 pub mod load_shed;
+pub mod rate_limit;
 pub mod timeout;
 pub mod trace;
 

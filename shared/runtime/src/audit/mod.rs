@@ -1,0 +1,161 @@
+//! The access trail ("Data Security & Protection", "Performing audit functions"): every
+//! call that reads or changes a subject's personal data appends an entry (time, caller,
+//! method, subject, purpose, trace id) to an append-only, hash-chained log in the
+//! service's own database, and [`service::AuditApi`] verifies it and lists a subject's
+//! accesses.
+//!
+//! A handler marks its answer with [`accessed`]; the [`layer::AuditLayer`] of every mesh
+//! server turns marked answers into entries, adding the caller from the client
+//! certificate and the call's trace id. Entries go through a channel to one writer task
+//! that appends them in batches, in order, so a call never waits on the trail (entries
+//! still in the channel when a process is killed are lost; a graceful stop writes them).
+//!
+//! Not recorded: consent's decision checks (they disclose no data, only whether
+//! processing may go ahead, and sit on every other service's hot path) and telemetry
+//! ingestion (each stored event is itself the record of that collection, and is in the
+//! subject's export).
+
+pub mod chain;
+pub mod layer;
+pub mod migration;
+pub mod service;
+pub mod store;
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub use chain::AccessEntry;
+
+/// Entries appended per transaction at most.
+const BATCH: usize = 512;
+/// Entries waiting for the writer at most; past it, calls wait for room.
+const QUEUE: usize = 16_384;
+
+/// What a handler accessed, carried in its response's extensions to the audit layer.
+#[derive(Debug, Clone, Default)]
+pub struct Accessed {
+    /// The subjects whose data the call read or changed.
+    pub subjects: Vec<String>,
+    /// Why, when the call said (a consent purpose, a request id).
+    pub purpose: String,
+}
+
+/// Marks `response` as having read or changed `subject_id`'s data, for `purpose` (may
+/// be empty).
+pub fn accessed<T>(
+    mut response: tonic::Response<T>,
+    subject_id: impl Into<String>,
+    purpose: impl Into<String>,
+) -> tonic::Response<T> {
+    let subject_id = subject_id.into();
+    if !subject_id.is_empty() {
+        response.extensions_mut().insert(Accessed {
+            subjects: vec![subject_id],
+            purpose: purpose.into(),
+        });
+    }
+    response
+}
+
+/// A new answer marked with [`accessed`].
+pub fn respond<T>(
+    message: T,
+    subject_id: impl Into<String>,
+    purpose: impl Into<String>,
+) -> tonic::Response<T> {
+    accessed(tonic::Response::new(message), subject_id, purpose)
+}
+
+/// The sending end of a service's trail.
+#[derive(Debug, Clone)]
+pub struct Trail {
+    tx: mpsc::Sender<AccessEntry>,
+}
+
+impl Trail {
+    /// Starts the writer for the trail in `db`; it writes what is queued and ends when
+    /// `stop` is cancelled.
+    pub fn start(
+        db: DatabaseConnection,
+        service: &'static str,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Self { tx }, tokio::spawn(write(db, service, rx, stop)))
+    }
+
+    /// Queues an entry.
+    pub async fn record(&self, entry: AccessEntry) {
+        if self.tx.send(entry).await.is_err() {
+            tracing::warn!("access trail closed; an entry was not recorded");
+        }
+    }
+}
+
+async fn write(
+    db: DatabaseConnection,
+    service: &'static str,
+    mut rx: mpsc::Receiver<AccessEntry>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let stopping = tokio::select! {
+            received = rx.recv() => match received {
+                Some(entry) => { batch.push(entry); false }
+                None => true,
+            },
+            () = stop.cancelled() => true,
+        };
+        while batch.len() < BATCH
+            && let Ok(entry) = rx.try_recv()
+        {
+            batch.push(entry);
+        }
+        append_with_retries(&db, service, &batch).await;
+        batch.clear();
+        if stopping {
+            // What was queued before the stop is written too.
+            while let Ok(entry) = rx.try_recv() {
+                batch.push(entry);
+                if batch.len() == BATCH {
+                    append_with_retries(&db, service, &batch).await;
+                    batch.clear();
+                }
+            }
+            append_with_retries(&db, service, &batch).await;
+            return;
+        }
+    }
+}
+
+async fn append_with_retries(
+    db: &DatabaseConnection,
+    service: &'static str,
+    batch: &[AccessEntry],
+) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=8 {
+        match store::append(db, batch).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(
+                    service,
+                    attempt,
+                    error = %crate::error::db_error_kind(&err),
+                    "could not append to the access trail; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::error!(
+        service,
+        entries = batch.len(),
+        "access trail entries lost: the database refused them eight times"
+    );
+}

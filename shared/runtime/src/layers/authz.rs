@@ -1,0 +1,223 @@
+//! Per-method authorisation from configuration, least privilege by default: a call is
+//! allowed only when a rule names its method (or its service with `*`) and the caller.
+//! The caller comes from the client certificate; refusals are `PERMISSION_DENIED`, logged
+//! with the caller and method, never with request data.
+
+use std::{
+    future::ready,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use serde::Deserialize;
+use tonic::Status;
+use tower::{Layer, Service};
+
+use super::BoxFuture;
+use crate::tls::{identity::Caller, incoming::PeerInfo};
+
+/// One rule: these methods (`*` for every method), these callers.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Rule {
+    /// Full method paths (`/pdm.subject.v1.SubjectDataService/EraseSubject`) or a whole
+    /// service (`/pdm.consent.v1.ConsentService/*`).
+    pub methods: Vec<String>,
+    /// Callers: a service name, `admin`, `client:<name>`, `client:*` or `*`.
+    pub callers: Vec<String>,
+}
+
+/// The policy: rules, the most specific match deciding.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    exact: std::collections::HashMap<String, Vec<String>>,
+    services: std::collections::HashMap<String, Vec<String>>,
+    everything: Vec<String>,
+}
+
+/// Methods any authenticated caller may use: health and reflection.
+fn open_to_all(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+impl Policy {
+    /// A policy from rules; a method named twice adds the callers together.
+    pub fn new(rules: &[Rule]) -> Self {
+        let mut policy = Self::default();
+        for rule in rules {
+            for method in &rule.methods {
+                let target = if method == "*" {
+                    &mut policy.everything
+                } else if let Some(service) = method.strip_suffix("/*") {
+                    policy.services.entry(service.to_owned()).or_default()
+                } else {
+                    policy.exact.entry(method.clone()).or_default()
+                };
+                target.extend(rule.callers.iter().cloned());
+            }
+        }
+        policy
+    }
+
+    /// Whether `caller` may call `path`.
+    pub fn allows(&self, path: &str, caller: &Caller) -> bool {
+        if open_to_all(path)
+            || self
+                .everything
+                .iter()
+                .any(|pattern| caller.matches(pattern))
+        {
+            return true;
+        }
+        let callers = self.exact.get(path).or_else(|| {
+            let service = path.rsplit_once('/').map_or(path, |(s, _)| s);
+            self.services.get(service)
+        });
+        callers.is_some_and(|c| c.iter().any(|pattern| caller.matches(pattern)))
+    }
+}
+
+/// Adds [`Authorize`] to a service.
+#[derive(Debug, Clone)]
+pub struct AuthorizeLayer {
+    policy: Option<Arc<Policy>>,
+}
+
+impl AuthorizeLayer {
+    /// Enforces `policy`; `None` (plaintext mode, no caller identities) allows everything.
+    pub fn new(policy: Option<Arc<Policy>>) -> Self {
+        Self { policy }
+    }
+}
+
+impl<S> Layer<S> for AuthorizeLayer {
+    type Service = Authorize<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authorize {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// Refuses calls the policy does not allow; hands the caller to the handlers.
+#[derive(Debug, Clone)]
+pub struct Authorize<S> {
+    inner: S,
+    policy: Option<Arc<Policy>>,
+}
+
+impl<S, B, R> Service<http::Request<B>> for Authorize<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let caller = request
+            .extensions()
+            .get::<PeerInfo>()
+            .and_then(|p| p.caller.clone());
+        if let Some(policy) = &self.policy {
+            let path = request.uri().path();
+            let allowed = caller.as_ref().is_some_and(|c| policy.allows(path, c));
+            if !allowed {
+                let who = caller
+                    .as_ref()
+                    .map_or_else(|| "anonymous".to_owned(), ToString::to_string);
+                tracing::warn!(caller = %who, method = path, "call refused by the authorisation policy");
+                return Box::pin(ready(Ok(Status::permission_denied(format!(
+                    "{who} may not call {path}"
+                ))
+                .into_http())));
+            }
+        }
+        if let Some(caller) = caller {
+            request.extensions_mut().insert(caller);
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        let rules =
+            crate::security::parse_policy(crate::security::DEFAULT_POLICY).unwrap_or_default();
+        Policy::new(&rules)
+    }
+
+    #[test]
+    fn only_rights_erases_and_only_retention_purges() {
+        let p = policy();
+        let erase = "/pdm.subject.v1.SubjectDataService/EraseSubject";
+        assert!(p.allows(erase, &Caller::Service("rights".into())));
+        for other in [
+            Caller::Service("telemetry".into()),
+            Caller::Admin,
+            Caller::Client("billing".into()),
+        ] {
+            assert!(!p.allows(erase, &other), "{other}");
+        }
+        let purge = "/pdm.subject.v1.SubjectDataService/PurgeExpired";
+        assert!(p.allows(purge, &Caller::Service("retention".into())));
+        assert!(!p.allows(purge, &Caller::Service("rights".into())));
+    }
+
+    #[test]
+    fn exact_rules_beat_service_rules_and_unknown_methods_are_refused() {
+        let p = policy();
+        assert!(p.allows(
+            "/pdm.identity.v1.IdentityService/CreateAccount",
+            &Caller::Client("web".into())
+        ));
+        assert!(!p.allows(
+            "/pdm.identity.v1.IdentityService/CreateAccount",
+            &Caller::Service("telemetry".into())
+        ));
+        assert!(p.allows(
+            "/pdm.identity.v1.IdentityService/GetRegion",
+            &Caller::Service("consent".into())
+        ));
+        assert!(p.allows(
+            "/pdm.consent.v1.ConsentService/WatchConsentChanges",
+            &Caller::Service("telemetry".into())
+        ));
+        assert!(!p.allows(
+            "/pdm.consent.v1.ConsentService/WatchConsentChanges",
+            &Caller::Client("web".into())
+        ));
+        assert!(!p.allows("/pdm.nothing.v1.Nope/Do", &Caller::Admin));
+        assert!(p.allows(
+            "/grpc.health.v1.Health/Check",
+            &Caller::Client("probe".into())
+        ));
+    }
+
+    #[test]
+    fn allow_all_callers_pass_everything() {
+        let p = Policy::new(&[Rule {
+            methods: vec!["*".into()],
+            callers: vec!["client:testkit".into()],
+        }]);
+        assert!(p.allows(
+            "/pdm.subject.v1.SubjectDataService/EraseSubject",
+            &Caller::Client("testkit".into())
+        ));
+        assert!(!p.allows(
+            "/pdm.subject.v1.SubjectDataService/EraseSubject",
+            &Caller::Client("other".into())
+        ));
+    }
+}

@@ -1,0 +1,371 @@
+//! The process's security material: certificates (mutual TLS, reloaded when their files
+//! change), the per-method caller policy, and per-caller rate limits. Built once per
+//! process and shared by its services.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use rustls::{ClientConfig, ServerConfig};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    layers::{
+        authz::{Policy, Rule},
+        rate_limit::{Limits, Rate},
+    },
+    settings::Settings,
+    tls::{
+        config::{Reloading, TlsFiles, client_config, reloading, server_config},
+        identity::Caller,
+        pki,
+    },
+};
+
+/// The built-in per-method policy.
+pub const DEFAULT_POLICY: &str = include_str!("policy.toml");
+
+#[derive(Debug, Deserialize)]
+struct PolicyFile {
+    rules: Vec<Rule>,
+}
+
+/// Parses a policy file.
+pub fn parse_policy(text: &str) -> anyhow::Result<Vec<Rule>> {
+    let file: PolicyFile = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()?
+        .try_deserialize()
+        .context("reading the authorisation policy")?;
+    Ok(file.rules)
+}
+
+/// Security for a process.
+#[derive(Debug)]
+pub struct Security {
+    tls: Option<TlsMaterial>,
+    policy: Arc<Policy>,
+    limits: Arc<Limits>,
+}
+
+#[derive(Debug)]
+struct TlsMaterial {
+    dir: PathBuf,
+    trust_domain: String,
+    interval: Duration,
+    stop: CancellationToken,
+    servers: Mutex<HashMap<String, Arc<Reloading<ServerConfig>>>>,
+    clients: Mutex<HashMap<String, Arc<Reloading<ClientConfig>>>>,
+}
+
+impl Security {
+    /// Reads the policy and rate limits; with TLS on, certificates are read from the
+    /// certificate directory as services ask for them.
+    pub fn load(settings: &Settings) -> anyhow::Result<Arc<Self>> {
+        let text = if settings.security.policy_file.is_empty() {
+            DEFAULT_POLICY.to_owned()
+        } else {
+            std::fs::read_to_string(&settings.security.policy_file).with_context(|| {
+                format!(
+                    "security.policy_file: cannot read {}",
+                    settings.security.policy_file
+                )
+            })?
+        };
+        let mut rules = parse_policy(&text)?;
+        let allow_all: Vec<String> = settings
+            .security
+            .allow_all
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !allow_all.is_empty() {
+            rules.push(Rule {
+                methods: vec!["*".to_owned()],
+                callers: allow_all,
+            });
+        }
+        let default = Rate {
+            per_second: settings.security.rate_per_second,
+            burst: settings.security.burst,
+        };
+        let overrides = settings
+            .security
+            .caller_rates
+            .iter()
+            .map(|(caller, rate)| {
+                (
+                    caller.clone(),
+                    Rate {
+                        per_second: *rate,
+                        burst: (rate * 2.0).max(1.0),
+                    },
+                )
+            })
+            .collect();
+        let tls = settings.tls.enabled.then(|| TlsMaterial {
+            dir: settings.tls.dir(&settings.data_dir),
+            trust_domain: settings.tls.trust_domain.clone(),
+            interval: Duration::from_millis(settings.tls.reload_interval_ms),
+            stop: CancellationToken::new(),
+            servers: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+        });
+        Ok(Arc::new(Self {
+            tls,
+            policy: Arc::new(Policy::new(&rules)),
+            limits: Arc::new(Limits::new(default, overrides)),
+        }))
+    }
+
+    /// Whether connections use mutual TLS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The trust domain (when TLS is on).
+    pub fn trust_domain(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.trust_domain.as_str())
+    }
+
+    /// The certificate directory (when TLS is on).
+    pub fn certificate_dir(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.dir.as_path())
+    }
+
+    /// The caller policy; enforced only with TLS (plaintext callers have no identity).
+    pub fn policy(&self) -> Option<Arc<Policy>> {
+        self.tls.as_ref().map(|_| self.policy.clone())
+    }
+
+    /// The rate limits.
+    pub fn limits(&self) -> Arc<Limits> {
+        self.limits.clone()
+    }
+
+    fn files(tls: &TlsMaterial, identity: &Caller) -> TlsFiles {
+        let (cert, key) = pki::paths(&tls.dir, identity);
+        TlsFiles {
+            ca: pki::ca_path(&tls.dir),
+            cert,
+            key,
+        }
+    }
+
+    /// The server configuration of a service (None in plaintext mode).
+    pub fn server_tls(
+        &self,
+        service: &str,
+    ) -> anyhow::Result<Option<Arc<Reloading<ServerConfig>>>> {
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let mut servers = tls.servers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = servers.get(service) {
+            return Ok(Some(existing.clone()));
+        }
+        let files = Self::files(tls, &Caller::Service(service.to_owned()));
+        let config = reloading(files.clone(), tls.interval, tls.stop.clone(), server_config)
+            .with_context(|| {
+                format!(
+                    "{service}: loading its certificate (run `pdm certs init`?) from {}",
+                    files.cert.display()
+                )
+            })?;
+        servers.insert(service.to_owned(), config.clone());
+        Ok(Some(config))
+    }
+
+    /// The client configuration of an identity (a service name, or `admin`).
+    pub fn client_tls(
+        &self,
+        identity: &Caller,
+    ) -> anyhow::Result<Option<Arc<Reloading<ClientConfig>>>> {
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let name = identity.to_string();
+        let mut clients = tls.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = clients.get(&name) {
+            return Ok(Some(existing.clone()));
+        }
+        let files = Self::files(tls, identity);
+        let config = reloading(files.clone(), tls.interval, tls.stop.clone(), client_config)
+            .with_context(|| {
+                format!(
+                    "{name}: loading its certificate from {}",
+                    files.cert.display()
+                )
+            })?;
+        clients.insert(name, config.clone());
+        Ok(Some(config))
+    }
+
+    /// Stops watching certificate files.
+    pub fn shutdown(&self) {
+        if let Some(tls) = &self.tls {
+            tls.stop.cancel();
+        }
+    }
+}
+
+/// Writes a development PKI: a CA, a certificate per service, one for the command line
+/// (`admin`) and one per named company client. Existing files are kept unless `force`.
+/// Returns the files written.
+pub fn init_certificates(
+    dir: &Path,
+    trust_domain: &str,
+    namespace: &str,
+    services: &[&str],
+    clients: &[&str],
+    force: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca_path = pki::ca_path(dir);
+    if ca_path.exists() && !force {
+        return Ok(Vec::new());
+    }
+    let ca = pki::Authority::new(trust_domain, "pdm development CA")?;
+    write_private(&ca_path, &ca.cert, false)?;
+    let mut written = vec![ca_path];
+    for service in services {
+        let caller = Caller::Service((*service).to_owned());
+        written.extend(write_identity(
+            dir,
+            &ca,
+            &caller,
+            &pki::service_dns_names(service, namespace),
+        )?);
+    }
+    written.extend(write_identity(dir, &ca, &Caller::Admin, &[])?);
+    for client in clients {
+        written.extend(write_identity(
+            dir,
+            &ca,
+            &Caller::Client((*client).to_owned()),
+            &[],
+        )?);
+    }
+    Ok(written)
+}
+
+/// Issues a certificate for `caller` from `ca` and writes it (and its key, readable by
+/// the owner alone) where [`Security`] looks for it. Returns the two paths.
+pub fn write_identity(
+    dir: &Path,
+    ca: &pki::Authority,
+    caller: &Caller,
+    dns_names: &[String],
+) -> anyhow::Result<[PathBuf; 2]> {
+    let pem = ca.issue(caller, dns_names)?;
+    let (cert, key) = pki::paths(dir, caller);
+    write_private(&cert, &pem.cert, false)?;
+    write_private(&key, &pem.key, true)?;
+    Ok([cert, key])
+}
+
+/// Writes a PEM file (a key with owner-only permissions).
+pub fn write_private(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    /// Every method the mesh serves, as `/package.Service/Method`.
+    fn served_methods() -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(pdm_proto::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        let mut methods = Vec::new();
+        for file in set.file {
+            let package = file.package().to_owned();
+            for service in &file.service {
+                for method in &service.method {
+                    methods.push(format!("/{package}.{}/{}", service.name(), method.name()));
+                }
+            }
+        }
+        methods
+    }
+
+    #[test]
+    fn the_default_policy_names_only_real_methods_and_grants_every_method_to_someone() {
+        let rules = parse_policy(DEFAULT_POLICY).expect("the built-in policy parses");
+        let methods = served_methods();
+        assert!(methods.len() > 50, "{methods:?}");
+        for rule in &rules {
+            for method in &rule.methods {
+                let known = match method.strip_suffix("/*") {
+                    Some(service) => methods
+                        .iter()
+                        .any(|m| m.starts_with(&format!("{service}/"))),
+                    None => methods.contains(method),
+                };
+                assert!(known, "the policy names {method}, which nothing serves");
+            }
+        }
+        let policy = Policy::new(&rules);
+        let everyone = [
+            Caller::Admin,
+            Caller::Client("any".to_owned()),
+            Caller::Service("identity".to_owned()),
+            Caller::Service("consent".to_owned()),
+            Caller::Service("telemetry".to_owned()),
+            Caller::Service("retention".to_owned()),
+            Caller::Service("transfers".to_owned()),
+            Caller::Service("rights".to_owned()),
+        ];
+        for method in &methods {
+            assert!(
+                everyone.iter().any(|caller| policy.allows(method, caller)),
+                "nobody may call {method}"
+            );
+        }
+    }
+
+    #[test]
+    fn subject_data_is_least_privilege() {
+        // Data Security & Protection: access restricted to authorised parties.
+        let policy = Policy::new(&parse_policy(DEFAULT_POLICY).expect("policy"));
+        let erase = "/pdm.subject.v1.SubjectDataService/EraseSubject";
+        let purge = "/pdm.subject.v1.SubjectDataService/PurgeExpired";
+        let rights = Caller::Service("rights".to_owned());
+        let retention = Caller::Service("retention".to_owned());
+        assert!(policy.allows(erase, &rights));
+        assert!(policy.allows(purge, &retention));
+        for caller in [
+            Caller::Admin,
+            Caller::Client("billing".to_owned()),
+            Caller::Service("telemetry".to_owned()),
+            retention.clone(),
+        ] {
+            assert!(!policy.allows(erase, &caller), "{caller} may erase");
+        }
+        assert!(!policy.allows(purge, &rights));
+        let watch = "/pdm.consent.v1.ConsentService/WatchConsentChanges";
+        assert!(policy.allows(watch, &Caller::Service("telemetry".to_owned())));
+        assert!(!policy.allows(watch, &Caller::Client("billing".to_owned())));
+    }
+}

@@ -1,0 +1,122 @@
+//! A development PKI: one CA, a certificate per service (server and client use), one for
+//! the `pdm` command line (admin) and for company clients. `pdm certs init` writes them;
+//! tests make them in memory.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+use super::identity::Caller;
+
+/// A certificate and its key, PEM.
+#[derive(Clone)]
+pub struct Pem {
+    /// Certificate chain (leaf first).
+    pub cert: String,
+    /// Private key.
+    pub key: String,
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pem { .. }")
+    }
+}
+
+/// A certificate authority able to issue leaves.
+pub struct Authority {
+    issuer: Issuer<'static, KeyPair>,
+    /// The CA certificate, PEM.
+    pub cert: String,
+    trust_domain: String,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("trust_domain", &self.trust_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authority {
+    /// A new CA for `trust_domain`.
+    pub fn new(trust_domain: &str, name: &str) -> Result<Self, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            cert: cert.pem(),
+            issuer: Issuer::new(params, key),
+            trust_domain: trust_domain.to_owned(),
+        })
+    }
+
+    /// A leaf for `caller`: its SPIFFE id, and for services the DNS names and loopback
+    /// addresses it is reached at; usable as server and client certificate.
+    pub fn issue(&self, caller: &Caller, dns_names: &[String]) -> Result<Pem, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(dns_names.to_vec())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, caller.to_string());
+        params.subject_alt_names.push(SanType::URI(
+            caller.spiffe_id(&self.trust_domain).try_into()?,
+        ));
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+}
+
+/// DNS names a service answers to: loopback, its name, and its Kubernetes names.
+pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
+    vec![
+        "localhost".to_owned(),
+        service.to_owned(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ]
+}
+
+/// Where a caller's files live in a certificate directory.
+pub fn paths(dir: &Path, caller: &Caller) -> (PathBuf, PathBuf) {
+    let name = match caller {
+        Caller::Service(name) => name.clone(),
+        Caller::Admin => "admin".to_owned(),
+        Caller::Client(name) => format!("client-{name}"),
+    };
+    (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    )
+}
+
+/// The CA file of a certificate directory.
+pub fn ca_path(dir: &Path) -> PathBuf {
+    dir.join("ca.pem")
+}
