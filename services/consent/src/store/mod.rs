@@ -10,7 +10,7 @@ use pdm_proto::{
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -64,7 +64,7 @@ impl Store {
     /// sequence order is commit order and a reader following the ledger by sequence never
     /// skips an entry that commits late.
     pub async fn append(&self, entries: Vec<NewEntry>, now: DateTime<Utc>) -> Result<Vec<Row>> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             txn.execute_unprepared("LOCK TABLE consent_events IN EXCLUSIVE MODE")
                 .await?;
@@ -175,7 +175,7 @@ impl Store {
     /// hash but lose the subject id (replaced by `pseudonym`) and the actor; an ERASED entry
     /// is appended; the region is forgotten. Returns how many entries were pseudonymised.
     pub async fn erase(&self, subject: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<u64> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             txn.execute_unprepared("LOCK TABLE consent_events IN EXCLUSIVE MODE")
                 .await?;

@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use pdm_proto::common::v1::Region;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    TransactionTrait,
 };
 
 use super::{
@@ -37,7 +36,7 @@ impl Store {
     /// Creates an account, its data key and its sealed fields in one transaction.
     pub async fn create_account(&self, new: NewAccount, now: DateTime<Utc>) -> Result<Profile> {
         let email_index = self.email_index(new.email.as_str());
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let key = self.keys.find_or_create(&txn, &new.subject_id, now).await?;
         let row = account::ActiveModel {
             subject_id: Set(new.subject_id.clone()),
@@ -96,7 +95,7 @@ impl Store {
         changes: ProfileChanges,
         now: DateTime<Utc>,
     ) -> Result<Option<Profile>> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let Some(row) = account::Entity::find_by_id(subject.to_owned())
             .one(&txn)
             .await?

@@ -6,7 +6,6 @@ use chrono::{DateTime, Months, Utc};
 use pdm_proto::common::v1::LegalBasis;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +74,7 @@ impl Store {
         {
             return Ok(done);
         }
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let receipt = self
             .erase_in(
                 &txn,

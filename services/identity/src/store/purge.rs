@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use pdm_proto::subject::v1::RetentionTrigger;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{
     Store,
@@ -185,7 +185,7 @@ impl Store {
     }
 
     async fn delete_ids(&self, category: &str, ids: Vec<String>) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         for chunk in ids.chunks(500) {
             let chunk = chunk.to_vec();
             match category {

@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use pdm_crypto::DataKey;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{
     NewTicket, Store, Ticket, TicketAttachment,
@@ -40,7 +38,7 @@ impl Store {
             .await
             .map_err(|_| IdentityError::Internal("sealing task failed"))??
         };
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         support_ticket::Entity::insert(support_ticket::ActiveModel {
             ticket_id: Set(ticket_id.clone()),
             subject_id: Set(subject.to_owned()),

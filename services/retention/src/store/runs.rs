@@ -5,7 +5,6 @@ use pdm_proto::retention::v1::RunStatus;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
@@ -77,7 +76,7 @@ impl Store {
         run: purge_run::Model,
         services: &[String],
     ) -> Result<RunWithResults> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let run = purge_run::Entity::insert(run.into_active_model())
             .exec_with_returning(&txn)
             .await?;
@@ -236,7 +235,7 @@ impl Store {
         if stale.is_empty() {
             return Ok(stale);
         }
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         service_result::Entity::update_many()
             .col_expr(service_result::Column::Error, Expr::value(INTERRUPTED))
             .filter(service_result::Column::RunId.is_in(stale.clone()))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -63,7 +63,7 @@ impl Store {
 
     /// Stores a request and its tasks together.
     pub async fn insert_request(&self, row: request::Model, tasks: Vec<task::Model>) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         request::Entity::insert(row.into_active_model())
             .exec(&txn)
             .await?;
@@ -111,7 +111,7 @@ impl Store {
         tasks: Vec<task::Model>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let updated = request::Entity::update_many()
             .col_expr(request::Column::Status, Expr::value("STATUS_IN_PROGRESS"))
             .col_expr(request::Column::SubjectId, Expr::value(subject))

@@ -2,6 +2,7 @@
 //! subject's events page by page; erasure destroys the key at once (every row becomes
 //! unreadable) and deletes the rows in the background; aggregates stay.
 
+use pdm_runtime::audit;
 use std::pin::Pin;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -241,14 +242,17 @@ impl SubjectDataService for TelemetryApi {
         request: Request<pb::ExportSubjectRequest>,
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = subject_id(&request.get_ref().subject_id)?;
+        let purpose = request.get_ref().request_id.clone();
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
+        let exported = subject.clone();
         tokio::spawn(async move {
-            if let Err(err) = api.export_into(subject, tx.clone()).await {
+            if let Err(err) = api.export_into(exported, tx.clone()).await {
                 let _ = tx.send(Err(err.into())).await;
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let stream: Self::ExportSubjectStream = Box::pin(ReceiverStream::new(rx));
+        Ok(audit::respond(stream, subject, purpose))
     }
 
     async fn erase_subject(
@@ -265,9 +269,13 @@ impl SubjectDataService for TelemetryApi {
         };
         let receipt = self.erase(request_id, &subject.to_string()).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
-        Ok(Response::new(pb::EraseSubjectResponse {
-            receipt: Some(receipt),
-        }))
+        Ok(audit::respond(
+            pb::EraseSubjectResponse {
+                receipt: Some(receipt),
+            },
+            subject.to_string(),
+            request_id,
+        ))
     }
 
     async fn restrict_subject(
@@ -293,10 +301,14 @@ impl SubjectDataService for TelemetryApi {
             }
         }
         let known = self.existing_key(&subject).await?.is_some();
-        Ok(Response::new(pb::RestrictSubjectResponse {
-            restricted: r.restricted,
-            subject_known: known,
-        }))
+        Ok(audit::respond(
+            pb::RestrictSubjectResponse {
+                restricted: r.restricted,
+                subject_known: known,
+            },
+            subject,
+            r.request_id.clone(),
+        ))
     }
 
     async fn purge_expired(

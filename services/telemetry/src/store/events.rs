@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait, Value, sqlx};
+use sea_orm::{ConnectionTrait, Statement, Value, sqlx};
 
 use super::{Deltas, Store, day_start};
 use crate::error::{Result, TelemetryError};
@@ -204,7 +204,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let fresh = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,

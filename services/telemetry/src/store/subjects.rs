@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Statement, TransactionTrait, sqlx,
+    QueryOrder, Statement, sqlx,
 };
 
 use super::{
@@ -170,7 +170,7 @@ impl Store {
     /// deletion queue, crash reports go. Constant time whatever the number of events.
     /// Returns `(key destroyed, crash reports deleted)`.
     pub async fn erase_now(&self, subject: &str, now: DateTime<Utc>) -> Result<(bool, u64)> {
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if self.postgres() {
             // Waits for writes already holding the subject's fence; later ones wait for
             // this transaction and then see the suppression (see `erased_among`).
@@ -259,7 +259,7 @@ impl Store {
     /// meanwhile.
     pub async fn insert_crash(&self, row: crash::Model) -> Result<()> {
         let subjects: Vec<String> = row.subject_id.iter().cloned().collect();
-        let txn = self.db.begin().await?;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
         // Written first: on SQLite the write lock is taken before the check.
         crash::Entity::insert(sea_orm::IntoActiveModel::into_active_model(row))
             .exec(&txn)

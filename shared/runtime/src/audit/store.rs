@@ -3,7 +3,7 @@
 
 use chrono::DateTime;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
     sea_query::{Expr, ExprTrait, LockType, OnConflict, Order, Query, SelectStatement},
 };
 
@@ -18,7 +18,7 @@ pub async fn append(db: &DatabaseConnection, entries: &[AccessEntry]) -> Result<
         return Ok(());
     }
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut select = Query::select();
     select
         .columns([AccessLogHead::Seq, AccessLogHead::Hash])
