@@ -22,6 +22,9 @@ pub enum RightsError {
     /// A field could not be sealed or opened.
     #[error("crypto")]
     Crypto(#[from] pdm_crypto::CryptoError),
+    /// The caller may not do this (PERMISSION_DENIED).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Something that should not happen.
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -32,6 +35,7 @@ impl From<RightsError> for Status {
         match err {
             RightsError::Invalid(status) => status,
             RightsError::NotFound => Status::not_found("request not found"),
+            RightsError::Forbidden(why) => Status::permission_denied(why),
             RightsError::NotAllowed(why) => {
                 status::failed_precondition("REQUEST_STATE", "request_id", &why)
             }

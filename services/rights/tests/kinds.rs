@@ -9,10 +9,11 @@ use pdm_proto::{
     identity::v1::{AuthenticateRequest, GetAccountRequest},
     rights::v1::{self as pb, Credential, Rectification, Regime, RequestKind, Status, credential},
 };
+use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{assert::field_violations, fake::Person};
 use support::{
-    DATA_SERVICES, disclose, download, mesh, operator, password, person_with_data, submit, task,
-    wait_closed,
+    DATA_SERVICES, disclose, download, mesh, operator, password, person_with_data, submit,
+    submit_as, task, wait_closed,
 };
 
 fn request(
@@ -332,18 +333,25 @@ async fn erasure_and_ccpa_delete_leave_nothing_personal_for_a_later_access() -> 
                 .is_some_and(|r| r.key_destroyed)
         );
 
-        // The privacy team checks that nothing is left: an access request it vouches for.
-        let access = run(
-            &mesh,
-            pb::SubmitRequestRequest {
-                kind: RequestKind::Access as i32,
-                regime: regime as i32,
-                subject_id: subject.clone(),
-                credential: operator("DPO-2026-0042 passport checked"),
-                ..Default::default()
-            },
-        )
-        .await?;
+        // The privacy team checks that nothing is left: an access request it vouches for
+        // (only the privacy team, `admin`, may vouch).
+        let vouched = pb::SubmitRequestRequest {
+            kind: RequestKind::Access as i32,
+            regime: regime as i32,
+            subject_id: subject.clone(),
+            credential: operator("DPO-2026-0042 passport checked"),
+            ..Default::default()
+        };
+        let refused = submit_as(&mesh, &Caller::Client("support".into()), vouched.clone())
+            .await
+            .expect_err("a company client may not vouch");
+        let refused = refused
+            .downcast_ref::<tonic::Status>()
+            .map(tonic::Status::code);
+        assert_eq!(refused, Some(tonic::Code::PermissionDenied));
+        let submitted = submit_as(&mesh, &Caller::Admin, vouched).await?;
+        assert_eq!(submitted.status, Status::InProgress as i32, "{submitted:?}");
+        let access = wait_closed(&mesh, &submitted.request_id).await?;
         assert_eq!(access.status, Status::Completed as i32, "{access:?}");
         let package = download(&mesh, &access.request_id).await?;
         assert_eq!(package["schema"], "pdm.export.v1");

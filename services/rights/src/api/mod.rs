@@ -14,7 +14,7 @@ use pdm_proto::{
     },
     rights::v1::{RequestKind, credential::Credential},
 };
-use pdm_runtime::SharedClock;
+use pdm_runtime::{SharedClock, tls::identity::Caller};
 use tokio::sync::{Notify, broadcast};
 
 use crate::{
@@ -136,4 +136,22 @@ impl RightsApi {
         })
         .collect()
     }
+}
+
+/// Only the privacy team vouches for a subject with an `operator_reference`: from anyone
+/// else it would let a caller verify any subject it names. Without TLS there is no caller
+/// identity (and no authorisation at all), so nothing is checked.
+pub(super) fn check_vouching(
+    caller: Option<&Caller>,
+    credential: Option<&Credential>,
+) -> Result<(), crate::error::RightsError> {
+    if let (Some(Credential::OperatorReference(_)), Some(caller)) = (credential, caller)
+        && *caller != Caller::Admin
+    {
+        tracing::warn!(caller = %caller, "operator reference refused: not the privacy team");
+        return Err(crate::error::RightsError::Forbidden(format!(
+            "{caller} may not vouch for a subject: operator_reference is for the privacy team (admin)"
+        )));
+    }
+    Ok(())
 }

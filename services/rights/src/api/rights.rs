@@ -1,6 +1,7 @@
 //! `pdm.rights.v1.RightsService`.
 
 use pdm_runtime::audit;
+use pdm_runtime::tls::identity::Caller;
 use std::pin::Pin;
 
 use chrono::{Datelike, TimeZone, Utc};
@@ -29,8 +30,13 @@ impl RightsApi {
         Ok(convert::request(row, tasks, self.clock.now()))
     }
 
-    async fn submit(&self, r: pb::SubmitRequestRequest) -> Result<pb::DataSubjectRequest> {
+    async fn submit(
+        &self,
+        r: pb::SubmitRequestRequest,
+        caller: Option<&Caller>,
+    ) -> Result<pb::DataSubjectRequest> {
         let s = requests::submission(&r)?;
+        super::check_vouching(caller, s.credential.as_ref())?;
         if let Some(reference) = &s.client_reference
             && let Some(existing) = self.store.by_client_reference(reference).await?
         {
@@ -149,7 +155,8 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::SubmitRequestRequest>,
     ) -> std::result::Result<Response<pb::SubmitRequestResponse>, GrpcStatus> {
-        let request = self.submit(request.into_inner()).await?;
+        let caller = request.extensions().get::<Caller>().cloned();
+        let request = self.submit(request.into_inner(), caller.as_ref()).await?;
         let (subject, id) = (request.subject_id.clone(), request.request_id.clone());
         Ok(audit::respond(
             pb::SubmitRequestResponse {
@@ -164,6 +171,7 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::VerifyRequestRequest>,
     ) -> std::result::Result<Response<pb::VerifyRequestResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let mut v = pdm_runtime::FieldViolations::new();
         let id = requests::check_request_id(&mut v, &r.request_id);
@@ -183,6 +191,7 @@ impl RightsService for RightsApi {
             v.add("credential", "required");
         }
         v.finish()?;
+        super::check_vouching(caller.as_ref(), credential.as_ref())?;
         let id = id.ok_or(RightsError::Internal("validated request id missing"))?;
         let row = self
             .store

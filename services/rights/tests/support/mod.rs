@@ -167,6 +167,24 @@ pub async fn submit(
         .expect("request"))
 }
 
+/// Submits a request as `caller` (the privacy team vouches as `admin`).
+pub async fn submit_as(
+    mesh: &Mesh,
+    caller: &pdm_runtime::tls::identity::Caller,
+    request: pb::SubmitRequestRequest,
+) -> anyhow::Result<pb::DataSubjectRequest> {
+    Ok(
+        pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
+            mesh.channel_as("rights", caller)?,
+        )
+        .submit_request(request)
+        .await?
+        .into_inner()
+        .request
+        .expect("request"),
+    )
+}
+
 /// A request as GetRequest shows it.
 pub async fn get(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjectRequest> {
     Ok(mesh
