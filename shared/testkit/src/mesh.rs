@@ -396,7 +396,19 @@ impl Mesh {
         if self.running.contains_key(name) {
             self.stop(name).await?;
         }
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        // The port was free a moment ago, but until this bind another test of the process
+        // may hold it as the local port of an outgoing connection: wait for it a little.
+        let mut attempts = 0;
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => break listener,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         self.spawn(name, listener).await
     }
 
