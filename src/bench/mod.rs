@@ -7,6 +7,7 @@ mod load;
 mod postgres;
 
 mod consent;
+mod rights;
 mod telemetry;
 
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
@@ -77,12 +78,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // On PostgreSQL, in a database of its own (or reported as skipped).
     results.extend(telemetry::run(seconds, &wanted).await?);
+    results.extend(rights::run(&wanted).await?);
 
     let report = json!({
         "pdm_version": env!("CARGO_PKG_VERSION"),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "seconds_per_measurement": seconds.as_secs_f64(),
-        "database": "sqlite (telemetry.*: postgresql)",
+        "database": "sqlite (telemetry.*, rights.*: postgresql)",
         "benchmarks": results,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -125,7 +125,7 @@ fn telemetry_client(mesh: &Harness) -> anyhow::Result<TelemetryServiceClient<Cha
 }
 
 /// Signs up `n` subjects (UK: product analytics rests on consent) who agreed to analytics.
-async fn consenting(mesh: &Harness, n: usize) -> anyhow::Result<Vec<String>> {
+pub(super) async fn consenting(mesh: &Harness, n: usize) -> anyhow::Result<Vec<String>> {
     let mut identity = IdentityServiceClient::new(mesh.channel("identity")?);
     let mut consent = ConsentServiceClient::new(mesh.channel("consent")?);
     let mut subjects = Vec::with_capacity(n);
@@ -158,7 +158,7 @@ const FEATURES: [&str; 8] = [
 ];
 
 /// A realistic event: every device field filled in, URLs with query strings, an IP.
-fn event(subject: &str, peer: &str, i: usize, at: &prost_types::Timestamp) -> pb::Event {
+pub(super) fn event(subject: &str, peer: &str, i: usize, at: &prost_types::Timestamp) -> pb::Event {
     let kind = match i % 10 {
         0 if !peer.is_empty() => EventKind::Interaction,
         1..=3 => EventKind::PageView,

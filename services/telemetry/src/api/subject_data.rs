@@ -1,5 +1,5 @@
 //! `pdm.subject.v1.SubjectDataService` for the telemetry service. Export streams the
-//! subject's events page by page; erasure destroys the key at once (every row becomes
+//! subject's events from one query; erasure destroys the key at once (every row becomes
 //! unreadable) and deletes the rows in the background; aggregates stay.
 
 use pdm_runtime::audit;
@@ -18,8 +18,9 @@ use pdm_runtime::{
 use prost::Message;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use super::{
     TelemetryApi,
@@ -33,7 +34,6 @@ const SERVICE: &str = "telemetry";
 pub const EVENTS: &str = "telemetry.event";
 /// Crash reports.
 pub const CRASHES: &str = "telemetry.crash";
-const PAGE: u64 = 1000;
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
 
@@ -63,48 +63,41 @@ impl TelemetryApi {
                 .is_ok()
             }
         };
-        let mut after = 0;
-        loop {
-            let page = self.inner.store.events_of(&subject, after, PAGE).await?;
-            let done = u64::try_from(page.len()).unwrap_or(0) < PAGE;
-            for e in page {
-                after = e.event_id;
-                let mut details = if e.sealed {
-                    open_payload(&key, &e.payload)?
-                } else {
-                    serde_json::from_slice(&e.payload).unwrap_or_default()
-                };
-                // Events stored before the basis was recorded were all admitted on consent.
-                let basis = details
-                    .as_object_mut()
-                    .and_then(|d| d.remove(LEGAL_BASIS))
-                    .and_then(|b| b.as_str().and_then(LegalBasis::from_str_name))
-                    .unwrap_or(LegalBasis::Consent);
-                let record = pb::SubjectRecord {
-                    service: SERVICE.to_owned(),
-                    category: EVENTS.to_owned(),
-                    record_id: e.event_id.to_string(),
-                    purposes: vec!["product_analytics".to_owned()],
-                    legal_basis: basis as i32,
-                    source:
-                        "collected automatically from the subject's use of our services and devices"
-                            .to_owned(),
-                    retention: retention(
-                        "a configurable period after the event (default 13 months), then purged",
-                    ),
-                    recipients: Vec::new(),
-                    data: Some(json_to_struct(
-                        json!({ "kind": e.kind, "details": details }),
-                    )),
-                    attachment: None,
-                    created_at: Some(timestamp(e.occurred_at)),
-                };
-                if !send(record).await {
-                    return Ok(());
-                }
-            }
-            if done {
-                break;
+        let mut events = self.inner.store.stream_events_of(&subject).await?;
+        while let Some(e) = events.next().await {
+            let e = e?;
+            let mut details = if e.sealed {
+                open_payload(&key, &e.payload)?
+            } else {
+                serde_json::from_slice(&e.payload).unwrap_or_default()
+            };
+            // Events stored before the basis was recorded were all admitted on consent.
+            let basis = details
+                .as_object_mut()
+                .and_then(|d| d.remove(LEGAL_BASIS))
+                .and_then(|b| b.as_str().and_then(LegalBasis::from_str_name))
+                .unwrap_or(LegalBasis::Consent);
+            let record = pb::SubjectRecord {
+                service: SERVICE.to_owned(),
+                category: EVENTS.to_owned(),
+                record_id: e.event_id.to_string(),
+                purposes: vec!["product_analytics".to_owned()],
+                legal_basis: basis as i32,
+                source:
+                    "collected automatically from the subject's use of our services and devices"
+                        .to_owned(),
+                retention: retention(
+                    "a configurable period after the event (default 13 months), then purged",
+                ),
+                recipients: Vec::new(),
+                data: Some(json_to_struct(
+                    json!({ "kind": e.kind, "details": details }),
+                )),
+                attachment: None,
+                created_at: Some(timestamp(e.occurred_at)),
+            };
+            if !send(record).await {
+                return Ok(());
             }
         }
         for c in self.inner.store.crashes_of(&subject).await? {
@@ -246,11 +239,15 @@ impl SubjectDataService for TelemetryApi {
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
         let exported = subject.clone();
-        tokio::spawn(async move {
-            if let Err(err) = api.export_into(exported, tx.clone()).await {
-                let _ = tx.send(Err(err.into())).await;
+        // The export is this call's work: it stays in the call's span (and trace).
+        tokio::spawn(
+            async move {
+                if let Err(err) = api.export_into(exported, tx.clone()).await {
+                    let _ = tx.send(Err(err.into())).await;
+                }
             }
-        });
+            .in_current_span(),
+        );
         let stream: Self::ExportSubjectStream = Box::pin(ReceiverStream::new(rx));
         Ok(audit::respond(stream, subject, purpose))
     }

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, Statement, Value, sqlx};
+use sea_orm::{ConnectionTrait, Statement, StreamTrait, Value, sqlx};
+use tokio_stream::{Stream, StreamExt};
 
 use super::{Deltas, Store, day_start};
 use crate::error::{Result, TelemetryError};
@@ -333,44 +334,41 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// A page of the subject's events after `after` (by id).
-    pub async fn events_of(
+    /// The subject's events in id order, read by one query as the consumer takes them.
+    /// Pages (`event_id > last LIMIT n`) looked cheaper but are not: while the planner's
+    /// statistics lag behind a large load, PostgreSQL answers each page with a bitmap scan
+    /// and a sort of every remaining row (measured: 100 pages of a fresh 100,000-event
+    /// subject, 14 s; this one query, under 1 s). Holds one pooled connection until the
+    /// stream ends or is dropped.
+    pub async fn stream_events_of(
         &self,
         subject: &str,
-        after: i64,
-        limit: u64,
-    ) -> Result<Vec<StoredEvent>> {
-        let backend = self.db.get_database_backend();
+    ) -> Result<impl Stream<Item = Result<StoredEvent>> + Send + use<>> {
         let sql = if self.postgres() {
             "SELECT event_id, kind, occurred_at, payload, sealed FROM events \
-             WHERE subject_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3"
+             WHERE subject_id = $1 ORDER BY event_id"
         } else {
             "SELECT event_id, kind, occurred_at, payload, sealed FROM events \
-             WHERE subject_id = ? AND event_id > ? ORDER BY event_id LIMIT ?"
+             WHERE subject_id = ? ORDER BY event_id"
         };
         let rows = self
             .db
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
+            .stream_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
                 sql,
-                [
-                    subject.into(),
-                    after.into(),
-                    i64::try_from(limit).unwrap_or(i64::MAX).into(),
-                ],
+                [subject.into()],
             ))
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    event_id: r.try_get("", "event_id")?,
-                    kind: r.try_get("", "kind")?,
-                    occurred_at: r.try_get("", "occurred_at")?,
-                    payload: r.try_get("", "payload")?,
-                    sealed: r.try_get("", "sealed")?,
-                })
+        Ok(rows.map(|row| {
+            let r = row?;
+            Ok(StoredEvent {
+                event_id: r.try_get("", "event_id")?,
+                kind: r.try_get("", "kind")?,
+                occurred_at: r.try_get("", "occurred_at")?,
+                payload: r.try_get("", "payload")?,
+                sealed: r.try_get("", "sealed")?,
             })
-            .collect()
+        }))
     }
 
     /// Deletes the rows of an erased subject, and interactions naming it as the peer.
