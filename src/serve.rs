@@ -61,6 +61,28 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}: cannot listen on {addr}", service.name()))?;
         bound.push((service.clone(), listener, addr));
     }
+    // One /metrics per process, whatever the services it runs; it outlives their drain.
+    let metrics = match settings.metrics.listen_addr() {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
+    let metrics_stop = CancellationToken::new();
+    // Whichever way this function returns, the endpoint stops with it.
+    let _metrics_guard = metrics_stop.clone().drop_guard();
+    if let Some(listener) = metrics {
+        tokio::spawn(pdm_runtime::metrics::serve(
+            listener,
+            metrics_stop.clone().cancelled_owned(),
+        ));
+    }
 
     let stop = CancellationToken::new();
     let ctx = ServiceContext {
@@ -91,7 +113,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
                 telemetry.shutdown();
                 return Err(err);
             }
-            println!("{}", banner(&settings, &addrs));
+            println!("{}", banner(&settings, &addrs, metrics_addr));
         }
         Some(finished) = tasks.join_next() => {
             stop.cancel();
@@ -148,7 +170,11 @@ async fn wait_all_serving(
     Ok(())
 }
 
-fn banner(settings: &Settings, addrs: &[(&'static str, SocketAddr)]) -> String {
+fn banner(
+    settings: &Settings,
+    addrs: &[(&'static str, SocketAddr)],
+    metrics: Option<SocketAddr>,
+) -> String {
     let mut out = String::new();
     let storage = DatabaseTarget::resolve(settings, "identity")
         .map(|t| match t {
@@ -176,6 +202,9 @@ fn banner(settings: &Settings, addrs: &[(&'static str, SocketAddr)]) -> String {
                 let _ = writeln!(out, "  {name:<10} {:<22} not selected", "-");
             }
         }
+    }
+    if let Some(addr) = metrics {
+        let _ = writeln!(out, "  {:<10} http://{addr}/metrics", "metrics");
     }
     if let Some((_, addr)) = addrs.iter().find(|(n, _)| *n == "identity") {
         let flags = if settings.tls.enabled {

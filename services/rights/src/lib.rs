@@ -20,7 +20,8 @@ use std::sync::Arc;
 use pdm_crypto::Keyring;
 use pdm_proto::rights::v1::rights_service_server::RightsServiceServer;
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, SharedClock, ShutdownSignal,
+    db, metrics,
 };
 use tokio::{
     net::TcpListener,
@@ -94,9 +95,13 @@ pub async fn run(
     let grace = ctx.settings.server.grace_period();
     let rights = Deferred::new();
     let server = GrpcServer::for_service(&ctx).with_service(rights.clone());
+    // The queue gauges, read at every scrape while the service runs.
+    let scrape_hook = Arc::new(std::sync::OnceLock::new());
+    let scrape_hook_set = scrape_hook.clone();
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
         let store = Store::new(db.clone());
+        let _ = scrape_hook_set.set(queue_gauges(store.clone(), ctx.clock.clone()));
         let keyring = Keyring::new(&ctx.kek);
         let wake = Arc::new(Notify::new());
         let (changes, _) = broadcast::channel(256);
@@ -121,6 +126,7 @@ pub async fn run(
         Ok(db)
     };
     let served = server.serve(listener, shutdown, prepare).await;
+    drop(scrape_hook);
     if let Some(handle) = Arc::into_inner(worker_handle).and_then(std::sync::OnceLock::into_inner)
         && tokio::time::timeout(grace, handle).await.is_err()
     {
@@ -129,4 +135,21 @@ pub async fn run(
         );
     }
     served
+}
+
+/// Sets `pdm_rights_requests_open` and `pdm_rights_requests_overdue` from the database
+/// before every scrape, until the hook is dropped. A failed read leaves them as they were.
+fn queue_gauges(store: Store, clock: SharedClock) -> metrics::ScrapeHook {
+    metrics::on_scrape(move || {
+        let store = store.clone();
+        let now = clock.now();
+        async move {
+            match store.queue(now).await {
+                Ok(queue) => metrics::rights_requests(queue.open, queue.overdue),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: reading the request queue failed");
+                }
+            }
+        }
+    })
 }

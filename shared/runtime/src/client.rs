@@ -1,24 +1,20 @@
-//! Channels for calls between services: lazily connected, with deadlines, and carrying
-//! the caller's trace context.
+//! Channels for calls between services: lazily connected, with deadlines, and traced (a
+//! client span per call, whose W3C trace context the server continues).
 
-use std::time::Duration;
-
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
-};
-
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use rustls::ClientConfig;
+use tonic::transport::{Channel, Endpoint};
+use tower::Layer;
 
 use crate::{
-    propagation::TraceContext,
+    layers::client_trace::{ClientTrace, ClientTraceLayer},
     tls::{config::Reloading, connector::MtlsConnector},
 };
 
-/// A channel whose calls carry W3C trace context.
-pub type TracedChannel = InterceptedService<Channel, TraceContext>;
+/// A channel that opens a client span per call and sends its context as `traceparent`
+/// (see [`crate::layers::client_trace`]).
+pub type TracedChannel = ClientTrace<Channel>;
 
 /// A lazily connected plaintext channel to `endpoint` (connection errors surface on the
 /// first call as `UNAVAILABLE`), with a per-call timeout.
@@ -33,13 +29,11 @@ pub fn channel_with(
     call_timeout: Duration,
     tls: Option<Arc<Reloading<ClientConfig>>>,
 ) -> anyhow::Result<TracedChannel> {
-    Ok(InterceptedService::new(
-        plain_channel_with(endpoint, call_timeout, tls)?,
-        TraceContext,
-    ))
+    let channel = plain_channel_with(endpoint, call_timeout, tls)?;
+    Ok(ClientTraceLayer::new(&endpoint.parse()?).layer(channel))
 }
 
-/// [`channel_with`] without trace context (for health checks).
+/// [`channel_with`] without client spans or trace context (for health checks).
 pub fn plain_channel_with(
     endpoint: &str,
     call_timeout: Duration,

@@ -1,5 +1,5 @@
-//! What every pdm service shares: settings, telemetry, the tower layers, database
-//! connection and migrations, server bootstrap, shutdown and error mapping.
+//! What every pdm service shares: settings, telemetry, metrics, the tower layers,
+//! database connection and migrations, server bootstrap, shutdown and error mapping.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod layers;
+pub mod metrics;
 pub mod propagation;
 pub mod security;
 pub mod server;

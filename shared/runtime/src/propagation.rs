@@ -5,7 +5,7 @@ use opentelemetry::{
     global,
     propagation::{Extractor, Injector},
 };
-use tonic::{Request, Status, metadata::MetadataMap, service::Interceptor};
+use tonic::metadata::MetadataMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Reads `traceparent`/`tracestate` from HTTP/2 headers.
@@ -18,6 +18,20 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Writes trace context into outgoing HTTP/2 headers.
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(key, value);
+        }
     }
 }
 
@@ -48,16 +62,9 @@ pub fn inject_current(metadata: &mut MetadataMap) {
     });
 }
 
-/// Client interceptor every cross-service client uses: the callee's span becomes a child
-/// of the caller's.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContext;
-
-impl Interceptor for TraceContext {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        inject_current(request.metadata_mut());
-        Ok(request)
-    }
+/// Writes `context` into outgoing `headers` (the client layer sends its span's context).
+pub fn inject(context: &opentelemetry::Context, headers: &mut HeaderMap) {
+    global::get_text_map_propagator(|p| p.inject_context(context, &mut HeaderInjector(headers)));
 }
 
 /// The current span's W3C `traceparent`, to store with background work.

@@ -44,6 +44,7 @@ use crate::{
         BoxFuture,
         authz::AuthorizeLayer,
         load_shed::LoadShedLayer,
+        metrics::MetricsLayer,
         rate_limit::{Limits, RateLimitLayer},
         timeout::TimeoutLayer,
         trace::TraceLayer,
@@ -254,7 +255,8 @@ impl GrpcServer {
         });
         let routes = std::mem::take(&mut self.routes).routes();
         let server = Server::builder()
-            .layer(TraceLayer)
+            .layer(TraceLayer::new(self.label))
+            .layer(MetricsLayer::new(self.label))
             .layer(AuthorizeLayer::new(policy))
             .layer(RateLimitLayer::new(limits))
             .layer(AuditLayer::new(self.trail.clone(), self.clock.clone()))

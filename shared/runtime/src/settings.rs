@@ -25,6 +25,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Trace export.
     pub otlp: OtlpSettings,
+    /// Prometheus `/metrics`.
+    pub metrics: MetricsSettings,
     /// gRPC server behaviour common to every service.
     pub server: ServerSettings,
     /// Database connection.
@@ -73,6 +75,20 @@ pub struct OtlpSettings {
     pub endpoint: String,
     /// `deployment.environment` resource attribute.
     pub environment: String,
+}
+
+/// Where Prometheus scrapes `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// `ip:port` of the process's `/metrics` endpoint; empty: none.
+    pub listen: String,
+}
+
+impl MetricsSettings {
+    /// The address to serve `/metrics` on, if any.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen.trim().parse().ok()
+    }
 }
 
 /// Server behaviour common to every service.
@@ -368,6 +384,12 @@ impl Settings {
         if self.server.host.parse::<IpAddr>().is_err() {
             bad("server.host", "not an IP address");
         }
+        if !self.metrics.listen.trim().is_empty() && self.metrics.listen_addr().is_none() {
+            bad(
+                "metrics.listen",
+                "must be empty (no /metrics) or an IP address and port, e.g. 0.0.0.0:9090",
+            );
+        }
         if self.server.request_timeout_ms == 0 {
             bad("server.request_timeout_ms", "must be greater than 0");
         }
@@ -546,6 +568,21 @@ mod tests {
             keys.contains(&"services.identity.port") || keys.contains(&"services.consent.port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_must_be_an_address() {
+        let s = Settings::with_overrides::<&str, &str>([]).expect("defaults are valid");
+        assert_eq!(s.metrics.listen_addr(), None);
+        let s = Settings::with_overrides([("metrics.listen", "0.0.0.0:9090")]).expect("valid");
+        assert_eq!(
+            s.metrics.listen_addr(),
+            Some(SocketAddr::from(([0, 0, 0, 0], 9090)))
+        );
+        for bad in ["9090", "localhost:9090", "0.0.0.0", "0.0.0.0:99999"] {
+            let err = Settings::with_overrides([("metrics.listen", bad)]).expect_err(bad);
+            assert_eq!(err.problems[0].0, "metrics.listen", "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -7,8 +7,12 @@ use std::{io::IsTerminal, time::Duration};
 use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing::{Event, Metadata, level_filters::LevelFilter, span, subscriber::Interest};
 use tracing_subscriber::{
-    EnvFilter, Layer, Registry, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer, Registry,
+    fmt::MakeWriter,
+    layer::{Context, Filter, SubscriberExt},
+    util::SubscriberInitExt,
 };
 
 use crate::settings::{LogFormat, Settings};
@@ -27,6 +31,13 @@ impl TelemetryGuard {
     /// Whether spans are exported.
     pub fn exporting(&self) -> bool {
         self.exporting
+    }
+
+    /// Exports the spans ended so far now, waiting for the exporter. Blocks the thread: on
+    /// a Tokio runtime, call it from `spawn_blocking` (the exporter needs the runtime).
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.provider.force_flush()?;
+        Ok(())
     }
 
     /// Flushes and stops the exporter.
@@ -87,6 +98,26 @@ where
     })
 }
 
+/// [`init_with_writer`], exporting spans as [`init`] does (to `otlp.endpoint`, with the
+/// same resource): tests point it at an in-process collector. Must run inside a Tokio
+/// runtime, which must outlive the exporter.
+pub fn init_with_writer_exporting<W>(
+    filter: &str,
+    writer: W,
+    settings: &Settings,
+    identity: &ServiceIdentity,
+) -> anyhow::Result<TelemetryGuard>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let (provider, exporting) = tracer_provider(settings, identity)?;
+    install(filter, true, writer, &provider)?;
+    Ok(TelemetryGuard {
+        provider,
+        exporting,
+    })
+}
+
 fn tracer_provider(
     settings: &Settings,
     identity: &ServiceIdentity,
@@ -134,20 +165,72 @@ where
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(writer)
-            .with_filter(EnvFilter::try_new(filter)?)
+            .with_filter(AskEveryTime(EnvFilter::try_new(filter)?))
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .with_writer(writer)
-            .with_filter(EnvFilter::try_new(filter)?)
+            .with_filter(AskEveryTime(EnvFilter::try_new(filter)?))
             .boxed()
     };
     let otel_layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("pdm"))
-        .with_filter(EnvFilter::try_new(OTEL_FILTER)?)
+        .with_filter(AskEveryTime(EnvFilter::try_new(OTEL_FILTER)?))
         .boxed();
     tracing_subscriber::registry()
         .with(vec![fmt_layer, otel_layer])
         .try_init()?;
     Ok(())
+}
+
+/// A per-layer filter whose callsites are never cached as always enabled, so it is asked
+/// about every span and event. tracing-subscriber hands a per-layer decision from
+/// `enabled` to `on_new_span` through a thread-local; a callsite cached as "always" skips
+/// `enabled`, and the span then read the bits of whatever was asked last on that thread.
+/// sqlx asks a dynamic `enabled!` after every query, so the first span after a query
+/// vanished from the layers: from traces (a root span with no trace id) and from the logs
+/// (tokio-rs/tracing#2519, the fix proposed upstream in #3572 does the same).
+struct AskEveryTime<F>(F);
+
+impl<S, F: Filter<S>> Filter<S> for AskEveryTime<F> {
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        self.0.enabled(meta, cx)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        let interest = self.0.callsite_enabled(meta);
+        if interest.is_never() {
+            interest
+        } else {
+            Interest::sometimes()
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, cx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
+        self.0.on_record(id, values, cx);
+    }
+
+    fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_enter(id, cx);
+    }
+
+    fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_exit(id, cx);
+    }
+
+    fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
+        self.0.on_close(id, cx);
+    }
 }

@@ -21,5 +21,5 @@ mod logs;
 mod mesh;
 
 pub use database::{Backend, TestDatabase};
-pub use logs::{LogCapture, captured_logs};
+pub use logs::{LogCapture, captured_logs, export_spans};
 pub use mesh::{Mesh, TEST_CLIENT, TestMesh, client_tls};

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, metadata::MetadataMap};
 use uuid::Uuid;
 
 use super::{
-    ConsentApi, convert,
+    ConsentApi, convert, metrics,
     requests::{Check, MAX_ACTOR, MAX_BATCH, MAX_PAGE, MAX_POLICY_VERSION, checked},
     watch,
 };
@@ -300,6 +300,7 @@ impl ConsentService for ConsentApi {
             self.honour_gpc(&metadata, &subject, state).await?;
         }
         let decision = self.decide(purpose, known);
+        metrics::count(&decision);
         Ok(Response::new(pb::CheckProcessingResponse {
             decision: Some(convert::decision(decision)),
         }))
@@ -331,6 +332,7 @@ impl ConsentService for ConsentApi {
         c.finish()?;
         let now = self.inner.clock.now();
         let mut decisions = Vec::with_capacity(parsed.len());
+        let mut tally = metrics::Tally::default();
         let mut last: Option<(Uuid, Known)> = None;
         for (subject, purpose) in parsed {
             let subject = checked(subject)?;
@@ -343,8 +345,12 @@ impl ConsentService for ConsentApi {
                     known
                 }
             };
-            decisions.push(convert::decision(self.decide(purpose, known)));
+            let decision = self.decide(purpose, known);
+            tally.add(&decision);
+            decisions.push(convert::decision(decision));
         }
+        // Counted once every decision is made: a batch that fails counts none.
+        tally.record();
         Ok(Response::new(pb::BatchCheckProcessingResponse {
             decisions,
         }))
@@ -378,6 +384,7 @@ impl ConsentService for ConsentApi {
             }
             Known::Unknown => Decision::unknown_subject(LegalBasis::Unspecified),
         };
+        metrics::count(&decision);
         Ok(Response::new(pb::CanContactResponse {
             decision: Some(convert::decision(decision)),
         }))

@@ -2,6 +2,7 @@
 
 mod consent;
 mod convert;
+mod metrics;
 pub mod requests;
 mod subject_data;
 mod watch;

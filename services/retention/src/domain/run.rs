@@ -1,6 +1,7 @@
 //! Purge runs: which services a run asks, and what state the answers put it in.
 
 use pdm_proto::retention::v1::RunStatus;
+use pdm_runtime::metrics::PurgeRunStatus;
 
 /// The status of a run from whether each service answered: complete once every service
 /// has, partial (to be retried) otherwise.
@@ -9,6 +10,16 @@ pub fn status(answered: impl IntoIterator<Item = bool>) -> RunStatus {
         RunStatus::Completed
     } else {
         RunStatus::Partial
+    }
+}
+
+/// The `status` label of a finished run (`pdm_retention_purge_runs_total`): a run that
+/// did not end complete or partial could not be carried out.
+pub fn metric_status(status: RunStatus) -> PurgeRunStatus {
+    match status {
+        RunStatus::Completed => PurgeRunStatus::Ok,
+        RunStatus::Partial => PurgeRunStatus::Partial,
+        RunStatus::Running | RunStatus::Unspecified => PurgeRunStatus::Failed,
     }
 }
 
@@ -50,6 +61,14 @@ mod tests {
         assert_eq!(status([true, true]), RunStatus::Completed);
         assert_eq!(status([true, false]), RunStatus::Partial);
         assert_eq!(status([]), RunStatus::Completed);
+    }
+
+    #[test]
+    fn a_finished_run_is_counted_by_its_status() {
+        assert_eq!(metric_status(RunStatus::Completed).label(), "ok");
+        assert_eq!(metric_status(RunStatus::Partial).label(), "partial");
+        assert_eq!(metric_status(RunStatus::Running).label(), "failed");
+        assert_eq!(metric_status(status([true, false])).label(), "partial");
     }
 
     #[test]

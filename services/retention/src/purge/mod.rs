@@ -18,11 +18,17 @@ use pdm_proto::{
         subject_data_service_client::SubjectDataServiceClient,
     },
 };
-use pdm_runtime::{SharedClock, client::TracedChannel, convert::timestamp};
+use pdm_runtime::{
+    SharedClock,
+    client::TracedChannel,
+    convert::timestamp,
+    metrics::{self, PurgeRunStatus},
+};
 use tokio::{sync::mpsc, task::JoinSet};
+use tracing::Instrument;
 
 use crate::{
-    domain::run::status,
+    domain::run::{metric_status, status},
     error::{Result, RetentionError},
     store::{
         CategoryCount, RuleRecord, RunWithResults, ServiceOutcome, Store,
@@ -308,6 +314,13 @@ impl Runner {
         // Room for every message: a caller that stops reading never slows the run.
         let (tx, rx) = mpsc::channel(attempt.targets.len() + 2);
         let runner = self.clone();
+        // The run continues the trace of the call that started it (RunPurge, RetryPurge);
+        // a scheduled run is a trace of its own.
+        let span = tracing::info_span!(
+            "retention.purge",
+            otel.name = "retention.purge",
+            run_id = %attempt.run_id,
+        );
         tokio::spawn(async move {
             let holder = attempt.holder.clone();
             let run_id = attempt.run_id.clone();
@@ -321,10 +334,11 @@ impl Runner {
                 }
                 Err(e) => {
                     tracing::warn!(run_id = %run_id, error = %e, "purge run failed; it will be recovered as partial");
+                    metrics::purge_run(PurgeRunStatus::Failed);
                     let _ = tx.send(Err(e)).await;
                 }
             }
-        });
+        }.instrument(span));
         Ok(rx)
     }
 
@@ -338,12 +352,9 @@ impl Runner {
         let total = attempt.targets.len();
         let mut calls = JoinSet::new();
         for (name, client) in attempt.targets {
-            calls.spawn(call(
-                name,
-                client,
-                attempt.request.clone(),
-                inner.call_timeout,
-            ));
+            calls.spawn(
+                call(name, client, attempt.request.clone(), inner.call_timeout).in_current_span(),
+            );
         }
         let mut done = 0;
         while let Some(joined) = calls.join_next().await {
@@ -387,6 +398,7 @@ impl Runner {
             .run(&run_id)
             .await?
             .ok_or(RetentionError::Internal("run vanished"))?;
+        metrics::purge_run(metric_status(status));
         Ok(Progress {
             service: None,
             done,

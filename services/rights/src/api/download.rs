@@ -6,6 +6,7 @@ use pdm_proto::rights::v1::{DownloadExportResponse, RequestKind, Status};
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::Status as GrpcStatus;
+use tracing::Instrument;
 
 use super::RightsApi;
 use crate::{
@@ -69,50 +70,54 @@ impl RightsApi {
         let store = self.store.clone();
         let id = id.to_owned();
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            let send = |bytes: Vec<u8>| {
-                let tx = tx.clone();
-                async move {
-                    tx.send(Ok(DownloadExportResponse {
-                        chunk: bytes,
-                        content_type: CONTENT_TYPE.to_owned(),
-                    }))
-                    .await
-                    .is_ok()
-                }
-            };
-            if !send(head).await {
-                return;
-            }
-            for (i, (service, seq)) in keys.into_iter().enumerate() {
-                let sealed = match store.chunk(&id, &service, seq).await {
-                    Ok(Some(c)) => c,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
+        tokio::spawn(
+            async move {
+                let send = |bytes: Vec<u8>| {
+                    let tx = tx.clone();
+                    async move {
+                        tx.send(Ok(DownloadExportResponse {
+                            chunk: bytes,
+                            content_type: CONTENT_TYPE.to_owned(),
+                        }))
+                        .await
+                        .is_ok()
                     }
                 };
-                let key = key.clone();
-                let opened =
-                    tokio::task::spawn_blocking(move || package::open_chunk(&key, &sealed, i == 0))
-                        .await;
-                match opened {
-                    Ok(Ok(bytes)) => {
-                        if !send(bytes).await {
+                if !send(head).await {
+                    return;
+                }
+                for (i, (service, seq)) in keys.into_iter().enumerate() {
+                    let sealed = match store.chunk(&id, &service, seq).await {
+                        Ok(Some(c)) => c,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into())).await;
+                            return;
+                        }
+                    };
+                    let key = key.clone();
+                    let opened = tokio::task::spawn_blocking(move || {
+                        package::open_chunk(&key, &sealed, i == 0)
+                    })
+                    .await;
+                    match opened {
+                        Ok(Ok(bytes)) => {
+                            if !send(bytes).await {
+                                return;
+                            }
+                        }
+                        _ => {
+                            let _ = tx
+                                .send(Err(RightsError::Internal("package chunk unreadable").into()))
+                                .await;
                             return;
                         }
                     }
-                    _ => {
-                        let _ = tx
-                            .send(Err(RightsError::Internal("package chunk unreadable").into()))
-                            .await;
-                        return;
-                    }
                 }
+                let _ = send(package::tail(&summary)).await;
             }
-            let _ = send(package::tail(&summary)).await;
-        });
+            .in_current_span(),
+        );
         Ok(Box::pin(ReceiverStream::new(rx)))
     }
 }

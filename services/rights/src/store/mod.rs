@@ -5,8 +5,8 @@ pub mod entities;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -42,6 +42,18 @@ pub struct RequestFilter {
     pub after: Option<(DateTime<Utc>, String)>,
     /// Page size.
     pub limit: u64,
+}
+
+/// The statuses of open requests.
+pub const OPEN: [&str; 2] = ["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"];
+
+/// Requests open, and those of them overdue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Awaiting verification or in progress.
+    pub open: u64,
+    /// Open and past their deadline.
+    pub overdue: u64,
 }
 
 /// The rights database.
@@ -322,10 +334,9 @@ impl Store {
             q = q.filter(request::Column::DueAt.lt(d));
         }
         if let Some(now) = f.overdue_at {
-            q = q.filter(request::Column::DueAt.lt(now)).filter(
-                request::Column::Status
-                    .is_in(["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"]),
-            );
+            q = q
+                .filter(request::Column::DueAt.lt(now))
+                .filter(request::Column::Status.is_in(OPEN));
         }
         if let Some((due, id)) = &f.after {
             q = q.filter(
@@ -337,6 +348,18 @@ impl Store {
             );
         }
         Ok(q.limit(f.limit).all(&self.db).await?)
+    }
+
+    /// The queue: requests open (awaiting verification or in progress), and those of them
+    /// past their deadline at `now`.
+    pub async fn queue(&self, now: DateTime<Utc>) -> Result<QueueCounts> {
+        let open = || request::Entity::find().filter(request::Column::Status.is_in(OPEN));
+        let overdue = open()
+            .filter(request::Column::DueAt.lt(now))
+            .count(&self.db)
+            .await?;
+        let open = open().count(&self.db).await?;
+        Ok(QueueCounts { open, overdue })
     }
 
     /// Requests received in a time range (for the yearly report).

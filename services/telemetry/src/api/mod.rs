@@ -1,6 +1,7 @@
 //! The gRPC edge: validation and minimisation, the consent gate, bulk writes.
 
 mod ingest;
+mod metrics;
 pub mod requests;
 mod subject_data;
 mod telemetry;

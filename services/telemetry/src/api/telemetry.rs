@@ -6,7 +6,7 @@ use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use super::{TelemetryApi, requests};
+use super::{TelemetryApi, metrics, requests};
 use crate::{
     domain::{aggregate::suppress, scrub::scrub},
     error::TelemetryError,
@@ -25,7 +25,11 @@ impl TelemetryService for TelemetryApi {
         &self,
         request: Request<pb::IngestEventsRequest>,
     ) -> Result<Response<pb::IngestEventsResponse>, Status> {
-        Ok(Response::new(self.ingest(request.into_inner()).await?))
+        let request = request.into_inner();
+        let received = request.events.len();
+        let answer = self.ingest(request).await;
+        metrics::record(&answer, received);
+        Ok(Response::new(answer?))
     }
 
     async fn report_crash(

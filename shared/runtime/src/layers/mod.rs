@@ -3,16 +3,25 @@
 //!
 //! 1. [`trace`]: a server span per call (W3C parent from the headers), its status code,
 //!    and one log line per call: the outermost layer, so it sees timeouts and load shedding;
-//! 2. [`authz`]: the caller named by its client certificate must be allowed the method
+//! 2. [`metrics`]: every call counted with its status code and duration (Prometheus),
+//!    refusals of the layers below included;
+//! 3. [`authz`]: the caller named by its client certificate must be allowed the method
 //!    (`PERMISSION_DENIED` otherwise); the caller is handed to the handlers;
-//! 3. [`rate_limit`]: each caller's token bucket (`RESOURCE_EXHAUSTED` past it);
-//! 4. [`timeout`]: the call's deadline (the caller's `grpc-timeout` or the server's bound,
+//! 4. [`rate_limit`]: each caller's token bucket (`RESOURCE_EXHAUSTED` past it);
+//! 5. [`timeout`]: the call's deadline (the caller's `grpc-timeout` or the server's bound,
 //!    whichever is sooner) answered with `DEADLINE_EXCEEDED`;
-//! 5. [`load_shed`]: at most `server.concurrency_limit` calls in flight per server; the
+//! 6. [`load_shed`]: at most `server.concurrency_limit` calls in flight per server; the
 //!    rest are answered `RESOURCE_EXHAUSTED` at once instead of queueing without bound.
+//!
+//! On the calling side, [`client_trace`] wraps every channel to another service (see
+//! [`crate::client`]): a client span per call, whose context the server's [`trace`]
+//! layer continues.
 
 pub mod authz;
+pub mod client_trace;
+pub mod grpc_status;
 pub mod load_shed;
+pub mod metrics;
 pub mod rate_limit;
 pub mod timeout;
 pub mod trace;

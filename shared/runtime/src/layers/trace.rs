@@ -1,5 +1,7 @@
 //! A server span per call, following the OpenTelemetry RPC conventions (`rpc.system`,
 //! `rpc.service`, `rpc.method`, `rpc.grpc.status_code`), and one log line per call.
+//! `pdm.service` names the pdm service that answered: every data-holding service serves
+//! `pdm.subject.v1.SubjectDataService`, and one process may run them all.
 //! Nothing from the request body is recorded: spans and logs carry no personal data.
 
 use std::{
@@ -17,14 +19,26 @@ use super::BoxFuture;
 use crate::propagation;
 
 /// Adds [`Trace`] to a service.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceLayer;
+#[derive(Debug, Clone, Copy)]
+pub struct TraceLayer {
+    service: &'static str,
+}
+
+impl TraceLayer {
+    /// Spans of the calls `service` (`identity`, `consent`…) answers.
+    pub fn new(service: &'static str) -> Self {
+        Self { service }
+    }
+}
 
 impl<S> Layer<S> for TraceLayer {
     type Service = Trace<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Trace { inner }
+        Trace {
+            inner,
+            service: self.service,
+        }
     }
 }
 
@@ -32,6 +46,7 @@ impl<S> Layer<S> for TraceLayer {
 #[derive(Debug, Clone)]
 pub struct Trace<S> {
     inner: S,
+    service: &'static str,
 }
 
 impl<S, B, R> Service<http::Request<B>> for Trace<S>
@@ -61,6 +76,7 @@ where
             rpc.method = method,
             rpc.grpc.status_code = Empty,
             otel.status_code = Empty,
+            pdm.service = self.service,
             trace_id = Empty,
         );
         // The parent must be set before the span is first entered.
