@@ -7,6 +7,7 @@ mod load;
 mod postgres;
 
 mod consent;
+mod figures;
 mod rights;
 mod telemetry;
 

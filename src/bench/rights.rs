@@ -29,6 +29,7 @@ use pdm_runtime::sea_orm::sqlx;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
+use super::figures::{median, ms, round1, round3};
 use super::{
     harness::{self, Harness},
     postgres::{self, BenchDatabase},
@@ -599,24 +600,4 @@ fn package_counts(last: &[u8]) -> anyhow::Result<(u64, u64)> {
 /// Newlines in `bytes`.
 fn lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
 }

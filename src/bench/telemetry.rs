@@ -33,6 +33,7 @@ use pdm_runtime::sea_orm::{ConnectionTrait, DatabaseConnection, sqlx};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
+use super::figures::{median, ms, round1, round3};
 use super::{
     harness::{self, Harness},
     load,
@@ -488,26 +489,6 @@ async fn erasure(mesh: &Harness, pool: &DatabaseConnection) -> anyhow::Result<Va
         "target_at_most": ERASE_RATIO_TARGET,
         "met": ratio <= ERASE_RATIO_TARGET,
     }))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
 }
 
 // === pre-encoded requests ===
