@@ -26,14 +26,11 @@ use opentelemetry_proto::tonic::{
 use pdm_consent::Consent;
 use pdm_identity::Identity;
 use pdm_proto::{
-    common::v1::Region,
-    consent::v1::{GrantConsentRequest, Source},
     retention::v1::{RunPurgeRequest, retention_service_client::RetentionServiceClient},
     rights::v1::{
         self as rights_pb, Credential, RequestKind, credential,
         rights_service_client::RightsServiceClient,
     },
-    telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
 };
 use pdm_retention::Retention;
 use pdm_rights::Rights;
@@ -43,7 +40,7 @@ use pdm_runtime::{
     tls::identity::Caller,
 };
 use pdm_telemetry::Telemetry;
-use pdm_testkit::{Mesh, TEST_CLIENT, TestMesh, fake::Person};
+use pdm_testkit::{Mesh, TEST_CLIENT, TestMesh};
 use pdm_transfers::Transfers;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -380,49 +377,6 @@ impl Trace {
 
 // === the mesh ===
 
-/// A person in the EEA with an account, analytics consent and five usage events.
-async fn person_with_data(mesh: &Mesh) -> anyhow::Result<(Person, String)> {
-    let person = Person {
-        region: Region::Eea,
-        ..Person::new()
-    };
-    let subject = mesh.sign_up(&person).await?;
-    mesh.consent()
-        .grant_consent(GrantConsentRequest {
-            subject_id: subject.clone(),
-            purpose: "product_analytics".into(),
-            source: Source::WebForm as i32,
-            policy_version: "2024-06-28".into(),
-            text_hash: "b".repeat(64),
-            actor: "cookie-banner".into(),
-            occurred_at: None,
-        })
-        .await?;
-    let events = (0..5)
-        .map(|_| Event {
-            subject_id: subject.clone(),
-            kind: EventKind::FeatureUsed as i32,
-            occurred_at: Some(pdm_runtime::convert::timestamp(chrono::Utc::now())),
-            feature: "export".into(),
-            device: Some(DeviceContext {
-                os_name: "Linux".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let ingested = mesh
-        .telemetry()
-        .ingest_events(IngestEventsRequest {
-            batch_id: format!("b-{subject}"),
-            events,
-        })
-        .await?
-        .into_inner();
-    anyhow::ensure!(ingested.accepted == 5, "events refused: {ingested:?}");
-    Ok((person, subject))
-}
-
 /// A channel to `service` as the test client, traced as the services' own channels are.
 fn traced_channel(mesh: &Mesh, service: &str) -> anyhow::Result<TracedChannel> {
     let addr = mesh
@@ -488,7 +442,7 @@ async fn an_erasure_request_and_a_purge_run_are_each_one_trace_across_the_mesh()
         .setting("retention.purge_interval_minutes", 0)
         .start()
         .await?;
-    let (person, subject) = person_with_data(&mesh).await?;
+    let (person, subject) = mesh.person_with_data().await?;
 
     // The erasure, submitted over a traced channel from a span of the test's own: the
     // root of the request's trace.

@@ -332,6 +332,55 @@ impl Mesh {
         Ok(account.subject_id)
     }
 
+    /// Signs up a person in the EEA who agreed to product analytics and sends five usage
+    /// events of theirs through telemetry: data in identity, consent and telemetry.
+    pub async fn person_with_data(&self) -> anyhow::Result<(crate::fake::Person, String)> {
+        use pdm_proto::{
+            common::v1::Region,
+            consent::v1::{GrantConsentRequest, Source},
+            telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
+        };
+        let person = crate::fake::Person {
+            region: Region::Eea,
+            ..crate::fake::Person::new()
+        };
+        let subject = self.sign_up(&person).await?;
+        self.consent()
+            .grant_consent(GrantConsentRequest {
+                subject_id: subject.clone(),
+                purpose: "product_analytics".into(),
+                source: Source::WebForm as i32,
+                policy_version: "2024-06-28".into(),
+                text_hash: "b".repeat(64),
+                actor: "cookie-banner".into(),
+                occurred_at: None,
+            })
+            .await?;
+        let events = (0..5)
+            .map(|_| Event {
+                subject_id: subject.clone(),
+                kind: EventKind::FeatureUsed as i32,
+                occurred_at: Some(pdm_runtime::convert::timestamp(chrono::Utc::now())),
+                feature: "export".into(),
+                device: Some(DeviceContext {
+                    os_name: "Linux".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let ingested = self
+            .telemetry()
+            .ingest_events(IngestEventsRequest {
+                batch_id: format!("b-{subject}"),
+                events,
+            })
+            .await?
+            .into_inner();
+        anyhow::ensure!(ingested.accepted == 5, "events refused: {ingested:?}");
+        Ok((person, subject))
+    }
+
     /// A consent client.
     pub fn consent(&self) -> ConsentServiceClient<Channel> {
         ConsentServiceClient::new(self.channel(pdm_consent::NAME))

@@ -10,10 +10,7 @@ use std::{future::Future, path::Path, time::Duration};
 use pdm_consent::Consent;
 use pdm_identity::Identity;
 use pdm_proto::{
-    common::v1::Region,
-    consent::v1::{GrantConsentRequest, Source},
     rights::v1::{self as pb, Credential, credential},
-    telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
     transfers::v1::{
         AuthorizeTransferRequest, PartyRole, RecipientRole, Regime, RegisterRecipientRequest,
     },
@@ -47,45 +44,7 @@ pub async fn mesh(outbox: &Path) -> anyhow::Result<Mesh> {
 
 /// A person in the EEA with an account, analytics consent and five usage events.
 pub async fn person_with_data(mesh: &Mesh) -> anyhow::Result<(Person, String)> {
-    let person = Person {
-        region: Region::Eea,
-        ..Person::new()
-    };
-    let subject = mesh.sign_up(&person).await?;
-    mesh.consent()
-        .grant_consent(GrantConsentRequest {
-            subject_id: subject.clone(),
-            purpose: "product_analytics".into(),
-            source: Source::WebForm as i32,
-            policy_version: "2024-06-28".into(),
-            text_hash: "b".repeat(64),
-            actor: "cookie-banner".into(),
-            occurred_at: None,
-        })
-        .await?;
-    let events = (0..5)
-        .map(|_| Event {
-            subject_id: subject.clone(),
-            kind: EventKind::FeatureUsed as i32,
-            occurred_at: Some(pdm_runtime::convert::timestamp(chrono::Utc::now())),
-            feature: "export".into(),
-            device: Some(DeviceContext {
-                os_name: "Linux".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let r = mesh
-        .telemetry()
-        .ingest_events(IngestEventsRequest {
-            batch_id: format!("b-{subject}"),
-            events,
-        })
-        .await?
-        .into_inner();
-    assert_eq!(r.accepted, 5);
-    Ok((person, subject))
+    mesh.person_with_data().await
 }
 
 /// Registers a processor in Germany (adequate for EU exports, so no mechanism is needed)
