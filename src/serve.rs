@@ -31,6 +31,8 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let telemetry = telemetry::init(&settings, &process)?;
+    // Panics are logged without their formatted messages, which may hold request data.
+    pdm_runtime::panic::install_hook();
     let (kek, kek_source) = keys::load_kek(&settings).context("loading the key-encryption key")?;
     if let KekSource::Generated(path) = &kek_source {
         tracing::warn!(path = %path.display(), "generated a development key-encryption key; set crypto.kek or crypto.kek_file in production");

@@ -95,16 +95,34 @@ impl Drop for Running {
     }
 }
 
+/// The subject id that makes [`Gated`]'s handlers panic (the panic tests): its
+/// `RestrictSubject` panics in the handler, its `ExportSubject` stream after one record.
+pub const PANIC_SUBJECT: &str = "0190aaaa-0000-7000-8000-00000000dead";
+
 #[tonic::async_trait]
 impl SubjectDataService for Gated {
     type ExportSubjectStream =
-        futures_util::stream::Empty<Result<pb::ExportSubjectResponse, Status>>;
+        futures_util::stream::BoxStream<'static, Result<pb::ExportSubjectResponse, Status>>;
 
     async fn export_subject(
         &self,
-        _request: Request<pb::ExportSubjectRequest>,
+        request: Request<pb::ExportSubjectRequest>,
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
-        Ok(Response::new(futures_util::stream::empty()))
+        use futures_util::StreamExt as _;
+        let subject = request.into_inner().subject_id;
+        if subject != PANIC_SUBJECT {
+            return Ok(Response::new(futures_util::stream::empty().boxed()));
+        }
+        let records = futures_util::stream::iter(0..2).map(move |i| {
+            if i == 1 {
+                #[allow(clippy::panic)]
+                {
+                    panic!("export failed for {subject}");
+                }
+            }
+            Ok(pb::ExportSubjectResponse::default())
+        });
+        Ok(Response::new(records.boxed()))
     }
 
     async fn erase_subject(
@@ -129,8 +147,15 @@ impl SubjectDataService for Gated {
 
     async fn restrict_subject(
         &self,
-        _request: Request<pb::RestrictSubjectRequest>,
+        request: Request<pb::RestrictSubjectRequest>,
     ) -> Result<Response<pb::RestrictSubjectResponse>, Status> {
+        let subject = request.into_inner().subject_id;
+        if subject == PANIC_SUBJECT {
+            #[allow(clippy::panic)]
+            {
+                panic!("restriction failed for {subject}");
+            }
+        }
         Err(Status::unimplemented("not in this test"))
     }
 

@@ -9,7 +9,7 @@ use pdm_proto::{
     consent::v1::{self as pb, Channel, MessageKind, Source},
     subject::v1 as subject_pb,
 };
-use pdm_runtime::convert::timestamp;
+use pdm_runtime::{convert::timestamp, tonic_types::StatusExt};
 use pdm_testkit::{
     Mesh, TestMesh,
     assert::{field_violations, rows},
@@ -18,6 +18,15 @@ use pdm_testkit::{
 use tonic::{Request, Status, metadata::MetadataValue};
 
 const TEXT_HASH: &str = "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea";
+
+/// A card number as people type it: plain, grouped by spaces, by hyphens, and after
+/// another number.
+const CARDS: [&str; 4] = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "qty 2 4111 1111 1111 1111",
+];
 
 fn grant(subject: &str) -> pb::GrantConsentRequest {
     pb::GrantConsentRequest {
@@ -93,6 +102,26 @@ fn refused<T: std::fmt::Debug>(answer: Result<T, Status>) -> Status {
         Ok(ok) => panic!("expected INVALID_ARGUMENT, got {ok:?}"),
         Err(status) => status,
     }
+}
+
+/// Asserts `answer` is INVALID_ARGUMENT with one violation: a card number in `field`.
+fn assert_card_refused<T: std::fmt::Debug>(answer: Result<T, Status>, field: &str, card: &str) {
+    let status = refused(answer);
+    assert_eq!(field_violations(&status), [field], "{field} = {card:?}");
+    let descriptions: Vec<String> = status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| v.description)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        descriptions,
+        ["must not contain a payment card number"],
+        "{field} = {card:?}"
+    );
 }
 
 async fn ledger_is_empty(mesh: &Mesh) -> anyhow::Result<()> {
@@ -375,6 +404,93 @@ async fn every_other_write_names_its_bad_fields_and_stores_nothing() -> anyhow::
 
     ledger_is_empty(&mesh).await?;
     mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_payment_information()
+-> anyhow::Result<()> {
+    // The ledger is proof kept for years: a card number typed as who recorded a change,
+    // or as the policy version shown, would be kept with it.
+    let mesh = TestMesh::new().with(Identity).with(Consent).start().await?;
+    let person = Person {
+        region: Region::Eea,
+        ..Person::new()
+    };
+    let s = mesh.sign_up(&person).await?;
+    let mut consent = mesh.consent();
+
+    for card in CARDS {
+        let grants = [
+            (
+                "policy_version",
+                pb::GrantConsentRequest {
+                    policy_version: card.into(),
+                    ..grant(&s)
+                },
+            ),
+            (
+                "actor",
+                pb::GrantConsentRequest {
+                    actor: card.into(),
+                    ..grant(&s)
+                },
+            ),
+        ];
+        for (field, request) in grants {
+            assert_card_refused(consent.grant_consent(signalled(request)).await, field, card);
+        }
+        let answer = consent
+            .withdraw_consent(signalled(pb::WithdrawConsentRequest {
+                actor: card.into(),
+                ..withdraw(&s)
+            }))
+            .await;
+        assert_card_refused(answer, "actor", card);
+        let answer = consent
+            .set_contact_preference(signalled(pb::SetContactPreferenceRequest {
+                actor: card.into(),
+                ..preference(&s)
+            }))
+            .await;
+        assert_card_refused(answer, "actor", card);
+        let answer = consent
+            .set_do_not_sell(signalled(pb::SetDoNotSellRequest {
+                actor: card.into(),
+                ..do_not_sell(&s)
+            }))
+            .await;
+        assert_card_refused(answer, "actor", card);
+        let answer = consent
+            .set_restriction(signalled(pb::SetRestrictionRequest {
+                actor: card.into(),
+                ..restriction(&s)
+            }))
+            .await;
+        assert_card_refused(answer, "actor", card);
+        let answer = consent
+            .record_objection(signalled(pb::RecordObjectionRequest {
+                actor: card.into(),
+                ..objection(&s)
+            }))
+            .await;
+        assert_card_refused(answer, "actor", card);
+    }
+    ledger_is_empty(&mesh).await?;
+
+    // The same requests without the card are recorded.
+    consent.grant_consent(grant(&s)).await?;
+    consent.withdraw_consent(withdraw(&s)).await?;
+    consent.set_contact_preference(preference(&s)).await?;
+    consent.set_do_not_sell(do_not_sell(&s)).await?;
+    consent.record_objection(objection(&s)).await?;
+    consent.set_restriction(restriction(&s)).await?;
+    let db = mesh.connect_db("consent").await?;
+    assert_eq!(rows(&db, "consent_events").await, 6);
+
+    let mut secrets = person.secrets();
+    secrets.extend(CARDS.iter().map(|c| ("card number", *c)));
+    mesh.logs().assert_clean(&secrets);
     Ok(())
 }
 

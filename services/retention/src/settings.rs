@@ -205,10 +205,10 @@ fn policy(p: &PolicyConfig) -> Result<Policy, (&'static str, String)> {
         "consent, contract, legal_obligation, vital_interests, public_task or legitimate_interests"
             .to_owned(),
     ))?;
-    let description = p.description.trim();
-    if description.chars().count() > crate::MAX_TEXT || description.chars().any(char::is_control) {
-        return Err(("description", "at most 500 printable characters".to_owned()));
-    }
+    let description = pdm_runtime::text::TextRule::line(crate::MAX_TEXT)
+        .optional(&p.description)
+        .map_err(|problem| ("description", problem.to_string()))?;
+    let description = description.as_str();
     Ok(Policy {
         category: p.category.clone(),
         period,

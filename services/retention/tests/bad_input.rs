@@ -13,10 +13,42 @@ use pdm_proto::{
     },
     subject::v1::RetentionTrigger,
 };
-use pdm_runtime::{Clock, ManualClock, convert::timestamp};
+use pdm_runtime::{Clock, ManualClock, convert::timestamp, tonic_types::StatusExt};
 use pdm_testkit::assert::{field_violations, rows};
 use support::{Gated, period, retention_only, set, start_time};
-use tonic::Code;
+use tonic::{Code, Status};
+
+/// A card number as people type it: plain, grouped by spaces, by hyphens, and after
+/// another number.
+const CARDS: [&str; 4] = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "qty 2 4111 1111 1111 1111",
+];
+
+/// Asserts `answer` is INVALID_ARGUMENT with one violation: a card number in `field`.
+fn assert_card_refused<T: std::fmt::Debug>(answer: Result<T, Status>, field: &str, card: &str) {
+    let status = match answer {
+        Ok(ok) => panic!("{field} = {card:?} was accepted: {ok:?}"),
+        Err(status) => status,
+    };
+    assert_eq!(field_violations(&status), [field], "{field} = {card:?}");
+    let descriptions: Vec<String> = status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| v.description)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        descriptions,
+        ["must not contain a payment card number"],
+        "{field} = {card:?}"
+    );
+}
 
 fn good_policy() -> pb::Policy {
     pb::Policy {
@@ -290,5 +322,122 @@ async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result
         .await?;
     assert_eq!(rows(&db, "policy_versions").await, 14);
     assert_eq!(rows(&db, "legal_holds").await, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_payment_information()
+-> anyhow::Result<()> {
+    // Policies, holds and runs are kept for years and shown to subjects and auditors: a
+    // card number typed as a reason, a reference or a name would be kept with them. A
+    // category key's format lets digits and hyphens through, so keys are checked too.
+    let gated = Gated::start().await?;
+    gated.open();
+    let mut settings = gated.settings("archive");
+    settings.push(set("retention.services", "archive"));
+    let clock = ManualClock::new(start_time());
+    let mesh = retention_only(&clock, settings).await?;
+    let mut retention = mesh.retention();
+    let db = mesh.connect_db("retention").await?;
+    let held = retention
+        .place_legal_hold(PlaceLegalHoldRequest {
+            hold: Some(good_hold()),
+        })
+        .await?
+        .into_inner()
+        .hold
+        .ok_or_else(|| anyhow::anyhow!("no hold"))?;
+    let policies = rows(&db, "policy_versions").await;
+
+    type Set<R> = fn(&mut R, String);
+    let policy_fields: [(&str, Set<pb::Policy>); 3] = [
+        ("policy.category", |p, v| p.category = v),
+        ("policy.description", |p, v| p.description = v),
+        ("policy.changed_by", |p, v| p.changed_by = v),
+    ];
+    let hold_fields: [(&str, Set<pb::LegalHold>); 4] = [
+        ("hold.category", |h, v| h.category = v),
+        ("hold.reason", |h, v| h.reason = v),
+        ("hold.reference", |h, v| h.reference = v),
+        ("hold.placed_by", |h, v| h.placed_by = v),
+    ];
+    for card in CARDS {
+        for (field, set) in policy_fields {
+            let mut policy = good_policy();
+            set(&mut policy, card.to_owned());
+            let answer = retention
+                .upsert_policy(UpsertPolicyRequest {
+                    policy: Some(policy),
+                })
+                .await;
+            assert_card_refused(answer, field, card);
+        }
+        let answer = retention
+            .list_policy_versions(ListPolicyVersionsRequest {
+                category: card.to_owned(),
+            })
+            .await;
+        assert_card_refused(answer, "category", card);
+        for (field, set) in hold_fields {
+            let mut hold = good_hold();
+            set(&mut hold, card.to_owned());
+            let answer = retention
+                .place_legal_hold(PlaceLegalHoldRequest { hold: Some(hold) })
+                .await;
+            assert_card_refused(answer, field, card);
+        }
+        let answer = retention
+            .release_legal_hold(ReleaseLegalHoldRequest {
+                hold_id: held.hold_id.clone(),
+                released_by: card.to_owned(),
+            })
+            .await;
+        assert_card_refused(answer, "released_by", card);
+        let answer = retention
+            .run_purge(RunPurgeRequest {
+                dry_run: false,
+                triggered_by: card.to_owned(),
+            })
+            .await;
+        assert_card_refused(answer, "triggered_by", card);
+    }
+
+    // Nothing was stored or changed, and no service was asked anything.
+    assert_eq!(rows(&db, "policy_versions").await, policies);
+    assert_eq!(rows(&db, "legal_holds").await, 1, "the good hold only");
+    let active = retention
+        .list_legal_holds(ListLegalHoldsRequest {
+            include_released: false,
+            subject_id: String::new(),
+        })
+        .await?
+        .into_inner()
+        .holds;
+    assert_eq!(
+        active,
+        std::slice::from_ref(&held),
+        "the hold is still active, unchanged"
+    );
+    assert_eq!(rows(&db, "purge_runs").await, 0);
+    assert_eq!(gated.calls(), 0);
+
+    // The good versions of the same requests go through.
+    retention
+        .upsert_policy(UpsertPolicyRequest {
+            policy: Some(pb::Policy {
+                description: "six months after the application is decided".into(),
+                ..good_policy()
+            }),
+        })
+        .await?;
+    retention
+        .release_legal_hold(ReleaseLegalHoldRequest {
+            hold_id: held.hold_id.clone(),
+            released_by: "legal".into(),
+        })
+        .await?;
+    assert_eq!(rows(&db, "policy_versions").await, policies + 1);
+    let secrets: Vec<(&str, &str)> = CARDS.iter().map(|c| ("card number", *c)).collect();
+    mesh.logs().assert_clean(&secrets);
     Ok(())
 }

@@ -9,11 +9,26 @@ use pdm_proto::rights::v1::{
 };
 use pdm_testkit::{
     Mesh,
-    assert::{field_violations, rows},
+    assert::{contains, field_violations, raw_storage, rows},
     fake::Person,
 };
 use support::{mesh, operator, password, submit, wait_closed, wait_for};
 use tonic::Code;
+
+/// A card number as people type it: plain, in groups, and after another number.
+const CARDS: [&str; 4] = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "qty 2 4111 1111 1111 1111",
+];
+
+/// The card as it would be found in storage, messages or logs.
+const CARD_FORMS: [(&str, &str); 3] = [
+    ("card number", "4111111111111111"),
+    ("card number", "4111 1111 1111 1111"),
+    ("card number", "4111-1111-1111-1111"),
+];
 
 fn sorted(mut fields: Vec<String>) -> Vec<String> {
     fields.sort();
@@ -614,5 +629,144 @@ async fn only_completed_access_requests_can_be_downloaded_and_closed_ones_not_ca
         .expect_err("completed");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_payment_information()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let outbox = dir.path().join("outbox.jsonl");
+    let mesh = mesh(&outbox).await?;
+    let person = Person::new();
+    let subject = mesh.sign_up(&person).await?;
+    let good = pb::SubmitRequestRequest {
+        kind: RequestKind::Access as i32,
+        regime: Regime::Gdpr as i32,
+        subject_id: subject.clone(),
+        credential: password(&person),
+        ..Default::default()
+    };
+    let correction = |field: &str, value: &str| pb::SubmitRequestRequest {
+        kind: RequestKind::Rectification as i32,
+        rectifications: vec![Rectification {
+            field: field.into(),
+            value: value.into(),
+        }],
+        ..good.clone()
+    };
+    let mut rights = mesh.rights();
+
+    // SubmitRequest: each free-text field with a card in it, the rest valid.
+    for card in CARDS {
+        let mut cases: Vec<(&str, pb::SubmitRequestRequest)> = vec![
+            (
+                "notes",
+                pb::SubmitRequestRequest {
+                    notes: format!("please hurry\n{card}"),
+                    ..good.clone()
+                },
+            ),
+            (
+                "notes",
+                pb::SubmitRequestRequest {
+                    notes: card.into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "client_reference",
+                pb::SubmitRequestRequest {
+                    client_reference: card.into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "purpose",
+                pb::SubmitRequestRequest {
+                    kind: RequestKind::Objection as i32,
+                    purpose: card.into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "credential.operator_reference",
+                pb::SubmitRequestRequest {
+                    credential: operator(card),
+                    ..good.clone()
+                },
+            ),
+            ("rectifications[0].field", correction(card, "Ada")),
+        ];
+        for field in ["first_name", "last_name", "email", "phone", "region"] {
+            cases.push(("rectifications[0].value", correction(field, card)));
+        }
+        for (field, request) in cases {
+            let what = format!("{field} = {card:?} in {request:?}");
+            let status = rights.submit_request(request).await.expect_err(&what);
+            assert_eq!(field_violations(&status), [field], "{what}");
+        }
+    }
+    nothing_stored(&mesh).await?;
+
+    // The calls on a request: a request waiting for verification, left as it was.
+    let waiting = submit(
+        &mesh,
+        pb::SubmitRequestRequest {
+            credential: None,
+            ..good.clone()
+        },
+    )
+    .await?;
+    assert_eq!(waiting.status, Status::VerificationRequired as i32);
+    for card in CARDS {
+        let id = waiting.request_id.clone();
+        let status = rights
+            .verify_request(pb::VerifyRequestRequest {
+                request_id: id.clone(),
+                subject_id: subject.clone(),
+                credential: operator(card),
+            })
+            .await
+            .expect_err(card);
+        assert_eq!(
+            field_violations(&status),
+            ["credential.operator_reference"],
+            "{card:?}"
+        );
+        let status = rights
+            .extend_deadline(pb::ExtendDeadlineRequest {
+                request_id: id.clone(),
+                months: 1,
+                reason: format!("waiting for the refund of {card}"),
+            })
+            .await
+            .expect_err(card);
+        assert_eq!(field_violations(&status), ["reason"], "{card:?}");
+        let status = rights
+            .cancel_request(pb::CancelRequestRequest {
+                request_id: id,
+                reason: card.into(),
+            })
+            .await
+            .expect_err(card);
+        assert_eq!(field_violations(&status), ["reason"], "{card:?}");
+    }
+    let after = support::get(&mesh, &waiting.request_id).await?;
+    assert_eq!(after, waiting, "the request is as it was");
+    let db = mesh.connect_db("rights").await?;
+    assert_eq!(rows(&db, "requests").await, 1);
+    for table in ["tasks", "outbox"] {
+        assert_eq!(rows(&db, table).await, 0, "{table}");
+    }
+    let raw = raw_storage(&mesh, "rights").await;
+    let messages = std::fs::read(&outbox).unwrap_or_default();
+    for (_, form) in CARD_FORMS {
+        assert!(!contains(&raw, form), "{form} found in raw storage");
+        assert!(!contains(&messages, form), "{form} found in a message");
+    }
+    let mut secrets = person.secrets();
+    secrets.extend(CARD_FORMS);
+    mesh.logs().assert_clean(&secrets);
     Ok(())
 }

@@ -27,7 +27,10 @@ use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::TelemetryApi, domain::geo::GeoDb, gate::ConsentGate, settings::TelemetrySettings,
+    api::TelemetryApi,
+    domain::{geo::GeoDb, scrub::Scrubber},
+    gate::ConsentGate,
+    settings::TelemetrySettings,
     store::Store,
 };
 
@@ -71,6 +74,7 @@ pub async fn run(
         })?;
         GeoDb::parse(&csv).map_err(|e| anyhow::anyhow!("telemetry.ip_database: {e}"))?
     };
+    let scrubber = Scrubber::new().context("telemetry")?;
     let max_message = ctx.settings.server.max_message_bytes;
     let consent = ConsentServiceClient::new(ctx.channel("consent")?);
 
@@ -92,8 +96,16 @@ pub async fn run(
         let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
         gate.start(stop.clone());
         let erasures = Arc::new(Notify::new());
-        let api =
-            TelemetryApi::new(store, gate, ctx.clock.clone(), settings, geo, erasures).await?;
+        let api = TelemetryApi::new(
+            store,
+            gate,
+            ctx.clock.clone(),
+            settings,
+            geo,
+            scrubber,
+            erasures,
+        )
+        .await?;
         tokio::spawn(api::run_deleter(api.clone(), stop));
         telemetry.set(
             TelemetryServiceServer::new(api.clone())

@@ -1,6 +1,7 @@
 //! Crash reports ("For Customer Support": analysing crash reports to resolve technical
-//! issues): scrubbed of emails, tokens and paths naming the user before anything is stored,
-//! and taken without analytics consent (legitimate interest in fixing problems).
+//! issues): scrubbed of emails, tokens, card numbers and paths naming the user before
+//! anything is stored, and taken without analytics consent (legitimate interest in fixing
+//! problems).
 
 mod support;
 
@@ -8,6 +9,14 @@ use chrono::Duration;
 use pdm_proto::common::v1::Region;
 use pdm_testkit::assert::{contains, field_violations, raw_storage, rows, rows_where};
 use support::{RAW_IP, clock, crash, export, mesh, now, report_crash, secrets, sign_up};
+
+/// Card numbers as they turn up in crash reports, and how each would be found if stored.
+const CARDS: [(&str, &str); 4] = [
+    ("4111111111111111", "4111111111111111"),
+    ("4111 1111 1111 1111", "4111 1111 1111 1111"),
+    ("5500-0000-0000-0004", "5500-0000-0000-0004"),
+    ("qty 2 4012 8888 8888 1881", "4012 8888 8888 1881"),
+];
 
 const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N";
 const API_KEY: &str = "sk_live_51HqLyjWDarjtT1zdp7dc";
@@ -121,5 +130,66 @@ async fn bad_crash_reports_are_refused_field_by_field_and_nothing_is_stored() ->
 
     let db = mesh.connect_db("telemetry").await?;
     assert_eq!(rows(&db, "crashes").await, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn card_numbers_in_crash_reports_are_scrubbed_policy_we_dont_store_payment_information()
+-> anyhow::Result<()> {
+    let clock = clock();
+    let mesh = mesh(&clock).await?;
+    let (person, subject) = sign_up(&mesh, Region::Eea).await?;
+    let mut client = mesh.telemetry();
+    let at = now(&clock);
+
+    for (card, _) in CARDS {
+        for who in ["", subject.as_str()] {
+            let mut report = crash(
+                who,
+                at,
+                &format!("payment failed for {card}"),
+                &format!("at checkout.charge({card})\nat main"),
+            );
+            report.error_type = format!("CardDeclined({card})");
+            let answer = report_crash(&mut client, report).await?;
+            assert_eq!(
+                answer.scrubbed, 3,
+                "message, stack trace, error type: {card:?}"
+            );
+        }
+    }
+
+    // Anonymous reports are stored unsealed: the raw bytes show what was kept.
+    let db = mesh.connect_db("telemetry").await?;
+    assert_eq!(rows(&db, "crashes").await, 8);
+    let raw = raw_storage(&mesh, "telemetry").await;
+    for (_, stored) in CARDS {
+        let digits: String = stored.chars().filter(char::is_ascii_digit).collect();
+        for form in [stored, digits.as_str()] {
+            assert!(!contains(&raw, form), "{form} found in raw storage");
+        }
+    }
+    for kept in [
+        "payment failed for <card>",
+        "checkout.charge(<card>)",
+        "CardDeclined(<card>)",
+        "payment failed for qty 2 <card>",
+    ] {
+        assert!(contains(&raw, kept), "{kept} missing from raw storage");
+    }
+    // The subject's own reports (sealed), as their access report shows them.
+    let records = export(&mesh, &subject).await?;
+    assert_eq!(records.len(), 4);
+    for record in records {
+        let data = format!("{:?}", record.data);
+        assert_eq!(data.matches("<card>").count(), 3, "{data}");
+        for (_, stored) in CARDS {
+            assert!(!data.contains(stored), "{stored} in {data}");
+        }
+    }
+    mesh.logs().assert_clean(&secrets(
+        &person,
+        &CARDS.map(|(_, stored)| ("card number", stored)),
+    ));
     Ok(())
 }

@@ -49,7 +49,8 @@ impl From<Uuid> for SubjectId {
     }
 }
 
-/// Checks a request id (idempotency key): 1 to 128 printable ASCII characters.
+/// Checks a request id (idempotency key): 1 to 128 printable ASCII characters, without a
+/// payment card number (ids are stored with receipts and shown in access packages).
 pub fn check_request_id(value: &str) -> Result<&str, &'static str> {
     if value.is_empty() {
         return Err("required");
@@ -59,6 +60,9 @@ pub fn check_request_id(value: &str) -> Result<&str, &'static str> {
     }
     if !value.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("printable ASCII only");
+    }
+    if crate::text::contains_card_number(value) {
+        return Err("must not contain a payment card number");
     }
     Ok(value)
 }

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod keys;
 pub mod layers;
 pub mod metrics;
+pub mod panic;
 pub mod propagation;
 pub mod security;
 pub mod server;
@@ -19,6 +20,7 @@ pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

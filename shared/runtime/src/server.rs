@@ -43,6 +43,8 @@ use crate::{
     layers::{
         BoxFuture,
         authz::AuthorizeLayer,
+        bad_body::BadBodyLayer,
+        catch_panic::CatchPanicLayer,
         load_shed::LoadShedLayer,
         metrics::MetricsLayer,
         rate_limit::{Limits, RateLimitLayer},
@@ -262,6 +264,8 @@ impl GrpcServer {
             .layer(AuditLayer::new(self.trail.clone(), self.clock.clone()))
             .layer(TimeoutLayer::new(self.settings.request_timeout()))
             .layer(LoadShedLayer::new(self.settings.concurrency_limit))
+            .layer(BadBodyLayer)
+            .layer(CatchPanicLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
         let mut server = tokio::spawn(server);

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pdm_proto::consent::v1::{Channel, MessageKind, Source};
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
+use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, text::TextRule};
 use uuid::Uuid;
 
 use crate::{domain::catalogue::Catalogue, error::ConsentError};
@@ -95,21 +95,10 @@ impl Check {
         }
     }
 
-    /// Printable text of 1 to `max` characters.
+    /// One line of 1 to `max` characters, through the mesh's free-text guard (no card
+    /// numbers).
     pub fn text(&mut self, field: &str, raw: &str, max: usize) -> Option<String> {
-        if raw.trim().is_empty() {
-            self.v.add(field, "required");
-            return None;
-        }
-        if raw.chars().count() > max {
-            self.v.add(field, format!("at most {max} characters"));
-            return None;
-        }
-        if raw.chars().any(char::is_control) {
-            self.v.add(field, "must not contain control characters");
-            return None;
-        }
-        Some(raw.trim().to_owned())
+        self.v.check(field, TextRule::line(max).required(raw))
     }
 
     /// A SHA-256 in hex (64 characters), lower-cased.

@@ -228,6 +228,11 @@ impl SubjectDataService for ConsentApi {
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = subject_id(&request.get_ref().subject_id)?;
         let purpose = request.get_ref().request_id.clone();
+        // The request id is kept in the access trail as the access's purpose.
+        if !purpose.is_empty() {
+            pdm_runtime::ids::check_request_id(&purpose)
+                .map_err(|problem| pdm_runtime::error::invalid_field("request_id", problem))?;
+        }
         let records = self.export(&subject).await?;
         let stream = tokio_stream::iter(records.into_iter().map(|record| {
             Ok(pb::ExportSubjectResponse {

@@ -3,12 +3,13 @@
 
 use chrono::NaiveDate;
 use pdm_proto::{common::v1::Region, identity::v1 as pb};
-use pdm_runtime::{FieldViolations, SubjectId};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    text::{TextError, TextRule, contains_card_number, refuse_card_number},
+};
 
 use crate::{
-    domain::{
-        age, card::contains_card_number, content, email::Email, password, phone::parse_e164, text,
-    },
+    domain::{age, content, email::Email, password, phone::parse_e164},
     error::IdentityError,
     store::{Billing, NewAttachment, NewTicket, ProfileChanges},
 };
@@ -21,6 +22,18 @@ pub const MAX_BILLING_TEXT: usize = 200;
 pub const MAX_SUMMARY: usize = 200;
 /// Longest ticket description.
 pub const MAX_DESCRIPTION: usize = 10_000;
+
+// Free text goes through the mesh's one guard (`pdm_runtime::text`): trimmed, bounded,
+// no control characters, no payment card number.
+
+/// First and last names: one line.
+const NAME: TextRule = TextRule::line(MAX_NAME);
+/// The billing contact's name and the processor's reference: one line.
+const BILLING_TEXT: TextRule = TextRule::line(MAX_BILLING_TEXT);
+/// Ticket summaries and attachment file names: one line.
+const SUMMARY: TextRule = TextRule::line(MAX_SUMMARY);
+/// Ticket descriptions: line breaks and tabs allowed.
+const DESCRIPTION: TextRule = TextRule::lines(MAX_DESCRIPTION);
 
 type Checked<T> = Result<T, IdentityError>;
 
@@ -36,12 +49,12 @@ pub fn subject_id(raw: &str) -> Checked<SubjectId> {
     id.ok_or(IdentityError::Internal("validated subject id missing"))
 }
 
+/// An email address that holds no card number: the address format lets digits through
+/// ("4111111111111111@example.org"). The card is looked for first, so a card typed into
+/// the field is named as one.
 fn email(raw: &str) -> Result<Email, String> {
-    let parsed = Email::parse(raw).map_err(str::to_owned)?;
-    if contains_card_number(parsed.as_str()) {
-        return Err("must not contain a payment card number".into());
-    }
-    Ok(parsed)
+    refuse_card_number(raw).map_err(|e| e.to_string())?;
+    Email::parse(raw).map_err(str::to_owned)
 }
 
 fn region(raw: i32) -> Result<Region, &'static str> {
@@ -72,8 +85,8 @@ pub struct SignUp {
 /// Validates CreateAccount; the password is checked but stays in the request.
 pub fn sign_up(r: &pb::CreateAccountRequest, today: NaiveDate) -> Checked<SignUp> {
     let mut v = FieldViolations::new();
-    let first_name = v.check("first_name", text::required(&r.first_name, MAX_NAME));
-    let last_name = v.check("last_name", text::required(&r.last_name, MAX_NAME));
+    let first_name = v.check("first_name", NAME.required(&r.first_name));
+    let last_name = v.check("last_name", NAME.required(&r.last_name));
     let email = v.check("email", email(&r.email));
     let phone = if r.phone.trim().is_empty() {
         Some(None)
@@ -115,10 +128,10 @@ pub fn profile_changes(r: &pb::UpdateProfileRequest) -> Checked<(SubjectId, Prof
     let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
     let mut changes = ProfileChanges::default();
     if let Some(first) = &r.first_name {
-        changes.first_name = v.check("first_name", text::required(first, MAX_NAME));
+        changes.first_name = v.check("first_name", NAME.required(first));
     }
     if let Some(last) = &r.last_name {
-        changes.last_name = v.check("last_name", text::required(last, MAX_NAME));
+        changes.last_name = v.check("last_name", NAME.required(last));
     }
     if let Some(raw) = &r.email {
         changes.email = v.check("email", email(raw));
@@ -166,10 +179,7 @@ pub fn billing(r: &pb::SetBillingContactRequest) -> Checked<(SubjectId, Billing)
         finish(v)?;
         return Err(IdentityError::Internal("unreachable"));
     };
-    let name = v.check(
-        "billing_contact.name",
-        text::required(&contact.name, MAX_BILLING_TEXT),
-    );
+    let name = v.check("billing_contact.name", BILLING_TEXT.required(&contact.name));
     let email = v.check("billing_contact.email", email(&contact.email));
     let phone = if contact.phone.trim().is_empty() {
         Some(None)
@@ -179,7 +189,7 @@ pub fn billing(r: &pb::SetBillingContactRequest) -> Checked<(SubjectId, Billing)
     };
     let processor_ref = v.check(
         "billing_contact.payment_processor_ref",
-        text::required(&contact.payment_processor_ref, MAX_BILLING_TEXT),
+        BILLING_TEXT.required(&contact.payment_processor_ref),
     );
     finish(v)?;
     match (subject, name, email, phone, processor_ref) {
@@ -201,11 +211,8 @@ pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicke
     let mut v = FieldViolations::new();
     let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
     let contact = v.check("contact", contact(&r.contact));
-    let summary = v.check("summary", text::required(&r.summary, MAX_SUMMARY));
-    let description = v.check(
-        "description",
-        text::required(&r.description, MAX_DESCRIPTION),
-    );
+    let summary = v.check("summary", SUMMARY.required(&r.summary));
+    let description = v.check("description", DESCRIPTION.required(&r.description));
     if r.attachments.len() > content::MAX_ATTACHMENTS {
         v.add("attachments", "at most 3 attachments");
     }
@@ -218,7 +225,7 @@ pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicke
     {
         let file_name = v.check(
             &format!("attachments[{i}].file_name"),
-            text::required(&a.file_name, MAX_SUMMARY),
+            SUMMARY.required(&a.file_name),
         );
         let content_type = v.check(
             &format!("attachments[{i}].content"),
@@ -230,7 +237,7 @@ pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicke
         {
             v.add(
                 format!("attachments[{i}].content"),
-                "must not contain a payment card number",
+                TextError::CardNumber.to_string(),
             );
         }
         if let (Some(file_name), Some(content_type)) = (file_name, content_type) {
@@ -256,14 +263,19 @@ pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicke
     }
 }
 
+/// An E.164 phone number (taken as a phone number even when its digits pass the Luhn
+/// check), or an email address holding no card number.
 fn contact(raw: &str) -> Result<String, String> {
     if raw.trim().is_empty() {
         return Err("required".into());
     }
-    if let Ok(e) = email(raw) {
-        return Ok(e.as_str().to_owned());
+    if let Ok(phone) = parse_e164(raw) {
+        return Ok(phone);
     }
-    parse_e164(raw).map_err(|_| "must be an email address or an E.164 phone number".into())
+    refuse_card_number(raw).map_err(|e| e.to_string())?;
+    Email::parse(raw)
+        .map(|e| e.as_str().to_owned())
+        .map_err(|_| "must be an email address or an E.164 phone number".into())
 }
 
 /// Validates DeleteAccount.
@@ -360,6 +372,33 @@ mod tests {
             fields(sign_up(&r, today()).expect_err("cards")),
             ["first_name", "email"]
         );
+    }
+
+    #[test]
+    fn a_contact_is_a_phone_number_or_an_email_address_without_a_card_number() {
+        assert_eq!(contact("+44 7700 900123").as_deref(), Ok("+447700900123"));
+        // E.164 numbers stay phone numbers, even when their digits pass the Luhn check.
+        assert_eq!(
+            contact("+44 7700 900 0007").as_deref(),
+            Ok("+4477009000007")
+        );
+        assert_eq!(
+            contact(" Ada@Example.org ").as_deref(),
+            Ok("ada@example.org")
+        );
+        for card in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "qty 2 4111-1111-1111-1111",
+            "4111-1111-1111-1111@example.org",
+        ] {
+            assert_eq!(
+                contact(card),
+                Err("must not contain a payment card number".to_owned()),
+                "{card}"
+            );
+        }
+        assert!(contact("call me maybe").is_err());
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! The identity service's rules as plain functions and types: no I/O, unit-tested.
 
 pub mod age;
-pub mod card;
 pub mod categories;
 pub mod content;
 pub mod email;
 pub mod password;
 pub mod phone;
 pub mod regime;
-pub mod text;
 pub mod throttle;

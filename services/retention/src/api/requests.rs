@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use pdm_proto::{common::v1::LegalBasis, retention::v1 as pb, subject::v1::RetentionTrigger};
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    convert::from_timestamp,
+    text::{TextRule, refuse_card_number},
+};
 
 use crate::{
     MAX_TEXT, MAX_WHO,
@@ -22,6 +26,10 @@ pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: u64 = 20;
 /// How far ahead of the clock a trigger time may be (clock skew).
 const SKEW_MINUTES: i64 = 5;
+/// Descriptions, reasons and references.
+const TEXT: TextRule = TextRule::line(MAX_TEXT);
+/// Who acts.
+const WHO: TextRule = TextRule::line(MAX_WHO);
 
 /// Collects violations.
 #[derive(Debug, Default)]
@@ -40,31 +48,22 @@ impl Check {
         self.v.finish().map_err(RetentionError::Invalid)
     }
 
-    /// Printable text of at most 500 characters; required or not.
+    /// Descriptions, reasons and references: one line of at most 500 characters through
+    /// the mesh's free-text guard (no control characters, no card number); required or
+    /// not (empty).
     pub fn text(&mut self, field: &str, raw: &str, required: bool) -> Option<String> {
-        let value = raw.trim();
-        if value.is_empty() && required {
-            self.add(field, "required");
-            return None;
-        }
-        if value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
-            self.add(field, "at most 500 printable characters");
-            return None;
-        }
-        Some(value.to_owned())
+        let checked = if required {
+            TEXT.required(raw)
+        } else {
+            TEXT.optional(raw)
+        };
+        self.v.check(field, checked)
     }
 
-    /// Who acts: 1-128 printable characters; "seed" and "config" name the service itself.
+    /// Who acts: one line of 1-128 characters through the free-text guard; "seed" and
+    /// "config" name the service itself.
     pub fn who(&mut self, field: &str, raw: &str) -> Option<String> {
-        let value = raw.trim();
-        if value.is_empty() {
-            self.add(field, "required");
-            return None;
-        }
-        if value.chars().count() > MAX_WHO || value.chars().any(char::is_control) {
-            self.add(field, "at most 128 printable characters");
-            return None;
-        }
+        let value = self.v.check(field, WHO.required(raw))?;
         if value == SEED_AUTHOR || value == CONFIG_AUTHOR {
             self.add(
                 field,
@@ -72,10 +71,12 @@ impl Check {
             );
             return None;
         }
-        Some(value.to_owned())
+        Some(value)
     }
 
-    /// A category key; empty is `None` when not required.
+    /// A category key; empty is `None` when not required. The key format lets digits
+    /// through ("4111-1111-1111-1111" is a well-formed key), so a card number is refused
+    /// first, and named as one.
     pub fn category(&mut self, field: &str, raw: &str, required: bool) -> Option<Option<String>> {
         if raw.is_empty() {
             if required {
@@ -84,6 +85,7 @@ impl Check {
             }
             return Some(None);
         }
+        self.v.check(field, refuse_card_number(raw))?;
         if !is_category(raw) {
             self.add(field, CATEGORY_RULE);
             return None;

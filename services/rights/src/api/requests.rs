@@ -4,7 +4,10 @@ use pdm_proto::{
     common::v1::Region,
     rights::v1::{self as pb, Regime, RequestKind, credential::Credential},
 };
-use pdm_runtime::{FieldViolations, SubjectId};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    text::{TextRule, refuse_card_number},
+};
 
 use crate::error::RightsError;
 
@@ -83,18 +86,42 @@ pub fn credential(
         );
         return None;
     }
+    // An operator's reference is kept as the proof of verification; passwords and
+    // session tokens are checked by identity and never stored.
+    if let Credential::OperatorReference(reference) = &inner
+        && let Err(problem) = TextRule::line(256).required(reference)
+    {
+        v.add(format!("{field}.{name}"), problem.to_string());
+        return None;
+    }
     Some(inner)
 }
 
+/// A corrected value (a name, an email address, a phone number or a region name).
+const CORRECTION: TextRule = TextRule::line(254);
+
+/// Whether `raw` has the shape identity takes for a phone number: `+`, a non-zero digit,
+/// then 7 to 14 more digits, with spaces, dots, hyphens and parentheses between them.
+fn is_e164(raw: &str) -> bool {
+    let Some(rest) = raw.trim().strip_prefix('+') else {
+        return false;
+    };
+    let mut digits = 0;
+    for c in rest.chars() {
+        match c {
+            '0'..='9' if digits == 0 && c == '0' => return false,
+            '0'..='9' => digits += 1,
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return false,
+        }
+    }
+    (8..=15).contains(&digits)
+}
+
+/// Optional text of several lines through the mesh's free-text guard (no card numbers);
+/// `None` when empty or refused.
 fn text(v: &mut FieldViolations, field: &str, raw: &str, max: usize) -> Option<String> {
-    if raw.trim().is_empty() {
-        return None;
-    }
-    if raw.chars().count() > max || raw.chars().any(|c| c.is_control() && c != '\n') {
-        v.add(field, format!("at most {max} printable characters"));
-        return None;
-    }
-    Some(raw.trim().to_owned())
+    v.check(field, TextRule::lines(max).maybe(raw)).flatten()
 }
 
 /// Validates SubmitRequest.
@@ -129,49 +156,54 @@ pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsErro
         }
         _ => {}
     }
-    let purpose = if kind == Some(RequestKind::Objection) {
-        let ok = !r.purpose.is_empty()
-            && r.purpose.len() <= 64
-            && r.purpose
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !ok {
+    let objection = kind == Some(RequestKind::Objection);
+    let purpose_ok = !r.purpose.is_empty()
+        && r.purpose.len() <= 64
+        && r.purpose
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if (objection || !r.purpose.is_empty()) && !purpose_ok {
+        v.add(
+            "purpose",
+            "required for an objection: a purpose key (see consent ListPurposes)",
+        );
+    } else if purpose_ok {
+        v.check("purpose", refuse_card_number(&r.purpose));
+    }
+    let purpose = objection.then(|| r.purpose.clone());
+    // Corrections are checked whatever the kind (they are kept only for a rectification).
+    let mut rectifications = Vec::new();
+    let rectification = kind == Some(RequestKind::Rectification);
+    if rectification && r.rectifications.is_empty() {
+        v.add("rectifications", "1 to 10 corrections");
+    }
+    if r.rectifications.len() > MAX_RECTIFICATIONS {
+        v.add("rectifications", "1 to 10 corrections");
+    }
+    for (i, c) in r.rectifications.iter().enumerate().take(MAX_RECTIFICATIONS) {
+        if !RECTIFIABLE.contains(&c.field.as_str()) {
             v.add(
-                "purpose",
-                "required for an objection: a purpose key (see consent ListPurposes)",
+                format!("rectifications[{i}].field"),
+                "one of first_name, last_name, email, phone, region",
             );
         }
-        Some(r.purpose.clone())
-    } else {
-        None
-    };
-    let mut rectifications = Vec::new();
-    if kind == Some(RequestKind::Rectification) {
-        if r.rectifications.is_empty() || r.rectifications.len() > MAX_RECTIFICATIONS {
-            v.add("rectifications", "1 to 10 corrections");
+        let field = format!("rectifications[{i}].value");
+        // Identity takes a 13- to 15-digit E.164 number for a phone number, whatever
+        // Luhn says of it; anything else is text, and free of card numbers.
+        let value = if c.field == "phone" && is_e164(&c.value) {
+            Some(c.value.trim().to_owned())
+        } else {
+            v.check(&field, CORRECTION.optional(&c.value))
+        };
+        if c.field == "region"
+            && value.is_some()
+            && Region::from_str_name(&c.value).is_none_or(|r| r == Region::Unspecified)
+        {
+            // Identity would never see it: the worker cannot map it to a region.
+            v.add(field, "a pdm.common.v1.Region name, e.g. REGION_UK");
         }
-        for (i, c) in r.rectifications.iter().enumerate().take(MAX_RECTIFICATIONS) {
-            if !RECTIFIABLE.contains(&c.field.as_str()) {
-                v.add(
-                    format!("rectifications[{i}].field"),
-                    "one of first_name, last_name, email, phone, region",
-                );
-            }
-            if c.value.chars().count() > 254 || c.value.chars().any(char::is_control) {
-                v.add(
-                    format!("rectifications[{i}].value"),
-                    "at most 254 printable characters",
-                );
-            } else if c.field == "region"
-                && Region::from_str_name(&c.value).is_none_or(|r| r == Region::Unspecified)
-            {
-                // Identity would never see it: the worker cannot map it to a region.
-                v.add(
-                    format!("rectifications[{i}].value"),
-                    "a pdm.common.v1.Region name, e.g. REGION_UK",
-                );
-            }
-            rectifications.push((c.field.clone(), c.value.clone()));
+        if rectification && let Some(value) = value {
+            rectifications.push((c.field.clone(), value));
         }
     }
     let notes = text(&mut v, "notes", &r.notes, MAX_TEXT);
@@ -237,4 +269,59 @@ pub fn request_id_and_reason(
     id.zip(reason).ok_or(RightsError::Internal(
         "validated request id or reason missing",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rectify(field: &str, value: &str) -> pb::SubmitRequestRequest {
+        pb::SubmitRequestRequest {
+            kind: RequestKind::Rectification as i32,
+            regime: Regime::Gdpr as i32,
+            subject_id: uuid::Uuid::now_v7().to_string(),
+            rectifications: vec![pb::Rectification {
+                field: field.to_owned(),
+                value: value.to_owned(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_told_from_card_numbers_by_their_e164_shape() {
+        // 4222 2222 2222 2 is a Luhn-valid 13-digit card number; with a `+` it is also a
+        // phone number, and identity takes it for one.
+        for phone in ["+4222222222222", "+44 7700 900123", "+1 (415) 555-0100", ""] {
+            let s = submission(&rectify("phone", phone));
+            assert!(s.is_ok(), "{phone:?}: {s:?}");
+        }
+        for card in [
+            "4222222222222",
+            "4111 1111 1111 1111",
+            "+4111-1111-1111-1111",
+        ] {
+            assert!(submission(&rectify("phone", card)).is_err(), "{card:?}");
+        }
+        assert!(is_e164("+447700900123"));
+        assert!(!is_e164("+0447700900123"));
+        assert!(!is_e164("+1234567"));
+        assert!(!is_e164("+1234567890123456"));
+        assert!(!is_e164("+44 77OO 900123"));
+    }
+
+    #[test]
+    fn corrections_are_trimmed_and_card_free() {
+        let s = submission(&rectify("last_name", "  Lovelace ")).map(|s| s.rectifications);
+        assert_eq!(
+            s.ok(),
+            Some(vec![("last_name".to_owned(), "Lovelace".to_owned())])
+        );
+        for field in ["first_name", "last_name", "email", "region"] {
+            assert!(
+                submission(&rectify(field, "qty 2 4111 1111 1111 1111")).is_err(),
+                "{field}"
+            );
+        }
+    }
 }

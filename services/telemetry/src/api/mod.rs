@@ -17,7 +17,7 @@ use sea_orm::DbErr;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::{
-    domain::geo::GeoDb,
+    domain::{geo::GeoDb, scrub::Scrubber},
     error::{Result, TelemetryError},
     gate::ConsentGate,
     settings::TelemetrySettings,
@@ -40,6 +40,7 @@ struct Inner {
     clock: SharedClock,
     settings: TelemetrySettings,
     geo: GeoDb,
+    scrubber: Scrubber,
     /// Batches in flight: past the limit, callers hear RESOURCE_EXHAUSTED.
     batches: Semaphore,
     /// Keyed hashes of erased subjects.
@@ -59,6 +60,7 @@ impl TelemetryApi {
         clock: SharedClock,
         settings: TelemetrySettings,
         geo: GeoDb,
+        scrubber: Scrubber,
         erasures: Arc<Notify>,
     ) -> Result<Self> {
         let suppressed = store.suppressed().await?.into_iter().collect();
@@ -71,6 +73,7 @@ impl TelemetryApi {
                 clock,
                 settings,
                 geo,
+                scrubber,
                 suppressed: RwLock::new(suppressed),
                 restricted: RwLock::new(restricted),
                 keys: RwLock::new(HashMap::new()),

@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pdm_proto::telemetry::v1::{self as pb, ConnectionType, EventKind};
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    convert::from_timestamp,
+    text::{TextRule, refuse_card_number},
+};
 use serde::Serialize;
 
 use crate::{
@@ -126,24 +130,54 @@ pub struct Device {
 /// batch has thousands of fields).
 type Field<'a> = &'a dyn Fn() -> String;
 
+/// Optional one-line text through the mesh's free-text guard (no card numbers).
 fn text(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
-    let value = raw.trim();
-    if value.is_empty() {
-        return None;
+    match TextRule::line(MAX_TEXT).maybe(raw) {
+        Ok(value) => value,
+        Err(problem) => {
+            v.add(field(), problem.to_string());
+            None
+        }
     }
-    if value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
-        v.add(field(), "at most 256 printable characters");
-        return None;
-    }
-    Some(value.to_owned())
 }
 
-fn required_text(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
-    let value = text(v, field, raw);
+/// `value` where the event's kind needs the field.
+fn required(
+    v: &mut FieldViolations,
+    field: Field<'_>,
+    raw: &str,
+    value: Option<String>,
+) -> Option<String> {
     if value.is_none() && raw.trim().is_empty() {
         v.add(field(), "required for this kind of event");
     }
     value
+}
+
+/// A URL stripped of its query and fragment, with no card number left in it, written
+/// plain or with escapes (`%20` for the spaces between groups).
+fn clean_url(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
+    let clean = match url::strip(raw) {
+        Ok(clean) => clean,
+        Err(problem) => {
+            v.add(field(), problem);
+            return None;
+        }
+    };
+    let card = refuse_card_number(&clean).and_then(|()| {
+        if clean.contains('%') {
+            refuse_card_number(&url::percent_decoded(&clean))
+        } else {
+            Ok(())
+        }
+    });
+    match card {
+        Ok(()) => Some(clean),
+        Err(problem) => {
+            v.add(field(), problem.to_string());
+            None
+        }
+    }
 }
 
 fn subject_id(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
@@ -210,12 +244,22 @@ fn device(
         if raw.trim().is_empty() {
             continue;
         }
-        match url::strip(raw) {
-            Ok(clean) => *slot = Some(clean),
-            Err(e) => v.add(field(name), e),
-        }
+        *slot = clean_url(v, &|| field(name), raw);
     }
-    let device_id = text(v, &|| field("device_id"), &d.device_id);
+    // Only a keyed hash of the device id is ever kept, so it is not searched for card
+    // numbers: an IMEI is 15 digits with a Luhn check digit, like a card number.
+    let device_id = d.device_id.trim();
+    let device_id = if device_id.is_empty() {
+        None
+    } else if device_id.chars().count() > MAX_TEXT || device_id.chars().any(char::is_control) {
+        v.add(
+            field("device_id"),
+            format!("at most {MAX_TEXT} printable characters"),
+        );
+        None
+    } else {
+        Some(device_id.to_owned())
+    };
     let kept = (out != Device::default()).then_some(out);
     (kept, device_id)
 }
@@ -288,15 +332,28 @@ pub fn batch(
         };
         let mut details = Details::default();
         let mut peer = None;
+        // Every field given is checked, whatever the kind; the kind decides what is kept.
+        let feature_field = || format!("{}.feature", at());
+        let screen_field = || format!("{}.screen", at());
+        let link_field = || format!("{}.link_url", at());
+        let feature = text(&mut v, &feature_field, &e.feature);
+        let screen = text(&mut v, &screen_field, &e.screen);
+        let link_url = if kind == Some(EventKind::LinkClicked) || !e.link_url.trim().is_empty() {
+            clean_url(&mut v, &link_field, &e.link_url)
+        } else {
+            None
+        };
+        if kind != Some(EventKind::Interaction) && !e.peer_subject_id.is_empty() {
+            v.add(
+                format!("{}.peer_subject_id", at()),
+                "only for an interaction",
+            );
+        }
         match kind {
             Some(EventKind::FeatureUsed) => {
-                details.feature =
-                    required_text(&mut v, &|| format!("{}.feature", at()), &e.feature);
+                details.feature = required(&mut v, &feature_field, &e.feature, feature);
             }
-            Some(EventKind::LinkClicked) => match url::strip(&e.link_url) {
-                Ok(clean) => details.link_url = Some(clean),
-                Err(problem) => v.add(format!("{}.link_url", at()), problem),
-            },
+            Some(EventKind::LinkClicked) => details.link_url = link_url,
             Some(EventKind::Interaction) => {
                 peer = subject_id(
                     &mut v,
@@ -311,7 +368,7 @@ pub fn batch(
                 }
             }
             Some(EventKind::PageView) => {
-                details.screen = required_text(&mut v, &|| format!("{}.screen", at()), &e.screen);
+                details.screen = required(&mut v, &screen_field, &e.screen, screen);
             }
             _ => {}
         }
@@ -423,6 +480,42 @@ mod tests {
                 "events[1].link_url",
                 "events[2].kind"
             ]
+        );
+    }
+
+    #[test]
+    fn card_numbers_in_urls_are_refused_plain_or_escaped() {
+        for link in [
+            "https://shop.example/pay/4111111111111111",
+            "https://shop.example/pay/4111-1111-1111-1111",
+            "https://shop.example/pay/4111%201111%201111%201111",
+            "https://shop.example/qty%202%204111%201111%201111%201111",
+            "https://4111111111111111.shop.example/",
+        ] {
+            let mut e = event(EventKind::LinkClicked);
+            e.link_url = link.into();
+            let r = pb::IngestEventsRequest {
+                batch_id: "b1".into(),
+                events: vec![e],
+            };
+            let err = batch(&r, Utc::now(), Duration::days(30), &GeoDb::default());
+            assert_eq!(
+                fields(err.expect_err(link)),
+                ["events[0].link_url"],
+                "{link}"
+            );
+        }
+        // The query goes before the check: a card there is never stored.
+        let mut e = event(EventKind::LinkClicked);
+        e.link_url = "https://shop.example/pay?card=4111111111111111".into();
+        let r = pb::IngestEventsRequest {
+            batch_id: "b1".into(),
+            events: vec![e],
+        };
+        let clean = batch(&r, Utc::now(), Duration::days(30), &GeoDb::default());
+        assert_eq!(
+            clean.ok().and_then(|mut c| c.pop()?.details.link_url),
+            Some("https://shop.example/pay".to_owned())
         );
     }
 

@@ -236,6 +236,11 @@ impl SubjectDataService for TelemetryApi {
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = subject_id(&request.get_ref().subject_id)?;
         let purpose = request.get_ref().request_id.clone();
+        // The request id is kept in the access trail as the access's purpose.
+        if !purpose.is_empty() {
+            pdm_runtime::ids::check_request_id(&purpose)
+                .map_err(|problem| pdm_runtime::error::invalid_field("request_id", problem))?;
+        }
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
         let exported = subject.clone();
@@ -281,6 +286,11 @@ impl SubjectDataService for TelemetryApi {
     ) -> Result<Response<pb::RestrictSubjectResponse>, Status> {
         let r = request.get_ref();
         let subject = subject_id(&r.subject_id)?;
+        // The request id is kept in the access trail as the access's purpose.
+        if !r.request_id.is_empty() {
+            check_request_id(&r.request_id)
+                .map_err(|problem| pdm_runtime::error::invalid_field("request_id", problem))?;
+        }
         self.inner
             .store
             .set_restricted(&subject, r.restricted, self.inner.clock.now())

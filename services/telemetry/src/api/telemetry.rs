@@ -7,11 +7,7 @@ use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::{TelemetryApi, metrics, requests};
-use crate::{
-    domain::{aggregate::suppress, scrub::scrub},
-    error::TelemetryError,
-    store::entities::crash,
-};
+use crate::{domain::aggregate::suppress, error::TelemetryError, store::entities::crash};
 
 const F_CRASH: &str = "crashes.payload";
 /// Longest crash message.
@@ -97,9 +93,10 @@ impl TelemetryService for TelemetryApi {
         v.finish()?;
         // Policy, "For Customer Support": crash reports are analysed to fix problems;
         // legitimate interest, so no analytics consent is needed. They are scrubbed first.
-        let (message, scrubbed_message) = scrub(&r.message);
-        let (stack, scrubbed_stack) = scrub(&r.stack_trace);
-        let (error_type, scrubbed_type) = scrub(error_type);
+        let scrubber = &self.inner.scrubber;
+        let (message, scrubbed_message) = scrubber.scrub(&r.message);
+        let (stack, scrubbed_stack) = scrubber.scrub(&r.stack_trace);
+        let (error_type, scrubbed_type) = scrubber.scrub(error_type);
         let payload = serde_json::to_vec(
             &json!({ "message": message, "stack_trace": stack, "device": device }),
         )

@@ -41,6 +41,40 @@ pub fn strip(raw: &str) -> Result<String, &'static str> {
     ))
 }
 
+/// `text` with its `%XX` escapes decoded, again until none is left (escapes that are not
+/// two hex digits stay as they are): what a URL spells, for looking into it.
+/// `4111%201111%201111%201111` is a card number as much as `4111 1111 1111 1111`.
+pub fn percent_decoded(text: &str) -> String {
+    let mut out = text.to_owned();
+    // Each pass that decodes something makes the text shorter, so this ends.
+    loop {
+        let bytes = out.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let escape = (bytes[i] == b'%')
+                .then(|| bytes.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            match escape {
+                Some(byte) => {
+                    decoded.push(byte);
+                    i += 3;
+                }
+                None => {
+                    decoded.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        if decoded.len() == bytes.len() {
+            return out;
+        }
+        out = String::from_utf8_lossy(&decoded).into_owned();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +93,18 @@ mod tests {
             strip("https://example.com").as_deref(),
             Ok("https://example.com")
         );
+    }
+
+    #[test]
+    fn escapes_are_decoded_until_none_is_left() {
+        assert_eq!(
+            percent_decoded("/pay/4111%201111%2D1111%201111"),
+            "/pay/4111 1111-1111 1111"
+        );
+        assert_eq!(percent_decoded("/a%25201"), "/a 1");
+        assert_eq!(percent_decoded("/100%/%zz/%4"), "/100%/%zz/%4");
+        assert_eq!(percent_decoded("/caf%C3%A9"), "/café");
+        assert_eq!(percent_decoded("/bad%FF"), "/bad\u{fffd}");
     }
 
     #[test]

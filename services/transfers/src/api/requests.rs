@@ -5,7 +5,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use pdm_proto::transfers::v1::{
     self as pb, MechanismKind, MechanismStatus, PartyRole, RecipientRole, Regime, TiaOutcome,
 };
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
+use pdm_runtime::{
+    FieldViolations, SubjectId,
+    convert::from_timestamp,
+    text::{TextRule, refuse_card_number},
+};
 
 use crate::{
     domain::{
@@ -55,21 +59,41 @@ impl Check {
         self.v.finish().map_err(TransfersError::Invalid)
     }
 
-    /// Printable text of 1 (or 0 when optional) to 200 characters.
+    /// One line of 1 (or 0 when optional) to 200 characters, through the mesh's
+    /// free-text guard (no card numbers).
     pub fn text(&mut self, field: &str, raw: &str, required: bool) -> Option<String> {
-        let value = raw.trim();
-        if value.is_empty() {
+        let rule = TextRule::line(MAX_TEXT);
+        self.v.check(
+            field,
+            if required {
+                rule.required(raw)
+            } else {
+                rule.optional(raw)
+            },
+        )
+    }
+
+    /// The id of a recipient (a UUID this service gave); empty is `None` when optional.
+    pub fn recipient_id(
+        &mut self,
+        field: &str,
+        raw: &str,
+        required: bool,
+    ) -> Option<Option<String>> {
+        if raw.is_empty() {
             if required {
                 self.add(field, "required");
                 return None;
             }
-            return Some(String::new());
+            return Some(None);
         }
-        if value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
-            self.add(field, "at most 200 printable characters");
-            return None;
+        match uuid::Uuid::parse_str(raw) {
+            Ok(id) if raw.len() == 36 => Some(Some(id.hyphenated().to_string())),
+            _ => {
+                self.add(field, "not a recipient id this service gave");
+                None
+            }
         }
-        Some(value.to_owned())
     }
 
     /// A date as YYYY-MM-DD.
@@ -102,6 +126,10 @@ impl Check {
                 self.add(format!("{field}[{i}]"), KEY_RULE);
                 return None;
             }
+            if let Err(problem) = refuse_card_number(item) {
+                self.add(format!("{field}[{i}]"), problem.to_string());
+                return None;
+            }
             if !out.contains(item) {
                 out.push(item.clone());
             }
@@ -119,7 +147,9 @@ impl Check {
             self.add(field, KEY_RULE);
             return None;
         }
-        Some(raw.to_owned())
+        self.v
+            .check(field, refuse_card_number(raw))
+            .map(|()| raw.to_owned())
     }
 
     /// A list of short texts.
@@ -215,6 +245,8 @@ pub fn recipient(
             "recipient.key",
             "lowercase letters, digits and '-'; 1-64 characters",
         );
+    } else {
+        c.v.check("recipient.key", refuse_card_number(&p.key));
     }
     let name = c.text("recipient.name", &p.name, true);
     let role = match RecipientRole::try_from(p.role) {
@@ -276,9 +308,7 @@ pub fn mechanism(
         c.finish()?;
         return Err(TransfersError::Internal("unreachable"));
     };
-    if m.recipient_id.is_empty() {
-        c.add("mechanism.recipient_id", "required");
-    }
+    let recipient_id = c.recipient_id("mechanism.recipient_id", &m.recipient_id, true);
     let kind = match MechanismKind::try_from(m.kind) {
         Ok(MechanismKind::Unspecified) => {
             c.add("mechanism.kind", "required");
@@ -396,7 +426,7 @@ pub fn mechanism(
     let regime_names: Vec<String> = regimes.iter().map(|r| r.as_str_name().to_owned()).collect();
     Ok(mechanism::Model {
         mechanism_id: uuid::Uuid::now_v7().to_string(),
-        recipient_id: m.recipient_id.clone(),
+        recipient_id: checked(checked(recipient_id)?)?,
         kind: kind.as_str_name().to_owned(),
         regimes: json(&regime_names),
         scc_module: has_module(kind).then_some(m.scc_module),

@@ -141,8 +141,10 @@ impl TransfersService for TransfersApi {
         request: Request<pb::ListMechanismsRequest>,
     ) -> Result<Response<pb::ListMechanismsResponse>, Status> {
         let r = request.get_ref();
-        let filter = (!r.recipient_id.is_empty()).then_some(r.recipient_id.as_str());
-        let rows = self.store.mechanisms(filter).await?;
+        let mut c = Check::default();
+        let filter = c.recipient_id("recipient_id", &r.recipient_id, false);
+        c.finish()?;
+        let rows = self.store.mechanisms(checked(filter)?.as_deref()).await?;
         Ok(Response::new(pb::ListMechanismsResponse {
             mechanisms: rows.into_iter().map(convert::mechanism).collect(),
         }))
@@ -155,9 +157,7 @@ impl TransfersService for TransfersApi {
         let r = request.into_inner();
         let mut c = Check::default();
         let regime = c.regime("regime", r.regime);
-        if r.recipient_id.is_empty() {
-            c.add("recipient_id", "required");
-        }
+        let recipient_id = c.recipient_id("recipient_id", &r.recipient_id, true);
         let categories = c.keys("data_categories", &r.data_categories, true);
         let purpose = c.key("purpose", &r.purpose);
         let subject = c.subject("subject_id", &r.subject_id);
@@ -175,9 +175,10 @@ impl TransfersService for TransfersApi {
             (checked(regime)?, checked(categories)?, checked(subject)?);
         checked(purpose)?;
 
+        let recipient_id = checked(checked(recipient_id)?)?;
         let recipient = self
             .store
-            .recipient(&r.recipient_id)
+            .recipient(&recipient_id)
             .await?
             .ok_or(TransfersError::NotFound("recipient"))?;
         let mechanisms: Vec<_> = self
@@ -272,6 +273,7 @@ impl TransfersService for TransfersApi {
         let r = request.get_ref();
         let mut c = Check::default();
         let subject = c.subject("subject_id", &r.subject_id);
+        let recipient_id = c.recipient_id("recipient_id", &r.recipient_id, false);
         let country = if r.country.is_empty() {
             Some(None)
         } else {
@@ -295,7 +297,7 @@ impl TransfersService for TransfersApi {
         let rows = self
             .store
             .log_page(&LogFilter {
-                recipient_id: (!r.recipient_id.is_empty()).then(|| r.recipient_id.clone()),
+                recipient_id: checked(recipient_id)?,
                 country: checked(country)?,
                 subject_id: subject.clone(),
                 from: checked(from)?,

@@ -11,22 +11,20 @@
 //! sent: an unknown path counts as `unknown`, so callers cannot create series at will.
 
 use std::{
-    collections::HashMap,
     pin::Pin,
-    sync::LazyLock,
     task::{Context, Poll, ready},
     time::Instant,
 };
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use prost::Message as _;
 use tonic::Code;
 use tower::{Layer, Service};
 
 use super::{
     BoxFuture,
     grpc_status::{code_name, code_of},
+    methods,
 };
 use crate::metrics;
 
@@ -42,8 +40,7 @@ pub struct MetricsLayer {
 impl MetricsLayer {
     /// Counts the calls of the server named `service` (the `service` label).
     pub fn new(service: &'static str) -> Self {
-        // Built now rather than on the first call.
-        LazyLock::force(&METHODS);
+        methods::load();
         Self { service }
     }
 }
@@ -190,47 +187,11 @@ impl Drop for Call {
     }
 }
 
-/// `/package.Service/Method` → (`package.Service`, `Method`) for every method of the
-/// protos this binary serves: pdm's own, health and reflection.
-static METHODS: LazyLock<HashMap<String, (String, String)>> = LazyLock::new(|| {
-    let mut methods = HashMap::new();
-    for encoded in [
-        pdm_proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ] {
-        let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
-            tracing::error!("a file descriptor set does not decode: its methods count as unknown");
-            continue;
-        };
-        for file in &set.file {
-            let package = file.package();
-            for service in &file.service {
-                let full = if package.is_empty() {
-                    service.name().to_owned()
-                } else {
-                    format!("{package}.{}", service.name())
-                };
-                for method in &service.method {
-                    methods.insert(
-                        format!("/{full}/{}", method.name()),
-                        (full.clone(), method.name().to_owned()),
-                    );
-                }
-            }
-        }
-    }
-    methods
-});
-
 /// The `rpc_service` and `rpc_method` labels of a request path.
 fn method_labels(path: &str) -> (&'static str, &'static str) {
-    METHODS
-        .get(path)
-        .map_or((UNKNOWN, UNKNOWN), |(service, method)| {
-            (service.as_str(), method.as_str())
-        })
+    methods::find(path).map_or((UNKNOWN, UNKNOWN), |m| {
+        (m.service.as_str(), m.method.as_str())
+    })
 }
 
 #[cfg(test)]

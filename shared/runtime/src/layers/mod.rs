@@ -11,16 +11,23 @@
 //! 5. [`timeout`]: the call's deadline (the caller's `grpc-timeout` or the server's bound,
 //!    whichever is sooner) answered with `DEADLINE_EXCEEDED`;
 //! 6. [`load_shed`]: at most `server.concurrency_limit` calls in flight per server; the
-//!    rest are answered `RESOURCE_EXHAUSTED` at once instead of queueing without bound.
+//!    rest are answered `RESOURCE_EXHAUSTED` at once instead of queueing without bound;
+//! 7. [`bad_body`]: a request body that is not the method's message answers
+//!    `INVALID_ARGUMENT` naming the expected type (tonic's decoder says `INTERNAL`);
+//! 8. [`catch_panic`]: a handler that panics answers `INTERNAL` with an error id, and the
+//!    connection and the service carry on.
 //!
 //! On the calling side, [`client_trace`] wraps every channel to another service (see
 //! [`crate::client`]): a client span per call, whose context the server's [`trace`]
 //! layer continues.
 
 pub mod authz;
+pub mod bad_body;
+pub mod catch_panic;
 pub mod client_trace;
 pub mod grpc_status;
 pub mod load_shed;
+pub mod methods;
 pub mod metrics;
 pub mod rate_limit;
 pub mod timeout;
