@@ -16,8 +16,8 @@ K8S_RENDERED := $(CURDIR)/target/k8s
 PDM_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export PDM_TEST_POSTGRES_URL
 
-.PHONY: all build run test test-sqlite test-postgres lint fmt fmt-check clippy proto-lint \
-        bench tools grpcurl k8s-check clean
+.PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
+        fmt-check clippy proto-lint bench tools grpcurl k8s-check clean
 
 all: build
 
@@ -33,17 +33,38 @@ run: build
 ## (PDM_REQUIRE_POSTGRES=1 turns an unreachable PostgreSQL into a failure, as in CI)
 test: test-sqlite test-postgres
 
+# The black-box suite (tests/e2e) needs the built binary: `make e2e` runs it.
 test-sqlite:
-	PDM_TEST_DATABASE=sqlite $(CARGO) test --workspace
+	PDM_TEST_DATABASE=sqlite $(CARGO) test --workspace --exclude pdm-e2e
 
 test-postgres:
 	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
 	  echo "== PostgreSQL run"; \
-	  PDM_TEST_DATABASE=postgres $(CARGO) test --workspace; \
+	  PDM_TEST_DATABASE=postgres $(CARGO) test --workspace --exclude pdm-e2e; \
 	elif [ -n "$${PDM_REQUIRE_POSTGRES:-}" ]; then \
 	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
 	else \
 	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the PostgreSQL run was NOT done"; \
+	fi
+
+## e2e: the black-box suite against the binary `make run` builds (its own
+## `cargo build --bin pdm`, never a test build), run as a child process: on SQLite, then on
+## PostgreSQL (required, like CI, when PDM_REQUIRE_POSTGRES is set)
+e2e: e2e-sqlite e2e-postgres
+
+PDM_BIN := $(CURDIR)/target/debug/pdm
+
+e2e-sqlite: build
+	PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=sqlite $(CARGO) test -p pdm-e2e -- --nocapture --test-threads 1
+
+e2e-postgres: build
+	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
+	  echo "== black-box suite on PostgreSQL"; \
+	  PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres $(CARGO) test -p pdm-e2e -- --nocapture --test-threads 1; \
+	elif [ -n "$${PDM_REQUIRE_POSTGRES:-}" ]; then \
+	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
+	else \
+	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the black-box suite did NOT run on it"; \
 	fi
 
 ## lint: formatting, clippy (warnings are errors) and buf lint
