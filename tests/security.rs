@@ -223,6 +223,38 @@ async fn past_its_rate_a_caller_gets_resource_exhausted_and_others_do_not() -> a
     Ok(())
 }
 
+/// A flood of refused calls is not a flood of log lines: refusals are logged once per
+/// kind and window with the count left out (the metrics keep the exact numbers).
+#[tokio::test]
+async fn a_flood_of_refusals_writes_a_few_log_lines() -> anyhow::Result<()> {
+    let mesh = TestMesh::new()
+        .with(pdm_consent::Consent)
+        .setting("security.caller_rates.admin", 1.0)
+        .start()
+        .await?;
+    let mut flood = ConsentServiceClient::new(mesh.channel_as("consent", &Caller::Admin)?);
+    let mut refused = 0;
+    for _ in 0..300 {
+        if let Err(err) = flood.list_purposes(ListPurposesRequest {}).await {
+            assert_eq!(err.code(), Code::ResourceExhausted);
+            refused += 1;
+        }
+    }
+    assert!(refused >= 290, "{refused} refused");
+    let logs = mesh.logs().contents();
+    let lines = logs
+        .lines()
+        .filter(|l| l.contains("\"admin\"") && l.contains("rate limit reached"))
+        .count();
+    // One line per server (the rate test above limits admin on a mesh of its own; both
+    // run in this process and share the log capture).
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} lines for {refused} refusals"
+    );
+    Ok(())
+}
+
 /// Calls `health` until it gives `want` (true: answered), for at most `LIMIT`.
 async fn eventually(
     what: &str,

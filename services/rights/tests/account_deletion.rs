@@ -157,3 +157,49 @@ async fn delete_account_erases_the_subject_everywhere_through_the_rights_service
     mesh.logs().assert_clean(&person.secrets());
     Ok(())
 }
+
+/// A request id already used for another person's deletion is the caller's mistake: it
+/// answers `INVALID_ARGUMENT` on `request_id`, never `UNAVAILABLE` (a well-behaved client
+/// would retry that forever).
+#[tokio::test]
+async fn a_request_id_used_for_another_subject_is_refused_not_unavailable() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .with(Telemetry)
+        .with(Transfers)
+        .with(Rights)
+        .setting("rights.retention", "false")
+        .setting(
+            "rights.outbox_file",
+            dir.path().join("outbox.jsonl").display(),
+        )
+        .start()
+        .await?;
+    let (first, second) = (Person::new(), Person::new());
+    let a = mesh.sign_up(&first).await?;
+    let b = mesh.sign_up(&second).await?;
+    let request_id = format!("close-{}", uuid::Uuid::now_v7());
+    let delete = |subject: &str, person: &Person| DeleteAccountRequest {
+        subject_id: subject.to_owned(),
+        password: person.password.clone(),
+        reason: DeletionReason::NoLongerNeeded as i32,
+        request_id: request_id.clone(),
+    };
+    mesh.identity().delete_account(delete(&a, &first)).await?;
+    for _ in 0..2 {
+        let err = mesh
+            .identity()
+            .delete_account(delete(&b, &second))
+            .await
+            .expect_err("the id is taken");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(pdm_testkit::assert::field_violations(&err), ["request_id"]);
+    }
+    // The second person's account is untouched.
+    mesh.identity()
+        .get_account(GetAccountRequest { subject_id: b })
+        .await?;
+    Ok(())
+}

@@ -6,6 +6,23 @@ use sea_orm::{DbErr, RuntimeErr};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+/// Most field violations one error carries; the rest are counted in its message.
+pub const MAX_VIOLATIONS: usize = 50;
+/// Longest field path kept in a violation.
+const MAX_FIELD_CHARS: usize = 100;
+/// Longest description kept in a violation.
+const MAX_DESCRIPTION_CHARS: usize = 120;
+/// How much of the message lists field names.
+const MAX_MESSAGE_FIELDS_BYTES: usize = 1000;
+
+/// `text` cut to `max` characters.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// Collects the problems of a request, field by field, so the caller hears about all of
 /// them at once.
 #[derive(Debug, Default)]
@@ -45,13 +62,39 @@ impl FieldViolations {
         self.violations.is_empty()
     }
 
-    /// `Ok` when no problem was recorded, else `INVALID_ARGUMENT` carrying them all.
-    pub fn finish(self) -> Result<(), Status> {
+    /// `Ok` when no problem was recorded, else `INVALID_ARGUMENT` carrying them, at most
+    /// [`MAX_VIOLATIONS`] (the message says how many more there were): common clients
+    /// refuse trailers past 16 KiB, and would see `RESOURCE_EXHAUSTED` instead.
+    pub fn finish(mut self) -> Result<(), Status> {
         if self.violations.is_empty() {
             return Ok(());
         }
-        let fields: Vec<&str> = self.violations.iter().map(|v| v.field.as_str()).collect();
-        let message = format!("invalid request: {}", fields.join(", "));
+        let more = self.violations.len().saturating_sub(MAX_VIOLATIONS);
+        self.violations.truncate(MAX_VIOLATIONS);
+        for v in &mut self.violations {
+            v.field = clip(&v.field, MAX_FIELD_CHARS);
+            v.description = clip(&v.description, MAX_DESCRIPTION_CHARS);
+        }
+        let mut fields: Vec<&str> = Vec::new();
+        let mut listed = 0;
+        for v in &self.violations {
+            listed += v.field.len() + 2;
+            if listed > MAX_MESSAGE_FIELDS_BYTES {
+                break;
+            }
+            fields.push(v.field.as_str());
+        }
+        let unnamed = self.violations.len() - fields.len() + more;
+        let mut message = format!("invalid request: {}", fields.join(", "));
+        if unnamed > 0 {
+            message.push_str(&format!(" and {unnamed} more"));
+        }
+        if more > 0 {
+            message.push_str(&format!(
+                " ({} violations in all; the first {MAX_VIOLATIONS} are detailed)",
+                MAX_VIOLATIONS + more
+            ));
+        }
         Err(Status::with_error_details(
             Code::InvalidArgument,
             message,
@@ -180,6 +223,34 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["email", "age"]);
+    }
+
+    #[test]
+    fn a_thousand_violations_fit_in_the_trailers_common_clients_accept() {
+        let mut v = FieldViolations::new();
+        for i in 0..1000 {
+            v.add(
+                format!("events[{i}].feature"),
+                "must not contain a payment card number",
+            );
+        }
+        let status = v.finish().expect_err("violations");
+        let details = status
+            .get_details_bad_request()
+            .expect("bad request details");
+        assert_eq!(details.field_violations.len(), MAX_VIOLATIONS);
+        assert!(
+            status.message().contains("1000 violations in all"),
+            "{}",
+            status.message()
+        );
+        let mut headers = http::HeaderMap::new();
+        status.add_header(&mut headers).expect("valid headers");
+        let size: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        assert!(size < 16 * 1024, "{size} bytes of trailers");
     }
 
     #[test]

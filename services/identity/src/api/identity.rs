@@ -11,7 +11,7 @@ use pdm_proto::{
 };
 use pdm_runtime::convert::timestamp;
 use pdm_runtime::{audit, client::TracedChannel};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
 use crate::{
@@ -52,10 +52,7 @@ impl IdentityApi {
                 ..Default::default()
             })
             .await
-            .map_err(|status| {
-                tracing::warn!(code = ?status.code(), "rights service unavailable for an account deletion");
-                IdentityError::Unavailable("rights service")
-            })?
+            .map_err(|status| rights_refusal(&status))?
             .into_inner()
             .request
             .ok_or(IdentityError::Internal("rights returned no request"))?;
@@ -538,5 +535,34 @@ impl IdentityService for IdentityApi {
             subject,
             request_id,
         ))
+    }
+}
+
+/// What identity answers when rights refuses the deletion request: only what a retry can
+/// cure is `UNAVAILABLE`; a request id already used elsewhere is the caller's to change.
+fn rights_refusal(status: &Status) -> IdentityError {
+    use pdm_runtime::tonic_types::StatusExt as _;
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled => {
+            tracing::warn!(code = ?status.code(), "rights service unavailable for an account deletion");
+            IdentityError::Unavailable("rights service")
+        }
+        Code::InvalidArgument
+            if status.get_details_bad_request().is_some_and(|b| {
+                b.field_violations
+                    .iter()
+                    .any(|v| v.field == "client_reference")
+            }) =>
+        {
+            IdentityError::RequestIdReused
+        }
+        code => {
+            tracing::error!(?code, "the rights service refused an account deletion");
+            IdentityError::Internal("the rights service refused the deletion request")
+        }
     }
 }

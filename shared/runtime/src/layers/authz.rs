@@ -13,6 +13,8 @@ use serde::Deserialize;
 use tonic::Status;
 use tower::{Layer, Service};
 
+use crate::sampled::Sampler;
+
 use super::BoxFuture;
 use crate::tls::{identity::Caller, incoming::PeerInfo};
 
@@ -80,12 +82,16 @@ impl Policy {
 #[derive(Debug, Clone)]
 pub struct AuthorizeLayer {
     policy: Option<Arc<Policy>>,
+    sampler: Arc<Sampler>,
 }
 
 impl AuthorizeLayer {
     /// Enforces `policy`; `None` (plaintext mode, no caller identities) allows everything.
     pub fn new(policy: Option<Arc<Policy>>) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            sampler: Arc::new(Sampler::new()),
+        }
     }
 }
 
@@ -96,6 +102,7 @@ impl<S> Layer<S> for AuthorizeLayer {
         Authorize {
             inner,
             policy: self.policy.clone(),
+            sampler: self.sampler.clone(),
         }
     }
 }
@@ -105,6 +112,7 @@ impl<S> Layer<S> for AuthorizeLayer {
 pub struct Authorize<S> {
     inner: S,
     policy: Option<Arc<Policy>>,
+    sampler: Arc<Sampler>,
 }
 
 impl<S, B, R> Service<http::Request<B>> for Authorize<S>
@@ -134,7 +142,14 @@ where
                 let who = caller
                     .as_ref()
                     .map_or_else(|| "anonymous".to_owned(), ToString::to_string);
-                tracing::warn!(caller = %who, method = path, "call refused by the authorisation policy");
+                if let Some(left_out) = self.sampler.refusal(&format!("authz {who} {path}")) {
+                    tracing::warn!(
+                        caller = %who,
+                        method = path,
+                        left_out,
+                        "call refused by the authorisation policy"
+                    );
+                }
                 return Box::pin(ready(Ok(Status::permission_denied(format!(
                     "{who} may not call {path}"
                 ))

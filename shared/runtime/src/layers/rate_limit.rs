@@ -12,6 +12,8 @@ use std::{
 
 use tower::{Layer, Service};
 
+use crate::sampled::Sampler;
+
 use super::{BoxFuture, is_health_check};
 use crate::tls::identity::Caller;
 
@@ -95,12 +97,16 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub struct RateLimitLayer {
     limits: Arc<Limits>,
+    sampler: Arc<Sampler>,
 }
 
 impl RateLimitLayer {
     /// Shared limits (clones share the buckets: the limit is per server, per caller).
     pub fn new(limits: Arc<Limits>) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            sampler: Arc::new(Sampler::new()),
+        }
     }
 }
 
@@ -111,6 +117,7 @@ impl<S> Layer<S> for RateLimitLayer {
         RateLimit {
             inner,
             limits: self.limits.clone(),
+            sampler: self.sampler.clone(),
         }
     }
 }
@@ -120,6 +127,7 @@ impl<S> Layer<S> for RateLimitLayer {
 pub struct RateLimit<S> {
     inner: S,
     limits: Arc<Limits>,
+    sampler: Arc<Sampler>,
 }
 
 impl<S, B, R> Service<http::Request<B>> for RateLimit<S>
@@ -144,7 +152,9 @@ where
                 .get::<Caller>()
                 .map_or_else(|| "anonymous".to_owned(), ToString::to_string);
             if let Err(wait) = self.limits.take(&caller, Instant::now()) {
-                tracing::info!(caller = %caller, "rate limit reached");
+                if let Some(left_out) = self.sampler.refusal(&format!("rate {caller}")) {
+                    tracing::info!(caller = %caller, left_out, "rate limit reached");
+                }
                 let status = crate::error::retry_after("rate limit reached; retry later", wait);
                 return Box::pin(ready(Ok(status.into_http())));
             }

@@ -5,6 +5,7 @@
 //! Nothing from the request body is recorded: spans and logs carry no personal data.
 
 use std::{
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -15,19 +16,23 @@ use tower::{Layer, Service};
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::BoxFuture;
-use crate::propagation;
+use super::{BoxFuture, methods};
+use crate::{propagation, sampled::Sampler};
 
 /// Adds [`Trace`] to a service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TraceLayer {
     service: &'static str,
+    sampler: Arc<Sampler>,
 }
 
 impl TraceLayer {
     /// Spans of the calls `service` (`identity`, `consent`…) answers.
     pub fn new(service: &'static str) -> Self {
-        Self { service }
+        Self {
+            service,
+            sampler: Arc::new(Sampler::new()),
+        }
     }
 }
 
@@ -38,6 +43,7 @@ impl<S> Layer<S> for TraceLayer {
         Trace {
             inner,
             service: self.service,
+            sampler: self.sampler.clone(),
         }
     }
 }
@@ -47,6 +53,7 @@ impl<S> Layer<S> for TraceLayer {
 pub struct Trace<S> {
     inner: S,
     service: &'static str,
+    sampler: Arc<Sampler>,
 }
 
 impl<S, B, R> Service<http::Request<B>> for Trace<S>
@@ -84,15 +91,20 @@ where
         let trace_id = span.context().span().span_context().trace_id();
         span.record("trace_id", tracing::field::display(trace_id));
 
+        // A method of our protos, never the path as sent (it keys the sampled lines).
+        let label = methods::find(path).map_or("unknown", |m| m.method.as_str());
         let started = Instant::now();
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
         };
+        let sampler = self.sampler.clone();
         let abandoned = Abandoned {
             started,
             span: span.clone(),
             finished: false,
+            label,
+            sampler: sampler.clone(),
         };
         Box::pin(
             async move {
@@ -103,7 +115,7 @@ where
                         .map_or(Code::Ok, |s| s.code()),
                     Err(_) => Code::Internal,
                 };
-                record_completion(code, started);
+                record_completion(code, started, label, &sampler);
                 result
             }
             .instrument(span),
@@ -117,6 +129,8 @@ struct Abandoned {
     started: Instant,
     span: tracing::Span,
     finished: bool,
+    label: &'static str,
+    sampler: Arc<Sampler>,
 }
 
 impl Abandoned {
@@ -133,11 +147,11 @@ impl Drop for Abandoned {
             return;
         }
         let _entered = self.span.enter();
-        record_completion(Code::Cancelled, self.started);
+        record_completion(Code::Cancelled, self.started, self.label, &self.sampler);
     }
 }
 
-fn record_completion(code: Code, started: Instant) {
+fn record_completion(code: Code, started: Instant, method: &str, sampler: &Sampler) {
     let span = tracing::Span::current();
     span.record("rpc.grpc.status_code", code as i32);
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -154,6 +168,13 @@ fn record_completion(code: Code, started: Instant) {
             tracing::warn!(code = %code_name, elapsed_us, "call failed");
         }
         Code::Cancelled => tracing::info!(code = %code_name, elapsed_us, "call cancelled"),
+        // The refusals of the layers (policy, rate limit, load shedding) come in floods:
+        // sampled, the exact counts are in the metrics.
+        Code::PermissionDenied | Code::ResourceExhausted | Code::Unauthenticated => {
+            if let Some(left_out) = sampler.refusal(&format!("call {code_name} {method}")) {
+                tracing::info!(code = %code_name, elapsed_us, left_out, "call refused");
+            }
+        }
         _ => tracing::info!(code = %code_name, elapsed_us, "call refused"),
     }
 }
