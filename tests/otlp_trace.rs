@@ -398,6 +398,7 @@ async fn wait_closed(
         .rights()
         .watch_request(rights_pb::WatchRequestRequest {
             request_id: request_id.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -216,7 +216,10 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
         }
         RightsCommand::Show { request_id } => {
             let r = client
-                .get_request(GetRequestRequest { request_id })
+                .get_request(GetRequestRequest {
+                    request_id,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner()
                 .request
@@ -307,7 +310,10 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
         RightsCommand::Download { request_id, out } => {
             let path = out.unwrap_or_else(|| PathBuf::from(format!("{request_id}.json")));
             let mut stream = client
-                .download_export(DownloadExportRequest { request_id })
+                .download_export(DownloadExportRequest {
+                    request_id,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner();
             let mut file = std::fs::File::create(&path)

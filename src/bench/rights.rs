@@ -138,6 +138,8 @@ struct Bench<'a> {
 /// A request from submission to completion.
 struct Completed {
     request_id: String,
+    /// The one-time download token the request carried once completed.
+    download_token: String,
     /// SubmitRequest to COMPLETED, as the caller saw it (polled every [`POLL`]).
     total: Duration,
     /// The SubmitRequest call alone (verification, planning, storing the tasks).
@@ -255,6 +257,7 @@ impl Bench<'_> {
             request = rights
                 .get_request(pb::GetRequestRequest {
                     request_id: request_id.clone(),
+                    ..Default::default()
                 })
                 .await?
                 .into_inner()
@@ -273,6 +276,7 @@ impl Bench<'_> {
         };
         Ok(Completed {
             request_id,
+            download_token: request.download_token.clone(),
             total,
             submit,
             recorded,
@@ -282,12 +286,14 @@ impl Bench<'_> {
     }
 
     /// Streams a package to its end, counting bytes and records.
-    async fn download(&self, request_id: &str) -> anyhow::Result<Downloaded> {
+    async fn download(&self, done: &Completed) -> anyhow::Result<Downloaded> {
         let mut rights = self.rights.clone();
         let started = Instant::now();
         let mut stream = rights
             .download_export(pb::DownloadExportRequest {
-                request_id: request_id.to_owned(),
+                request_id: done.request_id.clone(),
+                download_token: done.download_token.clone(),
+                ..Default::default()
             })
             .await?
             .into_inner();
@@ -384,7 +390,7 @@ impl Bench<'_> {
         let warm = self
             .complete(RequestKind::Access, &subjects[0], Duration::from_secs(120))
             .await?;
-        self.download(&warm.request_id).await?;
+        self.download(&warm).await?;
         self.copy_out(&subjects[0]).await?;
 
         let mut rows = Vec::new();
@@ -396,7 +402,7 @@ impl Bench<'_> {
             let mut downloads = Vec::new();
             let mut copies = Vec::new();
             for _ in 0..DOWNLOADS {
-                downloads.push(self.download(&done.request_id).await?);
+                downloads.push(self.download(&done).await?);
                 copies.push(self.copy_out(subject).await?);
             }
             let mut row = access_row(events, &done, &downloads, &copies);

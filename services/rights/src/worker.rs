@@ -102,6 +102,7 @@ impl Worker {
                 tracing::warn!(error = %e, "reclaiming running tasks failed; their leases will expire")
             }
         }
+        self.close_finished().await;
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
         let mut running = tokio::task::JoinSet::new();
@@ -145,6 +146,7 @@ impl Worker {
                     if let Err(e) = self.store.delete_expired_packages(self.clock.now()).await {
                         tracing::warn!(error = %e, "expiring packages failed");
                     }
+                    self.close_finished().await;
                 }
             }
         }
@@ -481,6 +483,22 @@ impl Worker {
 
     /// Closes a request once every task ended: denied if a service refused, else
     /// completed, with the message the subject is owed.
+    /// Closes the requests whose tasks all finished but which a crash left open.
+    async fn close_finished(&self) {
+        match self.store.finished_but_open().await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::info!(request_id = %id, "closing a request whose tasks all finished before a stop");
+                    if let Err(e) = self.finish_if_done(&id).await {
+                        tracing::warn!(request_id = %id, error = %e, "closing a finished request failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for finished requests failed"),
+        }
+    }
+
+    /// Closes the request when every task has finished.
     pub async fn finish_if_done(&self, request_id: &str) -> Result<()> {
         let tasks = self.store.tasks_of(request_id).await?;
         if tasks

@@ -312,6 +312,7 @@ async fn bad_request_ids_and_arguments_are_refused_and_unknown_requests_are_not_
             rights
                 .get_request(pb::GetRequestRequest {
                     request_id: id.clone(),
+                    ..Default::default()
                 })
                 .await
                 .err(),
@@ -341,12 +342,14 @@ async fn bad_request_ids_and_arguments_are_refused_and_unknown_requests_are_not_
             rights
                 .download_export(pb::DownloadExportRequest {
                     request_id: id.clone(),
+                    ..Default::default()
                 })
                 .await
                 .err(),
             rights
                 .watch_request(pb::WatchRequestRequest {
                     request_id: id.clone(),
+                    ..Default::default()
                 })
                 .await
                 .err(),
@@ -361,6 +364,7 @@ async fn bad_request_ids_and_arguments_are_refused_and_unknown_requests_are_not_
         rights
             .get_request(pb::GetRequestRequest {
                 request_id: unknown.clone(),
+                ..Default::default()
             })
             .await
             .err(),
@@ -390,12 +394,14 @@ async fn bad_request_ids_and_arguments_are_refused_and_unknown_requests_are_not_
         rights
             .download_export(pb::DownloadExportRequest {
                 request_id: unknown.clone(),
+                ..Default::default()
             })
             .await
             .err(),
         rights
             .watch_request(pb::WatchRequestRequest {
                 request_id: unknown.clone(),
+                ..Default::default()
             })
             .await
             .err(),
@@ -525,6 +531,7 @@ async fn download(mesh: &Mesh, request_id: &str) -> Result<(), tonic::Status> {
     mesh.rights()
         .download_export(pb::DownloadExportRequest {
             request_id: request_id.to_owned(),
+            ..Default::default()
         })
         .await
         .map(|_| ())

@@ -205,6 +205,7 @@ async fn gdpr_deadlines_extend_by_two_months_at_most_and_only_in_time() -> anyho
         mesh.rights()
             .get_request(pb::GetRequestRequest {
                 request_id: first.request_id.clone(),
+                ..Default::default()
             })
             .await?
             .into_inner()
@@ -594,6 +595,7 @@ async fn an_access_package_can_be_downloaded_until_it_expires() -> anyhow::Resul
         .rights()
         .download_export(pb::DownloadExportRequest {
             request_id: r.request_id.clone(),
+            ..Default::default()
         })
         .await
         .expect_err("expired");

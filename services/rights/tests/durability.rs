@@ -309,3 +309,30 @@ async fn a_childs_erasure_is_served_before_older_ones_when_the_service_returns()
     }
     Ok(())
 }
+
+/// A stop between the last task and the close leaves a request in progress with nothing
+/// left to do: the next start closes it (found by the black-box suite's SIGKILLs).
+#[tokio::test]
+async fn a_request_whose_tasks_all_finished_is_closed_at_the_next_start() -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait as _;
+    let dir = tempfile::tempdir()?;
+    let mut mesh = mesh(&dir.path().join("outbox.jsonl"), 4).await?;
+    let (person, subject) = person_with_data(&mesh).await?;
+    let request = submit(&mesh, erasure(&subject, &person)).await?;
+    let done = wait_closed(&mesh, &request.request_id).await?;
+    assert_eq!(done.status, Status::Completed as i32);
+
+    // As if the process had died just before closing it.
+    mesh.stop("rights").await?;
+    let db = mesh.connect_db("rights").await?;
+    db.execute_unprepared(&format!(
+        "UPDATE requests SET status = 'STATUS_IN_PROGRESS', closed_at = NULL \
+         WHERE request_id = '{}'",
+        request.request_id
+    ))
+    .await?;
+    mesh.restart("rights").await?;
+    let closed = wait_closed(&mesh, &request.request_id).await?;
+    assert_eq!(closed.status, Status::Completed as i32, "{closed:?}");
+    Ok(())
+}

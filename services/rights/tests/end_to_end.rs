@@ -108,6 +108,9 @@ async fn an_access_package_answers_the_six_questions() -> anyhow::Result<()> {
         .rights()
         .download_export(pb::DownloadExportRequest {
             request_id: submitted.request_id.clone(),
+            // The one-time token the client got when it first saw the request completed.
+            download_token: done.download_token.clone(),
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -184,7 +184,20 @@ impl Suite {
     pub async fn run(&mut self, fixture: &Fixture) -> anyhow::Result<Vec<(String, Answer)>> {
         let method = grpc::method(fixture.method)?;
         if fixture.before == Before::RequestCompleted {
-            self.wait_completed(&self.world.request_id.clone()).await?;
+            let id = self.world.request_id.clone();
+            self.wait_completed(&id).await?;
+            if self.world.download_token.is_empty() {
+                // The client that submitted it gets its download token the first time it
+                // sees it completed.
+                let seen = self
+                    .ok(
+                        Caller::Client,
+                        "pdm.rights.v1.RightsService/GetRequest",
+                        serde_json::json!({"requestId": id}),
+                    )
+                    .await?;
+                self.world.download_token = token_in(&seen);
+            }
         }
         let request = (fixture.request)(&self.world);
         let mut answers = Vec::new();
@@ -194,10 +207,15 @@ impl Suite {
                 .await
                 .with_context(|| format!("{} on {server}", fixture.method))?;
             if answer.code == Code::Ok
-                && let Some(capture) = fixture.capture
                 && let Some(first) = answer.json(&method.output())?.into_iter().next()
             {
-                capture(&mut self.world, &first);
+                let token = token_in(&first);
+                if !token.is_empty() {
+                    self.world.download_token = token;
+                }
+                if let Some(capture) = fixture.capture {
+                    capture(&mut self.world, &first);
+                }
             }
             answers.push((server, answer));
         }
@@ -257,6 +275,14 @@ impl Suite {
         anyhow::ensure!(leaked.is_empty(), "personal data in the logs: {leaked:?}");
         Ok(())
     }
+}
+
+/// The download token a request answer carries, if any.
+fn token_in(answer: &serde_json::Value) -> String {
+    answer["request"]["downloadToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The pdm services a server lists through reflection.

@@ -36,6 +36,8 @@ pub struct World {
     pub request_pending: String,
     /// Another, extended then cancelled.
     pub request_cancel: String,
+    /// The one-time download token of `request_id`, once given.
+    pub download_token: String,
     /// A legal hold.
     pub hold_id: String,
     /// A purge run.
@@ -480,7 +482,7 @@ pub fn fixtures() -> Vec<Fixture> {
         completed(call(
             m(RIGHTS, "DownloadExport"),
             Client,
-            |w| json!({"requestId": w.request_id}),
+            |w| json!({"requestId": w.request_id, "downloadToken": w.download_token}),
         )),
         call(m(RIGHTS, "VerifyRequest"), Client, |w| {
             json!({"requestId": w.request_pending, "subjectId": w.subject,

@@ -68,5 +68,6 @@ pub fn request(
         concerns_child: r.priority > 0,
         tasks: tasks.into_iter().map(task).collect(),
         package_expires_at: r.package_expires_at.map(timestamp),
+        download_token: String::new(),
     }
 }

@@ -8,7 +8,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::Status as GrpcStatus;
 use tracing::Instrument;
 
-use super::RightsApi;
+use super::{RightsApi, access::Viewer};
 use crate::{
     error::{Result, RightsError},
     package::{self, ExportSummary},
@@ -22,7 +22,14 @@ pub type DownloadStream =
 const CONTENT_TYPE: &str = "application/json; schema=pdm.export.v1";
 
 impl RightsApi {
-    pub(super) async fn download(&self, id: &str) -> Result<DownloadStream> {
+    /// Streams the package to `viewer`; a download with a token uses it up once the whole
+    /// package went out.
+    pub(super) async fn download(
+        &self,
+        id: &str,
+        viewer: &Viewer,
+        token: &str,
+    ) -> Result<DownloadStream> {
         let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
         let kind = RequestKind::from_str_name(&row.kind).unwrap_or_default();
         if !matches!(
@@ -42,6 +49,7 @@ impl RightsApi {
         if row.package_expires_at.is_none_or(|e| e <= now) {
             return Err(RightsError::NotAllowed("the package has expired".into()));
         }
+        let token_hash = self.check_download_token(id, viewer, token).await?;
         let key = sealed::key(&self.keyring, id, &row.wrapped_key)?;
         let tasks = self.store.tasks_of(id).await?;
         let exports: Vec<ExportSummary> = tasks
@@ -114,7 +122,21 @@ impl RightsApi {
                         }
                     }
                 }
-                let _ = send(package::tail(&summary)).await;
+                if !send(package::tail(&summary)).await {
+                    return;
+                }
+                if let Some(hash) = token_hash {
+                    match store
+                        .use_download_token(&id, hash, chrono::Utc::now())
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!("a download token was used twice at once"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "marking a download token used failed")
+                        }
+                    }
+                }
             }
             .in_current_span(),
         );

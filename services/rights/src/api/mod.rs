@@ -1,5 +1,6 @@
 //! The gRPC edge.
 
+mod access;
 mod convert;
 mod download;
 pub mod requests;

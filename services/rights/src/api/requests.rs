@@ -271,6 +271,19 @@ pub fn request_id_and_reason(
     ))
 }
 
+/// Checks an opaque token field (a session or download token: URL-safe base64, as identity
+/// and this service issue them); empty is allowed. Never stored: a well-formed token is
+/// checked against its issuer.
+pub fn check_token(v: &mut FieldViolations, field: &str, raw: &str) {
+    let well_formed = (32..=256).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !raw.is_empty() && !well_formed {
+        v.add(field, "not a token pdm issued");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

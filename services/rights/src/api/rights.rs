@@ -24,7 +24,7 @@ type WatchStream =
     Pin<Box<dyn Stream<Item = std::result::Result<pb::WatchRequestResponse, GrpcStatus>> + Send>>;
 
 impl RightsApi {
-    async fn load(&self, id: &str) -> Result<pb::DataSubjectRequest> {
+    pub(super) async fn load(&self, id: &str) -> Result<pb::DataSubjectRequest> {
         let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
         let tasks = self.store.tasks_of(id).await?;
         Ok(convert::request(row, tasks, self.clock.now()))
@@ -40,7 +40,7 @@ impl RightsApi {
         if let Some(reference) = &s.client_reference
             && let Some(existing) = self.store.by_client_reference(reference).await?
         {
-            return self.retried(existing, s.subject.as_deref()).await;
+            return self.retried(existing, s.subject.as_deref(), caller).await;
         }
         let now = self.clock.now();
         let request_id = uuid::Uuid::now_v7().to_string();
@@ -99,12 +99,13 @@ impl RightsApi {
         };
         let stored = row.clone();
         let s_subject = stored.subject_id.clone();
-        if let Err(e) = self.store.insert_request(row, tasks).await {
+        let submitted_by = caller.map(ToString::to_string);
+        if let Err(e) = self.store.insert_request(row, tasks, submitted_by).await {
             // A retry racing this one stored the request first: answer with it.
             if let Some(reference) = &stored.client_reference
                 && let Some(existing) = self.store.by_client_reference(reference).await?
             {
-                return self.retried(existing, s_subject.as_deref()).await;
+                return self.retried(existing, s_subject.as_deref(), caller).await;
             }
             return Err(e);
         }
@@ -122,14 +123,23 @@ impl RightsApi {
         &self,
         existing: request::Model,
         subject: Option<&str>,
+        caller: Option<&Caller>,
     ) -> Result<pb::DataSubjectRequest> {
-        if existing.subject_id.as_deref() != subject {
-            return Err(RightsError::Invalid(pdm_runtime::error::invalid_field(
+        let taken = || {
+            RightsError::Invalid(pdm_runtime::error::invalid_field(
                 "client_reference",
                 "already used by another request",
-            )));
+            ))
+        };
+        if existing.subject_id.as_deref() != subject {
+            return Err(taken());
         }
-        self.load(&existing.request_id).await
+        // Another client's reference says nothing of its request either.
+        let viewer = self
+            .viewer(caller, &existing, "")
+            .await
+            .map_err(|_| taken())?;
+        self.load_for(&existing.request_id, &viewer).await
     }
 
     /// CCPA: receipt is confirmed (within 10 business days: at once, here).
@@ -198,8 +208,25 @@ impl RightsService for RightsApi {
             .request(&id)
             .await?
             .ok_or(RightsError::NotFound)?;
+        let session = match &credential {
+            Some(pdm_proto::rights::v1::credential::Credential::SessionToken(token)) => {
+                token.as_str()
+            }
+            _ => "",
+        };
+        let viewer = self.viewer(caller.as_ref(), &row, session).await?;
+        // A request names its subject for good: verifying proves it, never changes it.
+        if let (Some(named), Some(asked)) = (&row.subject_id, &subject)
+            && named != asked
+        {
+            return Err(RightsError::Invalid(pdm_runtime::error::invalid_field(
+                "subject_id",
+                "must be the subject the request names",
+            ))
+            .into());
+        }
         if row.status == Status::VerificationRequired.as_str_name() {
-            let claimed = subject.or(row.subject_id.clone());
+            let claimed = row.subject_id.clone().or(subject);
             if let Some(verified) = self.verify(claimed.as_deref(), credential.as_ref()).await {
                 let now = self.clock.now();
                 let key =
@@ -225,7 +252,7 @@ impl RightsService for RightsApi {
                 }
             }
         }
-        let request = self.load(&id).await?;
+        let request = self.load_for(&id, &viewer).await?;
         let subject = request.subject_id.clone();
         Ok(audit::respond(
             pb::VerifyRequestResponse {
@@ -240,8 +267,20 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::GetRequestRequest>,
     ) -> std::result::Result<Response<pb::GetRequestResponse>, GrpcStatus> {
-        let id = requests::request_id(&request.get_ref().request_id)?;
-        let request = self.load(&id).await?;
+        let caller = request.extensions().get::<Caller>().cloned();
+        let id = checked_id_and_tokens(
+            &request.get_ref().request_id,
+            &[("session_token", &request.get_ref().session_token)],
+        )?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        let viewer = self
+            .viewer(caller.as_ref(), &row, &request.get_ref().session_token)
+            .await?;
+        let request = self.load_for(&id, &viewer).await?;
         let subject = request.subject_id.clone();
         Ok(audit::respond(
             pb::GetRequestResponse {
@@ -338,6 +377,7 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::ExtendDeadlineRequest>,
     ) -> std::result::Result<Response<pb::ExtendDeadlineResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let (id, reason) = requests::request_id_and_reason(&r.request_id, &r.reason)?;
         let row = self
@@ -345,6 +385,7 @@ impl RightsService for RightsApi {
             .request(&id)
             .await?
             .ok_or(RightsError::NotFound)?;
+        self.viewer(caller.as_ref(), &row, "").await?;
         if !convert::open(&row.status) {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
@@ -379,6 +420,7 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::CancelRequestRequest>,
     ) -> std::result::Result<Response<pb::CancelRequestResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let (id, reason) = requests::request_id_and_reason(&r.request_id, &r.reason)?;
         let row = self
@@ -386,6 +428,7 @@ impl RightsService for RightsApi {
             .request(&id)
             .await?
             .ok_or(RightsError::NotFound)?;
+        self.viewer(caller.as_ref(), &row, "").await?;
         if !convert::open(&row.status) {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
@@ -418,8 +461,24 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::DownloadExportRequest>,
     ) -> std::result::Result<Response<Self::DownloadExportStream>, GrpcStatus> {
-        let id = requests::request_id(&request.get_ref().request_id)?;
-        Ok(Response::new(self.download(&id).await?))
+        let caller = request.extensions().get::<Caller>().cloned();
+        let r = request.into_inner();
+        let id = checked_id_and_tokens(
+            &r.request_id,
+            &[
+                ("download_token", &r.download_token),
+                ("session_token", &r.session_token),
+            ],
+        )?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        let viewer = self.viewer(caller.as_ref(), &row, &r.session_token).await?;
+        Ok(Response::new(
+            self.download(&id, &viewer, &r.download_token).await?,
+        ))
     }
 
     type WatchRequestStream = WatchStream;
@@ -428,8 +487,20 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::WatchRequestRequest>,
     ) -> std::result::Result<Response<Self::WatchRequestStream>, GrpcStatus> {
-        let id = requests::request_id(&request.get_ref().request_id)?;
-        let first = self.load(&id).await?;
+        let caller = request.extensions().get::<Caller>().cloned();
+        let id = checked_id_and_tokens(
+            &request.get_ref().request_id,
+            &[("session_token", &request.get_ref().session_token)],
+        )?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        let viewer = self
+            .viewer(caller.as_ref(), &row, &request.get_ref().session_token)
+            .await?;
+        let first = self.load_for(&id, &viewer).await?;
         let mut changes = self.changes.subscribe();
         let (tx, rx) = mpsc::channel(16);
         let api = self.clone();
@@ -460,7 +531,9 @@ impl RightsService for RightsApi {
                     }
                 })
                 .await;
-                let Ok(now) = api.load(&id).await else { return };
+                let Ok(now) = api.load_for(&id, &viewer).await else {
+                    return;
+                };
                 if now != last {
                     if tx
                         .send(Ok(pb::WatchRequestResponse {
@@ -531,4 +604,15 @@ impl RightsService for RightsApi {
         let _ = from.year();
         Ok(Response::new(pb::GetReportResponse { year, kinds }))
     }
+}
+
+/// A request id and the token fields beside it, every problem reported together.
+fn checked_id_and_tokens(raw_id: &str, tokens: &[(&str, &str)]) -> Result<String> {
+    let mut v = pdm_runtime::FieldViolations::new();
+    let id = requests::check_request_id(&mut v, raw_id);
+    for (field, raw) in tokens {
+        requests::check_token(&mut v, field, raw);
+    }
+    v.finish().map_err(RightsError::Invalid)?;
+    id.ok_or(RightsError::Internal("validated request id missing"))
 }

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_rights_tables;
+mod m20261203_000001_create_request_access;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261129_000001_create_rights_tables::Migration),
+            Box::new(m20261203_000001_create_request_access::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::error::Result;
-use entities::{outbox, package_chunk, request, task};
+use entities::{outbox, package_chunk, request, request_access, task};
 
 /// Task states.
 pub mod task_status {
@@ -74,11 +74,28 @@ impl Store {
     }
 
     /// Stores a request and its tasks together.
-    pub async fn insert_request(&self, row: request::Model, tasks: Vec<task::Model>) -> Result<()> {
+    pub async fn insert_request(
+        &self,
+        row: request::Model,
+        tasks: Vec<task::Model>,
+        submitted_by: Option<String>,
+    ) -> Result<()> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let request_id = row.request_id.clone();
         request::Entity::insert(row.into_active_model())
             .exec(&txn)
             .await?;
+        request_access::Entity::insert(
+            request_access::Model {
+                request_id,
+                submitted_by,
+                download_token_hash: None,
+                download_token_used_at: None,
+            }
+            .into_active_model(),
+        )
+        .exec(&txn)
+        .await?;
         if !tasks.is_empty() {
             task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
                 .exec(&txn)
@@ -86,6 +103,70 @@ impl Store {
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Who may see a request (none for requests stored before access was recorded).
+    pub async fn access(&self, id: &str) -> Result<Option<request_access::Model>> {
+        Ok(request_access::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Records the hash of a request's download token unless one was given out already;
+    /// whether this one was recorded.
+    pub async fn issue_download_token(&self, id: &str, hash: Vec<u8>) -> Result<bool> {
+        let updated = request_access::Entity::update_many()
+            .col_expr(
+                request_access::Column::DownloadTokenHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
+            .filter(request_access::Column::RequestId.eq(id))
+            .filter(request_access::Column::DownloadTokenHash.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Marks the download token used, if it is `hash` and unused; whether it was.
+    pub async fn use_download_token(
+        &self,
+        id: &str,
+        hash: Vec<u8>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let updated = request_access::Entity::update_many()
+            .col_expr(
+                request_access::Column::DownloadTokenUsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(request_access::Column::RequestId.eq(id))
+            .filter(request_access::Column::DownloadTokenHash.eq(hash))
+            .filter(request_access::Column::DownloadTokenUsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Requests still in progress whose every task has finished: a crash between the last
+    /// task and the close leaves these behind; the worker closes them at start.
+    pub async fn finished_but_open(&self) -> Result<Vec<String>> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let sql = format!(
+            "SELECT r.request_id FROM requests r WHERE r.status = 'STATUS_IN_PROGRESS' \
+             AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.request_id = r.request_id \
+             AND t.status NOT IN ('{}', '{}'))",
+            task_status::DONE,
+            task_status::REJECTED
+        );
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<String>("", "request_id").ok())
+            .collect())
     }
 
     /// A request by the caller's idempotency key.

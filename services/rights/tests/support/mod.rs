@@ -150,6 +150,7 @@ pub async fn get(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjec
         .rights()
         .get_request(pb::GetRequestRequest {
             request_id: request_id.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -159,10 +160,31 @@ pub async fn get(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjec
 
 /// Watches a request until it ends (at most 60 s) and returns its last state.
 pub async fn wait_closed(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::DataSubjectRequest> {
-    let mut stream = mesh
-        .rights()
+    wait_closed_with(mesh.rights(), request_id).await
+}
+
+/// [`wait_closed`] as `caller` (a request is visible to the client that submitted it).
+pub async fn wait_closed_as(
+    mesh: &Mesh,
+    caller: &pdm_runtime::tls::identity::Caller,
+    request_id: &str,
+) -> anyhow::Result<pb::DataSubjectRequest> {
+    let client = pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
+        mesh.channel_as("rights", caller)?,
+    );
+    wait_closed_with(client, request_id).await
+}
+
+async fn wait_closed_with(
+    mut rights: pdm_proto::rights::v1::rights_service_client::RightsServiceClient<
+        tonic::transport::Channel,
+    >,
+    request_id: &str,
+) -> anyhow::Result<pb::DataSubjectRequest> {
+    let mut stream = rights
         .watch_request(pb::WatchRequestRequest {
             request_id: request_id.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -230,15 +252,19 @@ pub async fn sent_message(outbox: &Path, needles: &[&str]) -> anyhow::Result<ser
     .await
 }
 
-/// Downloads a request's package and parses it.
+/// Downloads a request's package as the privacy team (no download token needed) and
+/// parses it.
 pub async fn download(mesh: &Mesh, request_id: &str) -> anyhow::Result<serde_json::Value> {
-    let mut stream = mesh
-        .rights()
-        .download_export(pb::DownloadExportRequest {
-            request_id: request_id.to_owned(),
-        })
-        .await?
-        .into_inner();
+    let mut stream = pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
+        mesh.channel_as("rights", &pdm_runtime::tls::identity::Caller::Admin)?,
+    )
+    .max_decoding_message_size(usize::MAX)
+    .download_export(pb::DownloadExportRequest {
+        request_id: request_id.to_owned(),
+        ..Default::default()
+    })
+    .await?
+    .into_inner();
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.message().await? {
         assert_eq!(chunk.content_type, "application/json; schema=pdm.export.v1");

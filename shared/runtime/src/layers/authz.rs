@@ -221,6 +221,19 @@ mod tests {
     }
 
     #[test]
+    fn the_transfer_log_is_the_privacy_teams() {
+        let p = policy();
+        let log = "/pdm.transfers.v1.TransfersService/ListTransferLog";
+        assert!(p.allows(log, &Caller::Admin));
+        assert!(p.allows(log, &Caller::Service("rights".into())));
+        assert!(!p.allows(log, &Caller::Client("demo".into())));
+        assert!(p.allows(
+            "/pdm.transfers.v1.TransfersService/ListAdequacy",
+            &Caller::Client("demo".into())
+        ));
+    }
+
+    #[test]
     fn allow_all_callers_pass_everything() {
         let p = Policy::new(&[Rule {
             methods: vec!["*".into()],

@@ -3,4 +3,5 @@
 pub mod outbox;
 pub mod package_chunk;
 pub mod request;
+pub mod request_access;
 pub mod task;
