@@ -365,3 +365,71 @@ async fn plaintext_is_served_only_when_configured_and_then_with_a_warning() -> a
     );
     Ok(())
 }
+
+/// Behind a mesh sidecar (`tls.enabled = false`) the caller is the one the sidecar names
+/// in `x-forwarded-client-cert` or `l5d-client-id`, believed from loopback only; the
+/// method policy applies as with TLS, and a call that names nobody is refused.
+#[tokio::test]
+async fn in_plaintext_the_sidecars_identity_header_names_the_caller() -> anyhow::Result<()> {
+    let mesh = TestMesh::new()
+        .with(pdm_identity::Identity)
+        .with(pdm_consent::Consent)
+        .setting("tls.enabled", false)
+        .setting("tls.plaintext_caller", "")
+        .start()
+        .await?;
+    let addr = mesh.addr("consent").expect("consent runs");
+    let plaintext = plain_channel_with(&format!("http://{addr}"), LIMIT, None)?;
+    let as_caller = |header: Option<(&'static str, &str)>| {
+        let mut request = tonic::Request::new(ListPurposesRequest {});
+        if let Some((name, value)) = header {
+            request
+                .metadata_mut()
+                .insert(name, value.parse().expect("ascii"));
+        }
+        request
+    };
+    let mut consent = ConsentServiceClient::new(plaintext.clone());
+
+    // Nobody named: refused.
+    let err = consent
+        .list_purposes(as_caller(None))
+        .await
+        .expect_err("anonymous");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    // A company client named by Istio's header, or by Linkerd's: the policy lets it in.
+    consent
+        .list_purposes(as_caller(Some((
+            "x-forwarded-client-cert",
+            "By=spiffe://cluster.local/ns/pdm/sa/consent;URI=spiffe://cluster.local/ns/pdm/sa/client-shop",
+        ))))
+        .await?;
+    consent
+        .list_purposes(as_caller(Some((
+            "l5d-client-id",
+            "client-shop.pdm.serviceaccount.identity.linkerd.cluster.local",
+        ))))
+        .await?;
+    // The policy still decides: telemetry may not erase, rights may.
+    let erase = |who: &str| {
+        let mut request = tonic::Request::new(EraseSubjectRequest {
+            request_id: "01890a5d-ac96-774b-bcce-b302099a8057".to_owned(),
+            subject_id: "01890a5d-ac96-774b-bcce-b302099a8057".to_owned(),
+        });
+        request.metadata_mut().insert(
+            "x-forwarded-client-cert",
+            format!("URI=spiffe://pdm.local/svc/{who}")
+                .parse()
+                .expect("ascii"),
+        );
+        request
+    };
+    let mut subject_data = SubjectDataServiceClient::new(plaintext);
+    let err = subject_data
+        .erase_subject(erase("telemetry"))
+        .await
+        .expect_err("telemetry may not erase");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    subject_data.erase_subject(erase("rights")).await?;
+    Ok(())
+}

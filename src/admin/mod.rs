@@ -17,10 +17,16 @@ use pdm_runtime::{Settings, client::TracedChannel, security::Security, tls::iden
 /// team's `admin` identity (its certificate from the certificate directory).
 pub fn channel(settings: &Settings, service: &str) -> anyhow::Result<TracedChannel> {
     let endpoint = settings.endpoint(service)?;
-    let tls = Security::load(settings)?
+    let security = Security::load(settings)?;
+    let tls = security
         .client_tls(&Caller::Admin)
         .context("the admin certificate (see `pdm certs init`)")?;
-    pdm_runtime::client::channel_with(&endpoint, Duration::from_secs(30), tls)
+    pdm_runtime::client::channel_for(
+        &endpoint,
+        Duration::from_secs(30),
+        tls,
+        security.identity_header(&Caller::Admin),
+    )
 }
 
 /// Prints rows as an aligned table.

@@ -29,8 +29,21 @@ pub fn channel_with(
     call_timeout: Duration,
     tls: Option<Arc<Reloading<ClientConfig>>>,
 ) -> anyhow::Result<TracedChannel> {
+    channel_for(endpoint, call_timeout, tls, None)
+}
+
+/// [`channel_with`] that also names the caller with `identity` on every call (plaintext
+/// mode: see [`crate::security::Security::identity_header`]).
+pub fn channel_for(
+    endpoint: &str,
+    call_timeout: Duration,
+    tls: Option<Arc<Reloading<ClientConfig>>>,
+    identity: Option<(http::HeaderName, http::HeaderValue)>,
+) -> anyhow::Result<TracedChannel> {
     let channel = plain_channel_with(endpoint, call_timeout, tls)?;
-    Ok(ClientTraceLayer::new(&endpoint.parse()?).layer(channel))
+    Ok(ClientTraceLayer::new(&endpoint.parse()?)
+        .with_identity(identity)
+        .layer(channel))
 }
 
 /// [`channel_with`] without client spans or trace context (for health checks).

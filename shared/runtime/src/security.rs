@@ -24,6 +24,7 @@ use crate::{
         config::{Reloading, TlsFiles, client_config, reloading, server_config},
         identity::Caller,
         pki,
+        sidecar::{Plaintext, SidecarHeader, own_identity},
     },
 };
 
@@ -49,6 +50,7 @@ pub fn parse_policy(text: &str) -> anyhow::Result<Vec<Rule>> {
 #[derive(Debug)]
 pub struct Security {
     tls: Option<TlsMaterial>,
+    plaintext: Option<Arc<Plaintext>>,
     policy: Arc<Policy>,
     limits: Arc<Limits>,
 }
@@ -118,8 +120,22 @@ impl Security {
             servers: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
         });
+        let plaintext = (!settings.tls.enabled).then(|| {
+            Arc::new(Plaintext {
+                header: SidecarHeader::parse(&settings.tls.sidecar_identity)
+                    .unwrap_or(SidecarHeader::Any),
+                trust_domain: settings.tls.trust_domain.clone(),
+                fallback: Caller::from_name(&settings.tls.plaintext_caller),
+            })
+        });
+        if let Some(p) = &plaintext
+            && let Some(caller) = &p.fallback
+        {
+            tracing::warn!(%caller, "tls.plaintext_caller is set: loopback calls without a sidecar identity act as this caller (tests and development only)");
+        }
         Ok(Arc::new(Self {
             tls,
+            plaintext,
             policy: Arc::new(Policy::new(&rules)),
             limits: Arc::new(Limits::new(default, overrides)),
         }))
@@ -140,9 +156,26 @@ impl Security {
         self.tls.as_ref().map(|t| t.dir.as_path())
     }
 
-    /// The caller policy; enforced only with TLS (plaintext callers have no identity).
-    pub fn policy(&self) -> Option<Arc<Policy>> {
-        self.tls.as_ref().map(|_| self.policy.clone())
+    /// The caller policy, enforced in both modes: with TLS on the certificate names the
+    /// caller, in plaintext the sidecar's header does ([`Security::plaintext`]).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.clone()
+    }
+
+    /// What plaintext mode believes about callers (None with TLS on).
+    pub fn plaintext(&self) -> Option<Arc<Plaintext>> {
+        self.plaintext.clone()
+    }
+
+    /// The header a client of this process sends, in plaintext, to say it is `caller`
+    /// (as a sidecar would; None with TLS on, where the certificate says it).
+    pub fn identity_header(
+        &self,
+        caller: &Caller,
+    ) -> Option<(http::HeaderName, http::HeaderValue)> {
+        self.plaintext
+            .as_ref()
+            .map(|p| own_identity(caller, &p.trust_domain))
     }
 
     /// The rate limits.

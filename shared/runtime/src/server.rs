@@ -227,23 +227,30 @@ impl GrpcServer {
         self.add_reflection()?;
 
         let stop = CancellationToken::new();
-        let (server_tls, trust_domain, policy, limits) = match &self.security {
+        let (server_tls, trust_domain, policy, plaintext, limits) = match &self.security {
             Some(security) => {
                 let tls = security.server_tls(self.label)?;
                 if tls.is_none() {
                     tracing::warn!(
                         service = self.label,
-                        "serving in plaintext (tls.enabled = false): no caller identities, no authorisation"
+                        "serving in plaintext (tls.enabled = false): callers are named by the sidecar's header, believed from loopback only"
                     );
                 }
                 (
                     tls,
                     security.trust_domain().unwrap_or_default().to_owned(),
-                    security.policy(),
+                    Some(security.policy()),
+                    security.plaintext(),
                     security.limits(),
                 )
             }
-            None => (None, String::new(), None, Arc::new(Limits::unlimited())),
+            None => (
+                None,
+                String::new(),
+                None,
+                None,
+                Arc::new(Limits::unlimited()),
+            ),
         };
         if let Some(addr) = self.health_addr {
             self.serve_health(addr, stop.clone()).await?;
@@ -259,7 +266,7 @@ impl GrpcServer {
         let server = Server::builder()
             .layer(TraceLayer::new(self.label))
             .layer(MetricsLayer::new(self.label))
-            .layer(AuthorizeLayer::new(policy))
+            .layer(AuthorizeLayer::new(policy, plaintext))
             .layer(RateLimitLayer::new(limits))
             .layer(AuditLayer::new(self.trail.clone(), self.clock.clone()))
             .layer(TimeoutLayer::new(self.settings.request_timeout()))

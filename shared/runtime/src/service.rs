@@ -49,10 +49,14 @@ impl ServiceContext {
         call_timeout: std::time::Duration,
     ) -> anyhow::Result<TracedChannel> {
         let endpoint = self.settings.endpoint(peer)?;
-        let tls = self
-            .security
-            .client_tls(&Caller::Service(self.name.to_owned()))?;
-        client::channel_with(&endpoint, call_timeout, tls)
+        let me = Caller::Service(self.name.to_owned());
+        let tls = self.security.client_tls(&me)?;
+        client::channel_for(
+            &endpoint,
+            call_timeout,
+            tls,
+            self.security.identity_header(&me),
+        )
     }
 
     /// The same context for another service of the process.

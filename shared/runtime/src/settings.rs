@@ -158,6 +158,11 @@ pub struct TlsSettings {
     pub reload_interval_ms: u64,
     /// Kubernetes namespace for generated certificates' DNS names.
     pub namespace: String,
+    /// Plaintext mode: the sidecar header that names the caller (`xfcc`, `l5d`, `any`).
+    pub sidecar_identity: String,
+    /// Plaintext mode: the caller assumed for loopback calls without that header (tests
+    /// and development only).
+    pub plaintext_caller: String,
 }
 
 /// Caller authorisation and rate limits.
@@ -410,6 +415,17 @@ impl Settings {
         }
         if self.tls.reload_interval_ms == 0 {
             bad("tls.reload_interval_ms", "must be greater than 0");
+        }
+        if crate::tls::sidecar::SidecarHeader::parse(&self.tls.sidecar_identity).is_none() {
+            bad("tls.sidecar_identity", "xfcc, l5d or any");
+        }
+        if !self.tls.plaintext_caller.is_empty()
+            && crate::tls::identity::Caller::from_name(&self.tls.plaintext_caller).is_none()
+        {
+            bad(
+                "tls.plaintext_caller",
+                "empty, admin, client:<name> or a service's name",
+            );
         }
         // NaN fails both comparisons, so it is refused too.
         let rate_ok = self.security.rate_per_second > 0.0 && self.security.burst >= 1.0;

@@ -112,6 +112,12 @@ impl TestMesh {
                 "security.allow_all".to_owned(),
                 format!("client:{TEST_CLIENT}"),
             ),
+            // A plaintext mesh (no sidecar in tests) takes the test kit's own calls, which
+            // carry no identity header, as the test client's.
+            (
+                "tls.plaintext_caller".to_owned(),
+                format!("client:{TEST_CLIENT}"),
+            ),
         ];
         // Meshes run side by side: no fixed health ports.
         let defaults = Settings::with_overrides(Vec::<(String, String)>::new())

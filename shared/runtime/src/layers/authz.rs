@@ -15,8 +15,8 @@ use tower::{Layer, Service};
 
 use crate::sampled::Sampler;
 
-use super::BoxFuture;
-use crate::tls::{identity::Caller, incoming::PeerInfo};
+use super::{BoxFuture, is_health_check};
+use crate::tls::{identity::Caller, incoming::PeerInfo, sidecar::Plaintext};
 
 /// One rule: these methods (`*` for every method), these callers.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -82,14 +82,18 @@ impl Policy {
 #[derive(Debug, Clone)]
 pub struct AuthorizeLayer {
     policy: Option<Arc<Policy>>,
+    plaintext: Option<Arc<Plaintext>>,
     sampler: Arc<Sampler>,
 }
 
 impl AuthorizeLayer {
-    /// Enforces `policy`; `None` (plaintext mode, no caller identities) allows everything.
-    pub fn new(policy: Option<Arc<Policy>>) -> Self {
+    /// Enforces `policy` (`None`: a server outside the mesh's security, which allows
+    /// everything); in plaintext mode the caller comes from the sidecar's header as
+    /// `plaintext` says.
+    pub fn new(policy: Option<Arc<Policy>>, plaintext: Option<Arc<Plaintext>>) -> Self {
         Self {
             policy,
+            plaintext,
             sampler: Arc::new(Sampler::new()),
         }
     }
@@ -102,6 +106,7 @@ impl<S> Layer<S> for AuthorizeLayer {
         Authorize {
             inner,
             policy: self.policy.clone(),
+            plaintext: self.plaintext.clone(),
             sampler: self.sampler.clone(),
         }
     }
@@ -112,6 +117,7 @@ impl<S> Layer<S> for AuthorizeLayer {
 pub struct Authorize<S> {
     inner: S,
     policy: Option<Arc<Policy>>,
+    plaintext: Option<Arc<Plaintext>>,
     sampler: Arc<Sampler>,
 }
 
@@ -131,13 +137,20 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let caller = request
-            .extensions()
-            .get::<PeerInfo>()
-            .and_then(|p| p.caller.clone());
+        let peer = request.extensions().get::<PeerInfo>();
+        let caller = match (peer.and_then(|p| p.caller.clone()), &self.plaintext) {
+            (Some(caller), _) => Some(caller),
+            (None, Some(plaintext)) => {
+                plaintext.caller(peer.and_then(|p| p.remote_addr), request.headers())
+            }
+            (None, None) => None,
+        };
         if let Some(policy) = &self.policy {
             let path = request.uri().path();
-            let allowed = caller.as_ref().is_some_and(|c| policy.allows(path, c));
+            // Health says nothing about anyone: probes need no identity (in plaintext mode
+            // a kubelet or a sidecar's probe has none).
+            let allowed =
+                is_health_check(path) || caller.as_ref().is_some_and(|c| policy.allows(path, c));
             if !allowed {
                 let who = caller
                     .as_ref()

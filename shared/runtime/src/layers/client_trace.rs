@@ -35,6 +35,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct ClientTraceLayer {
     address: Arc<str>,
     port: u16,
+    identity: Option<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl ClientTraceLayer {
@@ -48,7 +49,15 @@ impl ClientTraceLayer {
         Self {
             address: uri.host().unwrap_or_default().into(),
             port: uri.port_u16().unwrap_or(default_port),
+            identity: None,
         }
+    }
+
+    /// Also sends `header` with every call: in plaintext mode, the caller's identity as a
+    /// sidecar would pass it (see [`crate::tls::sidecar`]).
+    pub fn with_identity(mut self, header: Option<(http::HeaderName, http::HeaderValue)>) -> Self {
+        self.identity = header;
+        self
     }
 }
 
@@ -60,6 +69,7 @@ impl<S> Layer<S> for ClientTraceLayer {
             inner,
             address: self.address.clone(),
             port: self.port,
+            identity: self.identity.clone(),
         }
     }
 }
@@ -70,6 +80,7 @@ pub struct ClientTrace<S> {
     inner: S,
     address: Arc<str>,
     port: u16,
+    identity: Option<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ClientTrace<S>
@@ -111,6 +122,9 @@ where
             context = tracing::Span::current().context();
         }
         propagation::inject(&context, request.headers_mut());
+        if let Some((name, value)) = &self.identity {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
 
         let future = {
             let _entered = span.enter();

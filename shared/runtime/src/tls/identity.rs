@@ -26,6 +26,25 @@ impl fmt::Display for Caller {
 }
 
 impl Caller {
+    /// A caller by the name policies use: `admin`, `client:<name>` or a service's name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        match name {
+            "admin" => Some(Self::Admin),
+            _ => match name.strip_prefix("client:") {
+                Some(client) if valid(client) => Some(Self::Client(client.to_owned())),
+                Some(_) => None,
+                None if valid(name) => Some(Self::Service(name.to_owned())),
+                None => None,
+            },
+        }
+    }
+
     /// The SPIFFE id of this caller in `trust_domain`.
     pub fn spiffe_id(&self, trust_domain: &str) -> String {
         match self {

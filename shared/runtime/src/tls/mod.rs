@@ -6,3 +6,4 @@ pub mod connector;
 pub mod identity;
 pub mod incoming;
 pub mod pki;
+pub mod sidecar;
