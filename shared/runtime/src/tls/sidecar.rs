@@ -75,7 +75,7 @@ impl Plaintext {
 
 /// The caller named by the last element of `x-forwarded-client-cert`.
 fn xfcc_caller(headers: &HeaderMap, trust_domain: &str) -> Option<Caller> {
-    let value = headers.get_all(XFCC).iter().last()?.to_str().ok()?;
+    let value = headers.get_all(XFCC).iter().next_back()?.to_str().ok()?;
     let last = value.rsplit(',').next()?;
     let uri = last.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
