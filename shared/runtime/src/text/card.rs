@@ -292,9 +292,13 @@ mod tests {
         #[test]
         fn request_ids_made_of_uuids_are_never_cards(
             bytes in proptest::array::uniform16(0u8..),
-            prefix in "[a-z-]{0,8}",
+            prefix in "([a-z]{1,7}-)?",
         ) {
-            let id = format!("{prefix}{}", uuid::Uuid::from_bytes(bytes).hyphenated());
+            let uuid = uuid::Uuid::from_bytes(bytes).hyphenated().to_string();
+            // Digits alone in a UUID's shape are searched on purpose (see above); a random
+            // UUID is all digits once in three million.
+            prop_assume!(uuid.bytes().any(|b| b.is_ascii_alphabetic()));
+            let id = format!("{prefix}{uuid}");
             prop_assert!(!contains_card_number(&id), "{}", id);
         }
 
