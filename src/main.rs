@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod allocator;
 mod bench;
 mod catalogue;
 mod cli;
@@ -15,6 +16,9 @@ const EXIT_CONFIG: i32 = 78;
 
 fn main() {
     let cli = cli::Cli::parse();
+    if matches!(cli.command, cli::Command::Serve(_)) {
+        allocator::settle();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

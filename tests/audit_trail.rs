@@ -68,7 +68,8 @@ async fn reads_and_changes_are_recorded_with_caller_method_and_trace() -> anyhow
     let mesh = mesh().await?;
     let person = Person::new();
     let subject = mesh.sign_up(&person).await?;
-    IdentityServiceClient::new(mesh.channel_as("identity", &Caller::Client("support".into()))?)
+    // Rights reads the account (a client would first need a link with the subject).
+    IdentityServiceClient::new(mesh.channel_as("identity", &Caller::Service("rights".into()))?)
         .get_account(GetAccountRequest {
             subject_id: subject.clone(),
         })
@@ -91,7 +92,7 @@ async fn reads_and_changes_are_recorded_with_caller_method_and_trace() -> anyhow
         "{methods:?}"
     );
     let read = &trail[1];
-    assert_eq!(read.caller, "client:support");
+    assert_eq!(read.caller, "rights");
     assert_eq!(read.service, "identity");
     assert_eq!(read.trace_id.len(), 32, "{read:?}");
     assert!(read.at.is_some());

@@ -8,7 +8,9 @@ use pdm_proto::{
         CheckProcessingRequest, GetLedgerPositionRequest, ListPurposesRequest,
         consent_service_client::ConsentServiceClient,
     },
-    identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient},
+    identity::v1::{
+        AuthenticateRequest, GetAccountRequest, identity_service_client::IdentityServiceClient,
+    },
     subject::v1::{EraseSubjectRequest, subject_data_service_client::SubjectDataServiceClient},
 };
 use pdm_runtime::{
@@ -166,7 +168,17 @@ async fn callers_get_only_the_methods_the_policy_gives_them() -> anyhow::Result<
     .await
     .expect_err("transfers may not follow the ledger");
     assert_eq!(err.code(), Code::PermissionDenied);
-    IdentityServiceClient::new(mesh.channel_as("identity", &Caller::Client("support".to_owned()))?)
+    let mut support = IdentityServiceClient::new(
+        mesh.channel_as("identity", &Caller::Client("support".to_owned()))?,
+    );
+    // (once the subject signed in through it: a client sees only subjects it serves)
+    support
+        .authenticate(AuthenticateRequest {
+            email: person.email.clone(),
+            password: person.password.clone(),
+        })
+        .await?;
+    support
         .get_account(GetAccountRequest {
             subject_id: subject.clone(),
         })

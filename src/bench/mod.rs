@@ -8,6 +8,7 @@ mod postgres;
 
 mod consent;
 mod figures;
+mod identity;
 mod rights;
 mod telemetry;
 
@@ -69,6 +70,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .await;
             results.push(stats.to_json("identity.get_account", c));
         }
+    }
+
+    if wanted("identity.authenticate") || wanted("identity.sign_in_memory") {
+        results.extend(identity::run(channel.clone(), seconds).await?);
     }
 
     if wanted("consent.") {

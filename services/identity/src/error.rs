@@ -32,6 +32,9 @@ pub enum IdentityError {
     /// Too many failed attempts; retry after the delay.
     #[error("too many failed attempts")]
     Throttled(std::time::Duration),
+    /// Password hashing is at capacity; retry after the delay.
+    #[error("password hashing at capacity")]
+    HashingBusy(std::time::Duration),
     /// A request id reused for another subject.
     #[error("request id already used for another subject")]
     RequestIdReused,
@@ -74,6 +77,9 @@ impl From<IdentityError> for Status {
             IdentityError::Unauthenticated => Status::unauthenticated("invalid credentials"),
             IdentityError::Throttled(delay) => {
                 status::retry_after("too many failed attempts; retry later", delay)
+            }
+            IdentityError::HashingBusy(delay) => {
+                status::retry_after("too many sign-ins at once; retry later", delay)
             }
             IdentityError::RequestIdReused => {
                 status::invalid_field("request_id", "already used for another subject")

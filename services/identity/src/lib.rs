@@ -6,6 +6,7 @@
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod hash_pool;
 pub mod migration;
 pub mod settings;
 pub mod store;
@@ -54,6 +55,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: IdentitySettings = ctx.settings.section(NAME)?;
+    settings.validate()?;
     let max_message = ctx.settings.server.max_message_bytes;
     let identity = Deferred::new();
     let subject_data = Deferred::new();

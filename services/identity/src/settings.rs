@@ -15,6 +15,28 @@ pub struct IdentitySettings {
     /// which reaches every service (and erases here with the same request id); "local"
     /// erases only this service's data (identity running without the rest of the mesh).
     pub deletion: String,
+    /// Password hashes computed at once (argon2id, 19 MiB each); 0: one per core.
+    pub hash_workers: usize,
+    /// Sign-ins waiting for a hashing worker before more are refused (RESOURCE_EXHAUSTED).
+    pub hash_queue: usize,
+}
+
+/// Most hashing workers accepted (each holds 19 MiB while busy).
+pub const MAX_HASH_WORKERS: usize = 64;
+/// Longest hashing queue accepted.
+pub const MAX_HASH_QUEUE: usize = 10_000;
+
+impl IdentitySettings {
+    /// Refuses values out of range, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.hash_workers > MAX_HASH_WORKERS {
+            anyhow::bail!("identity.hash_workers: at most {MAX_HASH_WORKERS} (0 = one per core)");
+        }
+        if self.hash_queue == 0 || self.hash_queue > MAX_HASH_QUEUE {
+            anyhow::bail!("identity.hash_queue: between 1 and {MAX_HASH_QUEUE}");
+        }
+        Ok(())
+    }
 }
 
 impl Default for IdentitySettings {
@@ -23,6 +45,8 @@ impl Default for IdentitySettings {
             session_ttl_minutes: 24 * 60,
             billing_retention_years: 8,
             deletion: "rights".to_owned(),
+            hash_workers: 0,
+            hash_queue: 128,
         }
     }
 }

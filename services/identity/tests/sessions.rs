@@ -9,7 +9,9 @@ use pdm_identity::Identity;
 use pdm_proto::identity::v1::{
     self as pb, identity_service_client::IdentityServiceClient, verify_subject_request::Credential,
 };
-use pdm_runtime::{ManualClock, convert::from_timestamp, tonic_types::StatusExt};
+use pdm_runtime::{
+    ManualClock, convert::from_timestamp, tls::identity::Caller, tonic_types::StatusExt,
+};
 use pdm_testkit::{
     Mesh, TestMesh,
     assert::{contains, field_violations, raw_storage, rows},
@@ -429,6 +431,109 @@ async fn verify_subject_password_checks_are_throttled_too() -> anyhow::Result<()
         .await?;
 
     mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+/// Identity as company client `name` (its own certificate from the mesh's CA).
+fn as_client(mesh: &Mesh, name: &str) -> anyhow::Result<IdentityServiceClient<Channel>> {
+    let caller = Caller::Client(name.to_owned());
+    Ok(IdentityServiceClient::new(
+        mesh.channel_as(pdm_identity::NAME, &caller)?,
+    ))
+}
+
+// "Restricted access ... through authentication and password mechanisms": guessing through
+// one client locks that client out, never the person's other clients.
+#[tokio::test]
+async fn a_client_that_guesses_locks_out_only_itself() -> anyhow::Result<()> {
+    let clock = ManualClock::new(start_time());
+    let mesh = mesh_with_clock(&clock).await?;
+    let mut identity = mesh.identity();
+    let person = Person::new();
+    let subject = sign_up(&mut identity, &person).await?;
+    let guess = || Credential::Password("guess guess guess".into());
+    let mut intruder = as_client(&mesh, "intruder")?;
+    let mut shop = as_client(&mesh, "shop")?;
+    // Both once served the person (a sign-in through each links it).
+    for client in [&mut intruder, &mut shop] {
+        client
+            .authenticate(sign_in(&person.email, &person.password))
+            .await?;
+    }
+
+    for _ in 0..5 {
+        let err = intruder
+            .verify_subject(verify(&subject, guess()))
+            .await
+            .expect_err("wrong");
+        assert_eq!(err.code(), Code::Unauthenticated);
+        let err = intruder
+            .authenticate(sign_in(&person.email, "guess guess guess"))
+            .await
+            .expect_err("wrong");
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    // The guessing client is locked out, even with the right password...
+    let right = || Credential::Password(person.password.clone());
+    let err = intruder
+        .verify_subject(verify(&subject, right()))
+        .await
+        .expect_err("locked");
+    retry_delay(&err);
+    let err = intruder
+        .authenticate(sign_in(&person.email, &person.password))
+        .await
+        .expect_err("locked");
+    retry_delay(&err);
+    // ...while the person's own clients go on as usual.
+    identity.verify_subject(verify(&subject, right())).await?;
+    shop.verify_subject(verify(&subject, right())).await?;
+    identity
+        .authenticate(sign_in(&person.email, &person.password))
+        .await?;
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn guessing_spread_over_many_clients_is_slowed_down_never_locking_the_owner_out()
+-> anyhow::Result<()> {
+    let clock = ManualClock::new(start_time());
+    let mesh = mesh_with_clock(&clock).await?;
+    let mut identity = mesh.identity();
+    let person = Person::new();
+    let subject = sign_up(&mut identity, &person).await?;
+
+    // Four failures from each of six clients: no pair is locked, but the account has
+    // failed 24 times, past the account-wide threshold of 20.
+    // Each client once served the person (sign-ins through it), then guesses.
+    let mut clients = Vec::new();
+    for n in 0..6 {
+        let mut client = as_client(&mesh, &format!("c{n}"))?;
+        client
+            .authenticate(sign_in(&person.email, &person.password))
+            .await?;
+        clients.push(client);
+    }
+    for client in &mut clients {
+        for _ in 0..4 {
+            let err = client
+                .verify_subject(verify(
+                    &subject,
+                    Credential::Password("guess guess guess".into()),
+                ))
+                .await
+                .expect_err("wrong");
+            assert_eq!(err.code(), Code::Unauthenticated);
+        }
+    }
+    // The owner is slowed down, not refused; success resets the account-wide count.
+    identity
+        .verify_subject(verify(
+            &subject,
+            Credential::Password(person.password.clone()),
+        ))
+        .await?;
     Ok(())
 }
 

@@ -17,8 +17,16 @@ async fn the_access_package_lists_who_accessed_the_data_and_when() -> anyhow::Re
     let outbox = tempfile::tempdir()?;
     let mesh = mesh(&outbox.path().join("messages.jsonl")).await?;
     let (person, subject) = person_with_data(&mesh).await?;
-    // A company service (support tooling) reads the account.
-    IdentityServiceClient::new(mesh.channel_as("identity", &Caller::Client("support".into()))?)
+    // A company service (support tooling) the subject signed in through reads the account.
+    let mut tooling =
+        IdentityServiceClient::new(mesh.channel_as("identity", &Caller::Client("support".into()))?);
+    tooling
+        .authenticate(pdm_proto::identity::v1::AuthenticateRequest {
+            email: person.email.clone(),
+            password: person.password.clone(),
+        })
+        .await?;
+    tooling
         .get_account(GetAccountRequest {
             subject_id: subject.clone(),
         })

@@ -14,6 +14,7 @@ pub mod layers;
 pub mod metrics;
 pub mod panic;
 pub mod propagation;
+pub mod relationships;
 pub mod sampled;
 pub mod security;
 pub mod server;

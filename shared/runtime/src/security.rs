@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     layers::{
         authz::{Policy, Rule},
+        categories::{Categories, Category, Grant},
         rate_limit::{Limits, Rate},
     },
     settings::Settings,
@@ -34,16 +35,45 @@ pub const DEFAULT_POLICY: &str = include_str!("policy.toml");
 #[derive(Debug, Deserialize)]
 struct PolicyFile {
     rules: Vec<Rule>,
+    #[serde(default)]
+    categories: Vec<Category>,
+    #[serde(default)]
+    grants: Vec<Grant>,
+}
+
+fn read_policy(text: &str) -> anyhow::Result<PolicyFile> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()?
+        .try_deserialize()
+        .context("reading the authorisation policy")
+}
+
+/// The policy of a policy file, with `allow_all` (comma-separated callers) allowed every
+/// method; data categories and grants checked.
+pub fn policy_from(text: &str, allow_all: &str) -> anyhow::Result<Policy> {
+    let file = read_policy(text)?;
+    let mut rules = file.rules;
+    let allow_all: Vec<String> = allow_all
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !allow_all.is_empty() {
+        rules.push(Rule {
+            methods: vec!["*".to_owned()],
+            callers: allow_all,
+        });
+    }
+    let categories = Categories::new(&file.categories, &file.grants)
+        .map_err(|e| anyhow::anyhow!("authorisation policy: {e}"))?;
+    Ok(Policy::new(&rules).with_categories(categories))
 }
 
 /// Parses a policy file.
 pub fn parse_policy(text: &str) -> anyhow::Result<Vec<Rule>> {
-    let file: PolicyFile = config::Config::builder()
-        .add_source(config::File::from_str(text, config::FileFormat::Toml))
-        .build()?
-        .try_deserialize()
-        .context("reading the authorisation policy")?;
-    Ok(file.rules)
+    Ok(read_policy(text)?.rules)
 }
 
 /// Security for a process.
@@ -79,21 +109,7 @@ impl Security {
                 )
             })?
         };
-        let mut rules = parse_policy(&text)?;
-        let allow_all: Vec<String> = settings
-            .security
-            .allow_all
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if !allow_all.is_empty() {
-            rules.push(Rule {
-                methods: vec!["*".to_owned()],
-                callers: allow_all,
-            });
-        }
+        let policy = policy_from(&text, &settings.security.allow_all)?;
         let default = Rate {
             per_second: settings.security.rate_per_second,
             burst: settings.security.burst,
@@ -136,7 +152,7 @@ impl Security {
         Ok(Arc::new(Self {
             tls,
             plaintext,
-            policy: Arc::new(Policy::new(&rules)),
+            policy: Arc::new(policy),
             limits: Arc::new(Limits::new(default, overrides)),
         }))
     }
@@ -359,7 +375,7 @@ mod tests {
                 assert!(known, "the policy names {method}, which nothing serves");
             }
         }
-        let policy = Policy::new(&rules);
+        let policy = policy_from(DEFAULT_POLICY, "").expect("the built-in policy is consistent");
         let everyone = [
             Caller::Admin,
             Caller::Client("any".to_owned()),
@@ -376,6 +392,50 @@ mod tests {
                 "nobody may call {method}"
             );
         }
+    }
+
+    #[test]
+    fn every_data_category_names_served_methods_and_the_default_grants_clients_all() {
+        let file = read_policy(DEFAULT_POLICY).expect("policy");
+        let methods = served_methods();
+        for category in &file.categories {
+            for method in &category.methods {
+                assert!(
+                    methods.contains(method),
+                    "category {} names {method}",
+                    category.name
+                );
+            }
+        }
+        let policy = policy_from(DEFAULT_POLICY, "").expect("policy");
+        let any = Caller::Client("any".to_owned());
+        for category in &file.categories {
+            for method in &category.methods {
+                let rules_allow = Policy::new(&file.rules).allows(method, &any);
+                assert_eq!(policy.allows(method, &any), rules_allow, "{method}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_granted_billing_gets_no_tickets() {
+        let text = format!(
+            "{DEFAULT_POLICY}\n[[grants]]\ncallers = [\"client:payments\"]\ncategories = [\"account\", \"credentials\", \"billing\"]\n"
+        );
+        let policy = policy_from(&text, "").expect("policy");
+        let payments = Caller::Client("payments".to_owned());
+        assert!(policy.allows(
+            "/pdm.identity.v1.IdentityService/GetBillingContact",
+            &payments
+        ));
+        assert!(!policy.allows(
+            "/pdm.identity.v1.IdentityService/ListSupportTickets",
+            &payments
+        ));
+        assert!(!policy.allows("/pdm.consent.v1.ConsentService/GrantConsent", &payments));
+        assert!(policy.allows("/pdm.consent.v1.ConsentService/ListPurposes", &payments));
+        let web = Caller::Client("web".to_owned());
+        assert!(policy.allows("/pdm.identity.v1.IdentityService/ListSupportTickets", &web));
     }
 
     #[test]

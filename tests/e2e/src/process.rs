@@ -131,6 +131,24 @@ impl Pdm {
             .with_context(|| format!("no service {service}"))
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// A line of `/proc/<pid>/status` in MiB: `VmRSS` (resident now) or `VmHWM` (peak).
+    pub fn memory_mib(&self, field: &str) -> anyhow::Result<f64> {
+        let pid = self.pid().context("pdm is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next())
+            .with_context(|| format!("no {field} in /proc/{pid}/status"))?
+            .parse()?;
+        Ok(kib / 1024.0)
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child

@@ -10,18 +10,20 @@ use pdm_proto::{
     },
 };
 use pdm_runtime::convert::timestamp;
-use pdm_runtime::{audit, client::TracedChannel};
+use pdm_runtime::{audit, client::TracedChannel, tls::identity::Caller};
 use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
 use crate::{
-    domain::{age, content, password},
+    domain::{age, content, throttle},
     error::{IdentityError, Result},
     store::NewAccount,
 };
 
 /// Blind-index domain of the throttle for credential checks by subject id.
 const VERIFY_THROTTLE: &str = "verify-subject";
+/// Blind-index domain of the throttle for sign-ins by email.
+const SIGN_IN_THROTTLE: &str = "sign-in";
 
 impl IdentityApi {
     /// Account deletion in the mesh: an erasure request to the rights service, which checks
@@ -82,12 +84,9 @@ impl IdentityApi {
         })
     }
 
-    /// Hashes on the blocking pool: argon2id takes tens of milliseconds of CPU.
+    /// Hashes on the bounded pool: argon2id takes tens of milliseconds and 19 MiB.
     async fn hash_password(&self, password: String) -> Result<String> {
-        tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(|_| IdentityError::Internal("hashing task failed"))?
-            .map_err(|_| IdentityError::Internal("password hashing failed"))
+        self.hashes.hash(password).await.map_err(pool_error)
     }
 
     /// Checks a password against a hash, or against a dummy hash when there is no account,
@@ -95,44 +94,105 @@ impl IdentityApi {
     async fn password_matches(&self, password: String, hash: Option<String>) -> Result<bool> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
-        let matches = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+        let matches = self
+            .hashes
+            .verify(password, hash)
             .await
-            .map_err(|_| IdentityError::Internal("verification task failed"))?;
+            .map_err(pool_error)?;
         Ok(known && matches)
     }
 
-    /// A password check throttled by `throttle_key`: fails fast while locked, counts
-    /// failures, forgets them on success.
+    /// A password check for `account` (an email or a subject id) asked by `client`:
+    /// refused while that (account, client) pair is locked, slowed down when the account
+    /// has failed often across clients; failures counted at both levels, forgotten on
+    /// success.
     async fn throttled_check(
         &self,
-        throttle_key: &[u8],
+        domain: &str,
+        account: &str,
+        client: &str,
         password: String,
         hash: Option<String>,
     ) -> Result<()> {
+        let pair = self
+            .store
+            .email_index(&throttle::pair_key(domain, account, client));
+        let everyone = self
+            .store
+            .email_index(&throttle::account_key(domain, account));
         let now = self.clock.now();
-        if let Some(wait) = self.store.sign_in_wait(throttle_key, now).await? {
+        if let Some(wait) = self.store.sign_in_wait(&pair, now).await? {
             return Err(IdentityError::Throttled(wait.to_std().unwrap_or_default()));
         }
+        let slow_down = throttle::slow_down(self.store.failure_count(&everyone).await?);
+        if !slow_down.is_zero() {
+            tokio::time::sleep(slow_down).await;
+        }
         if self.password_matches(password, hash).await? {
-            self.store.clear_failures(throttle_key).await?;
+            self.store.clear_failures(&pair).await?;
+            self.store.clear_failures(&everyone).await?;
             Ok(())
         } else {
-            self.store.record_failure(throttle_key, now).await?;
+            self.store.record_failure(&pair, now).await?;
+            self.store.record_failure(&everyone, now).await?;
             Err(IdentityError::Unauthenticated)
         }
     }
 
-    async fn check_subject_password(&self, subject: &str, password: String) -> Result<()> {
+    async fn check_subject_password(
+        &self,
+        subject: &str,
+        client: &str,
+        password: String,
+    ) -> Result<()> {
         let credentials = self.store.credentials(subject).await?;
-        let throttle_key = self
-            .store
-            .email_index(&format!("{VERIFY_THROTTLE}:{subject}"));
         self.throttled_check(
-            &throttle_key,
+            VERIFY_THROTTLE,
+            subject,
+            client,
             password,
             credentials.map(|c| c.password_hash),
         )
         .await
+    }
+
+    /// Links a company client with the subject; other callers are not recorded.
+    async fn link(
+        &self,
+        caller: Option<&Caller>,
+        subject: &str,
+        how: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        if let Some(client @ Caller::Client(_)) = caller {
+            self.store
+                .link(subject, &client.to_string(), how, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A company client sees only subjects it is linked with; for others the answer is the
+    /// one for a subject that does not exist. The privacy team and the mesh's services
+    /// see every subject (their method rules already limit what they may call).
+    async fn require_caller_link(&self, caller: Option<&Caller>, subject: &str) -> Result<()> {
+        match caller {
+            Some(client @ Caller::Client(_)) => {
+                if self.store.linked(subject, &client.to_string()).await? {
+                    Ok(())
+                } else {
+                    Err(IdentityError::NotFound)
+                }
+            }
+            Some(Caller::Admin | Caller::Service(_)) => Ok(()),
+            None => Err(IdentityError::NotFound),
+        }
+    }
+
+    /// [`Self::require_caller_link`] for the caller of `request`.
+    async fn require_link<T>(&self, request: &Request<T>, subject: &str) -> Result<()> {
+        self.require_caller_link(request.extensions().get::<Caller>(), subject)
+            .await
     }
 
     async fn ensure_not_restricted(&self, subject: &str) -> Result<()> {
@@ -150,6 +210,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let now = self.clock.now();
         let form = requests::sign_up(&r, now.date_naive())?;
@@ -177,6 +238,8 @@ impl IdentityService for IdentityApi {
                 now,
             )
             .await?;
+        self.link(caller.as_ref(), &profile.subject_id, "created", now)
+            .await?;
         tracing::info!(subject_id = %profile.subject_id, "account created");
         let subject = profile.subject_id.clone();
         Ok(audit::respond(
@@ -193,6 +256,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?;
+        self.require_link(&request, &subject.to_string()).await?;
         let profile = self
             .store
             .profile(&subject.to_string())
@@ -212,6 +276,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::GetRegionRequest>,
     ) -> Result<Response<pb::GetRegionResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?;
+        self.require_link(&request, &subject.to_string()).await?;
         let region = self
             .store
             .region(&subject.to_string())
@@ -231,6 +296,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
         let (subject, changes) = requests::profile_changes(request.get_ref())?;
+        self.require_link(&request, &subject.to_string()).await?;
         let profile = self
             .store
             .update_profile(&subject.to_string(), changes, self.clock.now())
@@ -250,6 +316,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::SetProfilePhotoRequest>,
     ) -> Result<Response<pb::SetProfilePhotoResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let mut v = pdm_runtime::FieldViolations::new();
         let subject = v.check("subject_id", r.subject_id.parse::<pdm_runtime::SubjectId>());
@@ -259,6 +326,7 @@ impl IdentityService for IdentityApi {
             return Err(IdentityError::Internal("validated photo incomplete").into());
         };
         let subject = subject.to_string();
+        self.require_caller_link(caller.as_ref(), &subject).await?;
         self.ensure_not_restricted(&subject).await?;
         let size = r.photo.len();
         self.store
@@ -279,6 +347,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::GetProfilePhotoRequest>,
     ) -> Result<Response<pb::GetProfilePhotoResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        self.require_link(&request, &subject).await?;
         if self.store.restricted(&subject).await?.is_none() {
             return Err(IdentityError::NotFound.into());
         }
@@ -301,18 +370,24 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::AuthenticateRequest>,
     ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let client = Caller::on_behalf_of(caller.as_ref(), request.metadata());
         let r = request.into_inner();
         let email = requests::sign_in(&r)?;
         let email_index = self.store.email_index(email.as_str());
         let credentials = self.store.credentials_by_email(&email_index).await?;
         let subject = credentials.as_ref().map(|c| c.subject_id.clone());
         self.throttled_check(
-            &email_index,
+            SIGN_IN_THROTTLE,
+            email.as_str(),
+            &client,
             r.password,
             credentials.map(|c| c.password_hash),
         )
         .await?;
         let subject = subject.ok_or(IdentityError::Unauthenticated)?;
+        self.link(caller.as_ref(), &subject, "signed_in", self.clock.now())
+            .await?;
         let token = random_token(32).map_err(IdentityError::from)?;
         let expires_at = self
             .store
@@ -364,14 +439,25 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::VerifySubjectRequest>,
     ) -> Result<Response<pb::VerifySubjectResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let client = Caller::on_behalf_of(caller.as_ref(), request.metadata());
         let r = request.into_inner();
         let subject = requests::subject_id(&r.subject_id)?.to_string();
+        // An unlinked client learns nothing, not even whether the subject exists.
+        if self
+            .require_caller_link(caller.as_ref(), &subject)
+            .await
+            .is_err()
+        {
+            return Err(IdentityError::Unauthenticated.into());
+        }
         match r.credential {
             Some(pb::verify_subject_request::Credential::Password(password)) => {
                 let mut v = pdm_runtime::FieldViolations::new();
                 requests::check_password_present(&mut v, &password);
                 v.finish()?;
-                self.check_subject_password(&subject, password).await?;
+                self.check_subject_password(&subject, &client, password)
+                    .await?;
             }
             Some(pb::verify_subject_request::Credential::SessionToken(token)) => {
                 if token.is_empty() || token.len() > 128 {
@@ -410,6 +496,7 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::SetBillingContactResponse>, Status> {
         let (subject, billing) = requests::billing(request.get_ref())?;
         let subject = subject.to_string();
+        self.require_link(&request, &subject).await?;
         self.ensure_not_restricted(&subject).await?;
         self.store
             .set_billing(&subject, &billing, self.clock.now())
@@ -428,6 +515,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::GetBillingContactRequest>,
     ) -> Result<Response<pb::GetBillingContactResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        self.require_link(&request, &subject).await?;
         if self.store.restricted(&subject).await?.is_none() {
             return Err(IdentityError::NotFound.into());
         }
@@ -449,8 +537,10 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::CreateSupportTicketRequest>,
     ) -> Result<Response<pb::CreateSupportTicketResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let (subject, ticket) = requests::ticket(request.into_inner())?;
         let subject = subject.to_string();
+        self.require_caller_link(caller.as_ref(), &subject).await?;
         self.ensure_not_restricted(&subject).await?;
         let ticket = self
             .store
@@ -471,6 +561,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::ListSupportTicketsRequest>,
     ) -> Result<Response<pb::ListSupportTicketsResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        self.require_link(&request, &subject).await?;
         if self.store.restricted(&subject).await?.is_none() {
             return Err(IdentityError::NotFound.into());
         }
@@ -484,10 +575,67 @@ impl IdentityService for IdentityApi {
         ))
     }
 
+    async fn link_subject(
+        &self,
+        request: Request<pb::LinkSubjectRequest>,
+    ) -> Result<Response<pb::LinkSubjectResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let token = &request.get_ref().session_token;
+        if token.is_empty() || token.len() > 128 {
+            return Err(pdm_runtime::error::invalid_field(
+                "session_token",
+                "required, at most 128 characters",
+            ));
+        }
+        let now = self.clock.now();
+        let (subject_id, _) = self
+            .store
+            .live_session(&sha256(token.as_bytes()), now)
+            .await?
+            .ok_or(IdentityError::Unauthenticated)?;
+        self.link(caller.as_ref(), &subject_id, "linked", now)
+            .await?;
+        tracing::info!(subject_id = %subject_id, "client linked with the subject by a session");
+        Ok(audit::respond(
+            pb::LinkSubjectResponse {
+                subject_id: subject_id.clone(),
+            },
+            subject_id,
+            "",
+        ))
+    }
+
+    async fn check_relationship(
+        &self,
+        request: Request<pb::CheckRelationshipRequest>,
+    ) -> Result<Response<pb::CheckRelationshipResponse>, Status> {
+        let r = request.get_ref();
+        let mut v = pdm_runtime::FieldViolations::new();
+        let subject = v.check("subject_id", r.subject_id.parse::<pdm_runtime::SubjectId>());
+        let client = match Caller::from_name(&r.client) {
+            Some(client @ Caller::Client(_)) => Some(client),
+            _ => {
+                v.add("client", "a company client's name: client:<name>");
+                None
+            }
+        };
+        v.finish()?;
+        let (Some(subject), Some(client)) = (subject, client) else {
+            return Err(IdentityError::Internal("validated relationship incomplete").into());
+        };
+        let related = self
+            .store
+            .linked(&subject.to_string(), &client.to_string())
+            .await?;
+        Ok(Response::new(pb::CheckRelationshipResponse { related }))
+    }
+
     async fn delete_account(
         &self,
         request: Request<pb::DeleteAccountRequest>,
     ) -> Result<Response<pb::DeleteAccountResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let client = Caller::on_behalf_of(caller.as_ref(), request.metadata());
         let r = request.into_inner();
         let (subject, reason, request_id) = requests::deletion(&r)?;
         let subject = subject.to_string();
@@ -505,6 +653,18 @@ impl IdentityService for IdentityApi {
                 Err(e) => return Err(e.into()),
             }
         }
+        // An unlinked client gets the answer for an unknown subject: a failed check. Once
+        // the account is gone (and its links with it) a retry goes on to rights, which
+        // answers it from the request the same client reference made.
+        let exists = self.store.restricted(&subject).await?.is_some();
+        if exists
+            && self
+                .require_caller_link(caller.as_ref(), &subject)
+                .await
+                .is_err()
+        {
+            return Err(IdentityError::Unauthenticated.into());
+        }
         if let Some(rights) = &self.rights {
             return self
                 .delete_through_rights(rights.clone(), &subject, r.password, request_id)
@@ -514,7 +674,8 @@ impl IdentityService for IdentityApi {
         }
         // Policy, account deletion step 4: "You may be asked to enter your password again
         // or provide a reason for deleting your account." We ask for both.
-        self.check_subject_password(&subject, r.password).await?;
+        self.check_subject_password(&subject, &client, r.password)
+            .await?;
         let request_id =
             request_id.unwrap_or_else(|| format!("delete-account-{}", uuid::Uuid::now_v7()));
         let receipt = self
@@ -564,5 +725,17 @@ fn rights_refusal(status: &Status) -> IdentityError {
             tracing::error!(?code, "the rights service refused an account deletion");
             IdentityError::Internal("the rights service refused the deletion request")
         }
+    }
+}
+
+/// How long a caller turned away by a full hashing queue is asked to wait.
+const HASHING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn pool_error(err: crate::hash_pool::PoolError) -> IdentityError {
+    use crate::hash_pool::PoolError;
+    match err {
+        PoolError::Busy => IdentityError::HashingBusy(HASHING_RETRY),
+        PoolError::Stopped => IdentityError::Unavailable("password hashing"),
+        PoolError::Failed => IdentityError::Internal("password hashing failed"),
     }
 }

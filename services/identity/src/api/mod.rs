@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
 use pdm_runtime::{SharedClock, client::TracedChannel};
 
-use crate::{settings::IdentitySettings, store::Store};
+use crate::{hash_pool::HashPool, settings::IdentitySettings, store::Store};
 
 /// The identity service's gRPC handlers (IdentityService and SubjectDataService).
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ pub struct IdentityApi {
     /// A hash of a random password, verified against when an account does not exist so
     /// unknown accounts take as long to refuse as wrong passwords.
     dummy_hash: Arc<String>,
+    /// The bounded workers every password hash and check runs on.
+    hashes: HashPool,
     /// The rights service, when deletions go through it.
     rights: Option<RightsServiceClient<TracedChannel>>,
 }
@@ -33,12 +35,14 @@ impl IdentityApi {
         settings: IdentitySettings,
         rights: Option<RightsServiceClient<TracedChannel>>,
     ) -> anyhow::Result<Self> {
+        let hashes = HashPool::start(settings.hash_workers, settings.hash_queue)?;
         let secret = pdm_crypto::random_token(24)?;
-        let dummy_hash =
-            tokio::task::spawn_blocking(move || crate::domain::password::hash(&secret))
-                .await?
-                .map_err(|e| anyhow::anyhow!("dummy hash: {e}"))?;
+        let dummy_hash = hashes
+            .hash(secret)
+            .await
+            .map_err(|e| anyhow::anyhow!("dummy hash: {e}"))?;
         Ok(Self {
+            hashes,
             store,
             clock,
             settings,

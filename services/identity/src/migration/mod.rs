@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_identity_tables;
+mod m20261203_000001_create_subject_links;
 
 /// Runs the identity migrations (and the shared subject-key table).
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_identity_tables::Migration),
+            Box::new(m20261203_000001_create_subject_links::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ use super::{
     billing::open_billing,
     entities::{
         account, billing_archive, billing_contact, erasure, login_throttle, profile_photo, session,
-        support_ticket, ticket_attachment,
+        subject_link, support_ticket, ticket_attachment,
     },
 };
 use crate::{
@@ -189,6 +189,11 @@ impl Store {
             .exec(txn)
             .await?
             .rows_affected;
+        // Which clients served the subject goes too: the id is personal data.
+        subject_link::Entity::delete_many()
+            .filter(subject_link::Column::SubjectId.eq(subject))
+            .exec(txn)
+            .await?;
         let billing = billing_contact::Entity::delete_many()
             .filter(billing_contact::Column::SubjectId.eq(subject))
             .exec(txn)

@@ -7,6 +7,7 @@ mod billing;
 pub mod entities;
 mod erasure;
 mod export;
+mod links;
 mod purge;
 mod records;
 mod sessions;

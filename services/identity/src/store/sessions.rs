@@ -60,6 +60,14 @@ impl Store {
         Ok(throttle::wait(row.and_then(|r| r.locked_until), now))
     }
 
+    /// Failures counted under this throttle key.
+    pub async fn failure_count(&self, key: &[u8]) -> Result<u32> {
+        let row = login_throttle::Entity::find_by_id(key.to_vec())
+            .one(&self.db)
+            .await?;
+        Ok(row.map_or(0, |r| u32::try_from(r.failures).unwrap_or(0)))
+    }
+
     /// Counts a failed sign-in and locks further attempts per the throttle schedule.
     pub async fn record_failure(&self, email_index: &[u8], now: DateTime<Utc>) -> Result<()> {
         login_throttle::Entity::insert(login_throttle::ActiveModel {

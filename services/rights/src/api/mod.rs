@@ -15,7 +15,10 @@ use pdm_proto::{
     },
     rights::v1::{RequestKind, credential::Credential},
 };
-use pdm_runtime::{SharedClock, tls::identity::Caller};
+use pdm_runtime::{
+    SharedClock,
+    tls::identity::{Caller, ON_BEHALF_OF},
+};
 use tokio::sync::{Notify, broadcast};
 
 use crate::{
@@ -60,6 +63,7 @@ impl RightsApi {
         &self,
         claimed: Option<&str>,
         credential: Option<&Credential>,
+        caller: Option<&Caller>,
     ) -> Option<String> {
         let mut identity = self.peers.identity.clone();
         let result = match credential? {
@@ -73,16 +77,19 @@ impl RightsApi {
                 .filter(|s| claimed.is_none_or(|c| c == s)),
             Credential::Password(password) => {
                 let subject = claimed?.to_owned();
-                identity
-                    .verify_subject(VerifySubjectRequest {
-                        subject_id: subject.clone(),
-                        credential: Some(verify_subject_request::Credential::Password(
-                            password.clone(),
-                        )),
-                    })
-                    .await
-                    .ok()
-                    .map(|_| subject)
+                let mut request = tonic::Request::new(VerifySubjectRequest {
+                    subject_id: subject.clone(),
+                    credential: Some(verify_subject_request::Credential::Password(
+                        password.clone(),
+                    )),
+                });
+                // Identity throttles wrong passwords per (subject, client): name the client
+                // this check is for, so one client's failures lock out only that client.
+                let party = caller.map_or_else(|| "anonymous".to_owned(), ToString::to_string);
+                if let Ok(value) = party.parse() {
+                    request.metadata_mut().insert(ON_BEHALF_OF, value);
+                }
+                identity.verify_subject(request).await.ok().map(|_| subject)
             }
             // The privacy team checked the subject out of band and quotes its reference.
             Credential::OperatorReference(_) => claimed.map(str::to_owned),

@@ -58,7 +58,7 @@ impl RightsApi {
             contact_email: None,
         };
         let verified = self
-            .verify(s.subject.as_deref(), s.credential.as_ref())
+            .verify(s.subject.as_deref(), s.credential.as_ref(), caller)
             .await;
         // "Our policy towards the Children": a child's request goes first.
         let priority = i32::from(r.concerns_child);
@@ -227,7 +227,10 @@ impl RightsService for RightsApi {
         }
         if row.status == Status::VerificationRequired.as_str_name() {
             let claimed = row.subject_id.clone().or(subject);
-            if let Some(verified) = self.verify(claimed.as_deref(), credential.as_ref()).await {
+            if let Some(verified) = self
+                .verify(claimed.as_deref(), credential.as_ref(), caller.as_ref())
+                .await
+            {
                 let now = self.clock.now();
                 let key =
                     sealed::key(&self.keyring, &id, &row.wrapped_key).map_err(RightsError::from)?;

@@ -15,6 +15,8 @@ use tower::{Layer, Service};
 
 use crate::sampled::Sampler;
 
+use super::categories::Categories;
+
 use super::{BoxFuture, is_health_check};
 use crate::tls::{identity::Caller, incoming::PeerInfo, sidecar::Plaintext};
 
@@ -34,6 +36,7 @@ pub struct Policy {
     exact: std::collections::HashMap<String, Vec<String>>,
     services: std::collections::HashMap<String, Vec<String>>,
     everything: Vec<String>,
+    categories: Categories,
 }
 
 /// Methods any authenticated caller may use: health and reflection.
@@ -60,6 +63,13 @@ impl Policy {
         policy
     }
 
+    /// The policy with company clients limited to the data categories granted them.
+    #[must_use]
+    pub fn with_categories(mut self, categories: Categories) -> Self {
+        self.categories = categories;
+        self
+    }
+
     /// Whether `caller` may call `path`.
     pub fn allows(&self, path: &str, caller: &Caller) -> bool {
         if open_to_all(path)
@@ -75,6 +85,7 @@ impl Policy {
             self.services.get(service)
         });
         callers.is_some_and(|c| c.iter().any(|pattern| caller.matches(pattern)))
+            && self.categories.permit(path, caller)
     }
 }
 
@@ -181,9 +192,7 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        let rules =
-            crate::security::parse_policy(crate::security::DEFAULT_POLICY).unwrap_or_default();
-        Policy::new(&rules)
+        crate::security::policy_from(crate::security::DEFAULT_POLICY, "").unwrap_or_default()
     }
 
     #[test]

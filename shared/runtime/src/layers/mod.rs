@@ -24,6 +24,7 @@
 pub mod authz;
 pub mod bad_body;
 pub mod catch_panic;
+pub mod categories;
 pub mod client_trace;
 pub mod grpc_status;
 pub mod load_shed;

@@ -15,6 +15,11 @@ pub enum Caller {
     Client(String),
 }
 
+/// Metadata a mesh service adds when it checks a credential for one of its own callers
+/// (rights verifying a password for a client's request), so the identity service throttles
+/// per original client. Believed only from a service of the mesh.
+pub const ON_BEHALF_OF: &str = "pdm-on-behalf-of";
+
 impl fmt::Display for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -26,6 +31,20 @@ impl fmt::Display for Caller {
 }
 
 impl Caller {
+    /// Who a credential check is for: the caller, or, when a service of the mesh names
+    /// the caller it acts for in `pdm-on-behalf-of`, that one.
+    pub fn on_behalf_of(caller: Option<&Self>, metadata: &tonic::metadata::MetadataMap) -> String {
+        match caller {
+            Some(Self::Service(service)) => metadata
+                .get(ON_BEHALF_OF)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Self::from_name)
+                .map_or_else(|| service.clone(), |c| c.to_string()),
+            Some(other) => other.to_string(),
+            None => "anonymous".to_owned(),
+        }
+    }
+
     /// A caller by the name policies use: `admin`, `client:<name>` or a service's name.
     pub fn from_name(name: &str) -> Option<Self> {
         let valid = |s: &str| {

@@ -7,5 +7,6 @@ pub mod erasure;
 pub mod login_throttle;
 pub mod profile_photo;
 pub mod session;
+pub mod subject_link;
 pub mod support_ticket;
 pub mod ticket_attachment;
