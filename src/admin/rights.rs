@@ -70,6 +70,15 @@ pub enum RightsCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The local mailbox (the default message sink): every message sent, opened while its
+    /// subject exists; an erased subject's messages show as shredded. Reads the rights
+    /// database and the KEK of this configuration directly, as the file is local.
+    Mailbox {
+        /// Mailbox file (default: `rights.outbox_file`, else
+        /// `<data_dir>/outbox/messages.jsonl`).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// The yearly report: received, complied with, denied, median days to answer.
     Report {
         /// Year (default: this year).
@@ -152,6 +161,9 @@ fn print_request(r: &DataSubjectRequest) {
 
 /// Runs a rights command.
 pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<()> {
+    if let RightsCommand::Mailbox { file } = &command {
+        return mailbox(settings, file.as_deref()).await;
+    }
     let mut client = RightsServiceClient::new(channel(settings, "rights")?)
         .max_decoding_message_size(usize::MAX);
     match command {
@@ -325,6 +337,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
             }
             println!("wrote {bytes} bytes to {}", path.display());
         }
+        RightsCommand::Mailbox { .. } => unreachable!("handled without a channel"),
         RightsCommand::Report { year } => {
             let year = year.unwrap_or_else(|| Utc::now().year());
             let report = client
@@ -354,6 +367,28 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 &["KIND", "RECEIVED", "COMPLIED", "DENIED", "MEDIAN DAYS"],
                 &rows,
             );
+        }
+    }
+    Ok(())
+}
+
+/// Prints the local mailbox, oldest first.
+async fn mailbox(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (path, entries) = pdm_rights::mailbox::read_configured(settings, file).await?;
+    println!("{} ({} messages)", path.display(), entries.len());
+    for e in entries {
+        println!(
+            "\nmessage {}  request {}  topic {}",
+            e.message_id, e.request_id, e.topic
+        );
+        match e.letter {
+            Some(letter) => println!(
+                "To: {}\nSubject: {}\n\n{}",
+                letter.to,
+                letter.subject,
+                letter.body.trim_end()
+            ),
+            None => println!("(shredded: its subject was erased)"),
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod mailbox;
 pub mod migration;
 pub mod outbox;
 pub mod package;
@@ -70,11 +71,13 @@ pub async fn run(
     let peers = Peers::new(&ctx, &settings.data_services())?;
     let max_message = ctx.settings.server.max_message_bytes;
     let sink = if settings.smtp_relay.is_empty() {
-        let path = if settings.outbox_file.is_empty() {
-            ctx.settings.data_dir.join("outbox").join("messages.jsonl")
-        } else {
-            settings.outbox_file.clone().into()
-        };
+        let path = settings.mailbox_file(&ctx.settings.data_dir);
+        // Earlier versions wrote addresses in clear, and kept them forever.
+        match mailbox::scrub_plaintext(&path) {
+            Ok(0) => {}
+            Ok(lines) => tracing::info!(lines, "removed plaintext lines from the mailbox file"),
+            Err(e) => tracing::warn!(error = %e, "scrubbing the mailbox file failed"),
+        }
         Sink::File(path)
     } else {
         Sink::Smtp {

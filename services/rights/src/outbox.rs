@@ -1,9 +1,20 @@
 //! Messages to subjects, queued in the database with the request (so a crash loses none)
-//! and sent by the worker. The default sender appends to a file; with `rights.smtp_relay`
-//! set, messages go to that SMTP relay. The recipient is sealed with the request's key
-//! and forgotten once the message is sent. Logs name the message, never the address.
+//! and sent by the worker: to the SMTP relay of `rights.smtp_relay`, else appended to the
+//! local mailbox file (see [`crate::mailbox`]).
+//!
+//! What is kept of an address (the policy: once an account is deleted "your account and
+//! all associated data will be permanently deleted"):
+//! - the row seals the recipient with the request's key and forgets it once sent;
+//! - the mailbox file holds each message sealed under a key of its own (kept wrapped in the
+//!   row), never an address in clear;
+//! - once the subject is erased, the mailbox keys of all their messages are destroyed,
+//!   their waiting messages dropped with the address, and only the erasure's own
+//!   confirmation still goes out ("You will receive an email confirming the deletion"),
+//!   its key dropped as it is sent. Rules: [`crate::domain::mailbox`].
+//!
+//! Logs name the message, never the address.
 
-use std::{io::Write as _, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use chrono::{DateTime, Utc};
 use pdm_crypto::Keyring;
@@ -13,7 +24,9 @@ use tokio::{
 };
 
 use crate::{
+    domain::mailbox::{Disposition, disposition, erases},
     error::Result,
+    mailbox::{self, Letter},
     sealed::{self, F_BODY, F_RECIPIENT},
     store::{
         Store,
@@ -24,7 +37,7 @@ use crate::{
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub enum Sink {
-    /// Appended as JSON lines to a file (mode 0600).
+    /// The local mailbox file: sealed JSON lines (mode 0600).
     File(PathBuf),
     /// Sent to an SMTP relay (`host:port`), no authentication.
     Smtp {
@@ -67,9 +80,16 @@ impl Outbox {
             tracing::info!(request_id = %req.request_id, topic, "no contact address: message not queued");
             return Ok(());
         };
+        let message_id = uuid::Uuid::now_v7().to_string();
+        // The mailbox key exists from the start, so shredding it at erasure also covers
+        // a message being written at that moment.
+        let file_key = match &self.sink {
+            Sink::File(_) => Some(mailbox::new_key(&self.keyring, &message_id)?),
+            Sink::Smtp { .. } => None,
+        };
         self.store
             .enqueue(outbox::Model {
-                message_id: uuid::Uuid::now_v7().to_string(),
+                message_id,
                 request_id: req.request_id.clone(),
                 topic: topic.to_owned(),
                 recipient: Some(key.seal_str(F_RECIPIENT, &email)?),
@@ -78,6 +98,7 @@ impl Outbox {
                 attempts: 0,
                 created_at: now,
                 sent_at: None,
+                file_key,
             })
             .await
     }
@@ -88,7 +109,28 @@ impl Outbox {
             return;
         };
         for m in messages {
-            let sent = match self.open(&m).await {
+            let what = match self.store.request(&m.request_id).await {
+                Ok(Some(req)) => self.disposition(&req).await.map(|d| (Some(req), d)),
+                Ok(None) => Ok((None, Disposition::Drop)),
+                Err(e) => Err(e),
+            };
+            let (req, keep_readable) = match what {
+                Ok((Some(req), Disposition::Deliver { keep_readable })) => (req, keep_readable),
+                Ok(_) => {
+                    match self.store.drop_message(&m.message_id).await {
+                        Ok(()) => {
+                            tracing::info!(message_id = %m.message_id, "message dropped: its subject was erased")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "dropping a message failed"),
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(message_id = %m.message_id, error = %e, "message not sent; will retry");
+                    continue;
+                }
+            };
+            let sent = match self.open(&req, &m) {
                 Ok(Some((to, body))) => self.deliver(&m, &to, &body).await,
                 Ok(None) => Ok(()),
                 Err(e) => Err(e.to_string()),
@@ -99,16 +141,27 @@ impl Outbox {
             } else {
                 tracing::info!(message_id = %m.message_id, request_id = %m.request_id, topic = %m.topic, "message sent");
             }
-            if let Err(e) = self.store.message_sent(&m.message_id, ok, Utc::now()).await {
+            if let Err(e) = self
+                .store
+                .message_sent(&m.message_id, ok, keep_readable, Utc::now())
+                .await
+            {
                 tracing::warn!(error = %e, "recording a sent message failed");
             }
         }
     }
 
-    async fn open(&self, m: &outbox::Model) -> Result<Option<(String, String)>> {
-        let Some(req) = self.store.request(&m.request_id).await? else {
-            return Ok(None);
+    /// What becomes of a message of `req`: after its subject's erasure only the
+    /// erasure's own messages go, and none stays readable.
+    async fn disposition(&self, req: &request::Model) -> Result<Disposition> {
+        let erased = match &req.subject_id {
+            Some(subject) => self.store.subject_erased(subject).await?,
+            None => false,
         };
+        Ok(disposition(erased, erases(&req.kind)))
+    }
+
+    fn open(&self, req: &request::Model, m: &outbox::Model) -> Result<Option<(String, String)>> {
         let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
         let Some(recipient) = &m.recipient else {
             return Ok(None);
@@ -128,34 +181,25 @@ impl Outbox {
         let subject = format!("Your privacy request ({})", m.topic);
         match &self.sink {
             Sink::File(path) => {
-                let line = serde_json::json!({
-                    "message_id": m.message_id,
-                    "request_id": m.request_id,
-                    "to": to,
-                    "subject": subject,
-                    "body": body,
-                })
-                .to_string();
-                append(path, &line).map_err(|e| format!("outbox file: {e}"))
+                let letter = Letter {
+                    to: to.to_owned(),
+                    subject,
+                    body: body.to_owned(),
+                };
+                let line = mailbox::line(
+                    &self.keyring,
+                    &m.message_id,
+                    &m.request_id,
+                    &m.topic,
+                    m.file_key.as_deref(),
+                    &letter,
+                )
+                .map_err(|e| format!("outbox file: {e}"))?;
+                mailbox::append(path, &line).map_err(|e| format!("outbox file: {e}"))
             }
             Sink::Smtp { relay, from } => smtp_send(relay, from, to, &subject, body).await,
         }
     }
-}
-
-fn append(path: &PathBuf, line: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    writeln!(file, "{line}")
 }
 
 /// A minimal SMTP client (RFC 5321): EHLO, MAIL, RCPT, DATA, QUIT, over plain TCP to a

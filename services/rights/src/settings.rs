@@ -1,5 +1,7 @@
 //! The `[rights]` settings section.
 
+use std::path::{Path, PathBuf};
+
 use serde::Deserialize;
 
 /// Rights-specific settings; every key has a default.
@@ -16,7 +18,8 @@ pub struct RightsSettings {
     pub parallelism: usize,
     /// Days an export package can be downloaded.
     pub package_days: i64,
-    /// File the default message sender appends to; empty: `<data_dir>/outbox/messages.jsonl`.
+    /// The mailbox file the default message sender appends to (sealed lines; read with
+    /// `pdm rights mailbox`); empty: `<data_dir>/outbox/messages.jsonl`.
     pub outbox_file: String,
     /// SMTP relay `host:port`; when set, messages go by SMTP instead of the file.
     pub smtp_relay: String,
@@ -42,6 +45,15 @@ impl Default for RightsSettings {
 }
 
 impl RightsSettings {
+    /// The mailbox file: `outbox_file`, else `<data_dir>/outbox/messages.jsonl`.
+    pub fn mailbox_file(&self, data_dir: &Path) -> PathBuf {
+        if self.outbox_file.is_empty() {
+            data_dir.join("outbox").join("messages.jsonl")
+        } else {
+            PathBuf::from(&self.outbox_file)
+        }
+    }
+
     /// The data-holding services.
     pub fn data_services(&self) -> Vec<String> {
         self.services

@@ -28,7 +28,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    domain::plan::Action,
+    domain::{mailbox, plan::Action},
     error::{Result, RightsError},
     outbox::Outbox,
     package::{AccessLine, ChunkWriter, ExportSummary, MAX_ACCESSES, record_json},
@@ -103,6 +103,7 @@ impl Worker {
             }
         }
         self.close_finished().await;
+        self.shred_erased().await;
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
         let mut running = tokio::task::JoinSet::new();
@@ -147,6 +148,7 @@ impl Worker {
                         tracing::warn!(error = %e, "expiring packages failed");
                     }
                     self.close_finished().await;
+                    self.shred_erased().await;
                 }
             }
         }
@@ -556,10 +558,39 @@ impl Worker {
         if closed {
             // The contact address was needed for the messages just queued; forget it.
             self.forget_contact(&req).await?;
+            if refused.is_empty() && mailbox::erases(&req.kind) {
+                // The subject is gone: so are the addresses we hold for them.
+                self.shred_erased().await;
+            }
             tracing::info!(request_id, kind = %req.kind, "request closed");
             let _ = self.changes.send(request_id.to_owned());
         }
         Ok(())
+    }
+
+    /// Shreds what the outbox and the open requests hold of erased subjects' addresses
+    /// (mailbox keys, waiting messages, contact addresses). Idempotent; a failure is
+    /// retried at the next housekeeping.
+    async fn shred_erased(&self) {
+        match self.store.shred_erased().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "messages to erased subjects shredded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "shredding erased subjects' messages failed; will retry")
+            }
+        }
+        match self.store.open_requests_of_erased().await {
+            Ok(open) => {
+                for req in open {
+                    if let Err(e) = self.forget_contact(&req).await {
+                        tracing::warn!(request_id = %req.request_id, error = %e, "forgetting an erased subject's address failed; will retry");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "finding erased subjects' open requests failed; will retry")
+            }
+        }
     }
 
     async fn forget_contact(&self, req: &request::Model) -> Result<()> {

@@ -216,7 +216,7 @@ async fn gdpr_deadlines_extend_by_two_months_at_most_and_only_in_time() -> anyho
         "stored"
     );
     // Art. 12(3): the subject is told, with the reasons.
-    let message = sent_message(&outbox, &[&first.request_id, "(extended)"]).await?;
+    let message = sent_message(&mesh, &outbox, &[&first.request_id, "(extended)"]).await?;
     assert_eq!(message["to"], person.email.as_str());
     let body = message["body"].as_str().unwrap_or_default();
     assert!(
@@ -290,7 +290,7 @@ async fn ccpa_deadlines_extend_once_by_45_days() -> anyhow::Result<()> {
     let extended = extend(&mesh, &r.request_id, 0, "records held by a processor").await?;
     assert_eq!(extended.due_at, end_of(2026, 6, 13), "90 days from receipt");
     assert_eq!(extended.original_due_at, end_of(2026, 4, 29));
-    let message = sent_message(&outbox, &[&r.request_id, "(extended)"]).await?;
+    let message = sent_message(&mesh, &outbox, &[&r.request_id, "(extended)"]).await?;
     assert_eq!(message["to"], person.email.as_str());
 
     let status = extend(&mesh, &r.request_id, 0, "and again")

@@ -10,7 +10,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use crate::error::Result;
+use crate::{domain::mailbox::erasing_kinds, error::Result};
 use entities::{outbox, package_chunk, request, request_access, task};
 
 /// Task states.
@@ -564,8 +564,15 @@ impl Store {
             .await?)
     }
 
-    /// Records a send attempt; a sent message forgets its recipient.
-    pub async fn message_sent(&self, id: &str, sent: bool, now: DateTime<Utc>) -> Result<()> {
+    /// Records a send attempt. A sent message forgets its recipient, and its mailbox key
+    /// too unless `keep_readable`; this never restores a key another path dropped.
+    pub async fn message_sent(
+        &self,
+        id: &str,
+        sent: bool,
+        keep_readable: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut update = outbox::Entity::update_many()
             .col_expr(
                 outbox::Column::Attempts,
@@ -580,8 +587,105 @@ impl Store {
                     outbox::Column::Recipient,
                     Expr::value(Option::<Vec<u8>>::None),
                 );
+            if !keep_readable {
+                update = update.col_expr(
+                    outbox::Column::FileKey,
+                    Expr::value(Option::<Vec<u8>>::None),
+                );
+            }
         }
         update.exec(&self.db).await?;
         Ok(())
+    }
+
+    /// Drops a message that will never be sent, with its address and mailbox key.
+    pub async fn drop_message(&self, id: &str) -> Result<()> {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value("dropped"))
+            .col_expr(
+                outbox::Column::Recipient,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                outbox::Column::FileKey,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .filter(outbox::Column::MessageId.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The mailbox key of a message, while it has one.
+    pub async fn file_key(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(outbox::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .and_then(|m| m.file_key))
+    }
+
+    /// Whether a completed erasure (or CCPA deletion) of the subject exists.
+    pub async fn subject_erased(&self, subject: &str) -> Result<bool> {
+        Ok(request::Entity::find()
+            .filter(request::Column::SubjectId.eq(subject))
+            .filter(request::Column::Status.eq("STATUS_COMPLETED"))
+            .filter(request::Column::Kind.is_in(erasing_kinds()))
+            .count(&self.db)
+            .await?
+            > 0)
+    }
+
+    /// Crypto-shreds what the outbox holds for erased subjects: the mailbox keys of all
+    /// their messages go, and their messages still waiting (but the erasure's own, owed
+    /// to them by the policy) are dropped with their address. Idempotent: run when an
+    /// erasure completes and at every housekeeping, so a crash in between loses nothing.
+    pub async fn shred_erased(&self) -> Result<u64> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let [erasure, ccpa_delete] = erasing_kinds();
+        // Constants only: nothing from a caller reaches this SQL.
+        let erased = format!(
+            "SELECT e.subject_id FROM requests e WHERE e.status = 'STATUS_COMPLETED' \
+             AND e.kind IN ('{erasure}', '{ccpa_delete}') AND e.subject_id IS NOT NULL"
+        );
+        let keys = format!(
+            "UPDATE outbox SET file_key = NULL WHERE file_key IS NOT NULL AND request_id IN \
+             (SELECT r.request_id FROM requests r WHERE r.subject_id IN ({erased}))"
+        );
+        let waiting = format!(
+            "UPDATE outbox SET status = 'dropped', recipient = NULL, file_key = NULL \
+             WHERE status = 'pending' AND request_id IN (SELECT r.request_id FROM requests r \
+             WHERE r.kind NOT IN ('{erasure}', '{ccpa_delete}') AND r.subject_id IN ({erased}))"
+        );
+        let mut shredded = 0;
+        for sql in [keys, waiting] {
+            shredded += self
+                .db
+                .execute_raw(Statement::from_string(backend, sql))
+                .await?
+                .rows_affected();
+        }
+        Ok(shredded)
+    }
+
+    /// Open requests of erased subjects (their contact address must go too).
+    pub async fn open_requests_of_erased(&self) -> Result<Vec<request::Model>> {
+        let erased: Vec<Option<String>> = request::Entity::find()
+            .select_only()
+            .column(request::Column::SubjectId)
+            .filter(request::Column::Status.eq("STATUS_COMPLETED"))
+            .filter(request::Column::Kind.is_in(erasing_kinds()))
+            .filter(request::Column::SubjectId.is_not_null())
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if erased.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(request::Entity::find()
+            .filter(request::Column::SubjectId.is_in(erased.into_iter().flatten()))
+            .filter(request::Column::Status.is_in(OPEN))
+            .all(&self.db)
+            .await?)
     }
 }

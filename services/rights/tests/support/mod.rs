@@ -5,6 +5,8 @@
 //! Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::{future::Future, path::Path, time::Duration};
 
 use pdm_consent::Consent;
@@ -233,20 +235,45 @@ pub async fn wait_for(
     .await
 }
 
-/// Waits until the outbox file has a line containing every one of `needles` (at most
-/// 30 s) and returns that line, parsed.
-pub async fn sent_message(outbox: &Path, needles: &[&str]) -> anyhow::Result<serde_json::Value> {
+/// The messages of the mailbox file, opened as `pdm rights mailbox` opens them (with the
+/// rights database and the mesh's KEK), each as JSON: message_id, request_id, topic, and
+/// to, subject and body while its key exists (`null` once shredded).
+pub async fn mailbox(mesh: &Mesh, outbox: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let store = pdm_rights::store::Store::new(mesh.connect_db("rights").await?);
+    let (kek, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
+    let entries =
+        pdm_rights::mailbox::read(&store, &pdm_crypto::Keyring::new(&kek), outbox).await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let letter = e.letter.as_ref();
+            serde_json::json!({
+                "message_id": e.message_id,
+                "request_id": e.request_id,
+                "topic": e.topic,
+                "to": letter.map(|l| l.to.clone()),
+                "subject": letter.map(|l| l.subject.clone()),
+                "body": letter.map(|l| l.body.clone()),
+            })
+        })
+        .collect())
+}
+
+/// Waits until the mailbox holds a message whose opened form (see [`mailbox`]) contains
+/// every one of `needles` (at most 30 s) and returns it.
+pub async fn sent_message(
+    mesh: &Mesh,
+    outbox: &Path,
+    needles: &[&str],
+) -> anyhow::Result<serde_json::Value> {
     eventually(
         "message in the outbox file",
         Duration::from_secs(30),
         || async {
-            let sent = std::fs::read_to_string(outbox).unwrap_or_default();
-            let line = sent
-                .lines()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
-                .map(serde_json::from_str::<serde_json::Value>)
-                .transpose()?;
-            Ok(line)
+            Ok(mailbox(mesh, outbox).await?.into_iter().find(|m| {
+                let text = m.to_string();
+                needles.iter().all(|n| text.contains(n))
+            }))
         },
     )
     .await

@@ -18,7 +18,7 @@ pub struct Model {
     pub recipient: Option<Vec<u8>>,
     /// Sealed body.
     pub body: Vec<u8>,
-    /// "pending", "sent" or "failed".
+    /// "pending", "sent", or "dropped" (its subject was erased before it went).
     pub status: String,
     /// Attempts.
     pub attempts: i32,
@@ -26,6 +26,9 @@ pub struct Model {
     pub created_at: ChronoDateTimeUtc,
     /// Sent.
     pub sent_at: Option<ChronoDateTimeUtc>,
+    /// The key (wrapped by the KEK) the message is sealed with in the mailbox file; dropped
+    /// when its subject is erased.
+    pub file_key: Option<Vec<u8>>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
