@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261129_000001_create_rights_tables::Migration),
             Box::new(m20261203_000001_create_request_access::Migration),
+            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
         ]
     }
 }
