@@ -45,22 +45,21 @@ pub struct CheckpointHead {
 impl Checkpoint {
     /// A checkpoint of `heads`, taken now.
     pub fn new(heads: &[SignedHead]) -> anyhow::Result<Self> {
-        let heads = heads
-            .iter()
-            .map(|h| {
-                Ok(CheckpointHead {
-                    service: h.service.clone(),
-                    seq: h.seq,
-                    mac: hex(&h.mac),
-                    at: h
-                        .at
-                        .as_ref()
-                        .and_then(from_timestamp)
-                        .with_context(|| format!("{}: a signed head without a time", h.service))?,
-                    signature: hex(&h.signature),
+        let heads =
+            heads
+                .iter()
+                .map(|h| {
+                    Ok(CheckpointHead {
+                        service: h.service.clone(),
+                        seq: h.seq,
+                        mac: hex(&h.mac),
+                        at: h.at.as_ref().and_then(from_timestamp).with_context(|| {
+                            format!("{}: a signed head without a time", h.service)
+                        })?,
+                        signature: hex(&h.signature),
+                    })
                 })
-            })
-            .collect::<anyhow::Result<_>>()?;
+                .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             format: FORMAT.to_owned(),
             created_at: Utc::now(),

@@ -687,7 +687,14 @@ mod tests {
         let settings = Settings::with_overrides(Vec::<(String, String)>::new()).expect("defaults");
         assert_eq!(
             settings.witness_ring(),
-            ["consent", "identity", "retention", "rights", "telemetry", "transfers"]
+            [
+                "consent",
+                "identity",
+                "retention",
+                "rights",
+                "telemetry",
+                "transfers"
+            ]
         );
         assert_eq!(settings.witness_interval(), Duration::from_secs(60));
         let settings =

@@ -364,7 +364,14 @@ mod tests {
         let c = chain(5);
         assert!(verify(&c, head(&c)).is_empty());
         assert!(verify(&[], None).is_empty());
-        assert!(check(&c, head(&c), vec![seen("witness consent", &c[2]), seen("x", &c[4])]).is_empty());
+        assert!(
+            check(
+                &c,
+                head(&c),
+                vec![seen("witness consent", &c[2]), seen("x", &c[4])]
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -441,9 +448,15 @@ mod tests {
     #[test]
     fn a_tail_cut_off_with_its_head_is_found_by_what_a_witness_saw() {
         let c = chain(5);
-        let witnessed = vec![seen("witness consent", &c[2]), seen("witness consent", &c[4])];
+        let witnessed = vec![
+            seen("witness consent", &c[2]),
+            seen("witness consent", &c[4]),
+        ];
         let cut = &c[..3];
-        assert!(verify(cut, head(cut)).is_empty(), "the chain alone is whole");
+        assert!(
+            verify(cut, head(cut)).is_empty(),
+            "the chain alone is whole"
+        );
         assert_eq!(
             check(cut, head(cut), witnessed.clone()),
             vec![Tamper::RolledBack {

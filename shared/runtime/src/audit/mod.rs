@@ -97,7 +97,10 @@ impl Trail {
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx }, tokio::spawn(write(db, service, seal, rx, stop)))
+        (
+            Self { tx },
+            tokio::spawn(write(db, service, seal, rx, stop)),
+        )
     }
 
     /// Queues an entry.

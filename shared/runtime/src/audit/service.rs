@@ -278,7 +278,7 @@ impl AuditService for AuditApi {
         // The witnessed service is the one the certificate names, never a field: a
         // service can only have its own head recorded.
         let reporter = match request.extensions().get::<Caller>() {
-            Some(Caller::Service(name)) if name != self.service => name.clone(),
+            Some(Caller::Service(name)) => name.clone(),
             _ => {
                 return Err(Status::permission_denied(
                     "only another service of the mesh has its head witnessed",
@@ -313,8 +313,7 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::ListWitnessedHeadsResponse>, Status> {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        if Caller::from_name(&request.service).is_none_or(|c| !matches!(c, Caller::Service(_)))
-        {
+        if Caller::from_name(&request.service).is_none_or(|c| !matches!(c, Caller::Service(_))) {
             violations.add("service", "a service's name");
         }
         if request.page_size > MAX_WITNESS_PAGE {

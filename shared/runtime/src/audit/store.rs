@@ -5,9 +5,7 @@
 use chrono::DateTime;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
-    sea_query::{
-        Expr, ExprTrait, IntoIden, LockType, OnConflict, Order, Query, SelectStatement,
-    },
+    sea_query::{Expr, ExprTrait, IntoIden, LockType, OnConflict, Order, Query, SelectStatement},
 };
 
 use super::{

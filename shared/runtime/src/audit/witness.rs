@@ -52,10 +52,7 @@ pub fn witnessed_head(c: &ChainedEntry) -> Option<(i64, Vec<u8>, DateTime<Utc>)>
     let mut parts = c.entry.purpose.strip_prefix("head ")?.split(' ');
     let seq = parts.next()?.parse::<i64>().ok().filter(|s| *s > 0)?;
     let mac = unhex(parts.next()?).filter(|m| m.len() == MAC_LEN)?;
-    parts
-        .next()
-        .is_none()
-        .then_some((seq, mac, c.entry.at))
+    parts.next().is_none().then_some((seq, mac, c.entry.at))
 }
 
 /// Lowercase hexadecimal.
@@ -102,10 +99,7 @@ mod tests {
             prev_hash: Vec::new(),
             hash: Vec::new(),
         };
-        assert_eq!(
-            witnessed_head(&chained(entry.clone())),
-            Some((42, mac, at))
-        );
+        assert_eq!(witnessed_head(&chained(entry.clone())), Some((42, mac, at)));
         for purpose in ["head 42", "head -1 ab", "head 1 abc", "x 1 ab", "head 1 zz"] {
             let mut bad = entry.clone();
             bad.purpose = purpose.into();
