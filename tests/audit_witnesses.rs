@@ -207,17 +207,25 @@ async fn heads_are_witnessed_and_an_untouched_mesh_verifies() -> anyhow::Result<
     witnessed_at_least(&mesh, 4).await?;
     let report = verify_identity(&mesh).await?;
     assert!(report.intact, "{report:?}");
-    // Consent is witnessed by identity in turn, in identity's trail.
-    let by_identity = audit(&mesh, "identity")?
-        .list_witnessed_heads(ListWitnessedHeadsRequest {
-            service: "consent".into(),
-            page_size: 0,
-            page_token: String::new(),
-        })
-        .await?
-        .into_inner()
-        .heads;
-    assert!(!by_identity.is_empty());
+    // Consent is witnessed by identity in turn, in identity's trail (once consent's head
+    // moved: it has entries of its own now, the witnessings).
+    let started = std::time::Instant::now();
+    loop {
+        let by_identity = audit(&mesh, "identity")?
+            .list_witnessed_heads(ListWitnessedHeadsRequest {
+                service: "consent".into(),
+                page_size: 0,
+                page_token: String::new(),
+            })
+            .await?
+            .into_inner()
+            .heads;
+        if !by_identity.is_empty() {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < LIMIT, "consent never witnessed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (ok, out) = pdm_audit(&mesh, &["verify", "--services", "identity,consent"]).await?;
     assert!(ok, "{out}");
     assert!(out.contains("intact"), "{out}");
