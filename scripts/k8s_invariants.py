@@ -44,13 +44,16 @@ PORTS = {
     "transfers": 50055,
     "rights": 50056,
 }
-# The calls the design makes (caller -> callees); nothing else may be allowed.
+# The calls the design makes (caller -> callees); nothing else may be allowed. Each
+# service also calls the next of the default audit.witness_ring (every service by name:
+# consent -> identity -> retention -> rights -> telemetry -> transfers -> consent) to have
+# its access trail head witnessed.
 CALLS = {
-    "identity": {"rights"},
+    "identity": {"rights", "retention"},
     "consent": {"identity"},
-    "telemetry": {"consent"},
+    "telemetry": {"consent", "transfers"},
     "transfers": {"consent"},
-    "retention": {"identity", "consent", "telemetry", "transfers"},
+    "retention": {"identity", "consent", "telemetry", "transfers", "rights"},
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
 }
 # Plaintext grpc.health.v1 ports, for the kubelet's probes: the defaults of

@@ -130,7 +130,7 @@ async fn reads_and_changes_are_recorded_with_caller_method_and_trace() -> anyhow
     // Only the privacy team verifies; a company client may not read the trail.
     let err =
         AuditServiceClient::new(mesh.channel_as("identity", &Caller::Client("support".into()))?)
-            .verify_access_log(VerifyAccessLogRequest {})
+            .verify_access_log(VerifyAccessLogRequest::default())
             .await
             .expect_err("not for clients");
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -140,7 +140,7 @@ async fn reads_and_changes_are_recorded_with_caller_method_and_trace() -> anyhow
 
 async fn verify(mesh: &Mesh) -> anyhow::Result<pdm_proto::audit::v1::VerifyAccessLogResponse> {
     Ok(audit(mesh, "identity")?
-        .verify_access_log(VerifyAccessLogRequest {})
+        .verify_access_log(VerifyAccessLogRequest::default())
         .await?
         .into_inner())
 }

@@ -2,6 +2,7 @@
 //! tables.
 
 pub mod audit;
+pub mod audit_checkpoint;
 pub mod certs;
 pub mod consent;
 pub mod retention;

@@ -38,7 +38,14 @@ use tower::{Service, ServiceExt};
 
 use crate::{
     SystemClock,
-    audit::{Trail, layer::AuditLayer, service::AuditApi},
+    audit::{
+        Seal, Trail,
+        keys::AuditKeys,
+        layer::AuditLayer,
+        service::AuditApi,
+        store::{self, Resealed},
+        witnessing,
+    },
     clock::SharedClock,
     layers::{
         BoxFuture,
@@ -137,9 +144,11 @@ pub struct GrpcServer {
     clock: SharedClock,
 }
 
-/// The access trail of a mesh service: its API, filled in when the database is ready.
+/// The access trail of a mesh service: its API, filled in when the database is ready,
+/// and the context its witnessing job calls the mesh with.
 struct AuditParts {
     api: Deferred<AuditServiceServer<AuditApi>>,
+    ctx: ServiceContext,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -180,7 +189,10 @@ impl GrpcServer {
     pub fn for_service(ctx: &ServiceContext) -> Self {
         let api = Deferred::new();
         let mut server = Self::new(ctx.name, &ctx.settings.server).with_service(api.clone());
-        server.audit = Some(AuditParts { api });
+        server.audit = Some(AuditParts {
+            api,
+            ctx: ctx.clone(),
+        });
         server.clock = ctx.clock.clone();
         server.security = Some(ctx.security.clone());
         server.health_addr = ctx.settings.service(ctx.name).ok().and_then(|s| {
@@ -298,15 +310,33 @@ impl GrpcServer {
         };
 
         let trail_stop = CancellationToken::new();
-        let writer = self.audit.as_ref().map(|audit| {
-            let (trail, writer) = Trail::start(db.clone(), self.label, trail_stop.clone());
-            let _ = self.trail.set(trail);
+        let mut jobs = Vec::new();
+        if let Some(audit) = &self.audit {
+            let keys = AuditKeys::derive(&audit.ctx.kek, self.label);
+            let seal = Seal::Keyed(keys.chain.clone());
+            if let Err(err) = reseal(&db, &seal, self.label).await {
+                let _ = self.drain(&mut server, &stop, &sever).await;
+                return Err(err.context(format!("{} failed to start", self.label)));
+            }
+            let (trail, writer) = Trail::start(db.clone(), self.label, seal, trail_stop.clone());
+            let _ = self.trail.set(trail.clone());
             audit.api.set(AuditServiceServer::new(AuditApi::new(
                 db.clone(),
                 self.label,
+                keys,
+                trail,
+                self.clock.clone(),
             )));
-            writer
-        });
+            jobs.push(writer);
+            let settings = &audit.ctx.settings;
+            jobs.push(tokio::spawn(witnessing::run(
+                audit.ctx.clone(),
+                db.clone(),
+                settings.witness_ring(),
+                settings.witness_interval(),
+                trail_stop.clone(),
+            )));
+        }
         self.set_status(ServingStatus::Serving).await;
         tracing::info!(service = self.label, "serving");
         let watcher = tokio::spawn(watch_database(
@@ -337,10 +367,12 @@ impl GrpcServer {
         let drained = self.drain(&mut server, &stop, &sever).await;
         // Calls are over: what they queued for the trail is written before we return.
         trail_stop.cancel();
-        if let Some(writer) = writer
-            && tokio::time::timeout(self.settings.grace_period(), writer)
-                .await
-                .is_err()
+        if tokio::time::timeout(
+            self.settings.grace_period(),
+            futures_util::future::join_all(jobs),
+        )
+        .await
+        .is_err()
         {
             tracing::error!(
                 service = self.label,
@@ -538,6 +570,25 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
     for name in names {
         health.set_service_status(*name, status).await;
     }
+}
+
+/// Seals a trail written before keys with the key, once (see [`store::reseal`]).
+async fn reseal(db: &DatabaseConnection, seal: &Seal, service: &'static str) -> anyhow::Result<()> {
+    match store::reseal(db, seal)
+        .await
+        .context("re-sealing the access trail with its key")?
+    {
+        Resealed::AlreadyKeyed => {}
+        Resealed::Sealed(entries) => {
+            tracing::info!(service, entries, "access trail re-sealed with its key");
+        }
+        Resealed::Broken(problems) => tracing::error!(
+            service,
+            problems,
+            "the access trail failed its SHA-256 check before being keyed: left as it is, `pdm audit verify` reports it"
+        ),
+    }
+    Ok(())
 }
 
 /// Flips health to `NOT_SERVING` while the database does not answer, and back.

@@ -37,6 +37,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Caller authorisation and rate limits.
     pub security: SecuritySettings,
+    /// The access trail's witnessing.
+    pub audit: AuditSettings,
     /// Per-service port, endpoint and database.
     pub services: BTreeMap<String, ServiceSettings>,
     #[serde(skip, default = "empty_config")]
@@ -181,6 +183,18 @@ pub struct SecuritySettings {
     #[serde(default)]
     pub caller_rates: BTreeMap<String, f64>,
 }
+
+/// How services witness each other's access trail heads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// How often a service has its head witnessed, in milliseconds.
+    pub witness_interval_ms: u64,
+    /// The ring, comma-separated; empty: every service of `[services]`, by name.
+    pub witness_ring: String,
+}
+
+/// Bounds of `audit.witness_interval_ms`: at least 100 ms, at most a day.
+const WITNESS_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
 impl TlsSettings {
     /// The certificate directory.
@@ -381,6 +395,29 @@ impl Settings {
         }
     }
 
+    /// The witnessing interval.
+    pub fn witness_interval(&self) -> Duration {
+        Duration::from_millis(self.audit.witness_interval_ms)
+    }
+
+    /// The services that witness each other, in ring order: `audit.witness_ring`, or
+    /// every service of `[services]` by name.
+    pub fn witness_ring(&self) -> Vec<String> {
+        let ring: Vec<String> = self
+            .audit
+            .witness_ring
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if ring.is_empty() {
+            self.services.keys().cloned().collect()
+        } else {
+            ring
+        }
+    }
+
     fn validate(&self) -> Result<(), SettingsError> {
         let mut problems = Vec::new();
         let mut bad =
@@ -476,6 +513,24 @@ impl Settings {
                     &format!("services.{name}.endpoint"),
                     "must start with http:// or https://",
                 );
+            }
+        }
+        if !WITNESS_INTERVAL_MS.contains(&self.audit.witness_interval_ms) {
+            bad(
+                "audit.witness_interval_ms",
+                "must be between 100 (0.1 s) and 86400000 (a day)",
+            );
+        }
+        let ring = self.witness_ring();
+        let mut in_ring = std::collections::BTreeSet::new();
+        for name in &ring {
+            if !self.services.contains_key(name) {
+                bad(
+                    "audit.witness_ring",
+                    &format!("{name} is not a service of [services]"),
+                );
+            } else if !in_ring.insert(name) {
+                bad("audit.witness_ring", &format!("{name} is named twice"));
             }
         }
         if !self.crypto.kek.is_empty() && crate::keys::decode_kek(&self.crypto.kek).is_err() {
@@ -625,5 +680,40 @@ mod tests {
         let err = s.section::<Mine>("mine").expect_err("not a number");
         eprintln!("{err}");
         assert_eq!(err.problems[0].0, "mine.limit");
+    }
+
+    #[test]
+    fn the_witness_ring_defaults_to_every_service_and_is_checked() {
+        let settings = Settings::with_overrides(Vec::<(String, String)>::new()).expect("defaults");
+        assert_eq!(
+            settings.witness_ring(),
+            [
+                "consent",
+                "identity",
+                "retention",
+                "rights",
+                "telemetry",
+                "transfers"
+            ]
+        );
+        assert_eq!(settings.witness_interval(), Duration::from_secs(60));
+        let settings =
+            Settings::with_overrides([("audit.witness_ring", " rights, identity ")]).expect("ring");
+        assert_eq!(settings.witness_ring(), ["rights", "identity"]);
+        let err = Settings::with_overrides([
+            ("audit.witness_ring", "identity,nobody,identity"),
+            ("audit.witness_interval_ms", "0"),
+        ])
+        .expect_err("bad");
+        let keys: Vec<_> = err.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "audit.witness_interval_ms",
+                "audit.witness_ring",
+                "audit.witness_ring"
+            ],
+            "{err}"
+        );
     }
 }

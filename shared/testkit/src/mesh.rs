@@ -125,6 +125,11 @@ impl TestMesh {
         for name in defaults.services.keys() {
             overrides.push((format!("services.{name}.health_port"), "0".to_owned()));
         }
+        // Witnesses are the mesh's own services; a test that wants witnessing shortens
+        // the interval (an hour never elapses in a test, so trails hold only its calls).
+        let ring: Vec<&str> = listeners.keys().copied().collect();
+        overrides.push(("audit.witness_ring".to_owned(), ring.join(",")));
+        overrides.push(("audit.witness_interval_ms".to_owned(), "3600000".to_owned()));
         // Without a rights service in the mesh, identity erases account deletions itself.
         if !self.services.iter().any(|s| s.name() == "rights") {
             overrides.push(("identity.deletion".to_owned(), "local".to_owned()));

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_identity_tables::Migration),
             Box::new(m20261203_000001_create_subject_links::Migration),
+            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
         ]
     }
 }

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261201_000001_create_retention_tables::Migration),
+            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
         ]
     }
 }

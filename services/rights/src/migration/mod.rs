@@ -4,7 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_rights_tables;
 mod m20261203_000001_create_request_access;
-mod m20261210_000001_add_outbox_file_key;
+mod m20261203_000002_add_outbox_file_key;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -17,7 +17,8 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261129_000001_create_rights_tables::Migration),
             Box::new(m20261203_000001_create_request_access::Migration),
-            Box::new(m20261210_000001_add_outbox_file_key::Migration),
+            Box::new(m20261203_000002_add_outbox_file_key::Migration),
+            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
         ]
     }
 }

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_telemetry_tables::Migration),
+            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
         ]
     }
 }

@@ -1,14 +1,23 @@
-//! The hash chain: each entry's hash covers its position, its content and the previous
-//! entry's hash, and the log's head records the last position and hash. Editing an entry
-//! breaks its hash; deleting or moving one breaks a link; cutting off the tail leaves the
-//! head pointing past the end.
+//! The chain: each entry's MAC (HMAC-SHA256 under a key derived from the KEK) covers its
+//! position, its content and the previous entry's MAC, and the log's head records the
+//! last position and MAC. Editing an entry breaks its MAC, and without the key no MAC can
+//! be recomputed; deleting or moving one breaks a link; cutting off the tail leaves the
+//! head pointing past the end. What the chain alone cannot show (a tail cut off together
+//! with the head, a wiped trail, an older copy restored) shows against the heads that
+//! witnesses and checkpoints saw: [`Expected`].
+//!
+//! Trails written before keys were chained with plain SHA-256 ([`Seal::Legacy`]); they are
+//! re-sealed with the key once, at the first start that has one (see `store::reseal`).
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-/// The hash before the first entry.
-pub const GENESIS: [u8; 32] = [0; 32];
+use super::keys::MacKey;
 
+/// The MAC before the first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
 /// One access to a subject's data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessEntry {
@@ -46,12 +55,41 @@ pub struct ChainedEntry {
     pub hash: Vec<u8>,
 }
 
-/// The hash of `entry` at `seq` after `prev`. Fields are length-prefixed, so moving text
-/// from one field to the next changes the hash.
-pub fn chain_hash(prev: &[u8], seq: i64, entry: &AccessEntry) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(prev);
-    hasher.update(seq.to_be_bytes());
+/// What chains the entries.
+#[derive(Debug, Clone)]
+pub enum Seal {
+    /// Plain SHA-256: anyone can recompute it. Only to check trails written before keys.
+    Legacy,
+    /// HMAC-SHA256 with the service's chain key.
+    Keyed(MacKey),
+}
+
+impl Seal {
+    /// The seal of `entry` at `seq` after `prev`.
+    pub fn seal(&self, prev: &[u8], seq: i64, entry: &AccessEntry) -> Vec<u8> {
+        let message = encode(prev, seq, entry);
+        match self {
+            Self::Legacy => Sha256::digest(&message).to_vec(),
+            Self::Keyed(key) => key.mac(|m| hmac::Mac::update(m, &message)),
+        }
+    }
+
+    /// Whether `tag` is the seal of `entry` at `seq` after `prev`.
+    pub fn check(&self, tag: &[u8], prev: &[u8], seq: i64, entry: &AccessEntry) -> bool {
+        let message = encode(prev, seq, entry);
+        match self {
+            Self::Legacy => Sha256::digest(&message).as_slice() == tag,
+            Self::Keyed(key) => key.verify(tag, |m| hmac::Mac::update(m, &message)),
+        }
+    }
+}
+
+/// What is sealed: the previous seal, the position and the fields, length-prefixed so
+/// moving text from one field to the next changes the seal.
+fn encode(prev: &[u8], seq: i64, entry: &AccessEntry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(prev);
+    out.extend_from_slice(&seq.to_be_bytes());
     for field in [
         entry.at_text().as_str(),
         &entry.caller,
@@ -60,16 +98,29 @@ pub fn chain_hash(prev: &[u8], seq: i64, entry: &AccessEntry) -> Vec<u8> {
         &entry.purpose,
         &entry.trace_id,
     ] {
-        hasher.update((field.len() as u64).to_be_bytes());
-        hasher.update(field.as_bytes());
+        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
     }
-    hasher.finalize().to_vec()
+    out
+}
+
+/// A head the trail must still contain: seen by a witness or signed in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// Position of the head (0: an empty trail, which holds nothing).
+    pub seq: i64,
+    /// Its MAC.
+    pub mac: Vec<u8>,
+    /// Who saw it, for people ("witness consent", "the checkpoint").
+    pub by: String,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// A break in the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tamper {
-    /// The entry's content does not match its hash.
+    /// The entry's content does not match its MAC.
     Edited(i64),
     /// Entries before this one are missing.
     Missing(i64),
@@ -77,6 +128,24 @@ pub enum Tamper {
     BrokenLink(i64),
     /// Entries after this one are missing (the head names a later entry).
     Truncated(i64),
+    /// The trail ends at `ends_at`, before the head at `seen` that `by` saw.
+    RolledBack {
+        /// The trail's last position now.
+        ends_at: i64,
+        /// The head that was seen.
+        seen: i64,
+        /// Who saw it.
+        by: String,
+    },
+    /// The entry at `seq` is not the one `by` saw there.
+    Rewritten {
+        /// The position.
+        seq: i64,
+        /// Who saw it.
+        by: String,
+    },
+    /// The checkpoint's signature does not verify.
+    ForgedCheckpoint,
 }
 
 impl Tamper {
@@ -84,6 +153,9 @@ impl Tamper {
     pub fn seq(&self) -> i64 {
         match self {
             Self::Edited(s) | Self::Missing(s) | Self::BrokenLink(s) | Self::Truncated(s) => *s,
+            Self::RolledBack { seen, .. } => *seen,
+            Self::Rewritten { seq, .. } => *seq,
+            Self::ForgedCheckpoint => 0,
         }
     }
 }
@@ -98,6 +170,20 @@ impl std::fmt::Display for Tamper {
                 "entry {s} does not follow the entry before it (moved or replaced)"
             ),
             Self::Truncated(s) => write!(f, "entries after {s} were deleted"),
+            Self::RolledBack { ends_at, seen, by } => write!(
+                f,
+                "the trail ends at entry {ends_at} but {by} saw it reach entry {seen}: \
+                 truncated, wiped or restored from an older copy"
+            ),
+            Self::Rewritten { seq, by } => write!(
+                f,
+                "entry {seq} is not the entry {by} saw there: the trail was rewritten \
+                 (or restored from an older copy and extended)"
+            ),
+            Self::ForgedCheckpoint => write!(
+                f,
+                "the checkpoint's signature does not verify: altered, or not this service's"
+            ),
         }
     }
 }
@@ -106,24 +192,35 @@ impl std::fmt::Display for Tamper {
 /// in pages.
 #[derive(Debug)]
 pub struct Verifier {
+    seal: Seal,
     expected_seq: i64,
     prev: Vec<u8>,
     entries: u64,
     problems: Vec<Tamper>,
+    /// Heads still to meet, by position.
+    pending: BTreeMap<i64, Vec<Expected>>,
+    /// Sources already reported as rewritten (the first divergence says it all).
+    rewritten: Vec<String>,
 }
 
-impl Default for Verifier {
-    fn default() -> Self {
+impl Verifier {
+    /// A verifier of entries sealed with `seal`, which must also contain `expected`.
+    pub fn new(seal: Seal, expected: Vec<Expected>) -> Self {
+        let mut pending: BTreeMap<i64, Vec<Expected>> = BTreeMap::new();
+        for e in expected.into_iter().filter(|e| e.seq > 0) {
+            pending.entry(e.seq).or_default().push(e);
+        }
         Self {
+            seal,
             expected_seq: 1,
             prev: GENESIS.to_vec(),
             entries: 0,
             problems: Vec::new(),
+            pending,
+            rewritten: Vec::new(),
         }
     }
-}
 
-impl Verifier {
     /// Checks the next entry.
     pub fn push(&mut self, c: &ChainedEntry) {
         self.entries += 1;
@@ -132,11 +229,36 @@ impl Verifier {
         } else if c.prev_hash != self.prev {
             self.problems.push(Tamper::BrokenLink(c.seq));
         }
-        if chain_hash(&c.prev_hash, c.seq, &c.entry) != c.hash {
+        if !self.seal.check(&c.hash, &c.prev_hash, c.seq, &c.entry) {
             self.problems.push(Tamper::Edited(c.seq));
+        }
+        // Heads at skipped positions, and here: a MAC covers the whole chain before it,
+        // so the first one that differs is where the trail left what was seen.
+        let due: Vec<i64> = self.pending.range(..=c.seq).map(|(s, _)| *s).collect();
+        for seq in due {
+            for e in self.pending.remove(&seq).unwrap_or_default() {
+                if e.seq != c.seq || e.mac != c.hash {
+                    self.rewritten(e);
+                }
+            }
         }
         self.expected_seq = c.seq + 1;
         self.prev.clone_from(&c.hash);
+    }
+
+    fn rewritten(&mut self, e: Expected) {
+        if !self.rewritten.contains(&e.by) {
+            self.rewritten.push(e.by.clone());
+            self.problems.push(Tamper::Rewritten {
+                seq: e.seq,
+                by: e.by,
+            });
+        }
+    }
+
+    /// Records that the checkpoint given did not verify.
+    pub fn forged_checkpoint(&mut self) {
+        self.problems.push(Tamper::ForgedCheckpoint);
     }
 
     /// Checks the end against the recorded head (`None`: nothing was ever written) and
@@ -150,6 +272,19 @@ impl Verifier {
             None if last > 0 => self.problems.push(Tamper::Truncated(0)),
             _ => {}
         }
+        // Heads beyond the end: the furthest each source saw.
+        let mut beyond: BTreeMap<String, i64> = BTreeMap::new();
+        for e in std::mem::take(&mut self.pending).into_values().flatten() {
+            let seen = beyond.entry(e.by).or_insert(e.seq);
+            *seen = (*seen).max(e.seq);
+        }
+        for (by, seen) in beyond {
+            self.problems.push(Tamper::RolledBack {
+                ends_at: last,
+                seen,
+                by,
+            });
+        }
         (self.entries, self.problems)
     }
 }
@@ -159,8 +294,13 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::audit::keys::AuditKeys;
 
-    fn chain(n: i64) -> Vec<ChainedEntry> {
+    fn keyed() -> Seal {
+        Seal::Keyed(AuditKeys::derive(&[9; 32], "identity").chain)
+    }
+
+    fn sealed(seal: &Seal, n: i64) -> Vec<ChainedEntry> {
         let mut prev = GENESIS.to_vec();
         (1..=n)
             .map(|seq| {
@@ -173,7 +313,7 @@ mod tests {
                     purpose: String::new(),
                     trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
                 };
-                let hash = chain_hash(&prev, seq, &entry);
+                let hash = seal.seal(&prev, seq, &entry);
                 let c = ChainedEntry {
                     seq,
                     entry,
@@ -186,16 +326,37 @@ mod tests {
             .collect()
     }
 
-    fn verify(entries: &[ChainedEntry], head: Option<(i64, Vec<u8>)>) -> Vec<Tamper> {
-        let mut v = Verifier::default();
+    fn chain(n: i64) -> Vec<ChainedEntry> {
+        sealed(&keyed(), n)
+    }
+
+    fn check(
+        entries: &[ChainedEntry],
+        head: Option<(i64, Vec<u8>)>,
+        expected: Vec<Expected>,
+    ) -> Vec<Tamper> {
+        let mut v = Verifier::new(keyed(), expected);
         for e in entries {
             v.push(e);
         }
         v.finish(head).1
     }
 
+    fn verify(entries: &[ChainedEntry], head: Option<(i64, Vec<u8>)>) -> Vec<Tamper> {
+        check(entries, head, Vec::new())
+    }
+
     fn head(entries: &[ChainedEntry]) -> Option<(i64, Vec<u8>)> {
         entries.last().map(|e| (e.seq, e.hash.clone()))
+    }
+
+    fn seen(by: &str, c: &ChainedEntry) -> Expected {
+        Expected {
+            seq: c.seq,
+            mac: c.hash.clone(),
+            by: by.into(),
+            at: None,
+        }
     }
 
     #[test]
@@ -203,6 +364,14 @@ mod tests {
         let c = chain(5);
         assert!(verify(&c, head(&c)).is_empty());
         assert!(verify(&[], None).is_empty());
+        assert!(
+            check(
+                &c,
+                head(&c),
+                vec![seen("witness consent", &c[2]), seen("x", &c[4])]
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -226,7 +395,7 @@ mod tests {
         let mut c = chain(5);
         let h = head(&c);
         c.swap(1, 2);
-        // Renumbering them keeps the positions in order, but not the links or hashes.
+        // Renumbering them keeps the positions in order, but not the links or MACs.
         c[1].seq = 2;
         c[2].seq = 3;
         let problems = verify(&c, h);
@@ -240,17 +409,117 @@ mod tests {
         let h = head(&c);
         c.truncate(3);
         assert_eq!(verify(&c, h), vec![Tamper::Truncated(3)]);
-        // Even a log emptied together with its head is found when entries remain… and
-        // entries without a head are a cut-off head.
+        // Entries without a head are a cut-off head.
         assert_eq!(verify(&chain(2), None), vec![Tamper::Truncated(0)]);
     }
 
     #[test]
-    fn a_rewritten_entry_with_a_fresh_hash_breaks_the_next_link() {
+    fn a_chain_recomputed_with_public_sha256_is_found_entry_by_entry() {
+        // The old attack: edit an entry, recompute it and every later seal and the head
+        // with the public formula. Without the key no seal matches.
+        let mut c = sealed(&Seal::Legacy, 4);
+        c[1].entry.caller = "admin".into();
+        for i in 1..c.len() {
+            let prev = c[i - 1].hash.clone();
+            c[i].hash = Seal::Legacy.seal(&prev, c[i].seq, &c[i].entry);
+            c[i].prev_hash = prev;
+        }
+        let tampered = head(&c);
+        assert!(
+            check_legacy(&c, tampered.clone()).is_empty(),
+            "the public formula cannot tell"
+        );
+        let problems = verify(&c, tampered);
+        assert_eq!(
+            problems,
+            (1..=4).map(Tamper::Edited).collect::<Vec<_>>(),
+            "{problems:?}"
+        );
+    }
+
+    fn check_legacy(entries: &[ChainedEntry], head: Option<(i64, Vec<u8>)>) -> Vec<Tamper> {
+        let mut v = Verifier::new(Seal::Legacy, Vec::new());
+        for e in entries {
+            v.push(e);
+        }
+        v.finish(head).1
+    }
+
+    #[test]
+    fn a_tail_cut_off_with_its_head_is_found_by_what_a_witness_saw() {
+        let c = chain(5);
+        let witnessed = vec![
+            seen("witness consent", &c[2]),
+            seen("witness consent", &c[4]),
+        ];
+        let cut = &c[..3];
+        assert!(
+            verify(cut, head(cut)).is_empty(),
+            "the chain alone is whole"
+        );
+        assert_eq!(
+            check(cut, head(cut), witnessed.clone()),
+            vec![Tamper::RolledBack {
+                ends_at: 3,
+                seen: 5,
+                by: "witness consent".into()
+            }]
+        );
+        // Wiped: nothing left at all.
+        assert_eq!(
+            check(&[], None, witnessed),
+            vec![Tamper::RolledBack {
+                ends_at: 0,
+                seen: 5,
+                by: "witness consent".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_restored_copy_extended_past_the_witnessed_head_is_found_once() {
+        let c = chain(5);
+        let witnessed = vec![
+            seen("witness consent", &c[1]),
+            seen("witness consent", &c[3]),
+            seen("the checkpoint", &c[4]),
+        ];
+        // An older copy (up to entry 1) that went on with other entries.
+        let mut other = chain(1);
+        let mut prev = other[0].hash.clone();
+        for seq in 2..=6 {
+            let mut entry = c[0].entry.clone();
+            entry.caller = format!("client:{seq}");
+            let hash = keyed().seal(&prev, seq, &entry);
+            other.push(ChainedEntry {
+                seq,
+                entry,
+                prev_hash: prev.clone(),
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        assert_eq!(
+            check(&other, head(&other), witnessed),
+            vec![
+                Tamper::Rewritten {
+                    seq: 2,
+                    by: "witness consent".into()
+                },
+                Tamper::Rewritten {
+                    seq: 5,
+                    by: "the checkpoint".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rewritten_entry_with_a_fresh_seal_breaks_the_next_link() {
         let mut c = chain(5);
         let h = head(&c);
         c[1].entry.subject_id = "someone-else".into();
-        c[1].hash = chain_hash(&c[1].prev_hash, 2, &c[1].entry);
+        c[1].hash = keyed().seal(&c[1].prev_hash, 2, &c[1].entry);
         assert_eq!(verify(&c, h), vec![Tamper::BrokenLink(3)]);
     }
 }

@@ -1,8 +1,15 @@
 //! The access trail ("Data Security & Protection", "Performing audit functions"): every
 //! call that reads or changes a subject's personal data appends an entry (time, caller,
-//! method, subject, purpose, trace id) to an append-only, hash-chained log in the
-//! service's own database, and [`service::AuditApi`] verifies it and lists a subject's
-//! accesses.
+//! method, subject, purpose, trace id) to an append-only log in the service's own
+//! database, chained with a keyed MAC ([`chain`], [`keys`]), and [`service::AuditApi`]
+//! verifies it and lists a subject's accesses.
+//!
+//! What a chain cannot show by itself (its tail cut off with the head moved back, a wiped
+//! trail, a database restored from an older copy) is caught by cross-witnessing: every
+//! service reports its head periodically to the next service of the ring
+//! ([`witnessing`]), which appends it to its own trail ([`witness`]); and by checkpoints,
+//! heads signed by each service ([`checkpoint`]) that `pdm audit checkpoint` exports and
+//! `pdm audit verify --checkpoint` checks.
 //!
 //! A handler marks its answer with [`accessed`]; the [`layer::AuditLayer`] of every mesh
 //! server turns marked answers into entries, adding the caller from the client
@@ -16,10 +23,15 @@
 //! subject's export).
 
 pub mod chain;
+pub mod checkpoint;
+pub mod keys;
 pub mod layer;
 pub mod migration;
+pub mod seal_migration;
 pub mod service;
 pub mod store;
+pub mod witness;
+pub mod witnessing;
 
 use std::time::Duration;
 
@@ -27,7 +39,7 @@ use sea_orm::DatabaseConnection;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-pub use chain::AccessEntry;
+pub use chain::{AccessEntry, Seal};
 
 /// Entries appended per transaction at most.
 const BATCH: usize = 512;
@@ -76,15 +88,19 @@ pub struct Trail {
 }
 
 impl Trail {
-    /// Starts the writer for the trail in `db`; it writes what is queued and ends when
-    /// `stop` is cancelled.
+    /// Starts the writer for the trail in `db`, sealing entries with `seal`; it writes
+    /// what is queued and ends when `stop` is cancelled.
     pub fn start(
         db: DatabaseConnection,
         service: &'static str,
+        seal: Seal,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Self { tx }, tokio::spawn(write(db, service, rx, stop)))
+        (
+            Self { tx },
+            tokio::spawn(write(db, service, seal, rx, stop)),
+        )
     }
 
     /// Queues an entry.
@@ -98,6 +114,7 @@ impl Trail {
 async fn write(
     db: DatabaseConnection,
     service: &'static str,
+    seal: Seal,
     mut rx: mpsc::Receiver<AccessEntry>,
     stop: CancellationToken,
 ) {
@@ -115,18 +132,18 @@ async fn write(
         {
             batch.push(entry);
         }
-        append_with_retries(&db, service, &batch).await;
+        append_with_retries(&db, service, &seal, &batch).await;
         batch.clear();
         if stopping {
             // What was queued before the stop is written too.
             while let Ok(entry) = rx.try_recv() {
                 batch.push(entry);
                 if batch.len() == BATCH {
-                    append_with_retries(&db, service, &batch).await;
+                    append_with_retries(&db, service, &seal, &batch).await;
                     batch.clear();
                 }
             }
-            append_with_retries(&db, service, &batch).await;
+            append_with_retries(&db, service, &seal, &batch).await;
             return;
         }
     }
@@ -135,11 +152,12 @@ async fn write(
 async fn append_with_retries(
     db: &DatabaseConnection,
     service: &'static str,
+    seal: &Seal,
     batch: &[AccessEntry],
 ) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=8 {
-        match store::append(db, batch).await {
+        match store::append(db, seal, batch).await {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(

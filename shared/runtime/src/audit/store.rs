@@ -1,19 +1,33 @@
 //! The trail's rows: appending a batch at the head (under a lock, so replicas sharing a
-//! database extend one chain), and reading it back in pages.
+//! database extend one chain), reading it back in pages, and re-sealing a trail written
+//! before keys.
 
 use chrono::DateTime;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
-    sea_query::{Expr, ExprTrait, LockType, OnConflict, Order, Query, SelectStatement},
+    sea_query::{Expr, ExprTrait, IntoIden, LockType, OnConflict, Order, Query, SelectStatement},
 };
 
 use super::{
-    chain::{AccessEntry, ChainedEntry, GENESIS, chain_hash},
+    chain::{AccessEntry, ChainedEntry, GENESIS, Seal, Verifier},
     migration::{AccessLog, AccessLogHead},
+    seal_migration::HeadScheme,
+    witness::WITNESS_METHOD,
 };
 
-/// Appends `entries` after the current head, in one transaction.
-pub async fn append(db: &DatabaseConnection, entries: &[AccessEntry]) -> Result<(), DbErr> {
+/// The head's scheme for a SHA-256 chain (written before keys).
+const LEGACY_SCHEME: i32 = 1;
+/// The head's scheme for a keyed MAC chain.
+const KEYED_SCHEME: i32 = 2;
+/// Entries re-sealed per read.
+const RESEAL_PAGE: u64 = 10_000;
+
+/// Appends `entries` after the current head, in one transaction, sealed with `seal`.
+pub async fn append(
+    db: &DatabaseConnection,
+    seal: &Seal,
+    entries: &[AccessEntry],
+) -> Result<(), DbErr> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -49,7 +63,7 @@ pub async fn append(db: &DatabaseConnection, entries: &[AccessEntry]) -> Result<
     ]);
     for entry in entries {
         seq += 1;
-        let hash = chain_hash(&prev, seq, entry);
+        let hash = seal.seal(&prev, seq, entry);
         insert.values_panic([
             seq.into(),
             entry.at_text().into(),
@@ -64,18 +78,100 @@ pub async fn append(db: &DatabaseConnection, entries: &[AccessEntry]) -> Result<
         prev = hash;
     }
     txn.execute(&insert).await?;
-    let head = Query::insert()
+    txn.execute(&set_head(seq, prev)).await?;
+    txn.commit().await
+}
+
+/// Writes the head: the last position and MAC, keyed.
+fn set_head(seq: i64, mac: Vec<u8>) -> sea_orm::sea_query::InsertStatement {
+    Query::insert()
         .into_table(AccessLogHead::Table)
-        .columns([AccessLogHead::Id, AccessLogHead::Seq, AccessLogHead::Hash])
-        .values_panic([1.into(), seq.into(), prev.into()])
+        .columns([
+            AccessLogHead::Id.into_iden(),
+            AccessLogHead::Seq.into_iden(),
+            AccessLogHead::Hash.into_iden(),
+            HeadScheme::Scheme.into_iden(),
+        ])
+        .values_panic([1.into(), seq.into(), mac.into(), KEYED_SCHEME.into()])
         .on_conflict(
             OnConflict::column(AccessLogHead::Id)
-                .update_columns([AccessLogHead::Seq, AccessLogHead::Hash])
+                .update_columns([
+                    AccessLogHead::Seq.into_iden(),
+                    AccessLogHead::Hash.into_iden(),
+                    HeadScheme::Scheme.into_iden(),
+                ])
                 .to_owned(),
         )
+        .to_owned()
+}
+
+/// What [`reseal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resealed {
+    /// The trail was already keyed (or empty).
+    AlreadyKeyed,
+    /// This many entries were checked against their SHA-256 chain and sealed with the key.
+    Sealed(u64),
+    /// The SHA-256 chain did not verify (this many problems): left as it is, so
+    /// verification reports it, rather than blessing it with the key.
+    Broken(usize),
+}
+
+/// Seals a trail written before keys (a scheme-1 head) with `seal`, in one transaction,
+/// after checking its SHA-256 chain. Run once at start, before the writer.
+pub async fn reseal(db: &DatabaseConnection, seal: &Seal) -> Result<Resealed, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let select = Query::select()
+        .columns([
+            AccessLogHead::Seq.into_iden(),
+            AccessLogHead::Hash.into_iden(),
+            HeadScheme::Scheme.into_iden(),
+        ])
+        .from(AccessLogHead::Table)
+        .and_where(Expr::col(AccessLogHead::Id).eq(1))
         .to_owned();
-    txn.execute(&head).await?;
-    txn.commit().await
+    let Some(row) = txn.query_one(&select).await? else {
+        return Ok(Resealed::AlreadyKeyed);
+    };
+    if row.try_get::<i32>("", "scheme")? != LEGACY_SCHEME {
+        return Ok(Resealed::AlreadyKeyed);
+    }
+    let head = (
+        row.try_get::<i64>("", "seq")?,
+        row.try_get::<Vec<u8>>("", "hash")?,
+    );
+    let mut legacy = Verifier::new(Seal::Legacy, Vec::new());
+    let mut prev = GENESIS.to_vec();
+    let mut after = i64::MIN;
+    loop {
+        let rows = page_in(&txn, after, RESEAL_PAGE).await?;
+        let Some(end) = rows.last().map(|c| c.seq) else {
+            break;
+        };
+        for c in rows.iter().filter(|c| c.seq <= head.0) {
+            legacy.push(c);
+            let mac = seal.seal(&prev, c.seq, &c.entry);
+            let update = Query::update()
+                .table(AccessLog::Table)
+                .values([
+                    (AccessLog::PrevHash, prev.clone().into()),
+                    (AccessLog::Hash, mac.clone().into()),
+                ])
+                .and_where(Expr::col(AccessLog::Seq).eq(c.seq))
+                .to_owned();
+            txn.execute(&update).await?;
+            prev = mac;
+        }
+        after = end;
+    }
+    let (entries, problems) = legacy.finish(Some(head.clone()));
+    if !problems.is_empty() {
+        // Dropping the transaction rolls the new seals back.
+        return Ok(Resealed::Broken(problems.len()));
+    }
+    txn.execute(&set_head(head.0, prev)).await?;
+    txn.commit().await?;
+    Ok(Resealed::Sealed(entries))
 }
 
 /// The recorded head: the last position and hash (None before the first entry).
@@ -138,6 +234,14 @@ pub async fn page(
     after: i64,
     limit: u64,
 ) -> Result<Vec<ChainedEntry>, DbErr> {
+    page_in(db, after, limit).await
+}
+
+async fn page_in(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<ChainedEntry>, DbErr> {
     let select = entries_query()
         .and_where(Expr::col(AccessLog::Seq).gt(after))
         .limit(limit)
@@ -154,6 +258,24 @@ pub async fn of_subject(
 ) -> Result<Vec<ChainedEntry>, DbErr> {
     let select = entries_query()
         .and_where(Expr::col(AccessLog::SubjectId).eq(subject_id))
+        .and_where(Expr::col(AccessLog::Seq).gt(after))
+        .limit(limit)
+        .to_owned();
+    db.query_all(&select).await?.iter().map(entry).collect()
+}
+
+/// Up to `limit` witness entries for `service`'s head after position `after`, in order.
+pub async fn witnessed(
+    db: &DatabaseConnection,
+    service: &str,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<ChainedEntry>, DbErr> {
+    // Witness entries name no subject: the subject index finds them.
+    let select = entries_query()
+        .and_where(Expr::col(AccessLog::SubjectId).eq(""))
+        .and_where(Expr::col(AccessLog::Method).eq(WITNESS_METHOD))
+        .and_where(Expr::col(AccessLog::Caller).eq(service))
         .and_where(Expr::col(AccessLog::Seq).gt(after))
         .limit(limit)
         .to_owned();
