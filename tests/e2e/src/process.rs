@@ -39,6 +39,8 @@ pub enum Caller {
     Admin,
     /// A company client (`client-demo`).
     Client,
+    /// Another company client (`client-intruder`), with no link to anyone the world made.
+    OtherClient,
     /// A service of the mesh, calling another.
     Service(&'static str),
 }
@@ -48,6 +50,7 @@ impl Caller {
         match self {
             Self::Admin => "admin",
             Self::Client => "client-demo",
+            Self::OtherClient => "client-intruder",
             Self::Service(name) => name,
         }
     }
@@ -219,9 +222,27 @@ impl Pdm {
         for (key, value) in &self.env {
             command.env(key, value);
         }
+        if self.starts == 0 {
+            self.init_certificates().await?;
+        }
         self.child = Some(command.spawn().context("starting pdm serve all")?);
         self.starts += 1;
         self.wait_serving().await
+    }
+
+    /// The development PKI, with a second company client for the scoping tests (what
+    /// `pdm serve all` would write on first start, plus `client-intruder`).
+    async fn init_certificates(&self) -> anyhow::Result<()> {
+        let status = Command::new(&self.bin)
+            .args(["certs", "init", "--clients", "demo,intruder"])
+            .current_dir(self.dir.path())
+            .env("PDM__DATA_DIR", self.data_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "pdm certs init failed: {status}");
+        Ok(())
     }
 
     /// Waits until every service answers `SERVING` on its health port.

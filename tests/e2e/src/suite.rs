@@ -43,7 +43,11 @@ impl Suite {
     pub async fn start_with(env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let backend = Backend::from_env().await?;
         // The scheduler's purge run would add rows while a test counts them.
-        let mut settings = vec![("PDM__RETENTION__PURGE_INTERVAL_MINUTES", "100000")];
+        // Nor may the access trail's witnessing (a record a minute per service).
+        let mut settings = vec![
+            ("PDM__RETENTION__PURGE_INTERVAL_MINUTES", "100000"),
+            ("PDM__AUDIT__WITNESS_INTERVAL_MS", "86400000"),
+        ];
         settings.extend_from_slice(env);
         let pdm = Pdm::start_with(backend, &settings).await?;
         let mut served = BTreeMap::new();

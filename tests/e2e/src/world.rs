@@ -241,6 +241,16 @@ pub fn fixtures() -> Vec<Fixture> {
             |w| json!({"sessionToken": w.session}),
         ),
         call(
+            m(IDENTITY, "LinkSubject"),
+            Client,
+            |w| json!({"sessionToken": w.session}),
+        ),
+        call(
+            m(IDENTITY, "CheckRelationship"),
+            Service("consent"),
+            |w| json!({"subjectId": w.subject, "client": "client:demo"}),
+        ),
+        call(
             m(IDENTITY, "VerifySubject"),
             Client,
             |w| json!({"subjectId": w.subject, "password": w.password}),
@@ -536,6 +546,20 @@ pub fn fixtures() -> Vec<Fixture> {
             Admin,
             |w| json!({"subjectId": w.subject, "pageSize": 10}),
         ),
+        // A head witnessed (any service for any other; the fixture's caller is one).
+        call(
+            "pdm.audit.v1.AuditService/WitnessHead",
+            Service("rights"),
+            |_| json!({"seq": 1, "mac": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}),
+        ),
+        call(
+            "pdm.audit.v1.AuditService/ListWitnessedHeads",
+            Admin,
+            |_| json!({"service": "rights", "pageSize": 10}),
+        ),
+        call("pdm.audit.v1.AuditService/GetSignedHead", Admin, |_| {
+            json!({})
+        }),
         // --- last: an account closed
         call(m(IDENTITY, "DeleteAccount"), Client, |w| {
             json!({"subjectId": w.subject_delete, "password": w.password_delete,
