@@ -109,8 +109,8 @@ fn expected(
     for (i, w) in request.witnessed.iter().enumerate().take(MAX_WITNESSED) {
         let field = format!("witnessed[{i}]");
         check_mac(&mut violations, &field, w.seq, &w.mac);
-        if w.witness.is_empty() {
-            violations.add(format!("{field}.witness"), "required");
+        if !is_service_name(&w.witness) {
+            violations.add(format!("{field}.witness"), "a service's name");
         }
         out.push(Expected {
             seq: w.seq,
@@ -154,9 +154,20 @@ fn expected(
     Ok((out, forged))
 }
 
+/// Whether `name` names a service of the mesh (never a card number: the guard of every
+/// free-text field applies to names too).
+fn is_service_name(name: &str) -> bool {
+    matches!(Caller::from_name(name), Some(Caller::Service(_)))
+        && !crate::text::contains_card_number(name)
+}
+
 /// A page token: the position after which the next page starts.
 fn page_after(violations: &mut FieldViolations, token: &str) -> i64 {
     if token.is_empty() {
+        return 0;
+    }
+    if crate::text::contains_card_number(token) {
+        violations.add("page_token", "not a token from a previous page");
         return 0;
     }
     match token.parse::<i64>() {
@@ -313,7 +324,7 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::ListWitnessedHeadsResponse>, Status> {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        if Caller::from_name(&request.service).is_none_or(|c| !matches!(c, Caller::Service(_))) {
+        if !is_service_name(&request.service) {
             violations.add("service", "a service's name");
         }
         if request.page_size > MAX_WITNESS_PAGE {
