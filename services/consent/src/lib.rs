@@ -23,6 +23,7 @@ use pdm_proto::{
 };
 use pdm_runtime::{
     Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    relationships::Relationships,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +67,7 @@ pub async fn run(
     let catalogue = Arc::new(Catalogue::new(&settings.purposes).map_err(anyhow::Error::msg)?);
     let max_message = ctx.settings.server.max_message_bytes;
     let identity = IdentityServiceClient::new(ctx.channel("identity")?);
+    let relationships = Arc::new(Relationships::new(identity.clone()));
 
     // Streams (WatchConsentChanges) end when shutdown starts, so the drain is quick.
     let stop = CancellationToken::new();
@@ -104,7 +106,15 @@ pub async fn run(
             stop.clone(),
         )
         .await?;
-        let api = ConsentApi::new(store, subjects, catalogue, ctx.clock.clone(), ledger, stop);
+        let api = ConsentApi::new(
+            store,
+            subjects,
+            catalogue,
+            ctx.clock.clone(),
+            ledger,
+            stop,
+            relationships,
+        );
         consent.set(
             ConsentServiceServer::new(api.clone())
                 .max_decoding_message_size(max_message)

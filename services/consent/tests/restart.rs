@@ -14,6 +14,7 @@ use pdm_proto::{
         consent_service_client::ConsentServiceClient,
     },
 };
+use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{TestMesh, assert::field_violations, fake::Person};
 use tonic::{Streaming, transport::Channel as GrpcChannel};
 
@@ -319,15 +320,30 @@ async fn remembered_subjects_are_decided_while_identity_is_down() -> anyhow::Res
     grant(&mut consent, &known, "product_analytics").await?;
     let (before, decisions) = every_decision(&mut consent, &known).await?;
 
-    // Identity goes away and consent restarts with an empty cache: the region consent
-    // remembered still decides; a subject it never resolved cannot be decided.
+    // Identity goes away and consent restarts with an empty cache: for the mesh's own
+    // services the region consent remembered still decides; a subject it never resolved
+    // cannot be decided.
     mesh.stop("identity").await?;
     mesh.restart("consent").await?;
-    let mut consent = mesh.consent();
+    let mut rights = ConsentServiceClient::new(
+        mesh.channel_as(pdm_consent::NAME, &Caller::Service("rights".into()))?,
+    );
     assert_eq!(
-        every_decision(&mut consent, &known).await?,
+        every_decision(&mut rights, &known).await?,
         (before, decisions)
     );
+    // A company client is scoped to its linked subjects, which only identity can confirm:
+    // it hears UNAVAILABLE (retry), never a decision and never "unknown subject".
+    let mut consent = mesh.consent();
+    let err = consent
+        .check_processing(pb::CheckProcessingRequest {
+            subject_id: known.clone(),
+            purpose: "support".to_owned(),
+        })
+        .await
+        .expect_err("the link cannot be confirmed");
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    let mut consent = rights;
     let err = consent
         .check_processing(pb::CheckProcessingRequest {
             subject_id: stranger.clone(),

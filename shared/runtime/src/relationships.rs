@@ -75,6 +75,9 @@ impl Relationships {
             Ok(response) => response.into_inner().related,
             // A subject id identity cannot even read is nobody's.
             Err(status) if status.code() == Code::InvalidArgument => false,
+            // Identity is down: a link seen before, even long ago, beats failing (links
+            // only go away with the subject's erasure).
+            Err(_) if self.seen_linked(&key) => return Ok(Scope::Allowed),
             Err(status) => {
                 tracing::warn!(code = ?status.code(), "identity did not answer a relationship check");
                 return Err(Status::unavailable(
@@ -95,6 +98,14 @@ impl Relationships {
         let (related, at) = remembered.get(key)?;
         let ttl = if *related { LINKED_FOR } else { UNLINKED_FOR };
         (now.duration_since(*at) < ttl).then_some(*related)
+    }
+
+    fn seen_linked(&self, key: &(String, String)) -> bool {
+        self.remembered
+            .lock()
+            .ok()
+            .and_then(|remembered| remembered.get(key).map(|(related, _)| *related))
+            .unwrap_or(false)
     }
 
     fn remember(&self, key: (String, String), related: bool, now: Instant) {

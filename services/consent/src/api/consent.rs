@@ -4,7 +4,7 @@ use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{self as pb, LedgerEntryKind, Source, consent_service_server::ConsentService},
 };
-use pdm_runtime::audit;
+use pdm_runtime::{audit, tls::identity::Caller};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 use uuid::Uuid;
 
@@ -91,8 +91,13 @@ impl ConsentApi {
         }
     }
 
-    async fn state_with_gpc(&self, metadata: &MetadataMap, subject: &Uuid) -> Result<SubjectState> {
-        let mut state = self.known_subject(subject).await?;
+    async fn state_with_gpc(
+        &self,
+        metadata: &MetadataMap,
+        caller: Option<&Caller>,
+        subject: &Uuid,
+    ) -> Result<SubjectState> {
+        let mut state = self.known_subject(caller, subject).await?;
         self.honour_gpc(metadata, subject, &mut state).await?;
         Ok(state)
     }
@@ -120,7 +125,8 @@ impl ConsentService for ConsentApi {
         request: Request<pb::GrantConsentRequest>,
     ) -> Result<Response<pb::GrantConsentResponse>, Status> {
         let now = self.inner.clock.now();
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         let purpose = c.purpose("purpose", &r.purpose, &self.inner.catalogue);
@@ -132,7 +138,7 @@ impl ConsentService for ConsentApi {
         c.finish()?;
         let (subject, purpose) = (checked(subject)?, checked(purpose)?);
 
-        let state = self.state_with_gpc(&metadata, &subject).await?;
+        let state = self.state_with_gpc(&metadata, caller, &subject).await?;
         let p = self.inner.catalogue.get(purpose);
         let basis = p.basis(state.region);
         if basis != LegalBasis::Consent {
@@ -173,7 +179,8 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::WithdrawConsentRequest>,
     ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         let purpose = c.purpose("purpose", &r.purpose, &self.inner.catalogue);
@@ -181,7 +188,7 @@ impl ConsentService for ConsentApi {
         let actor = c.text("actor", &r.actor, MAX_ACTOR);
         c.finish()?;
         let (subject, purpose) = (checked(subject)?, checked(purpose)?);
-        self.state_with_gpc(&metadata, &subject).await?;
+        self.state_with_gpc(&metadata, caller, &subject).await?;
         let key = self.inner.catalogue.get(purpose).key.clone();
         let now = self.inner.clock.now();
         let mut e = entry(
@@ -207,12 +214,13 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::GetConsentsRequest>,
     ) -> Result<Response<pb::GetConsentsResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         c.finish()?;
         let subject = checked(subject)?;
-        let state = self.state_with_gpc(&metadata, &subject).await?;
+        let state = self.state_with_gpc(&metadata, caller, &subject).await?;
         let catalogue = &self.inner.catalogue;
         let purposes = catalogue
             .all()
@@ -242,6 +250,7 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::GetConsentHistoryRequest>,
     ) -> Result<Response<pb::GetConsentHistoryResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
@@ -253,6 +262,10 @@ impl ConsentService for ConsentApi {
         }
         c.finish()?;
         let subject = checked(subject)?;
+        if !self.visible(caller.as_ref(), &subject).await? {
+            // What a subject without a ledger gets; nothing of theirs was read.
+            return Ok(Response::new(pb::GetConsentHistoryResponse::default()));
+        }
         let limit = if r.page_size == 0 {
             100
         } else {
@@ -282,7 +295,8 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::CheckProcessingRequest>,
     ) -> Result<Response<pb::CheckProcessingResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         if r.purpose.is_empty() {
@@ -291,11 +305,7 @@ impl ConsentService for ConsentApi {
         c.finish()?;
         let subject = checked(subject)?;
         let purpose = self.inner.catalogue.find(&r.purpose);
-        let mut known = self
-            .inner
-            .subjects
-            .resolve(&subject, self.inner.clock.now())
-            .await?;
+        let mut known = self.resolve_for(caller, &subject).await?;
         if let Known::Subject(state) = &mut known {
             self.honour_gpc(&metadata, &subject, state).await?;
         }
@@ -310,6 +320,7 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::BatchCheckProcessingRequest>,
     ) -> Result<Response<pb::BatchCheckProcessingResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let mut c = Check::new();
         if r.items.is_empty() {
@@ -334,13 +345,28 @@ impl ConsentService for ConsentApi {
         let mut decisions = Vec::with_capacity(parsed.len());
         let mut tally = metrics::Tally::default();
         let mut last: Option<(Uuid, Known)> = None;
+        // Scoped once per distinct subject, not per item.
+        let mut visible = std::collections::HashSet::new();
+        let mut distinct: Vec<Uuid> = parsed.iter().filter_map(|(s, _)| *s).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for subject in distinct {
+            if self.visible(caller.as_ref(), &subject).await? {
+                visible.insert(subject);
+            }
+        }
         for (subject, purpose) in parsed {
             let subject = checked(subject)?;
             // Batches often repeat a subject for several purposes: reuse the last lookup.
             let known = match last {
                 Some((id, known)) if id == subject => known,
                 _ => {
-                    let known = self.inner.subjects.resolve(&subject, now).await?;
+                    // A subject the caller may not see is decided as an unknown one.
+                    let known = if visible.contains(&subject) {
+                        self.inner.subjects.resolve(&subject, now).await?
+                    } else {
+                        Known::Unknown
+                    };
                     last = Some((subject, known));
                     known
                 }
@@ -360,18 +386,15 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::CanContactRequest>,
     ) -> Result<Response<pb::CanContactResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         let channel = c.channel(r.channel);
         let kind = c.kind(r.kind);
         c.finish()?;
         let subject = checked(subject)?;
-        let mut known = self
-            .inner
-            .subjects
-            .resolve(&subject, self.inner.clock.now())
-            .await?;
+        let mut known = self.resolve_for(caller, &subject).await?;
         let decision = match &mut known {
             Known::Subject(state) => {
                 self.honour_gpc(&metadata, &subject, state).await?;
@@ -394,7 +417,8 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::SetContactPreferenceRequest>,
     ) -> Result<Response<pb::SetContactPreferenceResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         let channel = c.channel(r.channel);
@@ -402,7 +426,7 @@ impl ConsentService for ConsentApi {
         let actor = c.text("actor", &r.actor, MAX_ACTOR);
         c.finish()?;
         let subject = checked(subject)?;
-        self.state_with_gpc(&metadata, &subject).await?;
+        self.state_with_gpc(&metadata, caller, &subject).await?;
         let kind = if r.opted_out {
             LedgerEntryKind::OptOut
         } else {
@@ -426,6 +450,7 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::SetDoNotSellRequest>,
     ) -> Result<Response<pb::SetDoNotSellResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
@@ -433,7 +458,7 @@ impl ConsentService for ConsentApi {
         let actor = c.text("actor", &r.actor, MAX_ACTOR);
         c.finish()?;
         let subject = checked(subject)?;
-        self.known_subject(&subject).await?;
+        self.known_subject(caller.as_ref(), &subject).await?;
         let kind = if r.do_not_sell {
             LedgerEntryKind::DoNotSell
         } else {
@@ -466,14 +491,15 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::SetRestrictionRequest>,
     ) -> Result<Response<pb::SetRestrictionResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         let source = c.source(r.source);
         let actor = c.text("actor", &r.actor, MAX_ACTOR);
         c.finish()?;
         let subject = checked(subject)?;
-        self.state_with_gpc(&metadata, &subject).await?;
+        self.state_with_gpc(&metadata, caller, &subject).await?;
         let kind = if r.restricted {
             LedgerEntryKind::Restrict
         } else {
@@ -506,7 +532,8 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::RecordObjectionRequest>,
     ) -> Result<Response<pb::RecordObjectionResponse>, Status> {
-        let (metadata, _, r) = request.into_parts();
+        let (metadata, extensions, r) = request.into_parts();
+        let caller = extensions.get::<Caller>();
         let mut c = Check::new();
         let subject = c.subject("subject_id", &r.subject_id);
         let purpose = c.purpose("purpose", &r.purpose, &self.inner.catalogue);
@@ -514,7 +541,7 @@ impl ConsentService for ConsentApi {
         let actor = c.text("actor", &r.actor, MAX_ACTOR);
         c.finish()?;
         let (subject, purpose) = (checked(subject)?, checked(purpose)?);
-        let state = self.state_with_gpc(&metadata, &subject).await?;
+        let state = self.state_with_gpc(&metadata, caller, &subject).await?;
         let p = self.inner.catalogue.get(purpose);
         if !r.withdraw && !p.objectable_in(state.region) {
             // Art. 21 GDPR: the right to object covers processing on legitimate interests

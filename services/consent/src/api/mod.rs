@@ -9,7 +9,11 @@ mod watch;
 
 use std::sync::Arc;
 
-use pdm_runtime::SharedClock;
+use pdm_runtime::{
+    SharedClock,
+    relationships::{Relationships, Scope},
+    tls::identity::Caller,
+};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -40,6 +44,8 @@ struct Inner {
     /// "allowed" behind.
     writer: tokio::sync::Mutex<()>,
     stop: CancellationToken,
+    /// Which subjects a company client may see (identity's links).
+    relationships: Arc<Relationships>,
 }
 
 impl ConsentApi {
@@ -51,6 +57,7 @@ impl ConsentApi {
         clock: SharedClock,
         ledger: Ledger,
         stop: CancellationToken,
+        relationships: Arc<Relationships>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -61,18 +68,49 @@ impl ConsentApi {
                 ledger,
                 writer: tokio::sync::Mutex::new(()),
                 stop,
+                relationships,
             }),
         }
     }
 
-    /// The subject's state; `NOT_FOUND` when identity does not know it.
-    async fn known_subject(&self, subject: &Uuid) -> Result<crate::domain::state::SubjectState> {
+    /// Whether `caller` may see `subject`. Policy, "Data Security & Protection":
+    /// restricted access; service providers get only what they need. A company client
+    /// sees only the subjects it is linked with (identity's links); for any other the
+    /// answer is the one for a subject that does not exist.
+    async fn visible(&self, caller: Option<&Caller>, subject: &Uuid) -> Result<bool> {
         match self
             .inner
+            .relationships
+            .scope(caller, &subject.to_string())
+            .await
+        {
+            Ok(Scope::Allowed) => Ok(true),
+            Ok(Scope::Hidden) => Ok(false),
+            Err(_) => Err(ConsentError::IdentityUnavailable),
+        }
+    }
+
+    /// The subject's state as `caller` may know it: unknown when identity does not know
+    /// the subject or the caller is a company client not linked with it (then nothing
+    /// is loaded or stored).
+    async fn resolve_for(&self, caller: Option<&Caller>, subject: &Uuid) -> Result<Known> {
+        if !self.visible(caller, subject).await? {
+            return Ok(Known::Unknown);
+        }
+        self.inner
             .subjects
             .resolve(subject, self.inner.clock.now())
-            .await?
-        {
+            .await
+    }
+
+    /// The subject's state; `NOT_FOUND` when identity does not know it or `caller` may
+    /// not see it.
+    async fn known_subject(
+        &self,
+        caller: Option<&Caller>,
+        subject: &Uuid,
+    ) -> Result<crate::domain::state::SubjectState> {
+        match self.resolve_for(caller, subject).await? {
             Known::Subject(state) => Ok(state),
             Known::Unknown => Err(ConsentError::UnknownSubject),
         }
