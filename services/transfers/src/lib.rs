@@ -10,14 +10,18 @@ pub mod migration;
 pub mod settings;
 pub mod store;
 
+use std::sync::Arc;
+
 use pdm_crypto::Keyring;
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
+    identity::v1::identity_service_client::IdentityServiceClient,
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
     transfers::v1::transfers_service_server::TransfersServiceServer,
 };
 use pdm_runtime::{
     Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    relationships::Relationships,
 };
 use tokio::net::TcpListener;
 
@@ -58,6 +62,9 @@ pub async fn run(
     let adequacy = domain::adequacy::lists(&settings.adequacy).map_err(anyhow::Error::msg)?;
     let max_message = ctx.settings.server.max_message_bytes;
     let consent = ConsentServiceClient::new(ctx.channel("consent")?);
+    let relationships = Arc::new(Relationships::new(IdentityServiceClient::new(
+        ctx.channel("identity")?,
+    )));
 
     let transfers = Deferred::new();
     let subject_data = Deferred::new();
@@ -72,6 +79,7 @@ pub async fn run(
             adequacy,
             consent,
             Keyring::new(&ctx.kek),
+            relationships,
         );
         transfers.set(
             TransfersServiceServer::new(api.clone())

@@ -25,8 +25,8 @@ use pdm_testkit::{
 };
 use pdm_transfers::Transfers;
 use support::{
-    assert_logged, authorize, mesh, outcome, recipient, record, register, scc, start_time, strings,
-    subject, transfer,
+    assert_logged, authorize, mesh, outcome, person, recipient, record, register, scc, start_time,
+    strings, subject, transfer,
 };
 use tonic::Code;
 
@@ -110,7 +110,7 @@ async fn sccs_allow_hosting_in_india_for_a_processor_with_a_positive_tia() -> an
         &mut client,
         pb::AuthorizeTransferRequest {
             data_categories: strings(&["account.profile", "support.ticket"]),
-            subject_id: subject(),
+            subject_id: person(&mesh).await?,
             reference: "nightly-replication".into(),
             ..transfer(Regime::Eu, &hosting.recipient_id)
         },
@@ -537,7 +537,7 @@ async fn an_explicit_consent_derogation_asks_the_consent_service() -> anyhow::Re
     let d = authorize(
         &mut client,
         pb::AuthorizeTransferRequest {
-            subject_id: subject(),
+            subject_id: mesh.sign_up(&Person::new()).await?,
             ..for_subject.clone()
         },
     )

@@ -13,8 +13,8 @@ use pdm_proto::transfers::v1::{self as pb, Outcome, Regime};
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
 use pdm_testkit::assert::field_violations;
 use support::{
-    Client, authorize, log, mesh, recipient, record, register, scc, start_time, strings, subject,
-    transfer,
+    Client, authorize, log, mesh, person, recipient, record, register, scc, start_time, strings,
+    subject, transfer,
 };
 
 fn ids(entries: &[pb::TransferLogEntry]) -> Vec<String> {
@@ -33,7 +33,7 @@ async fn the_log_is_filtered_by_recipient_country_subject_and_time() -> anyhow::
     let india = register(&mut client, recipient("hosting-in", "IN")).await?;
     record(&mut client, scc(&india.recipient_id, start)).await?;
     let japan = register(&mut client, recipient("support-jp", "JP")).await?;
-    let (ada, bob) = (subject(), subject());
+    let (ada, bob) = (person(&mesh).await?, person(&mesh).await?);
 
     // One decision a day, from `start`.
     let requests = [
@@ -266,7 +266,7 @@ async fn a_subjects_recipients_are_those_its_data_was_actually_sent_to() -> anyh
     let india = register(&mut client, recipient("hosting-in", "IN")).await?;
     let japan = register(&mut client, recipient("support-jp", "JP")).await?;
     register(&mut client, recipient("unused-fr", "FR")).await?;
-    let (ada, bob) = (subject(), subject());
+    let (ada, bob) = (person(&mesh).await?, person(&mesh).await?);
 
     for (subject_id, to) in [
         (&ada, &japan),

@@ -23,7 +23,8 @@ use pdm_testkit::{
 };
 use prost_types::value::Kind;
 use support::{
-    authorize, log, mesh, pseudonymised_rows, recipient, register, start_time, subject, transfer,
+    authorize, log, mesh, person, pseudonymised_rows, recipient, register, start_time, subject,
+    transfer,
 };
 use tonic::transport::Channel;
 
@@ -93,7 +94,7 @@ async fn an_export_lists_the_subjects_transfers_and_their_recipients() -> anyhow
     let germany = register(&mut client, recipient("backup-de", "DE")).await?;
     let japan = register(&mut client, recipient("support-jp", "JP")).await?;
     let india = register(&mut client, recipient("hosting-in", "IN")).await?;
-    let (ada, bob) = (subject(), subject());
+    let (ada, bob) = (person(&mesh).await?, person(&mesh).await?);
     send(&mesh, &ada, &[&germany, &japan, &india]).await?;
     send(&mesh, &bob, &[&germany]).await?;
     let mut subject_data = mesh.subject_data("transfers");
@@ -169,7 +170,7 @@ async fn erasure_pseudonymises_the_log_and_the_receipt_says_it_is_kept() -> anyh
     let mut client = mesh.transfers();
     let germany = register(&mut client, recipient("backup-de", "DE")).await?;
     let india = register(&mut client, recipient("hosting-in", "IN")).await?;
-    let (ada, bob) = (subject(), subject());
+    let (ada, bob) = (person(&mesh).await?, person(&mesh).await?);
     send(&mesh, &ada, &[&germany, &india, &germany]).await?;
     send(&mesh, &bob, &[&germany]).await?;
     let db = mesh.connect_db("transfers").await?;
@@ -264,7 +265,7 @@ async fn a_subject_with_logged_transfers_is_known_to_restriction() -> anyhow::Re
     let germany = register(&mut client, recipient("backup-de", "DE")).await?;
     let india = register(&mut client, recipient("hosting-in", "IN")).await?;
     // Only a denied transfer: nothing was disclosed, but its record is held (and exported).
-    let (ada, bob) = (subject(), subject());
+    let (ada, bob) = (person(&mesh).await?, person(&mesh).await?);
     send(&mesh, &ada, &[&india]).await?;
     send(&mesh, &bob, &[&germany]).await?;
     let mut subject_data = mesh.subject_data("transfers");
@@ -324,7 +325,7 @@ async fn purging_removes_old_entries_except_those_on_hold_and_a_dry_run_removes_
     let mesh = mesh(&clock).await?;
     let mut client = mesh.transfers();
     let germany = register(&mut client, recipient("backup-de", "DE")).await?;
-    let (ada, bob) = (subject(), subject());
+    let (ada, bob) = (person(&mesh).await?, person(&mesh).await?);
     // Old: two of ada's, one of bob's, one without a subject.
     send(&mesh, &ada, &[&germany, &germany]).await?;
     send(&mesh, &bob, &[&germany]).await?;

@@ -9,7 +9,13 @@ use std::sync::Arc;
 
 use pdm_crypto::Keyring;
 use pdm_proto::consent::v1::consent_service_client::ConsentServiceClient;
-use pdm_runtime::{SharedClock, client::TracedChannel};
+use pdm_runtime::{
+    SharedClock,
+    client::TracedChannel,
+    relationships::{Relationships, Scope},
+    tls::identity::Caller,
+};
+use tonic::Status;
 
 use crate::{domain::adequacy::AdequacyList, store::Store};
 
@@ -21,6 +27,8 @@ pub struct TransfersApi {
     adequacy: Arc<Vec<AdequacyList>>,
     consent: ConsentServiceClient<TracedChannel>,
     keyring: Keyring,
+    /// Which subjects a company client may see (identity's links).
+    relationships: Arc<Relationships>,
 }
 
 impl TransfersApi {
@@ -31,6 +39,7 @@ impl TransfersApi {
         adequacy: Vec<AdequacyList>,
         consent: ConsentServiceClient<TracedChannel>,
         keyring: Keyring,
+        relationships: Arc<Relationships>,
     ) -> Self {
         Self {
             store,
@@ -38,7 +47,16 @@ impl TransfersApi {
             adequacy: Arc::new(adequacy),
             consent,
             keyring,
+            relationships,
         }
+    }
+
+    /// Whether `caller` may see `subject`. Policy, "Data Security & Protection":
+    /// restricted access; service providers get only what they need. A company client
+    /// sees only the subjects it is linked with (identity's links); for any other the
+    /// answer is the one for a subject that does not exist.
+    async fn visible(&self, caller: Option<&Caller>, subject: &str) -> Result<bool, Status> {
+        Ok(self.relationships.scope(caller, subject).await? == Scope::Allowed)
     }
 
     /// The pseudonym that replaces a subject id in the log after erasure.

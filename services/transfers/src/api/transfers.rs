@@ -9,6 +9,7 @@ use pdm_proto::{
 };
 use pdm_runtime::audit;
 use pdm_runtime::convert::timestamp;
+use pdm_runtime::tls::identity::Caller;
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -95,6 +96,7 @@ impl TransfersService for TransfersApi {
         &self,
         request: Request<pb::ListRecipientsRequest>,
     ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
+        let caller = request.extensions().get::<Caller>();
         let r = request.get_ref();
         let mut c = Check::default();
         let subject = c.subject("subject_id", &r.subject_id);
@@ -105,6 +107,12 @@ impl TransfersService for TransfersApi {
         };
         c.finish()?;
         let subject = checked(subject)?;
+        if let Some(subject) = &subject
+            && !self.visible(caller, subject).await?
+        {
+            // What a subject nothing was disclosed of gets; nothing of theirs was read.
+            return Ok(Response::new(pb::ListRecipientsResponse::default()));
+        }
         let mut rows = match &subject {
             Some(subject) => self.store.recipients_of_subject(subject).await?,
             None => self.store.recipients(None).await?,
@@ -154,6 +162,7 @@ impl TransfersService for TransfersApi {
         &self,
         request: Request<pb::AuthorizeTransferRequest>,
     ) -> Result<Response<pb::AuthorizeTransferResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let mut c = Check::default();
         let regime = c.regime("regime", r.regime);
@@ -174,6 +183,12 @@ impl TransfersService for TransfersApi {
         let (regime, categories, subject) =
             (checked(regime)?, checked(categories)?, checked(subject)?);
         checked(purpose)?;
+        // A subject the caller may not see is unknown to it: nothing is decided or logged.
+        if let Some(subject) = &subject
+            && !self.visible(caller.as_ref(), subject).await?
+        {
+            return Err(TransfersError::NotFound("subject").into());
+        }
 
         let recipient_id = checked(checked(recipient_id)?)?;
         let recipient = self

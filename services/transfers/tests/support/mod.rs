@@ -7,12 +7,13 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use pdm_identity::Identity;
 use pdm_proto::transfers::v1::{
     self as pb, MechanismKind, PartyRole, RecipientRole, Regime, TiaOutcome,
     transfers_service_client::TransfersServiceClient,
 };
 use pdm_runtime::{ManualClock, convert::timestamp};
-use pdm_testkit::{Mesh, TestMesh};
+use pdm_testkit::{Mesh, TestMesh, fake::Person};
 use pdm_transfers::Transfers;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::transport::Channel;
@@ -27,18 +28,26 @@ pub fn start_time() -> DateTime<Utc> {
         .expect("date")
 }
 
-/// A mesh with the transfers service alone, on `clock`.
+/// A mesh with the transfers service and identity (which knows which subjects a company
+/// client may see), on `clock`.
 pub async fn mesh(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
     TestMesh::new()
+        .with(Identity)
         .with(Transfers)
         .clock(clock.clone())
         .start()
         .await
 }
 
-/// A fresh subject id (transfers takes subject ids as given; it does not ask identity).
+/// A fresh subject id nobody created: a company client's transfers for it are refused as
+/// for an unknown subject, while the mesh's own services may name it.
 pub fn subject() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// A subject created through identity by the test kit's client (so linked with it).
+pub async fn person(mesh: &Mesh) -> anyhow::Result<String> {
+    mesh.sign_up(&Person::new()).await
 }
 
 /// Strings from literals.
