@@ -16,6 +16,9 @@ pub enum TelemetryError {
     /// The consent service could not be asked.
     #[error("consent unavailable")]
     ConsentUnavailable,
+    /// Identity could not confirm the caller's relationship with a subject.
+    #[error("identity unavailable")]
+    IdentityUnavailable,
     /// These subjects were erased while their data was being written: nothing was
     /// written, and the caller judges again.
     #[error("subjects erased meanwhile")]
@@ -53,6 +56,9 @@ impl From<TelemetryError> for Status {
             TelemetryError::ConsentUnavailable => {
                 Status::unavailable("consent service unavailable; retry with backoff")
             }
+            TelemetryError::IdentityUnavailable => Status::unavailable(
+                "the identity service cannot confirm the caller's relationship with a subject; retry with backoff",
+            ),
             TelemetryError::ErasedMeanwhile(_) => {
                 Status::aborted("a subject was erased while the request ran; retry")
             }

@@ -17,11 +17,13 @@ use anyhow::Context as _;
 use pdm_crypto::{KeyStore, Keyring};
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
+    identity::v1::identity_service_client::IdentityServiceClient,
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
     telemetry::v1::telemetry_service_server::TelemetryServiceServer,
 };
 use pdm_runtime::{
     Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    relationships::Relationships,
 };
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
@@ -77,6 +79,9 @@ pub async fn run(
     let scrubber = Scrubber::new().context("telemetry")?;
     let max_message = ctx.settings.server.max_message_bytes;
     let consent = ConsentServiceClient::new(ctx.channel("consent")?);
+    let relationships = Arc::new(Relationships::new(IdentityServiceClient::new(
+        ctx.channel("identity")?,
+    )));
 
     let stop = CancellationToken::new();
     let stop_on_shutdown = stop.clone();
@@ -98,7 +103,7 @@ pub async fn run(
         let erasures = Arc::new(Notify::new());
         let api = TelemetryApi::new(
             store,
-            gate,
+            (gate, relationships),
             ctx.clock.clone(),
             settings,
             geo,

@@ -14,6 +14,8 @@ use pdm_proto::{
 use prost::Message;
 use serde_json::Value;
 
+use pdm_runtime::tls::identity::Caller;
+
 use super::{TelemetryApi, requests};
 use crate::{
     error::{Result, TelemetryError},
@@ -63,6 +65,7 @@ impl TelemetryApi {
     pub(super) async fn ingest(
         &self,
         request: pb::IngestEventsRequest,
+        caller: Option<&Caller>,
     ) -> Result<pb::IngestEventsResponse> {
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -97,7 +100,10 @@ impl TelemetryApi {
                 Some(events) => events,
                 None => validate()?,
             };
-            match self.judge_and_write(&request.batch_id, events, now).await {
+            match self
+                .judge_and_write(&request.batch_id, events, now, caller)
+                .await
+            {
                 Err(TelemetryError::ErasedMeanwhile(subjects)) if attempts < 3 => {
                     attempts += 1;
                     self.forget_erased(&subjects).await?;
@@ -113,6 +119,7 @@ impl TelemetryApi {
         batch_id: &str,
         events: Vec<requests::CleanEvent>,
         now: chrono::DateTime<chrono::Utc>,
+        caller: Option<&Caller>,
     ) -> Result<pb::IngestEventsResponse> {
         let inner = &self.inner;
         let mut subjects: Vec<String> =
@@ -121,8 +128,13 @@ impl TelemetryApi {
         subjects.dedup();
         let mut verdicts: HashMap<String, Verdict> = HashMap::with_capacity(subjects.len());
         let mut to_ask = Vec::new();
+        // Once per distinct subject of the batch (answers are cached across batches). A
+        // subject the caller may not see comes first, so nothing about it (erased,
+        // restricted) shows through.
         for s in subjects {
-            if self.is_suppressed(&s) {
+            if !self.visible(caller, &s).await? {
+                verdicts.insert(s, Err(DropReason::UnknownSubject));
+            } else if self.is_suppressed(&s) {
                 verdicts.insert(s, Err(DropReason::Erased));
             } else if self.is_restricted(&s) {
                 verdicts.insert(s, Err(DropReason::Restricted));

@@ -30,6 +30,7 @@ pub fn refusal_label(err: &TelemetryError) -> &'static str {
         TelemetryError::Invalid(_) => "invalid",
         TelemetryError::Overloaded => "overloaded",
         TelemetryError::ConsentUnavailable => "consent_unavailable",
+        TelemetryError::IdentityUnavailable => "identity_unavailable",
         TelemetryError::ErasedMeanwhile(_) => "erased_meanwhile",
         TelemetryError::Db(_)
         | TelemetryError::Keys(_)

@@ -12,7 +12,11 @@ use std::{
 };
 
 use pdm_crypto::{DataKey, key_store::KeyStoreError};
-use pdm_runtime::SharedClock;
+use pdm_runtime::{
+    SharedClock,
+    relationships::{Relationships, Scope},
+    tls::identity::Caller,
+};
 use sea_orm::DbErr;
 use tokio::sync::{Notify, Semaphore};
 
@@ -50,13 +54,16 @@ struct Inner {
     keys: RwLock<HashMap<String, DataKey>>,
     /// Wakes the background deleter.
     erasures: Arc<Notify>,
+    /// Which subjects a company client may see (identity's links).
+    relationships: Arc<Relationships>,
 }
 
 impl TelemetryApi {
-    /// Handlers over the store and gate; loads the suppression and restriction lists.
+    /// Handlers over the store, the consent gate and identity's links; loads the
+    /// suppression and restriction lists.
     pub async fn new(
         store: Store,
-        gate: Arc<ConsentGate>,
+        (gate, relationships): (Arc<ConsentGate>, Arc<Relationships>),
         clock: SharedClock,
         settings: TelemetrySettings,
         geo: GeoDb,
@@ -78,8 +85,20 @@ impl TelemetryApi {
                 restricted: RwLock::new(restricted),
                 keys: RwLock::new(HashMap::new()),
                 erasures,
+                relationships,
             }),
         })
+    }
+
+    /// Whether `caller` may send data about `subject`. Policy, "Data Security &
+    /// Protection": restricted access; service providers get only what they need. A
+    /// company client sees only the subjects it is linked with (identity's links); data
+    /// about any other is treated as data about a subject that does not exist.
+    async fn visible(&self, caller: Option<&Caller>, subject: &str) -> Result<bool> {
+        match self.inner.relationships.scope(caller, subject).await {
+            Ok(scope) => Ok(scope == Scope::Allowed),
+            Err(_) => Err(TelemetryError::IdentityUnavailable),
+        }
     }
 
     fn is_suppressed(&self, subject: &str) -> bool {

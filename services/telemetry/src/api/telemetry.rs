@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use pdm_proto::telemetry::v1::{self as pb, Dimension, telemetry_service_server::TelemetryService};
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
+use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, tls::identity::Caller};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
@@ -21,9 +21,10 @@ impl TelemetryService for TelemetryApi {
         &self,
         request: Request<pb::IngestEventsRequest>,
     ) -> Result<Response<pb::IngestEventsResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let request = request.into_inner();
         let received = request.events.len();
-        let answer = self.ingest(request).await;
+        let answer = self.ingest(request, caller.as_ref()).await;
         metrics::record(&answer, received);
         Ok(Response::new(answer?))
     }
@@ -32,6 +33,7 @@ impl TelemetryService for TelemetryApi {
         &self,
         request: Request<pb::ReportCrashRequest>,
     ) -> Result<Response<pb::ReportCrashResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let now = self.inner.clock.now();
         let mut v = FieldViolations::new();
@@ -91,6 +93,12 @@ impl TelemetryService for TelemetryApi {
             None => None,
         };
         v.finish()?;
+        // A subject the caller may not see is not tied to the report: it is kept as one
+        // naming nobody, the same answer as for a subject that does not exist.
+        let subject = match subject {
+            Some(s) if self.visible(caller.as_ref(), &s).await? => Some(s),
+            _ => None,
+        };
         // Policy, "For Customer Support": crash reports are analysed to fix problems;
         // legitimate interest, so no analytics consent is needed. They are scrubbed first.
         let scrubber = &self.inner.scrubber;
