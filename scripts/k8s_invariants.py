@@ -51,8 +51,8 @@ PORTS = {
 CALLS = {
     "identity": {"rights", "retention"},
     "consent": {"identity"},
-    "telemetry": {"consent", "transfers"},
-    "transfers": {"consent"},
+    "telemetry": {"identity", "consent", "transfers"},
+    "transfers": {"identity", "consent"},
     "retention": {"identity", "consent", "telemetry", "transfers", "rights"},
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
 }
