@@ -154,6 +154,30 @@ async fn an_opt_out_stops_promotions_at_once_but_never_necessary_messages() -> a
     .await?;
     assert!(!d.allowed, "opt-out is effective immediately");
     assert_eq!(d.reason, Reason::OptedOut as i32);
+    // One choice, one answer: the decision APIs agree with CanContact.
+    let checked = consent
+        .check_processing(pb::CheckProcessingRequest {
+            subject_id: subject.clone(),
+            purpose: "marketing_email".to_owned(),
+        })
+        .await?
+        .into_inner()
+        .decision
+        .expect("decision");
+    assert_eq!(
+        checked, d,
+        "CheckProcessing(marketing_email) after an email opt-out"
+    );
+    let batch = consent
+        .batch_check_processing(pb::BatchCheckProcessingRequest {
+            items: vec![pb::CheckItem {
+                subject_id: subject.clone(),
+                purpose: "marketing_email".to_owned(),
+            }],
+        })
+        .await?
+        .into_inner();
+    assert_eq!(batch.decisions, [d]);
     // "Communicating with You About Our Services": "you won't be able to opt-out of
     // receiving these types of communications, since they are a necessary part of the
     // services".

@@ -2,9 +2,12 @@
 //! 1. restriction denies everything but purposes that survive it (legal claims);
 //! 2. an objection denies the purpose (absolute for direct marketing);
 //! 3. "do not sell or share" denies sale and ad-partner purposes;
-//! 4. a purpose resting on consent needs consent in force (else "withdrawn" or "no
+//! 4. an opt-out of a channel denies that channel's marketing purpose (one choice, one
+//!    answer: `CheckProcessing(marketing_email)` and `CanContact(EMAIL, PROMOTIONAL)`
+//!    agree);
+//! 5. a purpose resting on consent needs consent in force (else "withdrawn" or "no
 //!    consent");
-//! 5. otherwise the purpose's own legal basis allows it.
+//! 6. otherwise the purpose's own legal basis allows it.
 
 use pdm_proto::{
     common::v1::LegalBasis,
@@ -67,6 +70,11 @@ pub fn decide(purpose: &Purpose, index: usize, state: &SubjectState) -> Decision
     if purpose.sale_or_share && state.do_not_sell {
         return Decision::deny(basis, Reason::DoNotSell);
     }
+    // Policy, "Marketing Our Services": "you can opt out of receiving marketing
+    // communications from us": the opt-out stops the purpose, whichever API asks.
+    if marketing_channel(&purpose.key).is_some_and(|channel| state.opted_out(channel)) {
+        return Decision::deny(basis, Reason::OptedOut);
+    }
     if basis == LegalBasis::Consent {
         return if state.granted(index) {
             Decision::allow(basis, Reason::ConsentGiven)
@@ -90,6 +98,13 @@ pub fn channel_purpose(channel: Channel) -> Option<&'static str> {
     }
 }
 
+/// The channel whose promotional messages a marketing purpose is, if it is one.
+pub fn marketing_channel(purpose: &str) -> Option<Channel> {
+    super::event::CHANNELS
+        .into_iter()
+        .find(|channel| channel_purpose(*channel) == Some(purpose))
+}
+
 /// Whether a message may be sent. Transactional, administrative and security messages
 /// always go out ("you won't be able to opt-out of receiving these types of
 /// communications"); promotional ones need the channel's marketing purpose allowed and no
@@ -106,11 +121,7 @@ pub fn can_contact(
     let Some(index) = channel_purpose(channel).and_then(|k| catalogue.find(k)) else {
         return Decision::unknown_purpose();
     };
-    let purpose = catalogue.get(index);
-    if state.opted_out(channel) {
-        return Decision::deny(purpose.basis(state.region), Reason::OptedOut);
-    }
-    decide(purpose, index, state)
+    decide(catalogue.get(index), index, state)
 }
 
 #[cfg(test)]
@@ -237,6 +248,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_email_opt_out_is_one_answer_for_every_api() {
+        // Issue 15, "two truths for one choice": after an email opt-out the marketing
+        // purpose is denied by CheckProcessing as by CanContact, consent or not.
+        let c = cat();
+        let email = idx(&c, "marketing_email");
+        let mut s = SubjectState {
+            granted: 1 << email,
+            ..SubjectState::new(Region::Eea)
+        };
+        assert!(check(&c, "marketing_email", &s).allowed);
+        s.apply(&Change {
+            kind: LedgerEntryKind::OptOut,
+            purpose: None,
+            channel: Channel::Email,
+        });
+        let checked = check(&c, "marketing_email", &s);
+        let contact = can_contact(&c, &s, Channel::Email, MessageKind::Promotional);
+        assert_eq!(checked, contact);
+        assert_eq!(checked.reason, Reason::OptedOut);
+        // Other channels' purposes are not touched.
+        assert_ne!(check(&c, "marketing_sms", &s).reason, Reason::OptedOut);
+    }
+
+    #[test]
+    fn every_channel_names_its_marketing_purpose_and_back() {
+        for channel in CHANNELS {
+            let purpose = channel_purpose(channel).unwrap_or_default();
+            assert_eq!(marketing_channel(purpose), Some(channel));
+        }
+        assert_eq!(marketing_channel("product_analytics"), None);
+    }
+
     fn arb_state() -> impl Strategy<Value = SubjectState> {
         (
             0usize..7,
@@ -280,6 +324,10 @@ mod tests {
             }
             if s.withdrawn(p) && d.basis == LegalBasis::Consent {
                 prop_assert!(!d.allowed);
+            }
+            if let Some(channel) = marketing_channel(&purpose.key) {
+                // CheckProcessing and CanContact give one answer for a channel's purpose.
+                prop_assert_eq!(d, can_contact(&c, &s, channel, MessageKind::Promotional));
             }
         }
 
