@@ -11,41 +11,15 @@ mod support;
 
 use std::{path::Path, sync::atomic::Ordering, time::Duration};
 
-use pdm_proto::{
-    common::v1::Region,
-    rights::v1::{self as pb, Regime, RequestKind, Status},
-};
+use pdm_proto::rights::v1::{Regime, RequestKind, Status};
 use pdm_testkit::{
     Mesh,
     assert::{contains, raw_storage},
-    fake::Person,
 };
 use support::{
-    builder, count, eventually, mailbox, mesh, password, person_with_data, relay::Relay,
-    sent_message, submit, wait_closed,
+    builder, californian, count, eventually, mailbox, mesh, person_with_data, relay::Relay,
+    request, sent_message, submit, wait_closed,
 };
-
-fn request(
-    kind: RequestKind,
-    regime: Regime,
-    subject: &str,
-    person: &Person,
-) -> pb::SubmitRequestRequest {
-    pb::SubmitRequestRequest {
-        kind: kind as i32,
-        regime: regime as i32,
-        subject_id: subject.to_owned(),
-        credential: password(person),
-        ..Default::default()
-    }
-}
-
-fn californian() -> Person {
-    Person {
-        region: Region::UsCa,
-        ..Person::new()
-    }
-}
 
 /// Outbox rows of the subject's requests that still hold an address or a mailbox key.
 async fn rows_holding_an_address(mesh: &Mesh, subject: &str) -> anyhow::Result<u64> {

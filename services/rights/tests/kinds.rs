@@ -12,24 +12,9 @@ use pdm_proto::{
 use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{assert::field_violations, fake::Person};
 use support::{
-    DATA_SERVICES, disclose, download, mesh, operator, password, person_with_data, submit,
+    DATA_SERVICES, disclose, download, mesh, operator, person_with_data, request, submit,
     submit_as, task, wait_closed, wait_closed_as,
 };
-
-fn request(
-    kind: RequestKind,
-    regime: Regime,
-    subject: &str,
-    person: &Person,
-) -> pb::SubmitRequestRequest {
-    pb::SubmitRequestRequest {
-        kind: kind as i32,
-        regime: regime as i32,
-        subject_id: subject.to_owned(),
-        credential: password(person),
-        ..Default::default()
-    }
-}
 
 /// Submits and watches a request to its end.
 async fn run(

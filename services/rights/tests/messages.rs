@@ -6,37 +6,12 @@ mod support;
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use pdm_proto::{
-    common::v1::Region,
-    rights::v1::{self as pb, Regime, RequestKind, Status},
-};
-use pdm_testkit::{Mesh, fake::Person};
+use pdm_proto::rights::v1::{Regime, RequestKind, Status};
+use pdm_testkit::Mesh;
 use support::{
-    builder, count, eventually, mesh, password, person_with_data, relay::Relay, sent_message,
-    submit, wait_closed,
+    builder, californian, count, eventually, mesh, person_with_data, relay::Relay, request,
+    sent_message, submit, wait_closed,
 };
-
-fn request(
-    kind: RequestKind,
-    regime: Regime,
-    subject: &str,
-    person: &Person,
-) -> pb::SubmitRequestRequest {
-    pb::SubmitRequestRequest {
-        kind: kind as i32,
-        regime: regime as i32,
-        subject_id: subject.to_owned(),
-        credential: password(person),
-        ..Default::default()
-    }
-}
-
-fn californian() -> Person {
-    Person {
-        region: Region::UsCa,
-        ..Person::new()
-    }
-}
 
 /// Outbox rows of a request: (all, sent, without a recipient).
 async fn outbox_rows(mesh: &Mesh, request_id: &str) -> anyhow::Result<(u64, u64, u64)> {

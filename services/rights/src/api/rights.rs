@@ -1,5 +1,6 @@
 //! `pdm.rights.v1.RightsService`.
 
+use super::access::Viewer;
 use pdm_runtime::audit;
 use pdm_runtime::tls::identity::Caller;
 use std::pin::Pin;
@@ -24,6 +25,18 @@ type WatchStream =
     Pin<Box<dyn Stream<Item = std::result::Result<pb::WatchRequestResponse, GrpcStatus>> + Send>>;
 
 impl RightsApi {
+    /// Who is looking at request `id`; NOT_FOUND when it does not exist or the caller may
+    /// not see it (the two are not told apart).
+    async fn visible(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        session_token: &str,
+    ) -> Result<Viewer> {
+        let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
+        self.viewer(caller, &row, session_token).await
+    }
+
     pub(super) async fn load(&self, id: &str) -> Result<pb::DataSubjectRequest> {
         let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
         let tasks = self.store.tasks_of(id).await?;
@@ -270,18 +283,10 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::GetRequestRequest>,
     ) -> std::result::Result<Response<pb::GetRequestResponse>, GrpcStatus> {
-        let caller = request.extensions().get::<Caller>().cloned();
-        let id = checked_id_and_tokens(
-            &request.get_ref().request_id,
-            &[("session_token", &request.get_ref().session_token)],
-        )?;
-        let row = self
-            .store
-            .request(&id)
-            .await?
-            .ok_or(RightsError::NotFound)?;
+        let r = request.get_ref();
+        let id = checked_id_and_tokens(&r.request_id, &[("session_token", &r.session_token)])?;
         let viewer = self
-            .viewer(caller.as_ref(), &row, &request.get_ref().session_token)
+            .visible(caller_of(&request), &id, &r.session_token)
             .await?;
         let request = self.load_for(&id, &viewer).await?;
         let subject = request.subject_id.clone();
@@ -464,8 +469,7 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::DownloadExportRequest>,
     ) -> std::result::Result<Response<Self::DownloadExportStream>, GrpcStatus> {
-        let caller = request.extensions().get::<Caller>().cloned();
-        let r = request.into_inner();
+        let r = request.get_ref();
         let id = checked_id_and_tokens(
             &r.request_id,
             &[
@@ -473,12 +477,9 @@ impl RightsService for RightsApi {
                 ("session_token", &r.session_token),
             ],
         )?;
-        let row = self
-            .store
-            .request(&id)
-            .await?
-            .ok_or(RightsError::NotFound)?;
-        let viewer = self.viewer(caller.as_ref(), &row, &r.session_token).await?;
+        let viewer = self
+            .visible(caller_of(&request), &id, &r.session_token)
+            .await?;
         Ok(Response::new(
             self.download(&id, &viewer, &r.download_token).await?,
         ))
@@ -490,18 +491,10 @@ impl RightsService for RightsApi {
         &self,
         request: Request<pb::WatchRequestRequest>,
     ) -> std::result::Result<Response<Self::WatchRequestStream>, GrpcStatus> {
-        let caller = request.extensions().get::<Caller>().cloned();
-        let id = checked_id_and_tokens(
-            &request.get_ref().request_id,
-            &[("session_token", &request.get_ref().session_token)],
-        )?;
-        let row = self
-            .store
-            .request(&id)
-            .await?
-            .ok_or(RightsError::NotFound)?;
+        let r = request.get_ref();
+        let id = checked_id_and_tokens(&r.request_id, &[("session_token", &r.session_token)])?;
         let viewer = self
-            .viewer(caller.as_ref(), &row, &request.get_ref().session_token)
+            .visible(caller_of(&request), &id, &r.session_token)
             .await?;
         let first = self.load_for(&id, &viewer).await?;
         let mut changes = self.changes.subscribe();
@@ -610,6 +603,11 @@ impl RightsService for RightsApi {
 }
 
 /// A request id and the token fields beside it, every problem reported together.
+/// The caller the authorisation layer found.
+fn caller_of<T>(request: &Request<T>) -> Option<&Caller> {
+    request.extensions().get::<Caller>()
+}
+
 fn checked_id_and_tokens(raw_id: &str, tokens: &[(&str, &str)]) -> Result<String> {
     let mut v = pdm_runtime::FieldViolations::new();
     let id = requests::check_request_id(&mut v, raw_id);

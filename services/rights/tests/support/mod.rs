@@ -96,6 +96,30 @@ pub fn password(person: &Person) -> Option<Credential> {
     })
 }
 
+/// A request of `kind` under `regime` for `subject`, proved by the person's password.
+pub fn request(
+    kind: pb::RequestKind,
+    regime: pb::Regime,
+    subject: &str,
+    person: &Person,
+) -> pb::SubmitRequestRequest {
+    pb::SubmitRequestRequest {
+        kind: kind as i32,
+        regime: regime as i32,
+        subject_id: subject.to_owned(),
+        credential: password(person),
+        ..Default::default()
+    }
+}
+
+/// Someone living in California (CCPA requests).
+pub fn californian() -> Person {
+    Person {
+        region: pdm_proto::common::v1::Region::UsCa,
+        ..Person::new()
+    }
+}
+
 /// A credential that does not prove anything.
 pub fn wrong_password() -> Option<Credential> {
     Some(Credential {
