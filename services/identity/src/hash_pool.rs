@@ -127,11 +127,6 @@ impl HashPool {
         })
     }
 
-    /// How many hashes run at once.
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-
     /// A PHC string for `password`.
     pub async fn hash(&self, password: String) -> Result<String, PoolError> {
         match self.run(Work::Hash(password)).await? {

@@ -116,11 +116,4 @@ impl Relationships {
             remembered.insert(key, (related, now));
         }
     }
-
-    /// Forgets every answer about `subject` (after its erasure).
-    pub fn forget(&self, subject: &str) {
-        if let Ok(mut remembered) = self.remembered.lock() {
-            remembered.retain(|(_, s), _| s != subject);
-        }
-    }
 }
