@@ -649,3 +649,108 @@ async fn bad_transfer_requests_are_refused_field_by_field_and_nothing_is_logged(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn do_not_sell_my_personal_information_reaches_the_advertising_partners() -> anyhow::Result<()>
+{
+    let clock = ManualClock::new(start_time());
+    let mesh = TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .with(Transfers)
+        .clock(clock.clone())
+        .start()
+        .await?;
+    let californian = mesh
+        .sign_up(&Person {
+            region: Region::Us,
+            ..Person::new()
+        })
+        .await?;
+    let mut client = mesh.transfers();
+    // As seeded: an advertising partner decides its own purposes.
+    let partner = register(
+        &mut client,
+        pb::Recipient {
+            role: RecipientRole::IndependentController as i32,
+            purposes: strings(&["marketing_ads", "sale_or_share"]),
+            ..recipient("ads-ie", "IE")
+        },
+    )
+    .await?;
+    let hosting = register(&mut client, recipient("hosting-ie", "IE")).await?;
+    let to_partner = |subject: &str| pb::AuthorizeTransferRequest {
+        subject_id: subject.to_owned(),
+        purpose: "marketing_ads".into(),
+        ..transfer(Regime::Eu, &partner.recipient_id)
+    };
+    let mut decisions = Vec::new();
+
+    // Advertising rests on consent: nothing goes to the partner before it is given.
+    let d = authorize(&mut client, to_partner(&californian)).await?;
+    assert_eq!(outcome(&d), Outcome::DeniedSubjectChoice);
+    assert!(d.detail.contains("REASON_NO_CONSENT"), "{}", d.detail);
+    decisions.push(d);
+    mesh.consent()
+        .grant_consent(consent_pb::GrantConsentRequest {
+            subject_id: californian.clone(),
+            purpose: "marketing_ads".into(),
+            source: Source::WebForm as i32,
+            policy_version: "2024-06-28".into(),
+            text_hash: "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea".into(),
+            actor: "ads-consent-dialog".into(),
+            occurred_at: None,
+        })
+        .await?;
+    let d = authorize(&mut client, to_partner(&californian)).await?;
+    assert!(d.allowed, "{d:?}");
+    decisions.push(d);
+
+    // Not in bulk: the person's choices are asked person by person.
+    let d = authorize(&mut client, to_partner("")).await?;
+    assert!(!d.allowed);
+    assert_eq!(outcome(&d), Outcome::DeniedSubjectRequired);
+    decisions.push(d);
+
+    mesh.consent()
+        .set_do_not_sell(consent_pb::SetDoNotSellRequest {
+            subject_id: californian.clone(),
+            do_not_sell: true,
+            source: Source::WebForm as i32,
+            actor: "do-not-sell-link".into(),
+        })
+        .await?;
+    let d = authorize(&mut client, to_partner(&californian)).await?;
+    assert!(!d.allowed);
+    assert_eq!(outcome(&d), Outcome::DeniedSubjectChoice);
+    assert!(d.detail.contains("REASON_DO_NOT_SELL"), "{}", d.detail);
+    decisions.push(d);
+
+    // A processor acting on our instructions is not a sale: hosting goes on.
+    let d = authorize(
+        &mut client,
+        pb::AuthorizeTransferRequest {
+            subject_id: californian.clone(),
+            ..transfer(Regime::Eu, &hosting.recipient_id)
+        },
+    )
+    .await?;
+    assert!(d.allowed, "{d:?}");
+    decisions.push(d);
+
+    // Lifting the choice is seen by the very next disclosure.
+    mesh.consent()
+        .set_do_not_sell(consent_pb::SetDoNotSellRequest {
+            subject_id: californian.clone(),
+            do_not_sell: false,
+            source: Source::WebForm as i32,
+            actor: "do-not-sell-link".into(),
+        })
+        .await?;
+    let d = authorize(&mut client, to_partner(&californian)).await?;
+    assert!(d.allowed, "{d:?}");
+    decisions.push(d);
+
+    // Every decision, the refusals for a person's choice included, is in the log.
+    assert_logged(&mut client, &decisions).await
+}

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use pdm_proto::{
-    consent::v1::CheckProcessingRequest,
+    consent::v1::{CheckProcessingRequest, Reason},
     transfers::v1::{
         self as pb, Outcome, PartyRole, RecipientRole, transfers_service_server::TransfersService,
     },
@@ -17,7 +17,10 @@ use super::{
     requests::{self, Check, checked},
 };
 use crate::{
-    domain::authorize::{RecipientFacts, TransferFacts, Verdict, authorize},
+    domain::{
+        authorize::{RecipientFacts, TransferFacts, Verdict, authorize},
+        choice::{self, Choice},
+    },
     error::{Result, TransfersError},
     store::{LogFilter, entities::transfer_log},
 };
@@ -74,6 +77,47 @@ impl TransfersApi {
                 other => Ok(other),
             }
         }
+    }
+
+    /// Applies the subject's choices to a disclosure decided per person, asking the consent
+    /// service's one decision function only when the register and mechanisms allowed it.
+    async fn follow_choices(
+        &self,
+        verdict: Verdict,
+        role: RecipientRole,
+        subject: Option<&str>,
+        purpose: &str,
+    ) -> Result<Verdict> {
+        if !matches!(verdict, Verdict::Allowed { .. }) || !choice::decided_per_person(role) {
+            return Ok(verdict);
+        }
+        let Some(subject) = subject else {
+            return Ok(choice::apply(verdict, role, None));
+        };
+        let decision = self
+            .consent
+            .clone()
+            .check_processing(CheckProcessingRequest {
+                subject_id: subject.to_owned(),
+                purpose: purpose.to_owned(),
+            })
+            .await
+            .map_err(|status| {
+                tracing::warn!(code = ?status.code(), "consent check for a disclosure failed");
+                TransfersError::ConsentUnavailable
+            })?
+            .into_inner()
+            .decision
+            .unwrap_or_default();
+        let reason = Reason::try_from(decision.reason).unwrap_or_default();
+        Ok(choice::apply(
+            verdict,
+            role,
+            Some(Choice {
+                allowed: decision.allowed,
+                reason: reason.as_str_name().to_owned(),
+            }),
+        ))
     }
 }
 
@@ -228,6 +272,10 @@ impl TransfersService for TransfersApi {
             now,
         );
         let verdict = self.settle(verdict, subject.as_deref()).await?;
+        let role = RecipientRole::from_str_name(&recipient.role).unwrap_or_default();
+        let verdict = self
+            .follow_choices(verdict, role, subject.as_deref(), &r.purpose)
+            .await?;
         let (allowed, outcome, mechanism, detail) = match verdict {
             Verdict::Allowed {
                 outcome,

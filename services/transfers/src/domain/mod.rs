@@ -3,5 +3,6 @@
 
 pub mod adequacy;
 pub mod authorize;
+pub mod choice;
 pub mod country;
 pub mod mechanism;
