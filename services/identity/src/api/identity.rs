@@ -15,9 +15,9 @@ use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
 use crate::{
-    domain::{age, content, throttle},
+    domain::{age, calendar, content, throttle},
     error::{IdentityError, Result},
-    store::NewAccount,
+    store::{NewAccount, ProfileChanges},
 };
 
 /// Blind-index domain of the throttle for credential checks by subject id.
@@ -195,6 +195,41 @@ impl IdentityApi {
             .await
     }
 
+    /// Policy, "Our policy towards the Children", at rectification: a birth date added or
+    /// corrected later, or a move to another region, must leave an adult on the region's
+    /// local date; otherwise nothing changes (FAILED_PRECONDITION). The account is not
+    /// erased on that answer alone: a mistyped date must not close an adult's account; a
+    /// report of a child's data goes to the rights service as an erasure request.
+    async fn check_age_after(
+        &self,
+        subject: &str,
+        changes: &ProfileChanges,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        if changes.birth_date.is_none() && changes.region.is_none() {
+            return Ok(());
+        }
+        let profile = self
+            .store
+            .profile(subject)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        let stored_birth = profile
+            .birth_date
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+        let Some(birth) = changes.birth_date.or(stored_birth) else {
+            return Ok(());
+        };
+        let region = changes.region.unwrap_or(profile.region);
+        if age::is_adult_in(birth, region, now) {
+            Ok(())
+        } else {
+            tracing::warn!(subject_id = %subject, "rectification refused: the account holder would be under 18");
+            Err(IdentityError::Underage)
+        }
+    }
+
     async fn ensure_not_restricted(&self, subject: &str) -> Result<()> {
         match self.store.restricted(subject).await? {
             None => Err(IdentityError::NotFound),
@@ -213,11 +248,11 @@ impl IdentityService for IdentityApi {
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let now = self.clock.now();
-        let form = requests::sign_up(&r, now.date_naive())?;
+        let form = requests::sign_up(&r, calendar::latest_date_on_earth(now))?;
         // Policy, "Our policy towards the Children": no account for anyone under 18, and
-        // nothing of theirs is stored.
+        // nothing of theirs is stored. Birthdays count on the region's local date.
         if let Some(birth) = form.birth_date
-            && !age::is_adult(birth, now.date_naive())
+            && !age::is_adult_in(birth, form.region, now)
         {
             return Err(IdentityError::Underage.into());
         }
@@ -295,11 +330,15 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
-        let (subject, changes) = requests::profile_changes(request.get_ref())?;
+        let now = self.clock.now();
+        let (subject, changes) =
+            requests::profile_changes(request.get_ref(), calendar::latest_date_on_earth(now))?;
         self.require_link(&request, &subject.to_string()).await?;
+        self.check_age_after(&subject.to_string(), &changes, now)
+            .await?;
         let profile = self
             .store
-            .update_profile(&subject.to_string(), changes, self.clock.now())
+            .update_profile(&subject.to_string(), changes, now)
             .await?
             .ok_or(IdentityError::NotFound)?;
         tracing::info!(subject_id = %subject, "profile updated");

@@ -82,7 +82,9 @@ pub struct SignUp {
     pub birth_date: Option<NaiveDate>,
 }
 
-/// Validates CreateAccount; the password is checked but stays in the request.
+/// Validates CreateAccount; the password is checked but stays in the request. `today` is
+/// the latest date on Earth (a birth date after it is in the future everywhere); the age
+/// rule is the caller's, on the region's local date.
 pub fn sign_up(r: &pb::CreateAccountRequest, today: NaiveDate) -> Checked<SignUp> {
     let mut v = FieldViolations::new();
     let first_name = v.check("first_name", NAME.required(&r.first_name));
@@ -122,8 +124,11 @@ pub fn sign_up(r: &pb::CreateAccountRequest, today: NaiveDate) -> Checked<SignUp
     }
 }
 
-/// Validates UpdateProfile.
-pub fn profile_changes(r: &pb::UpdateProfileRequest) -> Checked<(SubjectId, ProfileChanges)> {
+/// Validates UpdateProfile. `today` is the latest date on Earth, as for [`sign_up`].
+pub fn profile_changes(
+    r: &pb::UpdateProfileRequest,
+    today: NaiveDate,
+) -> Checked<(SubjectId, ProfileChanges)> {
     let mut v = FieldViolations::new();
     let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
     let mut changes = ProfileChanges::default();
@@ -145,6 +150,19 @@ pub fn profile_changes(r: &pb::UpdateProfileRequest) -> Checked<(SubjectId, Prof
     }
     if let Some(raw) = r.region {
         changes.region = v.check("region", region(raw));
+    }
+    if let Some(raw) = &r.birth_date {
+        // Removing it would switch the under-18 rule off for the account: a birth date,
+        // once given, can only be corrected (or erased with the account).
+        changes.birth_date = if raw.is_empty() {
+            v.add(
+                "birth_date",
+                "must be a date as YYYY-MM-DD; a birth date can be corrected, not removed",
+            );
+            None
+        } else {
+            v.check("birth_date", age::parse_birth_date(raw, today))
+        };
     }
     finish(v)?;
     let subject = subject.ok_or(IdentityError::Internal("validated subject id missing"))?;
@@ -355,6 +373,36 @@ mod tests {
                 "password"
             ]
         );
+    }
+
+    #[test]
+    fn a_birth_date_can_be_added_or_corrected_but_not_removed() {
+        // Issue 15: the birth date can be given later (rectification), validated as at
+        // sign-up; removing it would switch the under-18 rule off.
+        let subject_id = uuid::Uuid::now_v7().to_string();
+        let update = |birth: &str| pb::UpdateProfileRequest {
+            subject_id: subject_id.clone(),
+            birth_date: Some(birth.to_owned()),
+            ..Default::default()
+        };
+        let (_, changes) = profile_changes(&update("1990-02-03"), today()).expect("valid date");
+        assert_eq!(changes.birth_date, NaiveDate::from_ymd_opt(1990, 2, 3));
+        for bad in ["", "1990-02-30", "2027-01-01", "03/02/1990"] {
+            assert_eq!(
+                fields(profile_changes(&update(bad), today()).expect_err(bad)),
+                ["birth_date"],
+                "{bad:?}"
+            );
+        }
+        let (_, untouched) = profile_changes(
+            &pb::UpdateProfileRequest {
+                subject_id: subject_id.clone(),
+                ..Default::default()
+            },
+            today(),
+        )
+        .expect("no change");
+        assert_eq!(untouched.birth_date, None);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Birth dates and the age rule (policy: "does not knowingly collect any personally
 //! identifiable information from children under the age of 18").
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use pdm_proto::common::v1::Region;
+
+use super::calendar;
 
 /// The minimum age for an account.
 pub const MINIMUM_AGE: u32 = 18;
@@ -37,6 +40,13 @@ pub fn is_adult(birth: NaiveDate, today: NaiveDate) -> bool {
     age_on(birth, today) >= MINIMUM_AGE
 }
 
+/// Whether someone born on `birth` and living in `region` may hold an account at
+/// `instant`: birthdays count on the region's earliest local date (see
+/// [`calendar::earliest_local_date`]), never on the UTC date.
+pub fn is_adult_in(birth: NaiveDate, region: Region, instant: DateTime<Utc>) -> bool {
+    is_adult(birth, calendar::earliest_local_date(region, instant))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -70,6 +80,20 @@ mod tests {
         assert!(parse_birth_date("2027-01-01", today).is_err());
         assert!(parse_birth_date("1850-01-01", today).is_err());
         assert_eq!(parse_birth_date("1990-02-03", today), Ok(d(1990, 2, 3)));
+    }
+
+    #[test]
+    fn the_age_rule_counts_on_the_subjects_local_date_not_utc() {
+        // Policy, "Our policy towards the Children": at 23:30 UTC on 28 November it is
+        // already the 29th in Zurich but still the 28th in California.
+        let birth = d(2008, 11, 29);
+        let instant = DateTime::<Utc>::from_naive_utc_and_offset(
+            d(2026, 11, 28).and_hms_opt(23, 30, 0).unwrap_or_default(),
+            Utc,
+        );
+        assert!(is_adult_in(birth, Region::Ch, instant));
+        assert!(!is_adult_in(birth, Region::Uk, instant));
+        assert!(!is_adult_in(birth, Region::UsCa, instant));
     }
 
     proptest! {

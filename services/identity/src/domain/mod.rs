@@ -1,6 +1,7 @@
 //! The identity service's rules as plain functions and types: no I/O, unit-tested.
 
 pub mod age;
+pub mod calendar;
 pub mod categories;
 pub mod content;
 pub mod email;

@@ -123,6 +123,11 @@ impl Store {
         if let Some(region) = changes.region {
             active.region = Set(region.as_str_name().to_owned());
         }
+        if let Some(birth) = changes.birth_date {
+            active.birth_date = Set(Some(
+                key.seal_str(F_BIRTH, &birth.format("%Y-%m-%d").to_string())?,
+            ));
+        }
         active.updated_at = Set(now);
         match active.update(&txn).await {
             Ok(_) => {}

@@ -74,6 +74,8 @@ pub struct ProfileChanges {
     pub phone: Option<Option<String>>,
     /// New region.
     pub region: Option<Region>,
+    /// New or corrected birth date (it can be added or corrected, never removed).
+    pub birth_date: Option<NaiveDate>,
 }
 
 /// A billing contact.
