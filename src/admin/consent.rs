@@ -1,11 +1,13 @@
-//! `pdm consent …`: the purpose catalogue, a subject's state and history.
+//! `pdm consent …`: the purpose catalogue, a subject's state and history, and withdrawals
+//! the privacy team records on a person's emailed request.
 
 use clap::Subcommand;
 use pdm_proto::{
     common::v1::{LegalBasis, Region},
     consent::v1::{
         Channel, ConsentStatus, GetConsentHistoryRequest, GetConsentsRequest, LedgerEntryKind,
-        ListPurposesRequest, Reason, Source, consent_service_client::ConsentServiceClient,
+        ListPurposesRequest, Reason, Source, WithdrawConsentRequest,
+        consent_service_client::ConsentServiceClient,
     },
 };
 use pdm_runtime::Settings;
@@ -27,6 +29,21 @@ pub enum ConsentCommand {
         /// Subject id.
         subject_id: String,
     },
+    /// Withdraw consent on a person's request that reached the privacy team (by email,
+    /// post or phone): recorded with source PRIVACY_REQUEST and the team member as actor,
+    /// effective for every check that starts after it returns.
+    Withdraw {
+        /// Subject id.
+        subject_id: String,
+        /// Purposes to withdraw (e.g. marketing_email); none with --all.
+        purposes: Vec<String>,
+        /// Every purpose whose consent is in force.
+        #[arg(long, conflicts_with = "purposes")]
+        all: bool,
+        /// Who records it (a name or initials of the privacy team member).
+        #[arg(long)]
+        actor: String,
+    },
 }
 
 fn basis(raw: i32) -> String {
@@ -34,10 +51,63 @@ fn basis(raw: i32) -> String {
     name.trim_start_matches("LEGAL_BASIS_").to_lowercase()
 }
 
+/// Withdraws `purposes` (or, with `all`, every consent in force) and prints what changed.
+async fn withdraw(
+    client: &mut ConsentServiceClient<pdm_runtime::client::TracedChannel>,
+    subject_id: String,
+    mut purposes: Vec<String>,
+    all: bool,
+    actor: String,
+) -> anyhow::Result<()> {
+    if all {
+        purposes = client
+            .get_consents(GetConsentsRequest {
+                subject_id: subject_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .purposes
+            .into_iter()
+            .filter(|p| p.consent == ConsentStatus::Granted as i32)
+            .map(|p| p.purpose)
+            .collect();
+        if purposes.is_empty() {
+            println!("no consent in force for {subject_id}: nothing to withdraw");
+            return Ok(());
+        }
+    }
+    anyhow::ensure!(
+        !purposes.is_empty(),
+        "name the purposes to withdraw, or --all"
+    );
+    for purpose in purposes {
+        let entry = client
+            .withdraw_consent(WithdrawConsentRequest {
+                subject_id: subject_id.clone(),
+                purpose: purpose.clone(),
+                source: Source::PrivacyRequest as i32,
+                actor: format!("privacy-team:{actor}"),
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("{purpose}: {}", status.message()))?
+            .into_inner()
+            .entry
+            .unwrap_or_default();
+        println!("withdrawn: {purpose} (ledger entry {})", entry.sequence);
+    }
+    Ok(())
+}
+
 /// Runs a consent command.
 pub async fn run(settings: &Settings, command: ConsentCommand) -> anyhow::Result<()> {
     let mut client = ConsentServiceClient::new(channel(settings, "consent")?);
     match command {
+        ConsentCommand::Withdraw {
+            subject_id,
+            purposes,
+            all,
+            actor,
+        } => withdraw(&mut client, subject_id, purposes, all, actor).await?,
         ConsentCommand::Purposes => {
             let purposes = client
                 .list_purposes(ListPurposesRequest {})
