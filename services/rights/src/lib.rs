@@ -11,6 +11,7 @@ pub mod migration;
 pub mod outbox;
 pub mod package;
 pub mod peers;
+pub mod refuse;
 pub mod sealed;
 pub mod settings;
 pub mod store;

@@ -74,12 +74,43 @@ impl Outbox {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
-        let details = sealed::open_details(&key, &req.details)?;
-        let Some(email) = details.contact_email else {
+        let Some(email) = self.address(req)? else {
             tracing::info!(request_id = %req.request_id, topic, "no contact address: message not queued");
             return Ok(());
         };
+        let message = self.compose(req, &email, topic, body, now)?;
+        self.store.enqueue(message).await
+    }
+
+    /// The contact address the request holds for its subject, if any.
+    pub fn address(&self, req: &request::Model) -> Result<Option<String>> {
+        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+        Ok(sealed::open_details(&key, &req.details)?.contact_email)
+    }
+
+    /// Forgets the contact address a request holds, once the messages it owes are queued.
+    pub async fn forget_contact(&self, req: &request::Model) -> Result<()> {
+        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+        let mut details = sealed::open_details(&key, &req.details)?;
+        if details.contact_email.take().is_some() {
+            self.store
+                .set_details(&req.request_id, sealed::seal_details(&key, &details)?)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A message to `email` about the request, sealed, ready to be stored (in the same
+    /// transaction as the change it tells of).
+    pub fn compose(
+        &self,
+        req: &request::Model,
+        email: &str,
+        topic: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<outbox::Model> {
+        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
         let message_id = uuid::Uuid::now_v7().to_string();
         // The mailbox key exists from the start, so shredding it at erasure also covers
         // a message being written at that moment.
@@ -87,20 +118,18 @@ impl Outbox {
             Sink::File(_) => Some(mailbox::new_key(&self.keyring, &message_id)?),
             Sink::Smtp { .. } => None,
         };
-        self.store
-            .enqueue(outbox::Model {
-                message_id,
-                request_id: req.request_id.clone(),
-                topic: topic.to_owned(),
-                recipient: Some(key.seal_str(F_RECIPIENT, &email)?),
-                body: key.seal_str(F_BODY, body)?,
-                status: "pending".to_owned(),
-                attempts: 0,
-                created_at: now,
-                sent_at: None,
-                file_key,
-            })
-            .await
+        Ok(outbox::Model {
+            message_id,
+            request_id: req.request_id.clone(),
+            topic: topic.to_owned(),
+            recipient: Some(key.seal_str(F_RECIPIENT, email)?),
+            body: key.seal_str(F_BODY, body)?,
+            status: "pending".to_owned(),
+            attempts: 0,
+            created_at: now,
+            sent_at: None,
+            file_key,
+        })
     }
 
     /// Sends what is pending.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use pdm_proto::{
     audit::v1::audit_service_client::AuditServiceClient,
-    consent::v1::consent_service_client::ConsentServiceClient,
+    consent::v1::consent_service_client::ConsentServiceClient, identity::v1::GetAccountRequest,
     identity::v1::identity_service_client::IdentityServiceClient,
     retention::v1::retention_service_client::RetentionServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
@@ -47,5 +47,24 @@ impl Peers {
             consent: ConsentServiceClient::new(channel("consent")?),
             retention: RetentionServiceClient::new(channel("retention")?),
         })
+    }
+}
+
+// === impl Peers ===
+
+impl Peers {
+    /// The subject's email on their account, for the messages a request owes them; `None`
+    /// when identity does not know the subject or does not answer.
+    pub async fn contact_email(&self, subject: &str) -> Option<String> {
+        self.identity
+            .clone()
+            .get_account(GetAccountRequest {
+                subject_id: subject.to_owned(),
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().account)
+            .map(|a| a.email)
+            .filter(|e| !e.is_empty())
     }
 }

@@ -516,28 +516,25 @@ impl Worker {
             return Ok(());
         }
         let now = self.clock.now();
+        // Each refusing service gives its reason; the subject is told them all.
         let refused: Vec<String> = tasks
             .iter()
             .filter(|t| t.status == task_status::REJECTED)
             .map(|t| {
                 format!(
-                    "{} ({}): {}",
+                    "the {} service could not {} your data: {}",
                     t.service,
-                    t.action,
-                    t.last_error.clone().unwrap_or_default()
+                    t.action.replace('_', " "),
+                    t.last_error
+                        .as_deref()
+                        .unwrap_or_default()
+                        .replace('\n', " ")
                 )
             })
             .collect();
         let kind = RequestKind::from_str_name(&req.kind).unwrap_or_default();
         let closed = if !refused.is_empty() {
-            self.store
-                .close(
-                    request_id,
-                    "STATUS_DENIED",
-                    Some(refused.join("; ")),
-                    None,
-                    now,
-                )
+            crate::refuse::refuse(&self.store, &self.outbox, &self.peers, &req, &refused, now)
                 .await?
         } else {
             let exports = matches!(
@@ -594,14 +591,7 @@ impl Worker {
     }
 
     async fn forget_contact(&self, req: &request::Model) -> Result<()> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
-        let mut details = sealed::open_details(&key, &req.details)?;
-        if details.contact_email.take().is_some() {
-            self.store
-                .set_details(&req.request_id, sealed::seal_details(&key, &details)?)
-                .await?;
-        }
-        Ok(())
+        self.outbox.forget_contact(req).await
     }
 
     async fn notify_completion(

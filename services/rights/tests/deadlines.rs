@@ -1,15 +1,17 @@
 //! Legal deadlines through the API, on a clock the tests move: one calendar month under
-//! the GDPR regimes (Art. 12(3); "If you make a request, we have one month to respond to
-//! you"), 45 days and a confirmation within 10 business days under the CCPA, extensions
-//! with a reason told to the subject, overdue requests, and the yearly report.
+//! every regime ("If you make a request, we have one month to respond to you", in the
+//! policy's GDPR and CCPA sections alike), a confirmation within 10 business days under
+//! the CCPA, extensions made by the privacy team only and never without the subject told
+//! why and until when, overdue requests, and the yearly report.
 
 mod support;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
 use pdm_proto::rights::v1::{self as pb, Regime, RequestKind, Status};
-use pdm_runtime::{ManualClock, convert::timestamp};
+use pdm_runtime::{ManualClock, convert::timestamp, tls::identity::Caller};
 use pdm_testkit::{Mesh, fake::Person};
 use support::{builder, password, sent_message, submit, task, wait_closed, wait_for};
 use tonic::Code;
@@ -56,14 +58,17 @@ fn verified(
     }
 }
 
+/// Extends a deadline as the privacy team.
 async fn extend(
     mesh: &Mesh,
     request_id: &str,
     months: i32,
     reason: &str,
 ) -> Result<pb::DataSubjectRequest, tonic::Status> {
-    Ok(mesh
-        .rights()
+    let channel = mesh
+        .channel_as("rights", &Caller::Admin)
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    Ok(RightsServiceClient::new(channel)
         .extend_deadline(pb::ExtendDeadlineRequest {
             request_id: request_id.to_owned(),
             months,
@@ -126,19 +131,21 @@ async fn due_dates_follow_the_calendar() -> anyhow::Result<()> {
             end_of(2027, 1, 31),
             None,
         ),
-        // CCPA: 45 calendar days; receipt confirmed within 10 business days (a Sunday,
+        // CCPA: one month too ("CCPA Privacy Rights": "If you make a request, we have one
+        // month to respond to you"); receipt confirmed within 10 business days (a Sunday,
         // then two working weeks).
         (
             at(2026, 3, 15, 12),
             Regime::Ccpa,
-            end_of(2026, 4, 29),
+            end_of(2026, 4, 15),
             end_of(2026, 3, 27),
         ),
-        // Received on a Saturday: confirmed by the Friday two weeks on.
+        // Received on a Saturday: confirmed by the Friday two weeks on; due at the end of
+        // February, as under the GDPR.
         (
             at(2026, 1, 31, 10),
             Regime::Ccpa,
-            end_of(2026, 3, 17),
+            end_of(2026, 2, 28),
             end_of(2026, 2, 13),
         ),
     ];
@@ -271,7 +278,8 @@ async fn gdpr_deadlines_extend_by_two_months_at_most_and_only_in_time() -> anyho
 }
 
 #[tokio::test]
-async fn ccpa_deadlines_extend_once_by_45_days() -> anyhow::Result<()> {
+async fn ccpa_if_you_make_a_request_we_have_one_month_to_respond_unless_the_privacy_team_extends_it_once()
+-> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let outbox = dir.path().join("outbox.jsonl");
     let clock = ManualClock::new(at(2026, 3, 15, 12));
@@ -285,13 +293,37 @@ async fn ccpa_deadlines_extend_once_by_45_days() -> anyhow::Result<()> {
     )
     .await?;
     stuck_on_telemetry(&mesh, &r.request_id).await?;
-    assert_eq!(r.due_at, end_of(2026, 4, 29));
+    assert_eq!(
+        r.due_at,
+        end_of(2026, 4, 15),
+        "one month, as the policy says"
+    );
 
-    let extended = extend(&mesh, &r.request_id, 0, "records held by a processor").await?;
+    // The client that submitted the request cannot stretch the deadline.
+    let status = mesh
+        .rights()
+        .extend_deadline(pb::ExtendDeadlineRequest {
+            request_id: r.request_id.clone(),
+            months: 0,
+            reason: "we are busy".into(),
+        })
+        .await
+        .expect_err("only the privacy team extends");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    let reason = "records held by a processor";
+    let extended = extend(&mesh, &r.request_id, 0, reason).await?;
     assert_eq!(extended.due_at, end_of(2026, 6, 13), "90 days from receipt");
-    assert_eq!(extended.original_due_at, end_of(2026, 4, 29));
+    assert_eq!(extended.original_due_at, end_of(2026, 4, 15));
+    assert_eq!(extended.extension_reason, reason);
+    // The subject is told why and until when.
     let message = sent_message(&mesh, &outbox, &[&r.request_id, "(extended)"]).await?;
     assert_eq!(message["to"], person.email.as_str());
+    let body = message["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains(reason) && body.contains("2026-06-13") && body.contains("2026-04-15"),
+        "{body}"
+    );
 
     let status = extend(&mesh, &r.request_id, 0, "and again")
         .await
@@ -380,7 +412,8 @@ async fn requests_are_listed_by_status_kind_and_due_date_and_overdue_ones_show()
         .await?,
         std::slice::from_ref(&opted_out.request_id)
     );
-    // GDPR requests of 2 March are due on 2 April; the CCPA one on 16 April.
+    // The requests of 2 March are all due on 2 April, the CCPA one too ("we have one
+    // month to respond to you").
     let due_soon = list(
         &mesh,
         pb::ListRequestsRequest {
@@ -389,11 +422,23 @@ async fn requests_are_listed_by_status_kind_and_due_date_and_overdue_ones_show()
         },
     )
     .await?;
-    assert_eq!(due_soon.len(), 3, "{due_soon:?}");
-    assert!(!due_soon.contains(&opted_out.request_id));
+    assert_eq!(due_soon.len(), 4, "{due_soon:?}");
+    let not_yet = list(
+        &mesh,
+        pb::ListRequestsRequest {
+            due_before: Some(timestamp(at(2026, 4, 2, 0))),
+            ..Default::default()
+        },
+    )
+    .await?;
+    assert!(not_yet.is_empty(), "{not_yet:?}");
     let all = list(&mesh, pb::ListRequestsRequest::default()).await?;
     assert_eq!(all.len(), 4);
-    assert_eq!(all.last(), Some(&opted_out.request_id), "soonest due first");
+    assert_eq!(
+        all.last(),
+        Some(&waiting.request_id),
+        "soonest due first, then the oldest"
+    );
     // Pages follow each other without gaps or repeats.
     let page = mesh
         .rights()
@@ -601,5 +646,32 @@ async fn an_access_package_can_be_downloaded_until_it_expires() -> anyhow::Resul
         .expect_err("expired");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_extension_is_never_recorded_without_telling_the_subject_why_and_until_when()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let clock = ManualClock::new(at(2026, 3, 2, 9));
+    let mesh = start(&clock, &dir.path().join("outbox.jsonl")).await?;
+    // A request naming a subject with no account: there is no address to tell anyone.
+    let nobody = uuid::Uuid::now_v7().to_string();
+    let waiting = submit(
+        &mesh,
+        unverified(RequestKind::Access, Regime::Gdpr, &nobody),
+    )
+    .await?;
+    let status = extend(&mesh, &waiting.request_id, 1, "many archived systems")
+        .await
+        .expect_err("nobody can be told");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let after = support::get(&mesh, &waiting.request_id).await?;
+    assert_eq!(after, waiting, "no extension recorded");
+    let db = mesh.connect_db("rights").await?;
+    assert_eq!(
+        support::count(&db, "SELECT COUNT(*) AS n FROM outbox", &[]).await?,
+        0
+    );
     Ok(())
 }

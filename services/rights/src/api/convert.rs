@@ -9,7 +9,10 @@ use pdm_proto::{
 use pdm_runtime::convert::timestamp;
 use prost::Message;
 
-use crate::store::entities::{request, task};
+use crate::{
+    domain::refusal,
+    store::entities::{request, task},
+};
 
 /// Whether a request is still open.
 pub fn open(status: &str) -> bool {
@@ -45,11 +48,18 @@ pub fn request(
     now: DateTime<Utc>,
 ) -> pb::DataSubjectRequest {
     let verified = r.verified_at.is_some();
+    let regime = Regime::from_str_name(&r.regime).unwrap_or_default();
+    // A refused request carries its reasons and where to complain, as the subject was told.
+    let refusal = (r.status == Status::Denied.as_str_name()).then(|| pb::Refusal {
+        reasons: refusal::split(r.outcome_reason.as_deref().unwrap_or_default()),
+        right_to_complain: refusal::right_to_complain(regime),
+        notified_at: None,
+    });
     pb::DataSubjectRequest {
         overdue: open(&r.status) && r.due_at < now,
         request_id: r.request_id,
         kind: RequestKind::from_str_name(&r.kind).unwrap_or_default() as i32,
-        regime: Regime::from_str_name(&r.regime).unwrap_or_default() as i32,
+        regime: regime as i32,
         // An unverified request never shows which subject it claims.
         subject_id: if verified {
             r.subject_id.unwrap_or_default()
@@ -69,5 +79,6 @@ pub fn request(
         tasks: tasks.into_iter().map(task).collect(),
         package_expires_at: r.package_expires_at.map(timestamp),
         download_token: String::new(),
+        refusal,
     }
 }

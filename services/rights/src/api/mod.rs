@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use pdm_crypto::Keyring;
 use pdm_proto::{
-    identity::v1::{
-        GetAccountRequest, ValidateSessionRequest, VerifySubjectRequest, verify_subject_request,
-    },
+    identity::v1::{ValidateSessionRequest, VerifySubjectRequest, verify_subject_request},
     rights::v1::{RequestKind, credential::Credential},
 };
 use pdm_runtime::{
@@ -102,17 +100,7 @@ impl RightsApi {
 
     /// The subject's email, for the messages the request owes them.
     async fn contact_email(&self, subject: &str) -> Option<String> {
-        self.peers
-            .identity
-            .clone()
-            .get_account(GetAccountRequest {
-                subject_id: subject.to_owned(),
-            })
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().account)
-            .map(|a| a.email)
-            .filter(|e| !e.is_empty())
+        self.peers.contact_email(subject).await
     }
 
     fn tasks(

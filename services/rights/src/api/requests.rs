@@ -271,6 +271,32 @@ pub fn request_id_and_reason(
     ))
 }
 
+/// Checks a request id and the reasons of a refusal (1 to 10, each one line of 1 to
+/// 1,000 characters), reporting every problem.
+pub fn request_id_and_reasons(
+    raw_id: &str,
+    raw_reasons: &[String],
+) -> Result<(String, Vec<String>), RightsError> {
+    use crate::domain::refusal::{MAX_REASON_CHARS, MAX_REASONS};
+    let mut v = FieldViolations::new();
+    let id = check_request_id(&mut v, raw_id);
+    if raw_reasons.is_empty() || raw_reasons.len() > MAX_REASONS {
+        v.add("reasons", "1 to 10 reasons: a refusal says why");
+    }
+    let rule = TextRule::line(MAX_REASON_CHARS);
+    let reasons: Vec<String> = raw_reasons
+        .iter()
+        .take(MAX_REASONS)
+        .enumerate()
+        .filter_map(|(i, raw)| v.check(&format!("reasons[{i}]"), rule.required(raw)))
+        .collect();
+    v.finish().map_err(RightsError::Invalid)?;
+    Ok((
+        id.ok_or(RightsError::Internal("validated request id missing"))?,
+        reasons,
+    ))
+}
+
 /// Checks an opaque token field (a session or download token: URL-safe base64, as identity
 /// and this service issue them); empty is allowed. Never stored: a well-formed token is
 /// checked against its issuer.

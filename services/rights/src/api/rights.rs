@@ -40,7 +40,15 @@ impl RightsApi {
     pub(super) async fn load(&self, id: &str) -> Result<pb::DataSubjectRequest> {
         let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
         let tasks = self.store.tasks_of(id).await?;
-        Ok(convert::request(row, tasks, self.clock.now()))
+        let mut request = convert::request(row, tasks, self.clock.now());
+        if let Some(refusal) = request.refusal.as_mut() {
+            refusal.notified_at = self
+                .store
+                .last_message_at(id, crate::refuse::TOPIC)
+                .await?
+                .map(pdm_runtime::convert::timestamp);
+        }
+        Ok(request)
     }
 
     async fn submit(
@@ -393,7 +401,8 @@ impl RightsService for RightsApi {
             .request(&id)
             .await?
             .ok_or(RightsError::NotFound)?;
-        self.viewer(caller.as_ref(), &row, "").await?;
+        // Only the privacy team records an extension (the policy promises one month).
+        privacy_team_only(caller.as_ref(), "ExtendDeadline")?;
         if !convert::open(&row.status) {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
@@ -408,14 +417,26 @@ impl RightsService for RightsApi {
             now,
         )
         .map_err(|e| RightsError::NotAllowed(e.to_string()))?;
-        self.store.extend(&id, due, &reason, now).await?;
-        // Art. 12(3): the subject is told of the extension and the reasons.
-        let body = format!(
-            "We need more time to answer your request {}: the new deadline is {}. Reason: {reason}\n",
-            id,
-            due.format("%Y-%m-%d")
-        );
-        self.outbox.queue(&row, "extended", &body, now).await?;
+        // Art. 12(3): an extension is recorded only together with the message telling the
+        // subject why and until when; without an address to tell them, none is made.
+        let Some(email) = crate::refuse::address(&self.outbox, &self.peers, &row).await? else {
+            return Err(RightsError::NotAllowed(
+                "no address to tell the subject of the extension: it cannot be made".into(),
+            )
+            .into());
+        };
+        let body = deadline::extension_message(&id, &reason, row.due_at, due);
+        let message = self.outbox.compose(&row, &email, "extended", &body, now)?;
+        if !self
+            .store
+            .extend(&id, row.due_at, due, &reason, message, now)
+            .await?
+        {
+            return Err(RightsError::NotAllowed(
+                "the request changed meanwhile (closed or extended): look again".into(),
+            )
+            .into());
+        }
         tracing::info!(request_id = %id, "deadline extended");
         let _ = self.changes.send(id.clone());
         self.wake.notify_one();
@@ -547,6 +568,43 @@ impl RightsService for RightsApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
+    async fn deny_request(
+        &self,
+        request: Request<pb::DenyRequestRequest>,
+    ) -> std::result::Result<Response<pb::DenyRequestResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let r = request.into_inner();
+        let (id, reasons) = requests::request_id_and_reasons(&r.request_id, &r.reasons)?;
+        // Refusing is the privacy team's decision, never a client's.
+        privacy_team_only(caller.as_ref(), "DenyRequest")?;
+        let row = self
+            .store
+            .request(&id)
+            .await?
+            .ok_or(RightsError::NotFound)?;
+        if !convert::open(&row.status) {
+            return Err(RightsError::NotAllowed("the request is closed".into()).into());
+        }
+        let now = self.clock.now();
+        if !crate::refuse::refuse(&self.store, &self.outbox, &self.peers, &row, &reasons, now)
+            .await?
+        {
+            return Err(RightsError::NotAllowed("the request is closed".into()).into());
+        }
+        self.outbox.forget_contact(&row).await?;
+        let _ = self.changes.send(id.clone());
+        self.wake.notify_one();
+        let request = self.load(&id).await?;
+        let subject = request.subject_id.clone();
+        Ok(audit::respond(
+            pb::DenyRequestResponse {
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
+    }
+
     async fn get_report(
         &self,
         request: Request<pb::GetReportRequest>,
@@ -602,12 +660,26 @@ impl RightsService for RightsApi {
     }
 }
 
-/// A request id and the token fields beside it, every problem reported together.
+/// PERMISSION_DENIED unless the caller is the privacy team (or there is no caller
+/// identity: plaintext without a sidecar, where nothing is checked).
+pub(super) fn privacy_team_only(caller: Option<&Caller>, method: &str) -> Result<()> {
+    match caller {
+        Some(caller) if *caller != Caller::Admin => {
+            tracing::warn!(caller = %caller, method, "refused: not the privacy team");
+            Err(RightsError::Forbidden(format!(
+                "{caller} may not call {method}: it is for the privacy team (admin)"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The caller the authorisation layer found.
 fn caller_of<T>(request: &Request<T>) -> Option<&Caller> {
     request.extensions().get::<Caller>()
 }
 
+/// A request id and the token fields beside it, every problem reported together.
 fn checked_id_and_tokens(raw_id: &str, tokens: &[(&str, &str)]) -> Result<String> {
     let mut v = pdm_runtime::FieldViolations::new();
     let id = requests::check_request_id(&mut v, raw_id);

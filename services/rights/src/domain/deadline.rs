@@ -6,8 +6,15 @@
 //! or, when that month has no such date, at the end of its last day. Extendable by up to
 //! two further months, with a reason, only before the first deadline passes.
 //!
-//! CCPA: receipt confirmed within 10 business days; answer within 45 calendar days of
-//! receipt (the clock runs while verification is pending); extendable once by 45 days.
+//! CCPA: receipt confirmed within 10 business days; answered within one calendar month of
+//! receipt, as for the GDPR, because the policy promises it ("CCPA Privacy Rights": "If you
+//! make a request, we have one month to respond to you"), though the statute would allow
+//! 45 days; the clock runs while verification is pending. The privacy team may extend it
+//! once, to at most 90 days after receipt (the statute's 45 + 45 days).
+//!
+//! Every extension is told to the subject with its reason and the new date
+//! ([`extension_message`]); the policy text itself promises one month and says nothing of
+//! extensions (noted in the README).
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc, Weekday};
 use pdm_proto::rights::v1::Regime;
@@ -44,11 +51,30 @@ pub fn add_business_days(day: NaiveDate, n: u32) -> NaiveDate {
 
 /// The deadline to answer a request received at `received`.
 pub fn due(regime: Regime, received: DateTime<Utc>) -> DateTime<Utc> {
+    // One month for every regime: the policy promises it under the GDPR and the CCPA alike.
+    let _ = regime;
+    end_of_day(add_months(received.date_naive(), 1))
+}
+
+/// The latest a CCPA answer may be extended to: 90 days after receipt.
+pub fn ccpa_limit(received: DateTime<Utc>) -> DateTime<Utc> {
     let day = received.date_naive();
-    match regime {
-        Regime::Ccpa => end_of_day(day.checked_add_days(Days::new(45)).unwrap_or(day)),
-        _ => end_of_day(add_months(day, 1)),
-    }
+    end_of_day(day.checked_add_days(Days::new(90)).unwrap_or(day))
+}
+
+/// The message telling the subject of an extension: why, the new date and the old one.
+pub fn extension_message(
+    request_id: &str,
+    reason: &str,
+    before: DateTime<Utc>,
+    after: DateTime<Utc>,
+) -> String {
+    format!(
+        "We need more time to answer your request {request_id}.\nThe reason: {reason}\n\
+         The new deadline is {} (it was {}).\n",
+        after.format("%Y-%m-%d"),
+        before.format("%Y-%m-%d"),
+    )
 }
 
 /// CCPA: when receipt must be confirmed by.
@@ -100,9 +126,7 @@ pub fn extend(
         if current != original {
             return Err(ExtensionRefused::AlreadyExtended);
         }
-        return Ok(end_of_day(
-            day.checked_add_days(Days::new(90)).unwrap_or(day),
-        ));
+        return Ok(ccpa_limit(received));
     }
     let months = u32::try_from(months).map_err(|_| ExtensionRefused::BadMonths)?;
     if !(1..=2).contains(&months) {
@@ -164,11 +188,17 @@ mod tests {
     }
 
     #[test]
-    fn ccpa_answers_in_45_days_and_confirms_in_10_business_days() {
+    fn ccpa_if_you_make_a_request_we_have_one_month_to_respond_and_confirm_in_10_business_days() {
+        // "CCPA Privacy Rights": "If you make a request, we have one month to respond to you".
         let received = at(2026, 11, 27); // a Friday
         assert_eq!(
             day(due(Regime::Ccpa, received)),
-            NaiveDate::from_ymd_opt(2027, 1, 11).unwrap_or_default()
+            NaiveDate::from_ymd_opt(2026, 12, 27).unwrap_or_default()
+        );
+        assert_eq!(
+            day(due(Regime::Ccpa, at(2026, 1, 31))),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap_or_default(),
+            "the same calendar rule as the GDPR"
         );
         assert_eq!(
             confirm_by(Regime::Ccpa, received).map(day),
@@ -206,7 +236,14 @@ mod tests {
     }
 
     #[test]
-    fn ccpa_extends_once_by_45_days() {
+    fn an_extension_message_names_the_reason_and_the_new_date() {
+        let text = extension_message("r-1", "many records", at(2026, 3, 15), at(2026, 5, 15));
+        assert!(text.contains("r-1") && text.contains("The reason: many records"));
+        assert!(text.contains("The new deadline is 2026-05-15 (it was 2026-03-15)"));
+    }
+
+    #[test]
+    fn ccpa_extends_once_to_90_days_after_receipt() {
         let received = at(2026, 11, 27);
         let original = due(Regime::Ccpa, received);
         let extended = extend(Regime::Ccpa, received, original, original, 0, received);

@@ -4,4 +4,5 @@
 pub mod deadline;
 pub mod mailbox;
 pub mod plan;
+pub mod refusal;
 pub mod report;

@@ -369,22 +369,93 @@ impl Store {
             > 0)
     }
 
-    /// Sets a new deadline with its reason.
+    /// Sets a new deadline with its reason and, in the same transaction, the message that
+    /// tells the subject: an extension is never recorded without it. False (nothing
+    /// stored) when the deadline in force is no longer `current` or the request closed
+    /// (another call got there first).
     pub async fn extend(
         &self,
         id: &str,
+        current: DateTime<Utc>,
         due: DateTime<Utc>,
         reason: &str,
+        message: outbox::Model,
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        request::Entity::update_many()
+    ) -> Result<bool> {
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let updated = request::Entity::update_many()
             .col_expr(request::Column::DueAt, Expr::value(due))
             .col_expr(request::Column::ExtensionReason, Expr::value(reason))
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::RequestId.eq(id))
-            .exec(&self.db)
+            .filter(request::Column::DueAt.eq(current))
+            .filter(request::Column::Status.is_in(OPEN))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if updated == 0 {
+            return Ok(false);
+        }
+        outbox::Entity::insert(message.into_active_model())
+            .exec(&txn)
             .await?;
-        Ok(())
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Refuses an open request: its tasks still to run are cancelled, it closes as
+    /// DENIED with its reasons, and the message telling the subject (when an address is
+    /// known) is queued, all in one transaction. False when it was no longer open.
+    pub async fn deny(
+        &self,
+        id: &str,
+        reasons: &str,
+        message: Option<outbox::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let closed = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value("STATUS_DENIED"))
+            .col_expr(request::Column::OutcomeReason, Expr::value(reasons))
+            .col_expr(request::Column::ClosedAt, Expr::value(now))
+            .col_expr(request::Column::UpdatedAt, Expr::value(now))
+            .filter(request::Column::RequestId.eq(id))
+            .filter(request::Column::Status.is_in(OPEN))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if closed == 0 {
+            return Ok(false);
+        }
+        task::Entity::update_many()
+            .col_expr(task::Column::Status, Expr::value(task_status::REJECTED))
+            .col_expr(
+                task::Column::LastError,
+                Expr::value("cancelled: request refused"),
+            )
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::RequestId.eq(id))
+            .filter(task::Column::Status.is_in([task_status::PENDING, task_status::FAILED]))
+            .exec(&txn)
+            .await?;
+        if let Some(message) = message {
+            outbox::Entity::insert(message.into_active_model())
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// When the last message of `topic` about a request was queued.
+    pub async fn last_message_at(&self, id: &str, topic: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::RequestId.eq(id))
+            .filter(outbox::Column::Topic.eq(topic))
+            .order_by_desc(outbox::Column::CreatedAt)
+            .one(&self.db)
+            .await?
+            .map(|m| m.created_at))
     }
 
     /// Cancels the tasks still to run of a request.

@@ -12,7 +12,7 @@ pub struct Model {
     pub message_id: String,
     /// Request.
     pub request_id: String,
-    /// What it is about: "received", "extended", "erased", "export_ready".
+    /// What it is about: "received", "extended", "completed", "refused".
     pub topic: String,
     /// Sealed recipient address; cleared once sent.
     pub recipient: Option<Vec<u8>>,

@@ -1,0 +1,63 @@
+//! Refusing a request: closed as DENIED with its reasons, and the subject told the reasons
+//! and where to complain, in one transaction (rules: [`crate::domain::refusal`]). Used by
+//! DenyRequest (the privacy team) and by the worker when a service refuses a task.
+
+use chrono::{DateTime, Utc};
+use pdm_proto::rights::v1::Regime;
+
+use crate::{
+    domain::refusal,
+    error::Result,
+    outbox::Outbox,
+    peers::Peers,
+    store::{Store, entities::request},
+};
+
+/// The outbox topic of a refusal.
+pub const TOPIC: &str = "refused";
+
+/// Where to write to the request's subject: the address the request holds, else the one
+/// on the account it names (a request refused before verification is told too).
+pub async fn address(
+    outbox: &Outbox,
+    peers: &Peers,
+    req: &request::Model,
+) -> Result<Option<String>> {
+    if let Some(email) = outbox.address(req)? {
+        return Ok(Some(email));
+    }
+    Ok(match &req.subject_id {
+        Some(subject) => peers.contact_email(subject).await,
+        None => None,
+    })
+}
+
+/// Refuses `req` for `reasons` (already validated, at least one); false when it was no
+/// longer open.
+pub async fn refuse(
+    store: &Store,
+    outbox: &Outbox,
+    peers: &Peers,
+    req: &request::Model,
+    reasons: &[String],
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let regime = Regime::from_str_name(&req.regime).unwrap_or_default();
+    let message = match address(outbox, peers, req).await? {
+        Some(email) => {
+            let body = refusal::message(&req.request_id, regime, reasons);
+            Some(outbox.compose(req, &email, TOPIC, &body, now)?)
+        }
+        None => {
+            tracing::warn!(request_id = %req.request_id, "request refused with no address to tell the subject");
+            None
+        }
+    };
+    let closed = store
+        .deny(&req.request_id, &refusal::join(reasons), message, now)
+        .await?;
+    if closed {
+        tracing::info!(request_id = %req.request_id, reasons = reasons.len(), "request refused");
+    }
+    Ok(closed)
+}
