@@ -44,6 +44,9 @@ pub struct World {
     pub run_id: String,
     /// A recipient.
     pub recipient_id: String,
+    /// A request refused by the privacy team (it names another subject than the
+    /// session's, so it waits for verification).
+    pub request_deny: String,
     /// Personal values used, for the log and storage checks.
     pub personal: Vec<String>,
 }
@@ -509,6 +512,17 @@ pub fn fixtures() -> Vec<Fixture> {
             |w| json!({"requestId": w.request_cancel, "reason": "withdrawn by the subject"}),
         ),
         call(m(RIGHTS, "GetReport"), Admin, |_| json!({"year": 2026})),
+        keep(
+            call(m(RIGHTS, "SubmitRequest"), Client, |w| {
+                json!({"kind": "REQUEST_KIND_ACCESS", "regime": "REGIME_UK_GDPR",
+                    "subjectId": w.subject_delete, "credential": {"sessionToken": w.session}})
+            }),
+            |w, r| w.request_deny = text(r, "/request/requestId"),
+        ),
+        call(m(RIGHTS, "DenyRequest"), Admin, |w| {
+            json!({"requestId": w.request_deny,
+                "reasons": ["the session presented is not the subject's"]})
+        }),
         // --- every data-holding service's SubjectData, as rights and retention call it
         call(
             "pdm.subject.v1.SubjectDataService/ExportSubject",
