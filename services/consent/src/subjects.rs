@@ -146,15 +146,96 @@ pub fn fold(catalogue: &Catalogue, region: Region, rows: &[Row]) -> SubjectState
     state
 }
 
-/// A row as the projection sees it.
+/// A row as the projection sees it. A grant that does not give consent to its purpose (a
+/// plain grant of a special category: see [`Purpose::consented_by`]) changes nothing,
+/// like an entry for a purpose no longer in the catalogue.
+///
+/// [`Purpose::consented_by`]: crate::domain::catalogue::Purpose::consented_by
 pub fn change(catalogue: &Catalogue, row: &Row) -> Change {
+    let kind = LedgerEntryKind::from_str_name(&row.kind).unwrap_or(LedgerEntryKind::Unspecified);
+    let is_grant = matches!(
+        kind,
+        LedgerEntryKind::Grant | LedgerEntryKind::ExplicitGrant
+    );
     Change {
-        kind: LedgerEntryKind::from_str_name(&row.kind).unwrap_or(LedgerEntryKind::Unspecified),
-        purpose: row.purpose.as_deref().and_then(|p| catalogue.find(p)),
+        kind,
+        purpose: row
+            .purpose
+            .as_deref()
+            .and_then(|p| catalogue.find(p))
+            .filter(|i| !is_grant || catalogue.get(*i).consented_by(kind)),
         channel: row
             .channel
             .as_deref()
             .and_then(Channel::from_str_name)
             .unwrap_or(Channel::Unspecified),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn row(kind: LedgerEntryKind, purpose: &str) -> Row {
+        Row {
+            seq: 1,
+            subject_id: Uuid::now_v7().to_string(),
+            kind: kind.as_str_name().to_owned(),
+            purpose: Some(purpose.to_owned()),
+            channel: None,
+            source: "SOURCE_WEB_FORM".to_owned(),
+            policy_version: None,
+            text_hash: None,
+            actor: None,
+            occurred_at: Utc::now(),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn we_always_ask_for_your_permission_only_an_explicit_grant_opens_a_special_category() {
+        // Policy, "Consent to be obtained": a plain grant of a special category (none can
+        // be written, but the ledger is read as it is) gives no consent; an explicit one
+        // does, and a withdrawal ends it.
+        let catalogue = Catalogue::new(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let health = catalogue
+            .find("special_category_health")
+            .unwrap_or_else(|| panic!("health"));
+        let plain = fold(
+            &catalogue,
+            Region::Uk,
+            &[row(LedgerEntryKind::Grant, "special_category_health")],
+        );
+        assert!(!plain.granted(health));
+        let explicit = fold(
+            &catalogue,
+            Region::Uk,
+            &[row(
+                LedgerEntryKind::ExplicitGrant,
+                "special_category_health",
+            )],
+        );
+        assert!(explicit.granted(health));
+        let withdrawn = fold(
+            &catalogue,
+            Region::Uk,
+            &[
+                row(LedgerEntryKind::ExplicitGrant, "special_category_health"),
+                row(LedgerEntryKind::Withdraw, "special_category_health"),
+            ],
+        );
+        assert!(!withdrawn.granted(health) && withdrawn.withdrawn(health));
+        // Ordinary purposes take either kind of grant.
+        let analytics = catalogue
+            .find("product_analytics")
+            .unwrap_or_else(|| panic!("analytics"));
+        let state = fold(
+            &catalogue,
+            Region::Eea,
+            &[row(LedgerEntryKind::Grant, "product_analytics")],
+        );
+        assert!(state.granted(analytics));
     }
 }

@@ -135,8 +135,22 @@ impl ConsentService for ConsentApi {
         let text_hash = c.text_hash(&r.text_hash);
         let actor = c.text("actor", &r.actor, MAX_ACTOR);
         let occurred_at = c.occurred_at(r.occurred_at.as_ref(), now);
+        // Policy, "Consent to be obtained": sensitive details need the subject's explicit
+        // permission (Art. 9(2)(a) GDPR), given to us and recorded as such.
+        let special = purpose.is_some_and(|i| self.inner.catalogue.get(i).special_category);
+        if special && source == Some(Source::Import) {
+            c.add(
+                "source",
+                "explicit consent to a special category must be given to us directly, not imported",
+            );
+        }
         c.finish()?;
         let (subject, purpose) = (checked(subject)?, checked(purpose)?);
+        let kind = if special {
+            LedgerEntryKind::ExplicitGrant
+        } else {
+            LedgerEntryKind::Grant
+        };
 
         let state = self.state_with_gpc(&metadata, caller, &subject).await?;
         let p = self.inner.catalogue.get(purpose);
@@ -154,7 +168,7 @@ impl ConsentService for ConsentApi {
                 &subject,
                 vec![NewEntry {
                     subject_id: subject.to_string(),
-                    kind: LedgerEntryKind::Grant,
+                    kind,
                     purpose: Some(p.key.clone()),
                     channel: None,
                     source: checked(source)?,
@@ -165,7 +179,7 @@ impl ConsentService for ConsentApi {
                 }],
             )
             .await?;
-        tracing::info!(subject_id = %subject, purpose = %p.key, "consent granted");
+        tracing::info!(subject_id = %subject, purpose = %p.key, explicit = special, "consent granted");
         Ok(audit::respond(
             pb::GrantConsentResponse {
                 entry: rows.into_iter().next().map(convert::entry),

@@ -38,6 +38,7 @@ pub fn purpose(p: &Purpose) -> pb::Purpose {
         refusable: p.refusable(),
         objectable: p.objectable(),
         direct_marketing: p.direct_marketing,
+        special_category: p.special_category,
     }
 }
 

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use pdm_proto::common::v1::{LegalBasis, Region};
+use pdm_proto::{
+    common::v1::{LegalBasis, Region},
+    consent::v1::LedgerEntryKind,
+};
 use serde::Deserialize;
 
 /// Most purposes a catalogue may hold (state is kept in 64-bit sets).
@@ -43,6 +46,10 @@ pub struct Purpose {
     pub sale_or_share: bool,
     /// Allowed even while processing is restricted (legal claims and obligations).
     pub survives_restriction: bool,
+    /// Processes a special category of personal data (Art. 9(1) GDPR: health, biometric,
+    /// genetic, ethnic origin, political opinions, religious beliefs, trade union
+    /// membership, sex life): only explicit consent counts (Art. 9(2)(a)).
+    pub special_category: bool,
 }
 
 impl Purpose {
@@ -74,7 +81,42 @@ impl Purpose {
     pub fn objectable(&self) -> bool {
         REGIONS.iter().any(|r| self.objectable_in(*r))
     }
+
+    /// Whether a ledger entry of `kind` gives consent to this purpose. Policy, "Consent to
+    /// be obtained": "We always ask for your permission before collecting or using any
+    /// sensitive personal details": for a special category only an explicit grant counts.
+    /// None other can be written for one (GrantConsent refuses it), but the ledger is
+    /// read as it is, so the rule holds for any entry in it.
+    pub fn consented_by(&self, kind: LedgerEntryKind) -> bool {
+        match kind {
+            LedgerEntryKind::ExplicitGrant => true,
+            LedgerEntryKind::Grant => !self.special_category,
+            _ => false,
+        }
+    }
 }
+
+/// The special categories of personal data (Art. 9(1) GDPR), as `(purpose key, what the
+/// data is)`: one purpose each, so each is asked for, granted and withdrawn on its own.
+pub const SPECIAL_CATEGORIES: [(&str, &str); 8] = [
+    ("special_category_health", "health"),
+    (
+        "special_category_biometric",
+        "biometric data identifying a person",
+    ),
+    ("special_category_genetic", "genetic data"),
+    ("special_category_ethnicity", "racial or ethnic origin"),
+    ("special_category_politics", "political opinions"),
+    (
+        "special_category_religion",
+        "religious or philosophical beliefs",
+    ),
+    ("special_category_trade_union", "trade union membership"),
+    (
+        "special_category_sex_life",
+        "sex life or sexual orientation",
+    ),
+];
 
 /// A purpose as written in configuration (`[[consent.purposes]]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +138,9 @@ pub struct PurposeConfig {
     /// Sale or sharing.
     #[serde(default)]
     pub sale_or_share: bool,
+    /// A special category of personal data: needs explicit consent.
+    #[serde(default)]
+    pub special_category: bool,
 }
 
 /// The catalogue: purposes by index and by key.
@@ -121,12 +166,25 @@ fn purpose(
         direct_marketing: false,
         sale_or_share: false,
         survives_restriction: false,
+        special_category: false,
     }
 }
 
 /// The purposes the policy names.
 pub fn seed() -> Vec<Purpose> {
     use LegalBasis::{Consent, Contract, LegalObligation, LegitimateInterests};
+    // "We always ask for your permission before collecting or using any sensitive
+    // personal details": explicit consent everywhere, whatever the region's law asks.
+    let special = SPECIAL_CATEGORIES.iter().map(|(key, data)| Purpose {
+        special_category: true,
+        ..purpose(
+            key,
+            &format!("explicit consent to collect and use data about {data} the subject gives us (support tickets and their attachments)"),
+            &["support.ticket"],
+            Consent,
+            Consent,
+        )
+    });
     let marketing = |key: &str, description: &str, categories: &[&str]| Purpose {
         direct_marketing: true,
         ..purpose(key, description, categories, Consent, Consent)
@@ -155,6 +213,24 @@ pub fn seed() -> Vec<Purpose> {
             &["support.ticket", "account.profile", "telemetry.crash"],
             Contract,
             Contract,
+        ),
+        // "Information about any crashes or errors": filed and exported by telemetry on
+        // legitimate interests, so the subject may object (issue 15)
+        purpose(
+            "crash_reports",
+            "analyse crash and error reports from the subject's devices to fix problems",
+            &["telemetry.crash"],
+            LegitimateInterests,
+            LegitimateInterests,
+        ),
+        // "Cookies and Other Tracking Tools": tracking strictly necessary for a service
+        // asked for needs no consent (issue 15)
+        purpose(
+            "strictly_necessary_tracking",
+            "cookies and device identifiers strictly necessary for a service the visitor asked for",
+            &["telemetry.event", "telemetry.device"],
+            LegitimateInterests,
+            LegitimateInterests,
         ),
         // "Information we collect automatically" and "For Research and Improving Our Services"
         purpose(
@@ -251,6 +327,9 @@ pub fn seed() -> Vec<Purpose> {
             )
         },
     ]
+    .into_iter()
+    .chain(special)
+    .collect()
 }
 
 fn parse_basis(raw: &str) -> Result<LegalBasis, String> {
@@ -299,6 +378,7 @@ impl Catalogue {
                 direct_marketing: p.direct_marketing,
                 sale_or_share: p.sale_or_share,
                 survives_restriction: false,
+                special_category: p.special_category,
             });
         }
         if purposes.len() > MAX_PURPOSES {
@@ -387,6 +467,28 @@ mod tests {
     }
 
     #[test]
+    fn we_always_ask_for_your_permission_before_using_sensitive_details_each_category_on_its_own() {
+        // Policy, "Consent to be obtained": every special category of Art. 9(1) GDPR is
+        // a purpose of its own resting on consent in every region, and only an explicit
+        // grant gives it.
+        let c = cat();
+        let special: Vec<&Purpose> = c.all().iter().filter(|p| p.special_category).collect();
+        assert_eq!(special.len(), SPECIAL_CATEGORIES.len());
+        for p in special {
+            for r in REGIONS {
+                assert_eq!(p.basis(r), LegalBasis::Consent, "{} in {r:?}", p.key);
+            }
+            assert!(p.consented_by(LedgerEntryKind::ExplicitGrant), "{}", p.key);
+            assert!(!p.consented_by(LedgerEntryKind::Grant), "{}", p.key);
+        }
+        // Other purposes take either kind of grant.
+        let analytics = c.get(c.find("product_analytics").unwrap_or_default());
+        assert!(analytics.consented_by(LedgerEntryKind::Grant));
+        assert!(analytics.consented_by(LedgerEntryKind::ExplicitGrant));
+        assert!(!analytics.consented_by(LedgerEntryKind::Withdraw));
+    }
+
+    #[test]
     fn configured_purposes_are_checked() {
         let ok = PurposeConfig {
             key: "beta_programme".into(),
@@ -396,6 +498,7 @@ mod tests {
             other_basis: "consent".into(),
             direct_marketing: false,
             sale_or_share: false,
+            special_category: false,
         };
         let c = Catalogue::new(std::slice::from_ref(&ok)).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.find("beta_programme").is_some());

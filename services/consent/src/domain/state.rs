@@ -41,7 +41,7 @@ impl SubjectState {
     pub fn apply(&mut self, change: &Change) {
         let purpose_bit = change.purpose.map_or(0, bit);
         match change.kind {
-            LedgerEntryKind::Grant => {
+            LedgerEntryKind::Grant | LedgerEntryKind::ExplicitGrant => {
                 self.granted |= purpose_bit;
                 self.withdrawn &= !purpose_bit;
             }
