@@ -463,3 +463,107 @@ async fn purging_removes_old_entries_except_those_on_hold_and_a_dry_run_removes_
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn disclosures_required_by_law_name_their_order_and_a_gagging_order_keeps_them_from_the_access_answer()
+-> anyhow::Result<()> {
+    let clock = ManualClock::new(start_time());
+    let mesh = mesh(&clock).await?;
+    let mut client = mesh.transfers();
+    let mut subject_data = SubjectDataServiceClient::new(mesh.channel("transfers"));
+    let ada = person(&mesh).await?;
+    let police = register(
+        &mut client,
+        transfers_pb::Recipient {
+            role: transfers_pb::RecipientRole::PublicAuthority as i32,
+            purposes: vec!["legal_compliance".into()],
+            ..recipient("met-police", "GB")
+        },
+    )
+    .await?;
+    let hosting = register(&mut client, recipient("hosting-gb", "GB")).await?;
+    let to_police =
+        |order: Option<transfers_pb::LegalOrder>| transfers_pb::AuthorizeTransferRequest {
+            subject_id: ada.clone(),
+            purpose: "legal_compliance".into(),
+            legal_order: order,
+            ..transfer(Regime::Uk, &police.recipient_id)
+        };
+    let order = || transfers_pb::LegalOrder {
+        legal_basis: "Investigatory Powers Act 2016, s. 61".into(),
+        order_reference: "IPA-2026-0042".into(),
+        issued_by: "Westminster Magistrates' Court".into(),
+        secret_until: Some(timestamp(clock.now() + Duration::days(180))),
+    };
+
+    // "if required to do so by law": an authority receives data only under a named order.
+    let err = client
+        .authorize_transfer(to_police(None))
+        .await
+        .expect_err("no order");
+    let mut fields = field_violations(&err);
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["legal_order.legal_basis", "legal_order.order_reference"]
+    );
+    let err = client
+        .authorize_transfer(to_police(Some(transfers_pb::LegalOrder {
+            secret_until: Some(timestamp(clock.now() - Duration::days(1))),
+            order_reference: String::new(),
+            ..order()
+        })))
+        .await
+        .expect_err("a past secrecy date, no reference");
+    let mut fields = field_violations(&err);
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["legal_order.order_reference", "legal_order.secret_until"]
+    );
+    let err = client
+        .authorize_transfer(transfers_pb::AuthorizeTransferRequest {
+            subject_id: ada.clone(),
+            legal_order: Some(order()),
+            ..transfer(Regime::Uk, &hosting.recipient_id)
+        })
+        .await
+        .expect_err("an order for a processor");
+    assert_eq!(field_violations(&err), ["legal_order"]);
+    assert!(
+        log(&mut client, Default::default()).await?.is_empty(),
+        "nothing logged"
+    );
+
+    let decision = authorize(&mut client, to_police(Some(order()))).await?;
+    assert!(decision.allowed, "{decision:?}");
+    let logged = log(&mut client, Default::default()).await?;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(
+        logged[0].legal_order,
+        Some(order()),
+        "the privacy team sees the order"
+    );
+
+    // The gagging order keeps the disclosure out of the subject's access answer...
+    let told = |records: &[pb::SubjectRecord]| {
+        records
+            .iter()
+            .any(|r| r.recipients.iter().any(|n| n == &police.name))
+    };
+    assert!(!told(&export(&mut subject_data, &ada).await?));
+    let recipients = client
+        .list_recipients(transfers_pb::ListRecipientsRequest {
+            subject_id: ada.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .recipients;
+    assert!(recipients.is_empty(), "{recipients:?}");
+
+    // ... until it lapses.
+    clock.advance(Duration::days(180));
+    assert!(told(&export(&mut subject_data, &ada).await?));
+    Ok(())
+}

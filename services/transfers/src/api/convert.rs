@@ -121,6 +121,12 @@ pub fn log_entry(row: transfer_log::Model) -> pb::TransferLogEntry {
         data_categories: list(&row.data_categories),
         subject_id: row.subject_id.unwrap_or_default(),
         reference: row.reference,
+        legal_order: row.legal_basis.map(|legal_basis| pb::LegalOrder {
+            legal_basis,
+            order_reference: row.order_reference.unwrap_or_default(),
+            issued_by: row.order_issued_by.unwrap_or_default(),
+            secret_until: row.secret_until.map(timestamp),
+        }),
     }
 }
 

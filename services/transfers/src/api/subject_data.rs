@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use super::{TransfersApi, convert, requests::checked};
 use crate::{
+    domain::legal_order,
     error::{Result, TransfersError},
     store::LogFilter,
 };
@@ -47,7 +48,12 @@ impl TransfersApi {
                 .await?;
             let done = page.len() < 1000;
             before = page.last().map(|r| r.log_id.clone());
+            let now = self.clock.now();
             for row in page {
+                if legal_order::withheld(row.secret_until, now) {
+                    // A gagging order: the law forbids telling the subject, for now.
+                    continue;
+                }
                 let e = convert::log_entry(row);
                 let d = e.decision.clone().unwrap_or_default();
                 records.push(pb::SubjectRecord {
@@ -79,7 +85,10 @@ impl TransfersApi {
                 break;
             }
         }
-        let recipients = self.store.recipients_of_subject(subject).await?;
+        let recipients = self
+            .store
+            .recipients_of_subject(subject, self.clock.now())
+            .await?;
         if !recipients.is_empty() {
             let names: Vec<String> = recipients.iter().map(|r| r.name.clone()).collect();
             records.push(pb::SubjectRecord {

@@ -20,6 +20,7 @@ use crate::{
     domain::{
         authorize::{RecipientFacts, TransferFacts, Verdict, authorize},
         choice::{self, Choice},
+        legal_order,
     },
     error::{Result, TransfersError},
     store::{LogFilter, entities::transfer_log},
@@ -121,6 +122,50 @@ impl TransfersApi {
     }
 }
 
+/// A legal order as validated.
+struct Order {
+    legal_basis: String,
+    order_reference: String,
+    issued_by: String,
+    secret_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The order parts the first check read.
+type OrderParts = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+/// A disclosure to a public authority names its order (its parts were checked with the
+/// rest of the request); nothing else may carry one.
+fn legal_order_for(role: RecipientRole, parts: Option<OrderParts>) -> Result<Option<Order>> {
+    let mut c = Check::default();
+    let needed = legal_order::required(role);
+    let order = match parts {
+        None if needed => {
+            for field in ["legal_order.legal_basis", "legal_order.order_reference"] {
+                c.add(field, "required for a disclosure to a public authority");
+            }
+            None
+        }
+        Some(_) if !needed => {
+            c.add("legal_order", "only for a disclosure to a public authority");
+            None
+        }
+        None => None,
+        Some((basis, reference, issued_by, secret_until)) => Some(Order {
+            legal_basis: basis.unwrap_or_default(),
+            order_reference: reference.unwrap_or_default(),
+            issued_by: issued_by.unwrap_or_default(),
+            secret_until,
+        }),
+    };
+    c.finish()?;
+    Ok(order)
+}
+
 #[tonic::async_trait]
 impl TransfersService for TransfersApi {
     async fn register_recipient(
@@ -158,7 +203,11 @@ impl TransfersService for TransfersApi {
             return Ok(Response::new(pb::ListRecipientsResponse::default()));
         }
         let mut rows = match &subject {
-            Some(subject) => self.store.recipients_of_subject(subject).await?,
+            Some(subject) => {
+                self.store
+                    .recipients_of_subject(subject, self.clock.now())
+                    .await?
+            }
             None => self.store.recipients(None).await?,
         };
         if let Some(country) = checked(country)? {
@@ -223,6 +272,22 @@ impl TransfersService for TransfersApi {
             }
         };
         let reference = c.text("reference", &r.reference, false);
+        let order = r.legal_order.as_ref().map(|o| {
+            let secret_until = c
+                .time("legal_order.secret_until", o.secret_until.as_ref(), false)
+                .flatten();
+            if let Some(why) =
+                secret_until.and_then(|t| legal_order::secrecy_refused(t, self.clock.now()))
+            {
+                c.add("legal_order.secret_until", why);
+            }
+            (
+                c.text("legal_order.legal_basis", &o.legal_basis, true),
+                c.text("legal_order.order_reference", &o.order_reference, true),
+                c.text("legal_order.issued_by", &o.issued_by, false),
+                secret_until,
+            )
+        });
         c.finish()?;
         let (regime, categories, subject) =
             (checked(regime)?, checked(categories)?, checked(subject)?);
@@ -240,6 +305,8 @@ impl TransfersService for TransfersApi {
             .recipient(&recipient_id)
             .await?
             .ok_or(TransfersError::NotFound("recipient"))?;
+        let role = RecipientRole::from_str_name(&recipient.role).unwrap_or_default();
+        let order = legal_order_for(role, order)?;
         let mechanisms: Vec<_> = self
             .store
             .mechanisms(Some(&recipient.recipient_id))
@@ -262,7 +329,7 @@ impl TransfersService for TransfersApi {
             },
             &RecipientFacts {
                 country: &recipient.country,
-                role: RecipientRole::from_str_name(&recipient.role).unwrap_or_default(),
+                role,
                 purposes: &purposes,
                 data_categories: &recipient_categories,
                 certifications: &certifications,
@@ -272,7 +339,6 @@ impl TransfersService for TransfersApi {
             now,
         );
         let verdict = self.settle(verdict, subject.as_deref()).await?;
-        let role = RecipientRole::from_str_name(&recipient.role).unwrap_or_default();
         let verdict = self
             .follow_choices(verdict, role, subject.as_deref(), &r.purpose)
             .await?;
@@ -310,6 +376,13 @@ impl TransfersService for TransfersApi {
                 detail,
                 reference: checked(reference)?,
                 decided_at: now,
+                legal_basis: order.as_ref().map(|o| o.legal_basis.clone()),
+                order_reference: order.as_ref().map(|o| o.order_reference.clone()),
+                order_issued_by: order
+                    .as_ref()
+                    .map(|o| o.issued_by.clone())
+                    .filter(|i| !i.is_empty()),
+                secret_until: order.as_ref().and_then(|o| o.secret_until),
             })
             .await?;
         tracing::info!(

@@ -5,4 +5,5 @@ pub mod adequacy;
 pub mod authorize;
 pub mod choice;
 pub mod country;
+pub mod legal_order;
 pub mod mechanism;

@@ -87,13 +87,23 @@ impl Store {
     }
 
     /// Recipients the subject's data went to (allowed transfers).
-    pub async fn recipients_of_subject(&self, subject: &str) -> Result<Vec<recipient::Model>> {
+    pub async fn recipients_of_subject(
+        &self,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<recipient::Model>> {
         let ids: Vec<String> = transfer_log::Entity::find()
             .select_only()
             .column(transfer_log::Column::RecipientId)
             .distinct()
             .filter(transfer_log::Column::SubjectId.eq(subject))
             .filter(transfer_log::Column::Allowed.eq(true))
+            // A disclosure under a gagging order is not told until the order lapses.
+            .filter(
+                Condition::any()
+                    .add(transfer_log::Column::SecretUntil.is_null())
+                    .add(transfer_log::Column::SecretUntil.lte(now)),
+            )
             .into_tuple()
             .all(&self.db)
             .await?;

@@ -38,6 +38,14 @@ pub struct Model {
     pub reference: String,
     /// Decided.
     pub decided_at: ChronoDateTimeUtc,
+    /// The law a disclosure to an authority rests on.
+    pub legal_basis: Option<String>,
+    /// The order's reference.
+    pub order_reference: Option<String>,
+    /// Who issued the order.
+    pub order_issued_by: Option<String>,
+    /// Until when the subject may not be told of it.
+    pub secret_until: Option<ChronoDateTimeUtc>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
