@@ -1,4 +1,5 @@
-//! The consent gate: may this subject's usage data be processed for product analytics?
+//! The consent gate: may this subject's data be processed for product analytics (or, for
+//! advertising events, for "marketing_ads"; for crash reports, for "crash_reports")?
 //!
 //! Decisions live in a local cache fed by consent's WatchConsentChanges stream: a change
 //! for a subject evicts it. Before a batch is judged, ingestion asks consent for its
@@ -30,8 +31,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Result, TelemetryError};
 
-/// The purpose telemetry is processed for.
+/// The purpose usage events are processed for.
 pub const PURPOSE: &str = "product_analytics";
+/// The purpose of a logged-in subject's advertising events.
+pub const ADVERTISING: &str = "marketing_ads";
+/// The purpose crash reports are filed under (legitimate interests; the subject may
+/// object).
+pub const CRASH_REPORTS: &str = "crash_reports";
+/// The purpose strictly necessary tracking is filed under (legitimate interests; never
+/// asked: no agreement is needed).
+pub const STRICTLY_NECESSARY: &str = "strictly_necessary_tracking";
+/// Every purpose the gate asks about (and caches decisions of).
+pub const PURPOSES: [&str; 3] = [PURPOSE, ADVERTISING, CRASH_REPORTS];
 /// Most cached decisions; past it the cache starts over (a miss only costs a batch call).
 const CACHE_CAPACITY: usize = 1_000_000;
 
@@ -57,7 +68,8 @@ pub fn verdict(allowed: bool, reason: i32, basis: i32) -> Verdict {
 #[derive(Debug)]
 pub struct ConsentGate {
     client: ConsentServiceClient<TracedChannel>,
-    cache: RwLock<HashMap<String, Verdict>>,
+    /// Decisions by subject and purpose.
+    cache: RwLock<HashMap<(String, &'static str), Verdict>>,
     /// Highest ledger sequence the watch has applied.
     cursor: AtomicI64,
     /// Whether the watch stream is up (the cache is trusted only then).
@@ -135,10 +147,10 @@ impl ConsentGate {
                 // Erasures name a pseudonym only: start over.
                 self.clear();
             } else {
-                self.cache
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&entry.subject_id);
+                let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+                for purpose in PURPOSES {
+                    cache.remove(&(entry.subject_id.clone(), purpose));
+                }
             }
             self.generation.fetch_add(1, Ordering::SeqCst);
             self.cursor.store(entry.sequence, Ordering::SeqCst);
@@ -171,8 +183,12 @@ impl ConsentGate {
         }
     }
 
-    /// Verdicts for distinct subjects.
-    pub async fn judge(&self, subjects: &[String]) -> Result<HashMap<String, Verdict>> {
+    /// Verdicts for distinct subjects, for `purpose` (one of [`PURPOSES`]).
+    pub async fn judge(
+        &self,
+        subjects: &[String],
+        purpose: &'static str,
+    ) -> Result<HashMap<String, Verdict>> {
         let mut verdicts = HashMap::with_capacity(subjects.len());
         if subjects.is_empty() {
             return Ok(verdicts);
@@ -193,7 +209,7 @@ impl ConsentGate {
         if trusted {
             let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
             for s in subjects {
-                match cache.get(s) {
+                match cache.get(&(s.clone(), purpose)) {
                     Some(v) => {
                         verdicts.insert(s.clone(), *v);
                     }
@@ -215,7 +231,7 @@ impl ConsentGate {
                     .iter()
                     .map(|s| CheckItem {
                         subject_id: s.clone(),
-                        purpose: PURPOSE.to_owned(),
+                        purpose: purpose.to_owned(),
                     })
                     .collect(),
             })
@@ -236,7 +252,7 @@ impl ConsentGate {
             if cache.len() + fresh.len() > CACHE_CAPACITY {
                 cache.clear();
             }
-            cache.extend(fresh.iter().cloned());
+            cache.extend(fresh.iter().map(|(s, v)| ((s.clone(), purpose), *v)));
         }
         verdicts.extend(fresh);
         Ok(verdicts)

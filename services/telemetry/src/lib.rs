@@ -1,6 +1,7 @@
 //! The telemetry service: usage and device events admitted only with the subject's
-//! agreement to product analytics and minimised on the way in, crash reports scrubbed of
-//! personal data, and non-identifying aggregates that survive erasure.
+//! agreement to product analytics (or, logged out, the device's tracking choice) and
+//! minimised on the way in, crash reports scrubbed of personal data and filed on
+//! legitimate interests, and aggregates shown only with k distinct people behind them.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -65,6 +66,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: TelemetrySettings = ctx.settings.section(NAME)?;
+    settings.validate()?;
     let geo = if settings.ip_database.is_empty() {
         GeoDb::default()
     } else {

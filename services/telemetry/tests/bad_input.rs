@@ -14,7 +14,9 @@ use pdm_testkit::{
     Mesh,
     assert::{contains, field_violations, raw_storage, rows},
 };
-use support::{clock, consenting, crash, event, events, ingest, mesh, now, report_crash, secrets};
+use support::{
+    clock, consenting, crash, event, events, ingest, mesh, necessary, now, report_crash, secrets,
+};
 
 /// A card number as people type it: plain, in groups, and after another number.
 const CARDS: [&str; 4] = [
@@ -191,7 +193,7 @@ async fn oversize_batches_are_refused() -> anyhow::Result<()> {
             connection: ConnectionType::Cellular as i32,
             ..Default::default()
         }),
-        ..event("", at)
+        ..necessary(event("", at))
     };
     let err = ingest(&mut client, "too-big", vec![long_link.clone(); 600])
         .await
@@ -201,9 +203,13 @@ async fn oversize_batches_are_refused() -> anyhow::Result<()> {
 
     // At the limits: 1,000 events, and just under 1 MiB.
     assert_eq!(
-        ingest(&mut client, "max-events", events("", at, 1000))
-            .await?
-            .accepted,
+        ingest(
+            &mut client,
+            "max-events",
+            vec![necessary(event("", at)); 1000]
+        )
+        .await?
+        .accepted,
         1000
     );
     assert_eq!(

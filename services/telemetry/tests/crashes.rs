@@ -1,12 +1,16 @@
 //! Crash reports ("For Customer Support": analysing crash reports to resolve technical
 //! issues): scrubbed of emails, tokens, card numbers and paths naming the user before
-//! anything is stored, and taken without analytics consent (legitimate interest in fixing
-//! problems).
+//! anything is stored, and taken without analytics consent (legitimate interests in fixing
+//! problems, purpose "crash_reports"), unless the subject objected.
 
 mod support;
 
 use chrono::Duration;
-use pdm_proto::common::v1::Region;
+use pdm_proto::{
+    common::v1::{LegalBasis, Region},
+    consent::v1::{RecordObjectionRequest, SetRestrictionRequest, Source},
+    telemetry::v1::DropReason,
+};
 use pdm_testkit::assert::{contains, field_violations, raw_storage, rows, rows_where};
 use support::{RAW_IP, clock, crash, export, mesh, now, report_crash, secrets, sign_up};
 
@@ -191,5 +195,80 @@ async fn card_numbers_in_crash_reports_are_scrubbed_policy_we_dont_store_payment
         &person,
         &CARDS.map(|(_, stored)| ("card number", stored)),
     ));
+    Ok(())
+}
+
+async fn object_to_crash_reports(
+    mesh: &pdm_testkit::Mesh,
+    subject: &str,
+    withdraw: bool,
+) -> anyhow::Result<()> {
+    mesh.consent()
+        .record_objection(RecordObjectionRequest {
+            subject_id: subject.to_owned(),
+            purpose: "crash_reports".into(),
+            withdraw,
+            source: Source::PrivacyRequest as i32,
+            actor: "privacy-team".into(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Policy, "Information about any crashes or errors" and "Legal Basis for Processing":
+/// crash reports are filed on legitimate interests, the basis the access report names,
+/// and the subject's objection to them is honoured.
+#[tokio::test]
+async fn crash_reports_rest_on_legitimate_interests_and_an_objection_stops_them()
+-> anyhow::Result<()> {
+    let clock = clock();
+    let mesh = mesh(&clock).await?;
+    let (person, subject) = sign_up(&mesh, Region::Eea).await?;
+    let mut client = mesh.telemetry();
+    let at = now(&clock);
+    let db = mesh.connect_db("telemetry").await?;
+
+    let stored = report_crash(&mut client, crash(&subject, at, "boom", "")).await?;
+    assert!(!stored.crash_id.is_empty());
+    assert_eq!(stored.dropped, DropReason::Unspecified as i32);
+    let records = export(&mesh, &subject).await?;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].purposes, ["crash_reports"]);
+    assert_eq!(
+        records[0].legal_basis,
+        LegalBasis::LegitimateInterests as i32
+    );
+
+    object_to_crash_reports(&mesh, &subject, false).await?;
+    let refused = report_crash(&mut client, crash(&subject, at, "boom again", "")).await?;
+    assert!(refused.crash_id.is_empty(), "{refused:?}");
+    assert_eq!(refused.dropped, DropReason::Objected as i32);
+    assert_eq!(
+        rows(&db, "crashes").await,
+        1,
+        "nothing stored, not even unnamed"
+    );
+
+    // Anonymous reports name nobody who could object.
+    let anonymous = report_crash(&mut client, crash("", at, "boom", "")).await?;
+    assert!(!anonymous.crash_id.is_empty());
+
+    object_to_crash_reports(&mesh, &subject, true).await?;
+    let again = report_crash(&mut client, crash(&subject, at, "boom", "")).await?;
+    assert!(!again.crash_id.is_empty(), "the objection was withdrawn");
+
+    mesh.consent()
+        .set_restriction(SetRestrictionRequest {
+            subject_id: subject.clone(),
+            restricted: true,
+            source: Source::PrivacyRequest as i32,
+            actor: "privacy-team".into(),
+        })
+        .await?;
+    let restricted = report_crash(&mut client, crash(&subject, at, "boom", "")).await?;
+    assert_eq!(restricted.dropped, DropReason::Restricted as i32);
+    assert_eq!(rows_where(&db, "crashes", "subject_id", &subject).await, 2);
+    assert_eq!(rows(&db, "crashes").await, 3);
+    mesh.logs().assert_clean(&secrets(&person, &[]));
     Ok(())
 }

@@ -11,7 +11,8 @@ use pdm_runtime::convert::{struct_to_json, timestamp};
 use pdm_testkit::assert::{contains, raw_storage};
 use serde_json::Value;
 use support::{
-    DAY, IP_NETWORK, RAW_IP, clock, consenting, device, export, ingest, mesh_with, now, secrets,
+    DAY, IP_NETWORK, RAW_IP, clock, consenting, device, export, ingest, mesh_with, necessary, now,
+    secrets,
 };
 
 const RAW_IPV6: &str = "2001:db8:85a3:8d3:1319:8a2e:370:7348";
@@ -86,17 +87,27 @@ async fn ips_urls_device_ids_and_peers_are_minimised_before_storage() -> anyhow:
     let r = ingest(&mut client, "mini-1", subject_events).await?;
     assert_eq!(r.accepted, 3);
     // Anonymous events are stored unsealed: the plainest view of what minimisation keeps.
-    let anonymous = with_device(support::feature("", "search", at), &anonymous_device);
-    let ipv6 = pb::Event {
-        device: Some(pb::DeviceContext {
-            ip_address: RAW_IPV6.into(),
-            os_name: "macOS".into(),
-            ..Default::default()
-        }),
-        ..support::feature("", "search", at)
+    // Five logged-out devices each (aggregates show only buckets of five people or more);
+    // strictly necessary, so no tracking choice is needed.
+    let anonymous = |i: usize| {
+        necessary(with_device(
+            support::feature("", "search", at),
+            &format!("{anonymous_device}-{i}"),
+        ))
     };
-    let mut batch = vec![anonymous; 5];
-    batch.extend(vec![ipv6; 5]);
+    let ipv6 = |i: usize| {
+        necessary(pb::Event {
+            device: Some(pb::DeviceContext {
+                ip_address: RAW_IPV6.into(),
+                os_name: "macOS".into(),
+                device_id: format!("{anonymous_device}-v6-{i}"),
+                ..Default::default()
+            }),
+            ..support::feature("", "search", at)
+        })
+    };
+    let mut batch: Vec<pb::Event> = (0..5).map(anonymous).collect();
+    batch.extend((0..5).map(ipv6));
     let r = ingest(&mut client, "mini-2", batch).await?;
     assert_eq!(r.accepted, 10);
 
@@ -200,11 +211,13 @@ async fn without_an_ip_database_there_is_no_location() -> anyhow::Result<()> {
     let mesh = mesh_with(&clock, &[]).await?;
     let at = now(&clock);
     let mut client = mesh.telemetry();
-    let anonymous = pb::Event {
-        device: Some(device("device-anonymous")),
-        ..support::feature("", "search", at)
+    let anonymous = |i: usize| {
+        necessary(pb::Event {
+            device: Some(device(&format!("device-anonymous-{i}"))),
+            ..support::feature("", "search", at)
+        })
     };
-    let r = ingest(&mut client, "no-geo", vec![anonymous; 6]).await?;
+    let r = ingest(&mut client, "no-geo", (0..6).map(anonymous).collect()).await?;
     assert_eq!(r.accepted, 6);
     let countries = client
         .query_aggregates(pb::QueryAggregatesRequest {

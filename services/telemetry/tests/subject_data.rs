@@ -23,8 +23,8 @@ use pdm_testkit::{
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 use support::{
-    clock, consenting, crash, dropped, erase, events, eventually, export, feature, ingest, mesh,
-    now, report_crash, secrets,
+    clock, consenting, crash, dropped, erase, event, events, eventually, export, feature, ingest,
+    mesh, necessary, now, report_crash, secrets,
 };
 
 const EVENTS: &str = "telemetry.event";
@@ -68,7 +68,7 @@ async fn export_returns_the_subjects_events_and_crash_reports_opened() -> anyhow
         },
         interaction(&subject, &other, at),
         feature(&other, "import", at),
-        feature("", "import", at),
+        necessary(feature("", "import", at)),
     ];
     assert_eq!(ingest(&mut client, "export-1", batch).await?.accepted, 6);
     let crashed = report_crash(
@@ -119,7 +119,8 @@ async fn export_returns_the_subjects_events_and_crash_reports_opened() -> anyhow
 
     let crash = crashes[0];
     assert_eq!(crash.record_id, crashed.crash_id);
-    assert_eq!(crash.purposes, ["support"]);
+    // Filed and exported under one purpose and one basis (issue 15).
+    assert_eq!(crash.purposes, ["crash_reports"]);
     assert_eq!(crash.legal_basis, LegalBasis::LegitimateInterests as i32);
     let details = data(crash);
     assert_eq!(details["error_type"], "NullPointerException");
@@ -455,7 +456,7 @@ async fn purging_drops_expired_events_and_crashes_except_those_on_hold() -> anyh
     let mut batch = events(&held, older, 2);
     batch.extend(events(&subject, older, 3));
     batch.extend(events(&subject, old, 4));
-    batch.extend(events("", old, 1));
+    batch.push(necessary(event("", old)));
     batch.extend(events(&held, at, 1));
     batch.extend(events(&subject, at, 1));
     assert_eq!(ingest(&mut client, "purge-1", batch).await?.accepted, 12);

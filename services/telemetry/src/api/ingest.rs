@@ -1,8 +1,9 @@
-//! IngestEvents: validate and minimise, gate on consent (once per batch), seal each
-//! subject's details with the subject's key, and write batch, events and aggregates in
-//! one transaction.
+//! IngestEvents: validate and minimise, gate logged-in events on consent (once per batch
+//! and purpose) and logged-out ones on their device's tracking choice, seal each subject's
+//! details with the subject's key, and write batch, events and aggregates (with the people
+//! behind them) in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Duration;
@@ -18,22 +19,36 @@ use pdm_runtime::tls::identity::Caller;
 
 use super::{TelemetryApi, requests};
 use crate::{
+    domain::tracking::{self, Category, Choice},
     error::{Result, TelemetryError},
-    gate::Verdict,
-    store::{Deltas, EventRow},
+    gate::{self, Verdict},
+    store::{BucketDelta, Deltas, EventRow},
 };
 
 const F_PAYLOAD: &str = "events.payload";
 /// The key of the legal basis an event was admitted on, in its sealed details.
 pub const LEGAL_BASIS: &str = "legal_basis";
+/// The key of the purpose an event was admitted for, in its sealed details.
+pub const PURPOSE: &str = "purpose";
 
-fn deltas_of(events: &[requests::CleanEvent]) -> Deltas {
+/// The aggregate increments of admitted events, with the people behind each bucket
+/// (`persons[i]` is the keyed hash of event `i`'s subject or logged-out device, if any).
+fn deltas_of(events: &[requests::CleanEvent], persons: &[Option<Vec<u8>>]) -> Deltas {
     // Counted under borrowed keys first: one allocation per bucket, not per event.
-    let mut counts: BTreeMap<(chrono::NaiveDate, &'static str, &str), i64> = BTreeMap::new();
-    for e in events {
+    type Counted<'a> = (i64, BTreeSet<&'a [u8]>);
+    let mut counts: BTreeMap<(chrono::NaiveDate, &'static str, &str), Counted<'_>> =
+        BTreeMap::new();
+    for (e, person) in events.iter().zip(persons) {
         let day = e.occurred_at.date_naive();
         let kind = e.kind.as_str_name().trim_start_matches("EVENT_KIND_");
-        *counts.entry((day, "EVENT_KIND", kind)).or_default() += 1;
+        let mut add = |key| {
+            let entry: &mut Counted<'_> = counts.entry(key).or_default();
+            entry.0 += 1;
+            if let Some(p) = person {
+                entry.1.insert(p.as_slice());
+            }
+        };
+        add((day, "EVENT_KIND", kind));
         for (dimension, value) in [
             ("FEATURE", e.details.feature.as_deref()),
             ("COUNTRY", e.country()),
@@ -41,23 +56,41 @@ fn deltas_of(events: &[requests::CleanEvent]) -> Deltas {
             ("BROWSER", e.browser()),
         ] {
             if let Some(v) = value {
-                *counts.entry((day, dimension, v)).or_default() += 1;
+                add((day, dimension, v));
             }
         }
     }
     counts
         .into_iter()
-        .map(|((day, dimension, value), n)| {
+        .map(|((day, dimension, value), (events, people))| {
             (
                 (
                     day.format("%Y-%m-%d").to_string(),
                     dimension,
                     value.to_owned(),
                 ),
-                n,
+                BucketDelta {
+                    events,
+                    people: people.into_iter().map(<[u8]>::to_vec).collect(),
+                },
             )
         })
         .collect()
+}
+
+/// The purpose an event of `category` is stored for, as the access report names it.
+fn filed_under(category: Category) -> &'static str {
+    purpose_of(category).unwrap_or(gate::STRICTLY_NECESSARY)
+}
+
+/// The consent purpose a logged-in subject's event of `category` is asked about; none
+/// for strictly necessary ones.
+fn purpose_of(category: Category) -> Option<&'static str> {
+    match category {
+        Category::StrictlyNecessary => None,
+        Category::Analytics => Some(gate::PURPOSE),
+        Category::Advertising => Some(gate::ADVERTISING),
+    }
 }
 
 impl TelemetryApi {
@@ -126,45 +159,120 @@ impl TelemetryApi {
             events.iter().filter_map(|e| e.subject_id.clone()).collect();
         subjects.sort();
         subjects.dedup();
-        let mut verdicts: HashMap<String, Verdict> = HashMap::with_capacity(subjects.len());
-        let mut to_ask = Vec::new();
+        // Subjects dropped whatever the purpose.
+        let mut blocked: HashMap<String, DropReason> = HashMap::new();
         // Once per distinct subject of the batch (answers are cached across batches). A
         // subject the caller may not see comes first, so nothing about it (erased,
         // restricted) shows through.
         for s in subjects {
             if !self.visible(caller, &s).await? {
-                verdicts.insert(s, Err(DropReason::UnknownSubject));
+                blocked.insert(s, DropReason::UnknownSubject);
             } else if self.is_suppressed(&s) {
-                verdicts.insert(s, Err(DropReason::Erased));
+                blocked.insert(s, DropReason::Erased);
             } else if self.is_restricted(&s) {
-                verdicts.insert(s, Err(DropReason::Restricted));
-            } else {
-                to_ask.push(s);
+                blocked.insert(s, DropReason::Restricted);
             }
         }
-        verdicts.extend(inner.gate.judge(&to_ask).await?);
+        // Consent is asked once per purpose, for the distinct subjects needing it.
+        let mut asks: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
+        for e in &events {
+            if let (Some(s), Some(purpose)) = (&e.subject_id, purpose_of(e.tracking))
+                && !blocked.contains_key(s)
+            {
+                asks.entry(purpose).or_default().insert(s.as_str());
+            }
+        }
+        let mut verdicts: HashMap<(String, &'static str), Verdict> = HashMap::new();
+        for (purpose, subjects) in asks {
+            let subjects: Vec<String> = subjects.into_iter().map(str::to_owned).collect();
+            for (s, verdict) in inner.gate.judge(&subjects, purpose).await? {
+                verdicts.insert((s, purpose), verdict);
+            }
+        }
+        // Logged-out visitors: the latest choice of each device, if it has not lapsed.
+        let mut device_hashes: HashMap<String, Vec<u8>> = HashMap::new();
+        for e in &events {
+            if e.subject_id.is_none()
+                && let Some(d) = e.device_id.as_deref()
+                && !device_hashes.contains_key(d)
+            {
+                device_hashes.insert(d.to_owned(), inner.store.device_hash(d));
+            }
+        }
+        let choices = if device_hashes.is_empty() {
+            HashMap::new()
+        } else {
+            let hashes: Vec<Vec<u8>> = device_hashes.values().cloned().collect();
+            let since = now - Duration::days(i64::from(inner.settings.tracking_choice_days));
+            inner.store.current_choices(&hashes, since).await?
+        };
 
         let mut dropped: BTreeMap<i32, u32> = BTreeMap::new();
         let mut admitted = Vec::with_capacity(events.len());
         let mut bases = Vec::with_capacity(events.len());
         for e in events {
-            match e.subject_id.as_ref().map(|s| {
-                verdicts
-                    .get(s)
-                    .copied()
-                    .unwrap_or(Err(DropReason::NoConsent))
-            }) {
-                Some(Err(reason)) => *dropped.entry(reason as i32).or_default() += 1,
-                Some(Ok(basis)) => {
+            let verdict: Verdict = match &e.subject_id {
+                Some(s) => match (blocked.get(s), purpose_of(e.tracking)) {
+                    (Some(reason), _) => Err(*reason),
+                    // Strictly necessary: no agreement needed.
+                    (None, None) => Ok(LegalBasis::LegitimateInterests),
+                    // GPC on the request: no advertising, whatever consent says.
+                    (None, Some(_)) if e.tracking == Category::Advertising && e.gpc => {
+                        Err(DropReason::GlobalPrivacyControl)
+                    }
+                    (None, Some(purpose)) => verdicts
+                        .get(&(s.clone(), purpose))
+                        .copied()
+                        .unwrap_or(Err(DropReason::NoConsent)),
+                },
+                None => {
+                    let choice = e
+                        .device_id
+                        .as_deref()
+                        .and_then(|d| device_hashes.get(d))
+                        .and_then(|h| choices.get(h))
+                        .map(|c| Choice {
+                            analytics: c.analytics,
+                            advertising: c.advertising,
+                            gpc: c.gpc,
+                        });
+                    tracking::decide(choice, e.tracking, e.gpc)
+                }
+            };
+            match verdict {
+                Err(reason) => *dropped.entry(reason as i32).or_default() += 1,
+                Ok(basis) => {
                     admitted.push(e);
                     bases.push(Some(basis));
                 }
-                None => {
-                    admitted.push(e);
-                    bases.push(None);
-                }
             }
         }
+        // The people behind the admitted events, for the aggregates' k.
+        let mut person_of: HashMap<(bool, &str), Vec<u8>> = HashMap::new();
+        let persons: Vec<Option<Vec<u8>>> = admitted
+            .iter()
+            .map(|e| {
+                let (logged_in, id) = match (&e.subject_id, &e.device_id) {
+                    (Some(s), _) => (true, s.as_str()),
+                    (None, Some(d)) => (false, d.as_str()),
+                    (None, None) => return None,
+                };
+                Some(
+                    person_of
+                        .entry((logged_in, id))
+                        .or_insert_with(|| {
+                            if logged_in {
+                                inner.store.person_of_subject(id)
+                            } else {
+                                inner.store.person_of_device(id)
+                            }
+                        })
+                        .clone(),
+                )
+            })
+            .collect();
+        drop(person_of);
+        let deltas = deltas_of(&admitted, &persons);
         let mut keys: HashMap<String, DataKey> = HashMap::new();
         for e in &admitted {
             if let Some(s) = &e.subject_id
@@ -173,7 +281,6 @@ impl TelemetryApi {
                 keys.insert(s.clone(), self.key(s).await?);
             }
         }
-        let deltas = deltas_of(&admitted);
         let rows = self.seal(admitted, bases, keys).await?;
         let response = pb::IngestEventsResponse {
             accepted: u32::try_from(rows.len()).unwrap_or(u32::MAX),
@@ -186,7 +293,13 @@ impl TelemetryApi {
         let encoded = STANDARD.encode(response.encode_to_vec());
         match inner
             .store
-            .write_batch(batch_id, &encoded, &rows, &deltas, now)
+            .write_batch(
+                batch_id,
+                &encoded,
+                &rows,
+                (&deltas, inner.settings.k_threshold),
+                now,
+            )
             .await?
         {
             // The same batch id committed first (a concurrent retry): its answer stands.
@@ -216,6 +329,7 @@ impl TelemetryApi {
                     let mut details = e.details;
                     // What the subject's access report names for this event.
                     details.legal_basis = basis.map(|b| b.as_str_name());
+                    details.purpose = Some(filed_under(e.tracking));
                     if let Some(device) = &e.device_id {
                         details.device.get_or_insert_default().device_hash =
                             Some(crate::store::hex(&store.device_hash(device)));

@@ -21,6 +21,8 @@ pub fn drop_reason_label(reason: DropReason) -> &'static str {
         DropReason::Objected => "objected",
         DropReason::Erased => "erased",
         DropReason::UnknownSubject => "unknown_subject",
+        DropReason::NoTrackingConsent => "no_tracking_consent",
+        DropReason::GlobalPrivacyControl => "global_privacy_control",
     }
 }
 
@@ -87,7 +89,7 @@ mod tests {
             assert_eq!(drop_reason_label(reason), name.to_ascii_lowercase());
             number += 1;
         }
-        assert_eq!(number, 7, "a drop reason was added: give it its label");
+        assert_eq!(number, 9, "a drop reason was added: give it its label");
     }
 
     #[test]

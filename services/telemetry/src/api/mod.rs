@@ -5,6 +5,7 @@ mod metrics;
 pub mod requests;
 mod subject_data;
 mod telemetry;
+mod tracking;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -191,7 +192,40 @@ impl TelemetryApi {
     }
 }
 
-/// Deletes erased subjects' rows in the background, and refreshes the suppression list
+impl TelemetryApi {
+    /// Policy, "aggregate information": small buckets are kept only for the window in
+    /// which they may reach k (`telemetry.small_bucket_days`); choices only while they
+    /// apply (`telemetry.tracking_choice_days`).
+    async fn purge_small_and_lapsed(&self) {
+        let settings = &self.inner.settings;
+        let now = self.inner.clock.now();
+        let cutoff = crate::domain::aggregate::small_bucket_cutoff(
+            now.date_naive(),
+            settings.small_bucket_days,
+        );
+        match self
+            .inner
+            .store
+            .purge_small_buckets(&cutoff.format("%Y-%m-%d").to_string(), settings.k_threshold)
+            .await
+        {
+            Ok(0) => {}
+            Ok(buckets) => {
+                tracing::info!(buckets, "small aggregate buckets past their window deleted")
+            }
+            Err(e) => tracing::warn!(error = %e, "small bucket purge failed; will retry"),
+        }
+        let lapsed = now - chrono::Duration::days(i64::from(settings.tracking_choice_days));
+        match self.inner.store.purge_choices(lapsed).await {
+            Ok(0) => {}
+            Ok(choices) => tracing::info!(choices, "lapsed tracking choices deleted"),
+            Err(e) => tracing::warn!(error = %e, "tracking choice purge failed; will retry"),
+        }
+    }
+}
+
+/// Deletes erased subjects' rows in the background, aggregate buckets past their window
+/// still short of k and lapsed tracking choices, and refreshes the suppression list
 /// written by other replicas.
 pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::CancellationToken) {
     loop {
@@ -213,6 +247,7 @@ pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::Cancellation
             }
             Err(e) => tracing::warn!(error = %e, "erasure queue unreadable; will retry"),
         }
+        api.purge_small_and_lapsed().await;
         if let Ok(all) = api.inner.store.suppressed().await {
             api.inner
                 .suppressed

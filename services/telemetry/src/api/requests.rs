@@ -2,7 +2,7 @@
 //! reported together, and only minimised values kept.
 
 use chrono::{DateTime, Duration, Utc};
-use pdm_proto::telemetry::v1::{self as pb, ConnectionType, EventKind};
+use pdm_proto::telemetry::v1::{self as pb, ConnectionType, EventKind, TrackingCategory};
 use pdm_runtime::{
     FieldViolations, SubjectId,
     convert::from_timestamp,
@@ -11,7 +11,7 @@ use pdm_runtime::{
 use serde::Serialize;
 
 use crate::{
-    domain::{geo::GeoDb, ip, url},
+    domain::{geo::GeoDb, ip, tracking::Category, url},
     error::TelemetryError,
 };
 
@@ -39,6 +39,10 @@ pub struct CleanEvent {
     pub details: Details,
     /// Raw device identifier (hashed by the caller into `details`).
     pub device_id: Option<String>,
+    /// What the tracking is for (UNSPECIFIED counts as analytics).
+    pub tracking: Category,
+    /// The event's request carried a Global Privacy Control signal.
+    pub gpc: bool,
 }
 
 impl CleanEvent {
@@ -77,6 +81,9 @@ pub struct Details {
     /// The legal basis the event was admitted on (set once judged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legal_basis: Option<&'static str>,
+    /// The purpose it was admitted for (set once judged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<&'static str>,
 }
 
 /// A device context after minimisation.
@@ -128,7 +135,44 @@ pub struct Device {
 
 /// A field's name, made only when a violation names it (most batches have none, and a
 /// batch has thousands of fields).
-type Field<'a> = &'a dyn Fn() -> String;
+pub type Field<'a> = &'a dyn Fn() -> String;
+
+/// A tracking category; UNSPECIFIED is analytics (what usage events are for).
+fn tracking(v: &mut FieldViolations, field: Field<'_>, raw: i32) -> Category {
+    match TrackingCategory::try_from(raw) {
+        Ok(TrackingCategory::StrictlyNecessary) => Category::StrictlyNecessary,
+        Ok(TrackingCategory::Advertising) => Category::Advertising,
+        Ok(TrackingCategory::Analytics | TrackingCategory::Unspecified) => Category::Analytics,
+        Err(_) => {
+            v.add(field(), "unknown tracking category");
+            Category::Analytics
+        }
+    }
+}
+
+/// A device identifier as the contract takes it: 1 to [`MAX_TEXT`] printable characters
+/// (`None` and no violation when blank and `required` is false). Only a keyed hash of it
+/// is ever kept, so it is not searched for card numbers: an IMEI is 15 digits with a Luhn
+/// check digit, like a card number.
+pub fn device_id(
+    v: &mut FieldViolations,
+    field: Field<'_>,
+    raw: &str,
+    required: bool,
+) -> Option<String> {
+    let id = raw.trim();
+    if id.is_empty() {
+        if required {
+            v.add(field(), "required");
+        }
+        None
+    } else if id.chars().count() > MAX_TEXT || id.chars().any(char::is_control) {
+        v.add(field(), format!("at most {MAX_TEXT} printable characters"));
+        None
+    } else {
+        Some(id.to_owned())
+    }
+}
 
 /// Optional one-line text through the mesh's free-text guard (no card numbers).
 fn text(v: &mut FieldViolations, field: Field<'_>, raw: &str) -> Option<String> {
@@ -246,20 +290,7 @@ fn device(
         }
         *slot = clean_url(v, &|| field(name), raw);
     }
-    // Only a keyed hash of the device id is ever kept, so it is not searched for card
-    // numbers: an IMEI is 15 digits with a Luhn check digit, like a card number.
-    let device_id = d.device_id.trim();
-    let device_id = if device_id.is_empty() {
-        None
-    } else if device_id.chars().count() > MAX_TEXT || device_id.chars().any(char::is_control) {
-        v.add(
-            field("device_id"),
-            format!("at most {MAX_TEXT} printable characters"),
-        );
-        None
-    } else {
-        Some(device_id.to_owned())
-    };
+    let device_id = device_id(v, &|| field("device_id"), &d.device_id, false);
     let kept = (out != Device::default()).then_some(out);
     (kept, device_id)
 }
@@ -372,6 +403,8 @@ pub fn batch(
             }
             _ => {}
         }
+        let category = tracking(&mut v, &|| format!("{}.tracking", at()), e.tracking);
+        let gpc = e.device.as_ref().is_some_and(|d| d.global_privacy_control);
         let device_id = match &e.device {
             Some(d) => {
                 let (kept, device_id) = device(&mut v, &at, d, geo);
@@ -388,6 +421,8 @@ pub fn batch(
                 peer,
                 details,
                 device_id,
+                tracking: category,
+                gpc,
             });
         }
     }

@@ -24,10 +24,13 @@ use tracing::Instrument;
 
 use super::{
     TelemetryApi,
-    ingest::{LEGAL_BASIS, open_payload},
+    ingest::{LEGAL_BASIS, PURPOSE, open_payload},
     telemetry::open_crash,
 };
-use crate::error::{Result, TelemetryError};
+use crate::{
+    error::{Result, TelemetryError},
+    gate,
+};
 
 const SERVICE: &str = "telemetry";
 /// Usage events.
@@ -71,17 +74,23 @@ impl TelemetryApi {
             } else {
                 serde_json::from_slice(&e.payload).unwrap_or_default()
             };
-            // Events stored before the basis was recorded were all admitted on consent.
+            // Events stored before the basis was recorded were all admitted on consent, and
+            // before the purpose was, for product analytics.
             let basis = details
                 .as_object_mut()
                 .and_then(|d| d.remove(LEGAL_BASIS))
                 .and_then(|b| b.as_str().and_then(LegalBasis::from_str_name))
                 .unwrap_or(LegalBasis::Consent);
+            let purpose = details
+                .as_object_mut()
+                .and_then(|d| d.remove(PURPOSE))
+                .and_then(|p| p.as_str().map(str::to_owned))
+                .unwrap_or_else(|| gate::PURPOSE.to_owned());
             let record = pb::SubjectRecord {
                 service: SERVICE.to_owned(),
                 category: EVENTS.to_owned(),
                 record_id: e.event_id.to_string(),
-                purposes: vec!["product_analytics".to_owned()],
+                purposes: vec![purpose],
                 legal_basis: basis as i32,
                 source:
                     "collected automatically from the subject's use of our services and devices"
@@ -110,7 +119,8 @@ impl TelemetryApi {
                 service: SERVICE.to_owned(),
                 category: CRASHES.to_owned(),
                 record_id: c.crash_id,
-                purposes: vec!["support".to_owned()],
+                // The purpose and basis ReportCrash filed it under.
+                purposes: vec![gate::CRASH_REPORTS.to_owned()],
                 legal_basis: LegalBasis::LegitimateInterests as i32,
                 source: "reported automatically when our software failed on the subject's device"
                     .to_owned(),
@@ -194,7 +204,7 @@ impl TelemetryApi {
             retained: vec![pb::RetainedItem {
                 category: "telemetry.aggregate".to_owned(),
                 legal_basis: LegalBasis::LegitimateInterests as i32,
-                reason: "daily counts that cannot identify anyone (buckets under the k-threshold are never shown) \
+                reason: "daily counts that cannot identify anyone (a bucket is shown only with at least k distinct people behind it, and stays so) \
                          stay for research (policy: aggregate information)"
                     .to_owned(),
                 retain_until: None,

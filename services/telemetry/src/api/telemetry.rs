@@ -1,13 +1,20 @@
 //! `pdm.telemetry.v1.TelemetryService`.
 
 use chrono::NaiveDate;
-use pdm_proto::telemetry::v1::{self as pb, Dimension, telemetry_service_server::TelemetryService};
+use pdm_proto::telemetry::v1::{
+    self as pb, Dimension, DropReason, telemetry_service_server::TelemetryService,
+};
 use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, tls::identity::Caller};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::{TelemetryApi, metrics, requests};
-use crate::{domain::aggregate::suppress, error::TelemetryError, store::entities::crash};
+use crate::{
+    domain::aggregate::{Bucket, suppress},
+    error::TelemetryError,
+    gate,
+    store::entities::crash,
+};
 
 const F_CRASH: &str = "crashes.payload";
 /// Longest crash message.
@@ -99,8 +106,36 @@ impl TelemetryService for TelemetryApi {
             Some(s) if self.visible(caller.as_ref(), &s).await? => Some(s),
             _ => None,
         };
-        // Policy, "For Customer Support": crash reports are analysed to fix problems;
-        // legitimate interest, so no analytics consent is needed. They are scrubbed first.
+        // Policy, "For Customer Support": crash reports are analysed to fix problems, on
+        // legitimate interests (purpose "crash_reports"), so no analytics consent is
+        // needed; but a subject may object (GDPR Art. 21), and a restricted subject's data
+        // is not processed: then nothing is stored. Erased subjects are handled below.
+        if let Some(s) = subject.as_deref()
+            && !self.is_suppressed(s)
+        {
+            let verdict = if self.is_restricted(s) {
+                Err(DropReason::Restricted)
+            } else {
+                self.inner
+                    .gate
+                    .judge(&[s.to_owned()], gate::CRASH_REPORTS)
+                    .await?
+                    .remove(s)
+                    .unwrap_or(Err(DropReason::NoConsent))
+            };
+            match verdict {
+                Ok(_) | Err(DropReason::UnknownSubject) => {}
+                Err(reason) => {
+                    tracing::debug!(reason = reason.as_str_name(), "crash report not stored");
+                    return Ok(Response::new(pb::ReportCrashResponse {
+                        crash_id: String::new(),
+                        scrubbed: 0,
+                        dropped: reason as i32,
+                    }));
+                }
+            }
+        }
+        // Scrubbed before anything is stored.
         let scrubber = &self.inner.scrubber;
         let (message, scrubbed_message) = scrubber.scrub(&r.message);
         let (stack, scrubbed_stack) = scrubber.scrub(&r.stack_trace);
@@ -147,7 +182,24 @@ impl TelemetryService for TelemetryApi {
         Ok(Response::new(pb::ReportCrashResponse {
             crash_id,
             scrubbed: scrubbed_message + scrubbed_stack + scrubbed_type,
+            dropped: DropReason::Unspecified as i32,
         }))
+    }
+
+    async fn record_tracking_choice(
+        &self,
+        request: Request<pb::RecordTrackingChoiceRequest>,
+    ) -> Result<Response<pb::RecordTrackingChoiceResponse>, Status> {
+        Ok(Response::new(
+            self.record_choice(request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_tracking_choice(
+        &self,
+        request: Request<pb::GetTrackingChoiceRequest>,
+    ) -> Result<Response<pb::GetTrackingChoiceResponse>, Status> {
+        Ok(Response::new(self.get_choice(request.get_ref()).await?))
     }
 
     async fn query_aggregates(
@@ -192,7 +244,13 @@ impl TelemetryService for TelemetryApi {
         let k = self.inner.settings.k_threshold;
         let (shown, suppressed) = suppress(
             rows.into_iter()
-                .map(|row| ((row.day, row.value), u64::try_from(row.count).unwrap_or(0)))
+                .map(|row| {
+                    let bucket = Bucket {
+                        events: u64::try_from(row.count).unwrap_or(0),
+                        people: u64::try_from(row.people).unwrap_or(0),
+                    };
+                    ((row.day, row.value), bucket)
+                })
                 .collect(),
             k,
         );

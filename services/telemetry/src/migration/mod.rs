@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_telemetry_tables;
+mod m20261203_000001_people_and_tracking_choices;
 
 /// Runs the telemetry migrations (and the shared subject-key table).
 #[derive(Debug)]
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_telemetry_tables::Migration),
             Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
+            Box::new(m20261203_000001_people_and_tracking_choices::Migration),
         ]
     }
 }

@@ -41,9 +41,6 @@ pub struct StoredEvent {
     pub sealed: bool,
 }
 
-/// One aggregate increment.
-pub type Delta = ((String, &'static str, String), i64);
-
 const COLUMNS: &str =
     "subject_id, kind, occurred_at, received_at, batch_id, peer_hash, payload, sealed";
 
@@ -88,14 +85,14 @@ impl Store {
         batch_id: &str,
         response: &str,
         rows: &[EventRow],
-        deltas: &Deltas,
+        (deltas, k): (&Deltas, u32),
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         if self.postgres() {
-            self.write_batch_postgres(batch_id, response, rows, deltas, now)
+            self.write_batch_postgres(batch_id, response, rows, (deltas, k), now)
                 .await
         } else {
-            self.write_batch_sqlite(batch_id, response, rows, deltas, now)
+            self.write_batch_sqlite(batch_id, response, rows, (deltas, k), now)
                 .await
         }
     }
@@ -105,7 +102,7 @@ impl Store {
         batch_id: &str,
         response: &str,
         rows: &[EventRow],
-        deltas: &Deltas,
+        (deltas, k): (&Deltas, u32),
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         let days: BTreeSet<NaiveDate> = rows.iter().map(|r| r.occurred_at.date_naive()).collect();
@@ -170,28 +167,7 @@ impl Store {
             copy.send(data.into_bytes()).await?;
             copy.finish().await?;
         }
-        if !deltas.is_empty() {
-            // Keys arrive sorted (a BTreeMap), so concurrent batches lock rows in one order.
-            let (mut day, mut dim, mut value, mut count) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((d, m, v), c) in deltas {
-                day.push(d.clone());
-                dim.push((*m).to_owned());
-                value.push(v.clone());
-                count.push(*c);
-            }
-            sqlx::query(
-                "INSERT INTO aggregates (day, dimension, value, count) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) \
-                 ON CONFLICT (day, dimension, value) DO UPDATE SET count = aggregates.count + EXCLUDED.count",
-            )
-            .bind(day)
-            .bind(dim)
-            .bind(value)
-            .bind(count)
-            .execute(&mut *tx)
-            .await?;
-        }
+        Self::add_aggregates_postgres(&mut tx, deltas, k).await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -201,7 +177,7 @@ impl Store {
         batch_id: &str,
         response: &str,
         rows: &[EventRow],
-        deltas: &Deltas,
+        (deltas, k): (&Deltas, u32),
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         let backend = self.db.get_database_backend();
@@ -244,26 +220,7 @@ impl Store {
             ))
             .await?;
         }
-        let deltas: Vec<_> = deltas.iter().collect();
-        for chunk in deltas.chunks(200) {
-            let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-            for ((d, m, v), c) in chunk {
-                values.push(d.clone().into());
-                values.push((*m).into());
-                values.push(v.clone().into());
-                values.push((*c).into());
-            }
-            txn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "INSERT INTO aggregates (day, dimension, value, count) VALUES {placeholders} \
-                     ON CONFLICT (day, dimension, value) DO UPDATE SET count = aggregates.count + excluded.count"
-                ),
-                values,
-            ))
-            .await?;
-        }
+        Self::add_aggregates_sqlite(&txn, deltas, k).await?;
         txn.commit().await?;
         Ok(None)
     }

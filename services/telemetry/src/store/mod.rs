@@ -2,12 +2,14 @@
 //! SQLite with multi-row inserts; the batch record, the events and the aggregate counts
 //! commit together, so an acknowledged batch is durable and a retried one is stored once.
 
+mod aggregates;
 pub mod entities;
 mod events;
 mod subjects;
+mod tracking;
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::HashSet,
     sync::{Arc, Mutex},
 };
 
@@ -15,7 +17,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use pdm_crypto::KeyStore;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 
-pub use events::{Delta, EventRow, StoredEvent};
+pub use aggregates::{BucketDelta, BucketKey, Deltas};
+pub use events::{EventRow, StoredEvent};
+pub use tracking::{MAX_CHOICES_PER_DEVICE, NewChoice};
 
 #[cfg(test)]
 mod tests {
@@ -34,9 +38,6 @@ pub struct Store {
     /// Day partitions known to exist (PostgreSQL).
     partitions: Arc<Mutex<HashSet<NaiveDate>>>,
 }
-
-/// Aggregate increments of a batch: `(day, dimension, value) → count`.
-pub type Deltas = BTreeMap<(String, &'static str, String), i64>;
 
 impl Store {
     /// A store over a migrated database.

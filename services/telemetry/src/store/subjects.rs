@@ -167,7 +167,8 @@ impl Store {
 
     /// Erasure, the part that must be immediate: the key goes (every sealed row becomes
     /// unreadable at once), the subject joins the suppression list and the background
-    /// deletion queue, crash reports go. Constant time whatever the number of events.
+    /// deletion queue, crash reports go, and their hash leaves the sets of aggregate buckets
+    /// still short of k people. Constant time whatever the number of events.
     /// Returns `(key destroyed, crash reports deleted)`.
     pub async fn erase_now(&self, subject: &str, now: DateTime<Utc>) -> Result<(bool, u64)> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
@@ -204,6 +205,8 @@ impl Store {
         restriction::Entity::delete_by_id(subject.to_owned())
             .exec(&txn)
             .await?;
+        // Buckets still short of k forget them; published ones keep their count.
+        self.forget_person(&txn, subject).await?;
         txn.commit().await?;
         Ok((key_destroyed, crashes))
     }

@@ -174,6 +174,7 @@ pub fn device(device_id: &str) -> pb::DeviceContext {
         referrer_url: "https://search.example/results?q=ada+lovelace&utm_source=mail#top".into(),
         exit_url: "https://docs.example.com/guide?session=abc123".into(),
         device_id: device_id.to_owned(),
+        global_privacy_control: false,
     }
 }
 
@@ -315,4 +316,45 @@ pub async fn report_crash(
         .report_crash(request)
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// The SHA-256 of the cookie banner's text, as recorded with a tracking choice.
+pub const BANNER_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/// `event` marked strictly necessary (it needs no agreement).
+pub fn necessary(event: pb::Event) -> pb::Event {
+    pb::Event {
+        tracking: pb::TrackingCategory::StrictlyNecessary as i32,
+        ..event
+    }
+}
+
+/// A logged-out visitor's FEATURE_USED event ("export") from `device_id`, tracking for
+/// `category`.
+pub fn visitor(device_id: &str, category: pb::TrackingCategory, at: DateTime<Utc>) -> pb::Event {
+    let mut e = event("", at);
+    e.tracking = category as i32;
+    if let Some(d) = e.device.as_mut() {
+        d.device_id = device_id.to_owned();
+    }
+    e
+}
+
+/// Records a logged-out device's choice.
+pub async fn choose(
+    client: &mut Client,
+    device_id: &str,
+    (analytics, advertising, gpc): (bool, bool, bool),
+) -> Result<pb::TrackingChoice, tonic::Status> {
+    client
+        .record_tracking_choice(pb::RecordTrackingChoiceRequest {
+            device_id: device_id.to_owned(),
+            analytics,
+            advertising,
+            global_privacy_control: gpc,
+            policy_version: "cookies-2024-06".into(),
+            text_hash: BANNER_HASH.into(),
+        })
+        .await
+        .map(|r| r.into_inner().choice.unwrap_or_default())
 }

@@ -1,4 +1,4 @@
-//! The `aggregates` table: daily counts, not personal data.
+//! The `aggregates` table: daily counts, not personal data once k people are behind them.
 
 use sea_orm::entity::prelude::*;
 
@@ -16,8 +16,10 @@ pub struct Model {
     /// Value.
     #[sea_orm(primary_key, auto_increment = false)]
     pub value: String,
-    /// Count.
+    /// Events counted.
     pub count: i64,
+    /// Distinct people counted, up to k (see `domain::aggregate`).
+    pub people: i64,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

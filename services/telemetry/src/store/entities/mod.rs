@@ -8,3 +8,4 @@ pub mod erasure;
 pub mod erasure_queue;
 pub mod restriction;
 pub mod suppression;
+pub mod tracking_choice;
