@@ -358,6 +358,14 @@ pub fn fixtures() -> Vec<Fixture> {
             Admin,
             |_| json!({"dimension": "DIMENSION_FEATURE", "fromDay": today(), "toDay": today()}),
         ),
+        call(m(TELEMETRY, "RecordTrackingChoice"), Client, |w| {
+            json!({"deviceId": format!("e2e-device-{}", w.tag), "analytics": true,
+                "advertising": true, "globalPrivacyControl": true,
+                "policyVersion": "cookies-2024-06", "textHash": TEXT_HASH})
+        }),
+        call(m(TELEMETRY, "GetTrackingChoice"), Client, |w| {
+            json!({"deviceId": format!("e2e-device-{}", w.tag)})
+        }),
         // --- transfers
         keep(
             call(m(TRANSFERS, "RegisterRecipient"), Admin, |w| {
