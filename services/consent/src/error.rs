@@ -19,6 +19,12 @@ pub enum ConsentError {
     /// Identity could not be asked.
     #[error("identity unavailable")]
     IdentityUnavailable,
+    /// An unsubscribe link past its validity.
+    #[error("unsubscribe link expired")]
+    LinkExpired,
+    /// An unsubscribe link that is not (or no longer) stored: its subject was erased.
+    #[error("unsubscribe link not found")]
+    LinkNotFound,
     /// The database failed.
     #[error("database")]
     Db(#[from] DbErr),
@@ -38,6 +44,12 @@ impl From<ConsentError> for Status {
             ConsentError::IdentityUnavailable => {
                 Status::unavailable("identity service unavailable; retry with backoff")
             }
+            ConsentError::LinkExpired => status::failed_precondition(
+                "LINK_EXPIRED",
+                "token",
+                "the unsubscribe link has expired; opt out in the privacy settings instead",
+            ),
+            ConsentError::LinkNotFound => Status::not_found("unsubscribe link not found"),
             ConsentError::Db(e) => status::database("consent", &e),
             ConsentError::Internal(what) => status::internal("consent", what),
         }

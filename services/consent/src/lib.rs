@@ -31,8 +31,13 @@ use tokio_util::sync::CancellationToken;
 pub use subjects::ERASED_PREFIX;
 
 use crate::{
-    api::ConsentApi, cache::DecisionCache, domain::catalogue::Catalogue, ledger::Ledger,
-    settings::ConsentSettings, store::Store, subjects::Subjects,
+    api::{ConsentApi, Links, Parts},
+    cache::DecisionCache,
+    domain::catalogue::Catalogue,
+    ledger::Ledger,
+    settings::ConsentSettings,
+    store::Store,
+    subjects::Subjects,
 };
 
 /// The service name: `pdm serve consent`, `[services.consent]`, `[consent]`.
@@ -64,6 +69,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: ConsentSettings = ctx.settings.section(NAME)?;
+    settings.validate()?;
     let catalogue = Arc::new(Catalogue::new(&settings.purposes).map_err(anyhow::Error::msg)?);
     let max_message = ctx.settings.server.max_message_bytes;
     let identity = IdentityServiceClient::new(ctx.channel("identity")?);
@@ -91,12 +97,13 @@ pub async fn run(
             chrono::Duration::seconds(i64::try_from(settings.region_ttl_secs).unwrap_or(i64::MAX)),
             chrono::Duration::seconds(i64::try_from(settings.unknown_ttl_secs).unwrap_or(i64::MAX)),
         ));
+        let keyring = Keyring::new(&ctx.kek);
         let subjects = Subjects::new(
             store.clone(),
             cache.clone(),
             catalogue.clone(),
             Some(identity),
-            Keyring::new(&ctx.kek),
+            keyring.clone(),
             chrono::Duration::seconds(i64::try_from(settings.region_ttl_secs).unwrap_or(i64::MAX)),
         );
         let ledger = Ledger::start(
@@ -106,15 +113,19 @@ pub async fn run(
             stop.clone(),
         )
         .await?;
-        let api = ConsentApi::new(
+        let api = ConsentApi::new(Parts {
             store,
             subjects,
             catalogue,
-            ctx.clock.clone(),
+            clock: ctx.clock.clone(),
             ledger,
             stop,
             relationships,
-        );
+            links: Links {
+                index: keyring.blind_index().clone(),
+                validity: chrono::Duration::days(i64::from(settings.unsubscribe_link_days)),
+            },
+        });
         consent.set(
             ConsentServiceServer::new(api.clone())
                 .max_decoding_message_size(max_message)

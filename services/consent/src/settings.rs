@@ -2,7 +2,10 @@
 
 use serde::Deserialize;
 
-use crate::domain::catalogue::PurposeConfig;
+use crate::domain::{
+    catalogue::PurposeConfig,
+    unsubscribe::{DEFAULT_VALID_DAYS, MAX_VALID_DAYS},
+};
 
 /// Consent-specific settings; every key has a default.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,6 +21,18 @@ pub struct ConsentSettings {
     pub tail_interval_ms: u64,
     /// Purposes added to the policy's seed catalogue.
     pub purposes: Vec<PurposeConfig>,
+    /// How long an unsubscribe link works after it is issued (days, 1 to 365).
+    pub unsubscribe_link_days: u32,
+}
+
+impl ConsentSettings {
+    /// Refuses values out of range, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=MAX_VALID_DAYS).contains(&self.unsubscribe_link_days) {
+            anyhow::bail!("consent.unsubscribe_link_days: between 1 and {MAX_VALID_DAYS}");
+        }
+        Ok(())
+    }
 }
 
 impl Default for ConsentSettings {
@@ -28,6 +43,7 @@ impl Default for ConsentSettings {
             cache_capacity: 1_000_000,
             tail_interval_ms: 500,
             purposes: Vec::new(),
+            unsubscribe_link_days: DEFAULT_VALID_DAYS,
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct World {
     pub run_id: String,
     /// A recipient.
     pub recipient_id: String,
+    /// The token of an unsubscribe link of the main subject.
+    pub unsubscribe_token: String,
     /// A request refused by the privacy team (it names another subject than the
     /// session's, so it waits for verification).
     pub request_deny: String,
@@ -330,6 +332,15 @@ pub fn fixtures() -> Vec<Fixture> {
         call(m(CONSENT, "RecordObjection"), Client, |w| {
             json!({"subjectId": w.subject, "purpose": "marketing_ads",
                 "source": "SOURCE_WEB_FORM", "actor": "settings-page"})
+        }),
+        keep(
+            call(m(CONSENT, "IssueUnsubscribeLink"), Client, |w| {
+                json!({"subjectId": w.subject, "channel": "CHANNEL_PUSH"})
+            }),
+            |w, r| w.unsubscribe_token = text(r, "/token"),
+        ),
+        call(m(CONSENT, "Unsubscribe"), Client, |w| {
+            json!({"token": w.unsubscribe_token})
         }),
         call(
             m(CONSENT, "GetLedgerPosition"),

@@ -586,6 +586,21 @@ impl ConsentService for ConsentApi {
         ))
     }
 
+    async fn issue_unsubscribe_link(
+        &self,
+        request: Request<pb::IssueUnsubscribeLinkRequest>,
+    ) -> Result<Response<pb::IssueUnsubscribeLinkResponse>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        self.issue_link(caller.as_ref(), request.get_ref()).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<pb::UnsubscribeRequest>,
+    ) -> Result<Response<pb::UnsubscribeResponse>, Status> {
+        self.unsubscribe_by_link(request.get_ref()).await
+    }
+
     async fn get_ledger_position(
         &self,
         _request: Request<pb::GetLedgerPositionRequest>,

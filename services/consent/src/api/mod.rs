@@ -5,6 +5,7 @@ mod convert;
 mod metrics;
 pub mod requests;
 mod subject_data;
+mod unsubscribe;
 mod watch;
 
 use std::sync::Arc;
@@ -26,6 +27,15 @@ use crate::{
     subjects::Subjects,
 };
 
+/// What unsubscribe links need: the key that signs them and how long they work.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// Signs link ids (the blind-index key derived from the KEK).
+    pub index: pdm_crypto::BlindIndex,
+    /// How long a link works after it is issued.
+    pub validity: chrono::Duration,
+}
+
 /// The consent service's gRPC handlers (ConsentService and SubjectDataService).
 #[derive(Debug, Clone)]
 pub struct ConsentApi {
@@ -46,19 +56,44 @@ struct Inner {
     stop: CancellationToken,
     /// Which subjects a company client may see (identity's links).
     relationships: Arc<Relationships>,
+    /// Unsubscribe links.
+    links: Links,
+}
+
+/// What the handlers work with.
+#[derive(Debug)]
+pub struct Parts {
+    /// The ledger and links database.
+    pub store: Store,
+    /// Regions and subject states.
+    pub subjects: Subjects,
+    /// The purpose catalogue.
+    pub catalogue: Arc<Catalogue>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The ledger follower.
+    pub ledger: Ledger,
+    /// Ends streams at shutdown.
+    pub stop: CancellationToken,
+    /// Which subjects a company client may see.
+    pub relationships: Arc<Relationships>,
+    /// Unsubscribe links.
+    pub links: Links,
 }
 
 impl ConsentApi {
     /// Handlers over the store, resolver and ledger follower.
-    pub fn new(
-        store: Store,
-        subjects: Subjects,
-        catalogue: Arc<Catalogue>,
-        clock: SharedClock,
-        ledger: Ledger,
-        stop: CancellationToken,
-        relationships: Arc<Relationships>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            store,
+            subjects,
+            catalogue,
+            clock,
+            ledger,
+            stop,
+            relationships,
+            links,
+        } = parts;
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -69,6 +104,7 @@ impl ConsentApi {
                 writer: tokio::sync::Mutex::new(()),
                 stop,
                 relationships,
+                links,
             }),
         }
     }

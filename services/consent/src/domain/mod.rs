@@ -5,3 +5,4 @@ pub mod catalogue;
 pub mod decision;
 pub mod event;
 pub mod state;
+pub mod unsubscribe;

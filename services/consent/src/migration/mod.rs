@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_consent_tables;
+mod m20261203_000010_add_unsubscribe_links;
 
 /// Runs the consent migrations.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261129_000001_create_consent_tables::Migration),
             Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
+            Box::new(m20261203_000010_add_unsubscribe_links::Migration),
         ]
     }
 }

@@ -1,6 +1,9 @@
 //! Persistence: the append-only ledger and the region cache.
 
 pub mod entities;
+mod links;
+
+pub use links::Link;
 
 use chrono::{DateTime, Utc};
 use pdm_proto::{
@@ -173,7 +176,8 @@ impl Store {
 
     /// Erasure: the subject's entries keep their purpose, times, policy version and text
     /// hash but lose the subject id (replaced by `pseudonym`) and the actor; an ERASED entry
-    /// is appended; the region is forgotten. Returns how many entries were pseudonymised.
+    /// is appended; the region and the subject's unsubscribe links are forgotten. Returns
+    /// how many entries were pseudonymised.
     pub async fn erase(&self, subject: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<u64> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
@@ -213,6 +217,11 @@ impl Store {
             .await?;
         }
         subject::Entity::delete_by_id(subject.to_owned())
+            .exec(&txn)
+            .await?;
+        // Links in messages already sent stop working: there is no one left to opt out.
+        entities::unsubscribe_link::Entity::delete_many()
+            .filter(entities::unsubscribe_link::Column::SubjectId.eq(subject))
             .exec(&txn)
             .await?;
         txn.commit().await?;

@@ -3,3 +3,4 @@
 pub mod consent_event;
 pub mod erasure;
 pub mod subject;
+pub mod unsubscribe_link;

@@ -1,0 +1,134 @@
+//! Unsubscribe links: issued per promotional message, used once from the message.
+
+use pdm_proto::consent::v1::{self as pb, Channel, LedgerEntryKind, Source};
+use pdm_runtime::{audit, convert::timestamp, tls::identity::Caller};
+use tonic::{Response, Status};
+use uuid::Uuid;
+
+use super::{
+    ConsentApi, convert,
+    requests::{Check, checked},
+};
+use crate::{
+    domain::unsubscribe::{self, ID_BYTES, LinkState, MAX_TOKEN},
+    error::{ConsentError, Result},
+    store::NewEntry,
+};
+
+/// Who the ledger names for an opt-out made by a link.
+const ACTOR: &str = "unsubscribe-link";
+
+impl ConsentApi {
+    /// `IssueUnsubscribeLink`.
+    pub(super) async fn issue_link(
+        &self,
+        caller: Option<&Caller>,
+        r: &pb::IssueUnsubscribeLinkRequest,
+    ) -> Result<Response<pb::IssueUnsubscribeLinkResponse>, Status> {
+        let mut c = Check::new();
+        let subject = c.subject("subject_id", &r.subject_id);
+        let channel = c.channel(r.channel);
+        if channel == Some(Channel::Ads) {
+            // Ads are not messages: there is nothing to put a link in.
+            c.add("channel", "EMAIL, SMS or PUSH");
+        }
+        c.finish()?;
+        let (subject, channel) = (checked(subject)?, checked(channel)?);
+        self.known_subject(caller, &subject).await?;
+        let id = pdm_crypto::random_token(ID_BYTES)
+            .map_err(|_| ConsentError::Internal("no randomness for a link"))?;
+        let now = self.inner.clock.now();
+        let expires_at = now + self.inner.links.validity;
+        self.inner
+            .store
+            .issue_link(&id, &subject.to_string(), channel, now, expires_at)
+            .await?;
+        tracing::debug!(subject_id = %subject, channel = ?channel, "unsubscribe link issued");
+        Ok(audit::respond(
+            pb::IssueUnsubscribeLinkResponse {
+                token: unsubscribe::token(&self.inner.links.index, &id),
+                expires_at: Some(timestamp(expires_at)),
+            },
+            subject.to_string(),
+            "",
+        ))
+    }
+
+    /// `Unsubscribe`.
+    pub(super) async fn unsubscribe_by_link(
+        &self,
+        r: &pb::UnsubscribeRequest,
+    ) -> Result<Response<pb::UnsubscribeResponse>, Status> {
+        let mut c = Check::new();
+        if r.token.is_empty() {
+            c.add("token", "required");
+        } else if r.token.len() > MAX_TOKEN {
+            c.add("token", format!("at most {MAX_TOKEN} characters"));
+        }
+        c.finish()?;
+        // A forged or altered token is refused before anything is read.
+        let id = unsubscribe::verify(&self.inner.links.index, &r.token).ok_or_else(|| {
+            pdm_runtime::error::invalid_field("token", "not an unsubscribe link of this service")
+        })?;
+        let link = self
+            .inner
+            .store
+            .link(&id)
+            .await?
+            .ok_or(ConsentError::LinkNotFound)?;
+        let subject = Uuid::parse_str(&link.subject_id)
+            .map_err(|_| ConsentError::Internal("a link with a malformed subject"))?;
+        let channel = Channel::from_str_name(&link.channel)
+            .ok_or(ConsentError::Internal("a link with an unknown channel"))?;
+        let now = self.inner.clock.now();
+        let used = || {
+            Ok(audit::respond(
+                pb::UnsubscribeResponse {
+                    channel: channel as i32,
+                    already_used: true,
+                    entry: None,
+                },
+                subject.to_string(),
+                "",
+            ))
+        };
+        match unsubscribe::state(link.expires_at, link.used_at, now) {
+            LinkState::Used => return used(),
+            LinkState::Expired => return Err(ConsentError::LinkExpired.into()),
+            LinkState::Usable => {}
+        }
+        // Two clicks racing: one marks the link used and records; the other is told so.
+        if !self.inner.store.use_link(&id, now).await? {
+            return used();
+        }
+        let entry = NewEntry {
+            subject_id: subject.to_string(),
+            kind: LedgerEntryKind::OptOut,
+            purpose: None,
+            channel: Some(channel),
+            source: Source::EmailLink,
+            policy_version: None,
+            text_hash: None,
+            actor: Some(ACTOR.to_owned()),
+            occurred_at: now,
+        };
+        let rows = match self.record(&subject, vec![entry]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Not recorded: the link must work again when the person retries.
+                self.inner.store.release_link(&id).await?;
+                return Err(e.into());
+            }
+        };
+        tracing::info!(subject_id = %subject, channel = ?channel, "opted out by an unsubscribe link");
+        Ok(audit::respond(
+            pb::UnsubscribeResponse {
+                channel: channel as i32,
+                already_used: false,
+                entry: rows.into_iter().next().map(convert::entry),
+            },
+            subject.to_string(),
+            "",
+        ))
+    }
+}
