@@ -26,6 +26,10 @@ pub enum IdentityError {
     /// Processing of the account is restricted.
     #[error("processing restricted")]
     Restricted,
+    /// Special categories were declared without the subject's explicit consent to them
+    /// (the consent purposes missing).
+    #[error("explicit consent missing")]
+    NoExplicitConsent(Vec<&'static str>),
     /// Wrong or unknown credentials.
     #[error("invalid credentials")]
     Unauthenticated,
@@ -74,6 +78,24 @@ impl From<IdentityError> for Status {
                 "subject_id",
                 "processing of this account is restricted",
             ),
+            IdentityError::NoExplicitConsent(purposes) => {
+                use pdm_runtime::tonic_types::{ErrorDetails, PreconditionViolation, StatusExt};
+                let violations: Vec<PreconditionViolation> = purposes
+                    .iter()
+                    .map(|purpose| {
+                        PreconditionViolation::new(
+                            "EXPLICIT_CONSENT",
+                            *purpose,
+                            "the subject's explicit consent to this special category is not in force",
+                        )
+                    })
+                    .collect();
+                Status::with_error_details(
+                    tonic::Code::FailedPrecondition,
+                    "special categories declared without the subject's explicit consent",
+                    ErrorDetails::with_precondition_failure(violations),
+                )
+            }
             IdentityError::Unauthenticated => Status::unauthenticated("invalid credentials"),
             IdentityError::Throttled(delay) => {
                 status::retry_after("too many failed attempts; retry later", delay)

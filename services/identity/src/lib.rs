@@ -14,7 +14,10 @@ pub mod store;
 use std::sync::Arc;
 
 use pdm_crypto::{KeyStore, Keyring};
-use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
+use pdm_proto::{
+    consent::v1::consent_service_client::ConsentServiceClient,
+    rights::v1::rights_service_client::RightsServiceClient,
+};
 use pdm_proto::{
     identity::v1::identity_service_server::IdentityServiceServer,
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
@@ -73,7 +76,9 @@ pub async fn run(
                 anyhow::bail!("identity.deletion: {other:?} is neither \"rights\" nor \"local\"")
             }
         };
-        let api = IdentityApi::new(store, Arc::clone(&ctx.clock), settings, rights).await?;
+        let consent = ConsentServiceClient::new(ctx.channel("consent")?);
+        let api =
+            IdentityApi::new(store, Arc::clone(&ctx.clock), settings, rights, consent).await?;
         identity.set(
             IdentityServiceServer::new(api.clone())
                 .max_decoding_message_size(max_message)

@@ -52,6 +52,7 @@ async fn personal_fields_are_unreadable_in_raw_storage() -> anyhow::Result<()> {
                 content: attachment_text.clone().into_bytes(),
                 ..Default::default()
             }],
+            special_categories: Vec::new(),
         })
         .await?;
     let db = mesh.connect_db("identity").await?;

@@ -106,6 +106,7 @@ fn ticket(subject: &str, person: &Person) -> pb::CreateSupportTicketRequest {
             content: b"error at line 42".to_vec(),
             ..Default::default()
         }],
+        special_categories: Vec::new(),
     }
 }
 

@@ -78,6 +78,7 @@ fn ticket(subject_id: &str, person: &Person) -> pb::CreateSupportTicketRequest {
         summary: fake::phrase("Export fails"),
         description: fake::phrase("The export button spins for ever when I"),
         attachments: Vec::new(),
+        special_categories: Vec::new(),
     }
 }
 
@@ -499,6 +500,7 @@ async fn too_many_too_large_or_executable_attachments_are_refused_and_nothing_is
             summary: String::new(),
             description: "d".repeat(10_001),
             attachments: Vec::new(),
+            special_categories: Vec::new(),
         })
         .await
         .expect_err("every field bad");

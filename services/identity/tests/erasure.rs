@@ -116,6 +116,7 @@ async fn full_account(
                     ..Default::default()
                 },
             ],
+            special_categories: Vec::new(),
         })
         .await?;
     let mut text = vec![token, summary, log];

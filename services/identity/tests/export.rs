@@ -124,6 +124,7 @@ async fn an_export_holds_every_record_with_purposes_legal_basis_source_and_reten
                     ..Default::default()
                 },
             ],
+            special_categories: Vec::new(),
         })
         .await?
         .into_inner()

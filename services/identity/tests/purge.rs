@@ -73,6 +73,7 @@ async fn activity(
                 content: fake::pdf(),
                 ..Default::default()
             }],
+            special_categories: Vec::new(),
         })
         .await?;
     Ok(subject)

@@ -70,6 +70,7 @@ fn ticket(subject_id: &str, summary: &str) -> pb::CreateSupportTicketRequest {
         summary: summary.to_owned(),
         description: "Please look into it.".into(),
         attachments: Vec::new(),
+        special_categories: Vec::new(),
     }
 }
 

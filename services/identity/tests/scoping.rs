@@ -121,6 +121,7 @@ async fn codes(
                         summary: "Hello there".into(),
                         description: "Something about the account".into(),
                         attachments: Vec::new(),
+                        special_categories: Vec::new(),
                     })
                     .await,
             ),

@@ -52,9 +52,11 @@ pub fn ticket(t: Ticket) -> pb::SupportTicket {
                 content_type: a.content_type,
                 content: a.content.unwrap_or_default(),
                 size_bytes: a.size_bytes,
+                special_categories: a.special_categories.iter().map(|c| *c as i32).collect(),
             })
             .collect(),
         created_at: Some(timestamp(t.created_at)),
+        special_categories: t.special_categories.iter().map(|c| *c as i32).collect(),
     }
 }
 

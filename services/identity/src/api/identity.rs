@@ -3,6 +3,7 @@
 use chrono::Duration;
 use pdm_crypto::{random_token, sha256};
 use pdm_proto::{
+    consent::v1::{BatchCheckProcessingRequest, CheckItem},
     identity::v1::{self as pb, identity_service_server::IdentityService},
     rights::v1::{
         CancelRequestRequest, Credential, SubmitRequestRequest, credential,
@@ -15,7 +16,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
 use crate::{
-    domain::{age, calendar, content, throttle},
+    domain::{age, calendar, content, special, throttle},
     error::{IdentityError, Result},
     store::{NewAccount, ProfileChanges},
 };
@@ -227,6 +228,57 @@ impl IdentityApi {
         } else {
             tracing::warn!(subject_id = %subject, "rectification refused: the account holder would be under 18");
             Err(IdentityError::Underage)
+        }
+    }
+
+    /// Policy, "Consent to be obtained": "We always ask for your permission before
+    /// collecting or using any sensitive personal details". Every special category
+    /// declared needs the subject's explicit consent in force in the consent service;
+    /// the missing ones are named (FAILED_PRECONDITION), and a consent service that does
+    /// not answer refuses too (UNAVAILABLE): nothing is stored without the answer.
+    async fn require_explicit_consent(
+        &self,
+        subject: &str,
+        declared: &[pdm_proto::identity::v1::SpecialCategory],
+    ) -> Result<()> {
+        let purposes: Vec<&'static str> = declared
+            .iter()
+            .filter_map(|c| special::consent_purpose(*c))
+            .collect();
+        if purposes.is_empty() {
+            return Ok(());
+        }
+        let items = purposes
+            .iter()
+            .map(|purpose| CheckItem {
+                subject_id: subject.to_owned(),
+                purpose: (*purpose).to_owned(),
+            })
+            .collect();
+        let decisions = self
+            .consent
+            .clone()
+            .batch_check_processing(BatchCheckProcessingRequest { items })
+            .await
+            .map_err(|status| consent_refusal(&status))?
+            .into_inner()
+            .decisions;
+        if decisions.len() != purposes.len() {
+            return Err(IdentityError::Internal(
+                "the consent service answered another number of checks",
+            ));
+        }
+        let missing: Vec<&'static str> = purposes
+            .into_iter()
+            .zip(decisions)
+            .filter(|(_, d)| !d.allowed)
+            .map(|(purpose, _)| purpose)
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            tracing::info!(subject_id = %subject, missing = missing.len(), "special categories refused without explicit consent");
+            Err(IdentityError::NoExplicitConsent(missing))
         }
     }
 
@@ -581,6 +633,15 @@ impl IdentityService for IdentityApi {
         let subject = subject.to_string();
         self.require_caller_link(caller.as_ref(), &subject).await?;
         self.ensure_not_restricted(&subject).await?;
+        let declared = special::union(
+            std::iter::once(ticket.special_categories.as_slice()).chain(
+                ticket
+                    .attachments
+                    .iter()
+                    .map(|a| a.special_categories.as_slice()),
+            ),
+        );
+        self.require_explicit_consent(&subject, &declared).await?;
         let ticket = self
             .store
             .create_ticket(&subject, ticket, self.clock.now())
@@ -763,6 +824,29 @@ fn rights_refusal(status: &Status) -> IdentityError {
         code => {
             tracing::error!(?code, "the rights service refused an account deletion");
             IdentityError::Internal("the rights service refused the deletion request")
+        }
+    }
+}
+
+/// What identity answers when consent does not answer a check: only what a retry can cure
+/// is `UNAVAILABLE`; anything else is ours to fix (a policy that does not let identity
+/// ask, a purpose missing from the catalogue), never the caller's.
+fn consent_refusal(status: &Status) -> IdentityError {
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled => {
+            tracing::warn!(code = ?status.code(), "consent service unavailable for an explicit-consent check");
+            IdentityError::Unavailable("consent service")
+        }
+        code => {
+            tracing::error!(
+                ?code,
+                "the consent service refused an explicit-consent check"
+            );
+            IdentityError::Internal("the consent service refused the explicit-consent check")
         }
     }
 }

@@ -7,7 +7,10 @@ mod subject_data;
 
 use std::sync::Arc;
 
-use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
+use pdm_proto::{
+    consent::v1::consent_service_client::ConsentServiceClient,
+    rights::v1::rights_service_client::RightsServiceClient,
+};
 use pdm_runtime::{SharedClock, client::TracedChannel};
 
 use crate::{hash_pool::HashPool, settings::IdentitySettings, store::Store};
@@ -25,6 +28,9 @@ pub struct IdentityApi {
     hashes: HashPool,
     /// The rights service, when deletions go through it.
     rights: Option<RightsServiceClient<TracedChannel>>,
+    /// The consent service, asked for explicit consent before special categories are
+    /// stored (connected on first use: tickets that declare none never call it).
+    consent: ConsentServiceClient<TracedChannel>,
 }
 
 impl IdentityApi {
@@ -34,6 +40,7 @@ impl IdentityApi {
         clock: SharedClock,
         settings: IdentitySettings,
         rights: Option<RightsServiceClient<TracedChannel>>,
+        consent: ConsentServiceClient<TracedChannel>,
     ) -> anyhow::Result<Self> {
         let hashes = HashPool::start(settings.hash_workers, settings.hash_queue)?;
         let secret = pdm_crypto::random_token(24)?;
@@ -48,6 +55,7 @@ impl IdentityApi {
             settings,
             dummy_hash: Arc::new(dummy_hash),
             rights,
+            consent,
         })
     }
 }

@@ -9,7 +9,7 @@ use pdm_runtime::{
 };
 
 use crate::{
-    domain::{age, content, email::Email, password, phone::parse_e164},
+    domain::{age, content, email::Email, password, phone::parse_e164, special},
     error::IdentityError,
     store::{Billing, NewAttachment, NewTicket, ProfileChanges},
 };
@@ -231,6 +231,10 @@ pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicke
     let contact = v.check("contact", contact(&r.contact));
     let summary = v.check("summary", SUMMARY.required(&r.summary));
     let description = v.check("description", DESCRIPTION.required(&r.description));
+    let special_categories = v.check(
+        "special_categories",
+        special::parse_declared(&r.special_categories),
+    );
     if r.attachments.len() > content::MAX_ATTACHMENTS {
         v.add("attachments", "at most 3 attachments");
     }
@@ -258,23 +262,37 @@ pub fn ticket(r: pb::CreateSupportTicketRequest) -> Checked<(SubjectId, NewTicke
                 TextError::CardNumber.to_string(),
             );
         }
-        if let (Some(file_name), Some(content_type)) = (file_name, content_type) {
+        let declared = v.check(
+            &format!("attachments[{i}].special_categories"),
+            special::parse_declared(&a.special_categories),
+        );
+        if let (Some(file_name), Some(content_type), Some(special_categories)) =
+            (file_name, content_type, declared)
+        {
             attachments.push(NewAttachment {
                 file_name,
                 content_type,
                 content: a.content,
+                special_categories,
             });
         }
     }
     finish(v)?;
-    match (subject, contact, summary, description) {
-        (Some(subject), Some(contact), Some(summary), Some(description)) => Ok((
+    match (subject, contact, summary, description, special_categories) {
+        (
+            Some(subject),
+            Some(contact),
+            Some(summary),
+            Some(description),
+            Some(special_categories),
+        ) => Ok((
             subject,
             NewTicket {
                 contact,
                 summary,
                 description,
                 attachments,
+                special_categories,
             },
         )),
         _ => Err(IdentityError::Internal("validated ticket incomplete")),
@@ -485,6 +503,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            special_categories: Vec::new(),
         };
         assert_eq!(
             fields(ticket(r).expect_err("exe")),

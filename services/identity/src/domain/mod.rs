@@ -8,4 +8,5 @@ pub mod email;
 pub mod password;
 pub mod phone;
 pub mod regime;
+pub mod special;
 pub mod throttle;

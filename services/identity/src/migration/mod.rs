@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_identity_tables;
 mod m20261203_000001_create_subject_links;
+mod m20261203_000002_add_special_categories;
 
 /// Runs the identity migrations (and the shared subject-key table).
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_identity_tables::Migration),
             Box::new(m20261203_000001_create_subject_links::Migration),
             Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
+            Box::new(m20261203_000002_add_special_categories::Migration),
         ]
     }
 }

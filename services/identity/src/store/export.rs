@@ -105,6 +105,7 @@ impl Store {
                     "summary": ticket.summary,
                     "description": ticket.description,
                     "attachments": ticket.attachments.len(),
+                    "special_categories": crate::domain::special::encode(&ticket.special_categories),
                 }),
                 attachment: None,
                 created_at: Some(ticket.created_at),
@@ -114,7 +115,12 @@ impl Store {
                 out.push(ExportRecord {
                     category: categories::TICKET,
                     record_id: format!("{}/attachment-{}", ticket.ticket_id, i + 1),
-                    data: json!({ "file_name": a.file_name, "content_type": a.content_type, "size_bytes": a.size_bytes }),
+                    data: json!({
+                        "file_name": a.file_name,
+                        "content_type": a.content_type,
+                        "size_bytes": a.size_bytes,
+                        "special_categories": crate::domain::special::encode(&a.special_categories),
+                    }),
                     attachment: Some((a.file_name, a.content_type, a.content.unwrap_or_default())),
                     created_at: Some(ticket.created_at),
                     delete_after: None,

@@ -1,7 +1,7 @@
 //! Plaintext records as the service sees them.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use pdm_proto::common::v1::Region;
+use pdm_proto::{common::v1::Region, identity::v1::SpecialCategory};
 
 use crate::domain::email::Email;
 
@@ -106,6 +106,8 @@ pub struct NewAttachment {
     pub content_type: &'static str,
     /// Bytes.
     pub content: Vec<u8>,
+    /// Special categories declared.
+    pub special_categories: Vec<SpecialCategory>,
 }
 
 /// A new ticket, validated.
@@ -119,6 +121,8 @@ pub struct NewTicket {
     pub description: String,
     /// Attachments.
     pub attachments: Vec<NewAttachment>,
+    /// Special categories declared for the summary and description.
+    pub special_categories: Vec<SpecialCategory>,
 }
 
 /// A ticket attachment, opened.
@@ -132,6 +136,8 @@ pub struct TicketAttachment {
     pub size_bytes: u64,
     /// Content, when asked for.
     pub content: Option<Vec<u8>>,
+    /// Special categories declared.
+    pub special_categories: Vec<SpecialCategory>,
 }
 
 /// A ticket, opened.
@@ -149,6 +155,8 @@ pub struct Ticket {
     pub description: String,
     /// Attachments.
     pub attachments: Vec<TicketAttachment>,
+    /// Special categories declared for the summary and description.
+    pub special_categories: Vec<SpecialCategory>,
     /// Opened.
     pub created_at: DateTime<Utc>,
 }

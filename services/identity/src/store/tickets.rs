@@ -8,13 +8,41 @@ use super::{
     NewTicket, Store, Ticket, TicketAttachment,
     entities::{support_ticket, ticket_attachment},
 };
-use crate::error::{IdentityError, Result};
+use crate::{
+    domain::special,
+    error::{IdentityError, Result},
+};
 
 const F_CONTACT: &str = "support_tickets.contact";
 const F_SUMMARY: &str = "support_tickets.summary";
 const F_DESCRIPTION: &str = "support_tickets.description";
 const F_FILE_NAME: &str = "ticket_attachments.file_name";
 const F_CONTENT: &str = "ticket_attachments.content";
+const F_TICKET_SPECIAL: &str = "support_tickets.special_categories";
+const F_ATTACHMENT_SPECIAL: &str = "ticket_attachments.special_categories";
+
+/// Seals a declared list; `None` when nothing is declared.
+fn seal_special(
+    key: &DataKey,
+    field: &str,
+    categories: &[pdm_proto::identity::v1::SpecialCategory],
+) -> Result<Option<Vec<u8>>> {
+    if categories.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(key.seal_str(field, &special::encode(categories))?))
+}
+
+/// Opens a declared list.
+fn open_special(
+    key: &DataKey,
+    field: &str,
+    sealed: Option<&Vec<u8>>,
+) -> Result<Vec<pdm_proto::identity::v1::SpecialCategory>> {
+    Ok(super::open_opt(key, field, sealed)?
+        .map(|s| special::decode(&s))
+        .unwrap_or_default())
+}
 
 impl Store {
     /// Stores a ticket and its attachments in one transaction.
@@ -45,6 +73,11 @@ impl Store {
             contact: Set(key.seal_str(F_CONTACT, &ticket.contact)?),
             summary: Set(key.seal_str(F_SUMMARY, &ticket.summary)?),
             description: Set(key.seal_str(F_DESCRIPTION, &ticket.description)?),
+            special_categories: Set(seal_special(
+                &key,
+                F_TICKET_SPECIAL,
+                &ticket.special_categories,
+            )?),
             created_at: Set(now),
         })
         .exec(&txn)
@@ -62,6 +95,7 @@ impl Store {
             summary: ticket.summary,
             description: ticket.description,
             attachments,
+            special_categories: ticket.special_categories,
             created_at: now,
         })
     }
@@ -96,6 +130,11 @@ impl Store {
                     } else {
                         None
                     },
+                    special_categories: open_special(
+                        &key,
+                        F_ATTACHMENT_SPECIAL,
+                        a.special_categories.as_ref(),
+                    )?,
                 });
             }
             tickets.push(Ticket {
@@ -105,6 +144,11 @@ impl Store {
                 summary: key.open_string(F_SUMMARY, &row.summary)?,
                 description: key.open_string(F_DESCRIPTION, &row.description)?,
                 attachments: opened,
+                special_categories: open_special(
+                    &key,
+                    F_TICKET_SPECIAL,
+                    row.special_categories.as_ref(),
+                )?,
                 created_at: row.created_at,
             });
         }
@@ -130,12 +174,18 @@ fn seal_attachments(
             content_type: Set(a.content_type.to_owned()),
             size_bytes: Set(i64::try_from(size).unwrap_or(i64::MAX)),
             content: Set(key.seal(F_CONTENT, &a.content)?),
+            special_categories: Set(seal_special(
+                key,
+                F_ATTACHMENT_SPECIAL,
+                &a.special_categories,
+            )?),
         });
         summaries.push(TicketAttachment {
             file_name: a.file_name,
             content_type: a.content_type.to_owned(),
             size_bytes: u64::try_from(size).unwrap_or(0),
             content: None,
+            special_categories: a.special_categories,
         });
     }
     Ok((rows, summaries))

@@ -142,6 +142,7 @@ pub async fn ticket(mesh: &Mesh, person: &Person, subject: &str) -> anyhow::Resu
             summary: "Slow page".into(),
             description: "The settings page takes a minute to load.".into(),
             attachments: Vec::new(),
+            special_categories: Vec::new(),
         })
         .await?;
     Ok(())

@@ -18,6 +18,8 @@ pub struct Model {
     pub summary: Vec<u8>,
     /// Sealed description.
     pub description: Vec<u8>,
+    /// Sealed special categories declared (comma-separated names); null: none.
+    pub special_categories: Option<Vec<u8>>,
     /// Opened.
     pub created_at: ChronoDateTimeUtc,
 }

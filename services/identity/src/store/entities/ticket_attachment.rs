@@ -22,6 +22,8 @@ pub struct Model {
     pub size_bytes: i64,
     /// Sealed content.
     pub content: Vec<u8>,
+    /// Sealed special categories declared (comma-separated names); null: none.
+    pub special_categories: Option<Vec<u8>>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
