@@ -197,7 +197,9 @@ pub(super) fn event(subject: &str, peer: &str, i: usize, at: &prost_types::Times
             referrer_url: "https://search.example/results?q=pdm&page=2".into(),
             exit_url: "https://www.example.com/pricing#plans".into(),
             device_id: format!("device-{}-{}", &subject[..8], i % 3),
+            ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
