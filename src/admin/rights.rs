@@ -6,9 +6,10 @@ use anyhow::Context as _;
 use chrono::{Datelike, Utc};
 use clap::Subcommand;
 use pdm_proto::rights::v1::{
-    Credential, DataSubjectRequest, DownloadExportRequest, ExtendDeadlineRequest, GetReportRequest,
-    GetRequestRequest, ListRequestsRequest, Regime, RequestKind, Status, SubmitRequestRequest,
-    credential, rights_service_client::RightsServiceClient,
+    ChildReportStatus, ConfirmChildReportRequest, Credential, DataSubjectRequest,
+    DenyRequestRequest, DownloadExportRequest, ExtendDeadlineRequest, GetReportRequest,
+    GetRequestRequest, ListChildReportsRequest, ListRequestsRequest, Regime, RequestKind, Status,
+    SubmitRequestRequest, credential, rights_service_client::RightsServiceClient,
 };
 use pdm_runtime::Settings;
 
@@ -61,6 +62,37 @@ pub enum RightsCommand {
         /// Why.
         #[arg(long)]
         reason: String,
+    },
+    /// Refuse a request, with the reasons the subject will be told (with their right to
+    /// complain to the ICO or their local supervisory authority).
+    Deny {
+        /// Request id.
+        request_id: String,
+        /// A reason (one line, at most 1,000 characters); repeat for several (at most 10).
+        #[arg(long = "reason", required = true)]
+        reasons: Vec<String>,
+    },
+    /// Reports of a child's data ("Our policy towards the Children"), oldest first, with
+    /// the email named and the reporter's contact.
+    Children {
+        /// Only reports waiting for confirmation.
+        #[arg(long)]
+        waiting: bool,
+    },
+    /// Confirm a child report after checking it: the subject's erasure is queued ahead of
+    /// everything else, due in 72 hours, and the reporter is told when it is done.
+    ConfirmChild {
+        /// Report id.
+        report_id: String,
+        /// The account to erase (required when the report named only an email).
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// The reference of the out-of-band check.
+        #[arg(long)]
+        verified_by: String,
+        /// gdpr, uk-gdpr, swiss, ccpa.
+        #[arg(long, default_value = "gdpr")]
+        regime: String,
     },
     /// Download the package of a completed access or portability request.
     Download {
@@ -154,7 +186,17 @@ fn print_request(r: &DataSubjectRequest) {
     if !r.extension_reason.is_empty() {
         println!("  extended: {}", r.extension_reason);
     }
-    if !r.outcome_reason.is_empty() {
+    if let Some(refusal) = &r.refusal {
+        println!("  refused:");
+        for reason in &refusal.reasons {
+            println!("    - {reason}");
+        }
+        println!(
+            "  subject told: {}\n  {}",
+            day(refusal.notified_at),
+            refusal.right_to_complain
+        );
+    } else if !r.outcome_reason.is_empty() {
         println!("  outcome: {}", r.outcome_reason);
     }
 }
@@ -317,6 +359,83 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 .into_inner()
                 .request
                 .context("no request")?;
+            print_request(&r);
+        }
+        RightsCommand::Deny {
+            request_id,
+            reasons,
+        } => {
+            let r = client
+                .deny_request(DenyRequestRequest {
+                    request_id,
+                    reasons,
+                })
+                .await?
+                .into_inner()
+                .request
+                .context("no request")?;
+            print_request(&r);
+        }
+        RightsCommand::Children { waiting } => {
+            let mut rows = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_child_reports(ListChildReportsRequest {
+                        waiting_only: waiting,
+                        page_size: 500,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                rows.extend(page.reports.into_iter().map(|r| {
+                    vec![
+                        r.report_id,
+                        short(
+                            ChildReportStatus::try_from(r.status)
+                                .unwrap_or_default()
+                                .as_str_name(),
+                            "CHILD_REPORT_STATUS_",
+                        ),
+                        day(r.received_at),
+                        if r.subject_id.is_empty() {
+                            r.email
+                        } else {
+                            r.subject_id
+                        },
+                        r.reporter_contact,
+                        r.erasure_request_id,
+                    ]
+                }));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_table(
+                &[
+                    "REPORT", "STATUS", "RECEIVED", "CONCERNS", "REPORTER", "ERASURE",
+                ],
+                &rows,
+            );
+        }
+        RightsCommand::ConfirmChild {
+            report_id,
+            subject,
+            verified_by,
+            regime,
+        } => {
+            let confirmed = client
+                .confirm_child_report(ConfirmChildReportRequest {
+                    report_id,
+                    subject_id: subject,
+                    verified_by,
+                    regime: parse_regime(&regime)? as i32,
+                })
+                .await?
+                .into_inner();
+            let r = confirmed.request.context("no request")?;
+            println!("child report confirmed: erasure queued first, due in 72 hours");
             print_request(&r);
         }
         RightsCommand::Download { request_id, out } => {

@@ -27,6 +27,56 @@ pub struct Details {
     pub contact_email: Option<String>,
     /// The operator's reference when the privacy team verified the subject.
     pub operator_reference: Option<String>,
+    /// The child report this erasure came from (its messages go to the reporter).
+    #[serde(default)]
+    pub child_report: Option<String>,
+}
+
+/// Child report details.
+pub const F_CHILD_REPORT: &str = "child_reports.details";
+
+/// What a child report carries about people: sealed with a key of its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChildReportDetails {
+    /// The email the report named (when it named no subject id).
+    pub email: Option<String>,
+    /// How to reach the reporter.
+    pub reporter_contact: String,
+    /// What the reporter said.
+    pub notes: Option<String>,
+}
+
+fn report_context(report_id: &str) -> String {
+    format!("child_report:{report_id}")
+}
+
+/// A fresh key for a child report, and its wrapped form.
+pub fn new_report_key(
+    keyring: &Keyring,
+    report_id: &str,
+) -> Result<(DataKey, Vec<u8>), CryptoError> {
+    keyring.generate(&report_context(report_id))
+}
+
+/// The key of a child report.
+pub fn report_key(
+    keyring: &Keyring,
+    report_id: &str,
+    wrapped: &[u8],
+) -> Result<DataKey, CryptoError> {
+    keyring.unwrap_key(&report_context(report_id), wrapped)
+}
+
+/// Seals a child report's details.
+pub fn seal_report(key: &DataKey, details: &ChildReportDetails) -> Result<Vec<u8>, CryptoError> {
+    let json = serde_json::to_vec(details).map_err(|_| CryptoError::Unauthentic)?;
+    key.seal(F_CHILD_REPORT, &json)
+}
+
+/// Opens a child report's details.
+pub fn open_report(key: &DataKey, sealed: &[u8]) -> Result<ChildReportDetails, CryptoError> {
+    let json = key.open(F_CHILD_REPORT, sealed)?;
+    serde_json::from_slice(&json).map_err(|_| CryptoError::Unauthentic)
 }
 
 fn context(request_id: &str) -> String {

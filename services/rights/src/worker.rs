@@ -624,10 +624,17 @@ impl Worker {
                 } else {
                     format!("Kept by law:\n{}", kept.join("\n"))
                 };
-                format!(
-                    "Your account and its associated data have been deleted (request {}).\n{kept}\n",
-                    req.request_id
-                )
+                match self.details(req).ok().and_then(|d| d.child_report) {
+                    // "Our policy towards the Children": the reporter hears that it is done.
+                    Some(report) => format!(
+                        "The personal data of the account you reported (report {report}) has been removed from our records (request {}).\n{kept}\n",
+                        req.request_id
+                    ),
+                    None => format!(
+                        "Your account and its associated data have been deleted (request {}).\n{kept}\n",
+                        req.request_id
+                    ),
+                }
             }
             RequestKind::Access | RequestKind::Portability | RequestKind::CcpaKnow => format!(
                 "The copy of your data you asked for (request {}) is ready to download until {}.\n",

@@ -49,6 +49,8 @@ pub struct World {
     /// A request refused by the privacy team (it names another subject than the
     /// session's, so it waits for verification).
     pub request_deny: String,
+    /// A report of a child's data.
+    pub child_report: String,
     /// Personal values used, for the log and storage checks.
     pub personal: Vec<String>,
 }
@@ -541,6 +543,21 @@ pub fn fixtures() -> Vec<Fixture> {
         call(m(RIGHTS, "DenyRequest"), Admin, |w| {
             json!({"requestId": w.request_deny,
                 "reasons": ["the session presented is not the subject's"]})
+        }),
+        keep(
+            call(m(RIGHTS, "ReportChild"), Client, |_| {
+                json!({"email": "pupil.4711@example.org",
+                    "reporterContact": "guardian.4711@example.org",
+                    "notes": "my son is 15 and signed up for the newsletter"})
+            }),
+            |w, r| w.child_report = text(r, "/report/reportId"),
+        ),
+        call(m(RIGHTS, "ListChildReports"), Admin, |_| {
+            json!({"waitingOnly": true, "pageSize": 10})
+        }),
+        call(m(RIGHTS, "ConfirmChildReport"), Admin, |w| {
+            json!({"reportId": w.child_report, "subjectId": w.subject_delete,
+                "verifiedBy": "DPO-CHILD-4711", "regime": "REGIME_UK_GDPR"})
         }),
         // --- every data-holding service's SubjectData, as rights and retention call it
         call(

@@ -1,6 +1,7 @@
 //! The gRPC edge.
 
 mod access;
+mod children;
 mod convert;
 mod download;
 pub mod requests;

@@ -77,6 +77,7 @@ impl RightsApi {
                 _ => None,
             },
             contact_email: None,
+            child_report: None,
         };
         let verified = self
             .verify(s.subject.as_deref(), s.credential.as_ref(), caller)
@@ -602,6 +603,49 @@ impl RightsService for RightsApi {
             },
             subject,
             id,
+        ))
+    }
+
+    async fn report_child(
+        &self,
+        request: Request<pb::ReportChildRequest>,
+    ) -> std::result::Result<Response<pb::ReportChildResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let report = self
+            .report_child(request.into_inner(), caller.as_ref())
+            .await?;
+        Ok(Response::new(pb::ReportChildResponse {
+            report: Some(report),
+        }))
+    }
+
+    async fn confirm_child_report(
+        &self,
+        request: Request<pb::ConfirmChildReportRequest>,
+    ) -> std::result::Result<Response<pb::ConfirmChildReportResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let (report, request) = self
+            .confirm_child_report(request.into_inner(), caller.as_ref())
+            .await?;
+        let (subject, id) = (request.subject_id.clone(), request.request_id.clone());
+        Ok(audit::respond(
+            pb::ConfirmChildReportResponse {
+                report: Some(report),
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
+    }
+
+    async fn list_child_reports(
+        &self,
+        request: Request<pb::ListChildReportsRequest>,
+    ) -> std::result::Result<Response<pb::ListChildReportsResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        Ok(Response::new(
+            self.list_child_reports(request.into_inner(), caller.as_ref())
+                .await?,
         ))
     }
 

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_rights_tables;
 mod m20261203_000001_create_request_access;
 mod m20261203_000002_add_outbox_file_key;
+mod m20261203_000003_create_child_reports;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_create_request_access::Migration),
             Box::new(m20261203_000002_add_outbox_file_key::Migration),
             Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
+            // After the access trail's seal: new migrations go last.
+            Box::new(m20261203_000003_create_child_reports::Migration),
         ]
     }
 }

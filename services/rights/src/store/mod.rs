@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::{domain::mailbox::erasing_kinds, error::Result};
-use entities::{outbox, package_chunk, request, request_access, task};
+use entities::{child_report, outbox, package_chunk, request, request_access, task};
 
 /// Task states.
 pub mod task_status {
@@ -43,6 +43,11 @@ pub struct RequestFilter {
     /// Page size.
     pub limit: u64,
 }
+
+/// A child report waiting for the privacy team (`ChildReportStatus` name).
+pub const CHILD_REPORTED: &str = "CHILD_REPORT_STATUS_REPORTED";
+/// A child report confirmed into an erasure request.
+pub const CHILD_CONFIRMED: &str = "CHILD_REPORT_STATUS_CONFIRMED";
 
 /// The statuses of open requests.
 pub const OPEN: [&str; 2] = ["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"];
@@ -103,6 +108,97 @@ impl Store {
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Stores a child report.
+    pub async fn insert_child_report(&self, row: child_report::Model) -> Result<()> {
+        child_report::Entity::insert(row.into_active_model())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// A child report.
+    pub async fn child_report(&self, id: &str) -> Result<Option<child_report::Model>> {
+        Ok(child_report::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Child reports, oldest first, after the report `after` (a page token).
+    pub async fn child_reports(
+        &self,
+        waiting_only: bool,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u64,
+    ) -> Result<Vec<child_report::Model>> {
+        let mut q = child_report::Entity::find()
+            .order_by_asc(child_report::Column::ReceivedAt)
+            .order_by_asc(child_report::Column::ReportId);
+        if waiting_only {
+            q = q.filter(child_report::Column::Status.eq(CHILD_REPORTED));
+        }
+        if let Some((at, id)) = after {
+            q = q.filter(
+                Condition::any()
+                    .add(child_report::Column::ReceivedAt.gt(at))
+                    .add(
+                        Condition::all()
+                            .add(child_report::Column::ReceivedAt.eq(at))
+                            .add(child_report::Column::ReportId.gt(id)),
+                    ),
+            );
+        }
+        Ok(q.limit(limit).all(&self.db).await?)
+    }
+
+    /// Confirms a waiting child report into its erasure request, tasks and all, in one
+    /// transaction; false (nothing stored) when it was no longer waiting.
+    pub async fn confirm_child_report(
+        &self,
+        report_id: &str,
+        subject: &str,
+        row: request::Model,
+        tasks: Vec<task::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let request_id = row.request_id.clone();
+        let updated = child_report::Entity::update_many()
+            .col_expr(child_report::Column::Status, Expr::value(CHILD_CONFIRMED))
+            .col_expr(child_report::Column::ConfirmedAt, Expr::value(now))
+            .col_expr(child_report::Column::SubjectId, Expr::value(subject))
+            .col_expr(child_report::Column::RequestId, Expr::value(&request_id))
+            .col_expr(child_report::Column::UpdatedAt, Expr::value(now))
+            .filter(child_report::Column::ReportId.eq(report_id))
+            .filter(child_report::Column::Status.eq(CHILD_REPORTED))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if updated == 0 {
+            return Ok(false);
+        }
+        request::Entity::insert(row.into_active_model())
+            .exec(&txn)
+            .await?;
+        request_access::Entity::insert(
+            request_access::Model {
+                request_id,
+                submitted_by: Some("admin".to_owned()),
+                download_token_hash: None,
+                download_token_used_at: None,
+            }
+            .into_active_model(),
+        )
+        .exec(&txn)
+        .await?;
+        if !tasks.is_empty() {
+            task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// Who may see a request (none for requests stored before access was recorded).

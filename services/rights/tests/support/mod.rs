@@ -80,6 +80,7 @@ pub async fn disclose(mesh: &Mesh, subject: &str, key: &str) -> anyhow::Result<S
             subject_id: subject.to_owned(),
             exporter_role: PartyRole::Controller as i32,
             reference: format!("nightly-backup-{key}"),
+            ..Default::default()
         })
         .await?
         .into_inner()

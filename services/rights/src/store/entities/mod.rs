@@ -1,5 +1,6 @@
 //! sea-orm entities of the rights schema (see `migration/`).
 
+pub mod child_report;
 pub mod outbox;
 pub mod package_chunk;
 pub mod request;
