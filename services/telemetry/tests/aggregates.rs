@@ -174,6 +174,30 @@ async fn five_distinct_people_make_a_bucket_that_their_erasure_does_not_reveal()
 }
 
 #[tokio::test]
+async fn concurrent_batches_count_each_person_once() -> anyhow::Result<()> {
+    let clock = clock();
+    let mesh = mesh(&clock).await?;
+    let eight = people(&mesh, 8).await?;
+    let client = mesh.telemetry();
+    let at = now(&clock);
+    let mut racing = tokio::task::JoinSet::new();
+    for (i, (_, subject)) in eight.iter().enumerate() {
+        let mut client = client.clone();
+        let batch = vec![feature(subject, "report", at); 2];
+        racing.spawn(async move { ingest(&mut client, &format!("race-{i}"), batch).await });
+    }
+    while let Some(answer) = racing.join_next().await {
+        assert_eq!(answer??.accepted, 2);
+    }
+    let mut client = mesh.telemetry();
+    let r = aggregates(&mut client, Dimension::Feature).await?;
+    assert_eq!(buckets(&r), [(DAY, "report", 16)]);
+    let db = mesh.connect_db("telemetry").await?;
+    assert_eq!(rows(&db, "aggregate_people").await, 0);
+    Ok(())
+}
+
+#[tokio::test]
 async fn logged_out_devices_count_as_people_too() -> anyhow::Result<()> {
     let clock = clock();
     let mesh = mesh(&clock).await?;

@@ -131,6 +131,43 @@ mod tests {
         }
     }
 
+    /// Every combination: strictly necessary always goes in; nothing else goes in without
+    /// its box ticked; advertising never goes in under GPC.
+    #[test]
+    fn every_choice_category_and_signal_keeps_the_rules() {
+        let mut choices = vec![None];
+        for bits in 0..8u8 {
+            choices.push(choice(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0));
+        }
+        for c in choices {
+            for category in [
+                Category::StrictlyNecessary,
+                Category::Analytics,
+                Category::Advertising,
+            ] {
+                for gpc in [false, true] {
+                    let d = decide(c, category, gpc);
+                    let ticked = match category {
+                        Category::StrictlyNecessary => true,
+                        Category::Analytics => c.is_some_and(|c| c.analytics),
+                        Category::Advertising => c.is_some_and(|c| c.advertising),
+                    };
+                    let signalled = gpc || c.is_some_and(|c| c.gpc);
+                    let admitted = match category {
+                        Category::Advertising => ticked && !signalled,
+                        _ => ticked,
+                    };
+                    assert_eq!(d.is_ok(), admitted, "{c:?} {category:?} gpc={gpc}: {d:?}");
+                    if category == Category::StrictlyNecessary {
+                        assert_eq!(d, Ok(LegalBasis::LegitimateInterests));
+                    } else if d.is_ok() {
+                        assert_eq!(d, Ok(LegalBasis::Consent), "only with consent");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn gpc_with_the_choice_shows_advertising_off() {
         assert!(choice(true, true, false).is_some_and(|c| c.advertising_effective()));
