@@ -5,8 +5,8 @@
 //!
 //! People are counted by pseudonym (the subject when logged in, the device pseudonym when
 //! logged out) in an exact set of keyed hashes per bucket, kept only until k is reached:
-//! exact up to k (a collision of two 256-bit keyed hashes, ~2^-128, counts two people as
-//! one, which only withholds more); a person counts once per pseudonym, so one seen logged
+//! exact up to k (a collision among at most k 256-bit keyed hashes, below 2^-230 likely
+//! for k up to 1,000, counts two people as one, which only withholds more); a person counts once per pseudonym, so one seen logged
 //! in and on logged-out devices counts once for each. Once k is reached the set is
 //! dropped and the bucket stays published: an erasure cannot take it back below k, so
 //! neither its count nor its being shown says anything about the erased person.
