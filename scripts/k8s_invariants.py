@@ -49,7 +49,8 @@ PORTS = {
 # consent -> identity -> retention -> rights -> telemetry -> transfers -> consent) to have
 # its access trail head witnessed.
 CALLS = {
-    "identity": {"rights", "retention"},
+    # consent: a ticket declaring special categories needs the subject's explicit consent.
+    "identity": {"rights", "retention", "consent"},
     "consent": {"identity"},
     "telemetry": {"identity", "consent", "transfers"},
     "transfers": {"identity", "consent"},
