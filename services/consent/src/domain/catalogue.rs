@@ -255,6 +255,16 @@ pub fn seed() -> Vec<Purpose> {
             Contract,
             Contract,
         ),
+        // "We may use your email domain to understand which organization or industry
+        // you're associated with": legitimate interests everywhere, so the subject may
+        // object; identity asks before it answers an account's organisation (issue 15)
+        purpose(
+            "organisation_insights",
+            "infer the organisation or industry the subject is associated with from the email domain",
+            &["account.organisation"],
+            LegitimateInterests,
+            LegitimateInterests,
+        ),
         // "Marketing Our Services and Increasing Engagement"
         marketing(
             "marketing_email",
@@ -428,6 +438,7 @@ mod tests {
             "product_analytics",
             "product_research",
             "personalization",
+            "organisation_insights",
             "marketing_email",
             "marketing_ads",
             "testimonials",
@@ -460,6 +471,11 @@ mod tests {
         let c = cat();
         let get = |k: &str| c.get(c.find(k).unwrap_or_default());
         assert!(get("product_research").objectable_in(Region::Eea));
+        // "We may use your email domain to understand which organization or industry
+        // you're associated with": the subject may object to it in every region.
+        for r in REGIONS {
+            assert!(get("organisation_insights").objectable_in(r), "{r:?}");
+        }
         assert!(get("marketing_email").objectable_in(Region::Us));
         assert!(!get("service_provision").objectable());
         assert!(!get("product_analytics").objectable_in(Region::Eea));
