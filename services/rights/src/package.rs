@@ -12,7 +12,10 @@ use pdm_proto::{common::v1::LegalBasis, subject::v1::SubjectRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::sealed::F_CHUNK;
+use crate::{
+    domain::answers::{self, Consented, Standing},
+    sealed::F_CHUNK,
+};
 
 /// The package schema and version.
 pub const SCHEMA: &str = "pdm.export.v1";
@@ -198,8 +201,20 @@ pub fn head(
     text.into_bytes()
 }
 
+/// What an access request learns besides the services' exports.
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    /// Retention's schedule for the subject (entries with category and rule).
+    pub schedule: Option<Value>,
+    /// The purposes the subject consented to (consent).
+    pub consented: Vec<Consented>,
+    /// The register's standing recipients (transfers).
+    pub standing: Vec<Standing>,
+}
+
 /// The summary answering the six questions, and its human-readable form.
-pub fn summary(exports: &[ExportSummary], schedule: Option<&Value>) -> Value {
+pub fn summary(exports: &[ExportSummary], answers: &Answers) -> Value {
+    let schedule = answers.schedule.as_ref();
     let mut categories: BTreeMap<String, u64> = BTreeMap::new();
     let mut purposes = BTreeSet::new();
     let mut recipients = BTreeSet::new();
@@ -218,6 +233,26 @@ pub fn summary(exports: &[ExportSummary], schedule: Option<&Value>) -> Value {
             retention.entry(c.clone()).or_insert_with(|| rule.clone());
         }
     }
+    // Every purpose consented to, whether or not a record names it.
+    purposes.extend(answers.consented.iter().map(|c| c.purpose.clone()));
+    let held: BTreeSet<String> = categories.keys().cloned().collect();
+    // The standing recipients of the subject's categories, besides logged transfers.
+    let standing = answers::standing_for(&answers.standing, &held);
+    recipients.extend(standing.iter().map(|s| s.name.clone()));
+    // The rule that really applies: the retention schedule's, before a service's own.
+    let scheduled: BTreeMap<String, String> = schedule
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some((
+                e["category"].as_str()?.to_owned(),
+                e["rule"].as_str()?.to_owned(),
+            ))
+        })
+        .filter(|(_, rule)| !rule.is_empty())
+        .collect();
+    let retention = answers::how_long(&retention, &scheduled, &held);
     let mut accesses: Vec<Value> = exports
         .iter()
         .flat_map(|e| {
@@ -244,6 +279,8 @@ pub fn summary(exports: &[ExportSummary], schedule: Option<&Value>) -> Value {
         "categories": categories,
         "legal_bases": bases,
         "recipients": recipients,
+        "standing_recipients": standing,
+        "consented_purposes": answers.consented,
         "how_long": retention,
         "retention_schedule": schedule.cloned().unwrap_or(Value::Null),
         "sources": sources,
@@ -363,7 +400,7 @@ mod tests {
         for (i, c) in chunks.iter().enumerate() {
             package.extend(open_chunk(&key, c, i == 0).unwrap_or_default());
         }
-        let s = super::summary(&[summary], None);
+        let s = super::summary(&[summary], &Answers::default());
         package.extend(tail(&s));
         let parsed: Value = serde_json::from_slice(&package).unwrap_or(Value::Null);
         assert_eq!(parsed["schema"], SCHEMA);

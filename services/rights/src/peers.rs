@@ -8,6 +8,7 @@ use pdm_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
     retention::v1::retention_service_client::RetentionServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
+    transfers::v1::transfers_service_client::TransfersServiceClient,
 };
 use pdm_runtime::{ServiceContext, client::TracedChannel};
 
@@ -24,6 +25,8 @@ pub struct Peers {
     pub consent: ConsentServiceClient<TracedChannel>,
     /// Retention (schedule, account closure).
     pub retention: RetentionServiceClient<TracedChannel>,
+    /// Transfers (the register's standing recipients, for access answers).
+    pub transfers: TransfersServiceClient<TracedChannel>,
 }
 
 impl Peers {
@@ -46,6 +49,7 @@ impl Peers {
             identity: IdentityServiceClient::new(channel("identity")?),
             consent: ConsentServiceClient::new(channel("consent")?),
             retention: RetentionServiceClient::new(channel("retention")?),
+            transfers: TransfersServiceClient::new(channel("transfers")?),
         })
     }
 }

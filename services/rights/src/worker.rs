@@ -11,13 +11,14 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
 use pdm_crypto::Keyring;
 use pdm_proto::{
-    consent::v1::{RecordObjectionRequest, SetDoNotSellRequest, Source},
+    consent::v1::{GetConsentsRequest, RecordObjectionRequest, SetDoNotSellRequest, Source},
     identity::v1::UpdateProfileRequest,
     retention::v1::{GetScheduleRequest, RecordTriggerRequest},
     rights::v1::RequestKind,
     subject::v1::{
         EraseSubjectRequest, ExportSubjectRequest, RestrictSubjectRequest, RetentionTrigger,
     },
+    transfers::v1::ListRecipientsRequest,
 };
 use pdm_runtime::SharedClock;
 use prost::Message;
@@ -28,7 +29,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    domain::{mailbox, plan::Action},
+    domain::{answers, mailbox, plan::Action},
     error::{Result, RightsError},
     outbox::Outbox,
     package::{AccessLine, ChunkWriter, ExportSummary, MAX_ACCESSES, record_json},
@@ -336,6 +337,39 @@ impl Worker {
                     .collect();
                 Ok(Some(serde_json::Value::Array(entries).to_string()))
             }
+            Action::Purposes => {
+                let asked = self
+                    .peers
+                    .consent
+                    .clone()
+                    .get_consents(GetConsentsRequest {
+                        subject_id: subject,
+                    })
+                    .await;
+                // A subject consent does not know (erased, or never asked) consented to
+                // nothing: that is an answer, not a refusal.
+                let purposes = match asked {
+                    Ok(consents) => consents.into_inner().purposes,
+                    Err(status) if status.code() == Code::NotFound => Vec::new(),
+                    Err(status) => return Err(classify(&status)),
+                };
+                serde_json::to_string(&answers::consented(&purposes))
+                    .map(Some)
+                    .map_err(|e| Failure::Retry(e.to_string()))
+            }
+            Action::Register => {
+                let register = self
+                    .peers
+                    .transfers
+                    .clone()
+                    .list_recipients(ListRecipientsRequest::default())
+                    .await
+                    .map_err(|s| classify(&s))?
+                    .into_inner();
+                serde_json::to_string(&answers::standing(&register.recipients))
+                    .map(Some)
+                    .map_err(|e| Failure::Retry(e.to_string()))
+            }
             Action::RecordClosure => {
                 self.peers
                     .retention
@@ -522,7 +556,7 @@ impl Worker {
             .filter(|t| t.status == task_status::REJECTED)
             .map(|t| {
                 format!(
-                    "the {} service could not {} your data: {}",
+                    "the {} service could not carry out \"{}\": {}",
                     t.service,
                     t.action.replace('_', " "),
                     t.last_error

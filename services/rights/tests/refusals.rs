@@ -213,7 +213,7 @@ async fn a_request_a_service_refuses_tells_the_subject_why_and_where_to_complain
         .expect("a refusal");
     assert_eq!(refusal.reasons.len(), 1, "{refusal:?}");
     assert!(
-        refusal.reasons[0].starts_with("the consent service could not object"),
+        refusal.reasons[0].starts_with("the consent service could not carry out \"object\""),
         "{refusal:?}"
     );
     assert!(

@@ -61,12 +61,22 @@ impl RightsApi {
                     .and_then(|r| serde_json::from_str(r).ok())
             })
             .collect();
-        let schedule = tasks
-            .iter()
-            .find(|t| t.action == "schedule")
-            .and_then(|t| t.result.as_deref())
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-        let summary = package::summary(&exports, schedule.as_ref());
+        let result = |action: &str| {
+            tasks
+                .iter()
+                .find(|t| t.action == action)
+                .and_then(|t| t.result.as_deref())
+        };
+        let answers = package::Answers {
+            schedule: result("schedule").and_then(|r| serde_json::from_str(r).ok()),
+            consented: result("purposes")
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default(),
+            standing: result("register")
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default(),
+        };
+        let summary = package::summary(&exports, &answers);
         let keys = self.store.chunk_keys(id).await?;
         let head = package::head(
             id,

@@ -1,6 +1,7 @@
 //! The rights service's rules: legal deadlines, what each kind of request asks of which
 //! service, what the outbox keeps of an address, and the yearly report. No I/O.
 
+pub mod answers;
 pub mod children;
 pub mod deadline;
 pub mod mailbox;

@@ -22,6 +22,11 @@ pub enum Action {
     Schedule,
     /// Retention: RecordTrigger(ACCOUNT_CLOSED).
     RecordClosure,
+    /// Consent: GetConsents (every purpose consented to, for the access answers).
+    Purposes,
+    /// Transfers: ListRecipients (the register's standing recipients, for the access
+    /// answers).
+    Register,
 }
 
 impl Action {
@@ -36,6 +41,8 @@ impl Action {
             Self::Rectify => "rectify",
             Self::Schedule => "schedule",
             Self::RecordClosure => "record_closure",
+            Self::Purposes => "purposes",
+            Self::Register => "register",
         }
     }
 
@@ -50,6 +57,8 @@ impl Action {
             Self::Rectify,
             Self::Schedule,
             Self::RecordClosure,
+            Self::Purposes,
+            Self::Register,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -86,6 +95,19 @@ pub fn plan(kind: RequestKind, data_services: &[String], retention: bool) -> Vec
                 t.push(Planned {
                     service: "retention".into(),
                     action: Action::Schedule,
+                });
+            }
+            // The purposes consented to and the standing recipients are answers too.
+            if has("consent") {
+                t.push(Planned {
+                    service: "consent".into(),
+                    action: Action::Purposes,
+                });
+            }
+            if has("transfers") {
+                t.push(Planned {
+                    service: "transfers".into(),
+                    action: Action::Register,
                 });
             }
             t
@@ -146,6 +168,14 @@ mod tests {
         let t = plan(RequestKind::Access, &services(), true);
         assert_eq!(t.iter().filter(|p| p.action == Action::Export).count(), 4);
         assert!(t.iter().any(|p| p.action == Action::Schedule));
+        assert!(
+            t.iter()
+                .any(|p| p.service == "consent" && p.action == Action::Purposes)
+        );
+        assert!(
+            t.iter()
+                .any(|p| p.service == "transfers" && p.action == Action::Register)
+        );
     }
 
     #[test]
@@ -175,6 +205,8 @@ mod tests {
             Action::Rectify,
             Action::Schedule,
             Action::RecordClosure,
+            Action::Purposes,
+            Action::Register,
         ] {
             assert_eq!(Action::parse(a.name()), Some(a));
         }
