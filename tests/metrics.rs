@@ -419,8 +419,12 @@ async fn scraped_metrics_count_calls_decisions_events_requests_and_purge_runs() 
         events: vec![
             usage_event(&subject, at),
             usage_event(&subject, at),
-            // Anonymous: no consent needed.
-            usage_event("", at),
+            // Anonymous and strictly necessary: no choice needed ("Cookies and Other
+            // Tracking Tools": analytics without a visitor's choice would be dropped).
+            telemetry::Event {
+                tracking: telemetry::TrackingCategory::StrictlyNecessary as i32,
+                ..usage_event("", at)
+            },
         ],
     };
     let answer = mesh

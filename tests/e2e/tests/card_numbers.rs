@@ -52,6 +52,14 @@ const ACCEPTED: &[(&str, &str)] = &[
         "only its keyed hash is kept (an IMEI passes the Luhn check)",
     ),
     (
+        "pdm.telemetry.v1.TelemetryService/RecordTrackingChoice device_id",
+        "only its keyed hash is kept (an IMEI passes the Luhn check)",
+    ),
+    (
+        "pdm.telemetry.v1.TelemetryService/GetTrackingChoice device_id",
+        "only its keyed hash is kept (an IMEI passes the Luhn check)",
+    ),
+    (
         "pdm.rights.v1.RightsService/SubmitRequest credential.password",
         "checked by identity, never stored",
     ),
