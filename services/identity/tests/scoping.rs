@@ -69,6 +69,22 @@ async fn codes(
             ),
         ),
         (
+            "GetPublicProfile",
+            code(
+                identity
+                    .get_public_profile(pb::GetPublicProfileRequest { subject_id: s() })
+                    .await,
+            ),
+        ),
+        (
+            "GetOrganisation",
+            code(
+                identity
+                    .get_organisation(pb::GetOrganisationRequest { subject_id: s() })
+                    .await,
+            ),
+        ),
+        (
             "SetProfilePhoto",
             code(
                 identity

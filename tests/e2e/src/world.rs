@@ -231,6 +231,16 @@ pub fn fixtures() -> Vec<Fixture> {
             Client,
             |w| json!({"subjectId": w.subject}),
         ),
+        call(
+            m(IDENTITY, "GetPublicProfile"),
+            Client,
+            |w| json!({"subjectId": w.subject}),
+        ),
+        call(
+            m(IDENTITY, "GetOrganisation"),
+            Client,
+            |w| json!({"subjectId": w.subject}),
+        ),
         keep(
             call(
                 m(IDENTITY, "Authenticate"),

@@ -3,7 +3,7 @@
 use chrono::Duration;
 use pdm_crypto::{random_token, sha256};
 use pdm_proto::{
-    consent::v1::{BatchCheckProcessingRequest, CheckItem},
+    consent::v1::{BatchCheckProcessingRequest, CheckItem, CheckProcessingRequest},
     identity::v1::{self as pb, identity_service_server::IdentityService},
     rights::v1::{
         CancelRequestRequest, Credential, SubmitRequestRequest, credential,
@@ -16,7 +16,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
 use crate::{
-    domain::{age, calendar, content, special, throttle},
+    domain::{age, calendar, content, public_profile, special, throttle},
     error::{IdentityError, Result},
     store::{NewAccount, ProfileChanges},
 };
@@ -25,6 +25,8 @@ use crate::{
 const VERIFY_THROTTLE: &str = "verify-subject";
 /// Blind-index domain of the throttle for sign-ins by email.
 const SIGN_IN_THROTTLE: &str = "sign-in";
+/// The consent purpose of the organisation inferred from the email domain.
+const ORGANISATION_PURPOSE: &str = "organisation_insights";
 
 impl IdentityApi {
     /// Account deletion in the mesh: an erasure request to the rights service, which checks
@@ -282,6 +284,23 @@ impl IdentityApi {
         }
     }
 
+    /// Asks consent whether `purpose` may be processed for the subject now; a consent
+    /// service that does not answer refuses (UNAVAILABLE), never allows.
+    async fn may_process(&self, subject: &str, purpose: &str) -> Result<bool> {
+        let decision = self
+            .consent
+            .clone()
+            .check_processing(CheckProcessingRequest {
+                subject_id: subject.to_owned(),
+                purpose: purpose.to_owned(),
+            })
+            .await
+            .map_err(|status| consent_refusal(&status))?
+            .into_inner()
+            .decision;
+        Ok(decision.is_some_and(|d| d.allowed))
+    }
+
     async fn ensure_not_restricted(&self, subject: &str) -> Result<()> {
         match self.store.restricted(subject).await? {
             None => Err(IdentityError::NotFound),
@@ -452,6 +471,65 @@ impl IdentityService for IdentityApi {
                 content_type,
                 photo,
             },
+            subject,
+            "",
+        ))
+    }
+
+    async fn get_public_profile(
+        &self,
+        request: Request<pb::GetPublicProfileRequest>,
+    ) -> Result<Response<pb::GetPublicProfileResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        self.require_link(&request, &subject).await?;
+        let profile = self
+            .store
+            .profile(&subject)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        // Art. 18 GDPR: showing a restricted subject to other users is processing beyond
+        // storage, so there is no public profile while the restriction lasts.
+        if profile.restricted {
+            return Err(IdentityError::Missing("public profile").into());
+        }
+        Ok(audit::respond(
+            pb::GetPublicProfileResponse {
+                subject_id: subject.clone(),
+                display_name: public_profile::display_name(&profile.first_name, &profile.last_name),
+                has_photo: profile.has_photo,
+            },
+            subject,
+            "",
+        ))
+    }
+
+    async fn get_organisation(
+        &self,
+        request: Request<pb::GetOrganisationRequest>,
+    ) -> Result<Response<pb::GetOrganisationResponse>, Status> {
+        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        self.require_link(&request, &subject).await?;
+        let profile = self
+            .store
+            .profile(&subject)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        // Policy: "We may use your email domain to understand which organization or
+        // industry you're associated with", on legitimate interests: a restricted subject
+        // or one who objected gets no inference (the same empty answer as free mail, so
+        // the answer does not tell which).
+        let organisation = match profile.organisation {
+            Some(org) if !profile.restricted => {
+                if self.may_process(&subject, ORGANISATION_PURPOSE).await? {
+                    org
+                } else {
+                    String::new()
+                }
+            }
+            _ => String::new(),
+        };
+        Ok(audit::respond(
+            pb::GetOrganisationResponse { organisation },
             subject,
             "",
         ))
@@ -838,15 +916,12 @@ fn consent_refusal(status: &Status) -> IdentityError {
         | Code::ResourceExhausted
         | Code::Aborted
         | Code::Cancelled => {
-            tracing::warn!(code = ?status.code(), "consent service unavailable for an explicit-consent check");
+            tracing::warn!(code = ?status.code(), "consent service unavailable for a consent check");
             IdentityError::Unavailable("consent service")
         }
         code => {
-            tracing::error!(
-                ?code,
-                "the consent service refused an explicit-consent check"
-            );
-            IdentityError::Internal("the consent service refused the explicit-consent check")
+            tracing::error!(?code, "the consent service refused a consent check");
+            IdentityError::Internal("the consent service refused a consent check")
         }
     }
 }

@@ -22,13 +22,15 @@ pub struct Category {
 const FROM_SUBJECT: &str = "provided by the subject";
 const WHILE_ACCOUNT: &str = "while the account exists; erased when it is deleted";
 
-/// Names, email, phone, region, birth date.
+/// Names, email, phone, region, birth date, and the organisation inferred from the email
+/// domain (kept in this record: it is derived from the email and goes with it).
 pub const PROFILE: Category = Category {
     key: "account.profile",
     purposes: &[
         "service_provision",
         "account_security",
         "administrative_messages",
+        "organisation_insights",
     ],
     legal_basis: LegalBasis::Contract,
     source: FROM_SUBJECT,

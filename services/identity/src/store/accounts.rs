@@ -11,7 +11,10 @@ use super::{
     entities::{account, profile_photo},
     open_opt,
 };
-use crate::error::{IdentityError, Result};
+use crate::{
+    domain::{email::Email, organisation},
+    error::{IdentityError, Result},
+};
 
 // Field names bound into each ciphertext's associated data.
 const F_EMAIL: &str = "accounts.email";
@@ -20,6 +23,7 @@ const F_LAST: &str = "accounts.last_name";
 const F_PHONE: &str = "accounts.phone";
 const F_BIRTH: &str = "accounts.birth_date";
 const F_PHOTO: &str = "profile_photos.photo";
+const F_ORGANISATION: &str = "accounts.organisation";
 
 /// What sign-in needs of an account.
 #[derive(Debug, Clone)]
@@ -53,6 +57,7 @@ impl Store {
                 .birth_date
                 .map(|d| key.seal_str(F_BIRTH, &d.format("%Y-%m-%d").to_string()))
                 .transpose()?),
+            organisation: Set(seal_organisation(&key, &new.email)?),
             region: Set(new.region.as_str_name().to_owned()),
             password_hash: Set(new.password_hash),
             restricted: Set(false),
@@ -113,6 +118,7 @@ impl Store {
         if let Some(email) = &changes.email {
             active.email_index = Set(self.email_index(email.as_str()));
             active.email = Set(key.seal_str(F_EMAIL, email.as_str())?);
+            active.organisation = Set(seal_organisation(&key, email)?);
         }
         if let Some(phone) = &changes.phone {
             active.phone = Set(phone
@@ -239,6 +245,15 @@ impl Store {
     }
 }
 
+/// The organisation key of the email, sealed: derived again at every email change so it
+/// never outlives the address it came from.
+fn seal_organisation(key: &pdm_crypto::DataKey, email: &Email) -> Result<Option<Vec<u8>>> {
+    organisation::organisation_key(email)
+        .map(|org| key.seal_str(F_ORGANISATION, &org))
+        .transpose()
+        .map_err(IdentityError::from)
+}
+
 fn credentials(row: account::Model) -> Credentials {
     Credentials {
         subject_id: row.subject_id,
@@ -260,6 +275,7 @@ pub(super) fn open_profile(
         phone: open_opt(key, F_PHONE, row.phone.as_ref())?,
         region: Region::from_str_name(&row.region).unwrap_or(Region::Other),
         birth_date: open_opt(key, F_BIRTH, row.birth_date.as_ref())?,
+        organisation: open_opt(key, F_ORGANISATION, row.organisation.as_ref())?,
         has_photo,
         restricted: row.restricted,
         created_at: row.created_at,

@@ -43,6 +43,7 @@ impl Store {
                     "phone": profile.phone,
                     "region": profile.region.as_str_name(),
                     "birth_date": profile.birth_date,
+                    "organisation": profile.organisation,
                     "restricted": profile.restricted,
                     "updated_at": profile.updated_at.to_rfc3339(),
                 }),

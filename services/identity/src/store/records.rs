@@ -43,6 +43,8 @@ pub struct Profile {
     pub region: Region,
     /// Birth date, YYYY-MM-DD.
     pub birth_date: Option<String>,
+    /// Organisation key of the email domain; `None` for free mail.
+    pub organisation: Option<String>,
     /// Whether a photo is stored.
     pub has_photo: bool,
     /// Processing restricted.

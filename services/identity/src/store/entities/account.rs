@@ -22,6 +22,9 @@ pub struct Model {
     pub phone: Option<Vec<u8>>,
     /// Sealed birth date (YYYY-MM-DD).
     pub birth_date: Option<Vec<u8>>,
+    /// Sealed organisation key of the email domain; null for free mail (and for accounts
+    /// from before the column, until their next email change).
+    pub organisation: Option<Vec<u8>>,
     /// Region code, e.g. `EEA`.
     pub region: String,
     /// argon2id PHC string.
