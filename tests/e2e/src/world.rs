@@ -562,9 +562,11 @@ pub fn fixtures() -> Vec<Fixture> {
             }),
             |w, r| w.child_report = text(r, "/report/reportId"),
         ),
-        call(m(RIGHTS, "ListChildReports"), Admin, |_| {
-            json!({"waitingOnly": true, "pageSize": 10})
-        }),
+        call(
+            m(RIGHTS, "ListChildReports"),
+            Admin,
+            |_| json!({"waitingOnly": true, "pageSize": 10}),
+        ),
         call(m(RIGHTS, "ConfirmChildReport"), Admin, |w| {
             json!({"reportId": w.child_report, "subjectId": w.subject_delete,
                 "verifiedBy": "DPO-CHILD-4711", "regime": "REGIME_UK_GDPR"})
