@@ -51,6 +51,10 @@ pub enum RightsCommand {
         /// The request concerns a child's data: handled first.
         #[arg(long)]
         child: bool,
+        /// When the letter or email arrived (RFC 3339, or a date taken as its start in
+        /// UTC); the deadline runs from it. Default: now.
+        #[arg(long)]
+        received: Option<String>,
     },
     /// Extend a deadline, with the reason the subject will be told.
     Extend {
@@ -325,7 +329,13 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
             verified_by,
             purpose,
             child,
+            received,
         } => {
+            let received_at = received
+                .as_deref()
+                .map(parse_received)
+                .transpose()?
+                .map(pdm_runtime::convert::timestamp);
             let r = client
                 .submit_request(SubmitRequestRequest {
                     kind: parse_kind(&kind)? as i32,
@@ -336,6 +346,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                     }),
                     purpose,
                     concerns_child: child,
+                    received_at,
                     ..Default::default()
                 })
                 .await?
@@ -511,4 +522,14 @@ async fn mailbox(settings: &Settings, file: Option<&std::path::Path>) -> anyhow:
         }
     }
     Ok(())
+}
+
+/// A receipt time: RFC 3339, or a date (its start, UTC).
+fn parse_received(raw: &str) -> anyhow::Result<chrono::DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .with_context(|| format!("--received {raw:?}: a date (2026-11-24) or RFC 3339"))?;
+    Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
 }

@@ -297,6 +297,7 @@ impl Worker {
                         "last_name" => update.last_name = Some(value),
                         "email" => update.email = Some(value),
                         "phone" => update.phone = Some(value),
+                        "birth_date" => update.birth_date = Some(value),
                         "region" => {
                             update.region = pdm_proto::common::v1::Region::from_str_name(&value)
                                 .map(|r| r as i32);

@@ -197,12 +197,24 @@ async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> a
             pb::SubmitRequestRequest {
                 kind: RequestKind::Rectification as i32,
                 rectifications: vec![Rectification {
-                    field: "birth_date".into(),
-                    value: "2001-01-01".into(),
+                    field: "password".into(),
+                    value: "correct horse battery".into(),
                 }],
                 ..good.clone()
             },
             vec!["rectifications[0].field"],
+        ),
+        (
+            "a birth date that is not a date",
+            pb::SubmitRequestRequest {
+                kind: RequestKind::Rectification as i32,
+                rectifications: vec![Rectification {
+                    field: "birth_date".into(),
+                    value: "1 January 2001".into(),
+                }],
+                ..good.clone()
+            },
+            vec!["rectifications[0].value"],
         ),
         (
             "an overlong correction",

@@ -220,6 +220,8 @@ async fn rectification_corrects_the_profile_and_bad_corrections_are_refused() ->
                 correct("first_name", &corrected.first_name),
                 correct("phone", &corrected.phone),
                 correct("region", "REGION_CH"),
+                // Children: a birth date can be given or corrected later.
+                correct("birth_date", "1990-05-17"),
             ],
             ..request(
                 RequestKind::Rectification,
@@ -243,6 +245,7 @@ async fn rectification_corrects_the_profile_and_bad_corrections_are_refused() ->
     assert_eq!(after.first_name, corrected.first_name);
     assert_eq!(after.phone, corrected.phone);
     assert_eq!(after.region, Region::Ch as i32);
+    assert_eq!(after.birth_date, "1990-05-17");
     assert_eq!(after.last_name, person.last_name, "untouched");
     assert_eq!(after.email, person.email, "untouched");
 
@@ -254,6 +257,7 @@ async fn rectification_corrects_the_profile_and_bad_corrections_are_refused() ->
             rectifications: vec![
                 correct("password", "hunter2 hunter2"),
                 correct("region", "REGION_ATLANTIS"),
+                correct("birth_date", "17/05/1990"),
             ],
             ..request(RequestKind::Rectification, Regime::Gdpr, &subject, &person)
         })
@@ -261,7 +265,11 @@ async fn rectification_corrects_the_profile_and_bad_corrections_are_refused() ->
         .expect_err("bad corrections");
     assert_eq!(
         field_violations(&status),
-        ["rectifications[0].field", "rectifications[1].value"]
+        [
+            "rectifications[0].field",
+            "rectifications[1].value",
+            "rectifications[2].value"
+        ]
     );
 
     // A value identity refuses (not an email address): the request is denied, with the

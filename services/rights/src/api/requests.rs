@@ -16,7 +16,14 @@ pub const MAX_TEXT: usize = 1000;
 /// Most corrections in one request.
 pub const MAX_RECTIFICATIONS: usize = 10;
 /// Fields a rectification may correct (identity's profile).
-pub const RECTIFIABLE: [&str; 5] = ["first_name", "last_name", "email", "phone", "region"];
+pub const RECTIFIABLE: [&str; 6] = [
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "region",
+    "birth_date",
+];
 
 /// A validated submission.
 #[derive(Debug)]
@@ -37,6 +44,17 @@ pub struct Submission {
     pub notes: Option<String>,
     /// Idempotency key.
     pub client_reference: Option<String>,
+    /// When the request was received (now, or when a letter or email arrived).
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Who submits and when: what the receipt time is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Intake {
+    /// Now.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Whether the privacy team submits (only it may give a receipt time).
+    pub by_privacy_team: bool,
 }
 
 fn kind(v: &mut FieldViolations, raw: i32) -> Option<RequestKind> {
@@ -125,8 +143,29 @@ fn text(v: &mut FieldViolations, field: &str, raw: &str, max: usize) -> Option<S
 }
 
 /// Validates SubmitRequest.
-pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsError> {
+pub fn submission(r: &pb::SubmitRequestRequest, at: Intake) -> Result<Submission, RightsError> {
     let mut v = FieldViolations::new();
+    let claimed = match r
+        .received_at
+        .as_ref()
+        .map(pdm_runtime::convert::from_timestamp)
+    {
+        None => Some(None),
+        Some(Some(t)) => Some(Some(t)),
+        Some(None) => {
+            v.add("received_at", "not a valid time");
+            None
+        }
+    };
+    let received_at = claimed.and_then(|claimed| {
+        match crate::domain::receipt::received(claimed, at.by_privacy_team, at.now) {
+            Ok(t) => Some(t),
+            Err(why) => {
+                v.add("received_at", why);
+                None
+            }
+        }
+    });
     let kind = kind(&mut v, r.kind);
     let regime = regime(&mut v, r.regime);
     if let (Some(k), Some(g)) = (kind, regime) {
@@ -184,7 +223,7 @@ pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsErro
         if !RECTIFIABLE.contains(&c.field.as_str()) {
             v.add(
                 format!("rectifications[{i}].field"),
-                "one of first_name, last_name, email, phone, region",
+                "one of first_name, last_name, email, phone, region, birth_date",
             );
         }
         let field = format!("rectifications[{i}].value");
@@ -200,7 +239,14 @@ pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsErro
             && Region::from_str_name(&c.value).is_none_or(|r| r == Region::Unspecified)
         {
             // Identity would never see it: the worker cannot map it to a region.
-            v.add(field, "a pdm.common.v1.Region name, e.g. REGION_UK");
+            v.add(field.clone(), "a pdm.common.v1.Region name, e.g. REGION_UK");
+        }
+        if c.field == "birth_date"
+            && value.is_some()
+            && chrono::NaiveDate::parse_from_str(c.value.trim(), "%Y-%m-%d").is_err()
+        {
+            // Identity checks the age rule on it; the shape is checked here, up front.
+            v.add(field, "a date, YYYY-MM-DD");
         }
         if rectification && let Some(value) = value {
             rectifications.push((c.field.clone(), value));
@@ -226,6 +272,7 @@ pub fn submission(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsErro
         rectifications,
         notes,
         client_reference,
+        received_at: received_at.ok_or(RightsError::Internal("validated receipt missing"))?,
     })
 }
 
@@ -327,12 +374,22 @@ mod tests {
         }
     }
 
+    fn submission_now(r: &pb::SubmitRequestRequest) -> Result<Submission, RightsError> {
+        submission(
+            r,
+            Intake {
+                now: chrono::Utc::now(),
+                by_privacy_team: false,
+            },
+        )
+    }
+
     #[test]
     fn phone_numbers_are_told_from_card_numbers_by_their_e164_shape() {
         // 4222 2222 2222 2 is a Luhn-valid 13-digit card number; with a `+` it is also a
         // phone number, and identity takes it for one.
         for phone in ["+4222222222222", "+44 7700 900123", "+1 (415) 555-0100", ""] {
-            let s = submission(&rectify("phone", phone));
+            let s = submission_now(&rectify("phone", phone));
             assert!(s.is_ok(), "{phone:?}: {s:?}");
         }
         for card in [
@@ -340,7 +397,7 @@ mod tests {
             "4111 1111 1111 1111",
             "+4111-1111-1111-1111",
         ] {
-            assert!(submission(&rectify("phone", card)).is_err(), "{card:?}");
+            assert!(submission_now(&rectify("phone", card)).is_err(), "{card:?}");
         }
         assert!(is_e164("+447700900123"));
         assert!(!is_e164("+0447700900123"));
@@ -351,14 +408,14 @@ mod tests {
 
     #[test]
     fn corrections_are_trimmed_and_card_free() {
-        let s = submission(&rectify("last_name", "  Lovelace ")).map(|s| s.rectifications);
+        let s = submission_now(&rectify("last_name", "  Lovelace ")).map(|s| s.rectifications);
         assert_eq!(
             s.ok(),
             Some(vec![("last_name".to_owned(), "Lovelace".to_owned())])
         );
         for field in ["first_name", "last_name", "email", "region"] {
             assert!(
-                submission(&rectify(field, "qty 2 4111 1111 1111 1111")).is_err(),
+                submission_now(&rectify(field, "qty 2 4111 1111 1111 1111")).is_err(),
                 "{field}"
             );
         }

@@ -56,14 +56,21 @@ impl RightsApi {
         r: pb::SubmitRequestRequest,
         caller: Option<&Caller>,
     ) -> Result<pb::DataSubjectRequest> {
-        let s = requests::submission(&r)?;
+        let now = self.clock.now();
+        let s = requests::submission(
+            &r,
+            requests::Intake {
+                now,
+                by_privacy_team: matches!(caller, Some(Caller::Admin)),
+            },
+        )?;
         super::check_vouching(caller, s.credential.as_ref())?;
         if let Some(reference) = &s.client_reference
             && let Some(existing) = self.store.by_client_reference(reference).await?
         {
             return self.retried(existing, s.subject.as_deref(), caller).await;
         }
-        let now = self.clock.now();
+        let received = s.received_at;
         let request_id = uuid::Uuid::now_v7().to_string();
         let (key, wrapped) = sealed::new_key(&self.keyring, &request_id)?;
         let mut details = Details {
@@ -84,7 +91,8 @@ impl RightsApi {
             .await;
         // "Our policy towards the Children": a child's request goes first.
         let priority = i32::from(r.concerns_child);
-        let due = deadline::due(s.regime, now);
+        // The clock runs from receipt: a letter entered a week late has a week less.
+        let due = deadline::due(s.regime, received);
         let tasks = match &verified {
             Some(subject) => {
                 details.contact_email = self.contact_email(subject).await;
@@ -105,12 +113,12 @@ impl RightsApi {
             }
             .to_owned(),
             priority,
-            received_at: now,
+            received_at: received,
             verified_at: verified.as_ref().map(|_| now),
             due_at: due,
             original_due_at: due,
             extension_reason: None,
-            confirm_by: deadline::confirm_by(s.regime, now),
+            confirm_by: deadline::confirm_by(s.regime, received),
             closed_at: None,
             outcome_reason: None,
             wrapped_key: wrapped,

@@ -6,5 +6,6 @@ pub mod children;
 pub mod deadline;
 pub mod mailbox;
 pub mod plan;
+pub mod receipt;
 pub mod refusal;
 pub mod report;
