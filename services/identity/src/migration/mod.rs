@@ -5,7 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_identity_tables;
 mod m20261203_000001_create_subject_links;
 mod m20261203_000002_add_special_categories;
-mod m20261215_000001_add_account_organisation;
+mod m20261203_000003_add_account_organisation;
 
 /// Runs the identity migrations (and the shared subject-key table).
 #[derive(Debug)]
@@ -21,7 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_create_subject_links::Migration),
             Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
             Box::new(m20261203_000002_add_special_categories::Migration),
-            Box::new(m20261215_000001_add_account_organisation::Migration),
+            Box::new(m20261203_000003_add_account_organisation::Migration),
         ]
     }
 }
