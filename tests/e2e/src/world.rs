@@ -346,14 +346,18 @@ pub fn fixtures() -> Vec<Fixture> {
                 "source": "SOURCE_WEB_FORM", "actor": "settings-page"})
         }),
         keep(
-            call(m(CONSENT, "IssueUnsubscribeLink"), Client, |w| {
-                json!({"subjectId": w.subject, "channel": "CHANNEL_PUSH"})
-            }),
+            call(
+                m(CONSENT, "IssueUnsubscribeLink"),
+                Client,
+                |w| json!({"subjectId": w.subject, "channel": "CHANNEL_PUSH"}),
+            ),
             |w, r| w.unsubscribe_token = text(r, "/token"),
         ),
-        call(m(CONSENT, "Unsubscribe"), Client, |w| {
-            json!({"token": w.unsubscribe_token})
-        }),
+        call(
+            m(CONSENT, "Unsubscribe"),
+            Client,
+            |w| json!({"token": w.unsubscribe_token}),
+        ),
         call(
             m(CONSENT, "GetLedgerPosition"),
             Service("telemetry"),
@@ -386,9 +390,11 @@ pub fn fixtures() -> Vec<Fixture> {
                 "advertising": true, "globalPrivacyControl": true,
                 "policyVersion": "cookies-2024-06", "textHash": TEXT_HASH})
         }),
-        call(m(TELEMETRY, "GetTrackingChoice"), Client, |w| {
-            json!({"deviceId": format!("e2e-device-{}", w.tag)})
-        }),
+        call(
+            m(TELEMETRY, "GetTrackingChoice"),
+            Client,
+            |w| json!({"deviceId": format!("e2e-device-{}", w.tag)}),
+        ),
         // --- transfers
         keep(
             call(m(TRANSFERS, "RegisterRecipient"), Admin, |w| {
@@ -567,8 +573,11 @@ pub fn fixtures() -> Vec<Fixture> {
             Admin,
             |_| json!({"waitingOnly": true, "pageSize": 10}),
         ),
+        // The account named is nobody's: confirming queues an erasure, which must not
+        // touch the world's subjects (DeleteAccount runs later).
         call(m(RIGHTS, "ConfirmChildReport"), Admin, |w| {
-            json!({"reportId": w.child_report, "subjectId": w.subject_delete,
+            json!({"reportId": w.child_report,
+                "subjectId": "0190a3c4-4711-7000-8000-000000004711",
                 "verifiedBy": "DPO-CHILD-4711", "regime": "REGIME_UK_GDPR"})
         }),
         // --- every data-holding service's SubjectData, as rights and retention call it
