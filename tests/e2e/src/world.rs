@@ -346,14 +346,18 @@ pub fn fixtures() -> Vec<Fixture> {
                 "source": "SOURCE_WEB_FORM", "actor": "settings-page"})
         }),
         keep(
-            call(m(CONSENT, "IssueUnsubscribeLink"), Client, |w| {
-                json!({"subjectId": w.subject, "channel": "CHANNEL_PUSH"})
-            }),
+            call(
+                m(CONSENT, "IssueUnsubscribeLink"),
+                Client,
+                |w| json!({"subjectId": w.subject, "channel": "CHANNEL_PUSH"}),
+            ),
             |w, r| w.unsubscribe_token = text(r, "/token"),
         ),
-        call(m(CONSENT, "Unsubscribe"), Client, |w| {
-            json!({"token": w.unsubscribe_token})
-        }),
+        call(
+            m(CONSENT, "Unsubscribe"),
+            Client,
+            |w| json!({"token": w.unsubscribe_token}),
+        ),
         call(
             m(CONSENT, "GetLedgerPosition"),
             Service("telemetry"),
@@ -386,9 +390,11 @@ pub fn fixtures() -> Vec<Fixture> {
                 "advertising": true, "globalPrivacyControl": true,
                 "policyVersion": "cookies-2024-06", "textHash": TEXT_HASH})
         }),
-        call(m(TELEMETRY, "GetTrackingChoice"), Client, |w| {
-            json!({"deviceId": format!("e2e-device-{}", w.tag)})
-        }),
+        call(
+            m(TELEMETRY, "GetTrackingChoice"),
+            Client,
+            |w| json!({"deviceId": format!("e2e-device-{}", w.tag)}),
+        ),
         // --- transfers
         keep(
             call(m(TRANSFERS, "RegisterRecipient"), Admin, |w| {
