@@ -51,6 +51,8 @@ pub struct World {
     pub request_deny: String,
     /// A report of a child's data.
     pub child_report: String,
+    /// A privacy complaint.
+    pub concern: String,
     /// Personal values used, for the log and storage checks.
     pub personal: Vec<String>,
 }
@@ -579,6 +581,23 @@ pub fn fixtures() -> Vec<Fixture> {
             json!({"reportId": w.child_report,
                 "subjectId": "0190a3c4-4711-7000-8000-000000004711",
                 "verifiedBy": "DPO-CHILD-4711", "regime": "REGIME_UK_GDPR"})
+        }),
+        keep(
+            call(m(RIGHTS, "ReportConcern"), Client, |_| {
+                json!({"kind": "CONCERN_KIND_COMPLAINT",
+                    "contactEmail": "worried.4711@example.org",
+                    "description": "I keep getting newsletters I never asked for"})
+            }),
+            |w, r| w.concern = text(r, "/concern/concernId"),
+        ),
+        call(
+            m(RIGHTS, "ListConcerns"),
+            Admin,
+            |_| json!({"openOnly": true, "pageSize": 10}),
+        ),
+        call(m(RIGHTS, "CloseConcern"), Admin, |w| {
+            json!({"concernId": w.concern,
+                "outcome": "Unsubscribed from every list; the sign-up form now asks first."})
         }),
         // --- every data-holding service's SubjectData, as rights and retention call it
         call(

@@ -2,6 +2,7 @@
 
 mod access;
 mod children;
+mod concerns;
 mod convert;
 mod download;
 pub mod requests;

@@ -614,6 +614,43 @@ impl RightsService for RightsApi {
         ))
     }
 
+    async fn report_concern(
+        &self,
+        request: Request<pb::ReportConcernRequest>,
+    ) -> std::result::Result<Response<pb::ReportConcernResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let concern = self
+            .report_concern(request.into_inner(), caller.as_ref())
+            .await?;
+        Ok(Response::new(pb::ReportConcernResponse {
+            concern: Some(concern),
+        }))
+    }
+
+    async fn list_concerns(
+        &self,
+        request: Request<pb::ListConcernsRequest>,
+    ) -> std::result::Result<Response<pb::ListConcernsResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let concerns = self
+            .list_concerns(request.into_inner(), caller.as_ref())
+            .await?;
+        Ok(Response::new(pb::ListConcernsResponse { concerns }))
+    }
+
+    async fn close_concern(
+        &self,
+        request: Request<pb::CloseConcernRequest>,
+    ) -> std::result::Result<Response<pb::CloseConcernResponse>, GrpcStatus> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let concern = self
+            .close_concern(request.into_inner(), caller.as_ref())
+            .await?;
+        Ok(Response::new(pb::CloseConcernResponse {
+            concern: Some(concern),
+        }))
+    }
+
     async fn report_child(
         &self,
         request: Request<pb::ReportChildRequest>,

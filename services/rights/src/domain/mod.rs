@@ -3,6 +3,7 @@
 
 pub mod answers;
 pub mod children;
+pub mod concerns;
 pub mod deadline;
 pub mod mailbox;
 pub mod plan;

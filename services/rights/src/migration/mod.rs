@@ -6,6 +6,7 @@ mod m20261129_000001_create_rights_tables;
 mod m20261203_000001_create_request_access;
 mod m20261203_000002_add_outbox_file_key;
 mod m20261203_000003_create_child_reports;
+mod m20261203_000005_create_concerns;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
             // After the access trail's seal: new migrations go last.
             Box::new(m20261203_000003_create_child_reports::Migration),
+            Box::new(m20261203_000005_create_concerns::Migration),
         ]
     }
 }

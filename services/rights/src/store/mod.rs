@@ -1,6 +1,9 @@
 //! Persistence: requests and their tasks, sealed export chunks, the outbox.
 
 pub mod entities;
+mod concerns;
+
+pub use concerns::{CONCERN_CLOSED, CONCERN_OPEN};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{

@@ -1,6 +1,7 @@
 //! sea-orm entities of the rights schema (see `migration/`).
 
 pub mod child_report;
+pub mod concern;
 pub mod outbox;
 pub mod package_chunk;
 pub mod request;
