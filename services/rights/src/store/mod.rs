@@ -1,7 +1,7 @@
 //! Persistence: requests and their tasks, sealed export chunks, the outbox.
 
-pub mod entities;
 mod concerns;
+pub mod entities;
 
 pub use concerns::{CONCERN_CLOSED, CONCERN_OPEN};
 
