@@ -8,11 +8,15 @@ use pdm_identity::Identity;
 use pdm_proto::{
     consent::v1::{GetConsentHistoryRequest, GrantConsentRequest, Source},
     identity::v1::{DeleteAccountRequest, DeletionReason, GetAccountRequest},
-    rights::v1::{ListRequestsRequest, RequestKind, Status},
+    rights::v1::{
+        GetReportRequest, GetRequestRequest, ListRequestsRequest, ReasonCount, RequestKind, Status,
+        rights_service_client::RightsServiceClient,
+    },
 };
 use pdm_rights::Rights;
+use pdm_runtime::tls::identity::Caller;
 use pdm_telemetry::Telemetry;
-use pdm_testkit::{TestMesh, fake::Person};
+use pdm_testkit::{TestMesh, assert::rows_where, fake::Person};
 use pdm_transfers::Transfers;
 use tonic::Code;
 
@@ -126,6 +130,47 @@ async fn delete_account_erases_the_subject_everywhere_through_the_rights_service
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Issue 16: the reason the subject gave reaches the erasure records (identity's and
+    // the rights request) and the privacy team's yearly report.
+    let mut admin = RightsServiceClient::new(mesh.channel_as("rights", &Caller::Admin)?);
+    let request = admin
+        .get_request(GetRequestRequest {
+            request_id: receipt.request_id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(request.deletion_reason, "DELETION_REASON_PRIVACY_CONCERNS");
+    let identity_db = mesh.connect_db("identity").await?;
+    assert_eq!(
+        rows_where(
+            &identity_db,
+            "erasures",
+            "reason",
+            "DELETION_REASON_PRIVACY_CONCERNS"
+        )
+        .await,
+        1
+    );
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let report = admin
+        .get_report(GetReportRequest { year })
+        .await?
+        .into_inner();
+    let erasures = report
+        .kinds
+        .iter()
+        .find(|k| k.kind == RequestKind::Erasure as i32)
+        .expect("erasures in the report");
+    assert_eq!(
+        erasures.deletion_reasons,
+        [ReasonCount {
+            reason: "DELETION_REASON_PRIVACY_CONCERNS".into(),
+            count: 1
+        }]
+    );
     let history = mesh
         .consent()
         .get_consent_history(GetConsentHistoryRequest {

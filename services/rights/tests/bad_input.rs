@@ -205,6 +205,23 @@ async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> a
             vec!["rectifications[0].field"],
         ),
         (
+            "a deletion reason that is no reason",
+            pb::SubmitRequestRequest {
+                deletion_reason: "because".into(),
+                ..good.clone()
+            },
+            vec!["deletion_reason"],
+        ),
+        (
+            "a deletion reason on a request that deletes nothing",
+            pb::SubmitRequestRequest {
+                kind: RequestKind::Access as i32,
+                deletion_reason: "DELETION_REASON_PRIVACY_CONCERNS".into(),
+                ..good.clone()
+            },
+            vec!["deletion_reason"],
+        ),
+        (
             "a birth date that is not a date",
             pb::SubmitRequestRequest {
                 kind: RequestKind::Rectification as i32,

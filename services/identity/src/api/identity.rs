@@ -39,6 +39,7 @@ impl IdentityApi {
         subject: &str,
         password: String,
         client_reference: Option<String>,
+        reason: pb::DeletionReason,
     ) -> Result<pb::DeleteAccountResponse> {
         let region = self.store.region(subject).await?;
         let (regime, kind) = crate::domain::regime::deletion_request(
@@ -54,6 +55,8 @@ impl IdentityApi {
                 }),
                 client_reference: client_reference
                     .unwrap_or_else(|| format!("delete-account-{}", uuid::Uuid::now_v7())),
+                // The reason travels with the erasure: the privacy team's report counts it.
+                deletion_reason: reason.as_str_name().to_owned(),
                 ..Default::default()
             })
             .await
@@ -76,7 +79,7 @@ impl IdentityApi {
             .erase(
                 &submitted.request_id,
                 subject,
-                "account_deletion",
+                reason.as_str_name(),
                 self.clock.now(),
                 self.settings.billing_retention_years,
             )
@@ -845,7 +848,7 @@ impl IdentityService for IdentityApi {
         }
         if let Some(rights) = &self.rights {
             return self
-                .delete_through_rights(rights.clone(), &subject, r.password, request_id)
+                .delete_through_rights(rights.clone(), &subject, r.password, request_id, reason)
                 .await
                 .map(|answer| audit::respond(answer, subject.clone(), ""))
                 .map_err(Into::into);

@@ -196,6 +196,7 @@ impl RightsApi {
             trace_parent: pdm_runtime::propagation::current_traceparent(),
             package_expires_at: None,
             updated_at: now,
+            deletion_reason: None,
         };
         if !self
             .store

@@ -80,5 +80,6 @@ pub fn request(
         package_expires_at: r.package_expires_at.map(timestamp),
         download_token: String::new(),
         refusal,
+        deletion_reason: r.deletion_reason.unwrap_or_default(),
     }
 }

@@ -46,6 +46,8 @@ pub struct Submission {
     pub client_reference: Option<String>,
     /// When the request was received (now, or when a letter or email arrived).
     pub received_at: chrono::DateTime<chrono::Utc>,
+    /// The account-deletion reason (a `DeletionReason` name), for erasures.
+    pub deletion_reason: Option<String>,
 }
 
 /// Who submits and when: what the receipt time is checked against.
@@ -252,6 +254,23 @@ pub fn submission(r: &pb::SubmitRequestRequest, at: Intake) -> Result<Submission
             rectifications.push((c.field.clone(), value));
         }
     }
+    let deletion_reason = if r.deletion_reason.is_empty() {
+        None
+    } else if !crate::domain::report::is_deletion_reason(&r.deletion_reason) {
+        v.add(
+            "deletion_reason",
+            "a pdm.identity.v1.DeletionReason name, e.g. DELETION_REASON_PRIVACY_CONCERNS",
+        );
+        None
+    } else if !matches!(
+        kind,
+        Some(RequestKind::Erasure | RequestKind::CcpaDelete) | None
+    ) {
+        v.add("deletion_reason", "only for ERASURE and CCPA_DELETE");
+        None
+    } else {
+        Some(r.deletion_reason.clone())
+    };
     let notes = text(&mut v, "notes", &r.notes, MAX_TEXT);
     let client_reference = if r.client_reference.is_empty() {
         None
@@ -273,6 +292,7 @@ pub fn submission(r: &pb::SubmitRequestRequest, at: Intake) -> Result<Submission
         notes,
         client_reference,
         received_at: received_at.ok_or(RightsError::Internal("validated receipt missing"))?,
+        deletion_reason,
     })
 }
 

@@ -15,7 +15,10 @@ use tonic::{Request, Response, Status as GrpcStatus};
 
 use super::{RightsApi, convert, requests};
 use crate::{
-    domain::{deadline, report::median},
+    domain::{
+        deadline,
+        report::{median, reason_counts},
+    },
     error::{Result, RightsError},
     sealed::{self, Details},
     store::{RequestFilter, entities::request},
@@ -126,6 +129,7 @@ impl RightsApi {
             trace_parent: pdm_runtime::propagation::current_traceparent(),
             package_expires_at: None,
             updated_at: now,
+            deletion_reason: s.deletion_reason,
         };
         let stored = row.clone();
         let s_subject = stored.subject_id.clone();
@@ -742,6 +746,17 @@ impl RightsService for RightsApi {
                 complied: u32::try_from(complied).unwrap_or(u32::MAX),
                 denied: u32::try_from(denied).unwrap_or(u32::MAX),
                 median_days_to_answer: (median(days) * 10.0).round() / 10.0,
+                // Only deletions the subject proved were theirs: a wrong password leaves
+                // a cancelled request that is nobody's reason.
+                deletion_reasons: reason_counts(
+                    of_kind
+                        .iter()
+                        .filter(|r| r.verified_at.is_some())
+                        .map(|r| r.deletion_reason.as_deref()),
+                )
+                .into_iter()
+                .map(|(reason, count)| pb::ReasonCount { reason, count })
+                .collect(),
             });
         }
         let _ = from.year();

@@ -7,6 +7,7 @@ mod m20261203_000001_create_request_access;
 mod m20261203_000002_add_outbox_file_key;
 mod m20261203_000003_create_child_reports;
 mod m20261203_000005_create_concerns;
+mod m20261203_000006_add_deletion_reason;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             // After the access trail's seal: new migrations go last.
             Box::new(m20261203_000003_create_child_reports::Migration),
             Box::new(m20261203_000005_create_concerns::Migration),
+            Box::new(m20261203_000006_add_deletion_reason::Migration),
         ]
     }
 }

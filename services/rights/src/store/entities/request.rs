@@ -48,6 +48,8 @@ pub struct Model {
     pub package_expires_at: Option<ChronoDateTimeUtc>,
     /// Last change.
     pub updated_at: ChronoDateTimeUtc,
+    /// The account-deletion reason the subject gave (a `DeletionReason` name).
+    pub deletion_reason: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
