@@ -497,6 +497,21 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 &["KIND", "RECEIVED", "COMPLIED", "DENIED", "MEDIAN DAYS"],
                 &rows,
             );
+            // Erasures and CCPA deletions together, per reason.
+            let mut by_reason = std::collections::BTreeMap::<String, u32>::new();
+            for r in report.kinds.iter().flat_map(|k| k.deletion_reasons.iter()) {
+                *by_reason
+                    .entry(short(&r.reason, "DELETION_REASON_"))
+                    .or_default() += r.count;
+            }
+            let reasons: Vec<Vec<String>> = by_reason
+                .into_iter()
+                .map(|(reason, n)| vec![reason, n.to_string()])
+                .collect();
+            if !reasons.is_empty() {
+                println!("\nreasons given for deleting an account");
+                print_table(&["REASON", "ERASURES"], &reasons);
+            }
         }
     }
     Ok(())
