@@ -79,6 +79,18 @@ pub async fn run(
             Ok(lines) => tracing::info!(lines, "removed plaintext lines from the mailbox file"),
             Err(e) => tracing::warn!(error = %e, "scrubbing the mailbox file failed"),
         }
+        // A shared database means a deployment: a file on one replica's disk reaches
+        // nobody, so the confirmations the policy promises would not arrive.
+        if matches!(
+            pdm_runtime::db::DatabaseTarget::resolve(&ctx.settings, NAME),
+            Ok(pdm_runtime::db::DatabaseTarget::Postgres { .. })
+        ) {
+            tracing::warn!(
+                file = %path.display(),
+                "messages to subjects go to a local mailbox file, which is for development only: \
+                 set rights.smtp_relay so confirmations reach people"
+            );
+        }
         Sink::File(path)
     } else {
         Sink::Smtp {
