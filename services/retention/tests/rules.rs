@@ -72,7 +72,7 @@ async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Resu
 
     let now = clock.now();
     let sent = rules(request);
-    use RetentionTrigger::{AccountClosed, ConsentWithdrawn, EventTime};
+    use RetentionTrigger::{AccountClosed, EventTime};
     let expected: BTreeMap<String, (RetentionTrigger, DateTime<Utc>)> = [
         ("account.profile", AccountClosed, now),
         ("account.credentials", AccountClosed, now),
@@ -84,7 +84,6 @@ async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Resu
         ),
         ("support.ticket", EventTime, months_before(now, 96)),
         ("billing.record", AccountClosed, months_before(now, 96)),
-        ("marketing.profile", ConsentWithdrawn, now),
         ("telemetry.event", EventTime, months_before(now, 6)),
         ("telemetry.crash", EventTime, months_before(now, 12)),
         ("consent.proof", AccountClosed, months_before(now, 96)),

@@ -40,7 +40,7 @@ fn policy(
 /// configurable period of usage events (default 13).
 pub fn policies(telemetry_months: u32) -> Vec<Policy> {
     use LegalBasis::{Consent, Contract, LegalObligation, LegitimateInterests};
-    use RetentionTrigger::{AccountClosed, ConsentWithdrawn, EventTime, Never};
+    use RetentionTrigger::{AccountClosed, EventTime, Never};
     vec![
         // "for as long as you have an account with us in order to meet our contractual
         // obligations to you".
@@ -88,14 +88,13 @@ pub fn policies(telemetry_months: u32) -> Vec<Policy> {
             LegalObligation,
             "while the account exists and for eight years after it is closed (tax and accounting law)",
         ),
-        // "we will keep such data until you notify us otherwise and/or withdraw your consent".
-        policy(
-            "marketing.profile",
-            Period::default(),
-            ConsentWithdrawn,
-            Consent,
-            "until consent to direct marketing is withdrawn",
-        ),
+        // "we will keep such data until you notify us otherwise and/or withdraw your
+        // consent": no rule is seeded for it, because pdm holds no marketing data of its
+        // own to delete. Marketing uses the account's contact details (kept while the
+        // account exists) and is decided from the consent ledger (kept as proof, see
+        // consent.proof); a withdrawal or an opt-out stops every marketing use at the very
+        // next decision. A service that starts keeping marketing data (e.g. a campaign
+        // audience) adds a `marketing.*` rule with trigger CONSENT_WITHDRAWN then.
         policy(
             "telemetry.event",
             Period::months(telemetry_months),
