@@ -89,26 +89,7 @@ impl Store {
         submitted_by: Option<String>,
     ) -> Result<()> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let request_id = row.request_id.clone();
-        request::Entity::insert(row.into_active_model())
-            .exec(&txn)
-            .await?;
-        request_access::Entity::insert(
-            request_access::Model {
-                request_id,
-                submitted_by,
-                download_token_hash: None,
-                download_token_used_at: None,
-            }
-            .into_active_model(),
-        )
-        .exec(&txn)
-        .await?;
-        if !tasks.is_empty() {
-            task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
-                .exec(&txn)
-                .await?;
-        }
+        insert_request_in(&txn, row, tasks, submitted_by).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -181,25 +162,7 @@ impl Store {
         if updated == 0 {
             return Ok(false);
         }
-        request::Entity::insert(row.into_active_model())
-            .exec(&txn)
-            .await?;
-        request_access::Entity::insert(
-            request_access::Model {
-                request_id,
-                submitted_by: Some("admin".to_owned()),
-                download_token_hash: None,
-                download_token_used_at: None,
-            }
-            .into_active_model(),
-        )
-        .exec(&txn)
-        .await?;
-        if !tasks.is_empty() {
-            task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
-                .exec(&txn)
-                .await?;
-        }
+        insert_request_in(&txn, row, tasks, Some("admin".to_owned())).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -858,4 +821,35 @@ impl Store {
             .all(&self.db)
             .await?)
     }
+}
+
+/// A request, who submitted it and its tasks, inside `txn` (every path that files a
+/// request stores the three together).
+async fn insert_request_in(
+    txn: &sea_orm::DatabaseTransaction,
+    row: request::Model,
+    tasks: Vec<task::Model>,
+    submitted_by: Option<String>,
+) -> Result<()> {
+    let request_id = row.request_id.clone();
+    request::Entity::insert(row.into_active_model())
+        .exec(txn)
+        .await?;
+    request_access::Entity::insert(
+        request_access::Model {
+            request_id,
+            submitted_by,
+            download_token_hash: None,
+            download_token_used_at: None,
+        }
+        .into_active_model(),
+    )
+    .exec(txn)
+    .await?;
+    if !tasks.is_empty() {
+        task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
