@@ -3,7 +3,9 @@
 //! names the source (a privacy request) and who recorded it, and the very next check
 //! is denied.
 
-use std::{path::Path, process::Command};
+mod cli;
+
+use std::path::Path;
 
 use pdm_proto::{
     common::v1::Region,
@@ -15,28 +17,7 @@ use pdm_testkit::{Mesh, TestMesh, fake::Person};
 
 /// Runs `pdm consent <args>` as the privacy team against the mesh's consent service.
 async fn pdm_consent(mesh: &Mesh, dir: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
-    let addr = mesh
-        .addr("consent")
-        .ok_or_else(|| anyhow::anyhow!("consent is not running"))?;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pdm"));
-    command
-        .env_clear()
-        .current_dir(dir)
-        .env("PDM__SERVICES__CONSENT__ENDPOINT", format!("http://{addr}"))
-        .env("PDM__TLS__DIR", mesh.certificate_dir())
-        .arg("consent")
-        .args(args);
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    // The mesh serves from this process's runtime: wait for the child off it.
-    let output = tokio::task::spawn_blocking(move || command.output()).await??;
-    let text = format!(
-        "{}{}",
-        String::from_utf8(output.stdout)?,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.success(), text))
+    cli::pdm(mesh, dir, "consent", args).await
 }
 
 async fn grant(mesh: &Mesh, subject: &str, purpose: &str) -> anyhow::Result<()> {

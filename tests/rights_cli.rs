@@ -4,35 +4,16 @@
 //! hours ("Our policy towards the Children": "we will do our best efforts to promptly
 //! remove such information from our records").
 
-use std::{path::Path, process::Command};
+mod cli;
+
+use std::path::Path;
 
 use pdm_proto::rights::v1::{Regime, ReportChildRequest, RequestKind, SubmitRequestRequest};
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
 
 /// Runs `pdm rights <args>` as the privacy team against the mesh's rights service.
 async fn pdm_rights(mesh: &Mesh, dir: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
-    let addr = mesh
-        .addr("rights")
-        .ok_or_else(|| anyhow::anyhow!("rights is not running"))?;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pdm"));
-    command
-        .env_clear()
-        .current_dir(dir)
-        .env("PDM__SERVICES__RIGHTS__ENDPOINT", format!("http://{addr}"))
-        .env("PDM__TLS__DIR", mesh.certificate_dir())
-        .arg("rights")
-        .args(args);
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    // The mesh serves from this process's runtime: wait for the child off it.
-    let output = tokio::task::spawn_blocking(move || command.output()).await??;
-    let text = format!(
-        "{}{}",
-        String::from_utf8(output.stdout)?,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.success(), text))
+    cli::pdm(mesh, dir, "rights", args).await
 }
 
 async fn mesh(dir: &Path) -> anyhow::Result<Mesh> {
