@@ -8,9 +8,12 @@ use serde::Deserialize;
 pub struct IdentitySettings {
     /// How long a session lasts, in minutes.
     pub session_ttl_minutes: i64,
-    /// How long billing records are kept after an account closes, in years (policy: "for
-    /// eight years after that").
-    pub billing_retention_years: u32,
+    /// Removed: how long archived billing records are kept is the retention service's
+    /// policy `billing.record` alone (one source of truth, changed with UpsertPolicy). A
+    /// configuration that still sets this key is refused at start rather than ignored, so
+    /// nobody believes it still decides anything.
+    #[serde(rename = "billing_retention_years")]
+    pub removed_billing_retention_years: Option<i64>,
     /// How DeleteAccount erases: "rights" sends an erasure request to the rights service,
     /// which reaches every service (and erases here with the same request id); "local"
     /// erases only this service's data (identity running without the rest of the mesh).
@@ -29,6 +32,13 @@ pub const MAX_HASH_QUEUE: usize = 10_000;
 impl IdentitySettings {
     /// Refuses values out of range, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.removed_billing_retention_years.is_some() {
+            anyhow::bail!(
+                "identity.billing_retention_years: removed; the retention service's policy \
+                 billing.record decides how long billing records are kept (UpsertPolicy or \
+                 [[retention.policies]])"
+            );
+        }
         if self.hash_workers > MAX_HASH_WORKERS {
             anyhow::bail!("identity.hash_workers: at most {MAX_HASH_WORKERS} (0 = one per core)");
         }
@@ -43,10 +53,30 @@ impl Default for IdentitySettings {
     fn default() -> Self {
         Self {
             session_ttl_minutes: 24 * 60,
-            billing_retention_years: 8,
+            removed_billing_retention_years: None,
             deletion: "rights".to_owned(),
             hash_workers: 0,
             hash_queue: 128,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_removed_billing_period_is_refused_naming_where_it_lives_now() {
+        assert!(IdentitySettings::default().validate().is_ok());
+        let stale = IdentitySettings {
+            removed_billing_retention_years: Some(8),
+            ..IdentitySettings::default()
+        };
+        let problem = stale.validate().expect_err("refused").to_string();
+        assert!(
+            problem.starts_with("identity.billing_retention_years")
+                && problem.contains("billing.record"),
+            "{problem}"
+        );
     }
 }

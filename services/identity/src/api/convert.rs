@@ -78,7 +78,8 @@ pub fn receipt(r: Receipt) -> ErasureReceipt {
                 legal_basis: LegalBasis::from_str_name(&k.legal_basis)
                     .unwrap_or(LegalBasis::Unspecified) as i32,
                 reason: k.reason,
-                retain_until: k.retain_until.map(timestamp),
+                // The date is the retention schedule's (policy billing.record in force).
+                retain_until: None,
                 count: k.count,
             })
             .collect(),

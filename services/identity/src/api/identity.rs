@@ -81,7 +81,6 @@ impl IdentityApi {
                 subject,
                 reason.as_str_name(),
                 self.clock.now(),
-                self.settings.billing_retention_years,
             )
             .await?;
         tracing::info!(subject_id = %subject, request_id = %submitted.request_id, "account deleted through the rights service");
@@ -866,7 +865,6 @@ impl IdentityService for IdentityApi {
                 &subject,
                 reason.as_str_name(),
                 self.clock.now(),
-                self.settings.billing_retention_years,
             )
             .await?;
         tracing::info!(subject_id = %subject, %request_id, reason = reason.as_str_name(), "account deleted");

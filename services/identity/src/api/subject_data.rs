@@ -69,7 +69,6 @@ impl SubjectDataService for IdentityApi {
                 &subject.to_string(),
                 "erasure_request",
                 self.clock.now(),
-                self.settings.billing_retention_years,
             )
             .await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");

@@ -70,7 +70,9 @@ pub const BILLING: Category = Category {
     purposes: &["service_provision"],
     legal_basis: LegalBasis::Contract,
     source: FROM_SUBJECT,
-    retention: "while the account exists and eight years after it closes (legal obligation)",
+    // The period after closure is the retention policy's (UpsertPolicy may change it).
+    retention: "while the account exists, then for the period of the retention policy \
+                billing.record after it closes (legal obligation)",
 };
 
 /// Support tickets and their attachments.

@@ -1,8 +1,11 @@
 //! Erasure: every personal row of the subject and the subject's key go in one
 //! transaction; billing records the law makes us keep move to a sealed archive entry with
-//! a key of its own, found only by a blind index of the subject id.
+//! a key of its own, found only by a blind index of the subject id. The archive records
+//! only when the account closed: how long it is kept is the retention service's policy
+//! `billing.record`, applied when it purges (so an UpsertPolicy reaches entries archived
+//! before it, and an erasure needs no answer from retention to complete).
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Utc};
 use pdm_proto::common::v1::LegalBasis;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
@@ -23,6 +26,14 @@ use crate::{
 };
 
 pub(super) const F_ARCHIVE: &str = "billing_archive.record";
+
+/// Why the archived billing record is kept. Policy, "How long we keep your information":
+/// "unless a longer retention period is required or permitted by law (such as tax,
+/// accounting ...)"; the period itself is the retention policy's, not written here.
+const BILLING_KEPT: &str = "billing records are kept for tax and accounting law after the \
+                                account closes, sealed and out of use, for the period of the \
+                                retention policy billing.record (the retention schedule gives \
+                                the date)";
 
 /// What an erasure did. Stored without the subject id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,10 +60,9 @@ pub struct Retained {
     pub category: String,
     /// Legal basis (proto enum name).
     pub legal_basis: String,
-    /// Why, in words.
+    /// Why, in words. No date: the retention service's schedule has it, from its policy
+    /// in force (receipts stored with a date before it moved there drop it on reading).
     pub reason: String,
-    /// When they go.
-    pub retain_until: Option<DateTime<Utc>>,
     /// How many.
     pub count: u64,
 }
@@ -65,7 +75,6 @@ impl Store {
         subject: &str,
         reason: &str,
         now: DateTime<Utc>,
-        billing_retention_years: u32,
     ) -> Result<Receipt> {
         let subject_ref = self.subject_ref(subject);
         if let Some(done) = self
@@ -76,14 +85,7 @@ impl Store {
         }
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let receipt = self
-            .erase_in(
-                &txn,
-                request_id,
-                subject,
-                &subject_ref,
-                now,
-                billing_retention_years,
-            )
+            .erase_in(&txn, request_id, subject, &subject_ref, now)
             .await?;
         let stored = erasure::ActiveModel {
             request_id: Set(request_id.to_owned()),
@@ -147,7 +149,6 @@ impl Store {
         subject: &str,
         subject_ref: &[u8],
         now: DateTime<Utc>,
-        billing_retention_years: u32,
     ) -> Result<Receipt> {
         let account = account::Entity::find_by_id(subject.to_owned())
             .one(txn)
@@ -156,10 +157,7 @@ impl Store {
             .one(txn)
             .await?
         {
-            let retain_until = now
-                .checked_add_months(Months::new(12 * billing_retention_years))
-                .unwrap_or(now);
-            self.archive_billing(txn, subject, subject_ref, &billing, now, retain_until)
+            self.archive_billing(txn, subject, subject_ref, &billing, now)
                 .await?;
         }
 
@@ -229,10 +227,7 @@ impl Store {
             vec![Retained {
                 category: categories::BILLING.key.to_owned(),
                 legal_basis: LegalBasis::LegalObligation.as_str_name().to_owned(),
-                reason: "billing records are kept for tax and accounting for eight years after \
-                         the account closes, sealed and out of use"
-                    .to_owned(),
-                retain_until: archived.iter().map(|a| a.retain_until).max(),
+                reason: BILLING_KEPT.to_owned(),
                 count: u64::try_from(archived.len()).unwrap_or(u64::MAX),
             }]
         };
@@ -254,7 +249,6 @@ impl Store {
         subject_ref: &[u8],
         billing: &billing_contact::Model,
         now: DateTime<Utc>,
-        retain_until: DateTime<Utc>,
     ) -> Result<()> {
         let key = self.key(txn, subject).await?;
         let contact = open_billing(&key, billing)?;
@@ -271,7 +265,6 @@ impl Store {
             wrapped_key: Set(wrapped),
             record: Set(archive_key.seal(F_ARCHIVE, &record)?),
             closed_at: Set(now),
-            retain_until: Set(retain_until),
         })
         .exec(txn)
         .await?;

@@ -16,10 +16,9 @@ pub struct Model {
     pub wrapped_key: Vec<u8>,
     /// Sealed JSON of the billing contact.
     pub record: Vec<u8>,
-    /// When the account was closed.
+    /// When the account was closed: what the retention policy `billing.record` counts
+    /// from when it purges (the entry has no expiry of its own).
     pub closed_at: ChronoDateTimeUtc,
-    /// When the entry is purged.
-    pub retain_until: ChronoDateTimeUtc,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
