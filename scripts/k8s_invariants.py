@@ -21,11 +21,17 @@ client certificate, mounted by no service; NetworkPolicies: default deny in and 
 policy per service, exactly the calls of the design allowed (both the caller's egress and
 the callee's ingress), no health port opened. Also the overlay-specific promises (dev: one
 replica; prod: PostgreSQL from the CloudNativePG cluster, OTLP export, more than one
-replica) and the Grafana dashboard (valid JSON using every pdm metric). Every problem is
-reported; exit status 1 if any.
+replica) and the Grafana dashboard (valid JSON using every pdm metric). The rights
+service's SMTP relay (components/smtp-relay, prod): its Secret pdm-smtp mounted by rights
+only, whole and read-only where rights.smtp_password_file points, the relay from that
+Secret, TLS required (rights.smtp_tls starttls or implicit), and the one egress by address
+of the mesh: from rights, to the submission port of that TLS mode (587 or 465) only, never
+to the private, loopback or link-local ranges. Every problem is reported; exit status 1 if
+any.
 """
 
 import argparse
+import ipaddress
 import json
 import re
 import sys
@@ -109,11 +115,23 @@ ALLOWED_EGRESS_NAMESPACES = {
 }
 POSTGRES_PODS = {"cnpg.io/cluster": "pdm-postgres"}
 POSTGRES_PORT = 5432
+# The rights service's SMTP relay (components/smtp-relay): outside the cluster, reached by
+# address (NetworkPolicies cannot name hosts) on the submission port of its TLS mode, with
+# the Secret the operator makes (relay, username, password).
+SMTP_SERVICE = "rights"
+SMTP_SECRET = "pdm-smtp"
+SMTP_PORTS = {"starttls": ("TCP", 587), "implicit": ("TCP", 465)}
+# Ranges an SMTP egress rule must leave out: pods, nodes, the cloud's metadata endpoint.
+NOT_THE_RELAY = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+    "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128",
+)]
 
 # Per overlay: Secrets the cluster provides (not rendered), and what must hold.
 OVERLAYS = {
-    "dev": {"external_secrets": set(), "replicas": "one"},
-    "prod": {"external_secrets": {"pdm-kek", "pdm-postgres-app"}, "replicas": "several"},
+    "dev": {"external_secrets": set(), "replicas": "one", "smtp": False},
+    "prod": {"external_secrets": {"pdm-kek", "pdm-postgres-app", SMTP_SECRET}, "replicas": "several",
+             "smtp": True},
 }
 # Metric names the dashboard must use (shared with the metrics code's issue).
 DASHBOARD_METRICS = [
@@ -330,6 +348,8 @@ def check_cert_mount(r, where, service, pod, c):
     """Its own certificate Secret, whole and read-only at tls.dir; no other Secret."""
     secret = f"{service}-tls"
     for volume, name in secret_volumes(pod):
+        if service == SMTP_SERVICE and name == SMTP_SECRET:
+            continue  # the relay's password (check_smtp)
         r.check(name == secret, where, f"volume {volume} mounts Secret {name}: the only Secret "
                 f"a pod mounts is its own {secret} (a peer's, admin's or the CA's is a stolen identity)")
     mounts = [m for m in c.get("volumeMounts") or [] if m.get("mountPath", "").rstrip("/") == CERT_DIR]
@@ -468,6 +488,7 @@ def check_network(r, objs, overlay, pod_labels):
     app_pods = {s: labels for s, labels in pod_labels.items()}
     ingress_from = defaultdict(set)  # callee -> callers allowed in on its gRPC port
     egress_to = defaultdict(set)  # caller -> callees it may reach on their gRPC ports
+    by_address = defaultdict(set)  # caller -> ports it may reach by address (the SMTP relay)
     own_policy = defaultdict(list)
     for pol in policies:
         name = pol["metadata"]["name"]
@@ -493,7 +514,8 @@ def check_network(r, objs, overlay, pod_labels):
                 r.check(peers, f"{where} {name}", f"egress from {service} to anywhere")
                 r.check(ports, f"{where} {name}", f"egress from {service} on every port")
                 for peer in peers or []:
-                    check_egress_peer(r, f"{where} {name}", service, peer, ports, app_pods, egress_to)
+                    check_egress_peer(r, f"{where} {name}", service, peer, ports, app_pods, egress_to,
+                                      by_address)
 
     for service in PORTS:
         r.check(own_policy[service], where, f"no NetworkPolicy selects {service} by name")
@@ -502,6 +524,7 @@ def check_network(r, objs, overlay, pod_labels):
                 f"allows {sorted(ingress_from[service])}, the design calls from {sorted(callers)}")
         r.check(egress_to[service] == CALLS[service], f"{where} egress from {service}",
                 f"allows {sorted(egress_to[service])}, the design calls {sorted(CALLS[service])}")
+    return by_address
 
 
 def check_ingress_peer(r, where, service, peer, ports, app_pods, ingress_from):
@@ -526,9 +549,10 @@ def check_ingress_peer(r, where, service, peer, ports, app_pods, ingress_from):
         ingress_from[service].update(callers)
 
 
-def check_egress_peer(r, where, service, peer, ports, app_pods, egress_to):
+def check_egress_peer(r, where, service, peer, ports, app_pods, egress_to, by_address):
     if "ipBlock" in peer:
-        r.check(False, where, f"ipBlock egress from {service}")
+        check_smtp_block(r, where, service, peer["ipBlock"] or {}, ports)
+        by_address[service] |= ports
         return
     ns = peer.get("namespaceSelector")
     if ns is not None:
@@ -547,6 +571,75 @@ def check_egress_peer(r, where, service, peer, ports, app_pods, egress_to):
         if r.check(("TCP", PORTS[callee]) in ports, where, f"egress from {service} to {callee} not on its gRPC port"):
             egress_to[service].add(callee)
     r.check(ports <= {("TCP", PORTS[c]) for c in callees}, where, f"egress from {service} on extra ports {sorted(ports)}")
+
+
+def check_smtp_block(r, where, service, block, ports):
+    """The one egress by address: rights to its SMTP relay, submission ports only."""
+    if not r.check(service == SMTP_SERVICE, where,
+                   f"ipBlock egress from {service} (only {SMTP_SERVICE} may reach its SMTP relay by address)"):
+        return
+    r.check(ports and ports <= set(SMTP_PORTS.values()), where,
+            f"egress by address from {service} on {sorted(ports)}: only the SMTP submission ports "
+            f"{sorted(p for _, p in SMTP_PORTS.values())}")
+    try:
+        cidr = ipaddress.ip_network(block.get("cidr", ""))
+        excepted = [ipaddress.ip_network(e) for e in block.get("except") or []]
+    except ValueError as err:
+        r.check(False, where, f"ipBlock {block}: {err}")
+        return
+    for private in NOT_THE_RELAY:
+        if private.version != cidr.version or not cidr.overlaps(private):
+            continue
+        r.check(any(e.version == private.version and e.supernet_of(private) for e in excepted), where,
+                f"SMTP egress from {service} to {cidr} reaches {private} (pods, nodes or metadata): except it")
+
+
+def check_smtp(r, objs, overlay, config_env, by_address):
+    """The rights service's relay: from Secret pdm-smtp, TLS required, its port open."""
+    where = f"{overlay}: {SMTP_SERVICE} SMTP relay"
+    dep = objs["Deployment"].get(SMTP_SERVICE)
+    if dep is None:
+        return
+    pod = dep["spec"]["template"]["spec"]
+    c = (pod.get("containers") or [{}])[0]
+    env = {e["name"]: e for e in c.get("env") or []}
+    config = config_env.get(SMTP_SERVICE, {})
+    relay_ref = ((env.get("PDM__RIGHTS__SMTP_RELAY") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+    if not OVERLAYS[overlay]["smtp"]:
+        r.check(not relay_ref and "PDM__RIGHTS__SMTP_RELAY" not in config and not by_address[SMTP_SERVICE],
+                where, "configured in an overlay that promises none")
+        return
+    r.check(relay_ref.get("name") == SMTP_SECRET and relay_ref.get("key") == "relay", where,
+            f"PDM__RIGHTS__SMTP_RELAY must come from Secret {SMTP_SECRET}, key relay "
+            "(without a relay, confirmations go to a file nobody reads)")
+    mode = config.get("PDM__RIGHTS__SMTP_TLS", "starttls")
+    if r.check(mode in SMTP_PORTS, where, f"PDM__RIGHTS__SMTP_TLS={mode!r}: TLS is required "
+               f"({' or '.join(SMTP_PORTS)})"):
+        r.check(SMTP_PORTS[mode] in by_address[SMTP_SERVICE], where,
+                f"no NetworkPolicy lets {SMTP_SERVICE} reach the relay on {SMTP_PORTS[mode][1]} ({mode})")
+    user_ref = ((env.get("PDM__RIGHTS__SMTP_USERNAME") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+    r.check(user_ref.get("name") == SMTP_SECRET, where,
+            f"PDM__RIGHTS__SMTP_USERNAME must come from Secret {SMTP_SECRET}")
+    password_file = config.get("PDM__RIGHTS__SMTP_PASSWORD_FILE", "")
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    mounts = [m for m in c.get("volumeMounts") or []
+              if ((volumes.get(m["name"]) or {}).get("secret") or {}).get("secretName") == SMTP_SECRET]
+    if not r.check(len(mounts) == 1, where, f"Secret {SMTP_SECRET} must be mounted once (the password file)"):
+        return
+    m = mounts[0]
+    src = volumes[m["name"]]["secret"]
+    r.check(m.get("readOnly") is True and not m.get("subPath") and not m.get("subPathExpr"), where,
+            f"Secret {SMTP_SECRET} must be mounted readOnly, without subPath (a rotated password must reach the pod)")
+    files = {f"{m['mountPath'].rstrip('/')}/{i.get('path')}": i.get("key") for i in src.get("items") or []}
+    r.check(files.get(password_file) == "password", where,
+            f"PDM__RIGHTS__SMTP_PASSWORD_FILE={password_file!r} must be the key `password` of the "
+            f"mounted Secret {SMTP_SECRET} (mounted: {sorted(files)})")
+    mode_bits = src.get("defaultMode", 0o644)
+    r.check(mode_bits & 0o007 == 0 and mode_bits & 0o222 == 0, where,
+            f"password file mode {mode_bits:#o}: no write bits, nothing for others")
+    r.check(not any(name == SMTP_SECRET for other, dep2 in objs["Deployment"].items() if other != SMTP_SERVICE
+                    for _, name in secret_volumes(dep2["spec"]["template"]["spec"])),
+            where, f"only {SMTP_SERVICE} may mount {SMTP_SECRET}")
 
 
 def mounted_cert_secret(dep):
@@ -735,7 +828,8 @@ def check_overlay(r, overlay, objects):
     check_certificates(r, objs, overlay)
     if len(pod_labels) == len(PORTS):
         try:
-            check_network(r, objs, overlay, pod_labels)
+            by_address = check_network(r, objs, overlay, pod_labels)
+            check_smtp(r, objs, overlay, config_env, by_address)
         except ValueError as err:
             r.check(False, overlay, str(err))
 
@@ -818,7 +912,7 @@ def main():
         sys.exit(1)
     print("  invariants hold: probes (health ports), resources, security contexts, secrets, "
           "certificates (mTLS mounts, SPIFFE ids, DNS names), services, PDBs, HPAs, "
-          "network policies (call graph exact), dashboard")
+          "network policies (call graph exact), SMTP relay (TLS, Secret, submission port only), dashboard")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-//! `pdm rights deny | children | confirm-child` against a running mesh (issue 15): a
+//! `pdm rights deny | children | confirm-child | show` against a running mesh (issue 15): a
 //! refusal gives its reasons and the right to complain ("GDPR Data Protection Rights"); a
 //! report of a child's data is confirmed by the privacy team and its erasure is due in 72
 //! hours ("Our policy towards the Children": "we will do our best efforts to promptly
-//! remove such information from our records").
+//! remove such information from our records"); `show` says how the delivery of each
+//! message to the subject went (issue 16), without an address.
 
 mod cli;
 
@@ -131,5 +132,58 @@ async fn pdm_rights_confirm_child_we_will_do_our_best_efforts_to_promptly_remove
     let mut secrets = child.secrets();
     secrets.push(("reporter", "guardian.of.a.pupil@example.org"));
     mesh.logs().assert_clean(&secrets);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pdm_rights_show_tells_whether_the_subject_was_sent_the_message() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = mesh(dir.path()).await?;
+    let person = Person::new();
+    let subject = mesh.sign_up(&person).await?;
+    let waiting = mesh
+        .rights()
+        .submit_request(SubmitRequestRequest {
+            kind: RequestKind::Erasure as i32,
+            regime: Regime::UkGdpr as i32,
+            subject_id: subject,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .unwrap_or_default();
+    let (ok, text) = pdm_rights(
+        &mesh,
+        dir.path(),
+        &[
+            "deny",
+            &waiting.request_id,
+            "--reason",
+            "no reply to our letters",
+        ],
+    )
+    .await?;
+    assert!(ok, "{text}");
+    // The refusal goes to the subject's address on the account; `show` follows its delivery.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let (ok, text) = pdm_rights(&mesh, dir.path(), &["show", &waiting.request_id]).await?;
+        assert!(ok, "{text}");
+        let sent = text
+            .lines()
+            .any(|l| l.starts_with("refused") && l.split_whitespace().nth(1) == Some("sent"));
+        if sent {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never sent: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        text.contains("MESSAGE") && text.contains("DELIVERY") && text.contains("LAST ERROR"),
+        "{text}"
+    );
+    assert!(!text.contains(&person.email), "no address shown: {text}");
+    mesh.logs().assert_clean(&person.secrets());
     Ok(())
 }

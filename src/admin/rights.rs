@@ -6,10 +6,11 @@ use anyhow::Context as _;
 use chrono::{Datelike, Utc};
 use clap::Subcommand;
 use pdm_proto::rights::v1::{
-    ChildReportStatus, ConfirmChildReportRequest, Credential, DataSubjectRequest,
-    DenyRequestRequest, DownloadExportRequest, ExtendDeadlineRequest, GetReportRequest,
-    GetRequestRequest, ListChildReportsRequest, ListRequestsRequest, Regime, RequestKind, Status,
-    SubmitRequestRequest, credential, rights_service_client::RightsServiceClient,
+    ChildReportStatus, ConfirmChildReportRequest, Credential, DataSubjectRequest, DeliveryError,
+    DeliveryStatus, DenyRequestRequest, DownloadExportRequest, ExtendDeadlineRequest,
+    GetReportRequest, GetRequestRequest, ListChildReportsRequest, ListRequestsRequest, Regime,
+    RequestKind, Status, SubmitRequestRequest, credential,
+    rights_service_client::RightsServiceClient,
 };
 use pdm_runtime::Settings;
 
@@ -205,6 +206,59 @@ fn print_request(r: &DataSubjectRequest) {
     }
 }
 
+fn minute(ts: Option<prost_types::Timestamp>) -> String {
+    ts.and_then(|t| pdm_runtime::convert::from_timestamp(&t))
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The messages the subject was sent about the request and how their delivery went
+/// (categories only: no address is kept or shown).
+fn print_messages(r: &DataSubjectRequest) {
+    println!();
+    if r.messages.is_empty() {
+        println!("messages to the subject: none (no address known)");
+        return;
+    }
+    let rows: Vec<Vec<String>> = r
+        .messages
+        .iter()
+        .map(|m| {
+            let error = DeliveryError::try_from(m.last_error).unwrap_or_default();
+            vec![
+                m.topic.clone(),
+                short(
+                    DeliveryStatus::try_from(m.status)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    "DELIVERY_STATUS_",
+                ),
+                m.attempts.to_string(),
+                minute(m.queued_at),
+                minute(m.sent_at),
+                if error == DeliveryError::Unspecified {
+                    String::new()
+                } else {
+                    short(error.as_str_name(), "DELIVERY_ERROR_")
+                },
+                minute(m.next_attempt_at),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "MESSAGE",
+            "DELIVERY",
+            "ATTEMPTS",
+            "QUEUED",
+            "SENT",
+            "LAST ERROR",
+            "NEXT TRY",
+        ],
+        &rows,
+    );
+}
+
 /// Runs a rights command.
 pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<()> {
     if let RightsCommand::Mailbox { file } = &command {
@@ -321,6 +375,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 ],
                 &tasks,
             );
+            print_messages(&r);
         }
         RightsCommand::Submit {
             kind,

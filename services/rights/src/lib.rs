@@ -14,6 +14,7 @@ pub mod peers;
 pub mod refuse;
 pub mod sealed;
 pub mod settings;
+pub mod smtp;
 pub mod store;
 pub mod worker;
 
@@ -71,33 +72,7 @@ pub async fn run(
     let settings: RightsSettings = ctx.settings.section(NAME)?;
     let peers = Peers::new(&ctx, &settings.data_services())?;
     let max_message = ctx.settings.server.max_message_bytes;
-    let sink = if settings.smtp_relay.is_empty() {
-        let path = settings.mailbox_file(&ctx.settings.data_dir);
-        // Earlier versions wrote addresses in clear, and kept them forever.
-        match mailbox::scrub_plaintext(&path) {
-            Ok(0) => {}
-            Ok(lines) => tracing::info!(lines, "removed plaintext lines from the mailbox file"),
-            Err(e) => tracing::warn!(error = %e, "scrubbing the mailbox file failed"),
-        }
-        // A shared database means a deployment: a file on one replica's disk reaches
-        // nobody, so the confirmations the policy promises would not arrive.
-        if matches!(
-            pdm_runtime::db::DatabaseTarget::resolve(&ctx.settings, NAME),
-            Ok(pdm_runtime::db::DatabaseTarget::Postgres { .. })
-        ) {
-            tracing::warn!(
-                file = %path.display(),
-                "messages to subjects go to a local mailbox file, which is for development only: \
-                 set rights.smtp_relay so confirmations reach people"
-            );
-        }
-        Sink::File(path)
-    } else {
-        Sink::Smtp {
-            relay: settings.smtp_relay.clone(),
-            from: settings.mail_from.clone(),
-        }
-    };
+    let sink = Sink::configure(&settings, &ctx.settings)?;
 
     let stop = CancellationToken::new();
     let stop_on_shutdown = stop.clone();

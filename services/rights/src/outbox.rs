@@ -1,10 +1,17 @@
 //! Messages to subjects, queued in the database with the request (so a crash loses none)
-//! and sent by the worker: to the SMTP relay of `rights.smtp_relay`, else appended to the
-//! local mailbox file (see [`crate::mailbox`]).
+//! and sent by the outbox's own loop ([`Outbox::run`], owned by the worker): through the
+//! SMTP relay of `rights.smtp_relay` over TLS ([`crate::smtp`]), else appended to the local
+//! mailbox file of development (see [`crate::mailbox`]).
+//!
+//! Delivery ([`crate::domain::delivery`]): each message is claimed by one sender (replicas
+//! share the table), tried, and on failure tried again with a doubling backoff until it
+//! is sent or given up (FAILED); the request shows each message's status, attempts and
+//! the category of its last error (`DataSubjectRequest.messages`).
 //!
 //! What is kept of an address (the policy: once an account is deleted "your account and
 //! all associated data will be permanently deleted"):
-//! - the row seals the recipient with the request's key and forgets it once sent;
+//! - the row seals the recipient and body with the request's key and forgets both once
+//!   the message is sent, given up or dropped;
 //! - the mailbox file holds each message sealed under a key of its own (kept wrapped in the
 //!   row), never an address in clear;
 //! - once the subject is erased, the mailbox keys of all their messages are destroyed,
@@ -12,40 +19,89 @@
 //!   confirmation still goes out ("You will receive an email confirming the deletion"),
 //!   its key dropped as it is sent. Rules: [`crate::domain::mailbox`].
 //!
-//! Logs name the message, never the address.
+//! Logs name the message and the error's category, never the address.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use pdm_crypto::Keyring;
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::TcpStream,
-};
+use pdm_runtime::{SharedClock, settings::SettingsError};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    domain::mailbox::{Disposition, disposition, erases},
+    domain::{
+        delivery::{ErrorCategory, Next, PENDING, Retry},
+        mailbox::{Disposition, disposition, erases},
+    },
     error::Result,
     mailbox::{self, Letter},
     sealed::{self, F_BODY, F_RECIPIENT},
+    settings::RightsSettings,
+    smtp::{self, Mail},
     store::{
         Store,
         entities::{outbox, request},
     },
 };
 
+/// Messages looked at per round.
+const BATCH: u64 = 50;
+/// Pause between rounds.
+const POLL: Duration = Duration::from_millis(500);
+/// How long a claim on a message sent to the mailbox file lasts.
+const FILE_LEASE: Duration = Duration::from_secs(60);
+
 /// Where messages go.
 #[derive(Debug, Clone)]
 pub enum Sink {
-    /// The local mailbox file: sealed JSON lines (mode 0600).
+    /// The local mailbox file: sealed JSON lines (mode 0600). Development only.
     File(PathBuf),
-    /// Sent to an SMTP relay (`host:port`), no authentication.
-    Smtp {
-        /// Relay.
-        relay: String,
-        /// Sender address.
-        from: String,
-    },
+    /// An SMTP relay, over TLS (see [`crate::smtp`]).
+    Smtp(Arc<smtp::Relay>),
+}
+
+impl Sink {
+    /// The sink the settings choose: the SMTP relay of `rights.smtp_relay`, else the
+    /// mailbox file. Every `rights.smtp_*` key is checked (a bad one is named and stops
+    /// the start); a PostgreSQL deployment without a relay is warned that confirmations
+    /// would reach nobody.
+    pub fn configure(
+        settings: &RightsSettings,
+        runtime: &pdm_runtime::Settings,
+    ) -> std::result::Result<Self, SettingsError> {
+        if let Some(relay) = settings.relay()? {
+            return Ok(Self::Smtp(Arc::new(relay)));
+        }
+        let path = settings.mailbox_file(&runtime.data_dir);
+        // Earlier versions wrote addresses in clear, and kept them forever.
+        match mailbox::scrub_plaintext(&path) {
+            Ok(0) => {}
+            Ok(lines) => tracing::info!(lines, "removed plaintext lines from the mailbox file"),
+            Err(e) => tracing::warn!(error = %e, "scrubbing the mailbox file failed"),
+        }
+        // A shared database means a deployment: a file on one replica's disk reaches
+        // nobody, so the confirmations the policy promises would not arrive.
+        if matches!(
+            pdm_runtime::db::DatabaseTarget::resolve(runtime, crate::NAME),
+            Ok(pdm_runtime::db::DatabaseTarget::Postgres { .. })
+        ) {
+            tracing::warn!(
+                file = %path.display(),
+                "messages to subjects go to a local mailbox file, which is for development only: \
+                 set rights.smtp_relay so confirmations reach people"
+            );
+        }
+        Ok(Self::File(path))
+    }
+
+    /// How long one attempt may hold a message.
+    fn lease(&self) -> chrono::Duration {
+        let bound = match self {
+            Self::File(_) => FILE_LEASE,
+            Self::Smtp(relay) => relay.session_bound(),
+        };
+        chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::hours(1))
+    }
 }
 
 /// The outbox.
@@ -116,7 +172,7 @@ impl Outbox {
         // a message being written at that moment.
         let file_key = match &self.sink {
             Sink::File(_) => Some(mailbox::new_key(&self.keyring, &message_id)?),
-            Sink::Smtp { .. } => None,
+            Sink::Smtp(_) => None,
         };
         Ok(outbox::Model {
             message_id,
@@ -124,59 +180,119 @@ impl Outbox {
             topic: topic.to_owned(),
             recipient: Some(key.seal_str(F_RECIPIENT, email)?),
             body: key.seal_str(F_BODY, body)?,
-            status: "pending".to_owned(),
+            status: PENDING.to_owned(),
             attempts: 0,
             created_at: now,
             sent_at: None,
             file_key,
+            next_attempt_at: None,
+            last_error: None,
         })
     }
 
-    /// Sends what is pending.
-    pub async fn send_pending(&self) {
-        let Ok(messages) = self.store.pending_messages(50).await else {
-            return;
-        };
-        for m in messages {
-            let what = match self.store.request(&m.request_id).await {
-                Ok(Some(req)) => self.disposition(&req).await.map(|d| (Some(req), d)),
-                Ok(None) => Ok((None, Disposition::Drop)),
-                Err(e) => Err(e),
-            };
-            let (req, keep_readable) = match what {
-                Ok((Some(req), Disposition::Deliver { keep_readable })) => (req, keep_readable),
-                Ok(_) => {
-                    match self.store.drop_message(&m.message_id).await {
-                        Ok(()) => {
-                            tracing::info!(message_id = %m.message_id, "message dropped: its subject was erased")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "dropping a message failed"),
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(message_id = %m.message_id, error = %e, "message not sent; will retry");
-                    continue;
-                }
-            };
-            let sent = match self.open(&req, &m) {
-                Ok(Some((to, body))) => self.deliver(&m, &to, &body).await,
-                Ok(None) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            };
-            let ok = sent.is_ok();
-            if let Err(error) = sent {
-                tracing::warn!(message_id = %m.message_id, %error, "message not sent; will retry");
-            } else {
-                tracing::info!(message_id = %m.message_id, request_id = %m.request_id, topic = %m.topic, "message sent");
+    /// Sends what falls due until `stop`: the outbox's own loop, so a slow relay never
+    /// holds up the fan-out. A message in flight when `stop` comes is finished.
+    pub async fn run(self, clock: SharedClock, retry: Retry, stop: CancellationToken) {
+        loop {
+            self.send_due(&clock, &retry, &stop).await;
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(POLL) => {}
             }
-            if let Err(e) = self
+        }
+    }
+
+    /// One round: every message due now, each claimed then tried once.
+    pub async fn send_due(&self, clock: &SharedClock, retry: &Retry, stop: &CancellationToken) {
+        let due = match self.store.due_messages(clock.now(), BATCH).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox failed; will retry");
+                return;
+            }
+        };
+        for m in due {
+            if stop.is_cancelled() {
+                return;
+            }
+            let now = clock.now();
+            match self
                 .store
-                .message_sent(&m.message_id, ok, keep_readable, Utc::now())
+                .claim_message(&m.message_id, now, now + self.sink.lease())
                 .await
             {
-                tracing::warn!(error = %e, "recording a sent message failed");
+                Ok(true) => self.attempt(&m, clock, retry).await,
+                // Another replica's sender has it.
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming a message failed; will retry"),
             }
+        }
+    }
+
+    /// One attempt at a claimed message, and its outcome recorded. A failure to read
+    /// what it needs leaves the claim to run out, and the message falls due again.
+    async fn attempt(&self, m: &outbox::Model, clock: &SharedClock, retry: &Retry) {
+        debug_assert_eq!(m.status, PENDING);
+        let what = match self.store.request(&m.request_id).await {
+            Ok(Some(req)) => self.disposition(&req).await.map(|d| (Some(req), d)),
+            Ok(None) => Ok((None, Disposition::Drop)),
+            Err(e) => Err(e),
+        };
+        let (req, keep_readable) = match what {
+            Ok((Some(req), Disposition::Deliver { keep_readable })) => (req, keep_readable),
+            Ok(_) => {
+                match self.store.drop_message(&m.message_id).await {
+                    Ok(()) => {
+                        tracing::info!(message_id = %m.message_id, "message dropped: its subject was erased")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "dropping a message failed"),
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %m.message_id, error = %e, "message not sent; will retry");
+                return;
+            }
+        };
+        let sent = match self.open(&req, m) {
+            Ok(Some((to, body))) => self.deliver(m, &to, &body, clock.now()).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(smtp::Error::new(ErrorCategory::Local, e.to_string())),
+        };
+        let now = clock.now();
+        let attempt = m.attempts.saturating_add(1);
+        let recorded = match sent {
+            Ok(()) => {
+                tracing::info!(message_id = %m.message_id, request_id = %m.request_id, topic = %m.topic, attempt, "message sent");
+                self.store
+                    .message_sent(&m.message_id, keep_readable, now)
+                    .await
+            }
+            Err(error) => match retry.after_failure(attempt, error.category, now) {
+                Next::RetryAt(at) => {
+                    tracing::warn!(
+                        message_id = %m.message_id, request_id = %m.request_id, topic = %m.topic,
+                        attempt, category = %error.category, error = %error.detail,
+                        retry_at = %at.to_rfc3339(), "message not sent; will retry"
+                    );
+                    self.store
+                        .message_deferred(&m.message_id, error.category, at)
+                        .await
+                }
+                Next::GiveUp => {
+                    tracing::error!(
+                        message_id = %m.message_id, request_id = %m.request_id, topic = %m.topic,
+                        attempt, category = %error.category, error = %error.detail,
+                        "message not sent and given up: it is marked failed and its address forgotten"
+                    );
+                    self.store
+                        .message_failed(&m.message_id, error.category)
+                        .await
+                }
+            },
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(message_id = %m.message_id, error = %e, "recording a send attempt failed");
         }
     }
 
@@ -206,7 +322,8 @@ impl Outbox {
         m: &outbox::Model,
         to: &str,
         body: &str,
-    ) -> std::result::Result<(), String> {
+        now: DateTime<Utc>,
+    ) -> std::result::Result<(), smtp::Error> {
         let subject = format!("Your privacy request ({})", m.topic);
         match &self.sink {
             Sink::File(path) => {
@@ -214,6 +331,9 @@ impl Outbox {
                     to: to.to_owned(),
                     subject,
                     body: body.to_owned(),
+                };
+                let local = |e: &dyn std::fmt::Display| {
+                    smtp::Error::new(ErrorCategory::Local, format!("outbox file: {e}"))
                 };
                 let line = mailbox::line(
                     &self.keyring,
@@ -223,81 +343,21 @@ impl Outbox {
                     m.file_key.as_deref(),
                     &letter,
                 )
-                .map_err(|e| format!("outbox file: {e}"))?;
-                mailbox::append(path, &line).map_err(|e| format!("outbox file: {e}"))
+                .map_err(|e| local(&e))?;
+                mailbox::append(path, &line).map_err(|e| local(&e))
             }
-            Sink::Smtp { relay, from } => smtp_send(relay, from, to, &subject, body).await,
-        }
-    }
-}
-
-/// A minimal SMTP client (RFC 5321): EHLO, MAIL, RCPT, DATA, QUIT, over plain TCP to a
-/// local relay.
-pub async fn smtp_send(
-    relay: &str,
-    from: &str,
-    to: &str,
-    subject: &str,
-    body: &str,
-) -> std::result::Result<(), String> {
-    let connect = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(relay));
-    let stream = connect
-        .await
-        .map_err(|_| "smtp: connect timed out".to_owned())?
-        .map_err(|e| format!("smtp: {e}"))?;
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    async fn expect(
-        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-        code: &str,
-    ) -> std::result::Result<(), String> {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .map_err(|e| format!("smtp: {e}"))?
-                .ok_or_else(|| "smtp: connection closed".to_owned())?;
-            if !line.starts_with(code) {
-                return Err(format!(
-                    "smtp: expected {code}, got {}",
-                    line.chars().take(3).collect::<String>()
-                ));
-            }
-            // Multi-line replies continue with "250-".
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(());
+            Sink::Smtp(relay) => {
+                relay
+                    .send(&Mail {
+                        from: relay.from(),
+                        to,
+                        subject: &subject,
+                        body,
+                        id: &m.message_id,
+                        date: now,
+                    })
+                    .await
             }
         }
     }
-    let mut send =
-        async |text: String,
-               code: &str,
-               lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>|
-               -> std::result::Result<(), String> {
-            write
-                .write_all(text.as_bytes())
-                .await
-                .map_err(|e| format!("smtp: {e}"))?;
-            expect(lines, code).await
-        };
-    expect(&mut lines, "220").await?;
-    send("EHLO pdm\r\n".into(), "250", &mut lines).await?;
-    send(format!("MAIL FROM:<{from}>\r\n"), "250", &mut lines).await?;
-    send(format!("RCPT TO:<{to}>\r\n"), "250", &mut lines).await?;
-    send("DATA\r\n".into(), "354", &mut lines).await?;
-    // Dot-stuffing: a line starting with "." gets another.
-    let body: String = body
-        .lines()
-        .map(|l| {
-            if l.starts_with('.') {
-                format!(".{l}\r\n")
-            } else {
-                format!("{l}\r\n")
-            }
-        })
-        .collect();
-    let message = format!("From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\n{body}.\r\n");
-    send(message, "250", &mut lines).await?;
-    send("QUIT\r\n".into(), "221", &mut lines).await?;
-    Ok(())
 }

@@ -1,8 +1,17 @@
 //! The `[rights]` settings section.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
+use pdm_runtime::settings::SettingsError;
 use serde::Deserialize;
+
+use crate::{
+    domain::delivery::Retry,
+    smtp::{self, Credentials, RelayConfig, TlsMode},
+};
 
 /// Rights-specific settings; every key has a default.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,8 +30,29 @@ pub struct RightsSettings {
     /// The mailbox file the default message sender appends to (sealed lines; read with
     /// `pdm rights mailbox`); empty: `<data_dir>/outbox/messages.jsonl`.
     pub outbox_file: String,
-    /// SMTP relay `host:port`; when set, messages go by SMTP instead of the file.
+    /// SMTP relay `host:port` (no port: 587 for `starttls`, 465 for `implicit`); when
+    /// set, messages go by SMTP instead of the file.
     pub smtp_relay: String,
+    /// `starttls` (the relay must offer STARTTLS, else nothing is sent), `implicit` (TLS
+    /// from the first byte, port 465) or `none` (loopback relays only: a mail catcher in
+    /// development, a relay in the same pod).
+    pub smtp_tls: String,
+    /// PEM file of the CAs that may sign the relay's certificate; empty: the Mozilla
+    /// roots built into pdm.
+    pub smtp_ca_file: String,
+    /// User name for AUTH (PLAIN or LOGIN, over TLS only); empty: no authentication.
+    pub smtp_username: String,
+    /// File holding the SMTP password (a mounted Secret), read at each session; needed
+    /// with `smtp_username`.
+    pub smtp_password_file: String,
+    /// Bound of connecting, the TLS handshake and each reply, in seconds.
+    pub smtp_timeout_secs: u64,
+    /// Attempts at a message before it is marked FAILED (and its address forgotten).
+    pub smtp_max_attempts: i32,
+    /// Wait after a first failed attempt, in seconds; doubled at each further failure.
+    pub smtp_retry_secs: i64,
+    /// Longest wait between attempts, in seconds.
+    pub smtp_max_retry_secs: i64,
     /// Sender address for messages.
     pub mail_from: String,
     /// Longest wait between retries of a failing task (seconds).
@@ -38,6 +68,14 @@ impl Default for RightsSettings {
             package_days: 30,
             outbox_file: String::new(),
             smtp_relay: String::new(),
+            smtp_tls: "starttls".to_owned(),
+            smtp_ca_file: String::new(),
+            smtp_username: String::new(),
+            smtp_password_file: String::new(),
+            smtp_timeout_secs: 30,
+            smtp_max_attempts: Retry::default().max_attempts,
+            smtp_retry_secs: Retry::default().first.num_seconds(),
+            smtp_max_retry_secs: Retry::default().max.num_seconds(),
             mail_from: "privacy@digitalapicraft.com".to_owned(),
             max_backoff_secs: 300,
         }
@@ -62,5 +100,259 @@ impl RightsSettings {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// How delivery of messages is retried (checked by [`Self::relay`]).
+    pub fn retry(&self) -> Retry {
+        Retry {
+            max_attempts: self.smtp_max_attempts.max(1),
+            first: chrono::Duration::seconds(self.smtp_retry_secs.max(1)),
+            max: chrono::Duration::seconds(
+                self.smtp_max_retry_secs.max(self.smtp_retry_secs).max(1),
+            ),
+        }
+    }
+
+    /// The SMTP relay the settings describe, `None` without `smtp_relay`, after checking
+    /// every `smtp_*` key and `mail_from`: a bad value stops the start with its key named.
+    pub fn relay(&self) -> Result<Option<smtp::Relay>, SettingsError> {
+        let mut problems = Vec::new();
+        let mut bad =
+            |key: &str, problem: String| problems.push((format!("rights.{key}"), problem));
+        if !(1..=100).contains(&self.smtp_max_attempts) {
+            bad("smtp_max_attempts", "1 to 100".into());
+        }
+        if !(1..=86_400).contains(&self.smtp_retry_secs) {
+            bad("smtp_retry_secs", "1 to 86400".into());
+        }
+        if !(self.smtp_retry_secs.max(1)..=86_400).contains(&self.smtp_max_retry_secs) {
+            bad(
+                "smtp_max_retry_secs",
+                "at least rights.smtp_retry_secs, at most 86400".into(),
+            );
+        }
+        if !(1..=600).contains(&self.smtp_timeout_secs) {
+            bad("smtp_timeout_secs", "1 to 600".into());
+        }
+        if !smtp::message::valid_address(&self.mail_from) {
+            bad("mail_from", "an email address".into());
+        }
+        let tls = TlsMode::parse(&self.smtp_tls);
+        if tls.is_none() {
+            bad(
+                "smtp_tls",
+                format!("{:?}: starttls, implicit or none", self.smtp_tls),
+            );
+        }
+        if self.smtp_relay.trim().is_empty() {
+            return if problems.is_empty() {
+                Ok(None)
+            } else {
+                Err(SettingsError { problems })
+            };
+        }
+        let tls = tls.unwrap_or(TlsMode::StartTls);
+        let address = smtp::split_host_port(&self.smtp_relay, tls.default_port());
+        if address.is_none() {
+            bad(
+                "smtp_relay",
+                format!("{:?} is not host:port", self.smtp_relay),
+            );
+        }
+        let loopback = address
+            .as_ref()
+            .is_some_and(|(host, _)| smtp::is_loopback_host(host));
+        if tls == TlsMode::None && !loopback {
+            bad(
+                "smtp_tls",
+                "none is only allowed for a loopback relay (localhost, 127.0.0.1, ::1): \
+                 confirmations never cross a network in the clear"
+                    .into(),
+            );
+        }
+        let credentials = match (
+            self.smtp_username.is_empty(),
+            self.smtp_password_file.is_empty(),
+        ) {
+            (true, true) => None,
+            (false, false) => Some(Credentials {
+                username: self.smtp_username.clone(),
+                password_file: PathBuf::from(&self.smtp_password_file),
+            }),
+            (false, true) => {
+                bad(
+                    "smtp_password_file",
+                    "needed with rights.smtp_username".into(),
+                );
+                None
+            }
+            (true, false) => {
+                bad(
+                    "smtp_username",
+                    "needed with rights.smtp_password_file".into(),
+                );
+                None
+            }
+        };
+        if let Some(c) = &credentials {
+            if tls == TlsMode::None {
+                bad(
+                    "smtp_username",
+                    "authentication needs TLS (rights.smtp_tls = starttls or implicit)".into(),
+                );
+            }
+            // Unreadable now is a mistake in the deployment: say so at start.
+            if let Err(e) = c.password() {
+                bad("smtp_password_file", e.detail);
+            }
+        }
+        if tls == TlsMode::None && !self.smtp_ca_file.is_empty() {
+            bad("smtp_ca_file", "set, but rights.smtp_tls is none".into());
+        }
+        let Some((host, port)) = address else {
+            return Err(SettingsError { problems });
+        };
+        if !problems.is_empty() {
+            return Err(SettingsError { problems });
+        }
+        let config = RelayConfig {
+            host,
+            port,
+            tls,
+            ca_file: (!self.smtp_ca_file.is_empty()).then(|| PathBuf::from(&self.smtp_ca_file)),
+            credentials,
+            from: self.mail_from.clone(),
+            helo: smtp::message::domain(&self.mail_from).to_owned(),
+            timeout: Duration::from_secs(self.smtp_timeout_secs),
+        };
+        let key = if config.ca_file.is_some() {
+            "rights.smtp_ca_file"
+        } else {
+            "rights.smtp_relay"
+        };
+        smtp::Relay::new(config)
+            .map(Some)
+            .map_err(|problem| SettingsError {
+                problems: vec![(key.to_owned(), problem)],
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(keys: &[(&str, &str)]) -> RightsSettings {
+        let pairs: Vec<(String, String)> = keys
+            .iter()
+            .map(|(k, v)| (format!("rights.{k}"), (*v).to_owned()))
+            .collect();
+        pdm_runtime::Settings::with_overrides(pairs)
+            .expect("settings")
+            .section(crate::NAME)
+            .expect("rights section")
+    }
+
+    fn problems(s: &RightsSettings) -> Vec<String> {
+        s.relay()
+            .expect_err("refused")
+            .problems
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    #[test]
+    fn without_a_relay_the_file_is_used_and_smtp_defaults_to_starttls() {
+        let s = with(&[]);
+        assert!(s.relay().expect("valid").is_none());
+        assert_eq!(s.smtp_tls, "starttls");
+        assert_eq!(s.retry(), Retry::default());
+    }
+
+    #[test]
+    fn a_relay_in_the_clear_must_be_on_loopback() {
+        assert_eq!(
+            problems(&with(&[
+                ("smtp_relay", "smtp.example.com:25"),
+                ("smtp_tls", "none")
+            ])),
+            ["rights.smtp_tls"]
+        );
+        for local in ["127.0.0.1:1025", "localhost:1025", "[::1]:1025"] {
+            let s = with(&[("smtp_relay", local), ("smtp_tls", "none")]);
+            assert!(s.relay().expect("valid").is_some(), "{local}");
+        }
+        assert_eq!(
+            problems(&with(&[
+                ("smtp_relay", "smtp.example.com"),
+                ("smtp_tls", "tls")
+            ])),
+            ["rights.smtp_tls"]
+        );
+    }
+
+    #[test]
+    fn a_password_needs_a_user_a_readable_file_and_tls() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("password");
+        std::fs::write(&file, "s3cret\n").expect("write");
+        let file = file.display().to_string();
+        let ok = with(&[
+            ("smtp_relay", "smtp.example.com:587"),
+            ("smtp_username", "pdm"),
+            ("smtp_password_file", &file),
+        ]);
+        assert!(ok.relay().expect("valid").is_some());
+        assert_eq!(
+            problems(&with(&[
+                ("smtp_relay", "smtp.example.com"),
+                ("smtp_username", "pdm")
+            ])),
+            ["rights.smtp_password_file"]
+        );
+        assert_eq!(
+            problems(&with(&[
+                ("smtp_relay", "localhost:1025"),
+                ("smtp_tls", "none"),
+                ("smtp_username", "pdm"),
+                ("smtp_password_file", &file),
+            ])),
+            ["rights.smtp_username"]
+        );
+        let missing = dir.path().join("absent").display().to_string();
+        let s = with(&[
+            ("smtp_relay", "smtp.example.com"),
+            ("smtp_username", "pdm"),
+            ("smtp_password_file", &missing),
+        ]);
+        assert_eq!(problems(&s), ["rights.smtp_password_file"]);
+    }
+
+    #[test]
+    fn bad_values_are_all_named() {
+        let s = with(&[
+            ("smtp_relay", "smtp.example.com:notaport"),
+            ("smtp_max_attempts", "0"),
+            ("smtp_retry_secs", "10"),
+            ("smtp_max_retry_secs", "5"),
+            ("mail_from", "nobody"),
+        ]);
+        let mut got = problems(&s);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "rights.mail_from",
+                "rights.smtp_max_attempts",
+                "rights.smtp_max_retry_secs",
+                "rights.smtp_relay",
+            ]
+        );
+        let ca = with(&[
+            ("smtp_relay", "smtp.example.com"),
+            ("smtp_ca_file", "/nonexistent/ca.pem"),
+        ]);
+        assert_eq!(problems(&ca), ["rights.smtp_ca_file"]);
     }
 }

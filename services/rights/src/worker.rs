@@ -108,6 +108,9 @@ impl Worker {
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
         let mut running = tokio::task::JoinSet::new();
+        // Messages go out on a loop of their own, so a slow or unreachable relay never
+        // holds up the fan-out; it stops with the worker, after its message in flight.
+        let mut sender = self.spawn_sender(&stop);
         loop {
             while running.try_join_next().is_some() {}
             let now = self.clock.now();
@@ -134,12 +137,18 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "claiming tasks failed; will retry"),
                 }
             }
-            self.outbox.send_pending().await;
+            if sender.is_finished() && !stop.is_cancelled() {
+                tracing::error!("the message sender stopped; starting it again");
+                sender = self.spawn_sender(&stop);
+            }
             tokio::select! {
                 () = stop.cancelled() => {
                     // A graceful stop lets the tasks in flight finish and record their
                     // results, so the next start has nothing to redo.
                     while running.join_next().await.is_some() {}
+                    if let Err(e) = sender.await {
+                        tracing::warn!(error = %e, "the message sender failed");
+                    }
                     return;
                 }
                 () = self.wake.notified() => {}
@@ -153,6 +162,15 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Starts the outbox's sending loop (see [`Outbox::run`]).
+    fn spawn_sender(&self, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.outbox.clone().run(
+            self.clock.clone(),
+            self.settings.retry(),
+            stop.clone(),
+        ))
     }
 
     async fn execute(&self, t: task::Model) {

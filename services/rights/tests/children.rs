@@ -16,7 +16,7 @@ use pdm_proto::{
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp, tls::identity::Caller};
 use pdm_testkit::{Mesh, assert::field_violations, fake::Person};
-use support::{builder, count, relay::Relay, request, submit, wait_closed_as};
+use support::{builder, builder_with_relay, count, relay::Relay, request, submit, wait_closed_as};
 use tonic::{Code, transport::Channel};
 
 fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
@@ -61,9 +61,8 @@ async fn we_will_do_our_best_efforts_to_promptly_remove_such_information_from_ou
     // under a key dropped once written: its subject is erased).
     let relay = Relay::default();
     let addr = relay.start().await?;
-    let mesh = builder(&outbox)
+    let mesh = builder_with_relay(&outbox, &addr)
         .clock(clock.clone())
-        .setting("rights.smtp_relay", &addr)
         .start()
         .await?;
     let (child, subject) = support::person_with_data(&mesh).await?;

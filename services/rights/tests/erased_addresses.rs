@@ -17,8 +17,8 @@ use pdm_testkit::{
     assert::{contains, raw_storage},
 };
 use support::{
-    builder, californian, count, eventually, mailbox, mesh, person_with_data, relay::Relay,
-    request, sent_message, submit, wait_closed,
+    builder_with_relay, californian, count, eventually, mailbox, mesh, person_with_data,
+    relay::Relay, request, sent_message, submit, wait_closed,
 };
 
 /// Outbox rows of the subject's requests that still hold an address or a mailbox key.
@@ -155,10 +155,7 @@ async fn policy_you_will_receive_an_email_confirming_the_deletion_and_then_no_ad
     let relay = Relay::default();
     relay.refusing.store(true, Ordering::SeqCst);
     let addr = relay.start().await?;
-    let mesh = builder(&outbox)
-        .setting("rights.smtp_relay", &addr)
-        .start()
-        .await?;
+    let mesh = builder_with_relay(&outbox, &addr).start().await?;
     let (person, subject) = person_with_data(&mesh).await?;
 
     // A message still waiting (the relay refuses it) when the subject is erased...

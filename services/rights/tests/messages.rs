@@ -9,8 +9,8 @@ use std::{sync::atomic::Ordering, time::Duration};
 use pdm_proto::rights::v1::{Regime, RequestKind, Status};
 use pdm_testkit::Mesh;
 use support::{
-    builder, californian, count, eventually, mesh, person_with_data, relay::Relay, request,
-    sent_message, submit, wait_closed,
+    builder_with_relay, californian, count, eventually, mesh, person_with_data, relay::Relay,
+    request, sent_message, submit, wait_closed,
 };
 
 /// Outbox rows of a request: (all, sent, without a recipient).
@@ -134,8 +134,7 @@ async fn messages_go_through_the_smtp_relay_and_the_outbox_forgets_the_recipient
     let outbox = dir.path().join("outbox.jsonl");
     let relay = Relay::default();
     let addr = relay.start().await?;
-    let mesh = builder(&outbox)
-        .setting("rights.smtp_relay", &addr)
+    let mesh = builder_with_relay(&outbox, &addr)
         .setting("rights.mail_from", "privacy@example.com")
         .start()
         .await?;
@@ -193,8 +192,7 @@ async fn a_message_the_relay_refuses_keeps_its_recipient_until_it_is_sent() -> a
     let relay = Relay::default();
     relay.refusing.store(true, Ordering::SeqCst);
     let addr = relay.start().await?;
-    let mesh = builder(&dir.path().join("outbox.jsonl"))
-        .setting("rights.smtp_relay", &addr)
+    let mesh = builder_with_relay(&dir.path().join("outbox.jsonl"), &addr)
         .start()
         .await?;
     let person = californian();

@@ -10,8 +10,8 @@ use pdm_runtime::convert::timestamp;
 use prost::Message;
 
 use crate::{
-    domain::refusal,
-    store::entities::{request, task},
+    domain::{delivery, refusal},
+    store::entities::{outbox, request, task},
 };
 
 /// Whether a request is still open.
@@ -81,5 +81,107 @@ pub fn request(
         download_token: String::new(),
         refusal,
         deletion_reason: r.deletion_reason.unwrap_or_default(),
+        messages: Vec::new(),
+    }
+}
+
+/// How a message to the subject fared: its state, attempts and last error's category
+/// (the row keeps no address once it leaves the pending state, and none is shown here).
+pub fn message(m: outbox::Model) -> pb::MessageDelivery {
+    let status = match m.status.as_str() {
+        delivery::PENDING => pb::DeliveryStatus::Pending,
+        delivery::SENT => pb::DeliveryStatus::Sent,
+        delivery::FAILED => pb::DeliveryStatus::Failed,
+        delivery::DROPPED => pb::DeliveryStatus::Dropped,
+        _ => pb::DeliveryStatus::Unspecified,
+    };
+    let pending = status == pb::DeliveryStatus::Pending;
+    let last_error = if status == pb::DeliveryStatus::Sent {
+        None
+    } else {
+        m.last_error
+            .as_deref()
+            .and_then(delivery::ErrorCategory::parse)
+    };
+    pb::MessageDelivery {
+        topic: m.topic,
+        status: status as i32,
+        attempts: m.attempts,
+        last_error: last_error.map_or(pb::DeliveryError::Unspecified, delivery_error) as i32,
+        queued_at: Some(timestamp(m.created_at)),
+        sent_at: m.sent_at.map(timestamp),
+        next_attempt_at: m.next_attempt_at.filter(|_| pending).map(timestamp),
+    }
+}
+
+fn delivery_error(category: delivery::ErrorCategory) -> pb::DeliveryError {
+    use delivery::ErrorCategory as C;
+    match category {
+        C::Connect => pb::DeliveryError::Connect,
+        C::Tls => pb::DeliveryError::Tls,
+        C::Auth => pb::DeliveryError::Auth,
+        C::Sender => pb::DeliveryError::Sender,
+        C::Recipient => pb::DeliveryError::Recipient,
+        C::Message => pb::DeliveryError::Message,
+        C::Deferred => pb::DeliveryError::Deferred,
+        C::Protocol => pb::DeliveryError::Protocol,
+        C::Timeout => pb::DeliveryError::Timeout,
+        C::Local => pb::DeliveryError::Local,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, last_error: Option<&str>) -> outbox::Model {
+        outbox::Model {
+            message_id: "m1".into(),
+            request_id: "r1".into(),
+            topic: "completed".into(),
+            recipient: None,
+            body: Vec::new(),
+            status: status.into(),
+            attempts: 3,
+            created_at: Utc::now(),
+            sent_at: None,
+            file_key: None,
+            next_attempt_at: Some(Utc::now()),
+            last_error: last_error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn every_error_category_has_its_own_proto_value() {
+        let mut seen = std::collections::HashSet::new();
+        for c in delivery::ErrorCategory::ALL {
+            let e = delivery_error(c);
+            assert_ne!(e, pb::DeliveryError::Unspecified);
+            // The proto names the same thing: DELIVERY_ERROR_<CATEGORY>.
+            assert_eq!(
+                e.as_str_name(),
+                format!("DELIVERY_ERROR_{}", c.as_str().to_uppercase())
+            );
+            assert!(seen.insert(e));
+        }
+    }
+
+    #[test]
+    fn a_message_shows_its_state_and_error_category_only() {
+        let failed = message(row(delivery::FAILED, Some("tls")));
+        assert_eq!(failed.status, pb::DeliveryStatus::Failed as i32);
+        assert_eq!(failed.last_error, pb::DeliveryError::Tls as i32);
+        assert_eq!(failed.attempts, 3);
+        assert!(
+            failed.next_attempt_at.is_none(),
+            "no next attempt once failed"
+        );
+        let waiting = message(row(delivery::PENDING, Some("deferred")));
+        assert_eq!(waiting.last_error, pb::DeliveryError::Deferred as i32);
+        assert!(waiting.next_attempt_at.is_some());
+        let sent = message(row(delivery::SENT, Some("deferred")));
+        assert_eq!(sent.last_error, pb::DeliveryError::Unspecified as i32);
+        let odd = message(row(delivery::PENDING, Some("550 ada@example.org")));
+        assert_eq!(odd.last_error, pb::DeliveryError::Unspecified as i32);
     }
 }

@@ -44,6 +44,13 @@ impl RightsApi {
         let row = self.store.request(id).await?.ok_or(RightsError::NotFound)?;
         let tasks = self.store.tasks_of(id).await?;
         let mut request = convert::request(row, tasks, self.clock.now());
+        request.messages = self
+            .store
+            .messages_of(id)
+            .await?
+            .into_iter()
+            .map(convert::message)
+            .collect();
         if let Some(refusal) = request.refusal.as_mut() {
             refusal.notified_at = self
                 .store

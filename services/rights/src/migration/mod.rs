@@ -8,6 +8,7 @@ mod m20261203_000002_add_outbox_file_key;
 mod m20261203_000003_create_child_reports;
 mod m20261203_000005_create_concerns;
 mod m20261203_000006_add_deletion_reason;
+mod m20261204_000001_add_outbox_delivery;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_create_child_reports::Migration),
             Box::new(m20261203_000005_create_concerns::Migration),
             Box::new(m20261203_000006_add_deletion_reason::Migration),
+            Box::new(m20261204_000001_add_outbox_delivery::Migration),
         ]
     }
 }

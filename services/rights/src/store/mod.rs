@@ -2,15 +2,14 @@
 
 mod concerns;
 pub mod entities;
+mod messages;
 
 pub use concerns::{CONCERN_CLOSED, CONCERN_OPEN};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use crate::{domain::mailbox::erasing_kinds, error::Result};
@@ -670,93 +669,6 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Queues a message.
-    pub async fn enqueue(&self, row: outbox::Model) -> Result<()> {
-        outbox::Entity::insert(row.into_active_model())
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    /// Messages waiting to be sent.
-    pub async fn pending_messages(&self, limit: u64) -> Result<Vec<outbox::Model>> {
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::Status.eq("pending"))
-            .order_by_asc(outbox::Column::CreatedAt)
-            .limit(limit)
-            .all(&self.db)
-            .await?)
-    }
-
-    /// Messages of a request.
-    pub async fn messages_of(&self, id: &str) -> Result<Vec<outbox::Model>> {
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::RequestId.eq(id))
-            .order_by_asc(outbox::Column::CreatedAt)
-            .all(&self.db)
-            .await?)
-    }
-
-    /// Records a send attempt. A sent message forgets its recipient, and its mailbox key
-    /// too unless `keep_readable`; this never restores a key another path dropped.
-    pub async fn message_sent(
-        &self,
-        id: &str,
-        sent: bool,
-        keep_readable: bool,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut update = outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::Attempts,
-                Expr::col(outbox::Column::Attempts).add(1),
-            )
-            .filter(outbox::Column::MessageId.eq(id));
-        if sent {
-            update = update
-                .col_expr(outbox::Column::Status, Expr::value("sent"))
-                .col_expr(outbox::Column::SentAt, Expr::value(now))
-                .col_expr(
-                    outbox::Column::Recipient,
-                    Expr::value(Option::<Vec<u8>>::None),
-                );
-            if !keep_readable {
-                update = update.col_expr(
-                    outbox::Column::FileKey,
-                    Expr::value(Option::<Vec<u8>>::None),
-                );
-            }
-        }
-        update.exec(&self.db).await?;
-        Ok(())
-    }
-
-    /// Drops a message that will never be sent, with its address and mailbox key.
-    pub async fn drop_message(&self, id: &str) -> Result<()> {
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("dropped"))
-            .col_expr(
-                outbox::Column::Recipient,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(
-                outbox::Column::FileKey,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .filter(outbox::Column::MessageId.eq(id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    /// The mailbox key of a message, while it has one.
-    pub async fn file_key(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(outbox::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .and_then(|m| m.file_key))
-    }
-
     /// Whether a completed erasure (or CCPA deletion) of the subject exists.
     pub async fn subject_erased(&self, subject: &str) -> Result<bool> {
         Ok(request::Entity::find()
@@ -786,7 +698,8 @@ impl Store {
              (SELECT r.request_id FROM requests r WHERE r.subject_id IN ({erased}))"
         );
         let waiting = format!(
-            "UPDATE outbox SET status = 'dropped', recipient = NULL, file_key = NULL \
+            "UPDATE outbox SET status = 'dropped', recipient = NULL, file_key = NULL, \
+             body = substr(body, 1, 0) \
              WHERE status = 'pending' AND request_id IN (SELECT r.request_id FROM requests r \
              WHERE r.kind NOT IN ('{erasure}', '{ccpa_delete}') AND r.subject_id IN ({erased}))"
         );

@@ -39,6 +39,18 @@ pub fn builder(outbox: &Path) -> TestMesh {
         .setting("rights.outbox_file", outbox.display())
 }
 
+/// [`builder`] sending messages through the plaintext test relay at `addr` ([`relay`]):
+/// loopback, so `rights.smtp_tls = none` is allowed (TLS is tested against a real server
+/// in smtp_delivery.rs). Failed attempts are retried every second or two, and not given up.
+pub fn builder_with_relay(outbox: &Path, addr: &str) -> TestMesh {
+    builder(outbox)
+        .setting("rights.smtp_relay", addr)
+        .setting("rights.smtp_tls", "none")
+        .setting("rights.smtp_retry_secs", "1")
+        .setting("rights.smtp_max_retry_secs", "2")
+        .setting("rights.smtp_max_attempts", "100")
+}
+
 /// [`builder`], started.
 pub async fn mesh(outbox: &Path) -> anyhow::Result<Mesh> {
     builder(outbox).start().await

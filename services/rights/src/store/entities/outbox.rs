@@ -14,13 +14,14 @@ pub struct Model {
     pub request_id: String,
     /// What it is about: "received", "extended", "completed", "refused".
     pub topic: String,
-    /// Sealed recipient address; cleared once sent.
+    /// Sealed recipient address; cleared once sent, failed or dropped.
     pub recipient: Option<Vec<u8>>,
-    /// Sealed body.
+    /// Sealed body; emptied once sent, failed or dropped.
     pub body: Vec<u8>,
-    /// "pending", "sent", or "dropped" (its subject was erased before it went).
+    /// "pending", "sent", "failed" (given up) or "dropped" (its subject was erased before
+    /// it went): [`crate::domain::delivery`].
     pub status: String,
-    /// Attempts.
+    /// Attempts made.
     pub attempts: i32,
     /// Queued.
     pub created_at: ChronoDateTimeUtc,
@@ -29,6 +30,12 @@ pub struct Model {
     /// The key (wrapped by the KEK) the message is sealed with in the mailbox file; dropped
     /// when its subject is erased.
     pub file_key: Option<Vec<u8>>,
+    /// When a pending message is next due (after a failed attempt, or while a sender holds
+    /// it); `None`: due now.
+    pub next_attempt_at: Option<ChronoDateTimeUtc>,
+    /// What went wrong at the last failed attempt: an
+    /// [`ErrorCategory`](crate::domain::delivery::ErrorCategory) name, never a server's words.
+    pub last_error: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
