@@ -115,6 +115,12 @@ ALLOWED_EGRESS_NAMESPACES = {
 }
 POSTGRES_PODS = {"cnpg.io/cluster": "pdm-postgres"}
 POSTGRES_PORT = 5432
+# The key store (components/key-store, prod): a CloudNativePG cluster of its own, reached
+# only by the services that keep subjects' data keys and by the nightly backup job.
+KEY_STORE_PODS = {"cnpg.io/cluster": "pdm-keys"}
+KEY_STORE_SERVICES = {"identity", "telemetry"}
+KEY_STORE_SECRET = "pdm-keys-app"
+KEY_BACKUP_JOB = "pdm-keys-backup"
 # The rights service's SMTP relay (components/smtp-relay): outside the cluster, reached by
 # address (NetworkPolicies cannot name hosts) on the submission port of its TLS mode, with
 # the Secret the operator makes (relay, username, password).
@@ -129,9 +135,9 @@ NOT_THE_RELAY = [ipaddress.ip_network(n) for n in (
 
 # Per overlay: Secrets the cluster provides (not rendered), and what must hold.
 OVERLAYS = {
-    "dev": {"external_secrets": set(), "replicas": "one", "smtp": False},
-    "prod": {"external_secrets": {"pdm-kek", "pdm-postgres-app", SMTP_SECRET}, "replicas": "several",
-             "smtp": True},
+    "dev": {"external_secrets": set(), "replicas": "one", "smtp": False, "key_store": False},
+    "prod": {"external_secrets": {"pdm-kek", "pdm-postgres-app", SMTP_SECRET, KEY_STORE_SECRET},
+             "replicas": "several", "smtp": True, "key_store": True},
 }
 # Metric names the dashboard must use (shared with the metrics code's issue).
 DASHBOARD_METRICS = [
@@ -565,6 +571,11 @@ def check_egress_peer(r, where, service, peer, ports, app_pods, egress_to, by_ad
     if (selector.get("matchLabels") or {}) == POSTGRES_PODS:
         r.check(ports == {("TCP", POSTGRES_PORT)}, where, f"PostgreSQL egress from {service} must be {POSTGRES_PORT} only")
         return
+    if (selector.get("matchLabels") or {}) == KEY_STORE_PODS:
+        r.check(service in KEY_STORE_SERVICES, where,
+                f"{service} reaches the key store, which only {sorted(KEY_STORE_SERVICES)} use")
+        r.check(ports == {("TCP", POSTGRES_PORT)}, where, f"key store egress from {service} must be {POSTGRES_PORT} only")
+        return
     callees = [s for s, labels in app_pods.items() if selects(selector, labels)]
     r.check(callees, where, f"egress from {service} to pods that are neither pdm services nor PostgreSQL")
     for callee in callees:
@@ -803,6 +814,50 @@ def check_certificates(r, objs, overlay):
     print(f"  {overlay}: {len(certs)} Certificates, {len(issuers)} Issuers checked")
 
 
+def check_key_store(r, objs, overlay):
+    """Subjects' keys apart from the data: pdm-keys, its readers, its bounded backups."""
+    where = f"{overlay}: key store"
+    wanted = OVERLAYS[overlay]["key_store"]
+    cluster = objs.get("Cluster", {}).get("pdm-keys")
+    if not wanted:
+        r.check(cluster is None, where, "the key store cluster belongs to prod only")
+        return
+    if r.check(cluster is not None, where, "no CloudNativePG Cluster pdm-keys"):
+        r.check(cluster["spec"].get("instances", 1) >= 2, where, "pdm-keys needs a standby")
+    for service in PORTS:
+        dep = objs["Deployment"].get(service)
+        if not dep:
+            continue
+        env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0].get("env") or []}
+        ref = ((env.get("PDM__CRYPTO__KEY_STORE_URL") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        if service in KEY_STORE_SERVICES:
+            r.check(ref.get("name") == KEY_STORE_SECRET and ref.get("key") == "uri", f"{where}: {service}",
+                    f"PDM__CRYPTO__KEY_STORE_URL must come from {KEY_STORE_SECRET}/uri")
+        else:
+            r.check("PDM__CRYPTO__KEY_STORE_URL" not in env, f"{where}: {service}", "keeps no keys: no key store URL")
+    job = objs.get("CronJob", {}).get(KEY_BACKUP_JOB)
+    if not r.check(job is not None, where, f"no CronJob {KEY_BACKUP_JOB} (the purge of key store backups)"):
+        return
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    r.check(c.get("args") == ["keys", "backup"], where, f"{KEY_BACKUP_JOB} must run `pdm keys backup`")
+    env = {e["name"]: e for e in c.get("env") or []}
+    backup_dir = (env.get("PDM__CRYPTO__KEY_BACKUP_DIR") or {}).get("value")
+    claims = {v["name"] for v in pod.get("volumes") or [] if "persistentVolumeClaim" in v}
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
+    r.check(backup_dir is not None and mounts.get(backup_dir) in claims, where,
+            "crypto.key_backup_dir must be a mounted PersistentVolumeClaim (backups outlive the pod)")
+    sc = c.get("securityContext") or {}
+    r.check(sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False,
+            where, f"{KEY_BACKUP_JOB} must run read-only without privilege escalation")
+    days = objs["ConfigMap"].get("pdm-shared", {}).get("data", {}).get("PDM__CRYPTO__KEY_BACKUP_DAYS")
+    for cm in objs["ConfigMap"].values():
+        if cm["metadata"]["name"].startswith("pdm-shared"):
+            days = (cm.get("data") or {}).get("PDM__CRYPTO__KEY_BACKUP_DAYS", days)
+    r.check(days is not None and 1 <= int(days) <= 90, where,
+            "PDM__CRYPTO__KEY_BACKUP_DAYS (how long a key backup can resurrect data) must be set, 1-90")
+
+
 def check_overlay(r, overlay, objects):
     objs = index(objects)
     r.check(NAMESPACE in objs["Namespace"], overlay, f"Namespace {NAMESPACE} is not rendered")
@@ -826,6 +881,7 @@ def check_overlay(r, overlay, objects):
         check_pdb(r, objs, overlay, service, pod_labels[service], replicas or 1)
     r.check(len(images) <= 1, overlay, f"services run different images: {sorted(images)}")
     check_certificates(r, objs, overlay)
+    check_key_store(r, objs, overlay)
     if len(pod_labels) == len(PORTS):
         try:
             by_address = check_network(r, objs, overlay, pod_labels)
@@ -912,7 +968,7 @@ def main():
         sys.exit(1)
     print("  invariants hold: probes (health ports), resources, security contexts, secrets, "
           "certificates (mTLS mounts, SPIFFE ids, DNS names), services, PDBs, HPAs, "
-          "network policies (call graph exact), SMTP relay (TLS, Secret, submission port only), dashboard")
+          "network policies (call graph exact), SMTP relay (TLS, Secret, submission port only), key store (own cluster, readers, bounded backups), dashboard")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ pub enum Command {
     /// Consent: purposes, a subject's state and history (talks to the consent service).
     #[command(subcommand)]
     Consent(crate::admin::consent::ConsentCommand),
+    /// Keys: the key stores of subjects' data keys: status, rotate, backup, restore.
+    #[command(subcommand)]
+    Keys(crate::admin::keys::KeysCommand),
     /// Retention: policies, legal holds, purge runs, a purge now, a subject's schedule.
     #[command(subcommand)]
     Retention(crate::admin::retention::RetentionCommand),

@@ -49,6 +49,10 @@ fn main() {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::consent::run(&settings, command).await
             }
+            cli::Command::Keys(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::keys::run(&settings, command).await
+            }
             cli::Command::Retention(command) => {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::retention::run(&settings, command).await

@@ -13,7 +13,6 @@ pub mod store;
 
 use std::sync::Arc;
 
-use pdm_crypto::{KeyStore, Keyring};
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     rights::v1::rights_service_client::RightsServiceClient,
@@ -68,7 +67,8 @@ pub async fn run(
 
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
+        let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
+        let store = Store::new(db.clone(), keys);
         let rights = match settings.deletion.as_str() {
             "local" => None,
             "rights" => Some(RightsServiceClient::new(ctx.channel("rights")?)),

@@ -82,8 +82,9 @@ async fn every_bad_field_is_reported_and_nothing_is_stored() -> anyhow::Result<(
         ]
     );
     let db = mesh.connect_db("identity").await?;
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(rows(&db, "accounts").await, 0);
-    assert_eq!(rows(&db, "subject_keys").await, 0);
+    assert_eq!(rows(&keys, "subject_keys").await, 0);
     Ok(())
 }
 
@@ -118,9 +119,10 @@ async fn a_duplicate_email_is_refused_whatever_its_case() -> anyhow::Result<()> 
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(err.message().starts_with("email"), "{}", err.message());
     let db = mesh.connect_db("identity").await?;
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(rows(&db, "accounts").await, 1);
     assert_eq!(
-        rows(&db, "subject_keys").await,
+        rows(&keys, "subject_keys").await,
         1,
         "the refused sign-up left no key behind"
     );
@@ -148,8 +150,9 @@ async fn children_under_18_cannot_open_an_account_and_nothing_is_stored() -> any
     let err = identity.create_account(child).await.expect_err("under 18");
     assert_eq!(err.code(), Code::FailedPrecondition);
     let db = mesh.connect_db("identity").await?;
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(rows(&db, "accounts").await, 0);
-    assert_eq!(rows(&db, "subject_keys").await, 0);
+    assert_eq!(rows(&keys, "subject_keys").await, 0);
 
     let mut adult = Person::new().sign_up();
     adult.birth_date = format!("{}-11-29", today.year() - 18); // 18 today

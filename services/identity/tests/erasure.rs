@@ -47,11 +47,17 @@ async fn mesh_with_clock(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
         .await
 }
 
-/// Rows naming `subject`, table by table, read with plain SQL.
-async fn rows_naming(db: &DatabaseConnection, subject: &str) -> BTreeMap<&'static str, u64> {
+/// Rows naming `subject`, table by table, read with plain SQL (the key from the key
+/// store, the rest from the data database).
+async fn rows_naming(
+    db: &DatabaseConnection,
+    keys: &DatabaseConnection,
+    subject: &str,
+) -> BTreeMap<&'static str, u64> {
     let mut found = BTreeMap::new();
     for table in SUBJECT_TABLES {
-        let n = rows_where(db, table, "subject_id", subject).await;
+        let conn = if table == "subject_keys" { keys } else { db };
+        let n = rows_where(conn, table, "subject_id", subject).await;
         if n > 0 {
             found.insert(table, n);
         }
@@ -192,7 +198,11 @@ async fn deleting_needs_the_right_password_and_a_reason_and_keeps_everything_oth
     let person = Person::new();
     let (subject, text) = full_account(&mut identity, &person, true).await?;
     let db = mesh.connect_db("identity").await?;
-    assert_eq!(rows_naming(&db, &subject).await, full_account_rows(true));
+    let keys = mesh.connect_key_store("identity").await?;
+    assert_eq!(
+        rows_naming(&db, &keys, &subject).await,
+        full_account_rows(true)
+    );
 
     let err = identity
         .delete_account(delete(&subject, "not my password at all", ""))
@@ -235,7 +245,7 @@ async fn deleting_needs_the_right_password_and_a_reason_and_keeps_everything_oth
     );
 
     assert_eq!(
-        rows_naming(&db, &subject).await,
+        rows_naming(&db, &keys, &subject).await,
         full_account_rows(true),
         "refused deletions erase nothing"
     );
@@ -290,9 +300,11 @@ async fn deleting_an_account_erases_every_row_and_the_key_and_returns_a_receipt(
     assert!(receipt.retained.is_empty(), "no billing record to keep");
 
     let db = mesh.connect_db("identity").await?;
-    assert_eq!(rows_naming(&db, &subject).await, BTreeMap::new());
+
+    let keys = mesh.connect_key_store("identity").await?;
+    assert_eq!(rows_naming(&db, &keys, &subject).await, BTreeMap::new());
     assert_eq!(
-        rows_naming(&db, &other).await,
+        rows_naming(&db, &keys, &other).await,
         full_account_rows(false),
         "nobody else's data went"
     );
@@ -365,8 +377,9 @@ async fn a_retried_deletion_returns_the_first_receipt() -> anyhow::Result<()> {
         .expect_err("request id of another subject");
     assert_eq!(field_violations(&err), ["request_id"]);
     let db = mesh.connect_db("identity").await?;
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(
-        rows_naming(&db, &other_subject).await,
+        rows_naming(&db, &keys, &other_subject).await,
         full_account_rows(false)
     );
 
@@ -404,7 +417,9 @@ async fn the_billing_record_is_kept_sealed_under_a_legal_obligation_for_the_rete
     assert_eq!(kept.retain_until, None);
 
     let db = mesh.connect_db("identity").await?;
-    assert_eq!(rows_naming(&db, &subject).await, BTreeMap::new());
+
+    let keys = mesh.connect_key_store("identity").await?;
+    assert_eq!(rows_naming(&db, &keys, &subject).await, BTreeMap::new());
     assert_eq!(rows(&db, "billing_archive").await, 1);
     assert_eq!(
         rows_where(&db, "billing_archive", "archive_id", &subject).await,
@@ -463,8 +478,9 @@ async fn erase_subject_is_idempotent_per_request_id() -> anyhow::Result<()> {
         .expect_err("request id of another subject");
     assert_eq!(field_violations(&err), ["request_id"]);
     let db = mesh.connect_db("identity").await?;
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(
-        rows_naming(&db, &b).await,
+        rows_naming(&db, &keys, &b).await,
         full_account_rows(false),
         "the refused request erased nothing"
     );

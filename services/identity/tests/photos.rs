@@ -162,6 +162,7 @@ async fn other_file_types_are_refused_and_nothing_is_stored() -> anyhow::Result<
     assert_eq!(field_violations(&err), ["subject_id", "photo"]);
 
     let db = mesh.connect_db("identity").await?;
+
     assert_eq!(rows(&db, "profile_photos").await, 0);
     assert!(!has_photo(&mut identity, &subject).await?);
 
@@ -224,7 +225,9 @@ async fn photos_of_unknown_or_malformed_subjects() -> anyhow::Result<()> {
     assert_eq!(field_violations(&err), ["subject_id"]);
 
     let db = mesh.connect_db("identity").await?;
+
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(rows(&db, "profile_photos").await, 0);
-    assert_eq!(rows(&db, "subject_keys").await, 0);
+    assert_eq!(rows(&keys, "subject_keys").await, 0);
     Ok(())
 }

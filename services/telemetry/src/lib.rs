@@ -15,7 +15,6 @@ pub mod store;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use pdm_crypto::{KeyStore, Keyring};
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
@@ -99,7 +98,8 @@ pub async fn run(
         .with_service(subject_data.clone());
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let store = Store::new(db.clone(), KeyStore::new(Keyring::new(&ctx.kek)));
+        let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
+        let store = Store::new(db.clone(), keys);
         let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
         gate.start(stop.clone());
         let erasures = Arc::new(Notify::new());

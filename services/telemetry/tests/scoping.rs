@@ -30,13 +30,14 @@ fn telemetry_as(mesh: &Mesh, client: &str) -> anyhow::Result<Client> {
 /// Rows stored about `subject`, and the rows of the per-subject tables overall.
 async fn stored(mesh: &Mesh, subject: &str) -> anyhow::Result<Vec<u64>> {
     let db = mesh.connect_db(pdm_telemetry::NAME).await?;
+    let keys = mesh.connect_key_store(pdm_telemetry::NAME).await?;
     Ok(vec![
         rows_where(&db, "events", "subject_id", subject).await,
         rows_where(&db, "crashes", "subject_id", subject).await,
-        rows_where(&db, "subject_keys", "subject_id", subject).await,
+        rows_where(&keys, "subject_keys", "subject_id", subject).await,
         rows(&db, "events").await,
         rows(&db, "aggregates").await,
-        rows(&db, "subject_keys").await,
+        rows(&keys, "subject_keys").await,
     ])
 }
 
@@ -71,9 +72,10 @@ async fn restricted_access_another_clients_data_about_a_subject_is_treated_as_ab
     // Nothing was stored under the subject: no event, crash or key; no aggregate moved.
     assert_eq!(stored(&mesh, &subject).await?, before);
     let db = mesh.connect_db(pdm_telemetry::NAME).await?;
+    let keys = mesh.connect_key_store(pdm_telemetry::NAME).await?;
     assert_eq!(rows_where(&db, "crashes", "subject_id", &nobody).await, 0);
     assert_eq!(
-        rows_where(&db, "subject_keys", "subject_id", &nobody).await,
+        rows_where(&keys, "subject_keys", "subject_id", &nobody).await,
         0
     );
     Ok(())

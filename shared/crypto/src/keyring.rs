@@ -52,12 +52,33 @@ impl Keyring {
 
     /// Unwraps a stored data key. Fails if it was wrapped for another subject or KEK.
     pub fn unwrap_key(&self, subject: &str, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
+        let raw = self.unwrap_raw(subject, wrapped)?;
+        Ok(DataKey::new(subject, &raw))
+    }
+
+    /// Unwraps a key wrapped here and wraps it again under `to` (key rotation): the data
+    /// key itself, and so every ciphertext sealed with it, stays the same.
+    pub fn rewrap(
+        &self,
+        subject: &str,
+        wrapped: &[u8],
+        to: &Keyring,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let raw = self.unwrap_raw(subject, wrapped)?;
+        seal_with(&to.wrap, &wrap_aad(subject), raw.as_slice())
+    }
+
+    fn unwrap_raw(
+        &self,
+        subject: &str,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
         let raw = Zeroizing::new(open_with(&self.wrap, &wrap_aad(subject), wrapped)?);
-        let raw: &[u8; 32] = raw
+        let raw: [u8; 32] = raw
             .as_slice()
             .try_into()
             .map_err(|_| CryptoError::Unauthentic)?;
-        Ok(DataKey::new(subject, raw))
+        Ok(Zeroizing::new(raw))
     }
 }
 

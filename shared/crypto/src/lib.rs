@@ -1,11 +1,12 @@
 //! Field encryption at rest with per-subject data keys (AES-256-GCM), wrapped by a
-//! key-encryption key; keyed blind indexes for lookups; and the key store whose
-//! deletion is crypto-shredding: once a subject's key is gone, every copy of their
-//! encrypted fields (backups included) is unreadable.
+//! versioned key-encryption key; keyed blind indexes for lookups; and the key store, a
+//! database apart from the data, whose deletion is crypto-shredding: once a subject's key
+//! is gone, every copy of the data databases (backups included) is unreadable for them.
 #![forbid(unsafe_code)]
 
 mod blind_index;
 mod data_key;
+mod kek;
 pub mod key_store;
 mod keyring;
 pub mod migration;
@@ -13,6 +14,7 @@ mod tokens;
 
 pub use blind_index::BlindIndex;
 pub use data_key::DataKey;
+pub use kek::{KekSet, KekSetError, KekVersion};
 pub use key_store::KeyStore;
 pub use keyring::Keyring;
 pub use tokens::{random_token, sha256};
@@ -32,4 +34,8 @@ pub enum CryptoError {
     /// The operating system gave no randomness.
     #[error("no randomness available")]
     Random,
+    /// A key was wrapped under a key-encryption key version this process does not have
+    /// (retired, or never configured here).
+    #[error("key-encryption key version {0} is not configured")]
+    UnknownKek(u32),
 }

@@ -1,4 +1,5 @@
-//! Loading the key-encryption key (KEK) that wraps every per-subject data key.
+//! Loading the root key (`crypto.kek`) and the versioned key-encryption keys (KEKs) that
+//! wrap every per-subject data key.
 
 use std::{
     io::Write,
@@ -29,6 +30,68 @@ pub enum KekError {
     /// No randomness.
     #[error("no randomness available to generate a key")]
     Random,
+}
+
+/// Why `crypto.wrapping_keys` could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WrappingKeysError {
+    /// An entry is not `v<N>:<base64 of 32 bytes>`.
+    #[error("entry {0} is not v<N>:<32 bytes, base64> with N of at least 2")]
+    Malformed(usize),
+    /// A version appears twice.
+    #[error("version {0} appears twice")]
+    Duplicate(u32),
+}
+
+/// Parses `v2:<base64>,v3:<base64>` (commas or newlines between entries) into versions
+/// and keys. Never echoes a key in its error.
+pub fn parse_wrapping_keys(text: &str) -> Result<Vec<(u32, [u8; KEK_LEN])>, WrappingKeysError> {
+    let mut keys: Vec<(u32, [u8; KEK_LEN])> = Vec::new();
+    let entries = text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    for (i, entry) in entries.enumerate() {
+        let malformed = || WrappingKeysError::Malformed(i + 1);
+        let (version, key) = entry.split_once(':').ok_or_else(malformed)?;
+        let version: u32 = version
+            .strip_prefix('v')
+            .and_then(|v| v.parse().ok())
+            .filter(|v| *v >= 2)
+            .ok_or_else(malformed)?;
+        let key = decode_kek(key).map_err(|_| malformed())?;
+        if keys.iter().any(|(v, _)| *v == version) {
+            return Err(WrappingKeysError::Duplicate(version));
+        }
+        keys.push((version, key));
+    }
+    Ok(keys)
+}
+
+/// The KEK versions of the configuration: version 1 from `root`, then
+/// `crypto.wrapping_keys` (or the file it names), without the retired ones.
+pub fn load_kek_set(
+    settings: &Settings,
+    root: &[u8; KEK_LEN],
+) -> anyhow::Result<pdm_crypto::KekSet> {
+    let crypto = &settings.crypto;
+    let text = if crypto.wrapping_keys.is_empty() && !crypto.wrapping_keys_file.is_empty() {
+        std::fs::read_to_string(&crypto.wrapping_keys_file).map_err(|e| {
+            anyhow::anyhow!(
+                "crypto.wrapping_keys_file {}: {e}",
+                crypto.wrapping_keys_file
+            )
+        })?
+    } else {
+        crypto.wrapping_keys.clone()
+    };
+    let extra =
+        parse_wrapping_keys(&text).map_err(|e| anyhow::anyhow!("crypto.wrapping_keys: {e}"))?;
+    Ok(pdm_crypto::KekSet::new(
+        root,
+        &extra,
+        crypto.retire_kek_below,
+    )?)
 }
 
 /// Decodes a base64 KEK.
@@ -119,6 +182,35 @@ mod tests {
         let (second, source) = load_kek(&settings).expect("read back");
         assert!(matches!(source, KekSource::File(_)));
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn wrapping_keys_are_versioned_and_never_echoed_when_wrong() {
+        let two = STANDARD.encode([2u8; 32]);
+        let three = STANDARD.encode([3u8; 32]);
+        let parsed = parse_wrapping_keys(&format!(" v3:{three},\nv2:{two} ")).expect("parsed");
+        assert_eq!(parsed, vec![(3, [3u8; 32]), (2, [2u8; 32])]);
+        assert_eq!(parse_wrapping_keys("").expect("none"), vec![]);
+        for bad in [
+            format!("v1:{two}"),
+            format!("2:{two}"),
+            "v2:short".to_owned(),
+        ] {
+            let err = parse_wrapping_keys(&bad).expect_err("refused");
+            assert_eq!(err, WrappingKeysError::Malformed(1));
+            assert!(!err.to_string().contains(&two));
+        }
+        assert_eq!(
+            parse_wrapping_keys(&format!("v2:{two},v2:{three}")),
+            Err(WrappingKeysError::Duplicate(2))
+        );
+        let settings = Settings::with_overrides([
+            ("crypto.wrapping_keys", format!("v2:{two},v3:{three}")),
+            ("crypto.retire_kek_below", "3".to_owned()),
+        ])
+        .expect("settings");
+        let set = load_kek_set(&settings, &[1u8; 32]).expect("set");
+        assert_eq!((set.versions(), set.current()), (vec![3], 3));
     }
 
     #[test]

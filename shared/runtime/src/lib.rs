@@ -9,6 +9,7 @@ pub mod convert;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod key_store;
 pub mod keys;
 pub mod layers;
 pub mod metrics;

@@ -138,14 +138,33 @@ pub struct DatabaseSettings {
     pub connect_timeout_ms: u64,
 }
 
-/// Where the key-encryption key comes from.
+/// Where the keys come from, and where subjects' data keys are kept.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CryptoSettings {
-    /// Base64 key, 32 bytes.
+    /// Root key, base64, 32 bytes: blind indexes, audit keys, and KEK version 1.
     pub kek: String,
-    /// File holding the base64 key.
+    /// File holding the base64 root key.
     pub kek_file: String,
+    /// Later KEK versions, `v<N>:<base64>` separated by commas (N ≥ 2); the highest wraps
+    /// new keys.
+    pub wrapping_keys: String,
+    /// File holding `wrapping_keys` (one per line or comma-separated).
+    pub wrapping_keys_file: String,
+    /// KEK versions below this are not loaded (retired after `pdm keys rotate`).
+    pub retire_kek_below: u32,
+    /// The key store's PostgreSQL database (a schema `<service>_keys` per service). Empty:
+    /// `<data_dir>/keys/<service>-keys.db` on SQLite, or a schema `<service>_keys` in
+    /// the data database on PostgreSQL (with a warning: its backups then hold keys too).
+    pub key_store_url: String,
+    /// Where `pdm keys backup` writes; empty: `<data_dir>/keys/backups`.
+    pub key_backup_dir: String,
+    /// Days a key store backup is kept before `pdm keys backup` (or `purge-backups`)
+    /// deletes it: the longest an erased subject's data can be restored from backups.
+    pub key_backup_days: u32,
 }
+
+/// The range of `crypto.key_backup_days`.
+pub const KEY_BACKUP_DAYS: std::ops::RangeInclusive<u32> = 1..=90;
 
 /// Mutual TLS settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -535,6 +554,17 @@ impl Settings {
         }
         if !self.crypto.kek.is_empty() && crate::keys::decode_kek(&self.crypto.kek).is_err() {
             bad("crypto.kek", "must be 32 bytes, base64-encoded");
+        }
+        if let Err(e) = crate::keys::parse_wrapping_keys(&self.crypto.wrapping_keys) {
+            bad("crypto.wrapping_keys", &e.to_string());
+        }
+        if !self.crypto.key_store_url.is_empty()
+            && !self.crypto.key_store_url.starts_with("postgres")
+        {
+            bad("crypto.key_store_url", "must be empty or postgres://…");
+        }
+        if !KEY_BACKUP_DAYS.contains(&self.crypto.key_backup_days) {
+            bad("crypto.key_backup_days", "must be between 1 and 90");
         }
         if problems.is_empty() {
             Ok(())

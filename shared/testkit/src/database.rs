@@ -23,13 +23,20 @@ impl Backend {
     }
 }
 
-/// A database made for one mesh; PostgreSQL ones are dropped with it.
+/// A database made for one mesh, and one for its key store; PostgreSQL ones are dropped
+/// with it.
 #[derive(Debug)]
 pub struct TestDatabase {
     backend: Backend,
     url: Option<String>,
+    key_store_url: Option<String>,
     admin_url: String,
     name: String,
+}
+
+/// The key store database of the mesh database `name`.
+fn keys_name(name: &str) -> String {
+    format!("{name}_keys")
 }
 
 fn admin_url() -> String {
@@ -45,6 +52,7 @@ impl TestDatabase {
             Backend::Sqlite => Ok(Self {
                 backend,
                 url: None,
+                key_store_url: None,
                 admin_url,
                 name: String::new(),
             }),
@@ -55,17 +63,20 @@ impl TestDatabase {
                         "PDM_TEST_DATABASE=postgres but PostgreSQL is not reachable: {e}"
                     )
                 })?;
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await?;
+                // The key store is a database of its own, as in production.
+                for db in [name.clone(), keys_name(&name)] {
+                    admin
+                        .execute_unprepared(&format!("CREATE DATABASE \"{db}\""))
+                        .await?;
+                }
                 admin.close().await.ok();
-                let url = match admin_url.rsplit_once('/') {
-                    Some((base, _)) => format!("{base}/{name}"),
-                    None => anyhow::bail!("PDM_TEST_POSTGRES_URL must end with /<database>"),
+                let Some((base, _)) = admin_url.rsplit_once('/') else {
+                    anyhow::bail!("PDM_TEST_POSTGRES_URL must end with /<database>");
                 };
                 Ok(Self {
                     backend,
-                    url: Some(url),
+                    url: Some(format!("{base}/{name}")),
+                    key_store_url: Some(format!("{base}/{}", keys_name(&name))),
                     admin_url,
                     name,
                 })
@@ -81,6 +92,11 @@ impl TestDatabase {
     /// The `database.url` setting for the mesh (`None` for SQLite files).
     pub fn url(&self) -> Option<&str> {
         self.url.as_deref()
+    }
+
+    /// The `crypto.key_store_url` setting for the mesh (`None` for SQLite files).
+    pub fn key_store_url(&self) -> Option<&str> {
+        self.key_store_url.as_deref()
     }
 }
 
@@ -99,12 +115,18 @@ impl Drop for TestDatabase {
                 .ok()?;
             runtime.block_on(async move {
                 let admin = Database::connect(admin_url.as_str()).await.ok()?;
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                let done =
-                    tokio::time::timeout(Duration::from_secs(20), admin.execute_unprepared(&sql))
-                        .await;
+                let mut dropped = Some(());
+                for db in [name.clone(), keys_name(&name)] {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)");
+                    let done = tokio::time::timeout(
+                        Duration::from_secs(20),
+                        admin.execute_unprepared(&sql),
+                    )
+                    .await;
+                    dropped = dropped.and(done.ok().and_then(Result::ok).map(drop));
+                }
                 admin.close().await.ok();
-                done.ok()?.ok()
+                dropped
             })
         })
         .join();

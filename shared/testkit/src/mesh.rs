@@ -137,6 +137,9 @@ impl TestMesh {
         if let Some(url) = database.url() {
             overrides.push(("database.url".to_owned(), url.to_owned()));
         }
+        if let Some(url) = database.key_store_url() {
+            overrides.push(("crypto.key_store_url".to_owned(), url.to_owned()));
+        }
         for (name, listener) in &listeners {
             let addr = listener.local_addr()?;
             overrides.push((format!("services.{name}.port"), addr.port().to_string()));
@@ -477,6 +480,11 @@ impl Mesh {
         &self.settings
     }
 
+    /// The settings, to change before a [`Mesh::restart`] (running services keep theirs).
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+
     /// The logs captured in this process.
     pub fn logs(&self) -> &LogCapture {
         &self.logs
@@ -491,6 +499,12 @@ impl Mesh {
     pub async fn connect_db(&self, name: &str) -> anyhow::Result<DatabaseConnection> {
         let target = DatabaseTarget::resolve(&self.settings, name)?;
         db::connect(&self.settings, &target).await
+    }
+
+    /// A direct connection to a service's key store (its subjects' wrapped data keys).
+    pub async fn connect_key_store(&self, name: &str) -> anyhow::Result<DatabaseConnection> {
+        let target = pdm_runtime::key_store::resolve(&self.settings, name)?;
+        db::connect(&self.settings, &target.target).await
     }
 
     /// The SQLite files of a service (database, WAL and shared memory), when on SQLite.

@@ -87,6 +87,7 @@ impl ConsentApi {
             }],
             completed_at: Some(timestamp(now)),
             key_destroyed: false,
+            key_backups_gone_by: None,
         };
         let encoded = STANDARD.encode(receipt.encode_to_vec());
         if !self

@@ -85,6 +85,7 @@ pub fn receipt(r: Receipt) -> ErasureReceipt {
             .collect(),
         completed_at: Some(timestamp(r.completed_at)),
         key_destroyed: r.key_destroyed,
+        key_backups_gone_by: r.key_backups_gone_by.map(timestamp),
     }
 }
 

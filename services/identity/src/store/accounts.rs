@@ -1,6 +1,7 @@
 //! Accounts, profile photos, credentials and restriction.
 
 use chrono::{DateTime, Utc};
+use pdm_crypto::DataKey;
 use pdm_proto::common::v1::Region;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -41,7 +42,30 @@ impl Store {
     pub async fn create_account(&self, new: NewAccount, now: DateTime<Utc>) -> Result<Profile> {
         let email_index = self.email_index(new.email.as_str());
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let key = self.keys.find_or_create(&txn, &new.subject_id, now).await?;
+        // The key store is another database: a key made here for a sign-up that is then
+        // refused (a taken email) would outlive it, so it is destroyed again. Only a key
+        // made here: a subject id that already has one keeps it.
+        let made = self.keys.find(&new.subject_id).await?.is_none();
+        let key = self.keys.find_or_create(&new.subject_id, now).await?;
+        let subject = new.subject_id.clone();
+        let stored = self.insert_account(txn, new, email_index, &key, now).await;
+        if stored.is_err() && made {
+            self.keys.destroy(&subject).await?;
+        }
+        stored?;
+        self.profile(&subject)
+            .await?
+            .ok_or(IdentityError::Internal("account vanished after insert"))
+    }
+
+    async fn insert_account(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        new: NewAccount,
+        email_index: Vec<u8>,
+        key: &DataKey,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let row = account::ActiveModel {
             subject_id: Set(new.subject_id.clone()),
             email_index: Set(email_index),
@@ -57,7 +81,7 @@ impl Store {
                 .birth_date
                 .map(|d| key.seal_str(F_BIRTH, &d.format("%Y-%m-%d").to_string()))
                 .transpose()?),
-            organisation: Set(seal_organisation(&key, &new.email)?),
+            organisation: Set(seal_organisation(key, &new.email)?),
             region: Set(new.region.as_str_name().to_owned()),
             password_hash: Set(new.password_hash),
             restricted: Set(false),
@@ -72,9 +96,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         txn.commit().await?;
-        self.profile(&new.subject_id)
-            .await?
-            .ok_or(IdentityError::Internal("account vanished after insert"))
+        Ok(())
     }
 
     /// The account's profile, opened.
@@ -89,7 +111,7 @@ impl Store {
             .one(&self.db)
             .await?
             .is_some();
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         Ok(Some(open_profile(&key, &row, has_photo)?))
     }
 
@@ -107,7 +129,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let key = self.key(&txn, subject).await?;
+        let key = self.key(subject).await?;
         let mut active = row.into_active_model();
         if let Some(first) = &changes.first_name {
             active.first_name = Set(key.seal_str(F_FIRST, first)?);
@@ -155,7 +177,7 @@ impl Store {
         photo: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         let size = i64::try_from(photo.len()).unwrap_or(i64::MAX);
         let sealed = tokio::task::spawn_blocking(move || key.seal(F_PHOTO, &photo))
             .await
@@ -191,7 +213,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         let photo = tokio::task::spawn_blocking(move || key.open(F_PHOTO, &row.photo))
             .await
             .map_err(|_| IdentityError::Internal("opening task failed"))??;

@@ -19,7 +19,7 @@ impl Store {
         billing: &Billing,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         let row = billing_contact::ActiveModel {
             subject_id: Set(subject.to_owned()),
             name: Set(key.seal_str(F_NAME, &billing.name)?),
@@ -57,7 +57,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         Ok(Some(open_billing(&key, &row)?))
     }
 }

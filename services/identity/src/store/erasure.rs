@@ -51,6 +51,8 @@ pub struct Receipt {
     pub completed_at: DateTime<Utc>,
     /// Whether a subject key existed and was destroyed.
     pub key_destroyed: bool,
+    /// When the key store's backups that may hold the destroyed key are gone.
+    pub key_backups_gone_by: Option<DateTime<Utc>>,
 }
 
 /// Records kept after an erasure.
@@ -208,7 +210,7 @@ impl Store {
             .exec(txn)
             .await?
             .rows_affected;
-        let key_destroyed = self.keys.destroy(txn, subject).await?;
+        let key_destroyed = self.keys.destroy(subject).await?;
 
         count(categories::PROFILE.key, accounts);
         count(categories::CREDENTIALS.key, accounts);
@@ -239,6 +241,7 @@ impl Store {
             retained,
             completed_at: now,
             key_destroyed,
+            key_backups_gone_by: key_destroyed.then(|| self.keys.backups_gone_by(now)),
         })
     }
 
@@ -250,7 +253,7 @@ impl Store {
         billing: &billing_contact::Model,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let key = self.key(txn, subject).await?;
+        let key = self.key(subject).await?;
         let contact = open_billing(&key, billing)?;
         let archive_id = uuid::Uuid::now_v7().to_string();
         let (archive_key, wrapped) = self
@@ -322,7 +325,7 @@ impl Store {
         add(
             "subject_keys",
             pdm_crypto::key_store::entity::Entity::find_by_id(subject.to_owned())
-                .count(db)
+                .count(self.keys.db())
                 .await?,
         );
         Ok(found)

@@ -14,7 +14,7 @@ mod sessions;
 mod tickets;
 
 use pdm_crypto::{DataKey, KeyStore};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
 pub use erasure::{Receipt, Retained};
 pub use export::ExportRecord;
@@ -64,9 +64,10 @@ impl Store {
             .compute(SUBJECT_INDEX, subject)
     }
 
-    async fn key<C: ConnectionTrait>(&self, db: &C, subject: &str) -> Result<DataKey> {
+    /// The subject's key, from the key store.
+    async fn key(&self, subject: &str) -> Result<DataKey> {
         self.keys
-            .find(db, subject)
+            .find(subject)
             .await?
             .ok_or(IdentityError::NotFound)
     }

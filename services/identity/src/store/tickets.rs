@@ -52,7 +52,7 @@ impl Store {
         ticket: NewTicket,
         now: DateTime<Utc>,
     ) -> Result<Ticket> {
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         let ticket_id = uuid::Uuid::now_v7().to_string();
         let (rows, attachments) = {
             let key = key.clone();
@@ -111,7 +111,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let key = self.key(&self.db, subject).await?;
+        let key = self.key(subject).await?;
         let attachments = ticket_attachment::Entity::find()
             .filter(ticket_attachment::Column::SubjectId.eq(subject))
             .order_by_asc(ticket_attachment::Column::AttachmentId)

@@ -134,7 +134,7 @@ impl TelemetryApi {
             .inner
             .store
             .keys()
-            .find_or_create(self.inner.store.db(), subject, self.inner.clock.now())
+            .find_or_create(subject, self.inner.clock.now())
             .await
         {
             Ok(key) => key,
@@ -172,23 +172,14 @@ impl TelemetryApi {
             }
         }
         for s in subjects {
-            self.inner
-                .store
-                .keys()
-                .destroy(self.inner.store.db(), s)
-                .await?;
+            self.inner.store.keys().destroy(s).await?;
         }
         Ok(())
     }
 
     /// The subject's key if it still exists (never creates one).
     async fn existing_key(&self, subject: &str) -> Result<Option<DataKey>> {
-        Ok(self
-            .inner
-            .store
-            .keys()
-            .find(self.inner.store.db(), subject)
-            .await?)
+        Ok(self.inner.store.keys().find(subject).await?)
     }
 }
 

@@ -212,6 +212,8 @@ impl TelemetryApi {
             }],
             completed_at: Some(timestamp(now)),
             key_destroyed,
+            key_backups_gone_by: key_destroyed
+                .then(|| timestamp(self.inner.store.keys().backups_gone_by(now))),
         };
         let encoded = STANDARD.encode(receipt.encode_to_vec());
         self.inner

@@ -182,7 +182,7 @@ impl Store {
             ))
             .await?;
         }
-        let key_destroyed = self.keys.destroy(&txn, subject).await?;
+        let key_destroyed = self.keys.destroy(subject).await?;
         suppression::Entity::insert(suppression::ActiveModel {
             subject_hash: Set(self.subject_hash(subject)),
             erased_at: Set(now),

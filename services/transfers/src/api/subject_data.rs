@@ -150,6 +150,7 @@ impl TransfersApi {
             },
             completed_at: Some(timestamp(now)),
             key_destroyed: false,
+            key_backups_gone_by: None,
         };
         let encoded = STANDARD.encode(receipt.encode_to_vec());
         if !self
