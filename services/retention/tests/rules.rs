@@ -88,13 +88,16 @@ async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Resu
         ("telemetry.crash", EventTime, months_before(now, 12)),
         ("consent.proof", AccountClosed, months_before(now, 96)),
         ("transfers.log", EventTime, months_before(now, 96)),
+        // Issue 16: the access trail and aggregates have a limit too.
+        ("audit.access", EventTime, months_before(now, 96)),
+        ("telemetry.aggregate", EventTime, months_before(now, 120)),
     ]
     .into_iter()
     .map(|(c, t, at)| (c.to_owned(), (t, at)))
     .collect();
     assert_eq!(
         sent, expected,
-        "aggregates and backups are kept without limit: no rule"
+        "backups are covered by key deletion: no rule"
     );
 
     let mut holds: Vec<(String, String, String)> = request

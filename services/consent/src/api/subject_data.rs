@@ -326,6 +326,7 @@ impl SubjectDataService for ConsentApi {
         &self,
         request: Request<pb::PurgeExpiredRequest>,
     ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let trail = audit::Trail::of(&request);
         let r = request.into_inner();
         let mut v = FieldViolations::new();
         v.check("run_id", check_request_id(&r.run_id));
@@ -362,10 +363,13 @@ impl SubjectDataService for ConsentApi {
             }
         }
         v.finish()?;
+        // The access trail's own rule (`audit.access`), beside the ledger's.
+        let mut results = Vec::new();
+        if let Some((trail, caller)) = trail {
+            results.extend(trail.purge(&r, &caller, self.inner.clock.now()).await?);
+        }
         let Some(cutoff) = cutoff else {
-            return Ok(Response::new(pb::PurgeExpiredResponse {
-                results: Vec::new(),
-            }));
+            return Ok(Response::new(pb::PurgeExpiredResponse { results }));
         };
         let (purged, held_count) = if blanket {
             let (expired, _) = self.inner.store.purge_proof(cutoff, &[], true).await?;
@@ -377,13 +381,15 @@ impl SubjectDataService for ConsentApi {
                 .await?
         };
         tracing::info!(run_id = %r.run_id, purged, held = held_count, dry_run = r.dry_run, "consent proof purge");
-        Ok(Response::new(pb::PurgeExpiredResponse {
-            results: vec![pb::PurgeResult {
+        results.insert(
+            0,
+            pb::PurgeResult {
                 category: PROOF.to_owned(),
                 purged,
                 held: held_count,
                 hold_ids: if held_count > 0 { hold_ids } else { Vec::new() },
-            }],
-        }))
+            },
+        );
+        Ok(Response::new(pb::PurgeExpiredResponse { results }))
     }
 }

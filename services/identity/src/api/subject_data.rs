@@ -112,9 +112,15 @@ impl SubjectDataService for IdentityApi {
         &self,
         request: Request<pb::PurgeExpiredRequest>,
     ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let trail = audit::Trail::of(&request);
         let r = request.into_inner();
         let (rules, holds) = purge_request(&r)?;
         let outcomes = self.store.purge(&rules, &holds, r.dry_run).await?;
+        // The access trail's own rule (`audit.access`), after the records'.
+        let trail_result = match trail {
+            Some((trail, caller)) => trail.purge(&r, &caller, self.clock.now()).await?,
+            None => None,
+        };
         for o in &outcomes {
             tracing::info!(run_id = %r.run_id, category = %o.category, purged = o.purged, held = o.held, dry_run = r.dry_run, "purge");
         }
@@ -127,6 +133,7 @@ impl SubjectDataService for IdentityApi {
                     held: o.held,
                     hold_ids: o.hold_ids,
                 })
+                .chain(trail_result)
                 .collect(),
         }))
     }

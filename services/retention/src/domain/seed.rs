@@ -112,14 +112,29 @@ pub fn policies(telemetry_months: u32) -> Vec<Policy> {
             LegitimateInterests,
             "12 months from when the crash happened",
         ),
-        // "We may also retain aggregate information beyond this time ... You cannot be
-        // identified from aggregate information".
+        // "We may also retain aggregate information beyond this time for research
+        // purposes ... You cannot be identified from aggregate information": beyond the
+        // eight years of personal data, but not without limit (issue 16). Ten years from
+        // the bucket's day; telemetry deletes buckets of earlier days.
         policy(
             "telemetry.aggregate",
-            Period::default(),
-            Never,
+            Period::years(10),
+            EventTime,
             LegitimateInterests,
-            "kept without limit: aggregates do not identify anyone",
+            "ten years from the day counted: aggregates do not identify anyone, and are \
+             kept beyond the eight years of personal data for research, not without limit",
+        ),
+        // The access trail (who read or changed whose data): accountability and security
+        // of processing (Art. 5(2) and 32 GDPR), and the policy's "eight years ... to
+        // identify any issues, resolve any legal proceedings", counted from each access.
+        // Every service deletes the expired prefix of its trail (see
+        // `pdm_runtime::audit::retention`).
+        policy(
+            "audit.access",
+            EIGHT_YEARS,
+            EventTime,
+            LegalObligation,
+            "each access to personal data is recorded and kept for eight years from the access",
         ),
         // Legal records: proof of consent and the record of transfers (accountability,
         // Art. 5(2), 7(1) and 30 GDPR).
@@ -169,6 +184,8 @@ mod tests {
             "transfers.log",
             "telemetry.event",
             "telemetry.crash",
+            "telemetry.aggregate",
+            "audit.access",
         ] {
             assert_ne!(find(key).trigger, RetentionTrigger::Never, "{key}");
         }
@@ -182,6 +199,10 @@ mod tests {
             )
         );
         assert_eq!(find("telemetry.event").period, Period::months(13));
+        // Issue 16: access trails and aggregates have a limit too.
+        assert_eq!(find("audit.access").period, Period::years(8));
+        assert_eq!(find("audit.access").trigger, RetentionTrigger::EventTime);
+        assert_eq!(find("telemetry.aggregate").period, Period::years(10));
         let six = policies(6);
         let events = six.iter().find(|p| p.category == "telemetry.event");
         assert_eq!(events.map(|p| p.period), Some(Period::months(6)));

@@ -37,6 +37,9 @@ const SERVICE: &str = "telemetry";
 pub const EVENTS: &str = "telemetry.event";
 /// Crash reports.
 pub const CRASHES: &str = "telemetry.crash";
+/// Category key of aggregates (policy: "We may also retain aggregate information beyond
+/// this time"; kept as long as `telemetry.aggregate` says, counted from the bucket's day).
+pub const AGGREGATES: &str = "telemetry.aggregate";
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
 
@@ -334,6 +337,7 @@ impl SubjectDataService for TelemetryApi {
         &self,
         request: Request<pb::PurgeExpiredRequest>,
     ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let trail = audit::Trail::of(&request);
         let r = request.into_inner();
         let mut v = FieldViolations::new();
         v.check("run_id", check_request_id(&r.run_id));
@@ -341,7 +345,10 @@ impl SubjectDataService for TelemetryApi {
         for (i, rule) in r.rules.iter().enumerate() {
             match rule.cutoff.as_ref().and_then(from_timestamp) {
                 Some(cutoff) => {
-                    if rule.category == EVENTS || rule.category == CRASHES {
+                    if rule.category == EVENTS
+                        || rule.category == CRASHES
+                        || rule.category == AGGREGATES
+                    {
                         rules.push((rule.category.clone(), cutoff));
                     }
                 }
@@ -376,7 +383,15 @@ impl SubjectDataService for TelemetryApi {
                 .filter(|h| !h.subject_id.is_empty())
                 .map(|h| h.subject_id.clone())
                 .collect();
-            let (purged, held_count) = if category == EVENTS {
+            let (purged, held_count) = if category == AGGREGATES {
+                // Aggregates name nobody: only a hold on every subject keeps them.
+                let day = crate::domain::aggregate::first_day_kept(cutoff);
+                if blanket {
+                    (0, self.inner.store.purge_aggregates(&day, true).await?)
+                } else {
+                    (self.inner.store.purge_aggregates(&day, r.dry_run).await?, 0)
+                }
+            } else if category == EVENTS {
                 if blanket {
                     let (expired, _) = self.inner.store.purge_events(cutoff, &[], true).await?;
                     (0, expired)
@@ -406,6 +421,10 @@ impl SubjectDataService for TelemetryApi {
                     Vec::new()
                 },
             });
+        }
+        // The access trail's own rule (`audit.access`).
+        if let Some((trail, caller)) = trail {
+            results.extend(trail.purge(&r, &caller, self.inner.clock.now()).await?);
         }
         Ok(Response::new(pb::PurgeExpiredResponse { results }))
     }

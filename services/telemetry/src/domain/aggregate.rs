@@ -57,6 +57,12 @@ pub fn small_bucket_cutoff(today: chrono::NaiveDate, window_days: u32) -> chrono
         .unwrap_or(chrono::NaiveDate::MIN)
 }
 
+/// The first bucket day kept by a `telemetry.aggregate` cutoff, as stored (YYYY-MM-DD):
+/// a bucket is deleted once its whole day is before the cutoff.
+pub fn first_day_kept(cutoff: chrono::DateTime<chrono::Utc>) -> String {
+    cutoff.date_naive().format("%Y-%m-%d").to_string()
+}
+
 /// Splits buckets into those shown (with their event counts) and the number withheld.
 pub fn suppress<T>(buckets: Vec<(T, Bucket)>, k: u32) -> (Vec<(T, u64)>, u32) {
     let mut withheld = 0u32;
@@ -79,6 +85,18 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
+
+    #[test]
+    fn an_aggregate_goes_once_its_whole_day_is_before_the_cutoff() {
+        // Policy: aggregates may be kept "beyond this time", not without limit.
+        let cutoff = chrono::DateTime::parse_from_rfc3339("2036-05-03T10:00:00Z")
+            .expect("time")
+            .to_utc();
+        let first = first_day_kept(cutoff);
+        assert_eq!(first, "2036-05-03");
+        assert!("2036-05-02" < first.as_str());
+        assert!("2036-05-03" >= first.as_str());
+    }
 
     fn b(events: u64, people: u64) -> Bucket {
         Bucket { events, people }

@@ -268,6 +268,44 @@ impl Store {
             .rows_affected())
     }
 
+    /// Deletes the buckets of days before `cutoff` (YYYY-MM-DD), published or not, with
+    /// their sets of people: the `telemetry.aggregate` rule. Returns the buckets deleted
+    /// (counted only on a dry run).
+    pub async fn purge_aggregates(&self, cutoff: &str, dry_run: bool) -> Result<u64> {
+        let backend = self.db.get_database_backend();
+        let p1 = if self.postgres() { "$1" } else { "?" };
+        if dry_run {
+            return Ok(self
+                .db
+                .query_one_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!("SELECT COUNT(*) AS n FROM aggregates WHERE day < {p1}"),
+                    [cutoff.into()],
+                ))
+                .await?
+                .map(|r| r.try_get::<i64>("", "n"))
+                .transpose()?
+                .map_or(0, |n| u64::try_from(n).unwrap_or(0)));
+        }
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("DELETE FROM aggregate_people WHERE day < {p1}"),
+            [cutoff.into()],
+        ))
+        .await?;
+        let deleted = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!("DELETE FROM aggregates WHERE day < {p1}"),
+                [cutoff.into()],
+            ))
+            .await?
+            .rows_affected();
+        txn.commit().await?;
+        Ok(deleted)
+    }
+
     /// Deletes an erased subject's hash from the sets of buckets still short of k (a
     /// published bucket has none: it stays as it is).
     pub(super) async fn forget_person<C: ConnectionTrait>(

@@ -287,6 +287,7 @@ impl SubjectDataService for TransfersApi {
         &self,
         request: Request<pb::PurgeExpiredRequest>,
     ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
+        let trail = audit::Trail::of(&request);
         let r = request.into_inner();
         let mut v = FieldViolations::new();
         v.check("run_id", check_request_id(&r.run_id));
@@ -322,10 +323,13 @@ impl SubjectDataService for TransfersApi {
             }
         }
         v.finish()?;
+        // The access trail's own rule (`audit.access`), beside the log's.
+        let mut results = Vec::new();
+        if let Some((trail, caller)) = trail {
+            results.extend(trail.purge(&r, &caller, self.clock.now()).await?);
+        }
         let Some(cutoff) = cutoff else {
-            return Ok(Response::new(pb::PurgeExpiredResponse {
-                results: Vec::new(),
-            }));
+            return Ok(Response::new(pb::PurgeExpiredResponse { results }));
         };
         let (purged, held_count) = if blanket {
             let (expired, _) = self.store.purge_log(cutoff, &[], true).await?;
@@ -334,13 +338,15 @@ impl SubjectDataService for TransfersApi {
             self.store.purge_log(cutoff, &held, r.dry_run).await?
         };
         tracing::info!(run_id = %r.run_id, purged, held = held_count, dry_run = r.dry_run, "transfer log purge");
-        Ok(Response::new(pb::PurgeExpiredResponse {
-            results: vec![pb::PurgeResult {
+        results.insert(
+            0,
+            pb::PurgeResult {
                 category: LOG.to_owned(),
                 purged,
                 held: held_count,
                 hold_ids: if held_count > 0 { hold_ids } else { Vec::new() },
-            }],
-        }))
+            },
+        );
+        Ok(Response::new(pb::PurgeExpiredResponse { results }))
     }
 }

@@ -190,6 +190,11 @@ impl std::fmt::Display for Tamper {
 
 /// Checks a chain entry by entry, in position order, so a log of any length is checked
 /// in pages.
+///
+/// A trail whose oldest entries were purged under its retention rule starts later than 1:
+/// the first entry kept is taken as the start (its MAC covers its link to the entry before
+/// it), and the start is accepted only if the last purge entry of the chain names it (see
+/// [`super::retention`]); otherwise the entries before it are reported missing.
 #[derive(Debug)]
 pub struct Verifier {
     seal: Seal,
@@ -197,6 +202,10 @@ pub struct Verifier {
     prev: Vec<u8>,
     entries: u64,
     problems: Vec<Tamper>,
+    /// Where the trail starts, when its first entry kept is not the first ever written.
+    start: Option<i64>,
+    /// The start the last purge entry read so far names.
+    purged_to: Option<i64>,
     /// Heads still to meet, by position.
     pending: BTreeMap<i64, Vec<Expected>>,
     /// Sources already reported as rewritten (the first divergence says it all).
@@ -216,6 +225,8 @@ impl Verifier {
             prev: GENESIS.to_vec(),
             entries: 0,
             problems: Vec::new(),
+            start: None,
+            purged_to: None,
             pending,
             rewritten: Vec::new(),
         }
@@ -224,6 +235,12 @@ impl Verifier {
     /// Checks the next entry.
     pub fn push(&mut self, c: &ChainedEntry) {
         self.entries += 1;
+        if self.entries == 1 && c.seq > 1 {
+            self.start_at(c);
+        }
+        if let Some(start) = super::retention::purged_start(c) {
+            self.purged_to = Some(start);
+        }
         if c.seq != self.expected_seq {
             self.problems.push(Tamper::Missing(c.seq));
         } else if c.prev_hash != self.prev {
@@ -246,6 +263,23 @@ impl Verifier {
         self.prev.clone_from(&c.hash);
     }
 
+    /// Takes `c`, the first entry read, as the start of a trail whose earlier entries were
+    /// purged: heads seen before it can no longer be compared, except the one just before
+    /// it, which is the link `c` carries.
+    fn start_at(&mut self, c: &ChainedEntry) {
+        self.start = Some(c.seq);
+        self.expected_seq = c.seq;
+        self.prev.clone_from(&c.prev_hash);
+        let before: Vec<i64> = self.pending.range(..c.seq).map(|(s, _)| *s).collect();
+        for seq in before {
+            for e in self.pending.remove(&seq).unwrap_or_default() {
+                if e.seq == c.seq - 1 && e.mac != c.prev_hash {
+                    self.rewritten(e);
+                }
+            }
+        }
+    }
+
     fn rewritten(&mut self, e: Expected) {
         if !self.rewritten.contains(&e.by) {
             self.rewritten.push(e.by.clone());
@@ -264,6 +298,13 @@ impl Verifier {
     /// Checks the end against the recorded head (`None`: nothing was ever written) and
     /// returns the entries read and the problems found.
     pub fn finish(mut self, head: Option<(i64, Vec<u8>)>) -> (u64, Vec<Tamper>) {
+        // A later start than 1 is a purge only if the last purge entry says so: deleting
+        // more, or the purge entry itself, leaves entries missing.
+        if let Some(start) = self.start
+            && self.purged_to != Some(start)
+        {
+            self.problems.insert(0, Tamper::Missing(start));
+        }
         let last = self.expected_seq - 1;
         match head {
             Some((head_seq, head_hash)) if head_seq != last || head_hash != self.prev => {

@@ -62,7 +62,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The handler may need the trail itself (its retention rule in PurgeExpired).
+        if let Some(trail) = self.trail.get() {
+            request.extensions_mut().insert(trail.clone());
+        }
         let caller = request.extensions().get::<Caller>().cloned();
         let method = request.uri().path().to_owned();
         let trail = self.trail.clone();

@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod keys;
 pub mod layer;
 pub mod migration;
+pub mod retention;
 pub mod seal_migration;
 pub mod service;
 pub mod store;
@@ -81,10 +82,13 @@ pub fn respond<T>(
     accessed(tonic::Response::new(message), subject_id, purpose)
 }
 
-/// The sending end of a service's trail.
+/// The sending end of a service's trail. Handlers find it in their request's extensions
+/// (the [`layer::AuditLayer`] puts it there) to apply the trail's retention rule.
 #[derive(Debug, Clone)]
 pub struct Trail {
     tx: mpsc::Sender<AccessEntry>,
+    db: DatabaseConnection,
+    seal: Seal,
 }
 
 impl Trail {
@@ -98,9 +102,59 @@ impl Trail {
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         (
-            Self { tx },
+            Self {
+                tx,
+                db: db.clone(),
+                seal: seal.clone(),
+            },
             tokio::spawn(write(db, service, seal, rx, stop)),
         )
+    }
+
+    /// The trail of the service answering `request` and who is calling, when the
+    /// [`layer::AuditLayer`] is in front of it (every mesh server).
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<(Self, String)> {
+        let trail = request.extensions().get::<Self>()?.clone();
+        let caller = request
+            .extensions()
+            .get::<crate::tls::identity::Caller>()
+            .map_or_else(|| "anonymous".to_owned(), ToString::to_string);
+        Some((trail, caller))
+    }
+
+    /// Applies the trail's retention rule of a `PurgeExpired` request ([`retention`]):
+    /// the result to report for [`retention::CATEGORY`], or None when the request names
+    /// no rule for it. `caller` is who asked (recorded in the purge entry).
+    pub async fn purge(
+        &self,
+        request: &pdm_proto::subject::v1::PurgeExpiredRequest,
+        caller: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<pdm_proto::subject::v1::PurgeResult>, tonic::Status> {
+        let Some(rule) = retention::trail_rule(&request.rules, &request.holds) else {
+            return Ok(None);
+        };
+        let done = store::purge_before(&self.db, &self.seal, &rule, caller, now, request.dry_run)
+            .await
+            .map_err(|e| crate::error::database("purging the access trail", &e))?;
+        tracing::info!(
+            run_id = %request.run_id,
+            category = retention::CATEGORY,
+            purged = done.purged,
+            held = done.held,
+            dry_run = request.dry_run,
+            "access trail purge"
+        );
+        Ok(Some(pdm_proto::subject::v1::PurgeResult {
+            category: retention::CATEGORY.to_owned(),
+            purged: done.purged,
+            held: done.held,
+            hold_ids: if done.held > 0 {
+                rule.hold_ids
+            } else {
+                Vec::new()
+            },
+        }))
     }
 
     /// Queues an entry.

@@ -2,7 +2,7 @@
 //! database extend one chain), reading it back in pages, and re-sealing a trail written
 //! before keys.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
     sea_query::{Expr, ExprTrait, IntoIden, LockType, OnConflict, Order, Query, SelectStatement},
@@ -11,6 +11,7 @@ use sea_orm::{
 use super::{
     chain::{AccessEntry, ChainedEntry, GENESIS, Seal, Verifier},
     migration::{AccessLog, AccessLogHead},
+    retention::{TrailRule, purge_entry, purge_start},
     seal_migration::HeadScheme,
     witness::WITNESS_METHOD,
 };
@@ -31,8 +32,16 @@ pub async fn append(
     if entries.is_empty() {
         return Ok(());
     }
-    let backend = db.get_database_backend();
     let txn = crate::db::begin_write(db).await?;
+    let (seq, prev) = locked_head(&txn).await?;
+    append_in(&txn, seal, seq, prev, entries).await?;
+    txn.commit().await
+}
+
+/// The head, locked until the transaction ends (PostgreSQL; SQLite serialises writers
+/// anyway): `(0, GENESIS)` before the first entry.
+async fn locked_head(txn: &impl ConnectionTrait) -> Result<(i64, Vec<u8>), DbErr> {
+    let backend = txn.get_database_backend();
     let mut select = Query::select();
     select
         .columns([AccessLogHead::Seq, AccessLogHead::Hash])
@@ -42,13 +51,23 @@ pub async fn append(
         // Another replica appending waits here; SQLite serialises writers anyway.
         select.lock(LockType::Update);
     }
-    let (mut seq, mut prev) = match txn.query_one(&select).await? {
+    Ok(match txn.query_one(&select).await? {
         Some(row) => (
             row.try_get::<i64>("", "seq")?,
             row.try_get::<Vec<u8>>("", "hash")?,
         ),
         None => (0, GENESIS.to_vec()),
-    };
+    })
+}
+
+/// Appends `entries` after the head (`seq`, `prev`) inside `txn`, and moves the head.
+async fn append_in(
+    txn: &impl ConnectionTrait,
+    seal: &Seal,
+    mut seq: i64,
+    mut prev: Vec<u8>,
+    entries: &[AccessEntry],
+) -> Result<(), DbErr> {
     let mut insert = Query::insert();
     insert.into_table(AccessLog::Table).columns([
         AccessLog::Seq,
@@ -79,7 +98,89 @@ pub async fn append(
     }
     txn.execute(&insert).await?;
     txn.execute(&set_head(seq, prev)).await?;
-    txn.commit().await
+    Ok(())
+}
+
+/// What a purge of the trail did (or would do, on a dry run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrailPurge {
+    /// Entries deleted.
+    pub purged: u64,
+    /// Expired entries kept because of a legal hold.
+    pub held: u64,
+}
+
+/// Deletes the entries `rule` lets go: the prefix before the first entry still within the
+/// period or naming a held subject, then appends the purge entry naming the new start,
+/// sealed with `seal`, in one transaction (see [`super::retention`]). `caller` is who asked.
+pub async fn purge_before(
+    db: &DatabaseConnection,
+    seal: &Seal,
+    rule: &TrailRule,
+    caller: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<TrailPurge, DbErr> {
+    let cutoff = rule
+        .cutoff
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let txn = crate::db::begin_write(db).await?;
+    let (head, prev) = locked_head(&txn).await?;
+    let expired = count(&txn, Expr::col(AccessLog::At).lt(cutoff.clone())).await?;
+    if head == 0 || expired == 0 {
+        return Ok(TrailPurge::default());
+    }
+    if rule.blanket {
+        return Ok(TrailPurge {
+            purged: 0,
+            held: expired,
+        });
+    }
+    // Times are stored as fixed-width RFC 3339 in UTC: text order is time order.
+    let mut kept = Expr::col(AccessLog::At).gte(cutoff.clone());
+    if !rule.held_subjects.is_empty() {
+        kept = kept.or(Expr::col(AccessLog::SubjectId).is_in(rule.held_subjects.clone()));
+    }
+    let first_kept = Query::select()
+        .expr_as(Expr::col(AccessLog::Seq).min(), "first")
+        .from(AccessLog::Table)
+        .and_where(kept)
+        .to_owned();
+    let first_kept = match txn.query_one(&first_kept).await? {
+        Some(row) => row.try_get::<Option<i64>>("", "first")?,
+        None => None,
+    };
+    let start = purge_start(first_kept, head);
+    let purged = count(&txn, Expr::col(AccessLog::Seq).lt(start)).await?;
+    let held = if rule.held_subjects.is_empty() {
+        0
+    } else {
+        expired.saturating_sub(purged)
+    };
+    if dry_run || purged == 0 {
+        return Ok(TrailPurge { purged, held });
+    }
+    let delete = Query::delete()
+        .from_table(AccessLog::Table)
+        .and_where(Expr::col(AccessLog::Seq).lt(start))
+        .to_owned();
+    txn.execute(&delete).await?;
+    append_in(&txn, seal, head, prev, &[purge_entry(start, caller, now)]).await?;
+    txn.commit().await?;
+    Ok(TrailPurge { purged, held })
+}
+
+/// How many entries match `condition`.
+async fn count(txn: &impl ConnectionTrait, condition: Expr) -> Result<u64, DbErr> {
+    let select = Query::select()
+        .expr_as(Expr::col(AccessLog::Seq).count(), "n")
+        .from(AccessLog::Table)
+        .and_where(condition)
+        .to_owned();
+    Ok(match txn.query_one(&select).await? {
+        Some(row) => u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0),
+        None => 0,
+    })
 }
 
 /// Writes the head: the last position and MAC, keyed.
