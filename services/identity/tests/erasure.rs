@@ -431,6 +431,50 @@ async fn the_billing_record_is_kept_sealed_under_a_legal_obligation_for_the_rete
     Ok(())
 }
 
+/// The key store is a database apart from the data: an erasure whose process dies after
+/// the rows are gone but before the key is destroyed leaves the key behind. The retry of
+/// the same request (rights retries until it has an answer) destroys it.
+#[tokio::test]
+async fn a_retried_erasure_destroys_a_key_a_crash_left_behind() -> anyhow::Result<()> {
+    let mesh = TestMesh::new().with(Identity).start().await?;
+    let mut identity = mesh.identity();
+    let person = Person::new();
+    let (subject, _) = full_account(&mut identity, &person, true).await?;
+    let (root, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
+    let keys = pdm_runtime::key_store::connect(mesh.settings(), "identity", &root).await?;
+    let before_erasure = keys.export().await?;
+
+    let mut subject_data = mesh.subject_data("identity");
+    let first = subject_data
+        .erase_subject(erase("dsr-crash", &subject))
+        .await?
+        .into_inner()
+        .receipt
+        .expect("receipt");
+    assert!(first.key_destroyed);
+    assert!(
+        first.key_backups_gone_by.is_some(),
+        "the receipt says until when backups hold the key"
+    );
+    assert!(!keys.exists(&subject).await?);
+
+    // As if the process died between the commit and the key's destruction.
+    keys.import(&before_erasure).await?;
+    assert!(keys.exists(&subject).await?);
+    let retried = subject_data
+        .erase_subject(erase("dsr-crash", &subject))
+        .await?
+        .into_inner()
+        .receipt
+        .expect("receipt");
+    assert_eq!(retried, first, "the retry answers with the first receipt");
+    assert!(
+        !keys.exists(&subject).await?,
+        "and destroys the key left behind"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn erase_subject_is_idempotent_per_request_id() -> anyhow::Result<()> {
     let clock = ManualClock::new(start_time());

@@ -63,8 +63,8 @@ pub enum Sink {
 impl Sink {
     /// The sink the settings choose: the SMTP relay of `rights.smtp_relay`, else the
     /// mailbox file. Every `rights.smtp_*` key is checked (a bad one is named and stops
-    /// the start); a PostgreSQL deployment without a relay is warned that confirmations
-    /// would reach nobody.
+    /// the start); a PostgreSQL or production deployment without a relay is warned that
+    /// confirmations would reach nobody.
     pub fn configure(
         settings: &RightsSettings,
         runtime: &pdm_runtime::Settings,
@@ -79,12 +79,16 @@ impl Sink {
             Ok(lines) => tracing::info!(lines, "removed plaintext lines from the mailbox file"),
             Err(e) => tracing::warn!(error = %e, "scrubbing the mailbox file failed"),
         }
-        // A shared database means a deployment: a file on one replica's disk reaches
-        // nobody, so the confirmations the policy promises would not arrive.
-        if matches!(
+        // A shared database, or an environment named production, means a deployment: a
+        // file on one replica's disk reaches nobody, so the confirmations the policy
+        // promises would not arrive.
+        let shared = matches!(
             pdm_runtime::db::DatabaseTarget::resolve(runtime, crate::NAME),
             Ok(pdm_runtime::db::DatabaseTarget::Postgres { .. })
-        ) {
+        );
+        let production = runtime.otlp.environment.eq_ignore_ascii_case("production")
+            || runtime.otlp.environment.eq_ignore_ascii_case("prod");
+        if shared || production {
             tracing::warn!(
                 file = %path.display(),
                 "messages to subjects go to a local mailbox file, which is for development only: \

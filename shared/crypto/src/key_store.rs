@@ -175,6 +175,14 @@ impl KeyStore {
             .ok_or(KeyStoreError::Db(DbErr::RecordNotInserted))
     }
 
+    /// Whether the subject has a key (without opening it).
+    pub async fn exists(&self, subject: &str) -> Result<bool, DbErr> {
+        Ok(entity::Entity::find_by_id(subject.to_owned())
+            .count(&self.db)
+            .await?
+            > 0)
+    }
+
     /// Destroys the subject's key; returns whether one existed.
     pub async fn destroy(&self, subject: &str) -> Result<bool, DbErr> {
         let result = entity::Entity::delete_by_id(subject.to_owned())

@@ -83,6 +83,8 @@ impl Store {
             .previous_erasure(request_id, subject, &subject_ref)
             .await?
         {
+            // A retry after a crash between the commit and the key's destruction.
+            self.keys.destroy(subject).await?;
             return Ok(done);
         }
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
@@ -109,6 +111,10 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        // The key store is another database: the key goes once the rows are gone (the
+        // billing archive needed it), and a retry of this request destroys it if a crash
+        // came in between.
+        self.keys.destroy(subject).await?;
         Ok(receipt)
     }
 
@@ -210,7 +216,8 @@ impl Store {
             .exec(txn)
             .await?
             .rows_affected;
-        let key_destroyed = self.keys.destroy(subject).await?;
+        // Destroyed by `erase` once this transaction has committed.
+        let key_destroyed = self.keys.exists(subject).await?;
 
         count(categories::PROFILE.key, accounts);
         count(categories::CREDENTIALS.key, accounts);
