@@ -158,8 +158,11 @@ pub fn policies(telemetry_months: u32) -> Vec<Policy> {
             Period::default(),
             Never,
             LegitimateInterests,
-            "covered by key deletion: erasing a subject destroys their encryption key \
-             (crypto-shredding), so copies in backups become unreadable",
+            "covered by key deletion: erasing a subject destroys their encryption key in \
+             the key store, which backups of the data do not hold, so those copies become \
+             unreadable (crypto-shredding); key store backups are deleted after \
+             crypto.key_backup_days (35 by default), the longest a restore can bring the \
+             data back",
         ),
     ]
 }
