@@ -3,13 +3,16 @@
 //! report of a child's data is confirmed by the privacy team and its erasure is due in 72
 //! hours ("Our policy towards the Children": "we will do our best efforts to promptly
 //! remove such information from our records"); `show` says how the delivery of each
-//! message to the subject went (issue 16), without an address.
+//! message to the subject went (issue 16), without an address, and after an erasure until
+//! when key store backups can still open the erased data.
 
 mod cli;
 
 use std::path::Path;
 
-use pdm_proto::rights::v1::{Regime, ReportChildRequest, RequestKind, SubmitRequestRequest};
+use pdm_proto::rights::v1::{
+    Credential, Regime, ReportChildRequest, RequestKind, SubmitRequestRequest, credential,
+};
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
 
 /// Runs `pdm rights <args>` as the privacy team against the mesh's rights service.
@@ -184,6 +187,53 @@ async fn pdm_rights_show_tells_whether_the_subject_was_sent_the_message() -> any
         "{text}"
     );
     assert!(!text.contains(&person.email), "no address shown: {text}");
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn pdm_rights_show_says_until_when_key_backups_can_bring_an_erasure_back()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = mesh(dir.path()).await?;
+    let (person, subject) = mesh.person_with_data().await?;
+    let erasure = mesh
+        .rights()
+        .submit_request(SubmitRequestRequest {
+            kind: RequestKind::Erasure as i32,
+            regime: Regime::UkGdpr as i32,
+            subject_id: subject,
+            credential: Some(Credential {
+                credential: Some(credential::Credential::Password(person.password.clone())),
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let (ok, text) = pdm_rights(&mesh, dir.path(), &["show", &erasure.request_id]).await?;
+        assert!(ok, "{text}");
+        if text.contains("status completed") {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never completed: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // The default crypto.key_backup_days: 35 days after the erasure.
+    let gone = (chrono::Utc::now() + chrono::Duration::days(35))
+        .format("%Y-%m-%d")
+        .to_string();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("keys destroyed"))
+        .unwrap_or_else(|| panic!("no key backup line: {text}"));
+    assert!(line.contains(&gone), "{line}");
     mesh.logs().assert_clean(&person.secrets());
     Ok(())
 }

@@ -206,6 +206,17 @@ fn print_request(r: &DataSubjectRequest) {
     }
 }
 
+/// The latest date by which the key store backups holding a key an erasure of the
+/// request destroyed are gone (each service's receipt states its own).
+fn backups_gone_by(r: &DataSubjectRequest) -> Option<prost_types::Timestamp> {
+    r.tasks
+        .iter()
+        .filter_map(|t| t.receipt.as_ref())
+        .filter(|rc| rc.key_destroyed)
+        .filter_map(|rc| rc.key_backups_gone_by)
+        .max_by_key(|t| (t.seconds, t.nanos))
+}
+
 fn minute(ts: Option<prost_types::Timestamp>) -> String {
     ts.and_then(|t| pdm_runtime::convert::from_timestamp(&t))
         .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
@@ -375,6 +386,13 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 ],
                 &tasks,
             );
+            if let Some(gone) = backups_gone_by(&r) {
+                println!(
+                    "keys destroyed; key store backups that could still open the erased data are \
+                     deleted by {} (crypto.key_backup_days)",
+                    day(Some(gone))
+                );
+            }
             print_messages(&r);
         }
         RightsCommand::Submit {
