@@ -43,7 +43,7 @@ async fn the_seed_follows_the_privacy_policy_and_every_change_is_a_new_version()
     let mut retention = mesh.retention();
 
     let seed = policies(&mut retention).await?;
-    assert_eq!(seed.len(), 13);
+    assert_eq!(seed.len(), 14);
     assert!(seed.iter().all(|p| p.version == 1
         && p.changed_by == "seed"
         && p.effective_from == Some(timestamp(start_time()))));
@@ -99,6 +99,11 @@ async fn the_seed_follows_the_privacy_policy_and_every_change_is_a_new_version()
             period(10, 0, 0),
         ),
         ("audit.access", RetentionTrigger::EventTime, period(8, 0, 0)),
+        (
+            "rights.request",
+            RetentionTrigger::RequestCompleted,
+            period(2, 0, 0),
+        ),
         ("backup", RetentionTrigger::Never, period(0, 0, 0)),
     ] {
         let p = find(&seed, category);
@@ -192,7 +197,7 @@ async fn the_seed_follows_the_privacy_policy_and_every_change_is_a_new_version()
     assert_eq!(err.code(), Code::NotFound);
 
     let now = policies(&mut retention).await?;
-    assert_eq!(now.len(), 14);
+    assert_eq!(now.len(), 15);
     assert_eq!(find(&now, "telemetry.event"), &v2);
 
     // The next run follows the version in force.
@@ -240,7 +245,7 @@ async fn configuration_extends_the_seed_and_sets_the_period_of_usage_events() ->
     .await?;
     let mut retention = mesh.retention();
     let seed = policies(&mut retention).await?;
-    assert_eq!(seed.len(), 14);
+    assert_eq!(seed.len(), 15);
     assert_eq!(find(&seed, "telemetry.event").period, period(0, 9, 0));
     let hr = find(&seed, "hr.application");
     assert_eq!((hr.version, hr.changed_by.as_str()), (1, "seed"));

@@ -72,7 +72,7 @@ async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Resu
 
     let now = clock.now();
     let sent = rules(request);
-    use RetentionTrigger::{AccountClosed, EventTime};
+    use RetentionTrigger::{AccountClosed, EventTime, RequestCompleted};
     let expected: BTreeMap<String, (RetentionTrigger, DateTime<Utc>)> = [
         ("account.profile", AccountClosed, now),
         ("account.credentials", AccountClosed, now),
@@ -91,6 +91,7 @@ async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Resu
         // Issue 16: the access trail and aggregates have a limit too.
         ("audit.access", EventTime, months_before(now, 96)),
         ("telemetry.aggregate", EventTime, months_before(now, 120)),
+        ("rights.request", RequestCompleted, months_before(now, 24)),
     ]
     .into_iter()
     .map(|(c, t, at)| (c.to_owned(), (t, at)))

@@ -52,7 +52,7 @@ async fn a_closed_account_shows_the_eight_year_date_and_billing_goes_after_it() 
 
     // Before closure: rules, but no dates.
     let open = schedule(&mut retention, &subject).await?;
-    assert_eq!(open.len(), 13);
+    assert_eq!(open.len(), 14);
     assert!(
         open.iter()
             .all(|e| e.triggered_at.is_none() && e.delete_after.is_none())

@@ -13,7 +13,7 @@ use pdm_crypto::Keyring;
 use pdm_proto::{
     consent::v1::{GetConsentsRequest, RecordObjectionRequest, SetDoNotSellRequest, Source},
     identity::v1::UpdateProfileRequest,
-    retention::v1::{GetScheduleRequest, RecordTriggerRequest},
+    retention::v1::{GetScheduleRequest, ListPoliciesRequest, RecordTriggerRequest},
     rights::v1::RequestKind,
     subject::v1::{
         EraseSubjectRequest, ExportSubjectRequest, RestrictSubjectRequest, RetentionTrigger,
@@ -29,7 +29,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    domain::{answers, mailbox, plan::Action},
+    domain::{answers, mailbox, plan::Action, proof},
     error::{Result, RightsError},
     outbox::Outbox,
     package::{AccessLine, ChunkWriter, ExportSummary, MAX_ACCESSES, record_json},
@@ -105,6 +105,7 @@ impl Worker {
         }
         self.close_finished().await;
         self.shred_erased().await;
+        self.forget_past_proof().await;
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
         let mut running = tokio::task::JoinSet::new();
@@ -159,7 +160,55 @@ impl Worker {
                     }
                     self.close_finished().await;
                     self.shred_erased().await;
+                    self.forget_past_proof().await;
                 }
+            }
+        }
+    }
+
+    /// Forgets the personal details of requests past their proof period: the retention
+    /// service's `rights.request` policy is the one source of the period (no copy here to
+    /// drift), read at every housekeeping. Without retention (`rights.retention = false`)
+    /// or without that policy nothing is forgotten. A failure is retried next time.
+    async fn forget_past_proof(&self) {
+        if !self.settings.retention {
+            return;
+        }
+        let policies = match self
+            .peers
+            .retention
+            .clone()
+            .list_policies(ListPoliciesRequest {})
+            .await
+        {
+            Ok(answer) => answer.into_inner().policies,
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "reading the proof period from retention failed; will retry");
+                return;
+            }
+        };
+        let Some(period) = policies
+            .iter()
+            .find(|p| p.category == proof::CATEGORY)
+            .and_then(|p| p.period)
+        else {
+            return;
+        };
+        let unsigned = |n: i32| u32::try_from(n).unwrap_or(0);
+        let period = proof::ProofPeriod {
+            years: unsigned(period.years),
+            months: unsigned(period.months),
+            days: unsigned(period.days),
+        };
+        let now = self.clock.now();
+        let Some(cutoff) = period.cutoff(now) else {
+            return;
+        };
+        match self.store.forget_expired(cutoff, &self.keyring, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(requests = n, "requests past their proof period forgotten"),
+            Err(e) => {
+                tracing::warn!(error = %e, "forgetting requests past their proof period failed; will retry")
             }
         }
     }

@@ -40,7 +40,7 @@ fn policy(
 /// configurable period of usage events (default 13).
 pub fn policies(telemetry_months: u32) -> Vec<Policy> {
     use LegalBasis::{Consent, Contract, LegalObligation, LegitimateInterests};
-    use RetentionTrigger::{AccountClosed, EventTime, Never};
+    use RetentionTrigger::{AccountClosed, EventTime, Never, RequestCompleted};
     vec![
         // "for as long as you have an account with us in order to meet our contractual
         // obligations to you".
@@ -152,6 +152,20 @@ pub fn policies(telemetry_months: u32) -> Vec<Policy> {
             LegalObligation,
             "the record of each transfer is kept for eight years",
         ),
+        // The rights service's own records: a request keeps its personal details (contact,
+        // rectified values, notes, messages, package) for two years after it was answered,
+        // then only kind, dates and outcome under a pseudonym. Two years: the California
+        // regulations require records of consumer requests and how they were answered for
+        // at least 24 months (Cal. Code Regs. tit. 11, § 7101(a)), and GDPR accountability
+        // (Art. 5(2)) needs the proof; storage limitation (Art. 5(1)(e)) stops there.
+        policy(
+            "rights.request",
+            Period::years(2),
+            RequestCompleted,
+            LegalObligation,
+            "the details of a privacy request are kept two years after it was answered; then \
+             only its kind, dates and outcome, under a pseudonym",
+        ),
         // "we may retain all personal data you submit for longer period of time for backups".
         policy(
             "backup",
@@ -189,6 +203,7 @@ mod tests {
             "telemetry.crash",
             "telemetry.aggregate",
             "audit.access",
+            "rights.request",
         ] {
             assert_ne!(find(key).trigger, RetentionTrigger::Never, "{key}");
         }

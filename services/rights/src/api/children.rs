@@ -197,6 +197,8 @@ impl RightsApi {
             package_expires_at: None,
             updated_at: now,
             deletion_reason: None,
+            subject_ref: None,
+            forgotten_at: None,
         };
         if !self
             .store

@@ -137,6 +137,8 @@ impl RightsApi {
             package_expires_at: None,
             updated_at: now,
             deletion_reason: s.deletion_reason,
+            subject_ref: None,
+            forgotten_at: None,
         };
         let stored = row.clone();
         let s_subject = stored.subject_id.clone();

@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod delivery;
 pub mod mailbox;
 pub mod plan;
+pub mod proof;
 pub mod receipt;
 pub mod refusal;
 pub mod report;

@@ -9,6 +9,7 @@ mod m20261203_000003_create_child_reports;
 mod m20261203_000005_create_concerns;
 mod m20261203_000006_add_deletion_reason;
 mod m20261204_000001_add_outbox_delivery;
+mod m20261204_000002_add_request_proof;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_create_concerns::Migration),
             Box::new(m20261203_000006_add_deletion_reason::Migration),
             Box::new(m20261204_000001_add_outbox_delivery::Migration),
+            Box::new(m20261204_000002_add_request_proof::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 mod concerns;
 pub mod entities;
 mod messages;
+mod proof;
 
 pub use concerns::{CONCERN_CLOSED, CONCERN_OPEN};
 

@@ -50,6 +50,10 @@ pub struct Model {
     pub updated_at: ChronoDateTimeUtc,
     /// The account-deletion reason the subject gave (a `DeletionReason` name).
     pub deletion_reason: Option<String>,
+    /// Keyed hash of the subject id, set when the details are forgotten.
+    pub subject_ref: Option<Vec<u8>>,
+    /// When the personal details were deleted at the end of the proof period.
+    pub forgotten_at: Option<ChronoDateTimeUtc>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
