@@ -31,6 +31,10 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let telemetry = telemetry::init(&settings, &process)?;
+    // From here (before the first log line) a SIGTERM stops gracefully, even while the
+    // services are still starting.
+    let shutdown = shutdown::signal();
+    tokio::pin!(shutdown);
     // Panics are logged without their formatted messages, which may hold request data.
     pdm_runtime::panic::install_hook();
     let (kek, kek_source) = keys::load_kek(&settings).context("loading the key-encryption key")?;
@@ -117,6 +121,12 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             }
             println!("{}", banner(&settings, &addrs, metrics_addr));
         }
+        () = &mut shutdown => {
+            stop.cancel();
+            while tasks.join_next().await.is_some() {}
+            telemetry.shutdown();
+            return Ok(());
+        }
         Some(finished) = tasks.join_next() => {
             stop.cancel();
             while tasks.join_next().await.is_some() {}
@@ -128,7 +138,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let outcome = tokio::select! {
-        () = shutdown::signal() => Ok(()),
+        () = &mut shutdown => Ok(()),
         Some(finished) = tasks.join_next() => {
             // One service stopping takes the process down: the orchestrator restarts it.
             let (name, result) = finished.context("service task")?;

@@ -505,3 +505,38 @@ async fn pdm_serve_identity_serves_then_stops_on_sigterm_without_logging_persona
     drop(database);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_sigterm_while_the_mesh_is_still_starting_is_a_graceful_stop() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut command = pdm(dir.path());
+    command
+        .args(["serve", "all"])
+        .env("PDM__DATA_DIR", dir.path().join("data"))
+        .env("PDM__LOG__FORMAT", "json");
+    for name in SERVICES {
+        command.env(
+            format!("PDM__SERVICES__{}__PORT", name.to_uppercase()),
+            free_port()?.to_string(),
+        );
+    }
+    command.env(
+        "PDM__METRICS__LISTEN",
+        format!("127.0.0.1:{}", free_port()?),
+    );
+    let mut pdm = Spawned::new(&mut command)?;
+    // Its first words: the process is starting (migrations, certificates), not serving.
+    let started = Instant::now();
+    while pdm.stdout().is_empty() && pdm.stderr().is_empty() {
+        anyhow::ensure!(started.elapsed() < LIMIT, "pdm said nothing");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    pdm.signal("TERM")?;
+    let status = pdm.wait(LIMIT).await?;
+    let (stdout, stderr) = pdm.output();
+    assert!(
+        status.success(),
+        "a SIGTERM during the start must stop gracefully, not kill: {status}\n{stdout}\n{stderr}"
+    );
+    Ok(())
+}
