@@ -69,6 +69,10 @@ pub async fn run(
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
         let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
         let store = Store::new(db.clone(), keys);
+        let adopted = store.adopt_archive_keys().await?;
+        if adopted > 0 {
+            tracing::info!(adopted, "moved billing archive keys into the key store");
+        }
         let rights = match settings.deletion.as_str() {
             "local" => None,
             "rights" => Some(RightsServiceClient::new(ctx.channel("rights")?)),

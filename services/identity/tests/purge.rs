@@ -388,7 +388,13 @@ async fn archived_billing_records_go_once_eight_years_after_closure_have_passed(
         })
         .await?;
     let db = mesh.connect_db("identity").await?;
+    let keys = mesh.connect_key_store("identity").await?;
     assert_eq!(rows(&db, "billing_archive").await, 1);
+    assert_eq!(
+        rows(&keys, "subject_keys").await,
+        1,
+        "the subject's key is gone, the archive entry's own key is in the key store"
+    );
     // What the retention service sends: closed more than eight years ago has expired.
     let eight_years_before =
         |now: DateTime<Utc>| now.checked_sub_months(Months::new(96)).expect("date");
@@ -441,6 +447,11 @@ async fn archived_billing_records_go_once_eight_years_after_closure_have_passed(
         BTreeMap::from([(BILLING.to_owned(), outcome(1, 0, &[]))])
     );
     assert_eq!(rows(&db, "billing_archive").await, 0);
+    assert_eq!(
+        rows(&keys, "subject_keys").await,
+        0,
+        "the purged entry's key goes with it: no data backup opens it any more"
+    );
 
     let mut secrets = person.secrets();
     secrets.push(("billing name", &billing_name));

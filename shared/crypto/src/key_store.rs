@@ -175,6 +175,23 @@ impl KeyStore {
             .ok_or(KeyStoreError::Db(DbErr::RecordNotInserted))
     }
 
+    /// The ids starting with `prefix` of keys made before `before` (for sweeping keys whose
+    /// records are gone).
+    pub async fn ids_made_before(
+        &self,
+        prefix: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<String>, DbErr> {
+        entity::Entity::find()
+            .select_only()
+            .column(entity::Column::SubjectId)
+            .filter(entity::Column::SubjectId.starts_with(prefix))
+            .filter(entity::Column::CreatedAt.lt(before))
+            .into_tuple()
+            .all(&self.db)
+            .await
+    }
+
     /// Whether the subject has a key (without opening it).
     pub async fn exists(&self, subject: &str) -> Result<bool, DbErr> {
         Ok(entity::Entity::find_by_id(subject.to_owned())

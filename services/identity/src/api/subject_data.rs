@@ -115,7 +115,10 @@ impl SubjectDataService for IdentityApi {
         let trail = audit::Trail::of(&request);
         let r = request.into_inner();
         let (rules, holds) = purge_request(&r)?;
-        let outcomes = self.store.purge(&rules, &holds, r.dry_run).await?;
+        let outcomes = self
+            .store
+            .purge(&rules, &holds, r.dry_run, self.clock.now())
+            .await?;
         // The access trail's own rule (`audit.access`), after the records'.
         let trail_result = match trail {
             Some((trail, caller)) => trail.purge(&r, &caller, self.clock.now()).await?,

@@ -27,6 +27,11 @@ use crate::{
 
 pub(super) const F_ARCHIVE: &str = "billing_archive.record";
 
+/// The key store id of a billing archive entry's key.
+pub(super) fn archive_key_id(archive_id: &str) -> String {
+    format!("archive:{archive_id}")
+}
+
 /// Why the archived billing record is kept. Policy, "How long we keep your information":
 /// "unless a longer retention period is required or permitted by law (such as tax,
 /// accounting ...)"; the period itself is the retention policy's, not written here.
@@ -263,16 +268,18 @@ impl Store {
         let key = self.key(subject).await?;
         let contact = open_billing(&key, billing)?;
         let archive_id = uuid::Uuid::now_v7().to_string();
-        let (archive_key, wrapped) = self
+        // The entry's key lives in the key store like the subjects' keys: destroyed when
+        // the entry is purged, so no backup of the data opens it afterwards.
+        let archive_key = self
             .keys
-            .keyring()
-            .generate(&format!("archive:{archive_id}"))?;
+            .find_or_create(&archive_key_id(&archive_id), now)
+            .await?;
         let record = serde_json::to_vec(&contact)
             .map_err(|_| IdentityError::Internal("archive encoding"))?;
         billing_archive::Entity::insert(billing_archive::ActiveModel {
             archive_id: Set(archive_id),
             subject_ref: Set(subject_ref.to_vec()),
-            wrapped_key: Set(wrapped),
+            wrapped_key: Set(Vec::new()),
             record: Set(archive_key.seal(F_ARCHIVE, &record)?),
             closed_at: Set(now),
         })

@@ -79,6 +79,7 @@ impl Store {
         rules: &[PurgeRule],
         holds: &[Hold],
         dry_run: bool,
+        now: DateTime<Utc>,
     ) -> Result<Vec<PurgeOutcome>> {
         let mut outcomes = Vec::new();
         for rule in rules {
@@ -140,6 +141,15 @@ impl Store {
             if !dry_run && !doomed.is_empty() {
                 self.delete_ids(&rule.category, doomed).await?;
             }
+            if archived && !dry_run {
+                let swept = self.sweep_archive_keys(now).await?;
+                if swept > 0 {
+                    tracing::info!(
+                        swept,
+                        "destroyed billing archive keys left by an interrupted purge"
+                    );
+                }
+            }
             outcomes.push(outcome);
         }
         Ok(outcomes)
@@ -185,6 +195,13 @@ impl Store {
     }
 
     async fn delete_ids(&self, category: &str, ids: Vec<String>) -> Result<()> {
+        let archive_keys: Vec<String> = if category == categories::BILLING.key {
+            ids.iter()
+                .map(|id| super::erasure::archive_key_id(id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         for chunk in ids.chunks(500) {
             let chunk = chunk.to_vec();
@@ -216,9 +233,91 @@ impl Store {
             }
         }
         txn.commit().await?;
+        // After the rows; a crash in between leaves keys that `sweep_archive_keys` takes.
+        for key in archive_keys {
+            self.keys.destroy(&key).await?;
+        }
         Ok(())
     }
+
+    /// Destroys billing archive keys whose entry is gone (a purge that died between its
+    /// commit and the keys). Only keys older than an hour: a younger one may belong to an
+    /// erasure whose entry is not committed yet.
+    pub(super) async fn sweep_archive_keys(&self, now: DateTime<Utc>) -> Result<u64> {
+        let ids = self
+            .keys
+            .ids_made_before(ARCHIVE_PREFIX, now - chrono::Duration::hours(1))
+            .await?;
+        let mut destroyed = 0;
+        for chunk in ids.chunks(500) {
+            let archive_ids: Vec<String> = chunk
+                .iter()
+                .filter_map(|k| k.strip_prefix(ARCHIVE_PREFIX).map(str::to_owned))
+                .collect();
+            let kept: std::collections::BTreeSet<String> = billing_archive::Entity::find()
+                .select_only()
+                .column(billing_archive::Column::ArchiveId)
+                .filter(billing_archive::Column::ArchiveId.is_in(archive_ids.clone()))
+                .into_tuple::<String>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .collect();
+            for id in archive_ids.iter().filter(|id| !kept.contains(*id)) {
+                if self
+                    .keys
+                    .destroy(&super::erasure::archive_key_id(id))
+                    .await?
+                {
+                    destroyed += 1;
+                }
+            }
+        }
+        Ok(destroyed)
+    }
+
+    /// Moves the keys of billing archive entries made before the key store out of their
+    /// rows into the store (same wrapping: KEK version 1, context `archive:<id>`).
+    pub async fn adopt_archive_keys(&self) -> Result<u64> {
+        let rows: Vec<(String, Vec<u8>, DateTime<Utc>)> = billing_archive::Entity::find()
+            .select_only()
+            .column(billing_archive::Column::ArchiveId)
+            .column(billing_archive::Column::WrappedKey)
+            .column(billing_archive::Column::ClosedAt)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let legacy: Vec<pdm_crypto::key_store::StoredKey> = rows
+            .into_iter()
+            .filter(|(_, wrapped, _)| !wrapped.is_empty())
+            .map(|(id, wrapped, closed)| pdm_crypto::key_store::StoredKey {
+                subject_id: super::erasure::archive_key_id(&id),
+                kek_version: 1,
+                wrapped_key: wrapped,
+                created_at: closed,
+            })
+            .collect();
+        if legacy.is_empty() {
+            return Ok(0);
+        }
+        self.keys.import(&legacy).await?;
+        for key in &legacy {
+            let id = key.subject_id.trim_start_matches(ARCHIVE_PREFIX).to_owned();
+            billing_archive::Entity::update_many()
+                .col_expr(
+                    billing_archive::Column::WrappedKey,
+                    sea_orm::sea_query::Expr::value(Vec::<u8>::new()),
+                )
+                .filter(billing_archive::Column::ArchiveId.eq(id))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(u64::try_from(legacy.len()).unwrap_or(u64::MAX))
+    }
 }
+
+/// The prefix of billing archive keys in the key store.
+const ARCHIVE_PREFIX: &str = "archive:";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

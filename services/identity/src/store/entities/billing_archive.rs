@@ -12,7 +12,8 @@ pub struct Model {
     pub archive_id: String,
     /// Blind index of the subject id.
     pub subject_ref: Vec<u8>,
-    /// The entry's own data key, wrapped by the KEK.
+    /// Empty: the entry's own data key is in the key store (`archive:<archive_id>`).
+    /// Entries archived before that kept it here, and are moved there at start.
     pub wrapped_key: Vec<u8>,
     /// Sealed JSON of the billing contact.
     pub record: Vec<u8>,
