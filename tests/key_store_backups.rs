@@ -140,6 +140,19 @@ async fn exported(mesh: &Mesh, service: &str, subject: &str) -> String {
     text
 }
 
+/// The email identity answers for `subject` (None when the account has none).
+async fn email_of(mesh: &Mesh, subject: &str) -> anyhow::Result<Option<String>> {
+    let account = mesh
+        .identity()
+        .get_account(GetAccountRequest {
+            subject_id: subject.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .account;
+    Ok(account.map(|a| a.email))
+}
+
 async fn key_store(mesh: &Mesh, service: &str) -> anyhow::Result<pdm_crypto::KeyStore> {
     let (root, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
     pdm_runtime::key_store::connect(mesh.settings(), service, &root).await
@@ -210,15 +223,10 @@ async fn a_restored_backup_of_every_data_database_opens_nothing_of_an_erased_sub
         );
     }
     // Someone else restored with the same copies reads as before.
-    let account = mesh
-        .identity()
-        .get_account(GetAccountRequest {
-            subject_id: other.clone(),
-        })
-        .await?
-        .into_inner()
-        .account;
-    assert_eq!(account.map(|a| a.email), Some(bystander.email.clone()));
+    assert_eq!(
+        email_of(&mesh, &other).await?,
+        Some(bystander.email.clone())
+    );
 
     // The key store backup taken with the copies brings the erased person back: that is
     // the window `crypto.key_backup_days` bounds.
@@ -226,15 +234,7 @@ async fn a_restored_backup_of_every_data_database_opens_nothing_of_an_erased_sub
         .await?
         .import(&identity_keys)
         .await?;
-    let account = mesh
-        .identity()
-        .get_account(GetAccountRequest {
-            subject_id: subject.clone(),
-        })
-        .await?
-        .into_inner()
-        .account;
-    assert_eq!(account.map(|a| a.email), Some(person.email.clone()));
+    assert_eq!(email_of(&mesh, &subject).await?, Some(person.email.clone()));
     Ok(())
 }
 
@@ -336,15 +336,7 @@ async fn keys_are_rotated_to_a_new_kek_and_old_backups_are_purged_and_open_nothi
     crypto.wrapping_keys = format!("v2:{v2}");
     crypto.retire_kek_below = 2;
     mesh.restart("identity").await?;
-    let account = mesh
-        .identity()
-        .get_account(GetAccountRequest {
-            subject_id: subject.clone(),
-        })
-        .await?
-        .into_inner()
-        .account;
-    assert_eq!(account.map(|a| a.email), Some(person.email.clone()));
+    assert_eq!(email_of(&mesh, &subject).await?, Some(person.email.clone()));
 
     // The backup from before the rotation is wrapped under the retired version: restored,
     // it opens nothing, and the tool says so.

@@ -11,13 +11,38 @@ mod cli;
 use std::path::Path;
 
 use pdm_proto::rights::v1::{
-    Credential, Regime, ReportChildRequest, RequestKind, SubmitRequestRequest, credential,
+    Credential, DataSubjectRequest, Regime, ReportChildRequest, RequestKind, SubmitRequestRequest,
+    credential,
 };
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
 
 /// Runs `pdm rights <args>` as the privacy team against the mesh's rights service.
 async fn pdm_rights(mesh: &Mesh, dir: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
     cli::pdm(mesh, dir, "rights", args).await
+}
+
+/// Submits an erasure for `subject` under UK GDPR, proved by `password` (None: it waits
+/// for verification).
+async fn erasure(
+    mesh: &Mesh,
+    subject: String,
+    password: Option<&str>,
+) -> anyhow::Result<DataSubjectRequest> {
+    Ok(mesh
+        .rights()
+        .submit_request(SubmitRequestRequest {
+            kind: RequestKind::Erasure as i32,
+            regime: Regime::UkGdpr as i32,
+            subject_id: subject,
+            credential: password.map(|p| Credential {
+                credential: Some(credential::Credential::Password(p.to_owned())),
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .request
+        .unwrap_or_default())
 }
 
 async fn mesh(dir: &Path) -> anyhow::Result<Mesh> {
@@ -41,18 +66,7 @@ async fn pdm_rights_deny_gives_the_reasons_and_the_right_to_lodge_a_complaint() 
     let person = Person::new();
     let subject = mesh.sign_up(&person).await?;
     // Waiting for verification: open.
-    let waiting = mesh
-        .rights()
-        .submit_request(SubmitRequestRequest {
-            kind: RequestKind::Erasure as i32,
-            regime: Regime::UkGdpr as i32,
-            subject_id: subject,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .request
-        .unwrap_or_default();
+    let waiting = erasure(&mesh, subject, None).await?;
     let (ok, text) = pdm_rights(
         &mesh,
         dir.path(),
@@ -144,18 +158,7 @@ async fn pdm_rights_show_tells_whether_the_subject_was_sent_the_message() -> any
     let mesh = mesh(dir.path()).await?;
     let person = Person::new();
     let subject = mesh.sign_up(&person).await?;
-    let waiting = mesh
-        .rights()
-        .submit_request(SubmitRequestRequest {
-            kind: RequestKind::Erasure as i32,
-            regime: Regime::UkGdpr as i32,
-            subject_id: subject,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .request
-        .unwrap_or_default();
+    let waiting = erasure(&mesh, subject, None).await?;
     let (ok, text) = pdm_rights(
         &mesh,
         dir.path(),
@@ -197,24 +200,10 @@ async fn pdm_rights_show_says_until_when_key_backups_can_bring_an_erasure_back()
     let dir = tempfile::tempdir()?;
     let mesh = mesh(dir.path()).await?;
     let (person, subject) = mesh.person_with_data().await?;
-    let erasure = mesh
-        .rights()
-        .submit_request(SubmitRequestRequest {
-            kind: RequestKind::Erasure as i32,
-            regime: Regime::UkGdpr as i32,
-            subject_id: subject,
-            credential: Some(Credential {
-                credential: Some(credential::Credential::Password(person.password.clone())),
-            }),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .request
-        .unwrap_or_default();
+    let request = erasure(&mesh, subject, Some(&person.password)).await?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let text = loop {
-        let (ok, text) = pdm_rights(&mesh, dir.path(), &["show", &erasure.request_id]).await?;
+        let (ok, text) = pdm_rights(&mesh, dir.path(), &["show", &request.request_id]).await?;
         assert!(ok, "{text}");
         if text.contains("status completed") {
             break text;

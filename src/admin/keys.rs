@@ -7,10 +7,7 @@
 //! deleted after `crypto.key_backup_days` by every `pdm keys backup` (or `purge-backups`).
 //! That period is how long an erased subject's data can come back from a restore.
 
-use std::{
-    io::Write as _,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -231,18 +228,8 @@ async fn write_backup(
             .collect(),
     };
     let path = dir.join(format!("keys-{service}-{}.json", now.format(TIME_FORMAT)));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(&serde_json::to_vec(&backup)?)?;
-    file.sync_all()?;
+    // Owner-only, like every secret pdm writes; the keys in it are still wrapped.
+    pdm_runtime::security::write_private(&path, &serde_json::to_string(&backup)?, true)?;
     Ok(path)
 }
 
