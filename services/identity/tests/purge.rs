@@ -438,6 +438,19 @@ async fn archived_billing_records_go_once_eight_years_after_closure_have_passed(
     );
     assert_eq!(rows(&db, "billing_archive").await, 1);
 
+    // A key a purge that died after its commit left behind (its entry gone): swept by
+    // the next billing purge, so no data backup opens that entry any more.
+    let (root, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
+    let store = pdm_runtime::key_store::connect(mesh.settings(), "identity", &root).await?;
+    store
+        .import(&[pdm_crypto::key_store::StoredKey {
+            subject_id: "archive:00000000-0000-7000-8000-000000000000".to_owned(),
+            kek_version: 1,
+            wrapped_key: vec![1; 60],
+            created_at: start_time(),
+        }])
+        .await?;
+    assert_eq!(rows(&keys, "subject_keys").await, 2);
     let done = subject_data
         .purge_expired(request(billing_rule(clock.now()), Vec::new(), false))
         .await?
