@@ -24,7 +24,7 @@ PDM_TEST_SMTPD_PYTHON ?= $(VENV)/bin/python
 export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
-        fmt-check clippy proto-lint bench tools grpcurl k8s-check clean
+        fmt-check clippy proto-lint vendor-check bench tools grpcurl k8s-check clean
 
 all: build
 
@@ -74,8 +74,14 @@ e2e-postgres: build
 	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the black-box suite did NOT run on it"; \
 	fi
 
-## lint: formatting, clippy (warnings are errors) and buf lint
-lint: fmt-check clippy proto-lint
+## lint: the vendored sqlx-core is crates.io's plus vendor/sqlx-core.patch, formatting,
+## clippy (warnings are errors) and buf lint
+lint: vendor-check fmt-check clippy proto-lint
+
+# vendor/sqlx-core = the crates.io sqlx-core 0.9.0 + vendor/sqlx-core.patch, nothing else
+# (vendor/README.md); `scripts/vendor-patch apply` re-creates it.
+vendor-check:
+	scripts/vendor-patch check
 
 fmt:
 	$(CARGO) fmt --all
