@@ -118,7 +118,7 @@ POSTGRES_PORT = 5432
 # The key store (components/key-store, prod): a CloudNativePG cluster of its own, reached
 # only by the services that keep subjects' data keys and by the nightly backup job.
 KEY_STORE_PODS = {"cnpg.io/cluster": "pdm-keys"}
-KEY_STORE_SERVICES = {"identity", "telemetry"}
+KEY_STORE_SERVICES = {"identity", "telemetry", "rights"}
 KEY_STORE_SECRET = "pdm-keys-app"
 KEY_BACKUP_JOB = "pdm-keys-backup"
 # The rights service's SMTP relay (components/smtp-relay): outside the cluster, reached by

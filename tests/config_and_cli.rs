@@ -1,4 +1,4 @@
-//! The `pdm` binary itself: configuration errors (README: "A bad value stops the start
+//! The `pdm` binary itself: configuration errors (docs/operations.md: "A bad value stops the start
 //! with the key named (exit 78)"), the service catalogue, and `pdm serve` from start to a
 //! graceful stop on SIGTERM, with logs that carry no personal data.
 

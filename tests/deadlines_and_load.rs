@@ -1,5 +1,5 @@
 //! Every call ends by its deadline, and a busy server sheds load instead of queueing
-//! (README: `server.request_timeout_ms`, "a shorter grpc-timeout wins → DEADLINE_EXCEEDED";
+//! (docs/operations.md: `server.request_timeout_ms`, "a shorter grpc-timeout wins → DEADLINE_EXCEEDED";
 //! `server.concurrency_limit`, "beyond → RESOURCE_EXHAUSTED").
 
 mod support;

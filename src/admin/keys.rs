@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::admin::print_table;
 
 /// The services that keep subjects' data keys.
-pub const KEY_STORES: [&str; 2] = ["identity", "telemetry"];
+pub const KEY_STORES: [&str; 3] = ["identity", "telemetry", "rights"];
 
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 

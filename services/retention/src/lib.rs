@@ -98,6 +98,7 @@ pub async fn run(
     let retention = Deferred::new();
     let server = GrpcServer::for_service(&ctx).with_service(retention.clone());
     let scheduler_stop = stop.clone();
+    let own_trail = server.access_trail();
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
         let store = Store::new(db.clone());
@@ -124,6 +125,7 @@ pub async fn run(
             targets,
             checked.lease,
             checked.call_timeout,
+            own_trail,
         );
         if let Some(interval) = checked.interval {
             tokio::spawn(scheduler::run(

@@ -73,6 +73,15 @@ async fn old_trail_entries_go_and_the_trail_still_verifies() -> anyhow::Result<(
     let mesh = mesh(&clock, Vec::new()).await?;
     let (ada, a) = analytics_user(&mesh).await?;
     sign_in(&mesh, &ada).await?;
+    // Retention's own trail records this read of the subject's schedule; its own run
+    // purges it later.
+    pdm_proto::retention::v1::retention_service_client::RetentionServiceClient::new(
+        mesh.channel_as("retention", &Caller::Admin)?,
+    )
+    .get_schedule(pdm_proto::retention::v1::GetScheduleRequest {
+        subject_id: a.clone(),
+    })
+    .await?;
     let (_, before_purge) = settled(&mesh, 2026).await?;
     let mut identity = audit(&mesh, "identity")?;
     let checkpoint = identity
@@ -95,6 +104,25 @@ async fn old_trail_entries_go_and_the_trail_still_verifies() -> anyhow::Result<(
     sign_in(&mesh, &ada).await?;
     let (old, head) = settled(&mesh, 2034).await?;
     assert!(old >= before_purge && head > old);
+
+    // Retention is no target of its runs, yet its own trail obeys the same rule.
+    let retention_db = mesh.connect_db("retention").await?;
+    let old_in_retention = |db: pdm_runtime::sea_orm::DatabaseConnection| async move {
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT COUNT(*) AS n FROM access_log WHERE at < '2034-01-01'".to_owned(),
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no count"))?;
+        Ok::<_, anyhow::Error>(row.try_get::<i64>("", "n")?)
+    };
+    eventually("retention's own trail", || {
+        let db = retention_db.clone();
+        async move { Ok((old_in_retention(db).await? > 0).then_some(())) }
+    })
+    .await?;
 
     let mut retention = mesh.retention();
     let (_, dry) = run_purge(&mut retention, true).await?;
@@ -141,6 +169,13 @@ async fn old_trail_entries_go_and_the_trail_still_verifies() -> anyhow::Result<(
         u64::try_from(head - old + 1)?,
         "the kept entries and the purge entry"
     );
+
+    assert_eq!(old_in_retention(retention_db.clone()).await?, 0);
+    let own = audit(&mesh, "retention")?
+        .verify_access_log(VerifyAccessLogRequest::default())
+        .await?
+        .into_inner();
+    assert!(own.intact, "{:?}", own.problems);
 
     // Deleting one more entry is not a purge.
     db.execute_unprepared(&format!("DELETE FROM access_log WHERE seq = {}", old + 1))

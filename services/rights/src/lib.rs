@@ -89,9 +89,15 @@ pub async fn run(
     // The queue gauges, read at every scrape while the service runs.
     let scrape_hook = Arc::new(std::sync::OnceLock::new());
     let scrape_hook_set = scrape_hook.clone();
+    let trail = server.access_trail();
     let prepare = async move {
         let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let store = Store::new(db.clone());
+        let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
+        let store = Store::new(db.clone(), keys);
+        let adopted = store.adopt_row_keys().await?;
+        if adopted > 0 {
+            tracing::info!(adopted, "moved request keys into the key store");
+        }
         let _ = scrape_hook_set.set(queue_gauges(store.clone(), ctx.clock.clone()));
         let keyring = Keyring::new(&ctx.kek);
         let wake = Arc::new(Notify::new());
@@ -106,6 +112,10 @@ pub async fn run(
             wake,
             changes,
             outbox,
+            trail,
+            next_trail_purge: Arc::new(std::sync::Mutex::new(
+                chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            )),
         };
         let api = RightsApi::new(&worker);
         let _ = worker_done.set(tokio::spawn(worker.run(stop)));

@@ -1,7 +1,7 @@
 //! The local mailbox file, the default message sink (`make run`, `pdm serve all`): JSON
 //! lines, mode 0600, appended as messages are sent. No line holds an address or a body in
-//! clear: each carries its message sealed under a key of its own, which the outbox row
-//! keeps wrapped by the KEK until the subject is erased. Destroying that key is
+//! clear: each carries its message sealed under a key of its own, kept in the rights key
+//! store (apart from the data) until the subject is erased. Destroying that key is
 //! crypto-shredding: every copy of the file, backups included, stays unreadable for that
 //! message. `pdm rights mailbox` reads what can still be opened.
 
@@ -14,7 +14,10 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use pdm_crypto::{DataKey, Keyring};
 use serde::{Deserialize, Serialize};
 
-use crate::{error::Result, store::Store};
+use crate::{
+    error::Result,
+    store::{KeyOf, Store},
+};
 
 /// Field name bound into each sealed message.
 const F_MESSAGE: &str = "mailbox.message";
@@ -54,29 +57,25 @@ pub struct Entry {
     pub letter: Option<Letter>,
 }
 
-fn context(message_id: &str) -> String {
-    format!("mailbox:{message_id}")
-}
-
-/// A fresh key for a message, wrapped to store with it.
-pub fn new_key(keyring: &Keyring, message_id: &str) -> Result<Vec<u8>> {
-    Ok(keyring.generate(&context(message_id))?.1)
-}
-
-/// The line for a message, sealed under its stored key. Without one (a message queued
-/// before mailbox keys existed, or its subject erased meanwhile) it is sealed under a key
-/// nobody keeps: the file records that it was sent, and nothing more.
+/// The line for a message, sealed under its key in the key store. Without one (a message
+/// queued before mailbox keys existed, or its subject erased meanwhile) it is sealed
+/// under a key nobody keeps (`keyring` makes one and it is dropped): the file records
+/// that it was sent, and nothing more.
 pub fn line(
     keyring: &Keyring,
     message_id: &str,
     request_id: &str,
     topic: &str,
-    wrapped_key: Option<&[u8]>,
+    key: Option<&DataKey>,
     letter: &Letter,
 ) -> Result<String> {
-    let key: DataKey = match wrapped_key {
-        Some(wrapped) => keyring.unwrap_key(&context(message_id), wrapped)?,
-        None => keyring.generate(&context(message_id))?.0,
+    let throwaway;
+    let key: &DataKey = match key {
+        Some(key) => key,
+        None => {
+            throwaway = keyring.generate(&format!("mailbox:{message_id}"))?.0;
+            &throwaway
+        }
     };
     let plain =
         serde_json::to_vec(letter).map_err(|_| crate::error::RightsError::Internal("letter"))?;
@@ -117,7 +116,7 @@ fn private(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
 }
 
 /// Every message of the file, each opened with its key while it has one.
-pub async fn read(store: &Store, keyring: &Keyring, path: &Path) -> anyhow::Result<Vec<Entry>> {
+pub async fn read(store: &Store, path: &Path) -> anyhow::Result<Vec<Entry>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -128,9 +127,12 @@ pub async fn read(store: &Store, keyring: &Keyring, path: &Path) -> anyhow::Resu
         let Ok(line) = serde_json::from_str::<Line>(raw) else {
             continue;
         };
-        let letter = match (&line.sealed, store.file_key(&line.message_id).await?) {
-            (Some(sealed), Some(wrapped)) => open(keyring, &line.message_id, sealed, &wrapped),
-            _ => None,
+        let letter = match &line.sealed {
+            Some(sealed) => store
+                .find_key(KeyOf::Message(&line.message_id))
+                .await?
+                .and_then(|key| open(&key, sealed)),
+            None => None,
         };
         entries.push(Entry {
             message_id: line.message_id,
@@ -143,7 +145,7 @@ pub async fn read(store: &Store, keyring: &Keyring, path: &Path) -> anyhow::Resu
 }
 
 /// The mailbox of a configuration (`file`, else the one the rights service writes), read
-/// with the rights database and the KEK the settings name: for a developer's
+/// with the rights database and key store the settings name: for a developer's
 /// `pdm rights mailbox`.
 pub async fn read_configured(
     settings: &pdm_runtime::Settings,
@@ -154,15 +156,11 @@ pub async fn read_configured(
         || rights.mailbox_file(&settings.data_dir),
         Path::to_path_buf,
     );
-    let target = pdm_runtime::db::DatabaseTarget::resolve(settings, crate::NAME)?;
-    let store = Store::new(pdm_runtime::db::connect(settings, &target).await?);
-    let (kek, _) = pdm_runtime::keys::load_kek(settings)?;
-    let entries = read(&store, &Keyring::new(&kek), &path).await?;
+    let entries = read(&Store::connect(settings).await?, &path).await?;
     Ok((path, entries))
 }
 
-fn open(keyring: &Keyring, message_id: &str, sealed: &str, wrapped: &[u8]) -> Option<Letter> {
-    let key = keyring.unwrap_key(&context(message_id), wrapped).ok()?;
+fn open(key: &DataKey, sealed: &str) -> Option<Letter> {
     let plain = key.open(F_MESSAGE, &STANDARD.decode(sealed).ok()?).ok()?;
     serde_json::from_slice(&plain).ok()
 }
@@ -226,9 +224,8 @@ mod tests {
     #[test]
     fn a_line_holds_neither_address_nor_body_and_opens_with_its_key() {
         let keyring = keyring();
-        let wrapped = new_key(&keyring, "m1").expect("key");
-        let text =
-            line(&keyring, "m1", "r1", "completed", Some(&wrapped), &letter()).expect("line");
+        let (key, _) = keyring.generate("mailbox:m1").expect("key");
+        let text = line(&keyring, "m1", "r1", "completed", Some(&key), &letter()).expect("line");
         assert!(
             !text.contains("ada@example.com") && !text.contains("Done."),
             "{text}"
@@ -236,10 +233,10 @@ mod tests {
         assert!(is_sealed(&text));
         let parsed: Line = serde_json::from_str(&text).expect("json");
         let sealed = parsed.sealed.expect("sealed");
-        assert_eq!(open(&keyring, "m1", &sealed, &wrapped), Some(letter()));
-        // A key is bound to its message: another message's key opens nothing.
-        let other = new_key(&keyring, "m2").expect("key");
-        assert_eq!(open(&keyring, "m1", &sealed, &other), None);
+        assert_eq!(open(&key, &sealed), Some(letter()));
+        // Another message's key opens nothing.
+        let (other, _) = keyring.generate("mailbox:m2").expect("key");
+        assert_eq!(open(&other, &sealed), None);
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! all associated data will be permanently deleted"):
 //! - the row seals the recipient and body with the request's key and forgets both once
 //!   the message is sent, given up or dropped;
-//! - the mailbox file holds each message sealed under a key of its own (kept wrapped in the
-//!   row), never an address in clear;
+//! - the mailbox file holds each message sealed under a key of its own (kept in the rights
+//!   key store), never an address in clear;
 //! - once the subject is erased, the mailbox keys of all their messages are destroyed,
 //!   their waiting messages dropped with the address, and only the erasure's own
 //!   confirmation still goes out ("You will receive an email confirming the deletion"),
@@ -39,7 +39,7 @@ use crate::{
     settings::RightsSettings,
     smtp::{self, Mail},
     store::{
-        Store,
+        KeyOf, MESSAGE_KEY_STORED, Store,
         entities::{outbox, request},
     },
 };
@@ -134,23 +134,23 @@ impl Outbox {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let Some(email) = self.address(req)? else {
+        let Some(email) = self.address(req).await? else {
             tracing::info!(request_id = %req.request_id, topic, "no contact address: message not queued");
             return Ok(());
         };
-        let message = self.compose(req, &email, topic, body, now)?;
+        let message = self.compose(req, &email, topic, body, now).await?;
         self.store.enqueue(message).await
     }
 
     /// The contact address the request holds for its subject, if any.
-    pub fn address(&self, req: &request::Model) -> Result<Option<String>> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+    pub async fn address(&self, req: &request::Model) -> Result<Option<String>> {
+        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
         Ok(sealed::open_details(&key, &req.details)?.contact_email)
     }
 
     /// Forgets the contact address a request holds, once the messages it owes are queued.
     pub async fn forget_contact(&self, req: &request::Model) -> Result<()> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
         let mut details = sealed::open_details(&key, &req.details)?;
         if details.contact_email.take().is_some() {
             self.store
@@ -162,7 +162,7 @@ impl Outbox {
 
     /// A message to `email` about the request, sealed, ready to be stored (in the same
     /// transaction as the change it tells of).
-    pub fn compose(
+    pub async fn compose(
         &self,
         req: &request::Model,
         email: &str,
@@ -170,12 +170,15 @@ impl Outbox {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<outbox::Model> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
         let message_id = uuid::Uuid::now_v7().to_string();
         // The mailbox key exists from the start, so shredding it at erasure also covers
         // a message being written at that moment.
         let file_key = match &self.sink {
-            Sink::File(_) => Some(mailbox::new_key(&self.keyring, &message_id)?),
+            Sink::File(_) => {
+                self.store.new_key(KeyOf::Message(&message_id), now).await?;
+                Some(MESSAGE_KEY_STORED.to_vec())
+            }
             Sink::Smtp(_) => None,
         };
         Ok(outbox::Model {
@@ -258,7 +261,7 @@ impl Outbox {
                 return;
             }
         };
-        let sent = match self.open(&req, m) {
+        let sent = match self.open(&req, m).await {
             Ok(Some((to, body))) => self.deliver(m, &to, &body, clock.now()).await,
             Ok(None) => Ok(()),
             Err(e) => Err(smtp::Error::new(ErrorCategory::Local, e.to_string())),
@@ -310,8 +313,12 @@ impl Outbox {
         Ok(disposition(erased, erases(&req.kind)))
     }
 
-    fn open(&self, req: &request::Model, m: &outbox::Model) -> Result<Option<(String, String)>> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+    async fn open(
+        &self,
+        req: &request::Model,
+        m: &outbox::Model,
+    ) -> Result<Option<(String, String)>> {
+        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
         let Some(recipient) = &m.recipient else {
             return Ok(None);
         };
@@ -339,12 +346,20 @@ impl Outbox {
                 let local = |e: &dyn std::fmt::Display| {
                     smtp::Error::new(ErrorCategory::Local, format!("outbox file: {e}"))
                 };
+                let key = match m.file_key {
+                    Some(_) => self
+                        .store
+                        .find_key(KeyOf::Message(&m.message_id))
+                        .await
+                        .map_err(|e| local(&e))?,
+                    None => None,
+                };
                 let line = mailbox::line(
                     &self.keyring,
                     &m.message_id,
                     &m.request_id,
                     &m.topic,
-                    m.file_key.as_deref(),
+                    key.as_ref(),
                     &letter,
                 )
                 .map_err(|e| local(&e))?;

@@ -23,7 +23,7 @@ pub async fn address(
     peers: &Peers,
     req: &request::Model,
 ) -> Result<Option<String>> {
-    if let Some(email) = outbox.address(req)? {
+    if let Some(email) = outbox.address(req).await? {
         return Ok(Some(email));
     }
     Ok(match &req.subject_id {
@@ -46,7 +46,7 @@ pub async fn refuse(
     let message = match address(outbox, peers, req).await? {
         Some(email) => {
             let body = refusal::message(&req.request_id, regime, reasons);
-            Some(outbox.compose(req, &email, TOPIC, &body, now)?)
+            Some(outbox.compose(req, &email, TOPIC, &body, now).await?)
         }
         None => {
             tracing::warn!(request_id = %req.request_id, "request refused with no address to tell the subject");

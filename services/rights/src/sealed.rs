@@ -1,8 +1,8 @@
-//! Each request has a data key of its own (wrapped by the KEK) that seals what the request
-//! carries about the subject: corrected values, notes, the contact address for messages,
-//! and the export package.
+//! Each request has a data key of its own (kept in the rights key store, see
+//! [`crate::store::KeyOf`]) that seals what the request carries about the subject:
+//! corrected values, notes, the contact address for messages, and the export package.
 
-use pdm_crypto::{CryptoError, DataKey, Keyring};
+use pdm_crypto::{CryptoError, DataKey};
 use serde::{Deserialize, Serialize};
 
 /// Field names bound into ciphertexts.
@@ -46,27 +46,6 @@ pub struct ChildReportDetails {
     pub notes: Option<String>,
 }
 
-fn report_context(report_id: &str) -> String {
-    format!("child_report:{report_id}")
-}
-
-/// A fresh key for a child report, and its wrapped form.
-pub fn new_report_key(
-    keyring: &Keyring,
-    report_id: &str,
-) -> Result<(DataKey, Vec<u8>), CryptoError> {
-    keyring.generate(&report_context(report_id))
-}
-
-/// The key of a child report.
-pub fn report_key(
-    keyring: &Keyring,
-    report_id: &str,
-    wrapped: &[u8],
-) -> Result<DataKey, CryptoError> {
-    keyring.unwrap_key(&report_context(report_id), wrapped)
-}
-
 /// Seals a child report's details.
 pub fn seal_report(key: &DataKey, details: &ChildReportDetails) -> Result<Vec<u8>, CryptoError> {
     let json = serde_json::to_vec(details).map_err(|_| CryptoError::Unauthentic)?;
@@ -77,20 +56,6 @@ pub fn seal_report(key: &DataKey, details: &ChildReportDetails) -> Result<Vec<u8
 pub fn open_report(key: &DataKey, sealed: &[u8]) -> Result<ChildReportDetails, CryptoError> {
     let json = key.open(F_CHILD_REPORT, sealed)?;
     serde_json::from_slice(&json).map_err(|_| CryptoError::Unauthentic)
-}
-
-fn context(request_id: &str) -> String {
-    format!("request:{request_id}")
-}
-
-/// A fresh key for a request, and its wrapped form.
-pub fn new_key(keyring: &Keyring, request_id: &str) -> Result<(DataKey, Vec<u8>), CryptoError> {
-    keyring.generate(&context(request_id))
-}
-
-/// The key of a request.
-pub fn key(keyring: &Keyring, request_id: &str, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
-    keyring.unwrap_key(&context(request_id), wrapped)
 }
 
 /// Seals details.

@@ -13,7 +13,9 @@ use pdm_crypto::Keyring;
 use pdm_proto::{
     consent::v1::{GetConsentsRequest, RecordObjectionRequest, SetDoNotSellRequest, Source},
     identity::v1::UpdateProfileRequest,
-    retention::v1::{GetScheduleRequest, ListPoliciesRequest, RecordTriggerRequest},
+    retention::v1::{
+        GetScheduleRequest, ListLegalHoldsRequest, ListPoliciesRequest, RecordTriggerRequest,
+    },
     rights::v1::RequestKind,
     subject::v1::{
         EraseSubjectRequest, ExportSubjectRequest, RestrictSubjectRequest, RetentionTrigger,
@@ -37,7 +39,7 @@ use crate::{
     sealed,
     settings::RightsSettings,
     store::{
-        Store,
+        KeyOf, Store,
         entities::{request, task},
         task_status,
     },
@@ -85,6 +87,11 @@ pub struct Worker {
     pub changes: broadcast::Sender<String>,
     /// Messages to subjects.
     pub outbox: Outbox,
+    /// Rights' own access trail (set once the database is ready), purged by
+    /// [`Worker::forget_past_proof`] under the `audit.access` rule.
+    pub trail: Arc<std::sync::OnceLock<pdm_runtime::audit::Trail>>,
+    /// When the trail is purged next (at most hourly: a purge takes a write lock).
+    pub next_trail_purge: Arc<std::sync::Mutex<DateTime<Utc>>>,
 }
 
 impl Worker {
@@ -169,46 +176,131 @@ impl Worker {
     /// Forgets the personal details of requests past their proof period: the retention
     /// service's `rights.request` policy is the one source of the period (no copy here to
     /// drift), read at every housekeeping. Without retention (`rights.retention = false`)
-    /// or without that policy nothing is forgotten. A failure is retried next time.
+    /// or without that policy nothing is forgotten; neither is anything of a subject under
+    /// a legal hold. Closed concerns follow the same period. A failure is retried next time.
     async fn forget_past_proof(&self) {
         if !self.settings.retention {
             return;
         }
-        let policies = match self
-            .peers
-            .retention
-            .clone()
-            .list_policies(ListPoliciesRequest {})
-            .await
-        {
+        let mut retention = self.peers.retention.clone();
+        let policies = match retention.list_policies(ListPoliciesRequest {}).await {
             Ok(answer) => answer.into_inner().policies,
             Err(status) => {
                 tracing::warn!(code = ?status.code(), "reading the proof period from retention failed; will retry");
                 return;
             }
         };
-        let Some(period) = policies
-            .iter()
-            .find(|p| p.category == proof::CATEGORY)
-            .and_then(|p| p.period)
-        else {
-            return;
-        };
-        let unsigned = |n: i32| u32::try_from(n).unwrap_or(0);
-        let period = proof::ProofPeriod {
-            years: unsigned(period.years),
-            months: unsigned(period.months),
-            days: unsigned(period.days),
-        };
         let now = self.clock.now();
-        let Some(cutoff) = period.cutoff(now) else {
+        let cutoff_of = |category: &str| {
+            let period = policies
+                .iter()
+                .find(|p| p.category == category)
+                .and_then(|p| p.period)?;
+            let unsigned = |n: i32| u32::try_from(n).unwrap_or(0);
+            proof::ProofPeriod {
+                years: unsigned(period.years),
+                months: unsigned(period.months),
+                days: unsigned(period.days),
+            }
+            .cutoff(now)
+        };
+        let trail_cutoff = cutoff_of(pdm_runtime::audit::retention::CATEGORY);
+        let Some(cutoff) = cutoff_of(proof::CATEGORY) else {
             return;
         };
-        match self.store.forget_expired(cutoff, &self.keyring, now).await {
+        // Legal holds in force keep their subjects' records: without knowing them, nothing
+        // is forgotten this time.
+        let holds = match retention
+            .list_legal_holds(ListLegalHoldsRequest::default())
+            .await
+        {
+            Ok(answer) => answer.into_inner().holds,
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "reading legal holds from retention failed; nothing forgotten, will retry");
+                return;
+            }
+        };
+        let held = proof::Held::from_holds(
+            holds
+                .iter()
+                .filter(|h| h.released_at.is_none())
+                .map(|h| (h.subject_id.as_str(), h.category.as_str())),
+        );
+        match self
+            .store
+            .forget_expired(cutoff, &held, &self.keyring, now)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(requests = n, "requests past their proof period forgotten"),
             Err(e) => {
                 tracing::warn!(error = %e, "forgetting requests past their proof period failed; will retry")
+            }
+        }
+        match self.store.forget_closed_concerns(cutoff, &held, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(concerns = n, "concerns past their proof period forgotten"),
+            Err(e) => {
+                tracing::warn!(error = %e, "forgetting concerns past their proof period failed; will retry")
+            }
+        }
+        if let Some(trail_cutoff) = trail_cutoff {
+            self.purge_own_trail(trail_cutoff, holds, now).await;
+        }
+    }
+
+    /// Applies the `audit.access` rule to rights' own access trail (rights serves no
+    /// `PurgeExpired`, so no purge run reaches it): at most once an hour.
+    async fn purge_own_trail(
+        &self,
+        cutoff: DateTime<Utc>,
+        holds: Vec<pdm_proto::retention::v1::LegalHold>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(trail) = self.trail.get() else {
+            return;
+        };
+        {
+            let Ok(mut next) = self.next_trail_purge.lock() else {
+                return;
+            };
+            if now < *next {
+                return;
+            }
+            *next = now + chrono::Duration::hours(1);
+        }
+        let request = pdm_proto::subject::v1::PurgeExpiredRequest {
+            run_id: format!("rights-housekeeping-{}", now.timestamp()),
+            rules: vec![pdm_proto::subject::v1::PurgeRule {
+                category: pdm_runtime::audit::retention::CATEGORY.to_owned(),
+                trigger: RetentionTrigger::EventTime as i32,
+                cutoff: Some(pdm_runtime::convert::timestamp(cutoff)),
+            }],
+            holds: holds
+                .into_iter()
+                .filter(|h| h.released_at.is_none())
+                .map(|h| pdm_proto::subject::v1::LegalHold {
+                    hold_id: h.hold_id,
+                    subject_id: h.subject_id,
+                    category: h.category,
+                })
+                .collect(),
+            dry_run: false,
+        };
+        match trail.purge(&request, "rights", now).await {
+            Ok(Some(done)) if done.purged > 0 || done.held > 0 => {
+                tracing::info!(
+                    purged = done.purged,
+                    held = done.held,
+                    "rights' own access trail purged"
+                );
+            }
+            Ok(_) => {}
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "purging rights' own access trail failed; will retry");
+                if let Ok(mut next) = self.next_trail_purge.lock() {
+                    *next = now;
+                }
             }
         }
     }
@@ -321,6 +413,7 @@ impl Worker {
             Action::Object => {
                 let details = self
                     .details(req)
+                    .await
                     .map_err(|e| Failure::Retry(e.to_string()))?;
                 self.peers
                     .consent
@@ -353,6 +446,7 @@ impl Worker {
             Action::Rectify => {
                 let details = self
                     .details(req)
+                    .await
                     .map_err(|e| Failure::Retry(e.to_string()))?;
                 let mut update = UpdateProfileRequest {
                     subject_id: subject,
@@ -474,8 +568,8 @@ impl Worker {
             })
     }
 
-    fn details(&self, req: &request::Model) -> Result<sealed::Details> {
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)?;
+    async fn details(&self, req: &request::Model) -> Result<sealed::Details> {
+        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
         Ok(sealed::open_details(&key, &req.details)?)
     }
 
@@ -487,7 +581,10 @@ impl Worker {
         subject: &str,
     ) -> std::result::Result<Option<String>, Failure> {
         let retry = |e: RightsError| Failure::Retry(e.to_string());
-        let key = sealed::key(&self.keyring, &req.request_id, &req.wrapped_key)
+        let key = self
+            .store
+            .key(KeyOf::Request(&req.request_id))
+            .await
             .map_err(|e| Failure::Retry(e.to_string()))?;
         let mut client = self.subject_data(&t.service)?;
         let mut stream = client
@@ -726,7 +823,7 @@ impl Worker {
                 } else {
                     format!("Kept by law:\n{}", kept.join("\n"))
                 };
-                match self.details(req).ok().and_then(|d| d.child_report) {
+                match self.details(req).await.ok().and_then(|d| d.child_report) {
                     // "Our policy towards the Children": the reporter hears that it is done.
                     Some(report) => format!(
                         "The personal data of the account you reported (report {report}) has been removed from our records (request {}).\n{kept}\n",

@@ -254,7 +254,7 @@ async fn we_will_do_our_best_efforts_to_promptly_remove_such_information_ahead_o
     // first, although it was queued last, then the request flagged as a child's.
     mesh.stop("rights").await?;
     clock.advance(Duration::hours(1));
-    let store = pdm_rights::store::Store::new(mesh.connect_db("rights").await?);
+    let store = pdm_rights::store::Store::connect(mesh.settings()).await?;
     let mut order = Vec::new();
     for _ in 0..3 {
         let claimed = store

@@ -210,7 +210,7 @@ async fn a_childs_erasure_is_served_before_older_ones_when_the_service_returns()
     for _ in 0..3 {
         people.push(person_with_data(&mesh).await?);
     }
-    let store = Store::new(mesh.connect_db("rights").await?);
+    let store = Store::connect(mesh.settings()).await?;
     mesh.stop("telemetry").await?;
     let mut ordinary = Vec::new();
     for (person, subject) in &people[..2] {

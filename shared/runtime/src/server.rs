@@ -161,6 +161,13 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
+    /// The service's own access trail, set once its database is ready: for a background
+    /// job that applies the trail's retention rule in a service that serves no
+    /// `PurgeExpired` of its own (rights, retention).
+    pub fn access_trail(&self) -> Arc<OnceLock<Trail>> {
+        self.trail.clone()
+    }
+
     /// A plaintext server without caller checks, for the service called `label` (used
     /// in logs). Services of the mesh use [`GrpcServer::for_service`].
     pub fn new(label: &'static str, settings: &ServerSettings) -> Self {

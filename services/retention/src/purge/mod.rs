@@ -8,7 +8,10 @@
 
 pub mod scheduler;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use pdm_proto::{
@@ -20,6 +23,7 @@ use pdm_proto::{
 };
 use pdm_runtime::{
     SharedClock,
+    audit::Trail,
     client::TracedChannel,
     convert::timestamp,
     metrics::{self, PurgeRunStatus},
@@ -80,6 +84,8 @@ struct Inner {
     call_timeout: Duration,
     /// This replica, in lease holder names.
     replica: String,
+    /// Retention's own access trail: every run applies its rule to it too.
+    own_trail: Arc<OnceLock<Trail>>,
 }
 
 /// What an attempt asks, of whom.
@@ -98,6 +104,7 @@ impl Runner {
         targets: Vec<Target>,
         lease: chrono::Duration,
         call_timeout: Duration,
+        own_trail: Arc<OnceLock<Trail>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -107,6 +114,7 @@ impl Runner {
                 lease,
                 call_timeout,
                 replica: uuid::Uuid::now_v7().to_string(),
+                own_trail,
             }),
         }
     }
@@ -381,6 +389,27 @@ impl Runner {
                     run,
                 }))
                 .await;
+        }
+        // Retention's own trail (audit.access) answers to the same rule and holds; it is no
+        // target of the run, so a failure here is logged and retried by the next run.
+        if let Some(trail) = inner.own_trail.get() {
+            match trail
+                .purge(&attempt.request, "retention", inner.clock.now())
+                .await
+            {
+                Ok(Some(done)) => tracing::info!(
+                    run_id = %run_id,
+                    purged = done.purged,
+                    held = done.held,
+                    "retention's own access trail purged"
+                ),
+                Ok(None) => {}
+                Err(status) => tracing::warn!(
+                    run_id = %run_id,
+                    code = ?status.code(),
+                    "purging retention's own access trail failed; the next run tries again"
+                ),
+            }
         }
         let run = inner
             .store

@@ -13,7 +13,7 @@ use crate::{
     domain::children,
     error::{Result, RightsError},
     sealed::{self, ChildReportDetails, Details},
-    store::{CHILD_REPORTED, entities::child_report, entities::request},
+    store::{CHILD_REPORTED, KeyOf, entities::child_report, entities::request},
 };
 
 /// Longest notes of a report.
@@ -63,7 +63,7 @@ impl RightsApi {
         let contact = contact.ok_or(RightsError::Internal("validated contact missing"))?;
         let now = self.clock.now();
         let report_id = uuid::Uuid::now_v7().to_string();
-        let (key, wrapped) = sealed::new_report_key(&self.keyring, &report_id)?;
+        let key = self.store.new_key(KeyOf::Report(&report_id), now).await?;
         let details = ChildReportDetails {
             email,
             reporter_contact: contact,
@@ -77,7 +77,7 @@ impl RightsApi {
             subject_id: subject,
             reported_by: caller.map(ToString::to_string),
             request_id: None,
-            wrapped_key: wrapped,
+            wrapped_key: Vec::new(),
             details: sealed::seal_report(&key, &details)?,
             updated_at: now,
         };
@@ -155,11 +155,11 @@ impl RightsApi {
                 )));
             }
         };
-        let report_key = sealed::report_key(&self.keyring, &report_id, &report.wrapped_key)?;
+        let report_key = self.store.key(KeyOf::Report(&report_id)).await?;
         let reported = sealed::open_report(&report_key, &report.details)?;
         let now = self.clock.now();
         let request_id = uuid::Uuid::now_v7().to_string();
-        let (key, wrapped) = sealed::new_key(&self.keyring, &request_id)?;
+        let key = self.store.new_key(KeyOf::Request(&request_id), now).await?;
         // The reporter is the one to tell when the data is gone.
         let details = Details {
             notes: Some(format!("child report {report_id}")),
@@ -191,7 +191,7 @@ impl RightsApi {
             confirm_by: None,
             closed_at: None,
             outcome_reason: None,
-            wrapped_key: wrapped,
+            wrapped_key: Vec::new(),
             details: sealed::seal_details(&key, &details)?,
             trace_parent: pdm_runtime::propagation::current_traceparent(),
             package_expires_at: None,
@@ -217,7 +217,10 @@ impl RightsApi {
             .child_report(&report_id)
             .await?
             .ok_or(RightsError::NotFound)?;
-        Ok((self.report_for_team(report)?, self.load(&request_id).await?))
+        Ok((
+            self.report_for_team(report).await?,
+            self.load(&request_id).await?,
+        ))
     }
 
     /// Lists reports for the privacy team.
@@ -265,20 +268,23 @@ impl RightsApi {
         } else {
             String::new()
         };
-        let reports = rows
-            .into_iter()
-            .map(|row| self.report_for_team(row))
-            .collect::<Result<Vec<_>>>()?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for row in rows {
+            reports.push(self.report_for_team(row).await?);
+        }
         Ok(pb::ListChildReportsResponse {
             reports,
             next_page_token,
         })
     }
 
-    /// A report as the privacy team sees it, opened.
-    fn report_for_team(&self, row: child_report::Model) -> Result<pb::ChildReport> {
-        let key = sealed::report_key(&self.keyring, &row.report_id, &row.wrapped_key)?;
-        let details = sealed::open_report(&key, &row.details)?;
+    /// A report as the privacy team sees it, opened; a report forgotten at the end of its
+    /// proof period has no key left and shows no details.
+    async fn report_for_team(&self, row: child_report::Model) -> Result<pb::ChildReport> {
+        let details = match self.store.find_key(KeyOf::Report(&row.report_id)).await? {
+            Some(key) => sealed::open_report(&key, &row.details)?,
+            None => ChildReportDetails::default(),
+        };
         Ok(pb::ChildReport {
             report_id: row.report_id,
             status: ChildReportStatus::from_str_name(&row.status).unwrap_or_default() as i32,

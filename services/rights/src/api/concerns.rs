@@ -2,6 +2,7 @@
 //! report that personal data may have been compromised; the privacy team sees them
 //! soonest due first and records its answer (rules: [`crate::domain::concerns`]).
 
+use pdm_crypto::DataKey;
 use pdm_proto::rights::v1::{self as pb, ConcernKind, ConcernStatus, Regime};
 use pdm_runtime::{
     FieldViolations, SubjectId,
@@ -15,7 +16,7 @@ use super::RightsApi;
 use crate::{
     domain::{children, concerns, refusal},
     error::{Result, RightsError},
-    store::{CONCERN_OPEN, entities::concern},
+    store::{CONCERN_OPEN, KeyOf, entities::concern},
 };
 
 /// The sealed field of a concern's details.
@@ -29,25 +30,25 @@ struct Details {
     outcome: Option<String>,
 }
 
-fn key_context(id: &str) -> String {
-    format!("concern:{id}")
+fn seal_concern(key: &DataKey, details: &Details) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(details)
+        .map_err(|_| RightsError::Internal("concern details do not serialise"))?;
+    Ok(key.seal(F_DETAILS, &json)?)
+}
+
+fn open_concern(key: &DataKey, row: &concern::Model) -> Result<Details> {
+    let json = key.open(F_DETAILS, &row.details)?;
+    serde_json::from_slice(&json).map_err(|_| RightsError::Internal("concern details do not parse"))
 }
 
 impl RightsApi {
-    fn seal_concern(&self, id: &str, wrapped: &[u8], details: &Details) -> Result<Vec<u8>> {
-        let key = self.keyring.unwrap_key(&key_context(id), wrapped)?;
-        let json = serde_json::to_vec(details)
-            .map_err(|_| RightsError::Internal("concern details do not serialise"))?;
-        Ok(key.seal(F_DETAILS, &json)?)
-    }
-
-    fn open_concern(&self, row: &concern::Model) -> Result<Details> {
-        let key = self
-            .keyring
-            .unwrap_key(&key_context(&row.concern_id), &row.wrapped_key)?;
-        let json = key.open(F_DETAILS, &row.details)?;
-        serde_json::from_slice(&json)
-            .map_err(|_| RightsError::Internal("concern details do not parse"))
+    /// A concern's details; a concern forgotten at the end of its proof period has no key
+    /// left and shows none.
+    async fn concern_details(&self, row: &concern::Model) -> Result<Details> {
+        match self.store.find_key(KeyOf::Concern(&row.concern_id)).await? {
+            Some(key) => open_concern(&key, row),
+            None => Ok(Details::default()),
+        }
     }
 
     /// Files a concern; the answer never tells whether a named subject exists.
@@ -89,10 +90,9 @@ impl RightsApi {
         };
         let now = self.clock.now();
         let concern_id = uuid::Uuid::now_v7().to_string();
-        let (_, wrapped) = self.keyring.generate(&key_context(&concern_id))?;
-        let details = self.seal_concern(
-            &concern_id,
-            &wrapped,
+        let key = self.store.new_key(KeyOf::Concern(&concern_id), now).await?;
+        let details = seal_concern(
+            &key,
             &Details {
                 contact_email,
                 description,
@@ -108,7 +108,7 @@ impl RightsApi {
             closed_at: None,
             subject_id: subject,
             reported_by: caller.map(ToString::to_string),
-            wrapped_key: wrapped,
+            wrapped_key: Vec::new(),
             details,
             updated_at: now,
         };
@@ -135,9 +135,11 @@ impl RightsApi {
             .store
             .concerns(r.open_only, u64::try_from(limit).unwrap_or(100))
             .await?;
-        rows.iter()
-            .map(|row| Ok(self.concern_pb(row, Some(self.open_concern(row)?))))
-            .collect()
+        let mut concerns = Vec::with_capacity(rows.len());
+        for row in &rows {
+            concerns.push(self.concern_pb(row, Some(self.concern_details(row).await?)));
+        }
+        Ok(concerns)
     }
 
     /// Records the privacy team's answer.
@@ -168,9 +170,10 @@ impl RightsApi {
             .concern(&id)
             .await?
             .ok_or(RightsError::NotFound)?;
-        let mut details = self.open_concern(&row)?;
+        let key = self.store.key(KeyOf::Concern(&id)).await?;
+        let mut details = open_concern(&key, &row)?;
         details.outcome = Some(outcome);
-        let sealed = self.seal_concern(&id, &row.wrapped_key, &details)?;
+        let sealed = seal_concern(&key, &details)?;
         let now = self.clock.now();
         if !self.store.close_concern(&id, sealed, now).await? {
             return Err(RightsError::NotAllowed(

@@ -12,7 +12,7 @@ use super::{RightsApi, access::Viewer};
 use crate::{
     error::{Result, RightsError},
     package::{self, ExportSummary},
-    sealed,
+    store::KeyOf,
 };
 
 /// The stream type of DownloadExport.
@@ -50,7 +50,7 @@ impl RightsApi {
             return Err(RightsError::NotAllowed("the package has expired".into()));
         }
         let token_hash = self.check_download_token(id, viewer, token).await?;
-        let key = sealed::key(&self.keyring, id, &row.wrapped_key)?;
+        let key = self.store.key(KeyOf::Request(id)).await?;
         let tasks = self.store.tasks_of(id).await?;
         let exports: Vec<ExportSummary> = tasks
             .iter()

@@ -10,7 +10,6 @@ mod rights;
 
 use std::sync::Arc;
 
-use pdm_crypto::Keyring;
 use pdm_proto::{
     identity::v1::{ValidateSessionRequest, VerifySubjectRequest, verify_subject_request},
     rights::v1::{RequestKind, credential::Credential},
@@ -34,7 +33,6 @@ use crate::{
 pub struct RightsApi {
     store: Store,
     peers: Peers,
-    keyring: Keyring,
     clock: SharedClock,
     settings: RightsSettings,
     wake: Arc<Notify>,
@@ -48,7 +46,6 @@ impl RightsApi {
         Self {
             store: worker.store.clone(),
             peers: worker.peers.clone(),
-            keyring: worker.keyring.clone(),
             clock: worker.clock.clone(),
             settings: worker.settings.clone(),
             wake: worker.wake.clone(),

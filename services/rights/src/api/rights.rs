@@ -21,7 +21,7 @@ use crate::{
     },
     error::{Result, RightsError},
     sealed::{self, Details},
-    store::{RequestFilter, entities::request},
+    store::{KeyOf, RequestFilter, entities::request},
 };
 
 type WatchStream =
@@ -82,7 +82,7 @@ impl RightsApi {
         }
         let received = s.received_at;
         let request_id = uuid::Uuid::now_v7().to_string();
-        let (key, wrapped) = sealed::new_key(&self.keyring, &request_id)?;
+        let key = self.store.new_key(KeyOf::Request(&request_id), now).await?;
         let mut details = Details {
             purpose: s.purpose,
             rectifications: s.rectifications,
@@ -131,7 +131,7 @@ impl RightsApi {
             confirm_by: deadline::confirm_by(s.regime, received),
             closed_at: None,
             outcome_reason: None,
-            wrapped_key: wrapped,
+            wrapped_key: Vec::new(),
             details: sealed::seal_details(&key, &details)?,
             trace_parent: pdm_runtime::propagation::current_traceparent(),
             package_expires_at: None,
@@ -275,8 +275,7 @@ impl RightsService for RightsApi {
                 .await
             {
                 let now = self.clock.now();
-                let key =
-                    sealed::key(&self.keyring, &id, &row.wrapped_key).map_err(RightsError::from)?;
+                let key = self.store.key(KeyOf::Request(&id)).await?;
                 let mut details =
                     sealed::open_details(&key, &row.details).map_err(RightsError::from)?;
                 details.contact_email = self.contact_email(&verified).await;
@@ -448,7 +447,10 @@ impl RightsService for RightsApi {
             .into());
         };
         let body = deadline::extension_message(&id, &reason, row.due_at, due);
-        let message = self.outbox.compose(&row, &email, "extended", &body, now)?;
+        let message = self
+            .outbox
+            .compose(&row, &email, "extended", &body, now)
+            .await?;
         if !self
             .store
             .extend(&id, row.due_at, due, &reason, message, now)

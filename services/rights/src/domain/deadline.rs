@@ -14,7 +14,7 @@
 //!
 //! Every extension is told to the subject with its reason and the new date
 //! ([`extension_message`]); the policy text itself promises one month and says nothing of
-//! extensions (noted in the README).
+//! extensions (noted in docs/services.md, Rights).
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Utc, Weekday};
 use pdm_proto::rights::v1::Regime;

@@ -4,6 +4,8 @@
 //! the request was answered stays (kind, regime, dates, status, outcome), under a keyed
 //! pseudonym of the subject.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Months, Utc};
 
 /// The retention category of rights requests.
@@ -45,6 +47,36 @@ pub fn due(
     cutoff: DateTime<Utc>,
 ) -> bool {
     forgotten_at.is_none() && closed_at.is_some_and(|closed| closed < cutoff)
+}
+
+/// What legal holds keep from being forgotten (policy: data is kept "as long as is
+/// necessary ... to comply with our legal obligations"): every record when a hold names no
+/// subject, else the records of the subjects held; only holds on [`CATEGORY`] or on every
+/// category count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// A hold on every subject: nothing is forgotten.
+    pub everyone: bool,
+    /// Subjects held.
+    pub subjects: BTreeSet<String>,
+}
+
+impl Held {
+    /// The holds in force among `(subject, category)` pairs (empty = all).
+    pub fn from_holds<'a>(holds: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut held = Self::default();
+        for (subject, category) in holds {
+            if !(category.is_empty() || category == CATEGORY) {
+                continue;
+            }
+            if subject.is_empty() {
+                held.everyone = true;
+            } else {
+                held.subjects.insert(subject.to_owned());
+            }
+        }
+        held
+    }
 }
 
 #[cfg(test)]
@@ -89,5 +121,18 @@ mod tests {
             "an open request keeps its details"
         );
         assert!(!due(Some(t(2020, 1, 1)), Some(t(2028, 1, 1)), cutoff));
+    }
+
+    #[test]
+    fn only_holds_on_rights_requests_or_everything_keep_records() {
+        let held = Held::from_holds([("s1", CATEGORY), ("s2", ""), ("s3", "billing.record")]);
+        assert!(!held.everyone);
+        assert_eq!(
+            held.subjects.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["s1", "s2"]
+        );
+        assert!(Held::from_holds([("", CATEGORY)]).everyone);
+        assert!(!Held::from_holds([("", "telemetry.events")]).everyone);
+        assert_eq!(Held::from_holds([]), Held::default());
     }
 }

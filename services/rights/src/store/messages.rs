@@ -116,6 +116,9 @@ impl Store {
                 Expr::value(Option::<String>::None),
             );
         if !keep_readable {
+            // The key first: a crash in between leaves the row marked, and the erasure's
+            // shredding destroys the key again.
+            self.destroy_key(super::KeyOf::Message(id)).await?;
             update = update.col_expr(
                 outbox::Column::FileKey,
                 Expr::value(Option::<Vec<u8>>::None),
@@ -143,6 +146,7 @@ impl Store {
     /// Records a failed attempt as the last: the message is FAILED and forgets its
     /// recipient, body and mailbox key.
     pub async fn message_failed(&self, id: &str, error: ErrorCategory) -> Result<()> {
+        self.destroy_key(super::KeyOf::Message(id)).await?;
         attempt(id, true)
             .col_expr(outbox::Column::Status, Expr::value(FAILED))
             .col_expr(outbox::Column::LastError, Expr::value(error.as_str()))
@@ -157,6 +161,7 @@ impl Store {
 
     /// Drops a message that will never be sent, with its address, body and mailbox key.
     pub async fn drop_message(&self, id: &str) -> Result<()> {
+        self.destroy_key(super::KeyOf::Message(id)).await?;
         forget(outbox::Entity::update_many())
             .col_expr(outbox::Column::Status, Expr::value(DROPPED))
             .col_expr(
@@ -168,13 +173,5 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
-    }
-
-    /// The mailbox key of a message, while it has one.
-    pub async fn file_key(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(outbox::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .and_then(|m| m.file_key))
     }
 }

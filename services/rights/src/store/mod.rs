@@ -2,12 +2,16 @@
 
 mod concerns;
 pub mod entities;
+mod keys;
 mod messages;
 mod proof;
+
+pub use keys::{KeyOf, MESSAGE_KEY_STORED};
 
 pub use concerns::{CONCERN_CLOSED, CONCERN_OPEN};
 
 use chrono::{DateTime, Utc};
+use pdm_crypto::KeyStore;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
@@ -64,16 +68,27 @@ pub struct QueueCounts {
     pub overdue: u64,
 }
 
-/// The rights database.
+/// The rights database, and the key store its sealed fields open with.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    keys: KeyStore,
 }
 
 impl Store {
-    /// A store over a migrated database.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// A store over a migrated database and the rights key store.
+    pub fn new(db: DatabaseConnection, keys: KeyStore) -> Self {
+        Self { db, keys }
+    }
+
+    /// The rights database and key store `settings` name, without starting the service:
+    /// for the command line and tests.
+    pub async fn connect(settings: &pdm_runtime::Settings) -> anyhow::Result<Self> {
+        let target = pdm_runtime::db::DatabaseTarget::resolve(settings, crate::NAME)?;
+        let db = pdm_runtime::db::connect(settings, &target).await?;
+        let (kek, _) = pdm_runtime::keys::load_kek(settings)?;
+        let keys = pdm_runtime::key_store::connect(settings, crate::NAME, &kek).await?;
+        Ok(Self::new(db, keys))
     }
 
     /// The connection.
@@ -682,9 +697,10 @@ impl Store {
     }
 
     /// Crypto-shreds what the outbox holds for erased subjects: the mailbox keys of all
-    /// their messages go, and their messages still waiting (but the erasure's own, owed
-    /// to them by the policy) are dropped with their address. Idempotent: run when an
-    /// erasure completes and at every housekeeping, so a crash in between loses nothing.
+    /// their messages are destroyed in the key store, and their messages still waiting
+    /// (but the erasure's own, owed to them by the policy) are dropped with their address.
+    /// Idempotent: run when an erasure completes and at every housekeeping, so a crash in
+    /// between loses nothing.
     pub async fn shred_erased(&self) -> Result<u64> {
         use sea_orm::{ConnectionTrait, Statement};
         let backend = self.db.get_database_backend();
@@ -694,24 +710,44 @@ impl Store {
             "SELECT e.subject_id FROM requests e WHERE e.status = 'STATUS_COMPLETED' \
              AND e.kind IN ('{erasure}', '{ccpa_delete}') AND e.subject_id IS NOT NULL"
         );
-        let keys = format!(
-            "UPDATE outbox SET file_key = NULL WHERE file_key IS NOT NULL AND request_id IN \
+        let keyed = format!(
+            "SELECT o.message_id FROM outbox o WHERE o.file_key IS NOT NULL AND o.request_id IN \
              (SELECT r.request_id FROM requests r WHERE r.subject_id IN ({erased}))"
         );
+        let messages: Vec<String> = self
+            .db
+            .query_all_raw(Statement::from_string(backend, keyed))
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0))
+            .collect::<Result<_, _>>()?;
+        let mut shredded = 0;
+        for chunk in messages.chunks(500) {
+            for id in chunk {
+                self.destroy_key(KeyOf::Message(id)).await?;
+            }
+            // After the keys: a crash in between finds them again next time.
+            shredded += outbox::Entity::update_many()
+                .col_expr(
+                    outbox::Column::FileKey,
+                    Expr::value(Option::<Vec<u8>>::None),
+                )
+                .filter(outbox::Column::MessageId.is_in(chunk.iter().cloned()))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+        }
         let waiting = format!(
             "UPDATE outbox SET status = 'dropped', recipient = NULL, file_key = NULL, \
              body = substr(body, 1, 0) \
              WHERE status = 'pending' AND request_id IN (SELECT r.request_id FROM requests r \
              WHERE r.kind NOT IN ('{erasure}', '{ccpa_delete}') AND r.subject_id IN ({erased}))"
         );
-        let mut shredded = 0;
-        for sql in [keys, waiting] {
-            shredded += self
-                .db
-                .execute_raw(Statement::from_string(backend, sql))
-                .await?
-                .rows_affected();
-        }
+        shredded += self
+            .db
+            .execute_raw(Statement::from_string(backend, waiting))
+            .await?
+            .rows_affected();
         Ok(shredded)
     }
 

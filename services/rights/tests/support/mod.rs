@@ -273,13 +273,11 @@ pub async fn wait_for(
 }
 
 /// The messages of the mailbox file, opened as `pdm rights mailbox` opens them (with the
-/// rights database and the mesh's KEK), each as JSON: message_id, request_id, topic, and
+/// rights database and key store), each as JSON: message_id, request_id, topic, and
 /// to, subject and body while its key exists (`null` once shredded).
 pub async fn mailbox(mesh: &Mesh, outbox: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
-    let store = pdm_rights::store::Store::new(mesh.connect_db("rights").await?);
-    let (kek, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
-    let entries =
-        pdm_rights::mailbox::read(&store, &pdm_crypto::Keyring::new(&kek), outbox).await?;
+    let store = pdm_rights::store::Store::connect(mesh.settings()).await?;
+    let entries = pdm_rights::mailbox::read(&store, outbox).await?;
     Ok(entries
         .into_iter()
         .map(|e| {
