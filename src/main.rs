@@ -4,7 +4,6 @@
 
 mod admin;
 mod allocator;
-mod bench;
 mod catalogue;
 mod cli;
 mod serve;
@@ -32,7 +31,6 @@ fn main() {
     let result = runtime.block_on(async move {
         match cli.command {
             cli::Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
-            cli::Command::Bench(args) => bench::run(args).await,
             cli::Command::Services => {
                 catalogue::print();
                 Ok(())

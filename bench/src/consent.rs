@@ -10,14 +10,11 @@ use pdm_proto::{
     },
     identity::v1::identity_service_client::IdentityServiceClient,
 };
+use pdm_testkit::Mesh;
 use serde_json::{Value, json};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use super::{
-    CONCURRENCY,
-    harness::{self, Harness},
-    load,
-};
+use super::{CONCURRENCY, harness, load};
 
 /// Subjects the benchmark spreads its checks over.
 const SUBJECTS: usize = 200;
@@ -26,12 +23,12 @@ const BATCH: usize = 1000;
 
 /// Runs the consent benchmarks.
 pub async fn run(
-    mesh: &Harness,
+    mesh: &Mesh,
     seconds: Duration,
     wanted: &dyn Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<Value>> {
-    let consent_channel = mesh.channel("consent")?;
-    let mut identity = IdentityServiceClient::new(mesh.channel("identity")?);
+    let consent_channel = mesh.channel("consent");
+    let mut identity = IdentityServiceClient::new(mesh.channel("identity"));
     let mut consent = ConsentServiceClient::new(consent_channel.clone());
     let mut subjects = Vec::with_capacity(SUBJECTS);
     for i in 0..SUBJECTS {

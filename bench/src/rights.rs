@@ -26,12 +26,13 @@ use pdm_proto::{
     telemetry::v1::{IngestEventsRequest, telemetry_service_client::TelemetryServiceClient},
 };
 use pdm_runtime::sea_orm::sqlx;
+use pdm_testkit::Mesh;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use super::figures::{median, ms, round1, round3};
 use super::{
-    harness::{self, Harness},
+    harness,
     postgres::{self, BenchDatabase},
     telemetry,
 };
@@ -89,7 +90,7 @@ async fn measure(
     erasure: bool,
     access: bool,
 ) -> anyhow::Result<Vec<Value>> {
-    let mesh = Harness::start_with(
+    let mesh = harness::start(
         &SERVICES,
         vec![
             ("database.url".to_owned(), database.url().to_owned()),
@@ -105,8 +106,8 @@ async fn measure(
     let result = async {
         let bench = Bench {
             mesh: &mesh,
-            rights: RightsServiceClient::new(mesh.channel("rights")?),
-            telemetry: TelemetryServiceClient::new(mesh.channel("telemetry")?),
+            rights: RightsServiceClient::new(mesh.channel("rights")),
+            telemetry: TelemetryServiceClient::new(mesh.channel("telemetry")),
             pool: pool.get_postgres_connection_pool().clone(),
             password: harness::sample_account().password,
         };
@@ -121,13 +122,13 @@ async fn measure(
     }
     .await;
     pool.close().await.ok();
-    mesh.stop().await;
+    harness::stop(mesh).await;
     result
 }
 
 /// The running mesh and what the measurements call.
 struct Bench<'a> {
-    mesh: &'a Harness,
+    mesh: &'a Mesh,
     rights: RightsServiceClient<Channel>,
     telemetry: TelemetryServiceClient<Channel>,
     pool: sqlx::PgPool,
@@ -355,7 +356,7 @@ impl Bench<'_> {
     /// Telemetry's ExportSubject alone, read to its end as the rights worker reads it:
     /// the share of an access request's completion that is the service's own stream.
     async fn export_alone(&self, subject: &str) -> anyhow::Result<(Duration, u64)> {
-        let mut client = SubjectDataServiceClient::new(self.mesh.channel("telemetry")?)
+        let mut client = SubjectDataServiceClient::new(self.mesh.channel("telemetry"))
             .max_decoding_message_size(usize::MAX);
         let started = Instant::now();
         let mut stream = client

@@ -30,13 +30,13 @@ use pdm_proto::{
     },
 };
 use pdm_runtime::sea_orm::{ConnectionTrait, DatabaseConnection, sqlx};
+use pdm_testkit::Mesh;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use super::figures::{median, ms, round1, round3};
 use super::{
-    harness::{self, Harness},
-    load,
+    harness, load,
     postgres::{self, BenchDatabase},
 };
 
@@ -97,7 +97,7 @@ async fn measure(
     ingest: bool,
     erase: bool,
 ) -> anyhow::Result<Vec<Value>> {
-    let mesh = Harness::start_with(
+    let mesh = harness::start(
         &["identity", "consent", "telemetry"],
         vec![("database.url".to_owned(), database.url().to_owned())],
     )
@@ -115,20 +115,20 @@ async fn measure(
     }
     .await;
     pool.close().await.ok();
-    mesh.stop().await;
+    harness::stop(mesh).await;
     result
 }
 
 // === subjects and events ===
 
-fn telemetry_client(mesh: &Harness) -> anyhow::Result<TelemetryServiceClient<Channel>> {
-    Ok(TelemetryServiceClient::new(mesh.channel("telemetry")?))
+fn telemetry_client(mesh: &Mesh) -> TelemetryServiceClient<Channel> {
+    TelemetryServiceClient::new(mesh.channel("telemetry"))
 }
 
 /// Signs up `n` subjects (UK: product analytics rests on consent) who agreed to analytics.
-pub(super) async fn consenting(mesh: &Harness, n: usize) -> anyhow::Result<Vec<String>> {
-    let mut identity = IdentityServiceClient::new(mesh.channel("identity")?);
-    let mut consent = ConsentServiceClient::new(mesh.channel("consent")?);
+pub(super) async fn consenting(mesh: &Mesh, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut identity = IdentityServiceClient::new(mesh.channel("identity"));
+    let mut consent = ConsentServiceClient::new(mesh.channel("consent"));
     let mut subjects = Vec::with_capacity(n);
     for _ in 0..n {
         let subject = identity
@@ -251,7 +251,7 @@ async fn ingest_subject(
 // === (a), (b), (d): ingestion against COPY, memory ===
 
 async fn ingest_against_copy(
-    mesh: &Harness,
+    mesh: &Mesh,
     pool: &DatabaseConnection,
     seconds: Duration,
 ) -> anyhow::Result<Vec<Value>> {
@@ -262,7 +262,7 @@ async fn ingest_against_copy(
             .map(|events| wire::events(events))
             .collect(),
     );
-    let grpc = tonic::client::Grpc::new(mesh.channel("telemetry")?);
+    let grpc = tonic::client::Grpc::new(mesh.channel("telemetry"));
     let counter = Arc::new(AtomicU64::new(0));
 
     let rss_at_start = memory::status_kib("VmRSS:").unwrap_or(0);
@@ -414,9 +414,9 @@ async fn copy_baseline(
 
 // === (c): erasure against volume ===
 
-async fn erasure(mesh: &Harness, pool: &DatabaseConnection) -> anyhow::Result<Value> {
-    let client = telemetry_client(mesh)?;
-    let mut subject_data = SubjectDataServiceClient::new(mesh.channel("telemetry")?);
+async fn erasure(mesh: &Mesh, pool: &DatabaseConnection) -> anyhow::Result<Value> {
+    let client = telemetry_client(mesh);
+    let mut subject_data = SubjectDataServiceClient::new(mesh.channel("telemetry"));
     let subjects = consenting(mesh, BIG_SUBJECTS + SMALL_SUBJECTS + 1).await?;
     let (bigs, smalls) = subjects.split_at(BIG_SUBJECTS);
     for s in bigs {

@@ -1,6 +1,9 @@
-//! `pdm bench`: in-process benchmarks over real gRPC on loopback, printed as JSON.
+//! `pdm-bench`: in-process benchmarks over real gRPC on loopback, printed as JSON.
 //! Each service adds its measurements here, next to the no-op baseline (the standard
-//! health check, served by the same server stack) measured in the same run.
+//! health check, served by the same server stack) measured in the same run. The services
+//! run on the test kit's mesh (`pdm_testkit::TestMesh`, see [`harness`]); nothing of this is
+//! in the shipped `pdm` binary.
+#![forbid(unsafe_code)]
 
 mod harness;
 mod load;
@@ -12,21 +15,51 @@ mod identity;
 mod rights;
 mod telemetry;
 
+use clap::Parser;
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
 use serde_json::json;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::cli::BenchArgs;
+/// pdm-bench — the benchmarks of the personal-data mesh, as JSON on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "pdm-bench", version, about)]
+struct BenchArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Only benchmarks whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+}
+
+fn main() {
+    let args = BenchArgs::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("pdm-bench: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(err) = runtime.block_on(run(args)) {
+        eprintln!("pdm-bench: {err:#}");
+        std::process::exit(1);
+    }
+}
 
 /// Concurrency levels every RPC benchmark runs at.
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
 /// Runs the benchmarks and prints one JSON document.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let seconds = std::time::Duration::from_secs_f64(args.seconds.max(0.1));
     let wanted = |name: &str| args.filter.as_deref().is_none_or(|f| name.contains(f));
-    let mesh = harness::Harness::start(&["identity", "consent"]).await?;
-    let channel = mesh.channel("identity")?;
+    harness::quiet()?;
+    let mesh = harness::start(&["identity", "consent"], Vec::new()).await?;
+    let channel = mesh.channel("identity");
     let mut results = Vec::new();
 
     if wanted("noop.health_check") {
@@ -80,7 +113,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         results.extend(consent::run(&mesh, seconds, &wanted).await?);
     }
 
-    mesh.stop().await;
+    harness::stop(mesh).await;
 
     // On PostgreSQL, in a database of its own (or reported as skipped).
     results.extend(telemetry::run(seconds, &wanted).await?);
