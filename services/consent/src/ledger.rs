@@ -8,6 +8,7 @@ use std::{
 };
 
 use pdm_proto::consent::v1::LedgerEntryKind;
+use pdm_runtime::jobs::{Jobs, OnFailure};
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -29,12 +30,14 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts following the ledger after its current end.
+    /// Starts following the ledger after its current end, as a job of `jobs`. Without the
+    /// follower this replica would answer from a cache other replicas' writes no longer
+    /// invalidate: if it ever ends, the service stops serving.
     pub async fn start(
         store: Store,
         cache: Arc<DecisionCache>,
         interval: Duration,
-        stop: CancellationToken,
+        jobs: &Jobs,
     ) -> crate::error::Result<Self> {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         let ledger = Self {
@@ -43,7 +46,17 @@ impl Ledger {
             local: Arc::new(Mutex::new(HashSet::new())),
         };
         let start = store.max_seq().await?;
-        tokio::spawn(follow(ledger.clone(), store, cache, interval, stop, start));
+        let follower = ledger.clone();
+        jobs.spawn("ledger follower", OnFailure::StopServing, move |stop| {
+            follow(
+                follower.clone(),
+                store.clone(),
+                cache.clone(),
+                interval,
+                stop,
+                start,
+            )
+        });
         Ok(ledger)
     }
 

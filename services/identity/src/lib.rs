@@ -21,9 +21,7 @@ use pdm_proto::{
     identity::v1::identity_service_server::IdentityServiceServer,
     subject::v1::subject_data_service_server::SubjectDataServiceServer,
 };
-use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
-};
+use pdm_runtime::{GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal};
 use tokio::net::TcpListener;
 
 use crate::{api::IdentityApi, settings::IdentitySettings, store::Store};
@@ -58,42 +56,33 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings: IdentitySettings = ctx.settings.section(NAME)?;
     settings.validate()?;
-    let max_message = ctx.settings.server.max_message_bytes;
-    let identity = Deferred::new();
-    let subject_data = Deferred::new();
-    let server = GrpcServer::for_service(&ctx)
-        .with_service(identity.clone())
-        .with_service(subject_data.clone());
-
-    let prepare = async move {
-        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
-        let store = Store::new(db.clone(), keys);
-        let adopted = store.adopt_archive_keys().await?;
-        if adopted > 0 {
-            tracing::info!(adopted, "moved billing archive keys into the key store");
-        }
-        let rights = match settings.deletion.as_str() {
-            "local" => None,
-            "rights" => Some(RightsServiceClient::new(ctx.channel("rights")?)),
-            other => {
-                anyhow::bail!("identity.deletion: {other:?} is neither \"rights\" nor \"local\"")
+    let mut server = GrpcServer::for_service(&ctx);
+    let identity = server.slot();
+    let subject_data = server.slot();
+    server
+        .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
+            let keys =
+                pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &ready.db).await?;
+            let store = Store::new(ready.db, keys);
+            let adopted = store.adopt_archive_keys().await?;
+            if adopted > 0 {
+                tracing::info!(adopted, "moved billing archive keys into the key store");
             }
-        };
-        let consent = ConsentServiceClient::new(ctx.channel("consent")?);
-        let api =
-            IdentityApi::new(store, Arc::clone(&ctx.clock), settings, rights, consent).await?;
-        identity.set(
-            IdentityServiceServer::new(api.clone())
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        subject_data.set(
-            SubjectDataServiceServer::new(api)
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        Ok(db)
-    };
-    server.serve(listener, shutdown, prepare).await
+            let rights = match settings.deletion.as_str() {
+                "local" => None,
+                "rights" => Some(RightsServiceClient::new(ctx.channel("rights")?)),
+                other => {
+                    anyhow::bail!(
+                        "identity.deletion: {other:?} is neither \"rights\" nor \"local\""
+                    )
+                }
+            };
+            let consent = ConsentServiceClient::new(ctx.channel("consent")?);
+            let api =
+                IdentityApi::new(store, Arc::clone(&ctx.clock), settings, rights, consent).await?;
+            identity.fill(IdentityServiceServer::new(api.clone()));
+            subject_data.fill(SubjectDataServiceServer::new(api));
+            Ok(())
+        })
+        .await
 }

@@ -18,11 +18,10 @@ use pdm_proto::{
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, jobs::OnFailure,
     settings::SettingsError,
 };
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::RetentionApi,
@@ -87,67 +86,58 @@ pub async fn run(
         endpoints.push((name.clone(), channel));
     }
 
-    // The scheduler stops when shutdown starts; a run in progress finishes on its own.
-    let stop = CancellationToken::new();
-    let stop_on_shutdown = stop.clone();
-    let shutdown = async move {
-        shutdown.await;
-        stop_on_shutdown.cancel();
-    };
-
-    let retention = Deferred::new();
-    let server = GrpcServer::for_service(&ctx).with_service(retention.clone());
-    let scheduler_stop = stop.clone();
+    let mut server = GrpcServer::for_service(&ctx);
+    let retention = server.slot();
     let own_trail = server.access_trail();
-    let prepare = async move {
-        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let store = Store::new(db.clone());
-        let overridden = store
-            .seed_policies(&checked.policies, ctx.clock.now())
-            .await
-            .map_err(|e| anyhow::anyhow!("writing the seed policies: {e}"))?;
-        for category in overridden {
-            tracing::warn!(
-                category = %category,
-                "configured policy not applied: it was changed with UpsertPolicy since"
-            );
-        }
-        let mut targets = Vec::with_capacity(endpoints.len());
-        for (name, channel) in endpoints {
-            let client = SubjectDataServiceClient::new(channel)
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message);
-            targets.push(Target { name, client });
-        }
-        let runner = Runner::new(
-            store.clone(),
-            ctx.clock.clone(),
-            targets,
-            checked.lease,
-            checked.call_timeout,
-            own_trail,
-        );
-        if let Some(interval) = checked.interval {
-            tokio::spawn(scheduler::run(
-                runner.clone(),
+    server
+        .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
+            let store = Store::new(ready.db);
+            let overridden = store
+                .seed_policies(&checked.policies, ctx.clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("writing the seed policies: {e}"))?;
+            for category in overridden {
+                tracing::warn!(
+                    category = %category,
+                    "configured policy not applied: it was changed with UpsertPolicy since"
+                );
+            }
+            let mut targets = Vec::with_capacity(endpoints.len());
+            for (name, channel) in endpoints {
+                let client = SubjectDataServiceClient::new(channel)
+                    .max_decoding_message_size(max_message)
+                    .max_encoding_message_size(max_message);
+                targets.push(Target { name, client });
+            }
+            let runner = Runner::new(
                 store.clone(),
                 ctx.clock.clone(),
-                Schedule {
+                targets,
+                checked.lease,
+                checked.call_timeout,
+                own_trail,
+            );
+            // The scheduler stops when shutdown starts (a run in progress finishes on its own);
+            // it reads what is due from the database, so it is safe to start again.
+            if let Some(interval) = checked.interval {
+                let schedule = Schedule {
                     interval,
                     retry_after: checked.retry_after,
                     tick: checked.tick,
-                },
-                scheduler_stop,
-            ));
-        }
-        retention.set(
-            RetentionServiceServer::new(RetentionApi::new(store, ctx.clock.clone(), runner))
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        Ok(db)
-    };
-    let served = server.serve(listener, shutdown, prepare).await;
-    stop.cancel();
-    served
+                };
+                let (runner, store, clock) = (runner.clone(), store.clone(), ctx.clock.clone());
+                ready
+                    .jobs
+                    .spawn("purge scheduler", OnFailure::Restart, move |stop| {
+                        scheduler::run(runner.clone(), store.clone(), clock.clone(), schedule, stop)
+                    });
+            }
+            retention.fill(RetentionServiceServer::new(RetentionApi::new(
+                store,
+                ctx.clock.clone(),
+                runner,
+            )));
+            Ok(())
+        })
+        .await
 }

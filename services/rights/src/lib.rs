@@ -23,14 +23,13 @@ use std::sync::Arc;
 use pdm_crypto::Keyring;
 use pdm_proto::rights::v1::rights_service_server::RightsServiceServer;
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, SharedClock, ShutdownSignal,
-    db, metrics,
+    GrpcServer, MeshService, ServiceContext, ServiceFuture, SharedClock, ShutdownSignal,
+    jobs::OnFailure, metrics,
 };
 use tokio::{
     net::TcpListener,
     sync::{Notify, broadcast},
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::RightsApi,
@@ -71,70 +70,53 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings: RightsSettings = ctx.settings.section(NAME)?;
     let peers = Peers::new(&ctx, &settings.data_services())?;
-    let max_message = ctx.settings.server.max_message_bytes;
     let sink = Sink::configure(&settings, &ctx.settings)?;
 
-    let stop = CancellationToken::new();
-    let stop_on_shutdown = stop.clone();
-    let shutdown = async move {
-        shutdown.await;
-        stop_on_shutdown.cancel();
-    };
-    // The worker finishes its tasks in flight before the service's run ends.
-    let worker_done = Arc::new(std::sync::OnceLock::new());
-    let worker_handle = worker_done.clone();
-    let grace = ctx.settings.server.grace_period();
-    let rights = Deferred::new();
-    let server = GrpcServer::for_service(&ctx).with_service(rights.clone());
+    let mut server = GrpcServer::for_service(&ctx);
+    let rights = server.slot();
     // The queue gauges, read at every scrape while the service runs.
     let scrape_hook = Arc::new(std::sync::OnceLock::new());
     let scrape_hook_set = scrape_hook.clone();
     let trail = server.access_trail();
-    let prepare = async move {
-        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
-        let store = Store::new(db.clone(), keys);
-        let adopted = store.adopt_row_keys().await?;
-        if adopted > 0 {
-            tracing::info!(adopted, "moved request keys into the key store");
-        }
-        let _ = scrape_hook_set.set(queue_gauges(store.clone(), ctx.clock.clone()));
-        let keyring = Keyring::new(&ctx.kek);
-        let wake = Arc::new(Notify::new());
-        let (changes, _) = broadcast::channel(256);
-        let outbox = Outbox::new(store.clone(), keyring.clone(), sink);
-        let worker = Worker {
-            store,
-            peers,
-            keyring,
-            clock: ctx.clock.clone(),
-            settings,
-            wake,
-            changes,
-            outbox,
-            trail,
-            next_trail_purge: Arc::new(std::sync::Mutex::new(
-                chrono::DateTime::<chrono::Utc>::MIN_UTC,
-            )),
-        };
-        let api = RightsApi::new(&worker);
-        let _ = worker_done.set(tokio::spawn(worker.run(stop)));
-        rights.set(
-            RightsServiceServer::new(api)
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        Ok(db)
-    };
-    let served = server.serve(listener, shutdown, prepare).await;
+    let served = server
+        .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
+            let keys =
+                pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &ready.db).await?;
+            let store = Store::new(ready.db, keys);
+            let adopted = store.adopt_row_keys().await?;
+            if adopted > 0 {
+                tracing::info!(adopted, "moved request keys into the key store");
+            }
+            let _ = scrape_hook_set.set(queue_gauges(store.clone(), ctx.clock.clone()));
+            let keyring = Keyring::new(&ctx.kek);
+            let wake = Arc::new(Notify::new());
+            let (changes, _) = broadcast::channel(256);
+            let outbox = Outbox::new(store.clone(), keyring.clone(), sink);
+            let worker = Worker {
+                store,
+                peers,
+                keyring,
+                clock: ctx.clock.clone(),
+                settings,
+                wake,
+                changes,
+                outbox,
+                trail,
+                next_trail_purge: Arc::new(std::sync::Mutex::new(
+                    chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                )),
+            };
+            let api = RightsApi::new(&worker);
+            // The worker finishes its tasks in flight when the service stops (the skeleton
+            // waits for it); every task is idempotent per request, so it is safe to start again.
+            ready.jobs.spawn("worker", OnFailure::Restart, move |stop| {
+                worker.clone().run(stop)
+            });
+            rights.fill(RightsServiceServer::new(api));
+            Ok(())
+        })
+        .await;
     drop(scrape_hook);
-    if let Some(handle) = Arc::into_inner(worker_handle).and_then(std::sync::OnceLock::into_inner)
-        && tokio::time::timeout(grace, handle).await.is_err()
-    {
-        tracing::warn!(
-            "rights worker still busy after the grace period; its tasks will be taken up at the next start"
-        );
-    }
     served
 }
 

@@ -25,9 +25,11 @@ use pdm_proto::{
     },
     telemetry::v1::DropReason,
 };
-use pdm_runtime::client::TracedChannel;
+use pdm_runtime::{
+    client::TracedChannel,
+    jobs::{Jobs, OnFailure},
+};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{Result, TelemetryError};
 
@@ -94,27 +96,33 @@ impl ConsentGate {
         })
     }
 
-    /// Follows consent's changes until `stop`.
-    pub fn start(self: &Arc<Self>, stop: CancellationToken) {
+    /// Follows consent's changes until the service stops, as a job of `jobs`: started
+    /// again if it dies, from a clear cache (as after any interrupted watch).
+    pub fn start(self: &Arc<Self>, jobs: &Jobs) {
         let gate = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    result = gate.watch() => {
-                        gate.watching.store(false, Ordering::SeqCst);
-                        gate.clear();
-                        if let Err(code) = result {
-                            tracing::warn!(?code, "consent watch interrupted; reconnecting");
+        jobs.spawn("consent gate", OnFailure::Restart, move |stop| {
+            let gate = Arc::clone(&gate);
+            async move {
+                gate.watching.store(false, Ordering::SeqCst);
+                gate.clear();
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        result = gate.watch() => {
+                            gate.watching.store(false, Ordering::SeqCst);
+                            gate.clear();
+                            if let Err(code) = result {
+                                tracing::warn!(?code, "consent watch interrupted; reconnecting");
+                            }
                         }
                     }
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         });
     }

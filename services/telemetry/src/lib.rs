@@ -22,11 +22,10 @@ use pdm_proto::{
     telemetry::v1::telemetry_service_server::TelemetryServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, jobs::OnFailure,
     relationships::Relationships,
 };
 use tokio::{net::TcpListener, sync::Notify};
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::TelemetryApi,
@@ -78,53 +77,43 @@ pub async fn run(
         GeoDb::parse(&csv).map_err(|e| anyhow::anyhow!("telemetry.ip_database: {e}"))?
     };
     let scrubber = Scrubber::new().context("telemetry")?;
-    let max_message = ctx.settings.server.max_message_bytes;
     let consent = ConsentServiceClient::new(ctx.channel("consent")?);
     let relationships = Arc::new(Relationships::new(IdentityServiceClient::new(
         ctx.channel("identity")?,
     )));
 
-    let stop = CancellationToken::new();
-    let stop_on_shutdown = stop.clone();
-    let shutdown = async move {
-        shutdown.await;
-        stop_on_shutdown.cancel();
-    };
-
-    let telemetry = Deferred::new();
-    let subject_data = Deferred::new();
-    let server = GrpcServer::for_service(&ctx)
-        .with_service(telemetry.clone())
-        .with_service(subject_data.clone());
-    let prepare = async move {
-        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let keys = pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &db).await?;
-        let store = Store::new(db.clone(), keys);
-        let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
-        gate.start(stop.clone());
-        let erasures = Arc::new(Notify::new());
-        let api = TelemetryApi::new(
-            store,
-            (gate, relationships),
-            ctx.clock.clone(),
-            settings,
-            geo,
-            scrubber,
-            erasures,
-        )
-        .await?;
-        tokio::spawn(api::run_deleter(api.clone(), stop));
-        telemetry.set(
-            TelemetryServiceServer::new(api.clone())
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        subject_data.set(
-            SubjectDataServiceServer::new(api)
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        Ok(db)
-    };
-    server.serve(listener, shutdown, prepare).await
+    let mut server = GrpcServer::for_service(&ctx);
+    let telemetry = server.slot();
+    let subject_data = server.slot();
+    server
+        .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
+            let keys =
+                pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &ready.db).await?;
+            let store = Store::new(ready.db, keys);
+            let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
+            gate.start(&ready.jobs);
+            let erasures = Arc::new(Notify::new());
+            let api = TelemetryApi::new(
+                store,
+                (gate, relationships),
+                ctx.clock.clone(),
+                settings,
+                geo,
+                scrubber,
+                erasures,
+            )
+            .await?;
+            // Erased subjects' rows are deleted in the background, picking up the stored
+            // queue: safe to start again.
+            let deleter = api.clone();
+            ready
+                .jobs
+                .spawn("row deleter", OnFailure::Restart, move |stop| {
+                    api::run_deleter(deleter.clone(), stop)
+                });
+            telemetry.fill(TelemetryServiceServer::new(api.clone()));
+            subject_data.fill(SubjectDataServiceServer::new(api));
+            Ok(())
+        })
+        .await
 }

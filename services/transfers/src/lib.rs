@@ -20,7 +20,7 @@ use pdm_proto::{
     transfers::v1::transfers_service_server::TransfersServiceServer,
 };
 use pdm_runtime::{
-    Deferred, GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, db,
+    GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal,
     relationships::Relationships,
 };
 use tokio::net::TcpListener;
@@ -60,38 +60,27 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings: TransfersSettings = ctx.settings.section(NAME)?;
     let adequacy = domain::adequacy::lists(&settings.adequacy).map_err(anyhow::Error::msg)?;
-    let max_message = ctx.settings.server.max_message_bytes;
     let consent = ConsentServiceClient::new(ctx.channel("consent")?);
     let relationships = Arc::new(Relationships::new(IdentityServiceClient::new(
         ctx.channel("identity")?,
     )));
 
-    let transfers = Deferred::new();
-    let subject_data = Deferred::new();
-    let server = GrpcServer::for_service(&ctx)
-        .with_service(transfers.clone())
-        .with_service(subject_data.clone());
-    let prepare = async move {
-        let db = db::connect_and_migrate::<migration::Migrator>(&ctx.settings, NAME).await?;
-        let api = TransfersApi::new(
-            Store::new(db.clone()),
-            ctx.clock.clone(),
-            adequacy,
-            consent,
-            Keyring::new(&ctx.kek),
-            relationships,
-        );
-        transfers.set(
-            TransfersServiceServer::new(api.clone())
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        subject_data.set(
-            SubjectDataServiceServer::new(api)
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message),
-        );
-        Ok(db)
-    };
-    server.serve(listener, shutdown, prepare).await
+    let mut server = GrpcServer::for_service(&ctx);
+    let transfers = server.slot();
+    let subject_data = server.slot();
+    server
+        .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
+            let api = TransfersApi::new(
+                Store::new(ready.db),
+                ctx.clock.clone(),
+                adequacy,
+                consent,
+                Keyring::new(&ctx.kek),
+                relationships,
+            );
+            transfers.fill(TransfersServiceServer::new(api.clone()));
+            subject_data.fill(SubjectDataServiceServer::new(api));
+            Ok(())
+        })
+        .await
 }

@@ -1,11 +1,16 @@
-//! Server bootstrap shared by every service: health and reflection, the layer stack, a
-//! readiness gate while migrations run, a database liveness check, and a graceful drain.
+//! The skeleton every service starts from: health and reflection, the layer stack, a
+//! readiness gate while migrations run, a database liveness check, supervised background
+//! jobs, and a graceful drain.
 //!
-//! A service builds its gRPC servers, registers them as [`Deferred`] (so the port answers
-//! health checks before the database is ready), and hands [`GrpcServer::serve`] a future
-//! that connects and migrates. Health is `NOT_SERVING` until that future succeeds and
-//! whenever the database stops answering; on shutdown it turns `NOT_SERVING` again, new
-//! connections stop, and in-flight calls get `server.grace_period_ms` to finish.
+//! A mesh service declares its gRPC servers ([`GrpcServer::slot`], so the port answers
+//! health checks before the database is ready), its migrator and its background jobs, and
+//! hands [`GrpcServer::run`] what to do once the database is migrated. The skeleton
+//! applies the message limits, adds the access trail's migrations, and owns the shutdown:
+//! health is `NOT_SERVING` until the service is ready, whenever the database stops
+//! answering or a job it cannot do without has died; on shutdown [`GrpcServer::stopping`]
+//! is cancelled (streams end, jobs stop), health turns `NOT_SERVING`, new connections
+//! stop, in-flight calls get `server.grace_period_ms` to finish, and the jobs as long
+//! again.
 
 use std::{
     convert::Infallible,
@@ -38,6 +43,7 @@ use tower::{Service, ServiceExt};
 
 use crate::{
     SystemClock,
+    audit::migration::WithAccessTrail,
     audit::{
         Seal, Trail,
         keys::AuditKeys,
@@ -47,6 +53,7 @@ use crate::{
         witnessing,
     },
     clock::SharedClock,
+    jobs::Jobs,
     layers::{
         BoxFuture,
         authz::AuthorizeLayer,
@@ -61,6 +68,7 @@ use crate::{
     security::Security,
     service::ServiceContext,
     settings::ServerSettings,
+    slot::Slot,
     tls::incoming::incoming,
 };
 
@@ -142,6 +150,21 @@ pub struct GrpcServer {
     audit: Option<AuditParts>,
     trail: Arc<OnceLock<Trail>>,
     clock: SharedClock,
+    /// Cancelled when shutdown begins.
+    stopping: CancellationToken,
+    jobs: Jobs,
+    max_message_bytes: usize,
+}
+
+/// What a service's start-up gets once its database is migrated ([`GrpcServer::run`]).
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The service's database, migrated (access trail included).
+    pub db: DatabaseConnection,
+    /// Where its background jobs run, supervised.
+    pub jobs: Jobs,
+    /// Cancelled when shutdown begins: streams end on it.
+    pub stopping: CancellationToken,
 }
 
 /// The access trail of a mesh service: its API, filled in when the database is ready,
@@ -174,7 +197,11 @@ impl GrpcServer {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
+        let stopping = CancellationToken::new();
         Self {
+            jobs: Jobs::new(label, stopping.child_token()),
+            stopping,
+            max_message_bytes: settings.max_message_bytes,
             label,
             settings: settings.clone(),
             routes,
@@ -191,8 +218,8 @@ impl GrpcServer {
     /// The server of a mesh service: mutual TLS with the service's certificate (unless TLS
     /// is off), the caller policy, per-caller rate limits, the access trail (its
     /// `AuditService` served beside the service's own), and a plaintext health-only port
-    /// for probes when one is configured. The service's migrator must include
-    /// [`crate::audit::migration::CreateAccessLog`].
+    /// for probes when one is configured. [`GrpcServer::run`] adds the trail's migrations to
+    /// the service's migrator.
     pub fn for_service(ctx: &ServiceContext) -> Self {
         let api = Deferred::new();
         let mut server = Self::new(ctx.name, &ctx.settings.server).with_service(api.clone());
@@ -207,6 +234,73 @@ impl GrpcServer {
             (s.health_port != 0).then(|| std::net::SocketAddr::new(host, s.health_port))
         });
         server
+    }
+
+    /// Declares a gRPC server of the service, answering `UNAVAILABLE` until its slot is
+    /// filled (once the database is ready), then with messages bounded by
+    /// `server.max_message_bytes`; its health status follows the server's readiness.
+    pub fn slot<S>(&mut self) -> Slot<S>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let deferred = Deferred::new();
+        self.names.push(S::NAME);
+        self.routes.add_service(deferred.clone());
+        Slot::new(deferred, self.max_message_bytes)
+    }
+
+    /// The service's background jobs (also handed to [`GrpcServer::run`]'s `ready`).
+    pub fn jobs(&self) -> Jobs {
+        self.jobs.clone()
+    }
+
+    /// Cancelled as soon as shutdown begins: long streams end on it.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stopping.clone()
+    }
+
+    /// Connects to and migrates the service's database with its migrator `M` (the access
+    /// trail's migrations added: [`WithAccessTrail`]), hands it to `ready`, which fills the
+    /// slots and spawns the jobs, then serves until `shutdown` resolves (see
+    /// [`GrpcServer::serve`]).
+    pub async fn run<M, F, Fut>(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+        ready: F,
+    ) -> anyhow::Result<()>
+    where
+        M: sea_orm_migration::MigratorTrait,
+        F: FnOnce(Ready) -> Fut + Send,
+        Fut: Future<Output = anyhow::Result<()>> + Send,
+    {
+        let Some(audit) = &self.audit else {
+            anyhow::bail!(
+                "{}: run is for mesh services (GrpcServer::for_service)",
+                self.label
+            );
+        };
+        let settings = audit.ctx.settings.clone();
+        let name = audit.ctx.name;
+        let parts = (self.jobs.clone(), self.stopping.clone());
+        let prepare = async move {
+            let db = crate::db::connect_and_migrate::<WithAccessTrail<M>>(&settings, name).await?;
+            let (jobs, stopping) = parts;
+            ready(Ready {
+                db: db.clone(),
+                jobs,
+                stopping,
+            })
+            .await?;
+            Ok(db)
+        };
+        self.serve(listener, shutdown, prepare).await
     }
 
     /// Adds a gRPC service; its health status follows the server's readiness.
@@ -307,7 +401,9 @@ impl GrpcServer {
             },
             () = &mut shutdown => {
                 tracing::info!(service = self.label, "shutdown requested while starting");
+                self.stopping.cancel();
                 let _ = self.drain(&mut server, &stop, &sever).await;
+                self.drain_jobs().await;
                 return Ok(());
             }
             finished = &mut server => {
@@ -346,8 +442,9 @@ impl GrpcServer {
         }
         self.set_status(ServingStatus::Serving).await;
         tracing::info!(service = self.label, "serving");
-        let watcher = tokio::spawn(watch_database(
+        let watcher = tokio::spawn(watch_health(
             db,
+            self.jobs.failed(),
             self.health.clone(),
             self.names.clone(),
             self.settings.clone(),
@@ -358,11 +455,14 @@ impl GrpcServer {
             () = &mut shutdown => {}
             finished = &mut server => {
                 watcher.abort();
+                self.stopping.cancel();
+                self.drain_jobs().await;
                 trail_stop.cancel();
                 finished.context("server task")?.context("server stopped")?;
                 return Ok(());
             }
         }
+        self.stopping.cancel();
 
         tracing::info!(
             service = self.label,
@@ -372,6 +472,8 @@ impl GrpcServer {
         self.set_status(ServingStatus::NotServing).await;
         watcher.abort();
         let drained = self.drain(&mut server, &stop, &sever).await;
+        // Jobs finish their work in flight (and may still write the trail) before it closes.
+        self.drain_jobs().await;
         // Calls are over: what they queued for the trail is written before we return.
         trail_stop.cancel();
         if tokio::time::timeout(
@@ -389,6 +491,16 @@ impl GrpcServer {
         drained?;
         tracing::info!(service = self.label, "stopped");
         Ok(())
+    }
+
+    /// Stops the background jobs and waits for them within the grace period.
+    async fn drain_jobs(&self) {
+        if !self.jobs.drain(self.settings.grace_period()).await {
+            tracing::warn!(
+                service = self.label,
+                "background jobs still busy after the grace period; their work is taken up at the next start"
+            );
+        }
     }
 
     /// Stops accepting, lets calls in flight finish within the grace period, then severs
@@ -599,32 +711,50 @@ async fn reseal(db: &DatabaseConnection, seal: &Seal, service: &'static str) -> 
 }
 
 /// Flips health to `NOT_SERVING` while the database does not answer, and back.
-async fn watch_database(
+/// Keeps health in step with what the service needs to answer rightly: a database that
+/// answers, and every job it cannot do without alive.
+async fn watch_health(
     db: DatabaseConnection,
+    mut failed: tokio::sync::watch::Receiver<Option<&'static str>>,
     health: HealthReporter,
     names: Vec<&'static str>,
     settings: ServerSettings,
     stop: CancellationToken,
 ) {
     let mut serving = true;
+    let mut db_answers = true;
+    let mut jobs_watched = true;
     let mut tick = tokio::time::interval(settings.db_check_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                let answers = matches!(
+                    tokio::time::timeout(settings.db_check_interval(), db.ping()).await,
+                    Ok(Ok(()))
+                );
+                if answers != db_answers {
+                    db_answers = answers;
+                    if answers {
+                        tracing::info!("database answers again");
+                    } else {
+                        tracing::warn!("database does not answer: not serving");
+                    }
+                }
+            }
+            changed = failed.changed(), if jobs_watched => {
+                jobs_watched = changed.is_ok();
+            }
         }
-        let answers = matches!(
-            tokio::time::timeout(settings.db_check_interval(), db.ping()).await,
-            Ok(Ok(()))
-        );
-        if answers != serving {
-            serving = answers;
-            if answers {
-                tracing::info!("database answers again: serving");
+        let job_dead = failed.borrow().is_some();
+        let now = db_answers && !job_dead;
+        if now != serving {
+            serving = now;
+            if now {
+                tracing::info!("serving again");
                 set_status(&health, &names, ServingStatus::Serving).await;
             } else {
-                tracing::warn!("database does not answer: not serving");
                 set_status(&health, &names, ServingStatus::NotServing).await;
             }
         }

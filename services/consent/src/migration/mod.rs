@@ -13,9 +13,7 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261129_000001_create_consent_tables::Migration),
-            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
             Box::new(m20261203_000010_add_unsubscribe_links::Migration),
         ]
     }

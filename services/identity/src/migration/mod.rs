@@ -16,11 +16,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_identity_tables::Migration),
             Box::new(m20261203_000001_create_subject_links::Migration),
-            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
             Box::new(m20261203_000002_add_special_categories::Migration),
             Box::new(m20261203_000003_add_account_organisation::Migration),
             Box::new(m20261203_000004_billing_archive_without_expiry::Migration),

@@ -11,10 +11,8 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(pdm_runtime::audit::migration::CreateAccessLog),
-            Box::new(m20261201_000001_create_retention_tables::Migration),
-            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
-        ]
+        vec![Box::new(
+            m20261201_000001_create_retention_tables::Migration,
+        )]
     }
 }

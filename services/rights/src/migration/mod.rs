@@ -19,12 +19,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(m20261129_000001_create_rights_tables::Migration),
             Box::new(m20261203_000001_create_request_access::Migration),
             Box::new(m20261203_000002_add_outbox_file_key::Migration),
-            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
-            // After the access trail's seal: new migrations go last.
             Box::new(m20261203_000003_create_child_reports::Migration),
             Box::new(m20261203_000005_create_concerns::Migration),
             Box::new(m20261203_000006_add_deletion_reason::Migration),

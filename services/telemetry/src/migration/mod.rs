@@ -13,10 +13,8 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(pdm_runtime::audit::migration::CreateAccessLog),
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_telemetry_tables::Migration),
-            Box::new(pdm_runtime::audit::seal_migration::SealAccessLog),
             Box::new(m20261203_000001_people_and_tracking_choices::Migration),
         ]
     }

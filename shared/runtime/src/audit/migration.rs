@@ -1,5 +1,5 @@
-//! The `access_log` and `access_log_head` tables. Each service lists this migration in
-//! its own migrator, so its trail lives in its own database.
+//! The `access_log` and `access_log_head` tables, in each service's own database: the
+//! skeleton adds this migration to every service's migrator ([`WithAccessTrail`]).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -102,5 +102,31 @@ impl MigrationTrait for CreateAccessLog {
         manager
             .drop_table(Table::drop().table(AccessLog::Table).to_owned())
             .await
+    }
+}
+
+/// A service's migrator with the access trail's migrations added, first: a service lists
+/// only its own tables and cannot forget the trail's. The skeleton
+/// ([`crate::server::GrpcServer::run`]) migrates with it. Migrations are matched by name,
+/// so databases migrated when each service listed these itself are already up to date.
+#[derive(Debug)]
+pub struct WithAccessTrail<M>(std::marker::PhantomData<fn() -> M>);
+
+#[async_trait::async_trait]
+impl<M: MigratorTrait> MigratorTrait for WithAccessTrail<M> {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let trail: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(CreateAccessLog),
+            Box::new(super::seal_migration::SealAccessLog),
+        ];
+        let names: Vec<String> = trail.iter().map(|m| m.name().to_owned()).collect();
+        trail
+            .into_iter()
+            .chain(
+                M::migrations()
+                    .into_iter()
+                    .filter(|m| !names.iter().any(|n| n == m.name())),
+            )
+            .collect()
     }
 }

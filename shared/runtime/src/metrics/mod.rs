@@ -9,6 +9,7 @@
 //! | `pdm_telemetry_events_total` | counter | `result`, `reason` |
 //! | `pdm_rights_requests_open`, `pdm_rights_requests_overdue` | gauge | |
 //! | `pdm_retention_purge_runs_total` | counter | `status` |
+//! | `pdm_background_job_failures_total` | counter | `service`, `job` |
 //!
 //! The RPC series are recorded by [`crate::layers::metrics`] for every server; the others
 //! by the services, through the typed functions of this module. Every label value is a
@@ -48,6 +49,7 @@ struct Registry {
     rights_open: Family<0, Gauge>,
     rights_overdue: Family<0, Gauge>,
     purge_runs: Family<1, Counter>,
+    job_failures: Family<2, Counter>,
     collectors: Mutex<Vec<(u64, Collector)>>,
     next_collector: AtomicU64,
 }
@@ -87,6 +89,11 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
         "pdm_retention_purge_runs_total",
         "Retention purge runs finished, by status.",
         ["status"],
+    ),
+    job_failures: Family::new(
+        "pdm_background_job_failures_total",
+        "Background jobs that ended before their service stopped (returned or panicked), by service and job.",
+        ["service", "job"],
     ),
     collectors: Mutex::new(Vec::new()),
     next_collector: AtomicU64::new(0),
@@ -201,6 +208,11 @@ pub fn purge_run(status: PurgeRunStatus) {
     REGISTRY.purge_runs.with([status.label()], |c| c.add(1));
 }
 
+/// Counts a background job of `service` that ended before the service stopped.
+pub fn job_failed(service: &'static str, job: &'static str) {
+    REGISTRY.job_failures.with([service, job], |c| c.add(1));
+}
+
 /// Sets the rights request queue: requests open, and those of them past their deadline.
 /// One rights service per process; with several (tests), the last one read wins.
 pub fn rights_requests(open: u64, overdue: u64) {
@@ -280,6 +292,7 @@ pub fn encode() -> String {
     registry.rights_open.encode(&mut out);
     registry.rights_overdue.encode(&mut out);
     registry.purge_runs.encode(&mut out);
+    registry.job_failures.encode(&mut out);
     out
 }
 
