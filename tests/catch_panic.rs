@@ -6,7 +6,8 @@
 mod support;
 
 use pdm_proto::subject::v1 as pb;
-use support::{HandBuilt, PANIC_SUBJECT};
+use pdm_testkit::PANIC_SUBJECT;
+use support::HandBuilt;
 use tonic::Code;
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use pdm_runtime::{
         pki::{self, Authority},
     },
 };
-use pdm_testkit::{Mesh, TestMesh, client_tls, fake::Person};
+use pdm_testkit::{Mesh, TestMesh, client_tls, eventually, fake::Person};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use tonic::{Code, transport::Channel};
@@ -268,19 +268,16 @@ async fn a_flood_of_refusals_writes_a_few_log_lines() -> anyhow::Result<()> {
 }
 
 /// Calls `health` until it gives `want` (true: answered), for at most `LIMIT`.
-async fn eventually(
+async fn health_becomes(
     what: &str,
     want: bool,
     mut connect: impl FnMut() -> anyhow::Result<Channel>,
 ) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        if health(connect()?).await.is_ok() == want {
-            return Ok(());
-        }
-        anyhow::ensure!(started.elapsed() < LIMIT, "{what}: not after {LIMIT:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(what, LIMIT, || {
+        let channel = connect();
+        async move { Ok(health(channel?).await.is_ok() == want) }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -307,7 +304,7 @@ async fn certificates_rotated_on_disk_are_used_without_a_restart() -> anyhow::Re
         let names = pki::service_dns_names(service, "pdm");
         security::write_identity(&dir, &new, &Caller::Service(service.to_owned()), &names)?;
     }
-    eventually("the new CA trusted", true, new_client).await?;
+    health_becomes("the new CA trusted", true, new_client).await?;
     // Services still reach each other (consent asks identity for regions).
     let subject = mesh.sign_up(&Person::new()).await;
     assert!(subject.is_ok(), "{subject:?}");
@@ -324,7 +321,7 @@ async fn certificates_rotated_on_disk_are_used_without_a_restart() -> anyhow::Re
         pki::paths(&dir, &Caller::Admin).1,
         pki::paths(old_client_dir.path(), &Caller::Admin).1,
     )?;
-    eventually("the old CA retired", false, || {
+    health_becomes("the old CA retired", false, || {
         channel(
             &mesh,
             "consent",

@@ -1,179 +1,35 @@
-//! What the end-to-end tests of the shared server stack share: a `SubjectDataService`
-//! whose `EraseSubject` waits at a gate the test opens, and a [`GrpcServer`] built by hand
-//! around it on an ephemeral port.
+//! What the end-to-end tests of the shared server stack share: a [`GrpcServer`] built by
+//! hand on an ephemeral port around the test kit's [`GatedSubjectData`], a
+//! `SubjectDataService` whose `EraseSubject` waits at a gate the test opens.
 //!
 //! Each test file uses a different part of this module.
 #![allow(dead_code)]
 
 use std::{net::SocketAddr, time::Duration};
 
-use anyhow::Context as _;
-use pdm_proto::subject::v1::{
-    self as pb,
-    subject_data_service_client::SubjectDataServiceClient,
-    subject_data_service_server::{SubjectDataService, SubjectDataServiceServer},
-};
+use pdm_proto::subject::v1::{self as pb, subject_data_service_client::SubjectDataServiceClient};
 use pdm_runtime::{
     Deferred, GrpcServer, Settings,
     sea_orm::{Database, DatabaseConnection},
 };
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use pdm_testkit::GatedSubjectData;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::{
-    Request, Response, Status,
+    Status,
     transport::{Channel, Endpoint},
 };
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// A `SubjectDataService` whose `EraseSubject` calls wait until the gate opens, so a test
-/// can hold calls in flight, outlive deadlines and count what is running — no sleeps.
-#[derive(Debug, Clone)]
-pub struct Gated {
-    /// Calls currently inside `EraseSubject`.
-    running: watch::Sender<usize>,
-    /// Whether `EraseSubject` calls may return.
-    open: watch::Sender<bool>,
-}
-
-impl Default for Gated {
-    fn default() -> Self {
-        Self {
-            running: watch::Sender::new(0),
-            open: watch::Sender::new(false),
-        }
-    }
-}
-
-impl Gated {
-    /// Lets every waiting and later `EraseSubject` call return.
-    pub fn open(&self) {
-        self.open.send_replace(true);
-    }
-
-    /// Calls currently inside the handler.
-    pub fn running(&self) -> usize {
-        *self.running.borrow()
-    }
-
-    /// Waits until exactly `n` calls are inside the handler (or fails after `limit`).
-    pub async fn wait_running(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
-        let mut rx = self.running.subscribe();
-        tokio::time::timeout(limit, rx.wait_for(|running| *running == n))
-            .await
-            .with_context(|| {
-                format!(
-                    "expected {n} calls in the handler, found {}",
-                    self.running()
-                )
-            })?
-            .context("gate dropped")?;
-        Ok(())
-    }
-
-    /// The generated server around this handler.
-    pub fn server(&self) -> SubjectDataServiceServer<Self> {
-        SubjectDataServiceServer::new(self.clone())
-    }
-}
-
-/// Decrements the running count when a call ends, whether it returned or was dropped
-/// (a timed-out call's future is dropped by the timeout layer).
-struct Running(watch::Sender<usize>);
-
-impl Running {
-    fn enter(counter: &watch::Sender<usize>) -> Self {
-        counter.send_modify(|n| *n += 1);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
-    }
-}
-
-/// The subject id that makes [`Gated`]'s handlers panic (the panic tests): its
-/// `RestrictSubject` panics in the handler, its `ExportSubject` stream after one record.
-pub const PANIC_SUBJECT: &str = "0190aaaa-0000-7000-8000-00000000dead";
-
-#[tonic::async_trait]
-impl SubjectDataService for Gated {
-    type ExportSubjectStream =
-        futures_util::stream::BoxStream<'static, Result<pb::ExportSubjectResponse, Status>>;
-
-    async fn export_subject(
-        &self,
-        request: Request<pb::ExportSubjectRequest>,
-    ) -> Result<Response<Self::ExportSubjectStream>, Status> {
-        use futures_util::StreamExt as _;
-        let subject = request.into_inner().subject_id;
-        if subject != PANIC_SUBJECT {
-            return Ok(Response::new(futures_util::stream::empty().boxed()));
-        }
-        let records = futures_util::stream::iter(0..2).map(move |i| {
-            if i == 1 {
-                #[allow(clippy::panic)]
-                {
-                    panic!("export failed for {subject}");
-                }
-            }
-            Ok(pb::ExportSubjectResponse::default())
-        });
-        Ok(Response::new(records.boxed()))
-    }
-
-    async fn erase_subject(
-        &self,
-        request: Request<pb::EraseSubjectRequest>,
-    ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
-        let _running = Running::enter(&self.running);
-        let mut open = self.open.subscribe();
-        open.wait_for(|open| *open)
-            .await
-            .map_err(|_| Status::internal("gate dropped"))?;
-        let request = request.into_inner();
-        Ok(Response::new(pb::EraseSubjectResponse {
-            receipt: Some(pb::ErasureReceipt {
-                request_id: request.request_id,
-                subject_id: request.subject_id,
-                service: "gated".to_owned(),
-                ..Default::default()
-            }),
-        }))
-    }
-
-    async fn restrict_subject(
-        &self,
-        request: Request<pb::RestrictSubjectRequest>,
-    ) -> Result<Response<pb::RestrictSubjectResponse>, Status> {
-        let subject = request.into_inner().subject_id;
-        if subject == PANIC_SUBJECT {
-            #[allow(clippy::panic)]
-            {
-                panic!("restriction failed for {subject}");
-            }
-        }
-        Err(Status::unimplemented("not in this test"))
-    }
-
-    async fn purge_expired(
-        &self,
-        _request: Request<pb::PurgeExpiredRequest>,
-    ) -> Result<Response<pb::PurgeExpiredResponse>, Status> {
-        Err(Status::unimplemented("not in this test"))
-    }
-}
-
-/// A [`GrpcServer`] serving [`Gated`] (as a [`Deferred`] service, like every real one) on
-/// an ephemeral port, in this process.
+/// A [`GrpcServer`] serving [`GatedSubjectData`] (as a [`Deferred`] service, like every
+/// real one) on an ephemeral port, in this process.
 pub struct HandBuilt {
     /// Where it listens.
     pub addr: SocketAddr,
     /// The handler.
-    pub gated: Gated,
+    pub gated: GatedSubjectData,
     /// Resolves the server's shutdown future.
     pub stop: CancellationToken,
     /// The `serve` task.
@@ -194,7 +50,7 @@ impl HandBuilt {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let gated = Gated::default();
+        let gated = GatedSubjectData::new();
         let deferred = Deferred::new();
         let server = GrpcServer::new("gated", &settings.server).with_service(deferred.clone());
         let stop = CancellationToken::new();

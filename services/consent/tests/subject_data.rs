@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use pdm_consent::Consent;
 use pdm_identity::Identity;
 use pdm_proto::{
@@ -24,6 +24,7 @@ use pdm_testkit::{
     Mesh, TestMesh,
     assert::{field_violations, rows, rows_where},
     fake::Person,
+    start_time,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::transport::Channel as GrpcChannel;
@@ -34,12 +35,6 @@ type SubjectData = SubjectDataServiceClient<GrpcChannel>;
 const TEXT_HASH: &str = "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea";
 const POLICY_VERSION: &str = "2024-06-28";
 const PROOF: &str = "consent.proof";
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
 
 fn clock_now(clock: &Arc<ManualClock>) -> DateTime<Utc> {
     pdm_runtime::Clock::now(clock.as_ref())

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use pdm_consent::Consent;
 use pdm_identity::Identity;
 use pdm_proto::{
@@ -21,18 +21,11 @@ use pdm_testkit::{
     Mesh, TestMesh,
     assert::{field_violations, rows},
     fake::Person,
+    start_clock,
 };
 use tonic::{Code, transport::Channel as GrpcChannel};
 
 type Client = ConsentServiceClient<GrpcChannel>;
-
-fn clock() -> Arc<ManualClock> {
-    ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-            .single()
-            .expect("date"),
-    )
-}
 
 async fn mesh(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
     TestMesh::new()
@@ -118,7 +111,7 @@ async fn ledger_len(consent: &mut Client, subject: &str) -> anyhow::Result<usize
 #[tokio::test]
 async fn you_can_opt_out_by_following_the_unsubscribe_instructions_in_any_marketing_email()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut consent = mesh.consent();
     let subject = subscriber(&mesh).await?;
@@ -189,7 +182,7 @@ async fn you_can_opt_out_by_following_the_unsubscribe_instructions_in_any_market
 
 #[tokio::test]
 async fn unsubscribe_links_expire_and_cannot_be_forged() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut consent = mesh.consent();
     let subject = subscriber(&mesh).await?;
@@ -249,7 +242,7 @@ async fn unsubscribe_links_expire_and_cannot_be_forged() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn an_erased_persons_unsubscribe_links_stop_working() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut consent = mesh.consent();
     let subject = subscriber(&mesh).await?;

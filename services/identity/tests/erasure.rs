@@ -6,7 +6,6 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::{DateTime, TimeZone, Utc};
 use pdm_identity::Identity;
 use pdm_proto::{
     common::v1::LegalBasis,
@@ -18,6 +17,7 @@ use pdm_testkit::{
     Mesh, TestMesh,
     assert::{field_violations, rows, rows_where},
     fake::{self, Person},
+    start_time,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Code, transport::Channel};
@@ -32,12 +32,6 @@ const SUBJECT_TABLES: [&str; 7] = [
     "billing_contacts",
     "subject_keys",
 ];
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
 
 async fn mesh_with_clock(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
     TestMesh::new()

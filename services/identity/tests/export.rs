@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use pdm_identity::Identity;
 use pdm_proto::{
     common::v1::LegalBasis,
@@ -16,15 +16,10 @@ use pdm_testkit::{
     Mesh, TestMesh,
     assert::field_violations,
     fake::{self, Person},
+    start_time,
 };
 use prost_types::value::Kind;
 use sea_orm::{ConnectionTrait, Statement};
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
 
 async fn export(mesh: &Mesh, subject_id: &str) -> anyhow::Result<Vec<SubjectRecord>> {
     let mut stream = mesh

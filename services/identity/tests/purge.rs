@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::{DateTime, Duration, Months, TimeZone, Utc};
+use chrono::{DateTime, Duration, Months, Utc};
 use pdm_identity::Identity;
 use pdm_proto::{
     identity::v1::{self as pb, identity_service_client::IdentityServiceClient},
@@ -17,18 +17,13 @@ use pdm_testkit::{
     Mesh, TestMesh,
     assert::{field_violations, rows, rows_where},
     fake::{self, Person},
+    start_time,
 };
 use tonic::transport::Channel;
 
 const SESSION: &str = "account.session";
 const TICKET: &str = "support.ticket";
 const BILLING: &str = "billing.record";
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
 
 async fn mesh_with_clock(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
     TestMesh::new()

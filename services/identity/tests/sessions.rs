@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration as StdDuration};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use pdm_identity::Identity;
 use pdm_proto::identity::v1::{
     self as pb, identity_service_client::IdentityServiceClient, verify_subject_request::Credential,
@@ -16,15 +16,10 @@ use pdm_testkit::{
     Mesh, TestMesh,
     assert::{contains, field_violations, raw_storage, rows},
     fake::Person,
+    start_time,
 };
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::{Code, Status, transport::Channel};
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
 
 async fn mesh_with_clock(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
     TestMesh::new()

@@ -10,7 +10,8 @@ use pdm_runtime::{
     ManualClock,
     sea_orm::{ConnectionTrait, DatabaseConnection, Statement},
 };
-use support::{count, mesh, run_purge, start_time};
+use pdm_testkit::start_time;
+use support::{count, mesh, run_purge};
 
 const AGGREGATE: &str = "telemetry.aggregate";
 

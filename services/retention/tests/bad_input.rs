@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use pdm_proto::{
     common::v1::LegalBasis,
     retention::v1::{
@@ -14,8 +16,12 @@ use pdm_proto::{
     subject::v1::RetentionTrigger,
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp, tonic_types::StatusExt};
-use pdm_testkit::assert::{field_violations, rows};
-use support::{Gated, period, retention_only, set, start_time};
+use pdm_testkit::{
+    GatedServer, Mesh,
+    assert::{field_violations, rows},
+    start_time,
+};
+use support::{period, retention_only, set};
 use tonic::{Code, Status};
 
 /// A card number as people type it: plain, grouped by spaces, by hyphens, and after
@@ -73,18 +79,47 @@ fn good_hold() -> pb::LegalHold {
     }
 }
 
-#[tokio::test]
-async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result<()> {
-    let gated = Gated::start().await?;
-    gated.open();
+/// Retention alone, purging only the gated service `archive` (open), so a test sees
+/// whether a refused request reached any service.
+async fn retention_with_gate() -> anyhow::Result<(GatedServer, Arc<ManualClock>, Mesh)> {
+    let gated = GatedServer::start().await?;
+    gated.gate.open();
     let mut settings = gated.settings("archive");
     settings.push(set("retention.services", "archive"));
     let clock = ManualClock::new(start_time());
     let mesh = retention_only(&clock, settings).await?;
+    Ok((gated, clock, mesh))
+}
+
+/// The policy versions the seed stores.
+fn seeded() -> anyhow::Result<u64> {
+    Ok(u64::try_from(
+        pdm_retention::domain::seed::policies(13).len(),
+    )?)
+}
+
+/// Nothing was stored (the seed's policy versions only), and no service was asked
+/// anything.
+async fn nothing_stored(mesh: &Mesh, gated: &GatedServer) -> anyhow::Result<()> {
+    let db = mesh.connect_db("retention").await?;
+    assert_eq!(
+        rows(&db, "policy_versions").await,
+        seeded()?,
+        "the seed only"
+    );
+    assert_eq!(rows(&db, "legal_holds").await, 0);
+    assert_eq!(rows(&db, "subject_triggers").await, 0);
+    assert_eq!(rows(&db, "purge_runs").await, 0);
+    assert_eq!(rows(&db, "purge_service_results").await, 0);
+    assert_eq!(gated.gate.calls(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_policies_name_every_bad_field_and_store_nothing() -> anyhow::Result<()> {
+    let (gated, _clock, mesh) = retention_with_gate().await?;
     let mut retention = mesh.retention();
     let long = "x".repeat(501);
-
-    // UpsertPolicy.
     let err = retention
         .upsert_policy(UpsertPolicyRequest { policy: None })
         .await
@@ -173,7 +208,24 @@ async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result
         .expect_err("no category");
     assert_eq!(field_violations(&err), ["category"]);
 
-    // PlaceLegalHold / ReleaseLegalHold / ListLegalHolds.
+    nothing_stored(&mesh, &gated).await?;
+
+    // The good version goes through.
+    retention
+        .upsert_policy(UpsertPolicyRequest {
+            policy: Some(good_policy()),
+        })
+        .await?;
+    let db = mesh.connect_db("retention").await?;
+    assert_eq!(rows(&db, "policy_versions").await, seeded()? + 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_legal_holds_name_every_bad_field_and_store_nothing() -> anyhow::Result<()> {
+    let (gated, _clock, mesh) = retention_with_gate().await?;
+    let mut retention = mesh.retention();
+    let long = "x".repeat(501);
     let err = retention
         .place_legal_hold(PlaceLegalHoldRequest { hold: None })
         .await
@@ -238,7 +290,24 @@ async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result
         .expect_err("bad subject");
     assert_eq!(field_violations(&err), ["subject_id"]);
 
-    // RecordTrigger / GetSchedule.
+    nothing_stored(&mesh, &gated).await?;
+
+    // The good version goes through.
+    retention
+        .place_legal_hold(PlaceLegalHoldRequest {
+            hold: Some(good_hold()),
+        })
+        .await?;
+    let db = mesh.connect_db("retention").await?;
+    assert_eq!(rows(&db, "legal_holds").await, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_triggers_and_schedule_lookups_name_every_bad_field_and_store_nothing()
+-> anyhow::Result<()> {
+    let (gated, clock, mesh) = retention_with_gate().await?;
+    let mut retention = mesh.retention();
     let err = retention
         .record_trigger(RecordTriggerRequest {
             subject_id: String::new(),
@@ -259,7 +328,13 @@ async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result
         .expect_err("bad subject");
     assert_eq!(field_violations(&err), ["subject_id"]);
 
-    // Runs.
+    nothing_stored(&mesh, &gated).await
+}
+
+#[tokio::test]
+async fn bad_purge_run_requests_name_every_bad_field_and_start_no_run() -> anyhow::Result<()> {
+    let (gated, _clock, mesh) = retention_with_gate().await?;
+    let mut retention = mesh.retention();
     for triggered_by in [String::new(), "z".repeat(129)] {
         let err = retention
             .run_purge(RunPurgeRequest {
@@ -300,30 +375,7 @@ async fn bad_requests_name_every_bad_field_and_store_nothing() -> anyhow::Result
         .expect_err("bad page");
     assert_eq!(field_violations(&err), ["page_size", "page_token"]);
 
-    // Nothing was stored, and no service was asked anything.
-    let db = mesh.connect_db("retention").await?;
-    let seeded = u64::try_from(pdm_retention::domain::seed::policies(13).len())?;
-    assert_eq!(rows(&db, "policy_versions").await, seeded, "the seed only");
-    assert_eq!(rows(&db, "legal_holds").await, 0);
-    assert_eq!(rows(&db, "subject_triggers").await, 0);
-    assert_eq!(rows(&db, "purge_runs").await, 0);
-    assert_eq!(rows(&db, "purge_service_results").await, 0);
-    assert_eq!(gated.calls(), 0);
-
-    // The good versions of the same requests go through.
-    retention
-        .upsert_policy(UpsertPolicyRequest {
-            policy: Some(good_policy()),
-        })
-        .await?;
-    retention
-        .place_legal_hold(PlaceLegalHoldRequest {
-            hold: Some(good_hold()),
-        })
-        .await?;
-    assert_eq!(rows(&db, "policy_versions").await, seeded + 1);
-    assert_eq!(rows(&db, "legal_holds").await, 1);
-    Ok(())
+    nothing_stored(&mesh, &gated).await
 }
 
 #[tokio::test]
@@ -332,12 +384,7 @@ async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_
     // Policies, holds and runs are kept for years and shown to subjects and auditors: a
     // card number typed as a reason, a reference or a name would be kept with them. A
     // category key's format lets digits and hyphens through, so keys are checked too.
-    let gated = Gated::start().await?;
-    gated.open();
-    let mut settings = gated.settings("archive");
-    settings.push(set("retention.services", "archive"));
-    let clock = ManualClock::new(start_time());
-    let mesh = retention_only(&clock, settings).await?;
+    let (gated, _clock, mesh) = retention_with_gate().await?;
     let mut retention = mesh.retention();
     let db = mesh.connect_db("retention").await?;
     let held = retention
@@ -420,7 +467,7 @@ async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_
         "the hold is still active, unchanged"
     );
     assert_eq!(rows(&db, "purge_runs").await, 0);
-    assert_eq!(gated.calls(), 0);
+    assert_eq!(gated.gate.calls(), 0);
 
     // The good versions of the same requests go through.
     retention

@@ -16,8 +16,8 @@ use pdm_proto::{
     subject::v1::RetentionTrigger,
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
-use pdm_testkit::{assert::rows, fake::Person};
-use support::{Client, count, mesh, period, run_purge, start_time};
+use pdm_testkit::{assert::rows, fake::Person, start_time};
+use support::{Client, count, mesh, period, run_purge};
 
 fn years_after(t: DateTime<Utc>, years: u32) -> DateTime<Utc> {
     t.checked_add_months(Months::new(12 * years)).expect("date")

@@ -8,14 +8,13 @@ use chrono::Duration;
 use pdm_proto::retention::v1::{ListPurgeRunsRequest, RunStatus};
 use pdm_retention::store::{INTERRUPTED, Store, entities::purge_run};
 use pdm_runtime::{Clock, ManualClock};
-use support::{
-    Gated, count, mesh, retry_purge, run_purge, service, set, sign_in, start_time, status,
-};
+use pdm_testkit::{GatedServer, start_time};
+use support::{WAIT, count, mesh, retry_purge, run_purge, service, set, sign_in, status};
 use tonic::Code;
 
 #[tokio::test]
 async fn two_concurrent_runs_do_not_both_purge() -> anyhow::Result<()> {
-    let gated = Gated::start().await?;
+    let gated = GatedServer::start().await?;
     let mut settings = gated.settings("archive");
     settings.push(set("retention.services", "identity,archive"));
     let clock = ManualClock::new(start_time());
@@ -28,7 +27,7 @@ async fn two_concurrent_runs_do_not_both_purge() -> anyhow::Result<()> {
     // The first run holds the lease while the archive service keeps it waiting.
     let mut first_client = mesh.retention();
     let first = tokio::spawn(async move { run_purge(&mut first_client, false).await });
-    gated.wait_for_calls(1).await?;
+    gated.gate.wait_for_calls(1, WAIT).await?;
 
     let mut retention = mesh.retention();
     for dry_run in [false, true] {
@@ -50,14 +49,14 @@ async fn two_concurrent_runs_do_not_both_purge() -> anyhow::Result<()> {
     assert_eq!(runs.len(), 1, "the refused runs left no trace");
     assert_eq!(status(&runs[0]), RunStatus::Running);
 
-    gated.open();
+    gated.gate.open();
     let (_, run) = first.await??;
     assert_eq!(status(&run), RunStatus::Completed);
     assert_eq!(
         count(&run, "identity", "account.session"),
         (1, 0, Vec::new())
     );
-    assert_eq!(gated.calls(), 1, "only one run reached the services");
+    assert_eq!(gated.gate.calls(), 1, "only one run reached the services");
 
     // The lease is free again.
     let (_, next) = run_purge(&mut retention, false).await?;

@@ -7,9 +7,10 @@ mod support;
 use chrono::Duration;
 use pdm_proto::retention::v1::{GetPurgeRunRequest, ListPurgeRunsRequest, RunStatus};
 use pdm_runtime::{Clock, ManualClock};
+use pdm_testkit::{eventually_every, start_time};
 use support::{
-    analytics_user, count, eventually, holdings, mesh, retry_purge, run_purge, service, set,
-    sign_in, start_time, status, usage_event,
+    POLL, WAIT, analytics_user, count, holdings, mesh, retry_purge, run_purge, service, set,
+    sign_in, status, usage_event,
 };
 
 const EVENT: &str = "telemetry.event";
@@ -148,7 +149,7 @@ async fn the_scheduler_runs_when_due_and_retries_partial_runs_until_they_complet
 
     // Nothing ran yet: the first look runs at once (complete, or partial when it came
     // before the other services were ready).
-    let first = eventually("the first scheduled run", || {
+    let first = eventually_every("the first scheduled run", WAIT, POLL, || {
         let client = retention.clone();
         async move {
             let runs = runs(client).await?;
@@ -167,7 +168,7 @@ async fn the_scheduler_runs_when_due_and_retries_partial_runs_until_they_complet
     clock.set(start_time() + fourteen_months());
 
     // Due again; telemetry does not answer.
-    let partial = eventually("a partial scheduled run", || {
+    let partial = eventually_every("a partial scheduled run", WAIT, POLL, || {
         let client = retention.clone();
         let first = first.run_id.clone();
         async move {
@@ -185,7 +186,7 @@ async fn the_scheduler_runs_when_due_and_retries_partial_runs_until_they_complet
     // Back, and the retry delay has passed: the same run is completed.
     mesh.restart("telemetry").await?;
     clock.advance(Duration::minutes(16));
-    let completed = eventually("the retried run", || {
+    let completed = eventually_every("the retried run", WAIT, POLL, || {
         let mut client = retention.clone();
         let run_id = partial.run_id.clone();
         async move {

@@ -13,7 +13,8 @@ use pdm_proto::{
     subject::v1::RetentionTrigger,
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
-use support::{Client, Gated, months_before, period, retention_only, run_purge, set, start_time};
+use pdm_testkit::{GatedServer, start_time};
+use support::{Client, months_before, period, retention_only, run_purge, set};
 use tonic::Code;
 
 async fn policies(client: &mut Client) -> anyhow::Result<Vec<pb::Policy>> {
@@ -34,8 +35,8 @@ fn find<'a>(policies: &'a [pb::Policy], category: &str) -> &'a pb::Policy {
 #[tokio::test]
 async fn the_seed_follows_the_privacy_policy_and_every_change_is_a_new_version()
 -> anyhow::Result<()> {
-    let gated = Gated::start().await?;
-    gated.open();
+    let gated = GatedServer::start().await?;
+    gated.gate.open();
     let mut settings = gated.settings("archive");
     settings.push(set("retention.services", "archive"));
     let clock = ManualClock::new(start_time());
@@ -202,7 +203,7 @@ async fn the_seed_follows_the_privacy_policy_and_every_change_is_a_new_version()
 
     // The next run follows the version in force.
     let (_, run) = run_purge(&mut retention, true).await?;
-    let sent = &gated.requests()[0];
+    let sent = &gated.gate.purge_requests()[0];
     let rule = |category: &str| {
         sent.rules
             .iter()

@@ -10,9 +10,9 @@ use pdm_proto::retention::v1::{
     PlaceLegalHoldRequest, ReleaseLegalHoldRequest, RunStatus,
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
+use pdm_testkit::start_time;
 use support::{
-    analytics_user, count, holdings, mesh, run_purge, service, sign_in, start_time, status, ticket,
-    usage_event,
+    analytics_user, count, holdings, mesh, run_purge, service, sign_in, status, ticket, usage_event,
 };
 
 const SESSION: &str = "account.session";

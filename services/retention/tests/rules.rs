@@ -12,7 +12,8 @@ use pdm_proto::{
     subject::v1::{PurgeExpiredRequest, RetentionTrigger},
 };
 use pdm_runtime::{Clock, ManualClock, convert::from_timestamp};
-use support::{Gated, months_before, retention_only, run_purge, set, start_time, status};
+use pdm_testkit::{GatedServer, start_time};
+use support::{months_before, retention_only, run_purge, set, status};
 
 /// `category -> (trigger, cutoff)` of a request.
 fn rules(request: &PurgeExpiredRequest) -> BTreeMap<String, (RetentionTrigger, DateTime<Utc>)> {
@@ -33,8 +34,8 @@ fn rules(request: &PurgeExpiredRequest) -> BTreeMap<String, (RetentionTrigger, D
 
 #[tokio::test]
 async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Result<()> {
-    let gated = Gated::start().await?;
-    gated.open();
+    let gated = GatedServer::start().await?;
+    gated.gate.open();
     let mut settings = gated.settings("archive");
     settings.push(set("retention.services", "archive"));
     settings.push(set("retention.telemetry_months", 6));
@@ -64,7 +65,7 @@ async fn a_run_sends_each_policys_cutoff_and_every_active_hold() -> anyhow::Resu
 
     let (_, run) = run_purge(&mut retention, true).await?;
     assert_eq!(status(&run), RunStatus::Completed);
-    let requests = gated.requests();
+    let requests = gated.gate.purge_requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
     assert_eq!(request.run_id, run.run_id);

@@ -15,8 +15,8 @@ use pdm_proto::{
     subject::v1::RetentionTrigger,
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
-use pdm_testkit::{assert::rows, fake::Person};
-use support::{Client, count, mesh, period, run_purge, start_time, status};
+use pdm_testkit::{assert::rows, fake::Person, start_time};
+use support::{Client, count, mesh, period, run_purge, status};
 
 async fn schedule(client: &mut Client, subject: &str) -> anyhow::Result<Vec<pb::ScheduleEntry>> {
     let answer = client

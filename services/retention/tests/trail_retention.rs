@@ -16,8 +16,8 @@ use pdm_runtime::{
     sea_orm::{ConnectionTrait, Statement},
     tls::identity::Caller,
 };
-use pdm_testkit::{Mesh, assert::rows};
-use support::{analytics_user, count, eventually, mesh, run_purge, sign_in, start_time};
+use pdm_testkit::{Mesh, assert::rows, eventually_every, start_time};
+use support::{POLL, WAIT, analytics_user, count, mesh, run_purge, sign_in};
 use tonic::transport::Channel;
 
 const TRAIL: &str = "audit.access";
@@ -52,7 +52,7 @@ async fn settled(mesh: &Mesh, year: i32) -> anyhow::Result<(i64, i64)> {
             ))
         }
     };
-    eventually("the trail's writer", || {
+    eventually_every("the trail's writer", WAIT, POLL, || {
         let count = &count;
         let since = since.clone();
         async move {
@@ -118,7 +118,7 @@ async fn old_trail_entries_go_and_the_trail_still_verifies() -> anyhow::Result<(
             .ok_or_else(|| anyhow::anyhow!("no count"))?;
         Ok::<_, anyhow::Error>(row.try_get::<i64>("", "n")?)
     };
-    eventually("retention's own trail", || {
+    eventually_every("retention's own trail", WAIT, POLL, || {
         let db = retention_db.clone();
         async move { Ok((old_in_retention(db).await? > 0).then_some(())) }
     })

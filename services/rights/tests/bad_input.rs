@@ -43,27 +43,41 @@ async fn nothing_stored(mesh: &Mesh) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> anyhow::Result<()> {
+/// The mesh (its outbox in a directory kept as long as the first value) and a person
+/// signed up on it, with their subject id.
+async fn signed_up() -> anyhow::Result<(tempfile::TempDir, Mesh, Person, String)> {
     let dir = tempfile::tempdir()?;
     let mesh = mesh(&dir.path().join("outbox.jsonl")).await?;
     let person = Person::new();
     let subject = mesh.sign_up(&person).await?;
-    let good = pb::SubmitRequestRequest {
+    Ok((dir, mesh, person, subject))
+}
+
+/// An access request of `person`'s, proven with the password: valid as it is.
+fn good_submission(person: &Person, subject: &str) -> pb::SubmitRequestRequest {
+    pb::SubmitRequestRequest {
         kind: RequestKind::Access as i32,
         regime: Regime::Gdpr as i32,
-        subject_id: subject.clone(),
-        credential: password(&person),
+        subject_id: subject.to_owned(),
+        credential: password(person),
         ..Default::default()
-    };
-    let correct = |n: usize| {
-        (0..n)
-            .map(|i| Rectification {
-                field: "first_name".into(),
-                value: format!("Ada{i}"),
-            })
-            .collect::<Vec<_>>()
-    };
+    }
+}
+
+/// `n` valid corrections of the first name.
+fn correct(n: usize) -> Vec<Rectification> {
+    (0..n)
+        .map(|i| Rectification {
+            field: "first_name".into(),
+            value: format!("Ada{i}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> anyhow::Result<()> {
+    let (_dir, mesh, person, subject) = signed_up().await?;
+    let good = good_submission(&person, &subject);
     let cases: Vec<(&str, pb::SubmitRequestRequest, Vec<&str>)> = vec![
         (
             "unknown kind",
@@ -299,8 +313,13 @@ async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> a
         );
     }
     nothing_stored(&mesh).await?;
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
 
-    // The limits themselves are fine.
+#[tokio::test]
+async fn submissions_at_the_limits_are_accepted_and_complete() -> anyhow::Result<()> {
+    let (_dir, mesh, person, subject) = signed_up().await?;
     let at_limits = submit(
         &mesh,
         pb::SubmitRequestRequest {
@@ -308,7 +327,7 @@ async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> a
             rectifications: correct(10),
             notes: "é".repeat(1000),
             client_reference: "r".repeat(128),
-            ..good.clone()
+            ..good_submission(&person, &subject)
         },
     )
     .await?;
@@ -320,94 +339,34 @@ async fn bad_submissions_are_refused_field_by_field_and_nothing_is_stored() -> a
     Ok(())
 }
 
-#[tokio::test]
-async fn bad_request_ids_and_arguments_are_refused_and_unknown_requests_are_not_found()
--> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mesh = mesh(&dir.path().join("outbox.jsonl")).await?;
-    let person = Person::new();
-    mesh.sign_up(&person).await?;
+/// The six calls that name a request, each with `request_id`: what each answered, when
+/// it was an error.
+async fn calls_naming(
+    mesh: &Mesh,
+    person: &Person,
+    request_id: &str,
+) -> [Option<tonic::Status>; 6] {
     let mut rights = mesh.rights();
-    let unknown = uuid::Uuid::now_v7().to_string();
-
-    for malformed in [
-        "",
-        "42",
-        "not-a-request",
-        "01a2294b-6459-7712-9ef3-133fdd402d5",
-    ] {
-        let id = malformed.to_owned();
-        let errors = [
-            rights
-                .get_request(pb::GetRequestRequest {
-                    request_id: id.clone(),
-                    ..Default::default()
-                })
-                .await
-                .err(),
-            rights
-                .verify_request(pb::VerifyRequestRequest {
-                    request_id: id.clone(),
-                    subject_id: String::new(),
-                    credential: password(&person),
-                })
-                .await
-                .err(),
-            rights
-                .extend_deadline(pb::ExtendDeadlineRequest {
-                    request_id: id.clone(),
-                    months: 1,
-                    reason: "complex".into(),
-                })
-                .await
-                .err(),
-            rights
-                .cancel_request(pb::CancelRequestRequest {
-                    request_id: id.clone(),
-                    reason: "asked by the subject".into(),
-                })
-                .await
-                .err(),
-            rights
-                .download_export(pb::DownloadExportRequest {
-                    request_id: id.clone(),
-                    ..Default::default()
-                })
-                .await
-                .err(),
-            rights
-                .watch_request(pb::WatchRequestRequest {
-                    request_id: id.clone(),
-                    ..Default::default()
-                })
-                .await
-                .err(),
-        ];
-        for (i, status) in errors.into_iter().enumerate() {
-            let status = status.unwrap_or_else(|| panic!("call {i} accepted {malformed:?}"));
-            assert_eq!(field_violations(&status), ["request_id"], "call {i}");
-        }
-    }
-
-    let errors = [
+    let id = request_id.to_owned();
+    [
         rights
             .get_request(pb::GetRequestRequest {
-                request_id: unknown.clone(),
+                request_id: id.clone(),
                 ..Default::default()
             })
             .await
             .err(),
         rights
             .verify_request(pb::VerifyRequestRequest {
-                request_id: unknown.clone(),
+                request_id: id.clone(),
                 subject_id: String::new(),
-                credential: password(&person),
+                credential: password(person),
             })
             .await
             .err(),
         rights
             .extend_deadline(pb::ExtendDeadlineRequest {
-                request_id: unknown.clone(),
+                request_id: id.clone(),
                 months: 1,
                 reason: "complex".into(),
             })
@@ -415,30 +374,67 @@ async fn bad_request_ids_and_arguments_are_refused_and_unknown_requests_are_not_
             .err(),
         rights
             .cancel_request(pb::CancelRequestRequest {
-                request_id: unknown.clone(),
+                request_id: id.clone(),
                 reason: "asked by the subject".into(),
             })
             .await
             .err(),
         rights
             .download_export(pb::DownloadExportRequest {
-                request_id: unknown.clone(),
+                request_id: id.clone(),
                 ..Default::default()
             })
             .await
             .err(),
         rights
             .watch_request(pb::WatchRequestRequest {
-                request_id: unknown.clone(),
+                request_id: id,
                 ..Default::default()
             })
             .await
             .err(),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn malformed_request_ids_are_refused_by_every_call() -> anyhow::Result<()> {
+    let (_dir, mesh, person, _) = signed_up().await?;
+    for malformed in [
+        "",
+        "42",
+        "not-a-request",
+        "01a2294b-6459-7712-9ef3-133fdd402d5",
+    ] {
+        let errors = calls_naming(&mesh, &person, malformed).await;
+        for (i, status) in errors.into_iter().enumerate() {
+            let status = status.unwrap_or_else(|| panic!("call {i} accepted {malformed:?}"));
+            assert_eq!(field_violations(&status), ["request_id"], "call {i}");
+        }
+    }
+    nothing_stored(&mesh).await?;
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_requests_are_not_found_by_any_call() -> anyhow::Result<()> {
+    let (_dir, mesh, person, _) = signed_up().await?;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let errors = calls_naming(&mesh, &person, &unknown).await;
     for (i, status) in errors.into_iter().enumerate() {
         let status = status.unwrap_or_else(|| panic!("call {i} found an unknown request"));
         assert_eq!(status.code(), Code::NotFound, "call {i}: {status:?}");
     }
+    nothing_stored(&mesh).await?;
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_arguments_of_calls_on_requests_are_refused_field_by_field() -> anyhow::Result<()> {
+    let (_dir, mesh, person, _) = signed_up().await?;
+    let mut rights = mesh.rights();
+    let unknown = uuid::Uuid::now_v7().to_string();
 
     // Every bad field at once, whatever else is wrong.
     let cases = [

@@ -10,11 +10,13 @@ use pdm_proto::telemetry::v1::{self as pb, Dimension, TrackingCategory};
 use pdm_testkit::{
     Mesh,
     assert::{field_violations, rows, rows_where},
+    eventually,
     fake::Person,
+    start_clock,
 };
 use support::{
-    Client, DAY, clock, consenting, erase, eventually, feature, ingest, mesh, mesh_with, necessary,
-    now, secrets, visitor,
+    Client, DAY, WAIT, consenting, erase, feature, ingest, mesh, mesh_with, necessary, now,
+    secrets, visitor,
 };
 
 fn query(dimension: Dimension) -> pb::QueryAggregatesRequest {
@@ -54,7 +56,7 @@ async fn people(mesh: &Mesh, n: usize) -> anyhow::Result<Vec<(Person, String)>> 
 #[tokio::test]
 async fn one_persons_six_events_make_no_bucket_aggregate_information_cannot_identify_you()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();
@@ -104,7 +106,7 @@ async fn one_persons_six_events_make_no_bucket_aggregate_information_cannot_iden
 #[tokio::test]
 async fn five_distinct_people_make_a_bucket_that_their_erasure_does_not_reveal()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let five = people(&mesh, 5).await?;
     let mut client = mesh.telemetry();
@@ -158,7 +160,7 @@ async fn five_distinct_people_make_a_bucket_that_their_erasure_does_not_reveal()
             .any(|r| r.category == "telemetry.aggregate"),
         "the receipt says aggregates are kept, and why"
     );
-    eventually("the erased subject's events are deleted", || {
+    eventually("the erased subject's events are deleted", WAIT, || {
         let db = db.clone();
         let gone = gone.clone();
         async move { Ok(rows_where(&db, "events", "subject_id", &gone).await == 0) }
@@ -175,7 +177,7 @@ async fn five_distinct_people_make_a_bucket_that_their_erasure_does_not_reveal()
 
 #[tokio::test]
 async fn concurrent_batches_count_each_person_once() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let eight = people(&mesh, 8).await?;
     let client = mesh.telemetry();
@@ -199,7 +201,7 @@ async fn concurrent_batches_count_each_person_once() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn logged_out_devices_count_as_people_too() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let at = now(&clock);
@@ -230,7 +232,7 @@ async fn logged_out_devices_count_as_people_too() -> anyhow::Result<()> {
 #[tokio::test]
 async fn small_buckets_are_not_kept_beyond_their_window_and_forget_the_erased() -> anyhow::Result<()>
 {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let three = people(&mesh, 3).await?;
     let five = people(&mesh, 5).await?;
@@ -272,7 +274,7 @@ async fn small_buckets_are_not_kept_beyond_their_window_and_forget_the_erased() 
     assert_eq!((buckets(&r), r.suppressed), (vec![(DAY, "common", 5)], 1));
     // ... after it, it goes with its hashes; published buckets stay.
     clock.advance(Duration::days(1));
-    eventually("the small bucket is deleted", || {
+    eventually("the small bucket is deleted", WAIT, || {
         let db = db.clone();
         async move {
             Ok(rows_where(&db, "aggregates", "value", "rare").await == 0
@@ -288,7 +290,7 @@ async fn small_buckets_are_not_kept_beyond_their_window_and_forget_the_erased() 
 
 #[tokio::test]
 async fn the_k_threshold_is_configurable_but_never_below_five() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     for k in ["0", "1", "4"] {
         let err = mesh_with(&clock, &[("telemetry.k_threshold", k)])
             .await
@@ -319,7 +321,7 @@ async fn the_k_threshold_is_configurable_but_never_below_five() -> anyhow::Resul
 
 #[tokio::test]
 async fn bad_queries_are_refused_field_by_field() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let err = client

@@ -13,9 +13,10 @@ use pdm_proto::{
 use pdm_testkit::{
     Mesh,
     assert::{contains, field_violations, raw_storage, rows},
+    start_clock,
 };
 use support::{
-    clock, consenting, crash, event, events, ingest, mesh, necessary, now, report_crash, secrets,
+    consenting, crash, event, events, ingest, mesh, necessary, now, report_crash, secrets,
 };
 
 /// A card number as people type it: plain, in groups, and after another number.
@@ -81,7 +82,7 @@ async fn nothing_stored(mesh: &Mesh) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn every_bad_field_is_named_and_nothing_of_the_batch_is_stored() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();
@@ -175,7 +176,7 @@ async fn every_bad_field_is_named_and_nothing_of_the_batch_is_stored() -> anyhow
 
 #[tokio::test]
 async fn oversize_batches_are_refused() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let at = now(&clock);
@@ -224,7 +225,7 @@ async fn oversize_batches_are_refused() -> anyhow::Result<()> {
 #[tokio::test]
 async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_payment_information()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();
@@ -308,7 +309,7 @@ async fn card_numbers_are_refused_in_every_free_text_field_policy_we_dont_store_
 /// accepted, because only its keyed hash is kept (policy: "device identifiers", minimised).
 #[tokio::test]
 async fn an_imei_as_device_id_is_accepted_and_only_its_hash_is_kept() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (_person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();

@@ -12,7 +12,8 @@ use pdm_proto::{
     telemetry::v1::DropReason,
 };
 use pdm_testkit::assert::{contains, field_violations, raw_storage, rows, rows_where};
-use support::{RAW_IP, clock, crash, export, mesh, now, report_crash, secrets, sign_up};
+use pdm_testkit::start_clock;
+use support::{RAW_IP, crash, export, mesh, now, report_crash, secrets, sign_up};
 
 /// Card numbers as they turn up in crash reports, and how each would be found if stored.
 const CARDS: [(&str, &str); 4] = [
@@ -27,7 +28,7 @@ const API_KEY: &str = "sk_live_51HqLyjWDarjtT1zdp7dc";
 
 #[tokio::test]
 async fn crash_reports_are_scrubbed_and_need_no_analytics_consent() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     // An EEA subject who never agreed to product analytics.
     let (person, subject) = sign_up(&mesh, Region::Eea).await?;
@@ -97,7 +98,7 @@ async fn crash_reports_are_scrubbed_and_need_no_analytics_consent() -> anyhow::R
 #[tokio::test]
 async fn bad_crash_reports_are_refused_field_by_field_and_nothing_is_stored() -> anyhow::Result<()>
 {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let at = now(&clock);
@@ -140,7 +141,7 @@ async fn bad_crash_reports_are_refused_field_by_field_and_nothing_is_stored() ->
 #[tokio::test]
 async fn card_numbers_in_crash_reports_are_scrubbed_policy_we_dont_store_payment_information()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = sign_up(&mesh, Region::Eea).await?;
     let mut client = mesh.telemetry();
@@ -221,7 +222,7 @@ async fn object_to_crash_reports(
 #[tokio::test]
 async fn crash_reports_rest_on_legitimate_interests_and_an_objection_stops_them()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = sign_up(&mesh, Region::Eea).await?;
     let mut client = mesh.telemetry();

@@ -10,17 +10,18 @@ use pdm_proto::{
     telemetry::v1::{self as pb, DropReason},
 };
 use pdm_testkit::assert::{rows, rows_where};
+use pdm_testkit::start_clock;
 use sea_orm::{ConnectionTrait, Statement};
 use support::{
-    clock, consenting, dropped, dropped_total, event, events, export, grant, ingest, mesh,
-    necessary, now, object, restrict_in_consent, secrets, sign_up, withdraw,
+    consenting, dropped, dropped_total, event, events, export, grant, ingest, mesh, necessary, now,
+    object, restrict_in_consent, secrets, sign_up, withdraw,
 };
 use tonic::Code;
 
 #[tokio::test]
 async fn events_need_analytics_consent_and_a_withdrawal_stops_the_next_batch() -> anyhow::Result<()>
 {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = sign_up(&mesh, Region::Eea).await?;
     let mut client = mesh.telemetry();
@@ -60,7 +61,7 @@ async fn events_need_analytics_consent_and_a_withdrawal_stops_the_next_batch() -
 #[tokio::test]
 async fn us_subjects_are_admitted_on_legitimate_interests_until_they_object() -> anyhow::Result<()>
 {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = sign_up(&mesh, Region::Us).await?;
     let mut client = mesh.telemetry();
@@ -99,7 +100,7 @@ async fn us_subjects_are_admitted_on_legitimate_interests_until_they_object() ->
 
 #[tokio::test]
 async fn restricted_subjects_events_are_dropped_whoever_restricted_them() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();
@@ -144,7 +145,7 @@ async fn restricted_subjects_events_are_dropped_whoever_restricted_them() -> any
 
 #[tokio::test]
 async fn one_batch_is_judged_per_subject_and_counted_per_reason() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (yes_person, yes) = consenting(&mesh).await?;
     let (no_person, no) = sign_up(&mesh, Region::Eea).await?;
@@ -184,7 +185,7 @@ async fn one_batch_is_judged_per_subject_and_counted_per_reason() -> anyhow::Res
 
 #[tokio::test]
 async fn strictly_necessary_anonymous_events_need_no_consent_check() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mut mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();
@@ -219,7 +220,7 @@ async fn strictly_necessary_anonymous_events_need_no_consent_check() -> anyhow::
 
 #[tokio::test]
 async fn a_retried_batch_is_stored_once_and_answered_with_the_first_answer() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let (late_person, late) = sign_up(&mesh, Region::Eea).await?;

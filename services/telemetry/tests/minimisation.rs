@@ -9,10 +9,10 @@ mod support;
 use pdm_proto::telemetry::v1::{self as pb, Dimension, EventKind};
 use pdm_runtime::convert::{struct_to_json, timestamp};
 use pdm_testkit::assert::{contains, raw_storage};
+use pdm_testkit::start_clock;
 use serde_json::Value;
 use support::{
-    DAY, IP_NETWORK, RAW_IP, clock, consenting, device, export, ingest, mesh_with, necessary, now,
-    secrets,
+    DAY, IP_NETWORK, RAW_IP, consenting, device, export, ingest, mesh_with, necessary, now, secrets,
 };
 
 const RAW_IPV6: &str = "2001:db8:85a3:8d3:1319:8a2e:370:7348";
@@ -34,7 +34,7 @@ async fn ips_urls_device_ids_and_peers_are_minimised_before_storage() -> anyhow:
     let dir = tempfile::tempdir()?;
     let csv = dir.path().join("ip-networks.csv");
     std::fs::write(&csv, IP_DATABASE)?;
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh_with(
         &clock,
         &[("telemetry.ip_database", &csv.display().to_string())],
@@ -207,7 +207,7 @@ async fn ips_urls_device_ids_and_peers_are_minimised_before_storage() -> anyhow:
 
 #[tokio::test]
 async fn without_an_ip_database_there_is_no_location() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh_with(&clock, &[]).await?;
     let at = now(&clock);
     let mut client = mesh.telemetry();

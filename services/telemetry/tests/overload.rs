@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use pdm_runtime::tonic_types::StatusExt;
 use pdm_testkit::assert::{rows, rows_where};
-use support::{clock, consenting, events, ingest, mesh_with, now, secrets};
+use pdm_testkit::start_clock;
+use support::{consenting, events, ingest, mesh_with, now, secrets};
 use tonic::Code;
 
 const BATCHES: usize = 24;
@@ -17,7 +18,7 @@ const EVENTS_PER_BATCH: usize = 200;
 
 #[tokio::test]
 async fn overload_answers_resource_exhausted_and_loses_nothing() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh_with(&clock, &[("telemetry.max_batches_in_flight", "1")]).await?;
     let (person, subject) = consenting(&mesh).await?;
     let client = mesh.telemetry();

@@ -17,8 +17,9 @@ use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{
     Mesh,
     assert::{rows, rows_where},
+    start_clock,
 };
-use support::{Client, clock, consenting, crash, dropped, events, ingest, mesh, now, report_crash};
+use support::{Client, consenting, crash, dropped, events, ingest, mesh, now, report_crash};
 
 fn telemetry_as(mesh: &Mesh, client: &str) -> anyhow::Result<Client> {
     Ok(TelemetryServiceClient::new(mesh.channel_as(
@@ -44,7 +45,7 @@ async fn stored(mesh: &Mesh, subject: &str) -> anyhow::Result<Vec<u64>> {
 #[tokio::test]
 async fn restricted_access_another_clients_data_about_a_subject_is_treated_as_about_nobody()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     // Created by the test kit's client, with analytics consent and data of its own.
     let (_, subject) = consenting(&mesh).await?;
@@ -84,7 +85,7 @@ async fn restricted_access_another_clients_data_about_a_subject_is_treated_as_ab
 #[tokio::test]
 async fn restricted_access_a_client_the_subject_signed_in_through_gets_the_normal_answers()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let (_, other) = consenting(&mesh).await?;

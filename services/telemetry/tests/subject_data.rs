@@ -19,12 +19,13 @@ use pdm_runtime::convert::{from_timestamp, struct_to_json, timestamp};
 use pdm_testkit::{
     Backend, Mesh,
     assert::{field_violations, rows, rows_where},
+    eventually, start_clock,
 };
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 use support::{
-    clock, consenting, crash, dropped, erase, event, events, eventually, export, feature, ingest,
-    mesh, necessary, now, report_crash, secrets,
+    WAIT, consenting, crash, dropped, erase, event, events, export, feature, ingest, mesh,
+    necessary, now, report_crash, secrets,
 };
 
 const EVENTS: &str = "telemetry.event";
@@ -47,7 +48,7 @@ fn interaction(subject: &str, peer: &str, at: DateTime<Utc>) -> pb::Event {
 
 #[tokio::test]
 async fn export_returns_the_subjects_events_and_crash_reports_opened() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let (other_person, other) = consenting(&mesh).await?;
@@ -161,7 +162,7 @@ async fn export_returns_the_subjects_events_and_crash_reports_opened() -> anyhow
 #[tokio::test]
 async fn erasure_destroys_the_key_at_once_and_the_rows_follow_in_the_background()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let (other_person, other) = consenting(&mesh).await?;
@@ -207,13 +208,13 @@ async fn erasure_destroys_the_key_at_once_and_the_rows_follow_in_the_background(
 
     let db = mesh.connect_db("telemetry").await?;
     assert_eq!(rows_where(&db, "crashes", "subject_id", &subject).await, 0);
-    eventually("the erased subject's rows are deleted", || {
+    eventually("the erased subject's rows are deleted", WAIT, || {
         let db = db.clone();
         let subject = subject.clone();
         async move { Ok(rows_where(&db, "events", "subject_id", &subject).await == 0) }
     })
     .await?;
-    eventually("the erasure queue is empty", || {
+    eventually("the erasure queue is empty", WAIT, || {
         let db = db.clone();
         async move { Ok(rows(&db, "erasure_queue").await == 0) }
     })
@@ -257,7 +258,7 @@ async fn erasure_destroys_the_key_at_once_and_the_rows_follow_in_the_background(
 #[tokio::test]
 async fn late_events_for_an_erased_subject_are_dropped_even_after_a_restart() -> anyhow::Result<()>
 {
-    let clock = clock();
+    let clock = start_clock();
     let mut mesh = mesh(&clock).await?;
     let (person, subject) = consenting(&mesh).await?;
     let mut client = mesh.telemetry();
@@ -287,7 +288,7 @@ async fn late_events_for_an_erased_subject_are_dropped_even_after_a_restart() ->
     );
 
     let db = mesh.connect_db("telemetry").await?;
-    eventually("the erased subject's rows are deleted", || {
+    eventually("the erased subject's rows are deleted", WAIT, || {
         let db = db.clone();
         let subject = subject.clone();
         async move { Ok(rows_where(&db, "events", "subject_id", &subject).await == 0) }
@@ -303,7 +304,7 @@ async fn late_events_for_an_erased_subject_are_dropped_even_after_a_restart() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_erasure_racing_ingestion_leaves_nothing_readable_or_stored() -> anyhow::Result<()> {
     const SUBJECTS: usize = 16;
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let at = now(&clock);
     let mut client = mesh.telemetry();
@@ -364,7 +365,7 @@ async fn an_erasure_racing_ingestion_leaves_nothing_readable_or_stored() -> anyh
         );
         assert_eq!(rows_where(&db, "crashes", "subject_id", subject).await, 0);
     }
-    eventually("every erased subject's rows are deleted", || {
+    eventually("every erased subject's rows are deleted", WAIT, || {
         let db = db.clone();
         let subjects: Vec<String> = people.iter().map(|(_, s)| s.clone()).collect();
         async move {
@@ -446,7 +447,7 @@ async fn partitions(mesh: &Mesh) -> anyhow::Result<Vec<String>> {
 
 #[tokio::test]
 async fn purging_drops_expired_events_and_crashes_except_those_on_hold() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let (held_person, held) = consenting(&mesh).await?;
     let (person, subject) = consenting(&mesh).await?;

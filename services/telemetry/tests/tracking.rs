@@ -9,7 +9,8 @@ mod support;
 use chrono::Duration;
 use pdm_proto::telemetry::v1::{self as pb, DropReason, TrackingCategory};
 use pdm_testkit::assert::{contains, field_violations, raw_storage, rows};
-use support::{BANNER_HASH, RAW_IP, choose, clock, dropped, ingest, mesh, necessary, now, visitor};
+use pdm_testkit::start_clock;
+use support::{BANNER_HASH, RAW_IP, choose, dropped, ingest, mesh, necessary, now, visitor};
 use tonic::Code;
 
 const DEVICE: &str = "visitor-device-7f3a91";
@@ -17,7 +18,7 @@ const DEVICE: &str = "visitor-device-7f3a91";
 #[tokio::test]
 async fn cookies_and_other_tracking_tools_our_cookie_policy_gives_you_options_to_control_them()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let at = now(&clock);
@@ -96,7 +97,7 @@ async fn cookies_and_other_tracking_tools_our_cookie_policy_gives_you_options_to
 
 #[tokio::test]
 async fn global_privacy_control_turns_advertising_off_whatever_the_choice() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let at = now(&clock);
@@ -121,7 +122,7 @@ async fn global_privacy_control_turns_advertising_off_whatever_the_choice() -> a
 
 #[tokio::test]
 async fn a_tracking_choice_is_read_back_and_lapses_after_thirteen_months() -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let get = |device: &str| pb::GetTrackingChoiceRequest {
@@ -161,7 +162,7 @@ async fn a_tracking_choice_is_read_back_and_lapses_after_thirteen_months() -> an
     )
     .await?;
     assert_eq!(dropped(&r, DropReason::NoTrackingConsent), 1);
-    support::eventually("lapsed choices are deleted", || {
+    pdm_testkit::eventually("lapsed choices are deleted", support::WAIT, || {
         let db = db.clone();
         async move { Ok(rows(&db, "tracking_choices").await == 0) }
     })
@@ -172,7 +173,7 @@ async fn a_tracking_choice_is_read_back_and_lapses_after_thirteen_months() -> an
 #[tokio::test]
 async fn bad_tracking_choices_are_refused_field_by_field_and_nothing_is_stored()
 -> anyhow::Result<()> {
-    let clock = clock();
+    let clock = start_clock();
     let mesh = mesh(&clock).await?;
     let mut client = mesh.telemetry();
     let err = client

@@ -22,11 +22,12 @@ use pdm_testkit::{
     TestMesh,
     assert::{field_violations, rows},
     fake::Person,
+    start_time,
 };
 use pdm_transfers::Transfers;
 use support::{
-    assert_logged, authorize, mesh, outcome, person, recipient, record, register, scc, start_time,
-    strings, subject, transfer,
+    assert_logged, authorize, mesh, outcome, person, recipient, record, register, scc, strings,
+    subject, transfer,
 };
 use tonic::Code;
 

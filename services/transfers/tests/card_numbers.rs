@@ -9,7 +9,8 @@ mod support;
 use pdm_proto::transfers::v1::{self as pb, Regime};
 use pdm_runtime::ManualClock;
 use pdm_testkit::assert::{contains, field_violations, raw_storage, rows};
-use support::{recipient, record, register, scc, start_time, transfer};
+use pdm_testkit::start_time;
+use support::{recipient, record, register, scc, transfer};
 
 /// A card number as people type it: plain, in groups, and after another number.
 const CARDS: [&str; 4] = [

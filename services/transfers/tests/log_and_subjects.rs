@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 use chrono::Duration;
 use pdm_proto::transfers::v1::{self as pb, Outcome, Regime};
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
-use pdm_testkit::assert::field_violations;
+use pdm_testkit::{assert::field_violations, start_time};
 use support::{
-    Client, authorize, log, mesh, person, recipient, record, register, scc, start_time, strings,
-    subject, transfer,
+    Client, authorize, log, mesh, person, recipient, record, register, scc, strings, subject,
+    transfer,
 };
 
 fn ids(entries: &[pb::TransferLogEntry]) -> Vec<String> {

@@ -12,7 +12,8 @@ use pdm_proto::transfers::v1::{
 };
 use pdm_runtime::{Clock, ManualClock, convert::timestamp};
 use pdm_testkit::assert::{field_violations, rows};
-use support::{Client, mesh, recipient, record, register, scc, start_time, strings};
+use pdm_testkit::start_time;
+use support::{Client, mesh, recipient, record, register, scc, strings};
 use tonic::Code;
 
 async fn refused(client: &mut Client, mechanism: pb::Mechanism) -> Vec<String> {

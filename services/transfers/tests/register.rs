@@ -8,7 +8,8 @@ use chrono::Duration;
 use pdm_proto::transfers::v1::{self as pb, RecipientRole};
 use pdm_runtime::{ManualClock, convert::from_timestamp};
 use pdm_testkit::assert::{field_violations, rows};
-use support::{Client, mesh, recipient, register, start_time, strings};
+use pdm_testkit::start_time;
+use support::{Client, mesh, recipient, register, strings};
 use tonic::Code;
 
 async fn refused(client: &mut Client, recipient: Option<pb::Recipient>) -> Vec<String> {

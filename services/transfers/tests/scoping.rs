@@ -12,8 +12,8 @@ use pdm_proto::{
     transfers::v1::{self as pb, Regime, transfers_service_client::TransfersServiceClient},
 };
 use pdm_runtime::{ManualClock, tls::identity::Caller};
-use pdm_testkit::{Mesh, assert::rows, fake::Person};
-use support::{Client, authorize, mesh, recipient, register, start_time, subject, transfer};
+use pdm_testkit::{Mesh, assert::rows, fake::Person, start_time};
+use support::{Client, authorize, mesh, recipient, register, subject, transfer};
 use tonic::Code;
 
 fn transfers_as(mesh: &Mesh, client: &str) -> anyhow::Result<Client> {

@@ -20,11 +20,11 @@ use pdm_runtime::{Clock, ManualClock, convert::timestamp};
 use pdm_testkit::{
     Mesh,
     assert::{field_violations, rows, rows_where},
+    start_time,
 };
 use prost_types::value::Kind;
 use support::{
-    authorize, log, mesh, person, pseudonymised_rows, recipient, register, start_time, subject,
-    transfer,
+    authorize, log, mesh, person, pseudonymised_rows, recipient, register, subject, transfer,
 };
 use tonic::transport::Channel;
 

@@ -15,11 +15,17 @@
 #![forbid(unsafe_code)]
 
 pub mod assert;
+mod clock;
 mod database;
 pub mod fake;
+mod gated;
 mod logs;
 mod mesh;
+mod wait;
 
+pub use clock::{start_clock, start_time};
 pub use database::{Backend, TestDatabase};
+pub use gated::{GatedServer, GatedSubjectData, PANIC_SUBJECT};
 pub use logs::{LogCapture, captured_logs, export_spans};
 pub use mesh::{Mesh, TEST_CLIENT, TestMesh, client_tls};
+pub use wait::{Done, POLL_EVERY, eventually, eventually_every};

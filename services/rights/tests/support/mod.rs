@@ -7,7 +7,7 @@
 
 pub mod relay;
 
-use std::{future::Future, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use pdm_consent::Consent;
 use pdm_identity::Identity;
@@ -22,6 +22,8 @@ use pdm_telemetry::Telemetry;
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
 use pdm_transfers::Transfers;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+pub use pdm_testkit::eventually;
 
 /// The data-holding services every test mesh runs, in the order tasks are listed.
 pub const DATA_SERVICES: [&str; 4] = ["consent", "identity", "telemetry", "transfers"];
@@ -238,24 +240,6 @@ async fn wait_closed_with(
         }
     }
     last.ok_or_else(|| anyhow::anyhow!("no request state"))
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most `within`.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(value) = check().await? {
-            return Ok(value);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("{what}: not within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Polls GetRequest until `done` holds for the request (at most 30 s).

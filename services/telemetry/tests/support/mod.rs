@@ -5,9 +5,9 @@
 //! Each test file uses a different part of this module.
 #![allow(dead_code)]
 
-use std::{future::Future, sync::Arc, time::Duration as StdDuration};
+use std::{sync::Arc, time::Duration as StdDuration};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use pdm_consent::Consent;
 use pdm_identity::Identity;
 use pdm_proto::{
@@ -36,20 +36,8 @@ pub const RAW_IP: &str = "203.0.113.77";
 /// Its /24 network: what is stored instead.
 pub const IP_NETWORK: &str = "203.0.113.0";
 
-/// Where every test's clock starts.
-pub fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
-
-/// The day of [`start_time`], as aggregates name it.
+/// The day of [`pdm_testkit::start_time`], as aggregates name it.
 pub const DAY: &str = "2026-11-29";
-
-/// A manual clock at [`start_time`].
-pub fn clock() -> Arc<ManualClock> {
-    ManualClock::new(start_time())
-}
 
 /// The clock's current time.
 pub fn now(clock: &Arc<ManualClock>) -> DateTime<Utc> {
@@ -263,21 +251,9 @@ pub async fn erase(mesh: &Mesh, request_id: &str, subject: &str) -> anyhow::Resu
         .ok_or_else(|| anyhow::anyhow!("EraseSubject returned no receipt"))
 }
 
-/// Polls `check` until it holds, for at most ten seconds: for work the service does in
-/// the background.
-pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    for _ in 0..200 {
-        if check().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
-    anyhow::bail!("{what}: still not true after 10 s")
-}
+/// How long the telemetry tests wait for work the service does in the background
+/// ([`pdm_testkit::eventually`]).
+pub const WAIT: StdDuration = StdDuration::from_secs(10);
 
 /// The person's secrets, plus the raw IP and any other values that must not be logged.
 pub fn secrets<'a>(

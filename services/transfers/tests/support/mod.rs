@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use pdm_identity::Identity;
 use pdm_proto::transfers::v1::{
     self as pb, MechanismKind, PartyRole, RecipientRole, Regime, TiaOutcome,
@@ -20,13 +20,6 @@ use tonic::transport::Channel;
 
 /// A transfers client.
 pub type Client = TransfersServiceClient<Channel>;
-
-/// Where every test's clock starts.
-pub fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
-        .single()
-        .expect("date")
-}
 
 /// A mesh with the transfers service and identity (which knows which subjects a company
 /// client may see), on `clock`.
