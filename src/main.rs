@@ -1,6 +1,8 @@
 //! `pdm`: runs the personal-data mesh and drives it. Wiring only: the rules live in the
 //! service crates, the shared behaviour in `pdm-runtime`.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 mod admin;
 mod allocator;

@@ -2,6 +2,8 @@
 //! legal bases per region, restriction, objection, marketing opt-outs and "do not sell or
 //! share", and processing decisions served from memory.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod api;
 pub mod cache;

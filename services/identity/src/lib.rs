@@ -2,6 +2,8 @@
 //! tickets: the policy's "Information you provide to us". Personal fields are encrypted
 //! at rest with a per-subject key; erasure deletes the rows and the key.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod api;
 pub mod domain;

@@ -4,6 +4,8 @@
 //! `SubjectData.PurgeExpired`, on a schedule and on demand, one at a time across replicas.
 //! Policy clause: "How long we keep your information".
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod api;
 pub mod domain;

@@ -2,6 +2,8 @@
 //! durable fan-out to every data-holding service; access packages that answer the
 //! policy's six questions; erasure that finishes even through crashes.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod api;
 pub mod domain;

@@ -3,6 +3,8 @@
 //! minimised on the way in, crash reports scrubbed of personal data and filed on
 //! legitimate interests, and aggregates shown only with k distinct people behind them.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod api;
 pub mod domain;

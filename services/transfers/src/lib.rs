@@ -2,6 +2,8 @@
 //! international transfers lawful (adequacy, SCCs, IDTA, BCR, derogations) with their
 //! impact assessments, the authorisation of every transfer, and the transfer log.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod api;
 pub mod domain;

@@ -3,6 +3,8 @@
 //! database apart from the data, whose deletion is crypto-shredding: once a subject's key
 //! is gone, every copy of the data databases (backups included) is unreadable for them.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 mod blind_index;
 mod data_key;

@@ -1,6 +1,8 @@
 //! What every pdm service shares: settings, telemetry, metrics, the tower layers,
 //! database connection and migrations, server bootstrap, shutdown and error mapping.
 #![forbid(unsafe_code)]
+// A service answers errors; it never panics on a path a caller can reach (tests may).
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod audit;
 pub mod client;
