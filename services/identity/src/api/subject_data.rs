@@ -67,7 +67,7 @@ impl SubjectDataService for IdentityApi {
             .erase(
                 request_id,
                 &subject.to_string(),
-                "erasure_request",
+                crate::store::FAN_OUT_REASON,
                 self.clock.now(),
             )
             .await?;

@@ -75,6 +75,25 @@ pub struct Retained {
 }
 
 impl Store {
+    /// Records the subject's own deletion reason on an erasure that rights' fan-out
+    /// (`EraseSubject`, reason `erasure_request`) completed first for the same request:
+    /// DeleteAccount and the fan-out race, and the reason must not depend on who wins.
+    async fn keep_reason(&self, request_id: &str, reason: &str) -> Result<()> {
+        if reason == FAN_OUT_REASON {
+            return Ok(());
+        }
+        erasure::Entity::update_many()
+            .col_expr(
+                erasure::Column::Reason,
+                sea_orm::sea_query::Expr::value(reason.to_owned()),
+            )
+            .filter(erasure::Column::RequestId.eq(request_id))
+            .filter(erasure::Column::Reason.eq(FAN_OUT_REASON))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Erases the subject; idempotent per `request_id`.
     pub async fn erase(
         &self,
@@ -90,6 +109,7 @@ impl Store {
         {
             // A retry after a crash between the commit and the key's destruction.
             self.keys.destroy(subject).await?;
+            self.keep_reason(request_id, reason).await?;
             return Ok(done);
         }
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
@@ -109,6 +129,7 @@ impl Store {
             // The same request ran concurrently and finished first: answer with its receipt.
             Err(e) if pdm_runtime::error::is_unique_violation(&e) => {
                 drop(txn);
+                self.keep_reason(request_id, reason).await?;
                 return self
                     .previous_erasure(request_id, subject, &subject_ref)
                     .await?
@@ -345,3 +366,6 @@ impl Store {
         Ok(found)
     }
 }
+
+/// The reason an erasure asked for by rights' fan-out records (no reason of the subject's).
+pub const FAN_OUT_REASON: &str = "erasure_request";

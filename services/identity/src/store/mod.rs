@@ -6,6 +6,7 @@ mod accounts;
 mod billing;
 pub mod entities;
 mod erasure;
+pub use erasure::FAN_OUT_REASON;
 mod export;
 mod links;
 mod purge;
