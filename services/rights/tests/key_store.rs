@@ -5,35 +5,23 @@
 
 mod support;
 
-use pdm_proto::rights::v1::{self as pb, Regime, RequestKind};
+use pdm_proto::rights::v1::{Regime, RequestKind};
 use pdm_rights::{
     sealed,
     store::{KeyOf, Store},
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
-use support::{count, mailbox, mesh, password, person_with_data, submit, wait_closed};
+use support::{count, mailbox, mesh, person_with_data, placeholders, request, submit, wait_closed};
 
-/// Runs `sql` with `?` placeholders (numbered for PostgreSQL).
+/// Runs `sql` with `?` placeholders.
 async fn execute(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> anyhow::Result<()> {
     let backend = db.get_database_backend();
-    let sql = match backend {
-        sea_orm::DatabaseBackend::Postgres => {
-            let mut n = 0;
-            sql.chars()
-                .map(|c| {
-                    if c == '?' {
-                        n += 1;
-                        format!("${n}")
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        }
-        _ => sql.to_owned(),
-    };
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        placeholders(backend, sql),
+        values,
+    ))
+    .await?;
     Ok(())
 }
 
@@ -46,13 +34,7 @@ async fn keys_an_earlier_version_kept_in_the_rows_move_into_the_key_store_at_sta
     let (person, subject) = person_with_data(&mesh).await?;
     let request = submit(
         &mesh,
-        pb::SubmitRequestRequest {
-            kind: RequestKind::Access as i32,
-            regime: Regime::Gdpr as i32,
-            subject_id: subject,
-            credential: password(&person),
-            ..Default::default()
-        },
+        request(RequestKind::Access, Regime::Gdpr, &subject, &person),
     )
     .await?;
     wait_closed(&mesh, &request.request_id).await?;

@@ -22,7 +22,7 @@ use pdm_runtime::ManualClock;
 use pdm_telemetry::Telemetry;
 use pdm_testkit::TestMesh;
 use pdm_transfers::Transfers;
-use support::{count, password, person_with_data, submit, wait_closed};
+use support::{count, person_with_data, submit, wait_closed};
 
 /// The whole mesh on `clock`, purges only when asked, the mailbox file under `dir`.
 async fn proof_mesh(
@@ -48,13 +48,7 @@ async fn answered_access(mesh: &pdm_testkit::Mesh) -> anyhow::Result<(String, St
     let (person, subject) = person_with_data(mesh).await?;
     let request = submit(
         mesh,
-        pb::SubmitRequestRequest {
-            kind: RequestKind::Access as i32,
-            regime: Regime::Gdpr as i32,
-            subject_id: subject.clone(),
-            credential: password(&person),
-            ..Default::default()
-        },
+        support::request(RequestKind::Access, Regime::Gdpr, &subject, &person),
     )
     .await?;
     wait_closed(mesh, &request.request_id).await?;
@@ -69,13 +63,7 @@ async fn a_request_past_its_proof_period_keeps_only_kind_dates_and_outcome() -> 
     let dir = tempfile::tempdir()?;
     let mut mesh = proof_mesh(&clock, dir.path()).await?;
     let (person, subject) = person_with_data(&mesh).await?;
-    let request = |kind: RequestKind| pb::SubmitRequestRequest {
-        kind: kind as i32,
-        regime: Regime::Gdpr as i32,
-        subject_id: subject.clone(),
-        credential: password(&person),
-        ..Default::default()
-    };
+    let request = |kind: RequestKind| support::request(kind, Regime::Gdpr, &subject, &person);
     let old = submit(&mesh, request(RequestKind::Access)).await?;
     let old_done = wait_closed(&mesh, &old.request_id).await?;
     assert_eq!(old_done.status, Status::Completed as i32);

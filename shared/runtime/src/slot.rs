@@ -2,7 +2,6 @@
 //! limits applied: a service fills its [`Slot`] and cannot forget `server.max_message_bytes`.
 
 use pdm_proto::{
-    audit::v1::audit_service_server::{AuditService, AuditServiceServer},
     consent::v1::consent_service_server::{ConsentService, ConsentServiceServer},
     identity::v1::identity_service_server::{IdentityService, IdentityServiceServer},
     retention::v1::retention_service_server::{RetentionService, RetentionServiceServer},
@@ -14,7 +13,8 @@ use pdm_proto::{
 
 use crate::server::Deferred;
 
-/// A generated gRPC server whose message sizes can be bounded.
+/// A generated gRPC server of a service whose message sizes can be bounded (the
+/// skeleton's own `AuditService` keeps tonic's defaults, as before).
 pub trait MessageLimits {
     /// The server, refusing to decode or encode messages over `bytes`.
     #[must_use]
@@ -35,7 +35,6 @@ macro_rules! message_limits {
 }
 
 message_limits!(
-    AuditServiceServer: AuditService,
     ConsentServiceServer: ConsentService,
     IdentityServiceServer: IdentityService,
     RetentionServiceServer: RetentionService,

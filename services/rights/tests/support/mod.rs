@@ -328,25 +328,28 @@ pub fn task<'a>(r: &'a pb::DataSubjectRequest, service: &str) -> &'a pb::Task {
 }
 
 /// A count from `sql` (which selects `COUNT(*) AS n`), with `?` placeholders for `values`
+/// `sql` with `?` placeholders as `backend` writes them (`$1`, `$2`… on PostgreSQL).
+pub fn placeholders(backend: sea_orm::DatabaseBackend, sql: &str) -> String {
+    if backend != sea_orm::DatabaseBackend::Postgres {
+        return sql.to_owned();
+    }
+    let mut numbered = String::new();
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            numbered.push_str(&format!("${n}"));
+        } else {
+            numbered.push(c);
+        }
+    }
+    numbered
+}
+
 /// rewritten for PostgreSQL.
 pub async fn count(db: &DatabaseConnection, sql: &str, values: &[&str]) -> anyhow::Result<u64> {
     let backend = db.get_database_backend();
-    let sql = match backend {
-        sea_orm::DatabaseBackend::Postgres => {
-            let mut numbered = String::new();
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    numbered.push_str(&format!("${n}"));
-                } else {
-                    numbered.push(c);
-                }
-            }
-            numbered
-        }
-        _ => sql.to_owned(),
-    };
+    let sql = placeholders(backend, sql);
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
