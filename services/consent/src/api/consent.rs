@@ -4,15 +4,10 @@ use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{self as pb, LedgerEntryKind, Source, consent_service_server::ConsentService},
 };
-use pdm_runtime::{audit, tls::identity::Caller};
+use pdm_runtime::{SubjectId, audit, tls::identity::Caller};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
-use uuid::Uuid;
 
-use super::{
-    ConsentApi, convert, metrics,
-    requests::{Check, MAX_ACTOR, MAX_BATCH, MAX_PAGE, MAX_POLICY_VERSION, checked},
-    watch,
-};
+use super::{ConsentApi, convert, metrics, requests, watch};
 use crate::{
     cache::Known,
     domain::{
@@ -28,7 +23,7 @@ use crate::{
 const GPC_HEADER: &str = "sec-gpc";
 
 fn entry(
-    subject: &Uuid,
+    subject: &SubjectId,
     kind: LedgerEntryKind,
     source: Source,
     actor: String,
@@ -53,7 +48,7 @@ impl ConsentApi {
     async fn honour_gpc(
         &self,
         metadata: &MetadataMap,
-        subject: &Uuid,
+        subject: &SubjectId,
         state: &mut SubjectState,
     ) -> Result<()> {
         let signalled = metadata
@@ -65,7 +60,7 @@ impl ConsentApi {
         }
         let now = self.inner.clock.now();
         self.record(
-            subject,
+            subject.as_uuid(),
             vec![entry(
                 subject,
                 LedgerEntryKind::DoNotSell,
@@ -95,9 +90,9 @@ impl ConsentApi {
         &self,
         metadata: &MetadataMap,
         caller: Option<&Caller>,
-        subject: &Uuid,
+        subject: &SubjectId,
     ) -> Result<SubjectState> {
-        let mut state = self.known_subject(caller, subject).await?;
+        let mut state = self.known_subject(caller, subject.as_uuid()).await?;
         self.honour_gpc(metadata, subject, &mut state).await?;
         Ok(state)
     }
@@ -127,33 +122,10 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let purpose = c.purpose("purpose", &r.purpose, &self.inner.catalogue);
-        let source = c.source(r.source);
-        let policy_version = c.text("policy_version", &r.policy_version, MAX_POLICY_VERSION);
-        let text_hash = c.text_hash(&r.text_hash);
-        let actor = c.text("actor", &r.actor, MAX_ACTOR);
-        let occurred_at = c.occurred_at(r.occurred_at.as_ref(), now);
-        // Policy, "Consent to be obtained": sensitive details need the subject's explicit
-        // permission (Art. 9(2)(a) GDPR), given to us and recorded as such.
-        let special = purpose.is_some_and(|i| self.inner.catalogue.get(i).special_category);
-        if special && source == Some(Source::Import) {
-            c.add(
-                "source",
-                "explicit consent to a special category must be given to us directly, not imported",
-            );
-        }
-        c.finish()?;
-        let (subject, purpose) = (checked(subject)?, checked(purpose)?);
-        let kind = if special {
-            LedgerEntryKind::ExplicitGrant
-        } else {
-            LedgerEntryKind::Grant
-        };
-
+        let grant = requests::parse_grant_consent(&r, &self.inner.catalogue, now)?;
+        let subject = grant.subject;
         let state = self.state_with_gpc(&metadata, caller, &subject).await?;
-        let p = self.inner.catalogue.get(purpose);
+        let p = self.inner.catalogue.get(grant.purpose);
         let basis = p.basis(state.region);
         if basis != LegalBasis::Consent {
             return Err(ConsentError::NotApplicable(format!(
@@ -163,23 +135,24 @@ impl ConsentService for ConsentApi {
             ))
             .into());
         }
+        let explicit = grant.kind == LedgerEntryKind::ExplicitGrant;
         let rows = self
             .record(
-                &subject,
+                subject.as_uuid(),
                 vec![NewEntry {
                     subject_id: subject.to_string(),
-                    kind,
+                    kind: grant.kind,
                     purpose: Some(p.key.clone()),
                     channel: None,
-                    source: checked(source)?,
-                    policy_version,
-                    text_hash,
-                    actor,
-                    occurred_at: checked(occurred_at)?,
+                    source: grant.source,
+                    policy_version: Some(grant.policy_version),
+                    text_hash: Some(grant.text_hash),
+                    actor: Some(grant.actor),
+                    occurred_at: grant.occurred_at,
                 }],
             )
             .await?;
-        tracing::info!(subject_id = %subject, purpose = %p.key, explicit = special, "consent granted");
+        tracing::info!(subject_id = %subject, purpose = %p.key, explicit, "consent granted");
         Ok(audit::respond(
             pb::GrantConsentResponse {
                 entry: rows.into_iter().next().map(convert::entry),
@@ -195,25 +168,20 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let purpose = c.purpose("purpose", &r.purpose, &self.inner.catalogue);
-        let source = c.source(r.source);
-        let actor = c.text("actor", &r.actor, MAX_ACTOR);
-        c.finish()?;
-        let (subject, purpose) = (checked(subject)?, checked(purpose)?);
+        let change = requests::parse_withdraw_consent(&r, &self.inner.catalogue)?;
+        let subject = change.subject;
         self.state_with_gpc(&metadata, caller, &subject).await?;
-        let key = self.inner.catalogue.get(purpose).key.clone();
+        let key = self.inner.catalogue.get(change.purpose).key.clone();
         let now = self.inner.clock.now();
         let mut e = entry(
             &subject,
             LedgerEntryKind::Withdraw,
-            checked(source)?,
-            checked(actor)?,
+            change.source,
+            change.actor,
             now,
         );
         e.purpose = Some(key.clone());
-        let rows = self.record(&subject, vec![e]).await?;
+        let rows = self.record(subject.as_uuid(), vec![e]).await?;
         tracing::info!(subject_id = %subject, purpose = %key, "consent withdrawn");
         Ok(audit::respond(
             pb::WithdrawConsentResponse {
@@ -230,10 +198,7 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::GetConsentsResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        c.finish()?;
-        let subject = checked(subject)?;
+        let subject = requests::parse_get_consents(&r)?;
         let state = self.state_with_gpc(&metadata, caller, &subject).await?;
         let catalogue = &self.inner.catalogue;
         let purposes = catalogue
@@ -265,30 +230,16 @@ impl ConsentService for ConsentApi {
         request: Request<pb::GetConsentHistoryRequest>,
     ) -> Result<Response<pb::GetConsentHistoryResponse>, Status> {
         let caller = request.extensions().get::<Caller>().cloned();
-        let r = request.into_inner();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        if r.after_sequence < 0 {
-            c.add("after_sequence", "must not be negative");
-        }
-        if !(0..=MAX_PAGE).contains(&r.page_size) {
-            c.add("page_size", "0 to 1000");
-        }
-        c.finish()?;
-        let subject = checked(subject)?;
-        if !self.visible(caller.as_ref(), &subject).await? {
+        let page = requests::parse_get_consent_history(request.get_ref())?;
+        let (subject, limit) = (page.subject, page.limit);
+        if !self.visible(caller.as_ref(), subject.as_uuid()).await? {
             // What a subject without a ledger gets; nothing of theirs was read.
             return Ok(Response::new(pb::GetConsentHistoryResponse::default()));
         }
-        let limit = if r.page_size == 0 {
-            100
-        } else {
-            u64::try_from(r.page_size).unwrap_or(100)
-        };
         let rows = self
             .inner
             .store
-            .history(&subject.to_string(), r.after_sequence, limit)
+            .history(&subject.to_string(), page.after_sequence, limit)
             .await?;
         let next = if u64::try_from(rows.len()).unwrap_or(0) == limit {
             rows.last().map_or(0, |r| r.seq)
@@ -311,19 +262,12 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::CheckProcessingResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        if r.purpose.is_empty() {
-            c.add("purpose", "required");
-        }
-        c.finish()?;
-        let subject = checked(subject)?;
-        let purpose = self.inner.catalogue.find(&r.purpose);
-        let mut known = self.resolve_for(caller, &subject).await?;
+        let check = requests::parse_check_processing(&r, &self.inner.catalogue)?;
+        let mut known = self.resolve_for(caller, check.subject.as_uuid()).await?;
         if let Known::Subject(state) = &mut known {
-            self.honour_gpc(&metadata, &subject, state).await?;
+            self.honour_gpc(&metadata, &check.subject, state).await?;
         }
-        let decision = self.decide(purpose, known);
+        let decision = self.decide(check.purpose, known);
         metrics::count(&decision);
         Ok(Response::new(pb::CheckProcessingResponse {
             decision: Some(convert::decision(decision)),
@@ -335,49 +279,30 @@ impl ConsentService for ConsentApi {
         request: Request<pb::BatchCheckProcessingRequest>,
     ) -> Result<Response<pb::BatchCheckProcessingResponse>, Status> {
         let caller = request.extensions().get::<Caller>().cloned();
-        let r = request.into_inner();
-        let mut c = Check::new();
-        if r.items.is_empty() {
-            c.add("items", "at least one item");
-        }
-        if r.items.len() > MAX_BATCH {
-            // Stop before looking at each of a huge number of items.
-            let mut too_many = Check::new();
-            too_many.add("items", "at most 10000 items");
-            too_many.finish()?;
-        }
-        let mut parsed = Vec::with_capacity(r.items.len());
-        for (i, item) in r.items.iter().enumerate() {
-            let subject = c.subject(&format!("items[{i}].subject_id"), &item.subject_id);
-            if item.purpose.is_empty() {
-                c.add(format!("items[{i}].purpose"), "required");
-            }
-            parsed.push((subject, self.inner.catalogue.find(&item.purpose)));
-        }
-        c.finish()?;
+        let parsed =
+            requests::parse_batch_check_processing(request.get_ref(), &self.inner.catalogue)?;
         let now = self.inner.clock.now();
         let mut decisions = Vec::with_capacity(parsed.len());
         let mut tally = metrics::Tally::default();
-        let mut last: Option<(Uuid, Known)> = None;
+        let mut last: Option<(SubjectId, Known)> = None;
         // Scoped once per distinct subject, not per item.
         let mut visible = std::collections::HashSet::new();
-        let mut distinct: Vec<Uuid> = parsed.iter().filter_map(|(s, _)| *s).collect();
+        let mut distinct: Vec<SubjectId> = parsed.iter().map(|item| item.subject).collect();
         distinct.sort_unstable();
         distinct.dedup();
         for subject in distinct {
-            if self.visible(caller.as_ref(), &subject).await? {
+            if self.visible(caller.as_ref(), subject.as_uuid()).await? {
                 visible.insert(subject);
             }
         }
-        for (subject, purpose) in parsed {
-            let subject = checked(subject)?;
+        for requests::ProcessingCheck { subject, purpose } in parsed {
             // Batches often repeat a subject for several purposes: reuse the last lookup.
             let known = match last {
                 Some((id, known)) if id == subject => known,
                 _ => {
                     // A subject the caller may not see is decided as an unknown one.
                     let known = if visible.contains(&subject) {
-                        self.inner.subjects.resolve(&subject, now).await?
+                        self.inner.subjects.resolve(subject.as_uuid(), now).await?
                     } else {
                         Known::Unknown
                     };
@@ -402,22 +327,12 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::CanContactResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let channel = c.channel(r.channel);
-        let kind = c.kind(r.kind);
-        c.finish()?;
-        let subject = checked(subject)?;
-        let mut known = self.resolve_for(caller, &subject).await?;
+        let check = requests::parse_can_contact(&r)?;
+        let mut known = self.resolve_for(caller, check.subject.as_uuid()).await?;
         let decision = match &mut known {
             Known::Subject(state) => {
-                self.honour_gpc(&metadata, &subject, state).await?;
-                decision::can_contact(
-                    &self.inner.catalogue,
-                    state,
-                    checked(channel)?,
-                    checked(kind)?,
-                )
+                self.honour_gpc(&metadata, &check.subject, state).await?;
+                decision::can_contact(&self.inner.catalogue, state, check.channel, check.kind)
             }
             Known::Unknown => Decision::unknown_subject(LegalBasis::Unspecified),
         };
@@ -433,24 +348,19 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::SetContactPreferenceResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let channel = c.channel(r.channel);
-        let source = c.source(r.source);
-        let actor = c.text("actor", &r.actor, MAX_ACTOR);
-        c.finish()?;
-        let subject = checked(subject)?;
+        let preference = requests::parse_set_contact_preference(&r)?;
+        let (subject, channel) = (preference.subject, preference.channel);
         self.state_with_gpc(&metadata, caller, &subject).await?;
-        let kind = if r.opted_out {
+        let kind = if preference.opted_out {
             LedgerEntryKind::OptOut
         } else {
             LedgerEntryKind::OptIn
         };
         let now = self.inner.clock.now();
-        let mut e = entry(&subject, kind, checked(source)?, checked(actor)?, now);
-        e.channel = channel;
-        let rows = self.record(&subject, vec![e]).await?;
-        tracing::info!(subject_id = %subject, channel = ?channel, opted_out = r.opted_out, "contact preference set");
+        let mut e = entry(&subject, kind, preference.source, preference.actor, now);
+        e.channel = Some(channel);
+        let rows = self.record(subject.as_uuid(), vec![e]).await?;
+        tracing::info!(subject_id = %subject, channel = ?channel, opted_out = preference.opted_out, "contact preference set");
         Ok(audit::respond(
             pb::SetContactPreferenceResponse {
                 entry: rows.into_iter().next().map(convert::entry),
@@ -465,15 +375,11 @@ impl ConsentService for ConsentApi {
         request: Request<pb::SetDoNotSellRequest>,
     ) -> Result<Response<pb::SetDoNotSellResponse>, Status> {
         let caller = request.extensions().get::<Caller>().cloned();
-        let r = request.into_inner();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let source = c.source(r.source);
-        let actor = c.text("actor", &r.actor, MAX_ACTOR);
-        c.finish()?;
-        let subject = checked(subject)?;
-        self.known_subject(caller.as_ref(), &subject).await?;
-        let kind = if r.do_not_sell {
+        let setting = requests::parse_set_do_not_sell(request.get_ref())?;
+        let subject = setting.subject;
+        self.known_subject(caller.as_ref(), subject.as_uuid())
+            .await?;
+        let kind = if setting.on {
             LedgerEntryKind::DoNotSell
         } else {
             LedgerEntryKind::AllowSell
@@ -481,17 +387,11 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let rows = self
             .record(
-                &subject,
-                vec![entry(
-                    &subject,
-                    kind,
-                    checked(source)?,
-                    checked(actor)?,
-                    now,
-                )],
+                subject.as_uuid(),
+                vec![entry(&subject, kind, setting.source, setting.actor, now)],
             )
             .await?;
-        tracing::info!(subject_id = %subject, do_not_sell = r.do_not_sell, "do-not-sell set");
+        tracing::info!(subject_id = %subject, do_not_sell = setting.on, "do-not-sell set");
         Ok(audit::respond(
             pb::SetDoNotSellResponse {
                 entry: rows.into_iter().next().map(convert::entry),
@@ -507,14 +407,10 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::SetRestrictionResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let source = c.source(r.source);
-        let actor = c.text("actor", &r.actor, MAX_ACTOR);
-        c.finish()?;
-        let subject = checked(subject)?;
+        let setting = requests::parse_set_restriction(&r)?;
+        let subject = setting.subject;
         self.state_with_gpc(&metadata, caller, &subject).await?;
-        let kind = if r.restricted {
+        let kind = if setting.on {
             LedgerEntryKind::Restrict
         } else {
             LedgerEntryKind::Unrestrict
@@ -522,17 +418,11 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let rows = self
             .record(
-                &subject,
-                vec![entry(
-                    &subject,
-                    kind,
-                    checked(source)?,
-                    checked(actor)?,
-                    now,
-                )],
+                subject.as_uuid(),
+                vec![entry(&subject, kind, setting.source, setting.actor, now)],
             )
             .await?;
-        tracing::info!(subject_id = %subject, restricted = r.restricted, "restriction set");
+        tracing::info!(subject_id = %subject, restricted = setting.on, "restriction set");
         Ok(audit::respond(
             pb::SetRestrictionResponse {
                 entry: rows.into_iter().next().map(convert::entry),
@@ -548,16 +438,11 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::RecordObjectionResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let purpose = c.purpose("purpose", &r.purpose, &self.inner.catalogue);
-        let source = c.source(r.source);
-        let actor = c.text("actor", &r.actor, MAX_ACTOR);
-        c.finish()?;
-        let (subject, purpose) = (checked(subject)?, checked(purpose)?);
+        let objection = requests::parse_record_objection(&r, &self.inner.catalogue)?;
+        let subject = objection.subject;
         let state = self.state_with_gpc(&metadata, caller, &subject).await?;
-        let p = self.inner.catalogue.get(purpose);
-        if !r.withdraw && !p.objectable_in(state.region) {
+        let p = self.inner.catalogue.get(objection.purpose);
+        if !objection.withdraw && !p.objectable_in(state.region) {
             // Art. 21 GDPR: the right to object covers processing on legitimate interests
             // (or a public task) and direct marketing, not contract or legal obligations.
             return Err(ConsentError::NotApplicable(format!(
@@ -567,16 +452,16 @@ impl ConsentService for ConsentApi {
             ))
             .into());
         }
-        let kind = if r.withdraw {
+        let kind = if objection.withdraw {
             LedgerEntryKind::WithdrawObjection
         } else {
             LedgerEntryKind::Object
         };
         let now = self.inner.clock.now();
-        let mut e = entry(&subject, kind, checked(source)?, checked(actor)?, now);
+        let mut e = entry(&subject, kind, objection.source, objection.actor, now);
         e.purpose = Some(p.key.clone());
-        let rows = self.record(&subject, vec![e]).await?;
-        tracing::info!(subject_id = %subject, purpose = %p.key, withdrawn = r.withdraw, "objection recorded");
+        let rows = self.record(subject.as_uuid(), vec![e]).await?;
+        tracing::info!(subject_id = %subject, purpose = %p.key, withdrawn = objection.withdraw, "objection recorded");
         Ok(audit::respond(
             pb::RecordObjectionResponse {
                 entry: rows.into_iter().next().map(convert::entry),
@@ -616,13 +501,7 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::WatchConsentChangesRequest>,
     ) -> Result<Response<Self::WatchConsentChangesStream>, Status> {
-        let after = request.get_ref().after_sequence;
-        if after < 0 {
-            return Err(pdm_runtime::error::invalid_field(
-                "after_sequence",
-                "must not be negative",
-            ));
-        }
+        let after = requests::parse_watch_consent_changes(request.get_ref())?;
         Ok(Response::new(watch::stream(
             self.inner.store.clone(),
             self.inner.ledger.clone(),

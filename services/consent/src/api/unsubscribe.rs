@@ -5,12 +5,9 @@ use pdm_runtime::{audit, convert::timestamp, tls::identity::Caller};
 use tonic::{Response, Status};
 use uuid::Uuid;
 
-use super::{
-    ConsentApi, convert,
-    requests::{Check, checked},
-};
+use super::{ConsentApi, convert, requests};
 use crate::{
-    domain::unsubscribe::{self, ID_BYTES, LinkState, MAX_TOKEN},
+    domain::unsubscribe::{self, ID_BYTES, LinkState},
     error::{ConsentError, Result},
     store::NewEntry,
 };
@@ -25,16 +22,8 @@ impl ConsentApi {
         caller: Option<&Caller>,
         r: &pb::IssueUnsubscribeLinkRequest,
     ) -> Result<Response<pb::IssueUnsubscribeLinkResponse>, Status> {
-        let mut c = Check::new();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let channel = c.channel(r.channel);
-        if channel == Some(Channel::Ads) {
-            // Ads are not messages: there is nothing to put a link in.
-            c.add("channel", "EMAIL, SMS or PUSH");
-        }
-        c.finish()?;
-        let (subject, channel) = (checked(subject)?, checked(channel)?);
-        self.known_subject(caller, &subject).await?;
+        let requests::LinkRequest { subject, channel } = requests::parse_issue_unsubscribe_link(r)?;
+        self.known_subject(caller, subject.as_uuid()).await?;
         let id = pdm_crypto::random_token(ID_BYTES)
             .map_err(|_| ConsentError::Internal("no randomness for a link"))?;
         let now = self.inner.clock.now();
@@ -59,17 +48,8 @@ impl ConsentApi {
         &self,
         r: &pb::UnsubscribeRequest,
     ) -> Result<Response<pb::UnsubscribeResponse>, Status> {
-        let mut c = Check::new();
-        if r.token.is_empty() {
-            c.add("token", "required");
-        } else if r.token.len() > MAX_TOKEN {
-            c.add("token", format!("at most {MAX_TOKEN} characters"));
-        }
-        c.finish()?;
         // A forged or altered token is refused before anything is read.
-        let id = unsubscribe::verify(&self.inner.links.index, &r.token).ok_or_else(|| {
-            pdm_runtime::error::invalid_field("token", "not an unsubscribe link of this service")
-        })?;
+        let id = requests::parse_unsubscribe(r, &self.inner.links.index)?;
         let link = self
             .inner
             .store

@@ -8,10 +8,7 @@ use pdm_runtime::convert::timestamp;
 use tokio_stream::{Stream, StreamExt as _, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use super::{
-    RetentionApi, convert,
-    requests::{self, Check, checked},
-};
+use super::{RetentionApi, convert, requests};
 use crate::{
     MAX_ACTIVE_HOLDS, MAX_POLICIES,
     domain::{
@@ -70,7 +67,8 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::UpsertPolicyRequest>,
     ) -> Result<Response<pb::UpsertPolicyResponse>, Status> {
-        let (policy, changed_by) = requests::policy(request.get_ref())?;
+        let requests::PolicyChange { policy, changed_by } =
+            requests::parse_upsert_policy(request.get_ref())?;
         let current = self.store.policies().await?;
         if current.len() >= MAX_POLICIES && !current.iter().any(|p| p.category == policy.category) {
             return Err(RetentionError::Limit("at most 1000 policies").into());
@@ -94,10 +92,7 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::ListPolicyVersionsRequest>,
     ) -> Result<Response<pb::ListPolicyVersionsResponse>, Status> {
-        let mut c = Check::default();
-        let category = c.category("category", &request.get_ref().category, true);
-        c.finish()?;
-        let category = checked(checked(category)?)?;
+        let category = requests::parse_list_policy_versions(request.get_ref())?;
         let versions = self.store.policy_versions(&category).await?;
         if versions.is_empty() {
             return Err(RetentionError::NotFound("policy").into());
@@ -118,7 +113,8 @@ impl RetentionService for RetentionApi {
             .into_iter()
             .map(|p| p.category)
             .collect();
-        let row = requests::hold(request.get_ref(), &categories, self.clock.now())?;
+        let row =
+            requests::parse_place_legal_hold(request.get_ref(), &categories, self.clock.now())?;
         if self.store.active_hold_count().await? >= MAX_ACTIVE_HOLDS {
             return Err(RetentionError::Limit("at most 1000 active holds").into());
         }
@@ -139,12 +135,10 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::ReleaseLegalHoldRequest>,
     ) -> Result<Response<pb::ReleaseLegalHoldResponse>, Status> {
-        let r = request.get_ref();
-        let mut c = Check::default();
-        let hold_id = c.id("hold_id", &r.hold_id);
-        let released_by = c.who("released_by", &r.released_by);
-        c.finish()?;
-        let (hold_id, released_by) = (checked(hold_id)?, checked(released_by)?);
+        let requests::HoldRelease {
+            hold_id,
+            released_by,
+        } = requests::parse_release_legal_hold(request.get_ref())?;
         if self.store.hold(&hold_id).await?.is_none() {
             return Err(RetentionError::NotFound("hold").into());
         }
@@ -166,13 +160,11 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::ListLegalHoldsRequest>,
     ) -> Result<Response<pb::ListLegalHoldsResponse>, Status> {
-        let r = request.get_ref();
-        let mut c = Check::default();
-        let subject = c.subject("subject_id", &r.subject_id, false);
-        c.finish()?;
+        let filter = requests::parse_list_legal_holds(request.get_ref())?;
+        let subject = filter.subject.map(|s| s.to_string());
         let rows = self
             .store
-            .holds(r.include_released, checked(subject)?.as_deref())
+            .holds(filter.include_released, subject.as_deref())
             .await?;
         Ok(Response::new(pb::ListLegalHoldsResponse {
             holds: rows.into_iter().map(convert::hold).collect(),
@@ -184,10 +176,14 @@ impl RetentionService for RetentionApi {
         request: Request<pb::RecordTriggerRequest>,
     ) -> Result<Response<pb::RecordTriggerResponse>, Status> {
         let now = self.clock.now();
-        let (subject, trigger, at) = requests::trigger(request.get_ref(), now)?;
+        let requests::TriggerEvent {
+            subject,
+            trigger,
+            occurred_at: at,
+        } = requests::parse_record_trigger(request.get_ref(), now)?;
         let in_force = self
             .store
-            .record_trigger(&subject, trigger, at, now)
+            .record_trigger(&subject.to_string(), trigger, at, now)
             .await?;
         tracing::info!(
             subject_id = %subject,
@@ -210,11 +206,11 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::RunPurgeRequest>,
     ) -> Result<Response<Self::RunPurgeStream>, Status> {
-        let r = request.get_ref();
-        let mut c = Check::default();
-        let by = c.who("triggered_by", &r.triggered_by);
-        c.finish()?;
-        let rx = self.runner.start(r.dry_run, &checked(by)?).await?;
+        let start = requests::parse_run_purge(request.get_ref())?;
+        let rx = self
+            .runner
+            .start(start.dry_run, &start.triggered_by)
+            .await?;
         Ok(Response::new(progress(rx, run_message)))
     }
 
@@ -224,10 +220,8 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::RetryPurgeRequest>,
     ) -> Result<Response<Self::RetryPurgeStream>, Status> {
-        let mut c = Check::default();
-        let run_id = c.id("run_id", &request.get_ref().run_id);
-        c.finish()?;
-        let rx = self.runner.retry(&checked(run_id)?).await?;
+        let run_id = requests::parse_retry_purge(request.get_ref())?;
+        let rx = self.runner.retry(&run_id).await?;
         Ok(Response::new(progress(rx, retry_message)))
     }
 
@@ -235,12 +229,10 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::GetPurgeRunRequest>,
     ) -> Result<Response<pb::GetPurgeRunResponse>, Status> {
-        let mut c = Check::default();
-        let run_id = c.id("run_id", &request.get_ref().run_id);
-        c.finish()?;
+        let run_id = requests::parse_get_purge_run(request.get_ref())?;
         let run = self
             .store
-            .run(&checked(run_id)?)
+            .run(&run_id)
             .await?
             .ok_or(RetentionError::NotFound("run"))?;
         Ok(Response::new(pb::GetPurgeRunResponse {
@@ -252,7 +244,8 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::ListPurgeRunsRequest>,
     ) -> Result<Response<pb::ListPurgeRunsResponse>, Status> {
-        let (limit, before) = requests::page(request.get_ref())?;
+        let requests::RunsPage { limit, before } =
+            requests::parse_list_purge_runs(request.get_ref())?;
         let runs = self.store.runs(before.as_deref(), limit).await?;
         let full = u64::try_from(runs.len()).unwrap_or(0) == limit;
         let next_page_token = match runs.last() {
@@ -269,10 +262,8 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::GetScheduleRequest>,
     ) -> Result<Response<pb::GetScheduleResponse>, Status> {
-        let mut c = Check::default();
-        let subject = c.subject("subject_id", &request.get_ref().subject_id, true);
-        c.finish()?;
-        let subject = checked(checked(subject)?)?;
+        // The store keys triggers and holds by the id's text.
+        let subject = requests::parse_get_schedule(request.get_ref())?.to_string();
         let triggers: HashMap<String, _> = self
             .store
             .triggers(&subject)

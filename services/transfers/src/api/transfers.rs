@@ -1,26 +1,19 @@
 //! `pdm.transfers.v1.TransfersService`.
 
-use chrono::Duration;
 use pdm_proto::{
     consent::v1::{CheckProcessingRequest, Reason},
     transfers::v1::{
-        self as pb, Outcome, PartyRole, RecipientRole, transfers_service_server::TransfersService,
+        self as pb, Outcome, RecipientRole, transfers_service_server::TransfersService,
     },
 };
-use pdm_runtime::audit;
-use pdm_runtime::convert::timestamp;
-use pdm_runtime::tls::identity::Caller;
+use pdm_runtime::{SubjectId, audit, convert::timestamp, tls::identity::Caller};
 use tonic::{Request, Response, Status};
 
-use super::{
-    TransfersApi, convert,
-    requests::{self, Check, checked},
-};
+use super::{TransfersApi, convert, requests};
 use crate::{
     domain::{
         authorize::{RecipientFacts, TransferFacts, Verdict, authorize},
         choice::{self, Choice},
-        legal_order,
     },
     error::{Result, TransfersError},
     store::{LogFilter, entities::transfer_log},
@@ -31,7 +24,7 @@ const TRANSFER_CONSENT_PURPOSE: &str = "international_transfer";
 
 impl TransfersApi {
     /// Settles a consent derogation by asking the consent service.
-    async fn settle(&self, verdict: Verdict, subject: Option<&str>) -> Result<Verdict> {
+    async fn settle(&self, verdict: Verdict, subject: Option<&SubjectId>) -> Result<Verdict> {
         let Verdict::NeedsExplicitConsent {
             mechanism,
             fallback,
@@ -50,7 +43,7 @@ impl TransfersApi {
             .consent
             .clone()
             .check_processing(CheckProcessingRequest {
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
                 purpose: TRANSFER_CONSENT_PURPOSE.to_owned(),
             })
             .await
@@ -86,7 +79,7 @@ impl TransfersApi {
         &self,
         verdict: Verdict,
         role: RecipientRole,
-        subject: Option<&str>,
+        subject: Option<&SubjectId>,
         purpose: &str,
     ) -> Result<Verdict> {
         if !matches!(verdict, Verdict::Allowed { .. }) || !choice::decided_per_person(role) {
@@ -99,7 +92,7 @@ impl TransfersApi {
             .consent
             .clone()
             .check_processing(CheckProcessingRequest {
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
                 purpose: purpose.to_owned(),
             })
             .await
@@ -122,57 +115,13 @@ impl TransfersApi {
     }
 }
 
-/// A legal order as validated.
-struct Order {
-    legal_basis: String,
-    order_reference: String,
-    issued_by: String,
-    secret_until: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// The order parts the first check read.
-type OrderParts = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<chrono::DateTime<chrono::Utc>>,
-);
-
-/// A disclosure to a public authority names its order (its parts were checked with the
-/// rest of the request); nothing else may carry one.
-fn legal_order_for(role: RecipientRole, parts: Option<OrderParts>) -> Result<Option<Order>> {
-    let mut c = Check::default();
-    let needed = legal_order::required(role);
-    let order = match parts {
-        None if needed => {
-            for field in ["legal_order.legal_basis", "legal_order.order_reference"] {
-                c.add(field, "required for a disclosure to a public authority");
-            }
-            None
-        }
-        Some(_) if !needed => {
-            c.add("legal_order", "only for a disclosure to a public authority");
-            None
-        }
-        None => None,
-        Some((basis, reference, issued_by, secret_until)) => Some(Order {
-            legal_basis: basis.unwrap_or_default(),
-            order_reference: reference.unwrap_or_default(),
-            issued_by: issued_by.unwrap_or_default(),
-            secret_until,
-        }),
-    };
-    c.finish()?;
-    Ok(order)
-}
-
 #[tonic::async_trait]
 impl TransfersService for TransfersApi {
     async fn register_recipient(
         &self,
         request: Request<pb::RegisterRecipientRequest>,
     ) -> Result<Response<pb::RegisterRecipientResponse>, Status> {
-        let row = requests::recipient(request.get_ref(), self.clock.now())?;
+        let row = requests::parse_register_recipient(request.get_ref(), self.clock.now())?;
         let (stored, created) = self.store.upsert_recipient(row).await?;
         tracing::info!(recipient = %stored.key, created, "recipient registered");
         Ok(Response::new(pb::RegisterRecipientResponse {
@@ -186,16 +135,8 @@ impl TransfersService for TransfersApi {
         request: Request<pb::ListRecipientsRequest>,
     ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
         let caller = request.extensions().get::<Caller>();
-        let r = request.get_ref();
-        let mut c = Check::default();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let country = if r.country.is_empty() {
-            Some(None)
-        } else {
-            c.country("country", &r.country).map(Some)
-        };
-        c.finish()?;
-        let subject = checked(subject)?;
+        let filter = requests::parse_list_recipients(request.get_ref())?;
+        let subject = filter.subject.map(|s| s.to_string());
         if let Some(subject) = &subject
             && !self.visible(caller, subject).await?
         {
@@ -210,7 +151,7 @@ impl TransfersService for TransfersApi {
             }
             None => self.store.recipients(None).await?,
         };
-        if let Some(country) = checked(country)? {
+        if let Some(country) = filter.country {
             rows.retain(|r| r.country == country);
         }
         Ok(audit::accessed(
@@ -226,7 +167,7 @@ impl TransfersService for TransfersApi {
         &self,
         request: Request<pb::RecordMechanismRequest>,
     ) -> Result<Response<pb::RecordMechanismResponse>, Status> {
-        let row = requests::mechanism(request.get_ref(), self.clock.now())?;
+        let row = requests::parse_record_mechanism(request.get_ref(), self.clock.now())?;
         if self.store.recipient(&row.recipient_id).await?.is_none() {
             return Err(TransfersError::NotFound("recipient").into());
         }
@@ -241,11 +182,8 @@ impl TransfersService for TransfersApi {
         &self,
         request: Request<pb::ListMechanismsRequest>,
     ) -> Result<Response<pb::ListMechanismsResponse>, Status> {
-        let r = request.get_ref();
-        let mut c = Check::default();
-        let filter = c.recipient_id("recipient_id", &r.recipient_id, false);
-        c.finish()?;
-        let rows = self.store.mechanisms(checked(filter)?.as_deref()).await?;
+        let recipient_id = requests::parse_list_mechanisms(request.get_ref())?;
+        let rows = self.store.mechanisms(recipient_id.as_deref()).await?;
         Ok(Response::new(pb::ListMechanismsResponse {
             mechanisms: rows.into_iter().map(convert::mechanism).collect(),
         }))
@@ -256,42 +194,8 @@ impl TransfersService for TransfersApi {
         request: Request<pb::AuthorizeTransferRequest>,
     ) -> Result<Response<pb::AuthorizeTransferResponse>, Status> {
         let caller = request.extensions().get::<Caller>().cloned();
-        let r = request.into_inner();
-        let mut c = Check::default();
-        let regime = c.regime("regime", r.regime);
-        let recipient_id = c.recipient_id("recipient_id", &r.recipient_id, true);
-        let categories = c.keys("data_categories", &r.data_categories, true);
-        let purpose = c.key("purpose", &r.purpose);
-        let subject = c.subject("subject_id", &r.subject_id);
-        let exporter_role = match PartyRole::try_from(r.exporter_role) {
-            Ok(PartyRole::Unspecified) => Some(PartyRole::Controller),
-            Ok(role) => Some(role),
-            Err(_) => {
-                c.add("exporter_role", "unknown role");
-                None
-            }
-        };
-        let reference = c.text("reference", &r.reference, false);
-        let order = r.legal_order.as_ref().map(|o| {
-            let secret_until = c
-                .time("legal_order.secret_until", o.secret_until.as_ref(), false)
-                .flatten();
-            if let Some(why) =
-                secret_until.and_then(|t| legal_order::secrecy_refused(t, self.clock.now()))
-            {
-                c.add("legal_order.secret_until", why);
-            }
-            (
-                c.text("legal_order.legal_basis", &o.legal_basis, true),
-                c.text("legal_order.order_reference", &o.order_reference, true),
-                c.text("legal_order.issued_by", &o.issued_by, false),
-                secret_until,
-            )
-        });
-        c.finish()?;
-        let (regime, categories, subject) =
-            (checked(regime)?, checked(categories)?, checked(subject)?);
-        checked(purpose)?;
+        let t = requests::parse_authorize_transfer(request.get_ref(), self.clock.now())?;
+        let subject = t.subject.map(|s| s.to_string());
         // A subject the caller may not see is unknown to it: nothing is decided or logged.
         if let Some(subject) = &subject
             && !self.visible(caller.as_ref(), subject).await?
@@ -299,14 +203,13 @@ impl TransfersService for TransfersApi {
             return Err(TransfersError::NotFound("subject").into());
         }
 
-        let recipient_id = checked(checked(recipient_id)?)?;
         let recipient = self
             .store
-            .recipient(&recipient_id)
+            .recipient(&t.recipient_id)
             .await?
             .ok_or(TransfersError::NotFound("recipient"))?;
         let role = RecipientRole::from_str_name(&recipient.role).unwrap_or_default();
-        let order = legal_order_for(role, order)?;
+        let order = requests::legal_order_for(role, t.legal_order)?;
         let mechanisms: Vec<_> = self
             .store
             .mechanisms(Some(&recipient.recipient_id))
@@ -322,10 +225,10 @@ impl TransfersService for TransfersApi {
         let now = self.clock.now();
         let verdict = authorize(
             &TransferFacts {
-                regime,
-                purpose: &r.purpose,
-                data_categories: &categories,
-                exporter_role: checked(exporter_role)?,
+                regime: t.regime,
+                purpose: &t.purpose,
+                data_categories: &t.data_categories,
+                exporter_role: t.exporter_role,
             },
             &RecipientFacts {
                 country: &recipient.country,
@@ -338,9 +241,9 @@ impl TransfersService for TransfersApi {
             &self.adequacy,
             now,
         );
-        let verdict = self.settle(verdict, subject.as_deref()).await?;
+        let verdict = self.settle(verdict, t.subject.as_ref()).await?;
         let verdict = self
-            .follow_choices(verdict, role, subject.as_deref(), &r.purpose)
+            .follow_choices(verdict, role, t.subject.as_ref(), &t.purpose)
             .await?;
         let (allowed, outcome, mechanism, detail) = match verdict {
             Verdict::Allowed {
@@ -365,30 +268,27 @@ impl TransfersService for TransfersApi {
                 recipient_id: recipient.recipient_id.clone(),
                 recipient_name: recipient.name.clone(),
                 country: recipient.country.clone(),
-                regime: regime.as_str_name().to_owned(),
-                purpose: r.purpose.clone(),
-                data_categories: serde_json::to_string(&categories).unwrap_or_default(),
+                regime: t.regime.as_str_name().to_owned(),
+                purpose: t.purpose.clone(),
+                data_categories: serde_json::to_string(&t.data_categories).unwrap_or_default(),
                 subject_id: subject.clone(),
                 allowed,
                 outcome: outcome.as_str_name().to_owned(),
                 mechanism_id: mechanism.as_ref().map(|(id, _)| id.clone()),
                 mechanism_kind: mechanism.as_ref().map(|(_, k)| k.as_str_name().to_owned()),
                 detail,
-                reference: checked(reference)?,
+                reference: t.reference,
                 decided_at: now,
                 legal_basis: order.as_ref().map(|o| o.legal_basis.clone()),
                 order_reference: order.as_ref().map(|o| o.order_reference.clone()),
-                order_issued_by: order
-                    .as_ref()
-                    .map(|o| o.issued_by.clone())
-                    .filter(|i| !i.is_empty()),
+                order_issued_by: order.as_ref().and_then(|o| o.issued_by.clone()),
                 secret_until: order.as_ref().and_then(|o| o.secret_until),
             })
             .await?;
         tracing::info!(
             log_id = %row.log_id,
             recipient = %recipient.key,
-            regime = regime.as_str_name(),
+            regime = t.regime.as_str_name(),
             allowed,
             outcome = outcome.as_str_name(),
             "transfer decided"
@@ -406,39 +306,18 @@ impl TransfersService for TransfersApi {
         &self,
         request: Request<pb::ListTransferLogRequest>,
     ) -> Result<Response<pb::ListTransferLogResponse>, Status> {
-        let r = request.get_ref();
-        let mut c = Check::default();
-        let subject = c.subject("subject_id", &r.subject_id);
-        let recipient_id = c.recipient_id("recipient_id", &r.recipient_id, false);
-        let country = if r.country.is_empty() {
-            Some(None)
-        } else {
-            c.country("country", &r.country).map(Some)
-        };
-        let from = c.time("from", r.from.as_ref(), false);
-        let to = c.time("to", r.to.as_ref(), false);
-        if !(0..=1000).contains(&r.page_size) {
-            c.add("page_size", "0 to 1000");
-        }
-        if !r.page_token.is_empty() && uuid::Uuid::parse_str(&r.page_token).is_err() {
-            c.add("page_token", "not a token from a previous page");
-        }
-        c.finish()?;
-        let subject = checked(subject)?;
-        let limit = if r.page_size == 0 {
-            100
-        } else {
-            u64::try_from(r.page_size).unwrap_or(100)
-        };
+        let query = requests::parse_list_transfer_log(request.get_ref())?;
+        let subject = query.subject.map(|s| s.to_string());
+        let limit = query.limit;
         let rows = self
             .store
             .log_page(&LogFilter {
-                recipient_id: checked(recipient_id)?,
-                country: checked(country)?,
+                recipient_id: query.recipient_id,
+                country: query.country,
                 subject_id: subject.clone(),
-                from: checked(from)?,
-                to: checked(to)?,
-                before: (!r.page_token.is_empty()).then(|| r.page_token.clone()),
+                from: query.from,
+                to: query.to,
+                before: query.before,
                 limit,
             })
             .await?;
@@ -461,15 +340,9 @@ impl TransfersService for TransfersApi {
         &self,
         request: Request<pb::ListExpiringMechanismsRequest>,
     ) -> Result<Response<pb::ListExpiringMechanismsResponse>, Status> {
-        let days = request.get_ref().within_days;
-        if !(0..=3650).contains(&days) {
-            return Err(pdm_runtime::error::invalid_field(
-                "within_days",
-                "0 to 3650",
-            ));
-        }
+        let within = requests::parse_list_expiring_mechanisms(request.get_ref())?;
         let now = self.clock.now();
-        let until = now + Duration::days(i64::from(days));
+        let until = now + within;
         let names: std::collections::HashMap<String, String> = self
             .store
             .recipients(None)
