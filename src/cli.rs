@@ -22,6 +22,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the services of the mesh and whether they are built.
     Services,
+    /// Settings: `pdm config check` parses and checks every section, as `pdm serve` does.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The access trail: verify every service's hash chain, list a subject's accesses.
     #[command(subcommand)]
     Audit(crate::admin::audit::AuditCommand),
@@ -43,6 +46,14 @@ pub enum Command {
     /// Transfers: seed the register, recipients, mechanisms, expiring, the register.
     #[command(subcommand)]
     Transfers(crate::admin::transfers::TransfersCommand),
+}
+
+/// `pdm config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Checks the settings (file, then `PDM__…` variables) of every section and reports
+    /// every problem, with its key; exits 78 if there is one.
+    Check,
 }
 
 /// `pdm serve`.

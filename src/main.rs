@@ -8,6 +8,7 @@ mod admin;
 mod allocator;
 mod catalogue;
 mod cli;
+mod sections;
 mod serve;
 
 use clap::Parser;
@@ -35,6 +36,11 @@ fn main() {
             cli::Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
             cli::Command::Services => {
                 catalogue::print();
+                Ok(())
+            }
+            cli::Command::Config(cli::ConfigCommand::Check) => {
+                sections::load(cli.config.as_deref())?;
+                println!("the settings are valid");
                 Ok(())
             }
             cli::Command::Audit(command) => {

@@ -20,7 +20,8 @@ use crate::{catalogue, cli::ServeArgs};
 
 /// Runs `pdm serve`.
 pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
-    let settings = Arc::new(Settings::load(config)?);
+    // Every section, the services' not started here included, before anything starts.
+    let settings = Arc::new(crate::sections::load(config)?);
     let services = catalogue::select(&args.services)?;
     let names: Vec<&'static str> = services.iter().map(|s| s.name()).collect();
     let process = ServiceIdentity {

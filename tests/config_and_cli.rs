@@ -254,6 +254,71 @@ async fn a_bad_setting_stops_the_start_with_exit_78_naming_every_bad_key() -> an
 }
 
 #[tokio::test]
+async fn every_section_is_checked_at_start_even_of_services_not_started() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // Two problems in two sections of services this process does not run, one from the
+    // file and one from the environment: both named together, nothing started.
+    std::fs::write(
+        dir.path().join("pdm.toml"),
+        "[consent]\nunsubscribe_link_days = 0\n",
+    )?;
+    let run = exec(
+        pdm(dir.path())
+            .args(["serve", "identity"])
+            .env("PDM__DATA_DIR", dir.path())
+            .env("PDM__RIGHTS__SMTP_TIMEOUT_SECS", "soon"),
+    )
+    .await?;
+    assert_eq!(run.status.code(), Some(EXIT_CONFIG), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("consent.unsubscribe_link_days: between 1 and 365"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("rights.smtp_timeout_secs"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("is serving"),
+        "it must not start: {}",
+        run.stdout
+    );
+    assert!(
+        !dir.path().join("identity.db").exists(),
+        "nothing is created before the settings are valid"
+    );
+
+    // `pdm config check` reports the same, and passes the defaults.
+    let run = exec(
+        pdm(dir.path())
+            .args(["config", "check"])
+            .env("PDM__RIGHTS__SMTP_TIMEOUT_SECS", "soon"),
+    )
+    .await?;
+    assert_eq!(run.status.code(), Some(EXIT_CONFIG), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("consent.unsubscribe_link_days")
+            && run.stderr.contains("rights.smtp_timeout_secs"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(dir.path().join("pdm.toml"))?;
+    // Lists take the comma-separated form of an environment variable.
+    let run = exec(
+        pdm(dir.path())
+            .args(["config", "check"])
+            .env("PDM__AUDIT__WITNESS_RING", "identity, consent")
+            .env("PDM__RETENTION__SERVICES", "identity,consent"),
+    )
+    .await?;
+    assert!(run.status.success(), "{}", run.stderr);
+    Ok(())
+}
+
+#[tokio::test]
 async fn pdm_services_lists_the_six_services_and_their_state() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let run = exec(pdm(dir.path()).arg("services")).await?;

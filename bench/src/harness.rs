@@ -39,12 +39,15 @@ pub async fn start(names: &[&str], settings: Vec<(String, String)>) -> anyhow::R
         )
         .setting(
             "server.db_check_interval_ms",
-            deployed.server.db_check_interval_ms,
+            deployed.server.db_check_interval.as_millis(),
         )
-        .setting("tls.reload_interval_ms", deployed.tls.reload_interval_ms)
+        .setting(
+            "tls.reload_interval_ms",
+            deployed.tls.reload_interval.as_millis(),
+        )
         .setting(
             "audit.witness_interval_ms",
-            deployed.audit.witness_interval_ms,
+            deployed.audit.witness_interval.as_millis(),
         );
     for name in names {
         mesh = match *name {

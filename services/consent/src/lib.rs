@@ -69,8 +69,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
-    let settings: ConsentSettings = ctx.settings.section(NAME)?;
-    settings.validate()?;
+    let settings: ConsentSettings = ctx.settings.checked()?;
     let catalogue = Arc::new(Catalogue::new(&settings.purposes).map_err(anyhow::Error::msg)?);
     let identity = IdentityServiceClient::new(ctx.channel("identity")?);
     let relationships = Arc::new(Relationships::new(identity.clone()));
@@ -83,12 +82,8 @@ pub async fn run(
             let store = Store::new(ready.db);
             let cache = Arc::new(DecisionCache::new(
                 settings.cache_capacity,
-                chrono::Duration::seconds(
-                    i64::try_from(settings.region_ttl_secs).unwrap_or(i64::MAX),
-                ),
-                chrono::Duration::seconds(
-                    i64::try_from(settings.unknown_ttl_secs).unwrap_or(i64::MAX),
-                ),
+                chrono::Duration::from_std(settings.region_ttl).unwrap_or(chrono::Duration::MAX),
+                chrono::Duration::from_std(settings.unknown_ttl).unwrap_or(chrono::Duration::MAX),
             ));
             let keyring = Keyring::new(&ctx.kek);
             let subjects = Subjects::new(
@@ -97,16 +92,14 @@ pub async fn run(
                 catalogue.clone(),
                 Some(identity),
                 keyring.clone(),
-                chrono::Duration::seconds(
-                    i64::try_from(settings.region_ttl_secs).unwrap_or(i64::MAX),
-                ),
+                chrono::Duration::from_std(settings.region_ttl).unwrap_or(chrono::Duration::MAX),
             );
             // Streams (WatchConsentChanges) end when shutdown starts, so the drain is quick.
             let stop = ready.stopping;
             let ledger = Ledger::start(
                 store.clone(),
                 cache,
-                Duration::from_millis(settings.tail_interval_ms.max(10)),
+                settings.tail_interval.max(Duration::from_millis(10)),
                 &ready.jobs,
             )
             .await?;

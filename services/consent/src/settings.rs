@@ -1,5 +1,8 @@
 //! The `[consent]` settings section.
 
+use std::time::Duration;
+
+use pdm_runtime::settings::{Problems, SettingsSection, millis, secs};
 use serde::Deserialize;
 
 use crate::domain::{
@@ -11,37 +14,46 @@ use crate::domain::{
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ConsentSettings {
-    /// How long a subject's region, learned from identity, is trusted (seconds).
-    pub region_ttl_secs: u64,
-    /// How long "identity does not know this subject" is remembered (seconds).
-    pub unknown_ttl_secs: u64,
+    /// How long a subject's region, learned from identity, is trusted (`region_ttl_secs`).
+    #[serde(rename = "region_ttl_secs", with = "secs")]
+    pub region_ttl: Duration,
+    /// How long "identity does not know this subject" is remembered (`unknown_ttl_secs`).
+    #[serde(rename = "unknown_ttl_secs", with = "secs")]
+    pub unknown_ttl: Duration,
     /// Most subjects kept in the decision cache.
     pub cache_capacity: usize,
-    /// How often the ledger is read for changes made by other replicas (milliseconds).
-    pub tail_interval_ms: u64,
+    /// How often the ledger is read for changes made by other replicas (`tail_interval_ms`).
+    #[serde(rename = "tail_interval_ms", with = "millis")]
+    pub tail_interval: Duration,
     /// Purposes added to the policy's seed catalogue.
     pub purposes: Vec<PurposeConfig>,
     /// How long an unsubscribe link works after it is issued (days, 1 to 365).
     pub unsubscribe_link_days: u32,
 }
 
-impl ConsentSettings {
-    /// Refuses values out of range, naming the key.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        if !(1..=MAX_VALID_DAYS).contains(&self.unsubscribe_link_days) {
-            anyhow::bail!("consent.unsubscribe_link_days: between 1 and {MAX_VALID_DAYS}");
+impl SettingsSection for ConsentSettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
+        if let Err(problem) = crate::domain::catalogue::Catalogue::new(&self.purposes) {
+            problems.add_named("consent.purposes", &problem);
         }
-        Ok(())
+        if !(1..=MAX_VALID_DAYS).contains(&self.unsubscribe_link_days) {
+            problems.add(
+                "consent.unsubscribe_link_days",
+                format!("between 1 and {MAX_VALID_DAYS}"),
+            );
+        }
     }
 }
 
 impl Default for ConsentSettings {
     fn default() -> Self {
         Self {
-            region_ttl_secs: 3600,
-            unknown_ttl_secs: 30,
+            region_ttl: Duration::from_secs(3600),
+            unknown_ttl: Duration::from_secs(30),
             cache_capacity: 1_000_000,
-            tail_interval_ms: 500,
+            tail_interval: Duration::from_millis(500),
             purposes: Vec::new(),
             unsubscribe_link_days: DEFAULT_VALID_DAYS,
         }

@@ -56,8 +56,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
-    let settings: IdentitySettings = ctx.settings.section(NAME)?;
-    settings.validate()?;
+    let settings: IdentitySettings = ctx.settings.checked()?;
     let mut server = GrpcServer::for_service(&ctx);
     let identity = server.slot();
     let subject_data = server.slot();

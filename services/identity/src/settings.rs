@@ -1,5 +1,6 @@
 //! The `[identity]` settings section.
 
+use pdm_runtime::settings::{Problems, SettingsSection};
 use serde::Deserialize;
 
 /// Identity-specific settings; every key has a default.
@@ -29,23 +30,29 @@ pub const MAX_HASH_WORKERS: usize = 64;
 /// Longest hashing queue accepted.
 pub const MAX_HASH_QUEUE: usize = 10_000;
 
-impl IdentitySettings {
-    /// Refuses values out of range, naming the key.
-    pub fn validate(&self) -> anyhow::Result<()> {
+impl SettingsSection for IdentitySettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
         if self.removed_billing_retention_years.is_some() {
-            anyhow::bail!(
-                "identity.billing_retention_years: removed; the retention service's policy \
-                 billing.record decides how long billing records are kept (UpsertPolicy or \
-                 [[retention.policies]])"
+            problems.add(
+                "identity.billing_retention_years",
+                "removed; the retention service's policy billing.record decides how long \
+                 billing records are kept (UpsertPolicy or [[retention.policies]])",
             );
         }
         if self.hash_workers > MAX_HASH_WORKERS {
-            anyhow::bail!("identity.hash_workers: at most {MAX_HASH_WORKERS} (0 = one per core)");
+            problems.add(
+                "identity.hash_workers",
+                format!("at most {MAX_HASH_WORKERS} (0 = one per core)"),
+            );
         }
         if self.hash_queue == 0 || self.hash_queue > MAX_HASH_QUEUE {
-            anyhow::bail!("identity.hash_queue: between 1 and {MAX_HASH_QUEUE}");
+            problems.add(
+                "identity.hash_queue",
+                format!("between 1 and {MAX_HASH_QUEUE}"),
+            );
         }
-        Ok(())
     }
 }
 
@@ -65,18 +72,28 @@ impl Default for IdentitySettings {
 mod tests {
     use super::*;
 
+    fn problems(settings: &IdentitySettings) -> Vec<(String, String)> {
+        let mut problems = Problems::new();
+        settings.check(&mut problems);
+        problems
+            .into_result(())
+            .err()
+            .map_or_else(Vec::new, |e| e.problems)
+    }
+
     #[test]
     fn the_removed_billing_period_is_refused_naming_where_it_lives_now() {
-        assert!(IdentitySettings::default().validate().is_ok());
+        assert!(problems(&IdentitySettings::default()).is_empty());
         let stale = IdentitySettings {
             removed_billing_retention_years: Some(8),
             ..IdentitySettings::default()
         };
-        let problem = stale.validate().expect_err("refused").to_string();
+        let found = problems(&stale);
         assert!(
-            problem.starts_with("identity.billing_retention_years")
-                && problem.contains("billing.record"),
-            "{problem}"
+            found.len() == 1
+                && found[0].0 == "identity.billing_retention_years"
+                && found[0].1.contains("billing.record"),
+            "{found:?}"
         );
     }
 }

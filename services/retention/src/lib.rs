@@ -72,8 +72,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
-    let settings: RetentionSettings = ctx.settings.section(NAME)?;
-    let checked = settings.check()?;
+    let checked = ctx.settings.checked::<RetentionSettings>()?.resolve()?;
     let max_message = ctx.settings.server.max_message_bytes;
     let mut endpoints = Vec::with_capacity(checked.services.len());
     for name in &checked.services {

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use pdm_proto::{common::v1::LegalBasis, subject::v1::RetentionTrigger};
-use pdm_runtime::settings::SettingsError;
+use pdm_runtime::settings::{
+    Problems, SettingsError, SettingsSection, list, millis, minutes, secs,
+};
 use serde::Deserialize;
 
 use crate::domain::{
@@ -17,19 +19,27 @@ use crate::domain::{
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RetentionSettings {
-    /// Minutes between scheduled purge runs; 0 disables the scheduler.
-    pub purge_interval_minutes: u64,
-    /// Minutes after a partial run before the scheduler asks the missing services again.
-    pub retry_minutes: u64,
-    /// How often the scheduler looks at the clock, in milliseconds.
-    pub scheduler_tick_ms: u64,
-    /// The data-holding services a run asks, comma-separated; each needs `[services.<name>]`.
-    pub services: String,
-    /// Bound of one service's `PurgeExpired` call, in milliseconds.
-    pub call_timeout_ms: u64,
-    /// How long the purge lease lasts before another replica may take it over, in seconds
-    /// (protects against a replica that died holding it).
-    pub lease_seconds: u64,
+    /// Between scheduled purge runs (`purge_interval_minutes`); zero disables the scheduler.
+    #[serde(rename = "purge_interval_minutes", with = "minutes")]
+    pub purge_interval: Duration,
+    /// After a partial run, before the scheduler asks the missing services again
+    /// (`retry_minutes`).
+    #[serde(rename = "retry_minutes", with = "minutes")]
+    pub retry: Duration,
+    /// How often the scheduler looks at the clock (`scheduler_tick_ms`).
+    #[serde(rename = "scheduler_tick_ms", with = "millis")]
+    pub scheduler_tick: Duration,
+    /// The data-holding services a run asks (an array, or comma-separated); each needs
+    /// `[services.<name>]`.
+    #[serde(with = "list")]
+    pub services: Vec<String>,
+    /// Bound of one service's `PurgeExpired` call (`call_timeout_ms`).
+    #[serde(rename = "call_timeout_ms", with = "millis")]
+    pub call_timeout: Duration,
+    /// How long the purge lease lasts before another replica may take it over
+    /// (`lease_seconds`; protects against a replica that died holding it).
+    #[serde(rename = "lease_seconds", with = "secs")]
+    pub lease: Duration,
     /// Months usage events are kept (the seed of `telemetry.event`).
     pub telemetry_months: u32,
     /// Policies added to (or replacing) the seed (`[[retention.policies]]`).
@@ -39,12 +49,14 @@ pub struct RetentionSettings {
 impl Default for RetentionSettings {
     fn default() -> Self {
         Self {
-            purge_interval_minutes: 1440,
-            retry_minutes: 15,
-            scheduler_tick_ms: 60_000,
-            services: "identity,consent,telemetry,transfers".to_owned(),
-            call_timeout_ms: 30_000,
-            lease_seconds: 900,
+            purge_interval: Duration::from_secs(1440 * 60),
+            retry: Duration::from_secs(15 * 60),
+            scheduler_tick: Duration::from_secs(60),
+            services: ["identity", "consent", "telemetry", "transfers"]
+                .map(str::to_owned)
+                .to_vec(),
+            call_timeout: Duration::from_secs(30),
+            lease: Duration::from_secs(900),
             telemetry_months: 13,
             policies: Vec::new(),
         }
@@ -91,41 +103,56 @@ pub struct Checked {
     pub policies: Vec<Policy>,
 }
 
-fn minutes(n: u64) -> chrono::Duration {
-    chrono::Duration::minutes(i64::try_from(n).unwrap_or(i64::MAX / 60_000))
+/// A year, the longest of the minute-valued keys.
+const YEAR: Duration = Duration::from_secs(525_600 * 60);
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl SettingsSection for RetentionSettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
+        if let Err(err) = self.resolve() {
+            problems.extend(err);
+        }
+    }
 }
 
 impl RetentionSettings {
-    /// Checks every key, reporting every problem together.
-    pub fn check(&self) -> Result<Checked, SettingsError> {
+    /// Checks every key, reporting every problem together, and resolves the settings a
+    /// running service uses.
+    pub fn resolve(&self) -> Result<Checked, SettingsError> {
         let mut problems = Vec::new();
         let mut bad = |key: String, problem: String| problems.push((key, problem));
         // A year at most between runs; a run every few seconds would only load the mesh.
-        if self.purge_interval_minutes > 525_600 {
+        if self.purge_interval > YEAR {
             bad(
                 "retention.purge_interval_minutes".into(),
                 "0 (off) to 525600 (a year)".into(),
             );
         }
-        if !(1..=525_600).contains(&self.retry_minutes) {
+        if !(Duration::from_secs(60)..=YEAR).contains(&self.retry) {
             bad("retention.retry_minutes".into(), "1 to 525600".into());
         }
-        if !(10..=3_600_000).contains(&self.scheduler_tick_ms) {
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&self.scheduler_tick) {
             bad("retention.scheduler_tick_ms".into(), "10 to 3600000".into());
         }
-        let services = match parse_services(&self.services) {
+        // The list is checked as the comma-separated form it replaces: no empty items.
+        let services = match parse_services(&self.services.join(",")) {
             Ok(services) => services,
             Err(problem) => {
                 bad("retention.services".into(), problem);
                 Vec::new()
             }
         };
-        if !(100..=600_000).contains(&self.call_timeout_ms) {
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.call_timeout) {
             bad("retention.call_timeout_ms".into(), "100 to 600000".into());
         }
         // The lease must outlast a run: the calls run in parallel, each bounded.
-        if self.lease_seconds.saturating_mul(1000) < self.call_timeout_ms.saturating_mul(2)
-            || self.lease_seconds > 86_400
+        if self.lease < self.call_timeout.saturating_mul(2)
+            || self.lease > Duration::from_secs(86_400)
         {
             bad(
                 "retention.lease_seconds".into(),
@@ -162,13 +189,12 @@ impl RetentionSettings {
             return Err(SettingsError { problems });
         }
         Ok(Checked {
-            interval: (self.purge_interval_minutes > 0)
-                .then(|| minutes(self.purge_interval_minutes)),
-            retry_after: minutes(self.retry_minutes),
-            tick: Duration::from_millis(self.scheduler_tick_ms),
+            interval: (!self.purge_interval.is_zero()).then(|| chrono(self.purge_interval)),
+            retry_after: chrono(self.retry),
+            tick: self.scheduler_tick,
             services,
-            call_timeout: Duration::from_millis(self.call_timeout_ms),
-            lease: chrono::Duration::seconds(i64::try_from(self.lease_seconds).unwrap_or(86_400)),
+            call_timeout: self.call_timeout,
+            lease: chrono(self.lease),
             policies,
         })
     }
@@ -228,7 +254,7 @@ mod tests {
 
     #[test]
     fn the_defaults_are_valid() {
-        let checked = RetentionSettings::default().check().expect("defaults");
+        let checked = RetentionSettings::default().resolve().expect("defaults");
         assert_eq!(checked.interval, Some(chrono::Duration::days(1)));
         assert_eq!(
             checked.services,
@@ -240,7 +266,7 @@ mod tests {
     #[test]
     fn configured_policies_extend_or_replace_the_seed_and_every_problem_is_named() {
         let settings = RetentionSettings {
-            purge_interval_minutes: 0,
+            purge_interval: Duration::ZERO,
             policies: vec![
                 PolicyConfig {
                     category: "hr.application".into(),
@@ -259,7 +285,7 @@ mod tests {
             ],
             ..RetentionSettings::default()
         };
-        let checked = settings.check().expect("valid");
+        let checked = settings.resolve().expect("valid");
         assert_eq!(checked.interval, None);
         let find = |key: &str| checked.policies.iter().find(|p| p.category == key);
         let hr = find("hr.application").expect("added");
@@ -270,8 +296,8 @@ mod tests {
         );
 
         let bad = RetentionSettings {
-            services: "identity,identity".into(),
-            lease_seconds: 1,
+            services: vec!["identity".into(), "identity".into()],
+            lease: Duration::from_secs(1),
             policies: vec![
                 PolicyConfig {
                     category: "Bad Key".into(),
@@ -294,7 +320,7 @@ mod tests {
             ..RetentionSettings::default()
         };
         let keys: Vec<String> = bad
-            .check()
+            .resolve()
             .expect_err("invalid")
             .problems
             .into_iter()

@@ -70,7 +70,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
-    let settings: RightsSettings = ctx.settings.section(NAME)?;
+    let settings: RightsSettings = ctx.settings.checked()?;
     let peers = Peers::new(&ctx, &settings.data_services())?;
     let sink = Sink::configure(&settings, &ctx.settings)?;
 

@@ -151,7 +151,7 @@ pub async fn read_configured(
     settings: &pdm_runtime::Settings,
     file: Option<&Path>,
 ) -> anyhow::Result<(std::path::PathBuf, Vec<Entry>)> {
-    let rights: crate::settings::RightsSettings = settings.section(crate::NAME)?;
+    let rights: crate::settings::RightsSettings = settings.checked()?;
     let path = file.map_or_else(
         || rights.mailbox_file(&settings.data_dir),
         Path::to_path_buf,

@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use pdm_runtime::settings::SettingsError;
+use pdm_runtime::settings::{Problems, SettingsError, SettingsSection, list, secs};
 use serde::Deserialize;
 
 use crate::{
@@ -13,13 +13,18 @@ use crate::{
     smtp::{self, Credentials, RelayConfig, TlsMode},
 };
 
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
 /// Rights-specific settings; every key has a default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RightsSettings {
-    /// Data-holding services (SubjectData), comma-separated; their endpoints come from
-    /// `[services.<name>]`. Adding a service to the mesh means adding it here.
-    pub services: String,
+    /// Data-holding services (SubjectData), an array or comma-separated; their endpoints
+    /// come from `[services.<name>]`. Adding a service to the mesh means adding it here.
+    #[serde(with = "list")]
+    pub services: Vec<String>,
     /// Whether the retention service takes part (schedules in access packages, account
     /// closure recorded on erasure).
     pub retention: bool,
@@ -45,14 +50,18 @@ pub struct RightsSettings {
     /// File holding the SMTP password (a mounted Secret), read at each session; needed
     /// with `smtp_username`.
     pub smtp_password_file: String,
-    /// Bound of connecting, the TLS handshake and each reply, in seconds.
-    pub smtp_timeout_secs: u64,
+    /// Bound of connecting, the TLS handshake and each reply (`smtp_timeout_secs`).
+    #[serde(rename = "smtp_timeout_secs", with = "secs")]
+    pub smtp_timeout: Duration,
     /// Attempts at a message before it is marked FAILED (and its address forgotten).
     pub smtp_max_attempts: i32,
-    /// Wait after a first failed attempt, in seconds; doubled at each further failure.
-    pub smtp_retry_secs: i64,
-    /// Longest wait between attempts, in seconds.
-    pub smtp_max_retry_secs: i64,
+    /// Wait after a first failed attempt (`smtp_retry_secs`); doubled at each further
+    /// failure.
+    #[serde(rename = "smtp_retry_secs", with = "secs")]
+    pub smtp_retry: Duration,
+    /// Longest wait between attempts (`smtp_max_retry_secs`).
+    #[serde(rename = "smtp_max_retry_secs", with = "secs")]
+    pub smtp_max_retry: Duration,
     /// Sender address for messages.
     pub mail_from: String,
     /// Longest wait between retries of a failing task (seconds).
@@ -62,7 +71,9 @@ pub struct RightsSettings {
 impl Default for RightsSettings {
     fn default() -> Self {
         Self {
-            services: "identity,consent,telemetry,transfers".to_owned(),
+            services: ["identity", "consent", "telemetry", "transfers"]
+                .map(str::to_owned)
+                .to_vec(),
             retention: true,
             parallelism: 8,
             package_days: 30,
@@ -72,10 +83,10 @@ impl Default for RightsSettings {
             smtp_ca_file: String::new(),
             smtp_username: String::new(),
             smtp_password_file: String::new(),
-            smtp_timeout_secs: 30,
+            smtp_timeout: Duration::from_secs(30),
             smtp_max_attempts: Retry::default().max_attempts,
-            smtp_retry_secs: Retry::default().first.num_seconds(),
-            smtp_max_retry_secs: Retry::default().max.num_seconds(),
+            smtp_retry: Retry::default().first.to_std().unwrap_or(MINUTE),
+            smtp_max_retry: Retry::default().max.to_std().unwrap_or(MINUTE),
             mail_from: "privacy@digitalapicraft.com".to_owned(),
             max_backoff_secs: 300,
         }
@@ -92,46 +103,73 @@ impl RightsSettings {
         }
     }
 
-    /// The data-holding services.
+    /// The data-holding services (empty items skipped).
     pub fn data_services(&self) -> Vec<String> {
         self.services
-            .split(',')
-            .map(str::trim)
+            .iter()
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .cloned()
             .collect()
     }
 
-    /// How delivery of messages is retried (checked by [`Self::relay`]).
+    /// How delivery of messages is retried (checked by [`SettingsSection::check`]).
     pub fn retry(&self) -> Retry {
+        let chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let first = self.smtp_retry.max(SECOND);
         Retry {
             max_attempts: self.smtp_max_attempts.max(1),
-            first: chrono::Duration::seconds(self.smtp_retry_secs.max(1)),
-            max: chrono::Duration::seconds(
-                self.smtp_max_retry_secs.max(self.smtp_retry_secs).max(1),
-            ),
+            first: chrono(first),
+            max: chrono(self.smtp_max_retry.max(first)),
         }
     }
 
     /// The SMTP relay the settings describe, `None` without `smtp_relay`, after checking
-    /// every `smtp_*` key and `mail_from`: a bad value stops the start with its key named.
+    /// every `smtp_*` key and `mail_from` (see [`SettingsSection::check`]), the password
+    /// file and the CA file: a bad value stops the start with its key named.
     pub fn relay(&self) -> Result<Option<smtp::Relay>, SettingsError> {
-        let mut problems = Vec::new();
-        let mut bad =
-            |key: &str, problem: String| problems.push((format!("rights.{key}"), problem));
+        let mut problems = Problems::new();
+        let config = self.relay_config(&mut problems);
+        // Unreadable now is a mistake in the deployment: say so at start.
+        let authenticates = !self.smtp_username.is_empty() && !self.smtp_password_file.is_empty();
+        if !self.smtp_relay.trim().is_empty()
+            && authenticates
+            && let Err(e) = smtp::read_password(Path::new(&self.smtp_password_file))
+        {
+            problems.add("rights.smtp_password_file", e.detail);
+        }
+        let Some(config) = problems.into_result(config)? else {
+            return Ok(None);
+        };
+        let key = if config.ca_file.is_some() {
+            "rights.smtp_ca_file"
+        } else {
+            "rights.smtp_relay"
+        };
+        smtp::Relay::new(config)
+            .map(Some)
+            .map_err(|problem| SettingsError {
+                problems: vec![(key.to_owned(), problem)],
+            })
+    }
+
+    /// Checks every `smtp_*` key and `mail_from` (values only, no file is read), and
+    /// describes the relay: `None` without `smtp_relay`, or when a problem was found.
+    fn relay_config(&self, problems: &mut Problems) -> Option<RelayConfig> {
+        let before = problems.clone();
+        let mut bad = |key: &str, problem: String| problems.add(format!("rights.{key}"), problem);
         if !(1..=100).contains(&self.smtp_max_attempts) {
             bad("smtp_max_attempts", "1 to 100".into());
         }
-        if !(1..=86_400).contains(&self.smtp_retry_secs) {
+        if !(SECOND..=DAY).contains(&self.smtp_retry) {
             bad("smtp_retry_secs", "1 to 86400".into());
         }
-        if !(self.smtp_retry_secs.max(1)..=86_400).contains(&self.smtp_max_retry_secs) {
+        if !(self.smtp_retry.max(SECOND)..=DAY).contains(&self.smtp_max_retry) {
             bad(
                 "smtp_max_retry_secs",
                 "at least rights.smtp_retry_secs, at most 86400".into(),
             );
         }
-        if !(1..=600).contains(&self.smtp_timeout_secs) {
+        if !(SECOND..=Duration::from_secs(600)).contains(&self.smtp_timeout) {
             bad("smtp_timeout_secs", "1 to 600".into());
         }
         if !smtp::message::valid_address(&self.mail_from) {
@@ -145,11 +183,7 @@ impl RightsSettings {
             );
         }
         if self.smtp_relay.trim().is_empty() {
-            return if problems.is_empty() {
-                Ok(None)
-            } else {
-                Err(SettingsError { problems })
-            };
+            return None;
         }
         let tls = tls.unwrap_or(TlsMode::StartTls);
         let address = smtp::split_host_port(&self.smtp_relay, tls.default_port());
@@ -194,28 +228,20 @@ impl RightsSettings {
                 None
             }
         };
-        if let Some(c) = &credentials {
-            if tls == TlsMode::None {
-                bad(
-                    "smtp_username",
-                    "authentication needs TLS (rights.smtp_tls = starttls or implicit)".into(),
-                );
-            }
-            // Unreadable now is a mistake in the deployment: say so at start.
-            if let Err(e) = c.password() {
-                bad("smtp_password_file", e.detail);
-            }
+        if credentials.is_some() && tls == TlsMode::None {
+            bad(
+                "smtp_username",
+                "authentication needs TLS (rights.smtp_tls = starttls or implicit)".into(),
+            );
         }
         if tls == TlsMode::None && !self.smtp_ca_file.is_empty() {
             bad("smtp_ca_file", "set, but rights.smtp_tls is none".into());
         }
-        let Some((host, port)) = address else {
-            return Err(SettingsError { problems });
-        };
-        if !problems.is_empty() {
-            return Err(SettingsError { problems });
+        let (host, port) = address?;
+        if *problems != before {
+            return None;
         }
-        let config = RelayConfig {
+        Some(RelayConfig {
             host,
             port,
             tls,
@@ -223,18 +249,16 @@ impl RightsSettings {
             credentials,
             from: self.mail_from.clone(),
             helo: smtp::message::domain(&self.mail_from).to_owned(),
-            timeout: Duration::from_secs(self.smtp_timeout_secs),
-        };
-        let key = if config.ca_file.is_some() {
-            "rights.smtp_ca_file"
-        } else {
-            "rights.smtp_relay"
-        };
-        smtp::Relay::new(config)
-            .map(Some)
-            .map_err(|problem| SettingsError {
-                problems: vec![(key.to_owned(), problem)],
-            })
+            timeout: self.smtp_timeout,
+        })
+    }
+}
+
+impl SettingsSection for RightsSettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
+        self.relay_config(problems);
     }
 }
 

@@ -14,7 +14,7 @@ pub mod migration;
 pub mod settings;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use pdm_proto::{
@@ -65,8 +65,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
-    let settings: TelemetrySettings = ctx.settings.section(NAME)?;
-    settings.validate()?;
+    let settings: TelemetrySettings = ctx.settings.checked()?;
     let geo = if settings.ip_database.is_empty() {
         GeoDb::default()
     } else {
@@ -92,7 +91,7 @@ pub async fn run(
             let keys =
                 pdm_runtime::key_store::open(&ctx.settings, NAME, &ctx.kek, &ready.db).await?;
             let store = Store::new(ready.db, keys);
-            let gate = ConsentGate::new(consent, Duration::from_millis(settings.fence_wait_ms));
+            let gate = ConsentGate::new(consent, settings.fence_wait);
             gate.start(&ready.jobs);
             let erasures = Arc::new(Notify::new());
             let api = TelemetryApi::new(

@@ -1,5 +1,8 @@
 //! The `[telemetry]` settings section.
 
+use std::time::Duration;
+
+use pdm_runtime::settings::{Problems, SettingsSection, millis};
 use serde::Deserialize;
 
 use crate::domain::aggregate::{MAX_K, MIN_K};
@@ -26,8 +29,9 @@ pub struct TelemetrySettings {
     /// Oldest event time accepted, in days.
     pub max_event_age_days: i64,
     /// How long ingestion waits for the consent watch to catch up before asking consent
-    /// directly (milliseconds).
-    pub fence_wait_ms: u64,
+    /// directly (`fence_wait_ms`).
+    #[serde(rename = "fence_wait_ms", with = "millis")]
+    pub fence_wait: Duration,
 }
 
 /// Longest small-bucket window: a month.
@@ -35,25 +39,32 @@ pub const MAX_SMALL_BUCKET_DAYS: u32 = 31;
 /// Longest a tracking choice applies: 13 months (the usual lifetime of a cookie consent).
 pub const MAX_TRACKING_CHOICE_DAYS: u32 = 395;
 
-impl TelemetrySettings {
-    /// Refuses values out of range, naming the key.
-    pub fn validate(&self) -> anyhow::Result<()> {
+impl SettingsSection for TelemetrySettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
         if !(MIN_K..=MAX_K).contains(&self.k_threshold) {
-            anyhow::bail!(
-                "telemetry.k_threshold: between {MIN_K} and {MAX_K} distinct people per bucket \
-                 (policy: \"You cannot be identified from aggregate information\"; below {MIN_K} \
-                 a bucket can single someone out, 0 or 1 would turn suppression off)"
+            problems.add(
+                "telemetry.k_threshold",
+                format!(
+                    "between {MIN_K} and {MAX_K} distinct people per bucket (policy: \"You \
+                     cannot be identified from aggregate information\"; below {MIN_K} a bucket \
+                     can single someone out, 0 or 1 would turn suppression off)"
+                ),
             );
         }
         if !(1..=MAX_SMALL_BUCKET_DAYS).contains(&self.small_bucket_days) {
-            anyhow::bail!("telemetry.small_bucket_days: between 1 and {MAX_SMALL_BUCKET_DAYS}");
-        }
-        if !(1..=MAX_TRACKING_CHOICE_DAYS).contains(&self.tracking_choice_days) {
-            anyhow::bail!(
-                "telemetry.tracking_choice_days: between 1 and {MAX_TRACKING_CHOICE_DAYS}"
+            problems.add(
+                "telemetry.small_bucket_days",
+                format!("between 1 and {MAX_SMALL_BUCKET_DAYS}"),
             );
         }
-        Ok(())
+        if !(1..=MAX_TRACKING_CHOICE_DAYS).contains(&self.tracking_choice_days) {
+            problems.add(
+                "telemetry.tracking_choice_days",
+                format!("between 1 and {MAX_TRACKING_CHOICE_DAYS}"),
+            );
+        }
     }
 }
 
@@ -66,7 +77,7 @@ impl Default for TelemetrySettings {
             ip_database: String::new(),
             max_batches_in_flight: 8,
             max_event_age_days: 30,
-            fence_wait_ms: 200,
+            fence_wait: Duration::from_millis(200),
         }
     }
 }
@@ -75,9 +86,18 @@ impl Default for TelemetrySettings {
 mod tests {
     use super::*;
 
+    /// The keys `settings` is refused for.
+    fn refused(settings: &TelemetrySettings) -> Vec<String> {
+        let mut problems = Problems::new();
+        settings.check(&mut problems);
+        problems.into_result(()).err().map_or_else(Vec::new, |e| {
+            e.problems.into_iter().map(|(k, _)| k).collect()
+        })
+    }
+
     #[test]
     fn the_defaults_are_valid() {
-        assert!(TelemetrySettings::default().validate().is_ok());
+        assert!(refused(&TelemetrySettings::default()).is_empty());
     }
 
     /// Policy, "aggregate information": a k below 5 is refused, naming the key.
@@ -88,18 +108,14 @@ mod tests {
                 k_threshold: k,
                 ..TelemetrySettings::default()
             };
-            let err = settings.validate().expect_err("refused");
-            assert!(
-                err.to_string().starts_with("telemetry.k_threshold:"),
-                "{err}"
-            );
+            assert_eq!(refused(&settings), ["telemetry.k_threshold"], "{k}");
         }
         for k in [MIN_K, 10, MAX_K] {
             let settings = TelemetrySettings {
                 k_threshold: k,
                 ..TelemetrySettings::default()
             };
-            assert!(settings.validate().is_ok(), "{k}");
+            assert!(refused(&settings).is_empty(), "{k}");
         }
     }
 
@@ -121,8 +137,7 @@ mod tests {
                 "telemetry.tracking_choice_days",
             ),
         ] {
-            let err = settings.validate().expect_err("refused");
-            assert!(err.to_string().starts_with(key), "{err}");
+            assert_eq!(refused(&settings), [key]);
         }
     }
 }

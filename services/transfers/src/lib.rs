@@ -60,7 +60,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
-    let settings: TransfersSettings = ctx.settings.section(NAME)?;
+    let settings: TransfersSettings = ctx.settings.checked()?;
     let adequacy = domain::adequacy::lists(&settings.adequacy).map_err(anyhow::Error::msg)?;
     let consent = ConsentServiceClient::new(ctx.channel("consent")?);
     let relationships = Arc::new(Relationships::new(IdentityServiceClient::new(

@@ -1,5 +1,6 @@
 //! The `[transfers]` settings section.
 
+use pdm_runtime::settings::{Problems, SettingsSection};
 use serde::Deserialize;
 
 use crate::domain::adequacy::AdequacyConfig;
@@ -10,4 +11,14 @@ use crate::domain::adequacy::AdequacyConfig;
 pub struct TransfersSettings {
     /// Adequacy lists replacing the defaults, per regime (`[[transfers.adequacy]]`).
     pub adequacy: Vec<AdequacyConfig>,
+}
+
+impl SettingsSection for TransfersSettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
+        if let Err(problem) = crate::domain::adequacy::lists(&self.adequacy) {
+            problems.add_named("transfers.adequacy", &problem);
+        }
+    }
 }

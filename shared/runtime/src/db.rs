@@ -75,7 +75,7 @@ pub async fn connect(
     settings: &Settings,
     target: &DatabaseTarget,
 ) -> anyhow::Result<DatabaseConnection> {
-    let timeout = Duration::from_millis(settings.database.connect_timeout_ms);
+    let timeout = settings.database.connect_timeout;
     let max = settings.database.max_connections;
     match target {
         DatabaseTarget::Sqlite { url } => {

@@ -131,7 +131,7 @@ impl Security {
         let tls = settings.tls.enabled.then(|| TlsMaterial {
             dir: settings.tls.dir(&settings.data_dir),
             trust_domain: settings.tls.trust_domain.clone(),
-            interval: Duration::from_millis(settings.tls.reload_interval_ms),
+            interval: settings.tls.reload_interval,
             stop: CancellationToken::new(),
             servers: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),

@@ -466,7 +466,7 @@ impl GrpcServer {
 
         tracing::info!(
             service = self.label,
-            grace_ms = self.settings.grace_period_ms,
+            grace_ms = u64::try_from(self.settings.grace_period.as_millis()).unwrap_or(u64::MAX),
             "draining"
         );
         self.set_status(ServingStatus::NotServing).await;

@@ -2,10 +2,12 @@
 //! variables. Parsed once at start; every problem is reported together, naming its key.
 
 use std::{
+    any::Any,
     collections::BTreeMap,
     fmt,
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -15,8 +17,8 @@ use serde::{Deserialize, de::DeserializeOwned};
 /// The built-in defaults, documented key by key.
 pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
 
-/// Settings shared by every service. Service-specific sections are read with
-/// [`Settings::section`].
+/// Settings shared by every service. Service-specific sections are [`SettingsSection`]s,
+/// checked at start with [`Settings::check_section`] and read with [`Settings::checked`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     /// Where SQLite databases and generated development secrets live.
@@ -43,6 +45,9 @@ pub struct Settings {
     pub services: BTreeMap<String, ServiceSettings>,
     #[serde(skip, default = "empty_config")]
     raw: Config,
+    /// Service sections checked at start, by key.
+    #[serde(skip)]
+    sections: Sections,
 }
 
 fn empty_config() -> Config {
@@ -98,32 +103,35 @@ impl MetricsSettings {
 pub struct ServerSettings {
     /// Address every service binds.
     pub host: String,
-    /// Upper bound on a call's duration.
-    pub request_timeout_ms: u64,
+    /// Upper bound on a call's duration (`request_timeout_ms`).
+    #[serde(rename = "request_timeout_ms", with = "millis")]
+    pub request_timeout: Duration,
     /// Calls in flight per service.
     pub concurrency_limit: usize,
     /// Largest message, in bytes.
     pub max_message_bytes: usize,
-    /// Drain time after a shutdown signal.
-    pub grace_period_ms: u64,
-    /// Interval of the database liveness check.
-    pub db_check_interval_ms: u64,
+    /// Drain time after a shutdown signal (`grace_period_ms`).
+    #[serde(rename = "grace_period_ms", with = "millis")]
+    pub grace_period: Duration,
+    /// Interval of the database liveness check (`db_check_interval_ms`).
+    #[serde(rename = "db_check_interval_ms", with = "millis")]
+    pub db_check_interval: Duration,
 }
 
 impl ServerSettings {
     /// The per-call timeout.
     pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
+        self.request_timeout
     }
 
     /// The drain time after a shutdown signal.
     pub fn grace_period(&self) -> Duration {
-        Duration::from_millis(self.grace_period_ms)
+        self.grace_period
     }
 
     /// Interval of the database liveness check.
     pub fn db_check_interval(&self) -> Duration {
-        Duration::from_millis(self.db_check_interval_ms)
+        self.db_check_interval
     }
 }
 
@@ -134,8 +142,9 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Pool size per service.
     pub max_connections: u32,
-    /// How long to wait for a connection.
-    pub connect_timeout_ms: u64,
+    /// How long to wait for a connection (`connect_timeout_ms`).
+    #[serde(rename = "connect_timeout_ms", with = "millis")]
+    pub connect_timeout: Duration,
 }
 
 /// Where the keys come from, and where subjects' data keys are kept.
@@ -175,8 +184,9 @@ pub struct TlsSettings {
     pub dir: String,
     /// SPIFFE trust domain.
     pub trust_domain: String,
-    /// How often certificate files are checked for changes.
-    pub reload_interval_ms: u64,
+    /// How often certificate files are checked for changes (`reload_interval_ms`).
+    #[serde(rename = "reload_interval_ms", with = "millis")]
+    pub reload_interval: Duration,
     /// Kubernetes namespace for generated certificates' DNS names.
     pub namespace: String,
     /// Plaintext mode: the sidecar header that names the caller (`xfcc`, `l5d`, `any`).
@@ -206,14 +216,18 @@ pub struct SecuritySettings {
 /// How services witness each other's access trail heads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditSettings {
-    /// How often a service has its head witnessed, in milliseconds.
-    pub witness_interval_ms: u64,
-    /// The ring, comma-separated; empty: every service of `[services]`, by name.
-    pub witness_ring: String,
+    /// How often a service has its head witnessed (`witness_interval_ms`).
+    #[serde(rename = "witness_interval_ms", with = "millis")]
+    pub witness_interval: Duration,
+    /// The ring (an array, or a comma-separated string); empty: every service of
+    /// `[services]`, by name.
+    #[serde(with = "list")]
+    pub witness_ring: Vec<String>,
 }
 
 /// Bounds of `audit.witness_interval_ms`: at least 100 ms, at most a day.
-const WITNESS_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+const WITNESS_INTERVAL: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(86_400);
 
 impl TlsSettings {
     /// The certificate directory.
@@ -268,12 +282,95 @@ impl SettingsError {
 
     fn from_config(err: config::ConfigError) -> Self {
         // config names the key in its message ("... for key `server.port`"); keep it whole.
-        let key = match &err {
-            config::ConfigError::Type { key: Some(k), .. } => k.clone(),
-            config::ConfigError::NotFound(k) => k.clone(),
-            _ => "config".to_owned(),
+        let (key, problem) = match &err {
+            config::ConfigError::Type { key: Some(k), .. }
+            | config::ConfigError::At { key: Some(k), .. } => {
+                // The key leads the line: the message need not repeat it.
+                let problem = err.to_string().replacen(&format!(" for key `{k}`"), "", 1);
+                (dotted(k), problem)
+            }
+            config::ConfigError::NotFound(k) => (k.clone(), err.to_string()),
+            _ => ("config".to_owned(), err.to_string()),
         };
-        Self::one(key, err.to_string())
+        Self::one(key, problem)
+    }
+}
+
+// === impl Problems ===
+
+/// The problems found in the settings so far, each with its key: collected across every
+/// section so that one start reports them all.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Problems {
+    found: Vec<(String, String)>,
+}
+
+impl Problems {
+    /// No problems yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a problem with the value of `key` (the full key, e.g. `consent.tail_interval_ms`).
+    pub fn add(&mut self, key: impl Into<String>, problem: impl Into<String>) {
+        self.found.push((key.into(), problem.into()));
+    }
+
+    /// Records `text` from a rule that names the key itself (`consent.purposes[2].key: …`):
+    /// split at the first `: ` when what precedes it is a key under `section`, else
+    /// recorded whole under `section`.
+    pub fn add_named(&mut self, section: &str, text: &str) {
+        match text.split_once(": ") {
+            Some((key, problem))
+                if key.starts_with(section) && !key.contains(char::is_whitespace) =>
+            {
+                self.add(key, problem);
+            }
+            _ => self.add(section, text),
+        }
+    }
+
+    /// Records every problem of `err`.
+    pub fn extend(&mut self, err: SettingsError) {
+        self.found.extend(err.problems);
+    }
+
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    /// `value` when nothing was found, else every problem.
+    pub fn into_result<T>(self, value: T) -> Result<T, SettingsError> {
+        if self.found.is_empty() {
+            Ok(value)
+        } else {
+            Err(SettingsError {
+                problems: self.found,
+            })
+        }
+    }
+}
+
+/// A service's own section of the settings (`[consent]`, `[rights]`, …): parsed and checked
+/// once at start, with every other section, whatever the services a process runs.
+pub trait SettingsSection: DeserializeOwned + Default + Clone + Send + Sync + 'static {
+    /// The section's key, e.g. `consent`.
+    const KEY: &'static str;
+
+    /// Adds a problem for each value out of range, naming its full key. Checks values
+    /// only: files a section names are read when its service starts (another service's
+    /// process may not mount them).
+    fn check(&self, problems: &mut Problems);
+}
+
+/// Service sections checked at start, by key.
+#[derive(Clone, Default)]
+struct Sections(BTreeMap<&'static str, Arc<dyn Any + Send + Sync>>);
+
+impl fmt::Debug for Sections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
@@ -292,6 +389,11 @@ impl Settings {
     /// Loads settings for a process: `PDM_CONFIG` or `file`, else `./pdm.toml` if present,
     /// then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::from_source(Self::source(file))
+    }
+
+    /// `PDM_CONFIG` or `file`, else `./pdm.toml` if present, then the environment.
+    fn source(file: Option<&Path>) -> SettingsSource {
         let file = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("PDM_CONFIG").map(PathBuf::from))
@@ -299,11 +401,11 @@ impl Settings {
                 let local = PathBuf::from("pdm.toml");
                 local.exists().then_some(local)
             });
-        Self::from_source(SettingsSource {
+        SettingsSource {
             file,
             env: true,
             overrides: Vec::new(),
-        })
+        }
     }
 
     /// Settings from the defaults plus explicit overrides only (no file, no environment):
@@ -321,8 +423,26 @@ impl Settings {
         })
     }
 
+    /// [`Settings::load`], then `sections` checks the service sections: problems of the
+    /// runtime's settings and of every section are reported together.
+    pub fn load_with(
+        file: Option<&Path>,
+        sections: impl FnOnce(&mut Settings, &mut Problems),
+    ) -> Result<Self, SettingsError> {
+        Self::from_source_with(Self::source(file), sections)
+    }
+
     /// Builds settings from a source description.
     pub fn from_source(source: SettingsSource) -> Result<Self, SettingsError> {
+        Self::from_source_with(source, |_, _| {})
+    }
+
+    /// [`Settings::from_source`], then `sections` checks the service sections (see
+    /// [`Settings::load_with`]).
+    pub fn from_source_with(
+        source: SettingsSource,
+        sections: impl FnOnce(&mut Settings, &mut Problems),
+    ) -> Result<Self, SettingsError> {
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
         if let Some(file) = &source.file {
@@ -348,38 +468,105 @@ impl Settings {
                 .map_err(SettingsError::from_config)?;
         }
         let raw = builder.build().map_err(SettingsError::from_config)?;
-        let (mut settings, mut problems) = deserialize_all(&raw)?;
+        let (mut settings, found) = deserialize_all(&raw)?;
+        let mut problems = Problems { found };
         if let Err(err) = settings.validate() {
-            problems.extend(err.problems);
-        }
-        if !problems.is_empty() {
-            return Err(SettingsError { problems });
+            problems.extend(err);
         }
         settings.raw = raw;
-        Ok(settings)
+        sections(&mut settings, &mut problems);
+        problems.into_result(settings)
     }
 
     /// Reads a service-specific section (e.g. `identity`) into its own typed struct.
-    /// Missing keys take the struct's serde defaults.
+    /// Missing keys take the struct's serde defaults; every badly typed key is reported.
     pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, SettingsError> {
-        let value = match self.raw.get::<config::Value>(key) {
+        let mut problems = Problems::new();
+        let section = self.parse_section(key, &mut problems);
+        match section {
+            Some(section) => problems.into_result(section),
+            None => Err(SettingsError {
+                problems: problems.found,
+            }),
+        }
+    }
+
+    /// Parses and checks section `T`, adding its problems, and keeps it for
+    /// [`Settings::checked`]: what `pdm serve` does for every section before starting
+    /// anything.
+    pub fn check_section<T: SettingsSection>(&mut self, problems: &mut Problems) {
+        if let Some(section) = self.parse_section::<T>(T::KEY, problems) {
+            let before = problems.found.len();
+            section.check(problems);
+            if problems.found.len() == before {
+                self.sections.0.insert(T::KEY, Arc::new(section));
+            }
+        }
+    }
+
+    /// Section `T` as checked at start; parsed and checked now when it was not (tests
+    /// and tools that build their settings without [`Settings::check_section`]).
+    pub fn checked<T: SettingsSection>(&self) -> Result<T, SettingsError> {
+        if let Some(section) = self
+            .sections
+            .0
+            .get(T::KEY)
+            .and_then(|s| s.downcast_ref::<T>())
+        {
+            return Ok(section.clone());
+        }
+        let mut problems = Problems::new();
+        let section = self.parse_section::<T>(T::KEY, &mut problems);
+        if let Some(section) = &section {
+            section.check(&mut problems);
+        }
+        match section {
+            Some(section) => problems.into_result(section),
+            None => Err(SettingsError {
+                problems: problems.found,
+            }),
+        }
+    }
+
+    /// Deserialises the section at `key`, adding a problem for each badly typed value
+    /// (each is replaced by its default to look for the next). `None` when a problem
+    /// could not be set aside that way.
+    fn parse_section<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        problems: &mut Problems,
+    ) -> Option<T> {
+        let mut value = match self.raw.get::<config::Value>(key) {
             Ok(value) => value,
-            Err(config::ConfigError::NotFound(_)) => return Ok(T::default()),
-            Err(err) => return Err(SettingsError::from_config(err)),
+            Err(config::ConfigError::NotFound(_)) => return Some(T::default()),
+            Err(err) => {
+                problems.extend(SettingsError::from_config(err));
+                return None;
+            }
         };
-        // Deserialising the section on its own names keys relative to it: put the
-        // section's name back in front.
-        value.try_deserialize::<T>().map_err(|err| {
-            let mut err = SettingsError::from_config(err);
-            for (k, _) in &mut err.problems {
-                *k = if k == "config" || k.is_empty() {
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let err = match value.clone().try_deserialize::<T>() {
+                Ok(section) => return Some(section),
+                Err(err) => SettingsError::from_config(err),
+            };
+            for (inner, problem) in err.problems {
+                // Deserialising the section on its own names keys relative to it: put
+                // the section's name back in front.
+                let full = if inner == "config" || inner.is_empty() {
                     key.to_owned()
                 } else {
-                    format!("{key}.{k}")
+                    format!("{key}.{inner}")
                 };
+                problems.add(full, problem);
+                // Without the value, the key takes its default (sections are
+                // `#[serde(default)]`); a key seen twice ends the search.
+                if seen.contains(&inner) || !remove_path(&mut value, &inner) {
+                    return None;
+                }
+                seen.push(inner);
             }
-            err
-        })
+        }
     }
 
     /// The settings of one service.
@@ -416,7 +603,7 @@ impl Settings {
 
     /// The witnessing interval.
     pub fn witness_interval(&self) -> Duration {
-        Duration::from_millis(self.audit.witness_interval_ms)
+        self.audit.witness_interval
     }
 
     /// The services that witness each other, in ring order: `audit.witness_ring`, or
@@ -425,10 +612,9 @@ impl Settings {
         let ring: Vec<String> = self
             .audit
             .witness_ring
-            .split(',')
-            .map(str::trim)
+            .iter()
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .cloned()
             .collect();
         if ring.is_empty() {
             self.services.keys().cloned().collect()
@@ -451,7 +637,7 @@ impl Settings {
                 "must be empty (no /metrics) or an IP address and port, e.g. 0.0.0.0:9090",
             );
         }
-        if self.server.request_timeout_ms == 0 {
+        if self.server.request_timeout.is_zero() {
             bad("server.request_timeout_ms", "must be greater than 0");
         }
         if self.server.concurrency_limit == 0 {
@@ -469,7 +655,7 @@ impl Settings {
         {
             bad("tls.trust_domain", "lowercase letters, digits, '.' and '-'");
         }
-        if self.tls.reload_interval_ms == 0 {
+        if self.tls.reload_interval.is_zero() {
             bad("tls.reload_interval_ms", "must be greater than 0");
         }
         if crate::tls::sidecar::SidecarHeader::parse(&self.tls.sidecar_identity).is_none() {
@@ -491,7 +677,7 @@ impl Settings {
                 "rate must be positive and burst at least 1",
             );
         }
-        if self.server.db_check_interval_ms == 0 {
+        if self.server.db_check_interval.is_zero() {
             bad("server.db_check_interval_ms", "must be greater than 0");
         }
         if self.database.max_connections == 0 {
@@ -534,7 +720,7 @@ impl Settings {
                 );
             }
         }
-        if !WITNESS_INTERVAL_MS.contains(&self.audit.witness_interval_ms) {
+        if !WITNESS_INTERVAL.contains(&self.audit.witness_interval) {
             bad(
                 "audit.witness_interval_ms",
                 "must be between 100 (0.1 s) and 86400000 (a day)",
@@ -607,11 +793,160 @@ fn deserialize_all(raw: &Config) -> Result<(Settings, Vec<(String, String)>), Se
     }
 }
 
+/// `policies[0]years` (how config joins an index and a field) → `policies[0].years`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    let mut after_index = false;
+    for c in key.chars() {
+        if after_index && c != '.' && c != '[' {
+            out.push('.');
+        }
+        after_index = c == ']';
+        out.push(c);
+    }
+    out
+}
+
+/// Removes the value at `path` (`smtp_port`, `policies[1].years`) from `value`; false when
+/// there is nothing there to remove.
+fn remove_path(value: &mut config::Value, path: &str) -> bool {
+    let mut segments: Vec<Segment<'_>> = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            segments.push(Segment::Key(name));
+        }
+        while let Some((index, after)) = rest.split_once(']') {
+            let Ok(index) = index.parse() else {
+                return false;
+            };
+            segments.push(Segment::Index(index));
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut at = value;
+    for segment in parents {
+        let next = match (segment, &mut at.kind) {
+            (Segment::Key(k), config::ValueKind::Table(table)) => table.get_mut(*k),
+            (Segment::Index(i), config::ValueKind::Array(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return false;
+        };
+        at = next;
+    }
+    match (last, &mut at.kind) {
+        (Segment::Key(k), config::ValueKind::Table(table)) => table.remove(*k).is_some(),
+        // An element cannot take a default: leave the array to the struct's default.
+        _ => false,
+    }
+}
+
+/// One step of a key path.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
 fn valid_database_url(url: &str) -> bool {
     url.is_empty()
         || url.starts_with("sqlite:")
         || url.starts_with("postgres://")
         || url.starts_with("postgresql://")
+}
+
+// === serde helpers ===
+
+/// `#[serde(with = "millis")]`: a [`Duration`] written as whole milliseconds (`*_ms` keys).
+pub mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// Reads whole milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// `#[serde(with = "secs")]`: a [`Duration`] written as whole seconds (`*_secs` keys).
+pub mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// Reads whole seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+/// `#[serde(with = "minutes")]`: a [`Duration`] written as whole minutes (`*_minutes` keys).
+pub mod minutes {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// Reads whole minutes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(|m| Duration::from_secs(m.saturating_mul(60)))
+    }
+}
+
+/// `#[serde(with = "list")]`: a list of names, written as a TOML array or as one
+/// comma-separated string (what an environment variable such as
+/// `PDM__AUDIT__WITNESS_RING=rights,identity` holds). Items are trimmed; an empty string
+/// is an empty list; empty items are kept for the section's check to refuse or skip.
+pub mod list {
+    use std::fmt;
+
+    use serde::{
+        Deserializer,
+        de::{SeqAccess, Visitor},
+    };
+
+    /// Reads an array of strings or a comma-separated string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_any(ListVisitor)
+    }
+
+    struct ListVisitor;
+
+    impl<'de> Visitor<'de> for ListVisitor {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of strings or a comma-separated string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(split(s))
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                items.push(item.trim().to_owned());
+            }
+            Ok(items)
+        }
+    }
+
+    /// `a, b` → `["a", "b"]`; `""` → `[]`.
+    pub fn split(s: &str) -> Vec<String> {
+        if s.trim().is_empty() {
+            return Vec::new();
+        }
+        s.split(',').map(|item| item.trim().to_owned()).collect()
+    }
 }
 
 #[cfg(test)]
@@ -710,6 +1045,125 @@ mod tests {
         let err = s.section::<Mine>("mine").expect_err("not a number");
         eprintln!("{err}");
         assert_eq!(err.problems[0].0, "mine.limit");
+    }
+
+    #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Alpha {
+        #[serde(rename = "wait_ms", with = "millis")]
+        wait: Duration,
+        #[serde(with = "list")]
+        names: Vec<String>,
+        limit: u32,
+    }
+
+    impl SettingsSection for Alpha {
+        const KEY: &'static str = "alpha";
+
+        fn check(&self, problems: &mut Problems) {
+            if self.limit > 10 {
+                problems.add("alpha.limit", "at most 10");
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Beta {
+        #[serde(rename = "ttl_secs", with = "secs")]
+        ttl: Duration,
+        port: u16,
+    }
+
+    impl SettingsSection for Beta {
+        const KEY: &'static str = "beta";
+
+        fn check(&self, problems: &mut Problems) {
+            if self.ttl.is_zero() {
+                problems.add("beta.ttl_secs", "greater than 0");
+            }
+        }
+    }
+
+    fn both(settings: &mut Settings, problems: &mut Problems) {
+        settings.check_section::<Alpha>(problems);
+        settings.check_section::<Beta>(problems);
+    }
+
+    #[test]
+    fn problems_of_every_section_are_reported_together() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("pdm.toml");
+        std::fs::write(
+            &file,
+            "[server]\nhost = \"nowhere\"\n\
+             [alpha]\nwait_ms = \"soon\"\nlimit = 11\nnames = 3\n\
+             [beta]\nttl_secs = 0\nport = 70000\n",
+        )
+        .expect("write");
+        let err = Settings::from_source_with(
+            SettingsSource {
+                file: Some(file),
+                ..SettingsSource::default()
+            },
+            both,
+        )
+        .expect_err("six problems");
+        let keys: Vec<&str> = err.problems.iter().map(|(k, _)| k.as_str()).collect();
+        for key in [
+            "server.host",
+            "alpha.wait_ms",
+            "alpha.names",
+            "alpha.limit",
+            "beta.port",
+            "beta.ttl_secs",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {err}");
+        }
+        assert_eq!(keys.len(), 6, "{err}");
+    }
+
+    #[test]
+    fn checked_sections_are_kept_and_read_with_their_types() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("pdm.toml");
+        std::fs::write(
+            &file,
+            "[alpha]\nwait_ms = 1500\nnames = [\" a \", \"b\"]\n[beta]\nttl_secs = 30\n",
+        )
+        .expect("write");
+        let settings = Settings::from_source_with(
+            SettingsSource {
+                file: Some(file),
+                ..SettingsSource::default()
+            },
+            both,
+        )
+        .expect("valid");
+        let alpha = settings.checked::<Alpha>().expect("alpha");
+        assert_eq!(alpha.wait, Duration::from_millis(1500));
+        assert_eq!(alpha.names, ["a", "b"]);
+        assert_eq!(
+            settings.checked::<Beta>().map(|b| b.ttl),
+            Ok(Duration::from_secs(30))
+        );
+        // The comma-separated form (what an environment variable holds) is a list too,
+        // and a section nobody checked at start is checked when read.
+        let settings = Settings::with_overrides([("alpha.names", "x, y"), ("alpha.wait_ms", "20")])
+            .expect("valid");
+        let alpha = settings.checked::<Alpha>().expect("alpha");
+        assert_eq!(
+            (alpha.names, alpha.wait),
+            (
+                vec!["x".to_owned(), "y".to_owned()],
+                Duration::from_millis(20)
+            )
+        );
+        let err = Settings::with_overrides([("alpha.limit", "11")])
+            .expect("runtime settings are valid")
+            .checked::<Alpha>()
+            .expect_err("limit");
+        assert_eq!(err.problems[0].0, "alpha.limit");
     }
 
     #[test]
