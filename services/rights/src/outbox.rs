@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
-        delivery::{ErrorCategory, Next, PENDING, Retry},
+        delivery::{ErrorCategory, Next, Retry},
         mailbox::{Disposition, disposition, erases},
     },
     error::Result,
@@ -39,7 +39,7 @@ use crate::{
     settings::RightsSettings,
     smtp::{self, Mail},
     store::{
-        KeyOf, MESSAGE_KEY_STORED, Store,
+        KeyOf, MESSAGE_KEY_STORED, MessageStatus, Store,
         entities::{outbox, request},
     },
 };
@@ -187,7 +187,7 @@ impl Outbox {
             topic: topic.to_owned(),
             recipient: Some(key.seal_str(F_RECIPIENT, email)?),
             body: key.seal_str(F_BODY, body)?,
-            status: PENDING.to_owned(),
+            status: MessageStatus::Pending,
             attempts: 0,
             created_at: now,
             sent_at: None,
@@ -239,7 +239,7 @@ impl Outbox {
     /// One attempt at a claimed message, and its outcome recorded. A failure to read
     /// what it needs leaves the claim to run out, and the message falls due again.
     async fn attempt(&self, m: &outbox::Model, clock: &SharedClock, retry: &Retry) {
-        debug_assert_eq!(m.status, PENDING);
+        debug_assert_eq!(m.status, MessageStatus::Pending);
         let what = match self.store.request(&m.request_id).await {
             Ok(Some(req)) => self.disposition(&req).await.map(|d| (Some(req), d)),
             Ok(None) => Ok((None, Disposition::Drop)),

@@ -39,9 +39,8 @@ use crate::{
     sealed,
     settings::RightsSettings,
     store::{
-        KeyOf, Store,
+        KeyOf, RequestStatus, Store, TaskStatus,
         entities::{request, task},
-        task_status,
     },
 };
 
@@ -337,13 +336,13 @@ impl Worker {
             Ok(result) => {
                 tracing::info!(request_id = %t.request_id, service = %t.service, action = %t.action, "task done");
                 self.store
-                    .finish_task(&t, task_status::DONE, result, None, now, now)
+                    .finish_task(&t, TaskStatus::Done, result, None, now, now)
                     .await
             }
             Err(Failure::Reject(error)) => {
                 tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, %error, "task refused");
                 self.store
-                    .finish_task(&t, task_status::REJECTED, None, Some(error), now, now)
+                    .finish_task(&t, TaskStatus::Rejected, None, Some(error), now, now)
                     .await
             }
             Err(Failure::Retry(error)) => {
@@ -353,7 +352,7 @@ impl Worker {
                 self.store
                     .finish_task(
                         &t,
-                        task_status::FAILED,
+                        TaskStatus::Failed,
                         None,
                         Some(error),
                         now + chrono::Duration::seconds(backoff),
@@ -702,23 +701,20 @@ impl Worker {
     /// Closes the request when every task has finished.
     pub async fn finish_if_done(&self, request_id: &str) -> Result<()> {
         let tasks = self.store.tasks_of(request_id).await?;
-        if tasks
-            .iter()
-            .any(|t| !matches!(t.status.as_str(), task_status::DONE | task_status::REJECTED))
-        {
+        if tasks.iter().any(|t| !t.status.is_finished()) {
             return Ok(());
         }
         let Some(req) = self.store.request(request_id).await? else {
             return Err(RightsError::NotFound);
         };
-        if req.status != "STATUS_IN_PROGRESS" {
+        if req.status != RequestStatus::InProgress {
             return Ok(());
         }
         let now = self.clock.now();
         // Each refusing service gives its reason; the subject is told them all.
         let refused: Vec<String> = tasks
             .iter()
-            .filter(|t| t.status == task_status::REJECTED)
+            .filter(|t| t.status == TaskStatus::Rejected)
             .map(|t| {
                 format!(
                     "the {} service could not carry out \"{}\": {}",
@@ -744,7 +740,7 @@ impl Worker {
                 exports.then(|| now + chrono::Duration::days(self.settings.package_days.max(1)));
             let closed = self
                 .store
-                .close(request_id, "STATUS_COMPLETED", None, expires, now)
+                .close(request_id, RequestStatus::Completed, None, expires, now)
                 .await?;
             if closed {
                 self.notify_completion(&req, kind, &tasks, expires).await?;

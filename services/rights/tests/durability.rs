@@ -11,7 +11,7 @@ use pdm_proto::{
     rights::v1::{self as pb, Regime, RequestKind, Status},
     subject::v1::EraseSubjectRequest,
 };
-use pdm_rights::store::{Store, entities::task};
+use pdm_rights::store::{Store, TaskStatus, entities::task};
 use pdm_testkit::{Mesh, assert::rows_where, fake::Person};
 use support::{
     DATA_SERVICES, builder, eventually, password, person_with_data, submit, task, wait_closed,
@@ -260,7 +260,10 @@ async fn a_childs_erasure_is_served_before_older_ones_when_the_service_returns()
                 telemetry_task(&store, &ordinary[0].request_id).await?,
                 telemetry_task(&store, &ordinary[1].request_id).await?,
             ];
-            Ok(tasks.iter().all(|t| t.status == "failed").then_some(tasks))
+            Ok(tasks
+                .iter()
+                .all(|t| t.status == TaskStatus::Failed)
+                .then_some(tasks))
         })
         .await?;
         let [c, a, b] = tasks;

@@ -2,7 +2,7 @@
 //! Children"): anyone reports, the privacy team confirms, and the erasure runs first, due
 //! 72 hours later (rules: [`crate::domain::children`]).
 
-use pdm_proto::rights::v1::{self as pb, ChildReportStatus, Regime, RequestKind};
+use pdm_proto::rights::v1::{self as pb, Regime, RequestKind};
 use pdm_runtime::{
     FieldViolations, SubjectId, convert::timestamp, text::TextRule, text::refuse_card_number,
     tls::identity::Caller,
@@ -13,7 +13,7 @@ use crate::{
     domain::children,
     error::{Result, RightsError},
     sealed::{self, ChildReportDetails, Details},
-    store::{CHILD_REPORTED, KeyOf, entities::child_report, entities::request},
+    store::{ChildReportStatus, KeyOf, RequestStatus, entities::child_report, entities::request},
 };
 
 /// Longest notes of a report.
@@ -71,7 +71,7 @@ impl RightsApi {
         };
         let row = child_report::Model {
             report_id: report_id.clone(),
-            status: CHILD_REPORTED.to_owned(),
+            status: ChildReportStatus::Reported,
             received_at: now,
             confirmed_at: None,
             subject_id: subject,
@@ -85,7 +85,7 @@ impl RightsApi {
         tracing::info!(report_id = %report_id, "child report received");
         Ok(pb::ChildReport {
             report_id,
-            status: ChildReportStatus::Reported as i32,
+            status: pb::ChildReportStatus::from(row.status) as i32,
             received_at: Some(timestamp(now)),
             ..Default::default()
         })
@@ -134,7 +134,7 @@ impl RightsApi {
             .child_report(&report_id)
             .await?
             .ok_or(RightsError::NotFound)?;
-        if report.status != CHILD_REPORTED {
+        if report.status != ChildReportStatus::Reported {
             return Err(RightsError::NotAllowed(
                 "the report was already confirmed".into(),
             ));
@@ -181,7 +181,7 @@ impl RightsApi {
             kind: RequestKind::Erasure.as_str_name().to_owned(),
             regime: regime.as_str_name().to_owned(),
             subject_id: Some(subject.clone()),
-            status: "STATUS_IN_PROGRESS".to_owned(),
+            status: RequestStatus::InProgress,
             priority: children::REPORT_PRIORITY,
             received_at: report.received_at,
             verified_at: Some(now),
@@ -287,7 +287,7 @@ impl RightsApi {
         };
         Ok(pb::ChildReport {
             report_id: row.report_id,
-            status: ChildReportStatus::from_str_name(&row.status).unwrap_or_default() as i32,
+            status: pb::ChildReportStatus::from(row.status) as i32,
             received_at: Some(timestamp(row.received_at)),
             confirmed_at: row.confirmed_at.map(timestamp),
             erasure_request_id: row.request_id.unwrap_or_default(),

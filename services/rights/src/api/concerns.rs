@@ -3,7 +3,7 @@
 //! soonest due first and records its answer (rules: [`crate::domain::concerns`]).
 
 use pdm_crypto::DataKey;
-use pdm_proto::rights::v1::{self as pb, ConcernKind, ConcernStatus, Regime};
+use pdm_proto::rights::v1::{self as pb, ConcernKind, Regime};
 use pdm_runtime::{
     FieldViolations, SubjectId,
     convert::timestamp,
@@ -16,7 +16,7 @@ use super::RightsApi;
 use crate::{
     domain::{children, concerns, refusal},
     error::{Result, RightsError},
-    store::{CONCERN_OPEN, KeyOf, entities::concern},
+    store::{ConcernStatus, KeyOf, entities::concern},
 };
 
 /// The sealed field of a concern's details.
@@ -102,7 +102,7 @@ impl RightsApi {
         let row = concern::Model {
             concern_id: concern_id.clone(),
             kind: kind.as_str_name().to_owned(),
-            status: CONCERN_OPEN.to_owned(),
+            status: ConcernStatus::Open,
             received_at: now,
             due_at: concerns::due(kind, now),
             closed_at: None,
@@ -192,15 +192,14 @@ impl RightsApi {
     /// A concern as the API shows it; `opened` only for the privacy team.
     fn concern_pb(&self, row: &concern::Model, opened: Option<Details>) -> pb::Concern {
         let now = self.clock.now();
-        let status = ConcernStatus::from_str_name(&row.status).unwrap_or_default();
         let mut c = pb::Concern {
             concern_id: row.concern_id.clone(),
             kind: ConcernKind::from_str_name(&row.kind).unwrap_or_default() as i32,
-            status: status as i32,
+            status: pb::ConcernStatus::from(row.status) as i32,
             received_at: Some(timestamp(row.received_at)),
             due_at: Some(timestamp(row.due_at)),
             closed_at: row.closed_at.map(timestamp),
-            overdue: status == ConcernStatus::Open && now > row.due_at,
+            overdue: row.status == ConcernStatus::Open && now > row.due_at,
             right_to_complain: refusal::right_to_complain(Regime::Unspecified),
             ..Default::default()
         };

@@ -8,19 +8,15 @@ use pdm_proto::{
 };
 use pdm_runtime::convert::timestamp;
 use prost::Message;
+use sea_orm::ActiveEnum;
 
 use crate::{
     domain::{delivery, refusal},
-    store::entities::{outbox, request, task},
+    store::{
+        RequestStatus,
+        entities::{outbox, request, task},
+    },
 };
-
-/// Whether a request is still open.
-pub fn open(status: &str) -> bool {
-    matches!(
-        status,
-        "STATUS_IN_PROGRESS" | "STATUS_VERIFICATION_REQUIRED"
-    )
-}
 
 pub fn task(t: task::Model) -> pb::Task {
     let receipt = if t.action == "erase" {
@@ -34,7 +30,7 @@ pub fn task(t: task::Model) -> pb::Task {
     pb::Task {
         service: t.service,
         action: t.action,
-        status: t.status,
+        status: t.status.to_value(),
         attempts: t.attempts,
         last_error: t.last_error.unwrap_or_default(),
         done_at: t.done_at.map(timestamp),
@@ -50,13 +46,13 @@ pub fn request(
     let verified = r.verified_at.is_some();
     let regime = Regime::from_str_name(&r.regime).unwrap_or_default();
     // A refused request carries its reasons and where to complain, as the subject was told.
-    let refusal = (r.status == Status::Denied.as_str_name()).then(|| pb::Refusal {
+    let refusal = (r.status == RequestStatus::Denied).then(|| pb::Refusal {
         reasons: refusal::split(r.outcome_reason.as_deref().unwrap_or_default()),
         right_to_complain: refusal::right_to_complain(regime),
         notified_at: None,
     });
     pb::DataSubjectRequest {
-        overdue: open(&r.status) && r.due_at < now,
+        overdue: r.status.is_open() && r.due_at < now,
         request_id: r.request_id,
         kind: RequestKind::from_str_name(&r.kind).unwrap_or_default() as i32,
         regime: regime as i32,
@@ -66,7 +62,7 @@ pub fn request(
         } else {
             String::new()
         },
-        status: Status::from_str_name(&r.status).unwrap_or_default() as i32,
+        status: Status::from(r.status) as i32,
         received_at: Some(timestamp(r.received_at)),
         verified_at: r.verified_at.map(timestamp),
         due_at: Some(timestamp(r.due_at)),
@@ -88,13 +84,7 @@ pub fn request(
 /// How a message to the subject fared: its state, attempts and last error's category
 /// (the row keeps no address once it leaves the pending state, and none is shown here).
 pub fn message(m: outbox::Model) -> pb::MessageDelivery {
-    let status = match m.status.as_str() {
-        delivery::PENDING => pb::DeliveryStatus::Pending,
-        delivery::SENT => pb::DeliveryStatus::Sent,
-        delivery::FAILED => pb::DeliveryStatus::Failed,
-        delivery::DROPPED => pb::DeliveryStatus::Dropped,
-        _ => pb::DeliveryStatus::Unspecified,
-    };
+    let status = pb::DeliveryStatus::from(m.status);
     let pending = status == pb::DeliveryStatus::Pending;
     let last_error = if status == pb::DeliveryStatus::Sent {
         None
@@ -133,15 +123,16 @@ fn delivery_error(category: delivery::ErrorCategory) -> pb::DeliveryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MessageStatus;
 
-    fn row(status: &str, last_error: Option<&str>) -> outbox::Model {
+    fn row(status: MessageStatus, last_error: Option<&str>) -> outbox::Model {
         outbox::Model {
             message_id: "m1".into(),
             request_id: "r1".into(),
             topic: "completed".into(),
             recipient: None,
             body: Vec::new(),
-            status: status.into(),
+            status,
             attempts: 3,
             created_at: Utc::now(),
             sent_at: None,
@@ -168,7 +159,7 @@ mod tests {
 
     #[test]
     fn a_message_shows_its_state_and_error_category_only() {
-        let failed = message(row(delivery::FAILED, Some("tls")));
+        let failed = message(row(MessageStatus::Failed, Some("tls")));
         assert_eq!(failed.status, pb::DeliveryStatus::Failed as i32);
         assert_eq!(failed.last_error, pb::DeliveryError::Tls as i32);
         assert_eq!(failed.attempts, 3);
@@ -176,12 +167,12 @@ mod tests {
             failed.next_attempt_at.is_none(),
             "no next attempt once failed"
         );
-        let waiting = message(row(delivery::PENDING, Some("deferred")));
+        let waiting = message(row(MessageStatus::Pending, Some("deferred")));
         assert_eq!(waiting.last_error, pb::DeliveryError::Deferred as i32);
         assert!(waiting.next_attempt_at.is_some());
-        let sent = message(row(delivery::SENT, Some("deferred")));
+        let sent = message(row(MessageStatus::Sent, Some("deferred")));
         assert_eq!(sent.last_error, pb::DeliveryError::Unspecified as i32);
-        let odd = message(row(delivery::PENDING, Some("550 ada@example.org")));
+        let odd = message(row(MessageStatus::Pending, Some("550 ada@example.org")));
         assert_eq!(odd.last_error, pb::DeliveryError::Unspecified as i32);
     }
 }

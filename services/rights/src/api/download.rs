@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 
-use pdm_proto::rights::v1::{DownloadExportResponse, RequestKind, Status};
+use pdm_proto::rights::v1::{DownloadExportResponse, RequestKind};
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::Status as GrpcStatus;
@@ -12,7 +12,7 @@ use super::{RightsApi, access::Viewer};
 use crate::{
     error::{Result, RightsError},
     package::{self, ExportSummary},
-    store::KeyOf,
+    store::{KeyOf, RequestStatus},
 };
 
 /// The stream type of DownloadExport.
@@ -40,7 +40,7 @@ impl RightsApi {
                 "only access and portability requests have a package".into(),
             ));
         }
-        if row.status != Status::Completed.as_str_name() {
+        if row.status != RequestStatus::Completed {
             return Err(RightsError::NotAllowed(
                 "the package is not ready: the request is still open".into(),
             ));

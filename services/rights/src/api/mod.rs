@@ -25,7 +25,7 @@ use crate::{
     outbox::Outbox,
     peers::Peers,
     settings::RightsSettings,
-    store::{Store, entities::task, task_status},
+    store::{Store, TaskStatus, entities::task},
 };
 
 /// The rights service's gRPC handlers.
@@ -119,7 +119,7 @@ impl RightsApi {
             request_id: request_id.to_owned(),
             service,
             action: action.name().to_owned(),
-            status: task_status::PENDING.to_owned(),
+            status: TaskStatus::Pending,
             priority,
             attempts: 0,
             next_attempt_at: now,

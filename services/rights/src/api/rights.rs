@@ -21,7 +21,7 @@ use crate::{
     },
     error::{Result, RightsError},
     sealed::{self, Details},
-    store::{KeyOf, RequestFilter, entities::request},
+    store::{KeyOf, RequestFilter, RequestStatus, entities::request},
 };
 
 type WatchStream =
@@ -117,11 +117,10 @@ impl RightsApi {
             regime: s.regime.as_str_name().to_owned(),
             subject_id: verified.clone().or(s.subject),
             status: if verified.is_some() {
-                "STATUS_IN_PROGRESS"
+                RequestStatus::InProgress
             } else {
-                "STATUS_VERIFICATION_REQUIRED"
-            }
-            .to_owned(),
+                RequestStatus::VerificationRequired
+            },
             priority,
             received_at: received,
             verified_at: verified.as_ref().map(|_| now),
@@ -268,7 +267,7 @@ impl RightsService for RightsApi {
             ))
             .into());
         }
-        if row.status == Status::VerificationRequired.as_str_name() {
+        if row.status == RequestStatus::VerificationRequired {
             let claimed = row.subject_id.clone().or(subject);
             if let Some(verified) = self
                 .verify(claimed.as_deref(), credential.as_ref(), caller.as_ref())
@@ -335,8 +334,7 @@ impl RightsService for RightsApi {
         let r = request.into_inner();
         let mut v = pdm_runtime::FieldViolations::new();
         let status = match Status::try_from(r.status) {
-            Ok(Status::Unspecified) => None,
-            Ok(s) => Some(s.as_str_name().to_owned()),
+            Ok(s) => RequestStatus::try_from(s).ok(),
             Err(_) => {
                 v.add("status", "unknown status");
                 None
@@ -424,7 +422,7 @@ impl RightsService for RightsApi {
             .ok_or(RightsError::NotFound)?;
         // Only the privacy team records an extension (the policy promises one month).
         privacy_team_only(caller.as_ref(), "ExtendDeadline")?;
-        if !convert::open(&row.status) {
+        if !row.status.is_open() {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
         let now = self.clock.now();
@@ -482,19 +480,13 @@ impl RightsService for RightsApi {
             .await?
             .ok_or(RightsError::NotFound)?;
         self.viewer(caller.as_ref(), &row, "").await?;
-        if !convert::open(&row.status) {
+        if !row.status.is_open() {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
         let now = self.clock.now();
         self.store.cancel_tasks(&id, now).await?;
         self.store
-            .close(
-                &id,
-                Status::Cancelled.as_str_name(),
-                Some(reason),
-                None,
-                now,
-            )
+            .close(&id, RequestStatus::Cancelled, Some(reason), None, now)
             .await?;
         let _ = self.changes.send(id.clone());
         let request = self.load(&id).await?;
@@ -556,11 +548,11 @@ impl RightsService for RightsApi {
             {
                 return;
             }
-            while convert::open(
-                Status::try_from(last.status)
-                    .unwrap_or_default()
-                    .as_str_name(),
-            ) {
+            while Status::try_from(last.status)
+                .ok()
+                .and_then(|s| RequestStatus::try_from(s).ok())
+                .is_some_and(RequestStatus::is_open)
+            {
                 // A change here or elsewhere (another replica): look again at least every second.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
                     loop {
@@ -606,7 +598,7 @@ impl RightsService for RightsApi {
             .request(&id)
             .await?
             .ok_or(RightsError::NotFound)?;
-        if !convert::open(&row.status) {
+        if !row.status.is_open() {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
         let now = self.clock.now();
@@ -737,15 +729,15 @@ impl RightsService for RightsApi {
                 .collect();
             let complied = of_kind
                 .iter()
-                .filter(|r| r.status == Status::Completed.as_str_name())
+                .filter(|r| r.status == RequestStatus::Completed)
                 .count();
             let denied = of_kind
                 .iter()
-                .filter(|r| r.status == Status::Denied.as_str_name())
+                .filter(|r| r.status == RequestStatus::Denied)
                 .count();
             let days: Vec<f64> = of_kind
                 .iter()
-                .filter(|r| matches!(r.status.as_str(), "STATUS_COMPLETED" | "STATUS_DENIED"))
+                .filter(|r| r.status.is_answered())
                 .filter_map(|r| {
                     r.closed_at
                         .map(|c| (c - r.received_at).num_seconds() as f64 / 86_400.0)

@@ -1,5 +1,6 @@
-//! How the delivery of a message to a subject goes: the states of an outbox row, what a
-//! failed attempt means, and when the next one is due. No I/O.
+//! How the delivery of a message to a subject goes: what a failed attempt means, and when
+//! the next one is due (the states of an outbox row: [`crate::store::MessageStatus`]).
+//! No I/O.
 //!
 //! A message is tried at once, then again after a backoff that doubles from
 //! `rights.smtp_retry_secs` up to `rights.smtp_max_retry_secs`, until it is sent or
@@ -8,15 +9,6 @@
 //! sending it again cannot help. A FAILED message, like a SENT one, keeps no address.
 
 use chrono::{DateTime, Duration, Utc};
-
-/// Waiting to be sent (or for its next attempt).
-pub const PENDING: &str = "pending";
-/// Accepted by the relay (or written to the mailbox file).
-pub const SENT: &str = "sent";
-/// Given up on: attempts exhausted, or the message was refused for good.
-pub const FAILED: &str = "failed";
-/// Never sent: its subject was erased before it went.
-pub const DROPPED: &str = "dropped";
 
 /// What went wrong with an attempt: stored in `outbox.last_error` and shown on the
 /// request. A category, never a server's words (a reply may quote the address).

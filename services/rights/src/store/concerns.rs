@@ -6,13 +6,8 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::{Store, entities::concern};
+use super::{ConcernStatus, Store, entities::concern};
 use crate::error::Result;
-
-/// `ConcernStatus` names as stored.
-pub const CONCERN_OPEN: &str = "CONCERN_STATUS_OPEN";
-/// Answered.
-pub const CONCERN_CLOSED: &str = "CONCERN_STATUS_CLOSED";
 
 impl Store {
     /// Files a concern.
@@ -37,7 +32,7 @@ impl Store {
             .order_by_asc(concern::Column::ConcernId)
             .limit(limit);
         if open_only {
-            q = q.filter(concern::Column::Status.eq(CONCERN_OPEN));
+            q = q.filter(concern::Column::Status.eq(ConcernStatus::Open));
         }
         Ok(q.all(&self.db).await?)
     }
@@ -51,14 +46,14 @@ impl Store {
     ) -> Result<bool> {
         let updated = concern::Entity::update_many()
             .set(concern::ActiveModel {
-                status: Set(CONCERN_CLOSED.to_owned()),
+                status: Set(ConcernStatus::Closed),
                 closed_at: Set(Some(now)),
                 details: Set(details),
                 updated_at: Set(now),
                 ..Default::default()
             })
             .filter(concern::Column::ConcernId.eq(id))
-            .filter(concern::Column::Status.eq(CONCERN_OPEN))
+            .filter(concern::Column::Status.eq(ConcernStatus::Open))
             .exec(&self.db)
             .await?
             .rows_affected;

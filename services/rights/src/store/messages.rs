@@ -9,11 +9,8 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use super::{Store, entities::outbox};
-use crate::{
-    domain::delivery::{DROPPED, ErrorCategory, FAILED, PENDING, SENT},
-    error::Result,
-};
+use super::{MessageStatus, Store, entities::outbox};
+use crate::{domain::delivery::ErrorCategory, error::Result};
 
 /// An update of a pending message: one more attempt, and its address and body gone
 /// unless it stays pending.
@@ -25,7 +22,7 @@ fn attempt(id: &str, finished: bool) -> UpdateMany<outbox::Entity> {
         )
         .filter(outbox::Column::MessageId.eq(id))
         // A message dropped meanwhile stays dropped.
-        .filter(outbox::Column::Status.eq(PENDING));
+        .filter(outbox::Column::Status.eq(MessageStatus::Pending));
     if finished { forget(update) } else { update }
 }
 
@@ -55,7 +52,7 @@ impl Store {
     /// Pending messages due at `now`, oldest first.
     pub async fn due_messages(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<outbox::Model>> {
         Ok(outbox::Entity::find()
-            .filter(outbox::Column::Status.eq(PENDING))
+            .filter(outbox::Column::Status.eq(MessageStatus::Pending))
             .filter(
                 Condition::any()
                     .add(outbox::Column::NextAttemptAt.is_null())
@@ -79,7 +76,7 @@ impl Store {
         let claimed = outbox::Entity::update_many()
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(until))
             .filter(outbox::Column::MessageId.eq(id))
-            .filter(outbox::Column::Status.eq(PENDING))
+            .filter(outbox::Column::Status.eq(MessageStatus::Pending))
             .filter(
                 Condition::any()
                     .add(outbox::Column::NextAttemptAt.is_null())
@@ -109,7 +106,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut update = attempt(id, true)
-            .col_expr(outbox::Column::Status, Expr::value(SENT))
+            .col_expr(outbox::Column::Status, Expr::value(MessageStatus::Sent))
             .col_expr(outbox::Column::SentAt, Expr::value(now))
             .col_expr(
                 outbox::Column::LastError,
@@ -148,7 +145,7 @@ impl Store {
     pub async fn message_failed(&self, id: &str, error: ErrorCategory) -> Result<()> {
         self.destroy_key(super::KeyOf::Message(id)).await?;
         attempt(id, true)
-            .col_expr(outbox::Column::Status, Expr::value(FAILED))
+            .col_expr(outbox::Column::Status, Expr::value(MessageStatus::Failed))
             .col_expr(outbox::Column::LastError, Expr::value(error.as_str()))
             .col_expr(
                 outbox::Column::FileKey,
@@ -163,13 +160,13 @@ impl Store {
     pub async fn drop_message(&self, id: &str) -> Result<()> {
         self.destroy_key(super::KeyOf::Message(id)).await?;
         forget(outbox::Entity::update_many())
-            .col_expr(outbox::Column::Status, Expr::value(DROPPED))
+            .col_expr(outbox::Column::Status, Expr::value(MessageStatus::Dropped))
             .col_expr(
                 outbox::Column::FileKey,
                 Expr::value(Option::<Vec<u8>>::None),
             )
             .filter(outbox::Column::MessageId.eq(id))
-            .filter(outbox::Column::Status.eq(PENDING))
+            .filter(outbox::Column::Status.eq(MessageStatus::Pending))
             .exec(&self.db)
             .await?;
         Ok(())

@@ -5,40 +5,29 @@ pub mod entities;
 mod keys;
 mod messages;
 mod proof;
+pub mod status;
 
 pub use keys::{KeyOf, MESSAGE_KEY_STORED};
-
-pub use concerns::{CONCERN_CLOSED, CONCERN_OPEN};
+pub use status::{ChildReportStatus, ConcernStatus, MessageStatus, RequestStatus, TaskStatus};
 
 use chrono::{DateTime, Utc};
 use pdm_crypto::KeyStore;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveEnum,
+    ActiveValue::Set,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Query},
 };
 
 use crate::{domain::mailbox::erasing_kinds, error::Result};
 use entities::{child_report, outbox, package_chunk, request, request_access, task};
 
-/// Task states.
-pub mod task_status {
-    /// Waiting to run.
-    pub const PENDING: &str = "pending";
-    /// Claimed by a worker (until its lease ends).
-    pub const RUNNING: &str = "running";
-    /// Done.
-    pub const DONE: &str = "done";
-    /// Failed; retried after a backoff.
-    pub const FAILED: &str = "failed";
-    /// Refused by the service for good (e.g. an objection that does not apply).
-    pub const REJECTED: &str = "rejected";
-}
-
 /// Filters for ListRequests.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
-    /// Status name.
-    pub status: Option<String>,
+    /// In this state.
+    pub status: Option<RequestStatus>,
     /// Kind name.
     pub kind: Option<String>,
     /// Due before.
@@ -50,14 +39,6 @@ pub struct RequestFilter {
     /// Page size.
     pub limit: u64,
 }
-
-/// A child report waiting for the privacy team (`ChildReportStatus` name).
-pub const CHILD_REPORTED: &str = "CHILD_REPORT_STATUS_REPORTED";
-/// A child report confirmed into an erasure request.
-pub const CHILD_CONFIRMED: &str = "CHILD_REPORT_STATUS_CONFIRMED";
-
-/// The statuses of open requests.
-pub const OPEN: [&str; 2] = ["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"];
 
 /// Requests open, and those of them overdue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +116,7 @@ impl Store {
             .order_by_asc(child_report::Column::ReceivedAt)
             .order_by_asc(child_report::Column::ReportId);
         if waiting_only {
-            q = q.filter(child_report::Column::Status.eq(CHILD_REPORTED));
+            q = q.filter(child_report::Column::Status.eq(ChildReportStatus::Reported));
         }
         if let Some((at, id)) = after {
             q = q.filter(
@@ -164,13 +145,16 @@ impl Store {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let request_id = row.request_id.clone();
         let updated = child_report::Entity::update_many()
-            .col_expr(child_report::Column::Status, Expr::value(CHILD_CONFIRMED))
+            .col_expr(
+                child_report::Column::Status,
+                Expr::value(ChildReportStatus::Confirmed),
+            )
             .col_expr(child_report::Column::ConfirmedAt, Expr::value(now))
             .col_expr(child_report::Column::SubjectId, Expr::value(subject))
             .col_expr(child_report::Column::RequestId, Expr::value(&request_id))
             .col_expr(child_report::Column::UpdatedAt, Expr::value(now))
             .filter(child_report::Column::ReportId.eq(report_id))
-            .filter(child_report::Column::Status.eq(CHILD_REPORTED))
+            .filter(child_report::Column::Status.eq(ChildReportStatus::Reported))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -227,23 +211,23 @@ impl Store {
     /// Requests still in progress whose every task has finished: a crash between the last
     /// task and the close leaves these behind; the worker closes them at start.
     pub async fn finished_but_open(&self) -> Result<Vec<String>> {
-        use sea_orm::{ConnectionTrait, Statement};
-        let backend = self.db.get_database_backend();
-        let sql = format!(
-            "SELECT r.request_id FROM requests r WHERE r.status = 'STATUS_IN_PROGRESS' \
-             AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.request_id = r.request_id \
-             AND t.status NOT IN ('{}', '{}'))",
-            task_status::DONE,
-            task_status::REJECTED
-        );
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_string(backend, sql))
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.try_get::<String>("", "request_id").ok())
-            .collect())
+        let unfinished = Query::select()
+            .expr(Expr::val(1))
+            .from(task::Entity)
+            .and_where(
+                Expr::col((task::Entity, task::Column::RequestId))
+                    .equals((request::Entity, request::Column::RequestId)),
+            )
+            .and_where(task::Column::Status.is_not_in(TaskStatus::FINISHED))
+            .to_owned();
+        Ok(request::Entity::find()
+            .select_only()
+            .column(request::Column::RequestId)
+            .filter(request::Column::Status.eq(RequestStatus::InProgress))
+            .filter(Expr::exists(unfinished).not())
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     /// A request by the caller's idempotency key.
@@ -283,13 +267,16 @@ impl Store {
     ) -> Result<bool> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let updated = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value("STATUS_IN_PROGRESS"))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::InProgress),
+            )
             .col_expr(request::Column::SubjectId, Expr::value(subject))
             .col_expr(request::Column::VerifiedAt, Expr::value(now))
             .col_expr(request::Column::Details, Expr::value(details))
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::RequestId.eq(id))
-            .filter(request::Column::Status.eq("STATUS_VERIFICATION_REQUIRED"))
+            .filter(request::Column::Status.eq(RequestStatus::VerificationRequired))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -318,15 +305,12 @@ impl Store {
                 Condition::any()
                     .add(
                         Condition::all()
-                            .add(
-                                task::Column::Status
-                                    .is_in([task_status::PENDING, task_status::FAILED]),
-                            )
+                            .add(task::Column::Status.is_in(TaskStatus::TO_RUN))
                             .add(task::Column::NextAttemptAt.lte(now)),
                     )
                     .add(
                         Condition::all()
-                            .add(task::Column::Status.eq(task_status::RUNNING))
+                            .add(task::Column::Status.eq(TaskStatus::Running))
                             .add(task::Column::LeaseUntil.lt(now)),
                     ),
             )
@@ -339,21 +323,21 @@ impl Store {
         for t in candidates {
             // Compare-and-set on the state we read: two workers never claim the same task.
             let updated = task::Entity::update_many()
-                .col_expr(task::Column::Status, Expr::value(task_status::RUNNING))
+                .col_expr(task::Column::Status, Expr::value(TaskStatus::Running))
                 .col_expr(task::Column::LeaseUntil, Expr::value(now + lease))
                 .col_expr(task::Column::Attempts, Expr::value(t.attempts + 1))
                 .col_expr(task::Column::UpdatedAt, Expr::value(now))
                 .filter(task::Column::RequestId.eq(t.request_id.clone()))
                 .filter(task::Column::Service.eq(t.service.clone()))
                 .filter(task::Column::Action.eq(t.action.clone()))
-                .filter(task::Column::Status.eq(t.status.clone()))
+                .filter(task::Column::Status.eq(t.status))
                 .filter(task::Column::Attempts.eq(t.attempts))
                 .exec(&self.db)
                 .await?
                 .rows_affected;
             if updated == 1 {
                 claimed.push(task::Model {
-                    status: task_status::RUNNING.to_owned(),
+                    status: TaskStatus::Running,
                     attempts: t.attempts + 1,
                     lease_until: Some(now + lease),
                     ..t
@@ -370,7 +354,7 @@ impl Store {
                 task::Column::LeaseUntil,
                 Expr::value(now - chrono::Duration::seconds(1)),
             )
-            .filter(task::Column::Status.eq(task_status::RUNNING))
+            .filter(task::Column::Status.eq(TaskStatus::Running))
             .exec(&self.db)
             .await?
             .rows_affected)
@@ -390,13 +374,13 @@ impl Store {
     pub async fn finish_task(
         &self,
         t: &task::Model,
-        status: &str,
+        status: TaskStatus,
         result: Option<String>,
         error: Option<String>,
         next_attempt_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let done = matches!(status, task_status::DONE | task_status::REJECTED);
+        let done = status.is_finished();
         task::Entity::update_many()
             .col_expr(task::Column::Status, Expr::value(status))
             .col_expr(task::Column::Result, Expr::value(result))
@@ -411,7 +395,7 @@ impl Store {
             .filter(task::Column::RequestId.eq(t.request_id.clone()))
             .filter(task::Column::Service.eq(t.service.clone()))
             .filter(task::Column::Action.eq(t.action.clone()))
-            .filter(task::Column::Status.eq(task_status::RUNNING))
+            .filter(task::Column::Status.eq(TaskStatus::Running))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -421,7 +405,7 @@ impl Store {
     pub async fn close(
         &self,
         id: &str,
-        status: &str,
+        status: RequestStatus,
         reason: Option<String>,
         package_expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -436,10 +420,7 @@ impl Store {
             )
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::RequestId.eq(id))
-            .filter(
-                request::Column::Status
-                    .is_in(["STATUS_IN_PROGRESS", "STATUS_VERIFICATION_REQUIRED"]),
-            )
+            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
             .exec(&self.db)
             .await?
             .rows_affected
@@ -466,7 +447,7 @@ impl Store {
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::RequestId.eq(id))
             .filter(request::Column::DueAt.eq(current))
-            .filter(request::Column::Status.is_in(OPEN))
+            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -492,12 +473,12 @@ impl Store {
     ) -> Result<bool> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let closed = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value("STATUS_DENIED"))
+            .col_expr(request::Column::Status, Expr::value(RequestStatus::Denied))
             .col_expr(request::Column::OutcomeReason, Expr::value(reasons))
             .col_expr(request::Column::ClosedAt, Expr::value(now))
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::RequestId.eq(id))
-            .filter(request::Column::Status.is_in(OPEN))
+            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -505,14 +486,14 @@ impl Store {
             return Ok(false);
         }
         task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(task_status::REJECTED))
+            .col_expr(task::Column::Status, Expr::value(TaskStatus::Rejected))
             .col_expr(
                 task::Column::LastError,
                 Expr::value("cancelled: request refused"),
             )
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
             .filter(task::Column::RequestId.eq(id))
-            .filter(task::Column::Status.is_in([task_status::PENDING, task_status::FAILED]))
+            .filter(task::Column::Status.is_in(TaskStatus::TO_RUN))
             .exec(&txn)
             .await?;
         if let Some(message) = message {
@@ -538,11 +519,11 @@ impl Store {
     /// Cancels the tasks still to run of a request.
     pub async fn cancel_tasks(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
         task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(task_status::REJECTED))
+            .col_expr(task::Column::Status, Expr::value(TaskStatus::Rejected))
             .col_expr(task::Column::LastError, Expr::value("cancelled"))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
             .filter(task::Column::RequestId.eq(id))
-            .filter(task::Column::Status.is_in([task_status::PENDING, task_status::FAILED]))
+            .filter(task::Column::Status.is_in(TaskStatus::TO_RUN))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -554,7 +535,7 @@ impl Store {
             .order_by_asc(request::Column::DueAt)
             .order_by_asc(request::Column::RequestId);
         if let Some(s) = &f.status {
-            q = q.filter(request::Column::Status.eq(s.clone()));
+            q = q.filter(request::Column::Status.eq(*s));
         }
         if let Some(k) = &f.kind {
             q = q.filter(request::Column::Kind.eq(k.clone()));
@@ -565,7 +546,7 @@ impl Store {
         if let Some(now) = f.overdue_at {
             q = q
                 .filter(request::Column::DueAt.lt(now))
-                .filter(request::Column::Status.is_in(OPEN));
+                .filter(request::Column::Status.is_in(RequestStatus::OPEN));
         }
         if let Some((due, id)) = &f.after {
             q = q.filter(
@@ -582,7 +563,8 @@ impl Store {
     /// The queue: requests open (awaiting verification or in progress), and those of them
     /// past their deadline at `now`.
     pub async fn queue(&self, now: DateTime<Utc>) -> Result<QueueCounts> {
-        let open = || request::Entity::find().filter(request::Column::Status.is_in(OPEN));
+        let open =
+            || request::Entity::find().filter(request::Column::Status.is_in(RequestStatus::OPEN));
         let overdue = open()
             .filter(request::Column::DueAt.lt(now))
             .count(&self.db)
@@ -689,7 +671,7 @@ impl Store {
     pub async fn subject_erased(&self, subject: &str) -> Result<bool> {
         Ok(request::Entity::find()
             .filter(request::Column::SubjectId.eq(subject))
-            .filter(request::Column::Status.eq("STATUS_COMPLETED"))
+            .filter(request::Column::Status.eq(RequestStatus::Completed))
             .filter(request::Column::Kind.is_in(erasing_kinds()))
             .count(&self.db)
             .await?
@@ -705,9 +687,15 @@ impl Store {
         use sea_orm::{ConnectionTrait, Statement};
         let backend = self.db.get_database_backend();
         let [erasure, ccpa_delete] = erasing_kinds();
-        // Constants only: nothing from a caller reaches this SQL.
+        let completed = RequestStatus::Completed.to_value();
+        let (pending, dropped) = (
+            MessageStatus::Pending.to_value(),
+            MessageStatus::Dropped.to_value(),
+        );
+        // Constants only (kind names and the states' stored strings): nothing from a caller
+        // reaches this SQL.
         let erased = format!(
-            "SELECT e.subject_id FROM requests e WHERE e.status = 'STATUS_COMPLETED' \
+            "SELECT e.subject_id FROM requests e WHERE e.status = '{completed}' \
              AND e.kind IN ('{erasure}', '{ccpa_delete}') AND e.subject_id IS NOT NULL"
         );
         let keyed = format!(
@@ -738,9 +726,9 @@ impl Store {
                 .rows_affected;
         }
         let waiting = format!(
-            "UPDATE outbox SET status = 'dropped', recipient = NULL, file_key = NULL, \
+            "UPDATE outbox SET status = '{dropped}', recipient = NULL, file_key = NULL, \
              body = substr(body, 1, 0) \
-             WHERE status = 'pending' AND request_id IN (SELECT r.request_id FROM requests r \
+             WHERE status = '{pending}' AND request_id IN (SELECT r.request_id FROM requests r \
              WHERE r.kind NOT IN ('{erasure}', '{ccpa_delete}') AND r.subject_id IN ({erased}))"
         );
         shredded += self
@@ -756,7 +744,7 @@ impl Store {
         let erased: Vec<Option<String>> = request::Entity::find()
             .select_only()
             .column(request::Column::SubjectId)
-            .filter(request::Column::Status.eq("STATUS_COMPLETED"))
+            .filter(request::Column::Status.eq(RequestStatus::Completed))
             .filter(request::Column::Kind.is_in(erasing_kinds()))
             .filter(request::Column::SubjectId.is_not_null())
             .into_tuple()
@@ -767,7 +755,7 @@ impl Store {
         }
         Ok(request::Entity::find()
             .filter(request::Column::SubjectId.is_in(erased.into_iter().flatten()))
-            .filter(request::Column::Status.is_in(OPEN))
+            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
             .all(&self.db)
             .await?)
     }

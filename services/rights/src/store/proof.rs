@@ -10,7 +10,7 @@ use sea_orm::{
     sea_query::Expr,
 };
 
-use super::{CONCERN_CLOSED, KeyOf, entities::concern};
+use super::{ConcernStatus, KeyOf, entities::concern};
 use super::{
     Store,
     entities::{child_report, outbox, package_chunk, request, request_access, task},
@@ -153,7 +153,7 @@ impl Store {
         let due: Vec<String> = concern::Entity::find()
             .select_only()
             .column(concern::Column::ConcernId)
-            .filter(concern::Column::Status.eq(CONCERN_CLOSED))
+            .filter(concern::Column::Status.eq(ConcernStatus::Closed))
             .filter(concern::Column::ClosedAt.lt(cutoff))
             .filter(Expr::cust("length(details) > 0"))
             .filter(not_held(concern::Column::SubjectId, held))

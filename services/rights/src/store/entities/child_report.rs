@@ -3,6 +3,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::store::status::ChildReportStatus;
+
 /// A report.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,8 +13,8 @@ pub struct Model {
     /// Id (UUIDv7).
     #[sea_orm(primary_key, auto_increment = false)]
     pub report_id: String,
-    /// `ChildReportStatus` name.
-    pub status: String,
+    /// Waiting, or confirmed.
+    pub status: ChildReportStatus,
     /// Received.
     pub received_at: ChronoDateTimeUtc,
     /// Confirmed by the privacy team.

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::store::status::ConcernStatus;
+
 /// A concern.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +14,8 @@ pub struct Model {
     pub concern_id: String,
     /// `ConcernKind` name.
     pub kind: String,
-    /// `ConcernStatus` name.
-    pub status: String,
+    /// Open, or answered.
+    pub status: ConcernStatus,
     /// Received.
     pub received_at: ChronoDateTimeUtc,
     /// When the privacy team owes an answer.

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::store::status::MessageStatus;
+
 /// A message.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,9 +20,8 @@ pub struct Model {
     pub recipient: Option<Vec<u8>>,
     /// Sealed body; emptied once sent, failed or dropped.
     pub body: Vec<u8>,
-    /// "pending", "sent", "failed" (given up) or "dropped" (its subject was erased before
-    /// it went): [`crate::domain::delivery`].
-    pub status: String,
+    /// How it fared: [`crate::domain::delivery`].
+    pub status: MessageStatus,
     /// Attempts made.
     pub attempts: i32,
     /// Queued.

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::store::status::RequestStatus;
+
 /// A data-subject request.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,8 +20,8 @@ pub struct Model {
     pub regime: String,
     /// Subject (the claimed one until verified).
     pub subject_id: Option<String>,
-    /// `Status` name.
-    pub status: String,
+    /// Where it stands.
+    pub status: RequestStatus,
     /// 1 for requests concerning a child, else 0.
     pub priority: i32,
     /// Received.

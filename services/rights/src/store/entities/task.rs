@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::store::status::TaskStatus;
+
 /// A task of a request.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,8 +18,8 @@ pub struct Model {
     /// Action name.
     #[sea_orm(primary_key, auto_increment = false)]
     pub action: String,
-    /// "pending", "running", "done", "failed" (retried) or "rejected" (final).
-    pub status: String,
+    /// Where it stands.
+    pub status: TaskStatus,
     /// The request's priority.
     pub priority: i32,
     /// Attempts so far.
