@@ -19,6 +19,23 @@ use super::{channel, print_table};
 /// `pdm rights` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RightsCommand {
+    // The commands that call the rights service (listed first in the help).
+    #[command(flatten)]
+    Service(ServiceCommand),
+    /// The local mailbox (the default message sink): every message sent, opened while its
+    /// subject exists; an erased subject's messages show as shredded. Reads the rights
+    /// database and the KEK of this configuration directly, as the file is local.
+    Mailbox {
+        /// Mailbox file (default: `rights.outbox_file`, else
+        /// `<data_dir>/outbox/messages.jsonl`).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+/// The `pdm rights` subcommands answered by the rights service.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
     /// Open requests, soonest due first, with the days left.
     Queue {
         /// Only overdue requests.
@@ -106,15 +123,6 @@ pub enum RightsCommand {
         /// File to write (default: <request id>.json).
         #[arg(long)]
         out: Option<PathBuf>,
-    },
-    /// The local mailbox (the default message sink): every message sent, opened while its
-    /// subject exists; an erased subject's messages show as shredded. Reads the rights
-    /// database and the KEK of this configuration directly, as the file is local.
-    Mailbox {
-        /// Mailbox file (default: `rights.outbox_file`, else
-        /// `<data_dir>/outbox/messages.jsonl`).
-        #[arg(long)]
-        file: Option<PathBuf>,
     },
     /// The yearly report: received, complied with, denied, median days to answer.
     Report {
@@ -272,13 +280,19 @@ fn print_messages(r: &DataSubjectRequest) {
 
 /// Runs a rights command.
 pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<()> {
-    if let RightsCommand::Mailbox { file } = &command {
-        return mailbox(settings, file.as_deref()).await;
+    match command {
+        // Local: no channel to the rights service, nor its certificates, needed.
+        RightsCommand::Mailbox { file } => mailbox(settings, file.as_deref()).await,
+        RightsCommand::Service(command) => call(settings, command).await,
     }
+}
+
+/// Runs a command against the rights service.
+async fn call(settings: &Settings, command: ServiceCommand) -> anyhow::Result<()> {
     let mut client = RightsServiceClient::new(channel(settings, "rights")?)
         .max_decoding_message_size(usize::MAX);
     match command {
-        RightsCommand::Queue { overdue } => {
+        ServiceCommand::Queue { overdue } => {
             let mut rows = Vec::new();
             for status in [Status::VerificationRequired, Status::InProgress] {
                 let page = client
@@ -337,7 +351,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 &table,
             );
         }
-        RightsCommand::Show { request_id } => {
+        ServiceCommand::Show { request_id } => {
             let r = client
                 .get_request(GetRequestRequest {
                     request_id,
@@ -395,7 +409,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
             }
             print_messages(&r);
         }
-        RightsCommand::Submit {
+        ServiceCommand::Submit {
             kind,
             regime,
             subject,
@@ -428,7 +442,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 .context("no request")?;
             print_request(&r);
         }
-        RightsCommand::Extend {
+        ServiceCommand::Extend {
             request_id,
             months,
             reason,
@@ -445,7 +459,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 .context("no request")?;
             print_request(&r);
         }
-        RightsCommand::Deny {
+        ServiceCommand::Deny {
             request_id,
             reasons,
         } => {
@@ -460,7 +474,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 .context("no request")?;
             print_request(&r);
         }
-        RightsCommand::Children { waiting } => {
+        ServiceCommand::Children { waiting } => {
             let mut rows = Vec::new();
             let mut page_token = String::new();
             loop {
@@ -503,7 +517,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
                 &rows,
             );
         }
-        RightsCommand::ConfirmChild {
+        ServiceCommand::ConfirmChild {
             report_id,
             subject,
             verified_by,
@@ -522,7 +536,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
             println!("child report confirmed: erasure queued first, due in 72 hours");
             print_request(&r);
         }
-        RightsCommand::Download { request_id, out } => {
+        ServiceCommand::Download { request_id, out } => {
             let path = out.unwrap_or_else(|| PathBuf::from(format!("{request_id}.json")));
             let mut stream = client
                 .download_export(DownloadExportRequest {
@@ -540,8 +554,7 @@ pub async fn run(settings: &Settings, command: RightsCommand) -> anyhow::Result<
             }
             println!("wrote {bytes} bytes to {}", path.display());
         }
-        RightsCommand::Mailbox { .. } => unreachable!("handled without a channel"),
-        RightsCommand::Report { year } => {
+        ServiceCommand::Report { year } => {
             let year = year.unwrap_or_else(|| Utc::now().year());
             let report = client
                 .get_report(GetReportRequest { year })

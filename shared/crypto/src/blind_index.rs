@@ -2,13 +2,14 @@
 //! without storing the value. HMAC-SHA256 under a key derived from the KEK, so the index
 //! cannot be reversed by hashing guesses without the key.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
+
+use crate::mac::{HmacSha256, hmac_sha256};
 
 /// Computes blind indexes.
 #[derive(Clone)]
 pub struct BlindIndex {
-    mac: Hmac<Sha256>,
+    mac: HmacSha256,
 }
 
 impl std::fmt::Debug for BlindIndex {
@@ -20,8 +21,7 @@ impl std::fmt::Debug for BlindIndex {
 impl BlindIndex {
     pub(crate) fn new(key: &[u8; 32]) -> Self {
         Self {
-            mac: <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
-                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+            mac: hmac_sha256(key),
         }
     }
 

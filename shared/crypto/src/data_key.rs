@@ -31,7 +31,7 @@ impl DataKey {
     pub(crate) fn new(subject: &str, raw: &[u8; 32]) -> Self {
         Self {
             subject: subject.to_owned(),
-            cipher: Aes256Gcm::new_from_slice(raw).unwrap_or_else(|_| unreachable!("32-byte key")),
+            cipher: Aes256Gcm::new(raw.into()),
         }
     }
 

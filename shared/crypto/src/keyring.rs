@@ -1,11 +1,12 @@
 //! The process-wide keys derived from the key-encryption key (KEK).
 
 use aes_gcm::{Aes256Gcm, KeyInit};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use zeroize::Zeroizing;
 
-use crate::{BlindIndex, CryptoError, DataKey, data_key::open_with, data_key::seal_with};
+use crate::{
+    BlindIndex, CryptoError, DataKey, data_key::open_with, data_key::seal_with, mac::hmac_sha256,
+};
 
 /// Domain-separation labels: one KEK yields independent keys for wrapping and indexing.
 const WRAP_LABEL: &[u8] = b"pdm/v1/key-wrapping";
@@ -29,10 +30,8 @@ impl Keyring {
     pub fn new(kek: &[u8; 32]) -> Self {
         let wrap_key = derive(kek, WRAP_LABEL);
         let index_key = derive(kek, INDEX_LABEL);
-        let wrap = Aes256Gcm::new_from_slice(wrap_key.as_slice())
-            .unwrap_or_else(|_| unreachable!("32-byte key"));
         Self {
-            wrap,
+            wrap: Aes256Gcm::new((&*wrap_key).into()),
             index: BlindIndex::new(&index_key),
         }
     }
@@ -87,8 +86,7 @@ fn wrap_aad(subject: &str) -> Vec<u8> {
 }
 
 fn derive(kek: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
-    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(kek)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = hmac_sha256(kek);
     mac.update(label);
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&mac.finalize().into_bytes());

@@ -11,6 +11,7 @@ mod data_key;
 mod kek;
 pub mod key_store;
 mod keyring;
+mod mac;
 pub mod migration;
 mod tokens;
 
@@ -19,6 +20,7 @@ pub use data_key::DataKey;
 pub use kek::{KekSet, KekSetError, KekVersion};
 pub use key_store::KeyStore;
 pub use keyring::Keyring;
+pub use mac::{HmacSha256, hmac_sha256};
 pub use tokens::{random_token, sha256};
 
 /// Why a cryptographic operation failed. Carries no key material or plaintext.

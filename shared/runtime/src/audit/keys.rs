@@ -2,10 +2,8 @@
 //! chain a service's entries, one to sign its checkpoints. Both are per service, so one
 //! service's entries or checkpoints cannot be passed off as another's.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
+use hmac::Mac;
+use pdm_crypto::{HmacSha256, hmac_sha256};
 
 /// Domain-separation labels (the KEK's other uses have labels of their own).
 const CHAIN_LABEL: &str = "pdm/v1/audit-chain/";
@@ -38,8 +36,7 @@ impl MacKey {
     }
 
     fn hmac(&self) -> HmacSha256 {
-        <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+        hmac_sha256(&self.0)
     }
 }
 
