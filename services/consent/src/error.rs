@@ -25,6 +25,9 @@ pub enum ConsentError {
     /// An unsubscribe link that is not (or no longer) stored: its subject was erased.
     #[error("unsubscribe link not found")]
     LinkNotFound,
+    /// An erasure receipt could not be kept or read, or its request id was reused.
+    #[error("erasure receipt")]
+    Receipt(#[from] pdm_runtime::erasure::ReceiptError),
     /// The database failed.
     #[error("database")]
     Db(#[from] DbErr),
@@ -50,6 +53,7 @@ impl From<ConsentError> for Status {
                 "the unsubscribe link has expired; opt out in the privacy settings instead",
             ),
             ConsentError::LinkNotFound => Status::not_found("unsubscribe link not found"),
+            ConsentError::Receipt(e) => e.into_status("consent"),
             ConsentError::Db(e) => status::database("consent", &e),
             ConsentError::Internal(what) => status::internal("consent", what),
         }

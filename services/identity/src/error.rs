@@ -39,9 +39,9 @@ pub enum IdentityError {
     /// Password hashing is at capacity; retry after the delay.
     #[error("password hashing at capacity")]
     HashingBusy(std::time::Duration),
-    /// A request id reused for another subject.
-    #[error("request id already used for another subject")]
-    RequestIdReused,
+    /// An erasure receipt could not be kept or read, or its request id was reused.
+    #[error("erasure receipt")]
+    Receipt(#[from] pdm_runtime::erasure::ReceiptError),
     /// The database failed.
     #[error("database")]
     Db(#[from] DbErr),
@@ -103,9 +103,7 @@ impl From<IdentityError> for Status {
             IdentityError::HashingBusy(delay) => {
                 status::retry_after("too many sign-ins at once; retry later", delay)
             }
-            IdentityError::RequestIdReused => {
-                status::invalid_field("request_id", "already used for another subject")
-            }
+            IdentityError::Receipt(e) => e.into_status("identity"),
             IdentityError::Db(e) => status::database("identity", &e),
             IdentityError::Keys(KeyStoreError::Db(e)) => status::database("identity.keys", &e),
             IdentityError::Keys(KeyStoreError::Crypto(e)) | IdentityError::Crypto(e) => {

@@ -147,7 +147,7 @@ async fn delete_account_erases_the_subject_everywhere_through_the_rights_service
     assert_eq!(
         rows_where(
             &identity_db,
-            "erasures",
+            "deletion_reasons",
             "reason",
             "DELETION_REASON_PRIVACY_CONCERNS"
         )

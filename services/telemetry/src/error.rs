@@ -26,6 +26,9 @@ pub enum TelemetryError {
     /// The database failed.
     #[error("database")]
     Db(#[from] DbErr),
+    /// An erasure receipt could not be kept or read, or its request id was reused.
+    #[error("erasure receipt")]
+    Receipt(#[from] pdm_runtime::erasure::ReceiptError),
     /// A key could not be read or made.
     #[error("keys")]
     Keys(#[from] pdm_crypto::key_store::KeyStoreError),
@@ -63,6 +66,7 @@ impl From<TelemetryError> for Status {
                 Status::aborted("a subject was erased while the request ran; retry")
             }
             TelemetryError::Db(e) => status::database("telemetry", &e),
+            TelemetryError::Receipt(e) => e.into_status("telemetry"),
             TelemetryError::Keys(pdm_crypto::key_store::KeyStoreError::Db(e)) => {
                 status::database("telemetry.keys", &e)
             }

@@ -19,6 +19,9 @@ pub enum TransfersError {
     /// The database failed.
     #[error("database")]
     Db(#[from] DbErr),
+    /// An erasure receipt could not be kept or read, or its request id was reused.
+    #[error("erasure receipt")]
+    Receipt(#[from] pdm_runtime::erasure::ReceiptError),
     /// Something that should not happen.
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -33,6 +36,7 @@ impl From<TransfersError> for Status {
                 Status::unavailable("consent service unavailable; retry with backoff")
             }
             TransfersError::Db(e) => status::database("transfers", &e),
+            TransfersError::Receipt(e) => e.into_status("transfers"),
             TransfersError::Internal(what) => status::internal("transfers", what),
         }
     }

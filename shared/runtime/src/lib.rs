@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod convert;
 pub mod db;
+pub mod erasure;
 pub mod error;
 pub mod ids;
 pub mod jobs;

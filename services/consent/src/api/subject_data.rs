@@ -2,7 +2,6 @@
 
 use std::pin::Pin;
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{LedgerEntryKind, Source},
@@ -11,9 +10,9 @@ use pdm_proto::{
 use pdm_runtime::{
     FieldViolations, SubjectId, audit,
     convert::{from_timestamp, json_to_struct, timestamp},
+    erasure,
     ids::check_request_id,
 };
-use prost::Message;
 use serde_json::json;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -44,19 +43,14 @@ fn subject_id(raw: &str) -> Result<Uuid> {
 impl ConsentApi {
     async fn erase(&self, request_id: &str, subject: &Uuid) -> Result<pb::ErasureReceipt> {
         let pseudonym = self.inner.subjects.pseudonym(subject);
-        if let Some(done) = self
-            .previous_erasure(request_id, subject, &pseudonym)
-            .await?
-        {
+        let subject_id = subject.to_string();
+        let receipts = self.inner.store.receipts();
+        if let Some(done) = receipts.find(request_id, &subject_id, &pseudonym).await? {
             return Ok(done);
         }
         let _writer = self.inner.writer.lock().await;
         let now = self.inner.clock.now();
-        let pseudonymised = self
-            .inner
-            .store
-            .erase(&subject.to_string(), &pseudonym, now)
-            .await?;
+        let pseudonymised = self.inner.store.erase(&subject_id, &pseudonym, now).await?;
         self.inner
             .subjects
             .cache()
@@ -65,7 +59,7 @@ impl ConsentApi {
         let kept = self.inner.store.proof_count(&pseudonym).await?;
         let receipt = pb::ErasureReceipt {
             request_id: request_id.to_owned(),
-            subject_id: String::new(),
+            subject_id,
             service: SERVICE.to_owned(),
             erased: if pseudonymised > 0 {
                 vec![pb::ErasedItem {
@@ -89,50 +83,7 @@ impl ConsentApi {
             key_destroyed: false,
             key_backups_gone_by: None,
         };
-        let encoded = STANDARD.encode(receipt.encode_to_vec());
-        if !self
-            .inner
-            .store
-            .save_erasure(request_id, &pseudonym, &encoded, now)
-            .await?
-        {
-            // The same request finished first elsewhere: answer with its receipt.
-            drop(_writer);
-            return self
-                .previous_erasure(request_id, subject, &pseudonym)
-                .await?
-                .ok_or(ConsentError::Internal("erasure receipt vanished"));
-        }
-        Ok(pb::ErasureReceipt {
-            subject_id: subject.to_string(),
-            ..receipt
-        })
-    }
-
-    async fn previous_erasure(
-        &self,
-        request_id: &str,
-        subject: &Uuid,
-        pseudonym: &str,
-    ) -> Result<Option<pb::ErasureReceipt>> {
-        let Some((stored_ref, encoded)) = self.inner.store.erasure(request_id).await? else {
-            return Ok(None);
-        };
-        if stored_ref != pseudonym {
-            return Err(ConsentError::Invalid(pdm_runtime::error::invalid_field(
-                "request_id",
-                "already used for another subject",
-            )));
-        }
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| ConsentError::Internal("receipt decoding"))?;
-        let receipt = pb::ErasureReceipt::decode(bytes.as_slice())
-            .map_err(|_| ConsentError::Internal("receipt decoding"))?;
-        Ok(Some(pb::ErasureReceipt {
-            subject_id: subject.to_string(),
-            ..receipt
-        }))
+        Ok(receipts.keep(&pseudonym, receipt, now).await?)
     }
 
     async fn export(&self, subject: &Uuid) -> Result<Vec<pb::SubjectRecord>> {
@@ -251,13 +202,9 @@ impl SubjectDataService for ConsentApi {
         &self,
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
-        let r = request.get_ref();
-        let mut v = FieldViolations::new();
-        let request_id = v.check("request_id", check_request_id(&r.request_id));
-        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
-        v.finish()?;
-        let (request_id, subject) = (checked(request_id)?, *checked(subject)?.as_uuid());
-        let receipt = self.erase(request_id, &subject).await?;
+        let (request_id, subject) = erasure::erase_request(request.get_ref())?;
+        let subject = *subject.as_uuid();
+        let receipt = self.erase(&request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
             pb::EraseSubjectResponse {

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_consent_tables::Migration),
             Box::new(m20261203_000010_add_unsubscribe_links::Migration),
+            Box::new(pdm_runtime::erasure::CreateErasureReceipts),
         ]
     }
 }

@@ -57,6 +57,11 @@ impl Store {
         Self { db }
     }
 
+    /// The erasure receipts (`erasures`).
+    pub fn receipts(&self) -> pdm_runtime::erasure::Receipts {
+        pdm_runtime::erasure::Receipts::new(self.db.clone())
+    }
+
     /// The connection.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
@@ -275,35 +280,5 @@ impl Store {
             .await?
             .rows_affected;
         Ok((purged, held_count))
-    }
-}
-
-impl Store {
-    /// The stored receipt of an erasure request: `(subject pseudonym, encoded receipt)`.
-    pub async fn erasure(&self, request_id: &str) -> Result<Option<(String, String)>> {
-        let row = entities::erasure::Entity::find_by_id(request_id.to_owned())
-            .one(&self.db)
-            .await?;
-        Ok(row.map(|r| (r.subject_ref, r.receipt)))
-    }
-
-    /// Stores a receipt; `false` if the request id was stored meanwhile.
-    pub async fn save_erasure(
-        &self,
-        request_id: &str,
-        pseudonym: &str,
-        receipt: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let result = entities::erasure::Entity::insert(entities::erasure::ActiveModel {
-            request_id: Set(request_id.to_owned()),
-            subject_ref: Set(pseudonym.to_owned()),
-            receipt: Set(receipt.to_owned()),
-            completed_at: Set(now),
-        })
-        .on_conflict_do_nothing()
-        .exec(&self.db)
-        .await?;
-        Ok(!matches!(result, sea_orm::TryInsertResult::Conflicted))
     }
 }

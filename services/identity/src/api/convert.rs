@@ -1,13 +1,12 @@
 //! Store records to protobuf messages.
 
 use pdm_proto::{
-    common::v1::LegalBasis,
     identity::v1 as pb,
-    subject::v1::{self as subject_pb, ErasedItem, ErasureReceipt, RetainedItem},
+    subject::v1::{self as subject_pb},
 };
 use pdm_runtime::convert::timestamp;
 
-use crate::store::{Billing, Profile, Receipt, Ticket};
+use crate::store::{Billing, Profile, Ticket};
 
 /// The service name in receipts and exports.
 pub const SERVICE: &str = "identity";
@@ -57,35 +56,6 @@ pub fn ticket(t: Ticket) -> pb::SupportTicket {
             .collect(),
         created_at: Some(timestamp(t.created_at)),
         special_categories: t.special_categories.iter().map(|c| *c as i32).collect(),
-    }
-}
-
-pub fn receipt(r: Receipt) -> ErasureReceipt {
-    ErasureReceipt {
-        request_id: r.request_id,
-        subject_id: r.subject_id,
-        service: SERVICE.to_owned(),
-        erased: r
-            .erased
-            .into_iter()
-            .map(|(category, count)| ErasedItem { category, count })
-            .collect(),
-        retained: r
-            .retained
-            .into_iter()
-            .map(|k| RetainedItem {
-                category: k.category,
-                legal_basis: LegalBasis::from_str_name(&k.legal_basis)
-                    .unwrap_or(LegalBasis::Unspecified) as i32,
-                reason: k.reason,
-                // The date is the retention schedule's (policy billing.record in force).
-                retain_until: None,
-                count: k.count,
-            })
-            .collect(),
-        completed_at: Some(timestamp(r.completed_at)),
-        key_destroyed: r.key_destroyed,
-        key_backups_gone_by: r.key_backups_gone_by.map(timestamp),
     }
 }
 

@@ -11,7 +11,7 @@ use pdm_proto::{
     },
 };
 use pdm_runtime::convert::timestamp;
-use pdm_runtime::{audit, client::TracedChannel, tls::identity::Caller};
+use pdm_runtime::{audit, client::TracedChannel, erasure::ReceiptError, tls::identity::Caller};
 use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};
@@ -85,7 +85,7 @@ impl IdentityApi {
             .await?;
         tracing::info!(subject_id = %subject, request_id = %submitted.request_id, "account deleted through the rights service");
         Ok(pb::DeleteAccountResponse {
-            receipt: Some(convert::receipt(receipt)),
+            receipt: Some(receipt),
         })
     }
 
@@ -826,10 +826,10 @@ impl IdentityService for IdentityApi {
             match self.store.erasure_receipt(id, &subject).await {
                 Ok(Some(receipt)) => {
                     return Ok(Response::new(pb::DeleteAccountResponse {
-                        receipt: Some(convert::receipt(receipt)),
+                        receipt: Some(receipt),
                     }));
                 }
-                Ok(None) | Err(IdentityError::RequestIdReused) => {}
+                Ok(None) | Err(IdentityError::Receipt(ReceiptError::Reused)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -870,7 +870,7 @@ impl IdentityService for IdentityApi {
         tracing::info!(subject_id = %subject, %request_id, reason = reason.as_str_name(), "account deleted");
         Ok(audit::respond(
             pb::DeleteAccountResponse {
-                receipt: Some(convert::receipt(receipt)),
+                receipt: Some(receipt),
             },
             subject,
             request_id,
@@ -898,7 +898,7 @@ fn rights_refusal(status: &Status) -> IdentityError {
                     .any(|v| v.field == "client_reference")
             }) =>
         {
-            IdentityError::RequestIdReused
+            IdentityError::Receipt(ReceiptError::Reused)
         }
         code => {
             tracing::error!(?code, "the rights service refused an account deletion");

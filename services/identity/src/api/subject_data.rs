@@ -6,7 +6,7 @@ use pdm_proto::subject::v1::{
     self as pb, RetentionTrigger, subject_data_service_server::SubjectDataService,
 };
 use pdm_runtime::{
-    FieldViolations, SubjectId, audit, convert::from_timestamp, ids::check_request_id,
+    FieldViolations, SubjectId, audit, convert::from_timestamp, erasure, ids::check_request_id,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -54,18 +54,11 @@ impl SubjectDataService for IdentityApi {
         &self,
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
-        let r = request.get_ref();
-        let mut v = FieldViolations::new();
-        let request_id = v.check("request_id", check_request_id(&r.request_id));
-        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
-        v.finish()?;
-        let (Some(request_id), Some(subject)) = (request_id, subject) else {
-            return Err(IdentityError::Internal("validated erasure incomplete").into());
-        };
+        let (request_id, subject) = erasure::erase_request(request.get_ref())?;
         let receipt = self
             .store
             .erase(
-                request_id,
+                &request_id,
                 &subject.to_string(),
                 crate::store::FAN_OUT_REASON,
                 self.clock.now(),
@@ -74,7 +67,7 @@ impl SubjectDataService for IdentityApi {
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
             pb::EraseSubjectResponse {
-                receipt: Some(convert::receipt(receipt)),
+                receipt: Some(receipt),
             },
             subject.to_string(),
             request_id,

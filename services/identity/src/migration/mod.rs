@@ -7,6 +7,7 @@ mod m20261203_000001_create_subject_links;
 mod m20261203_000002_add_special_categories;
 mod m20261203_000003_add_account_organisation;
 mod m20261203_000004_billing_archive_without_expiry;
+mod m20261205_000001_shared_erasure_receipts;
 
 /// Runs the identity migrations (and the shared subject-key table).
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_add_special_categories::Migration),
             Box::new(m20261203_000003_add_account_organisation::Migration),
             Box::new(m20261203_000004_billing_archive_without_expiry::Migration),
+            Box::new(m20261205_000001_shared_erasure_receipts::Migration),
         ]
     }
 }

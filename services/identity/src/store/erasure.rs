@@ -6,18 +6,24 @@
 //! before it, and an erasure needs no answer from retention to complete).
 
 use chrono::{DateTime, Utc};
-use pdm_proto::common::v1::LegalBasis;
+use pdm_proto::{
+    common::v1::LegalBasis,
+    subject::v1::{ErasedItem, ErasureReceipt, RetainedItem},
+};
+use pdm_runtime::{
+    convert::timestamp,
+    erasure::{Receipts, hex_ref},
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
 };
-use serde::{Deserialize, Serialize};
 
 use super::{
     Store,
     billing::open_billing,
     entities::{
-        account, billing_archive, billing_contact, erasure, login_throttle, profile_photo, session,
-        subject_link, support_ticket, ticket_attachment,
+        account, billing_archive, billing_contact, deletion_reason, login_throttle, profile_photo,
+        session, subject_link, support_ticket, ticket_attachment,
     },
 };
 use crate::{
@@ -40,13 +46,12 @@ const BILLING_KEPT: &str = "billing records are kept for tax and accounting law 
                                 retention policy billing.record (the retention schedule gives \
                                 the date)";
 
-/// What an erasure did. Stored without the subject id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What an erasure did (stored as the mesh's `ErasureReceipt`, without the subject id).
+#[derive(Debug, Clone)]
 pub struct Receipt {
     /// Request id.
     pub request_id: String,
-    /// Subject id (not stored).
-    #[serde(skip)]
+    /// Subject id.
     pub subject_id: String,
     /// `(category, count)` erased.
     pub erased: Vec<(String, u64)>,
@@ -61,17 +66,49 @@ pub struct Receipt {
 }
 
 /// Records kept after an erasure.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Retained {
     /// Category.
     pub category: String,
     /// Legal basis (proto enum name).
     pub legal_basis: String,
     /// Why, in words. No date: the retention service's schedule has it, from its policy
-    /// in force (receipts stored with a date before it moved there drop it on reading).
+    /// in force.
     pub reason: String,
     /// How many.
     pub count: u64,
+}
+
+impl Receipt {
+    /// The mesh's receipt.
+    pub fn into_proto(self) -> ErasureReceipt {
+        ErasureReceipt {
+            request_id: self.request_id,
+            subject_id: self.subject_id,
+            service: crate::NAME.to_owned(),
+            erased: self
+                .erased
+                .into_iter()
+                .map(|(category, count)| ErasedItem { category, count })
+                .collect(),
+            retained: self
+                .retained
+                .into_iter()
+                .map(|k| RetainedItem {
+                    category: k.category,
+                    legal_basis: LegalBasis::from_str_name(&k.legal_basis)
+                        .unwrap_or(LegalBasis::Unspecified) as i32,
+                    reason: k.reason,
+                    // The date is the retention schedule's (policy billing.record in force).
+                    retain_until: None,
+                    count: k.count,
+                })
+                .collect(),
+            completed_at: Some(timestamp(self.completed_at)),
+            key_destroyed: self.key_destroyed,
+            key_backups_gone_by: self.key_backups_gone_by.map(timestamp),
+        }
+    }
 }
 
 impl Store {
@@ -82,13 +119,13 @@ impl Store {
         if reason == FAN_OUT_REASON {
             return Ok(());
         }
-        erasure::Entity::update_many()
+        deletion_reason::Entity::update_many()
             .col_expr(
-                erasure::Column::Reason,
+                deletion_reason::Column::Reason,
                 sea_orm::sea_query::Expr::value(reason.to_owned()),
             )
-            .filter(erasure::Column::RequestId.eq(request_id))
-            .filter(erasure::Column::Reason.eq(FAN_OUT_REASON))
+            .filter(deletion_reason::Column::RequestId.eq(request_id))
+            .filter(deletion_reason::Column::Reason.eq(FAN_OUT_REASON))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -101,12 +138,11 @@ impl Store {
         subject: &str,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Receipt> {
-        let subject_ref = self.subject_ref(subject);
-        if let Some(done) = self
-            .previous_erasure(request_id, subject, &subject_ref)
-            .await?
-        {
+    ) -> Result<ErasureReceipt> {
+        let blind = self.subject_ref(subject);
+        let subject_ref = hex_ref(&blind);
+        let receipts = Receipts::new(self.db.clone());
+        if let Some(done) = receipts.find(request_id, subject, &subject_ref).await? {
             // A retry after a crash between the commit and the key's destruction.
             self.keys.destroy(subject).await?;
             self.keep_reason(request_id, reason).await?;
@@ -114,29 +150,25 @@ impl Store {
         }
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         let receipt = self
-            .erase_in(&txn, request_id, subject, &subject_ref, now)
-            .await?;
-        let stored = erasure::ActiveModel {
-            request_id: Set(request_id.to_owned()),
-            subject_ref: Set(subject_ref.clone()),
-            receipt: Set(serde_json::to_string(&receipt)
-                .map_err(|_| IdentityError::Internal("receipt encoding"))?),
-            reason: Set(reason.to_owned()),
-            completed_at: Set(now),
-        };
-        match erasure::Entity::insert(stored).exec(&txn).await {
-            Ok(_) => txn.commit().await?,
+            .erase_in(&txn, request_id, subject, &blind, now)
+            .await?
+            .into_proto();
+        if !Receipts::insert(&txn, &subject_ref, &receipt, now).await? {
             // The same request ran concurrently and finished first: answer with its receipt.
-            Err(e) if pdm_runtime::error::is_unique_violation(&e) => {
-                drop(txn);
-                self.keep_reason(request_id, reason).await?;
-                return self
-                    .previous_erasure(request_id, subject, &subject_ref)
-                    .await?
-                    .ok_or(IdentityError::Internal("erasure receipt vanished"));
-            }
-            Err(e) => return Err(e.into()),
+            txn.rollback().await?;
+            self.keep_reason(request_id, reason).await?;
+            return receipts
+                .find(request_id, subject, &subject_ref)
+                .await?
+                .ok_or(IdentityError::Internal("erasure receipt vanished"));
         }
+        deletion_reason::Entity::insert(deletion_reason::ActiveModel {
+            request_id: Set(request_id.to_owned()),
+            reason: Set(reason.to_owned()),
+        })
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
         // The key store is another database: the key goes once the rows are gone (the
         // billing archive needed it), and a retry of this request destroys it if a crash
         // came in between.
@@ -145,35 +177,16 @@ impl Store {
     }
 
     /// The receipt of an erasure already done under `request_id` for `subject`, if any;
-    /// `RequestIdReused` when the id was used for another subject.
+    /// `ReceiptError::Reused` when the id was used for another subject.
     pub async fn erasure_receipt(
         &self,
         request_id: &str,
         subject: &str,
-    ) -> Result<Option<Receipt>> {
-        self.previous_erasure(request_id, subject, &self.subject_ref(subject))
-            .await
-    }
-
-    async fn previous_erasure(
-        &self,
-        request_id: &str,
-        subject: &str,
-        subject_ref: &[u8],
-    ) -> Result<Option<Receipt>> {
-        let Some(row) = erasure::Entity::find_by_id(request_id.to_owned())
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if row.subject_ref != subject_ref {
-            return Err(IdentityError::RequestIdReused);
-        }
-        let mut receipt: Receipt = serde_json::from_str(&row.receipt)
-            .map_err(|_| IdentityError::Internal("receipt decoding"))?;
-        receipt.subject_id = subject.to_owned();
-        Ok(Some(receipt))
+    ) -> Result<Option<ErasureReceipt>> {
+        let subject_ref = hex_ref(&self.subject_ref(subject));
+        Ok(Receipts::new(self.db.clone())
+            .find(request_id, subject, &subject_ref)
+            .await?)
     }
 
     async fn erase_in(

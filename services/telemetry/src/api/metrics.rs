@@ -35,6 +35,7 @@ pub fn refusal_label(err: &TelemetryError) -> &'static str {
         TelemetryError::IdentityUnavailable => "identity_unavailable",
         TelemetryError::ErasedMeanwhile(_) => "erased_meanwhile",
         TelemetryError::Db(_)
+        | TelemetryError::Receipt(_)
         | TelemetryError::Keys(_)
         | TelemetryError::Crypto(_)
         | TelemetryError::Internal(_) => "error",

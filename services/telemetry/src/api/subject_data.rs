@@ -2,10 +2,9 @@
 //! subject's events from one query; erasure destroys the key at once (every row becomes
 //! unreadable) and deletes the rows in the background; aggregates stay.
 
-use pdm_runtime::audit;
+use pdm_runtime::{audit, erasure};
 use std::pin::Pin;
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use pdm_proto::{
     common::v1::LegalBasis,
     subject::v1::{self as pb, subject_data_service_server::SubjectDataService},
@@ -15,7 +14,6 @@ use pdm_runtime::{
     convert::{from_timestamp, json_to_struct, timestamp},
     ids::check_request_id,
 };
-use prost::Message;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
@@ -145,29 +143,10 @@ impl TelemetryApi {
     }
 
     async fn erase(&self, request_id: &str, subject: &str) -> Result<pb::ErasureReceipt> {
-        let subject_ref: String = self
-            .inner
-            .store
-            .subject_hash(subject)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if let Some((stored_ref, encoded)) = self.inner.store.erasure(request_id).await? {
-            if stored_ref != subject_ref {
-                return Err(TelemetryError::Invalid(pdm_runtime::error::invalid_field(
-                    "request_id",
-                    "already used for another subject",
-                )));
-            }
-            let bytes = STANDARD
-                .decode(encoded)
-                .map_err(|_| TelemetryError::Internal("receipt decoding"))?;
-            let receipt = pb::ErasureReceipt::decode(bytes.as_slice())
-                .map_err(|_| TelemetryError::Internal("receipt decoding"))?;
-            return Ok(pb::ErasureReceipt {
-                subject_id: subject.to_owned(),
-                ..receipt
-            });
+        let subject_ref = erasure::hex_ref(&self.inner.store.subject_hash(subject));
+        let receipts = self.inner.store.receipts();
+        if let Some(done) = receipts.find(request_id, subject, &subject_ref).await? {
+            return Ok(done);
         }
         let now = self.inner.clock.now();
         let (key_destroyed, crashes) = self.inner.store.erase_now(subject, now).await?;
@@ -201,7 +180,7 @@ impl TelemetryApi {
         }
         let receipt = pb::ErasureReceipt {
             request_id: request_id.to_owned(),
-            subject_id: String::new(),
+            subject_id: subject.to_owned(),
             service: SERVICE.to_owned(),
             erased,
             retained: vec![pb::RetainedItem {
@@ -218,18 +197,11 @@ impl TelemetryApi {
             key_backups_gone_by: key_destroyed
                 .then(|| timestamp(self.inner.store.keys().backups_gone_by(now))),
         };
-        let encoded = STANDARD.encode(receipt.encode_to_vec());
-        self.inner
-            .store
-            .save_erasure(request_id, &subject_ref, &encoded, now)
-            .await?;
+        let receipt = receipts.keep(&subject_ref, receipt, now).await?;
         // Only now: a large background deletion competing with this call's own writes
         // would make erasure time grow with the subject's volume.
         self.inner.erasures.notify_one();
-        Ok(pb::ErasureReceipt {
-            subject_id: subject.to_owned(),
-            ..receipt
-        })
+        Ok(receipt)
     }
 }
 
@@ -276,15 +248,8 @@ impl SubjectDataService for TelemetryApi {
         &self,
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
-        let r = request.get_ref();
-        let mut v = FieldViolations::new();
-        let request_id = v.check("request_id", check_request_id(&r.request_id));
-        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
-        v.finish()?;
-        let (Some(request_id), Some(subject)) = (request_id, subject) else {
-            return Err(TelemetryError::Internal("validated erasure incomplete").into());
-        };
-        let receipt = self.erase(request_id, &subject.to_string()).await?;
+        let (request_id, subject) = erasure::erase_request(request.get_ref())?;
+        let receipt = self.erase(&request_id, &subject.to_string()).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
             pb::EraseSubjectResponse {

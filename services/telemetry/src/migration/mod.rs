@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(pdm_crypto::migration::CreateSubjectKeys),
             Box::new(m20261129_000001_create_telemetry_tables::Migration),
             Box::new(m20261203_000001_people_and_tracking_choices::Migration),
+            Box::new(pdm_runtime::erasure::CreateErasureReceipts),
         ]
     }
 }

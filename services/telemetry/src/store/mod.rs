@@ -59,6 +59,11 @@ impl Store {
         &self.keys
     }
 
+    /// The erasure receipts (`erasures`).
+    pub fn receipts(&self) -> pdm_runtime::erasure::Receipts {
+        pdm_runtime::erasure::Receipts::new(self.db.clone())
+    }
+
     fn postgres(&self) -> bool {
         self.db.get_database_backend() == DatabaseBackend::Postgres
     }

@@ -1,5 +1,5 @@
 //! Per-subject state: suppression after erasure, restriction, the background erasure
-//! queue, erasure receipts; crash reports and aggregates.
+//! queue; crash reports and aggregates.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::{
     Store,
-    entities::{aggregate, crash, erasure, erasure_queue, restriction, suppression},
+    entities::{aggregate, crash, erasure_queue, restriction, suppression},
 };
 use crate::error::{Result, TelemetryError};
 
@@ -228,34 +228,6 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
-    }
-
-    /// The stored receipt of an erasure request: `(subject ref, encoded receipt)`.
-    pub async fn erasure(&self, request_id: &str) -> Result<Option<(String, String)>> {
-        let row = erasure::Entity::find_by_id(request_id.to_owned())
-            .one(&self.db)
-            .await?;
-        Ok(row.map(|r| (r.subject_ref, r.receipt)))
-    }
-
-    /// Stores a receipt; `false` if the request id was stored meanwhile.
-    pub async fn save_erasure(
-        &self,
-        request_id: &str,
-        subject_ref: &str,
-        receipt: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let result = erasure::Entity::insert(erasure::ActiveModel {
-            request_id: Set(request_id.to_owned()),
-            subject_ref: Set(subject_ref.to_owned()),
-            receipt: Set(receipt.to_owned()),
-            completed_at: Set(now),
-        })
-        .on_conflict_do_nothing()
-        .exec(&self.db)
-        .await?;
-        Ok(!matches!(result, sea_orm::TryInsertResult::Conflicted))
     }
 
     /// Stores a crash report; refuses (storing nothing) if its subject was erased

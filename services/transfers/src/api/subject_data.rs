@@ -1,10 +1,9 @@
 //! `pdm.subject.v1.SubjectDataService` for the transfers service: the subject's transfer
 //! log entries and recipients; erasure pseudonymises the log (a legal record).
 
-use pdm_runtime::audit;
+use pdm_runtime::{audit, erasure};
 use std::pin::Pin;
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use pdm_proto::{
     common::v1::LegalBasis,
     subject::v1::{self as pb, subject_data_service_server::SubjectDataService},
@@ -14,7 +13,6 @@ use pdm_runtime::{
     convert::{from_timestamp, json_to_struct, timestamp},
     ids::check_request_id,
 };
-use prost::Message;
 use serde_json::json;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -114,18 +112,16 @@ impl TransfersApi {
 
     async fn erase(&self, request_id: &str, subject: &str) -> Result<pb::ErasureReceipt> {
         let pseudonym = self.pseudonym(subject);
-        if let Some(receipt) = self
-            .previous_erasure(request_id, subject, &pseudonym)
-            .await?
-        {
-            return Ok(receipt);
+        let receipts = self.store.receipts();
+        if let Some(done) = receipts.find(request_id, subject, &pseudonym).await? {
+            return Ok(done);
         }
         let now = self.clock.now();
         let changed = self.store.pseudonymise(subject, &pseudonym).await?;
         let kept = self.store.pseudonymised_count(&pseudonym).await?;
         let receipt = pb::ErasureReceipt {
             request_id: request_id.to_owned(),
-            subject_id: String::new(),
+            subject_id: subject.to_owned(),
             service: SERVICE.to_owned(),
             erased: if changed > 0 {
                 vec![pb::ErasedItem {
@@ -152,47 +148,7 @@ impl TransfersApi {
             key_destroyed: false,
             key_backups_gone_by: None,
         };
-        let encoded = STANDARD.encode(receipt.encode_to_vec());
-        if !self
-            .store
-            .save_erasure(request_id, &pseudonym, &encoded, now)
-            .await?
-        {
-            return self
-                .previous_erasure(request_id, subject, &pseudonym)
-                .await?
-                .ok_or(TransfersError::Internal("erasure receipt vanished"));
-        }
-        Ok(pb::ErasureReceipt {
-            subject_id: subject.to_owned(),
-            ..receipt
-        })
-    }
-
-    async fn previous_erasure(
-        &self,
-        request_id: &str,
-        subject: &str,
-        pseudonym: &str,
-    ) -> Result<Option<pb::ErasureReceipt>> {
-        let Some((stored_ref, encoded)) = self.store.erasure(request_id).await? else {
-            return Ok(None);
-        };
-        if stored_ref != pseudonym {
-            return Err(TransfersError::Invalid(pdm_runtime::error::invalid_field(
-                "request_id",
-                "already used for another subject",
-            )));
-        }
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| TransfersError::Internal("receipt decoding"))?;
-        let receipt = pb::ErasureReceipt::decode(bytes.as_slice())
-            .map_err(|_| TransfersError::Internal("receipt decoding"))?;
-        Ok(Some(pb::ErasureReceipt {
-            subject_id: subject.to_owned(),
-            ..receipt
-        }))
+        Ok(receipts.keep(&pseudonym, receipt, now).await?)
     }
 }
 
@@ -232,13 +188,9 @@ impl SubjectDataService for TransfersApi {
         &self,
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
-        let r = request.get_ref();
-        let mut v = FieldViolations::new();
-        let request_id = v.check("request_id", check_request_id(&r.request_id));
-        let subject = v.check("subject_id", r.subject_id.parse::<SubjectId>());
-        v.finish()?;
-        let (request_id, subject) = (checked(request_id)?, checked(subject)?.to_string());
-        let receipt = self.erase(request_id, &subject).await?;
+        let (request_id, subject) = erasure::erase_request(request.get_ref())?;
+        let subject = subject.to_string();
+        let receipt = self.erase(&request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
             pb::EraseSubjectResponse {

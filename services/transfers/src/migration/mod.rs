@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_transfers_tables::Migration),
             Box::new(m20261203_000001_add_legal_orders::Migration),
+            Box::new(pdm_runtime::erasure::CreateErasureReceipts),
         ]
     }
 }

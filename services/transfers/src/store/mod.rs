@@ -1,15 +1,16 @@
-//! Persistence: the register, mechanisms, the transfer log and erasure receipts.
+//! Persistence: the register, mechanisms and the transfer log (erasure receipts are the
+//! mesh's, `pdm_runtime::erasure`).
 
 pub mod entities;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use crate::error::Result;
-use entities::{erasure, mechanism, recipient, transfer_log};
+use entities::{mechanism, recipient, transfer_log};
 
 /// A page of the log.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +41,11 @@ impl Store {
     /// A store over a migrated database.
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
+    }
+
+    /// The erasure receipts (`erasures`).
+    pub fn receipts(&self) -> pdm_runtime::erasure::Receipts {
+        pdm_runtime::erasure::Receipts::new(self.db.clone())
     }
 
     /// Creates or updates a recipient by key; returns it and whether it was created.
@@ -197,34 +203,6 @@ impl Store {
             .filter(transfer_log::Column::SubjectId.eq(pseudonym))
             .count(&self.db)
             .await?)
-    }
-
-    /// The stored receipt of an erasure request: `(subject pseudonym, encoded receipt)`.
-    pub async fn erasure(&self, request_id: &str) -> Result<Option<(String, String)>> {
-        let row = erasure::Entity::find_by_id(request_id.to_owned())
-            .one(&self.db)
-            .await?;
-        Ok(row.map(|r| (r.subject_ref, r.receipt)))
-    }
-
-    /// Stores a receipt; `false` if the request id was stored meanwhile.
-    pub async fn save_erasure(
-        &self,
-        request_id: &str,
-        pseudonym: &str,
-        receipt: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let result = erasure::Entity::insert(erasure::ActiveModel {
-            request_id: Set(request_id.to_owned()),
-            subject_ref: Set(pseudonym.to_owned()),
-            receipt: Set(receipt.to_owned()),
-            completed_at: Set(now),
-        })
-        .on_conflict_do_nothing()
-        .exec(&self.db)
-        .await?;
-        Ok(!matches!(result, sea_orm::TryInsertResult::Conflicted))
     }
 
     /// Deletes log entries decided before `cutoff`, except those naming a held subject

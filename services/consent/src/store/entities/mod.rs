@@ -1,6 +1,5 @@
 //! sea-orm entities of the consent schema (see `migration/`).
 
 pub mod consent_event;
-pub mod erasure;
 pub mod subject;
 pub mod unsubscribe_link;

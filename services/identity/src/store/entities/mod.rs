@@ -3,7 +3,7 @@
 pub mod account;
 pub mod billing_archive;
 pub mod billing_contact;
-pub mod erasure;
+pub mod deletion_reason;
 pub mod login_throttle;
 pub mod profile_photo;
 pub mod session;

@@ -4,7 +4,6 @@
 pub mod aggregate;
 pub mod batch;
 pub mod crash;
-pub mod erasure;
 pub mod erasure_queue;
 pub mod restriction;
 pub mod suppression;

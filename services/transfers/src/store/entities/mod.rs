@@ -1,6 +1,5 @@
 //! sea-orm entities of the transfers schema (see `migration/`).
 
-pub mod erasure;
 pub mod mechanism;
 pub mod recipient;
 pub mod transfer_log;
