@@ -8,11 +8,11 @@ use pdm_runtime::{
     ServiceContext, Settings, SystemClock, client,
     db::DatabaseTarget,
     keys::{self, KekSource},
-    security::{self, Security},
+    security::Security,
     shutdown,
     telemetry::{self, ServiceIdentity},
-    tls::identity::Caller,
 };
+use pdm_tls::identity::Caller;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +45,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
 
     if settings.tls.enabled {
         let dir = settings.tls.dir(&settings.data_dir);
-        let written = security::init_certificates(
+        let written = pdm_dev_pki::init_certificates(
             &dir,
             &settings.tls.trust_domain,
             &settings.tls.namespace,
@@ -85,7 +85,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     // Whichever way this function returns, the endpoint stops with it.
     let _metrics_guard = metrics_stop.clone().drop_guard();
     if let Some(listener) = metrics {
-        tokio::spawn(pdm_runtime::metrics::serve(
+        tokio::spawn(pdm_metrics::serve(
             listener,
             metrics_stop.clone().cancelled_owned(),
         ));
@@ -222,13 +222,13 @@ fn banner(
     if let Some((_, addr)) = addrs.iter().find(|(n, _)| *n == "identity") {
         let flags = if settings.tls.enabled {
             let dir = settings.tls.dir(&settings.data_dir);
-            let (cert, key) = pdm_runtime::tls::pki::paths(
+            let (cert, key) = pdm_tls::layout::paths(
                 &dir,
                 &Caller::Client(crate::admin::certs::DEMO_CLIENT.to_owned()),
             );
             format!(
                 "-cacert {} -cert {} -key {}",
-                pdm_runtime::tls::pki::ca_path(&dir).display(),
+                pdm_tls::layout::ca_path(&dir).display(),
                 cert.display(),
                 key.display()
             )

@@ -13,8 +13,9 @@ use pdm_proto::{
     consent::v1::{CheckProcessingRequest, consent_service_client::ConsentServiceClient},
     identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient},
 };
-use pdm_runtime::{sea_orm::ConnectionTrait, tls::identity::Caller};
+use pdm_runtime::sea_orm::ConnectionTrait;
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_tls::identity::Caller;
 use tonic::{Code, transport::Channel};
 
 const LIMIT: Duration = Duration::from_secs(10);

@@ -22,9 +22,9 @@ use pdm_runtime::{
         ConnectionTrait, DatabaseConnection,
         sea_query::{Expr, ExprTrait, Query},
     },
-    tls::identity::Caller,
 };
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_tls::identity::Caller;
 use tonic::transport::Channel;
 
 const LIMIT: Duration = Duration::from_secs(20);

@@ -14,8 +14,8 @@ use std::{
 use pdm_proto::identity::v1::{
     AuthenticateRequest, GetAccountRequest, identity_service_client::IdentityServiceClient,
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{Backend, TestDatabase, fake::Person};
+use pdm_tls::identity::Caller;
 use tonic::{Code, transport::Endpoint};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::Context as _;
 use chrono::{TimeZone, Utc};
+use pdm_metrics::CONTENT_TYPE;
 use pdm_proto::{
     common::v1::Region,
     consent::v1::{CheckProcessingRequest, Reason},
@@ -21,10 +22,9 @@ use pdm_proto::{
     subject::v1::{EraseSubjectRequest, subject_data_service_client::SubjectDataServiceClient},
     telemetry::v1::{self as telemetry, DropReason, EventKind},
 };
-use pdm_runtime::{
-    Clock, ManualClock, convert::timestamp, metrics::CONTENT_TYPE, tls::identity::Caller,
-};
+use pdm_runtime::{Clock, ManualClock, convert::timestamp};
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_tls::identity::Caller;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -44,10 +44,7 @@ impl Endpoint {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
-        tokio::spawn(pdm_runtime::metrics::serve(
-            listener,
-            stop.clone().cancelled_owned(),
-        ));
+        tokio::spawn(pdm_metrics::serve(listener, stop.clone().cancelled_owned()));
         Ok(Self { addr, stop })
     }
 
@@ -657,5 +654,41 @@ async fn the_endpoint_answers_get_metrics_only() -> anyhow::Result<()> {
     })
     .await;
     assert!(refused.is_ok(), "still listening after the stop");
+    Ok(())
+}
+
+/// Every series the Grafana dashboard reads is declared once the services start, before
+/// any of them counted anything: each service registers the families it owns (the
+/// metrics crate names none).
+#[tokio::test]
+async fn every_dashboard_series_is_declared_by_the_services_that_own_it() -> anyhow::Result<()> {
+    let endpoint = Endpoint::start().await?;
+    let clock = ManualClock::new(Utc::now());
+    let _mesh = mesh(&clock).await?;
+    let text = endpoint.scrape().await?.text;
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s/dashboards/pdm.json"),
+    )?;
+    let mut names: Vec<&str> = dashboard
+        .split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+        .filter(|word| word.starts_with("pdm_") && !word.ends_with('_'))
+        .map(|name| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name)
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 7, "{names:?}");
+    names.push("pdm_background_job_failures_total");
+    for name in names {
+        assert_eq!(
+            text.matches(&format!("# TYPE {name} ")).count(),
+            1,
+            "{name} is not declared once: {text}"
+        );
+    }
     Ok(())
 }

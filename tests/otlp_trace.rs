@@ -37,10 +37,10 @@ use pdm_rights::Rights;
 use pdm_runtime::{
     client::{TracedChannel, channel_with},
     telemetry::TelemetryGuard,
-    tls::identity::Caller,
 };
 use pdm_telemetry::Telemetry;
 use pdm_testkit::{Mesh, TEST_CLIENT, TestMesh};
+use pdm_tls::identity::Caller;
 use pdm_transfers::Transfers;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};

@@ -3,6 +3,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
+use pdm_dev_pki::{Authority, service_dns_names, write_identity};
 use pdm_proto::{
     consent::v1::{
         CheckProcessingRequest, GetLedgerPositionRequest, ListPurposesRequest,
@@ -13,16 +14,9 @@ use pdm_proto::{
     },
     subject::v1::{EraseSubjectRequest, subject_data_service_client::SubjectDataServiceClient},
 };
-use pdm_runtime::{
-    client::plain_channel_with,
-    security,
-    tls::{
-        config::Reloading,
-        identity::Caller,
-        pki::{self, Authority},
-    },
-};
+use pdm_runtime::client::plain_channel_with;
 use pdm_testkit::{Mesh, TestMesh, client_tls, eventually, fake::Person};
+use pdm_tls::{config::Reloading, identity::Caller, layout};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use tonic::{Code, transport::Channel};
@@ -79,7 +73,7 @@ async fn a_client_without_a_certificate_is_refused_at_the_handshake() -> anyhow:
     // It trusts the mesh's CA, but has no certificate of its own to show.
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(&pki::ca_path(&mesh.certificate_dir()))?)
+        .with_root_certificates(roots(&layout::ca_path(&mesh.certificate_dir()))?)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let refused = health(channel(&mesh, "identity", Reloading::fixed(config))?).await;
@@ -103,12 +97,12 @@ async fn a_certificate_from_another_ca_is_refused() -> anyhow::Result<()> {
     // trust; the client itself trusts the mesh's CA, so only the server can refuse.
     let dir = tempfile::tempdir()?;
     std::fs::copy(
-        pki::ca_path(&mesh.certificate_dir()),
-        pki::ca_path(dir.path()),
+        layout::ca_path(&mesh.certificate_dir()),
+        layout::ca_path(dir.path()),
     )?;
     let impostor = Authority::new("pdm.local", "someone else's CA")?;
     let rights = Caller::Service("rights".to_owned());
-    security::write_identity(dir.path(), &impostor, &rights, &[])?;
+    write_identity(dir.path(), &impostor, &rights, &[])?;
     let refused = health(channel(
         &mesh,
         "identity",
@@ -284,14 +278,14 @@ async fn health_becomes(
 async fn certificates_rotated_on_disk_are_used_without_a_restart() -> anyhow::Result<()> {
     let mesh = mesh().await?;
     let dir = mesh.certificate_dir();
-    let ca = pki::ca_path(&dir);
+    let ca = layout::ca_path(&dir);
     let old_ca = std::fs::read_to_string(&ca)?;
     let new = Authority::new("pdm.local", "pdm rotated CA")?;
     // A client of the new CA alone, trusting only the new CA.
     let client_dir = tempfile::tempdir()?;
-    std::fs::write(pki::ca_path(client_dir.path()), &new.cert)?;
+    std::fs::write(layout::ca_path(client_dir.path()), &new.cert)?;
     let billing = Caller::Client("billing".to_owned());
-    security::write_identity(client_dir.path(), &new, &billing, &[])?;
+    write_identity(client_dir.path(), &new, &billing, &[])?;
     let new_client = || channel(&mesh, "consent", client_tls(client_dir.path(), &billing)?);
     assert!(
         health(new_client()?).await.is_err(),
@@ -301,8 +295,8 @@ async fn certificates_rotated_on_disk_are_used_without_a_restart() -> anyhow::Re
     // Step one: trust both CAs and re-issue every service certificate from the new one.
     std::fs::write(&ca, format!("{old_ca}{}", new.cert))?;
     for service in ["identity", "consent"] {
-        let names = pki::service_dns_names(service, "pdm");
-        security::write_identity(&dir, &new, &Caller::Service(service.to_owned()), &names)?;
+        let names = service_dns_names(service, "pdm");
+        write_identity(&dir, &new, &Caller::Service(service.to_owned()), &names)?;
     }
     health_becomes("the new CA trusted", true, new_client).await?;
     // Services still reach each other (consent asks identity for regions).
@@ -312,14 +306,14 @@ async fn certificates_rotated_on_disk_are_used_without_a_restart() -> anyhow::Re
     // Step two: retire the old CA; a client certificate it issued is refused from now on.
     std::fs::write(&ca, &new.cert)?;
     let old_client_dir = tempfile::tempdir()?;
-    std::fs::write(pki::ca_path(old_client_dir.path()), &new.cert)?;
+    std::fs::write(layout::ca_path(old_client_dir.path()), &new.cert)?;
     std::fs::copy(
-        pki::paths(&dir, &Caller::Admin).0,
-        pki::paths(old_client_dir.path(), &Caller::Admin).0,
+        layout::paths(&dir, &Caller::Admin).0,
+        layout::paths(old_client_dir.path(), &Caller::Admin).0,
     )?;
     std::fs::copy(
-        pki::paths(&dir, &Caller::Admin).1,
-        pki::paths(old_client_dir.path(), &Caller::Admin).1,
+        layout::paths(&dir, &Caller::Admin).1,
+        layout::paths(old_client_dir.path(), &Caller::Admin).1,
     )?;
     health_becomes("the old CA retired", false, || {
         channel(

@@ -12,8 +12,8 @@ use opentelemetry::{
 };
 use pdm_identity::Identity;
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{Mesh, TEST_CLIENT, TestMesh, fake::Person};
+use pdm_tls::identity::Caller;
 use support::{call_end_of_trace, lines_of_trace, random_trace_id, traceparent};
 use tonic::{Code, Request};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};

@@ -110,7 +110,7 @@ async fn measure(
             mesh: &mesh,
             rights: RightsServiceClient::new(mesh.channel("rights")),
             team: RightsServiceClient::new(
-                mesh.channel_as("rights", &pdm_runtime::tls::identity::Caller::Admin)?,
+                mesh.channel_as("rights", &pdm_tls::identity::Caller::Admin)?,
             ),
             telemetry: TelemetryServiceClient::new(mesh.channel("telemetry")),
             pool: pool.get_postgres_connection_pool().clone(),

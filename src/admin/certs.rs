@@ -1,7 +1,7 @@
 //! `pdm certs`: the development PKI for mutual TLS.
 
 use clap::Subcommand;
-use pdm_runtime::{Settings, security};
+use pdm_runtime::Settings;
 
 use crate::catalogue;
 
@@ -34,7 +34,7 @@ pub fn run(settings: &Settings, command: CertsCommand) -> anyhow::Result<()> {
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
                 .collect();
-            let written = security::init_certificates(
+            let written = pdm_dev_pki::init_certificates(
                 &dir,
                 &settings.tls.trust_domain,
                 &settings.tls.namespace,

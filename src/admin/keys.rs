@@ -229,7 +229,7 @@ async fn write_backup(
     };
     let path = dir.join(format!("keys-{service}-{}.json", now.format(TIME_FORMAT)));
     // Owner-only, like every secret pdm writes; the keys in it are still wrapped.
-    pdm_runtime::security::write_private(&path, &serde_json::to_string(&backup)?, true)?;
+    pdm_tls::layout::write_private(&path, &serde_json::to_string(&backup)?, true)?;
     Ok(path)
 }
 

@@ -13,7 +13,8 @@ pub mod transfers;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pdm_runtime::{Settings, client::TracedChannel, security::Security, tls::identity::Caller};
+use pdm_runtime::{Settings, client::TracedChannel, security::Security};
+use pdm_tls::identity::Caller;
 
 /// A channel to a service, at the endpoint the settings give for it, as the privacy
 /// team's `admin` identity (its certificate from the certificate directory).

@@ -70,6 +70,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: ConsentSettings = ctx.settings.checked()?;
+    api::metrics::register();
     let catalogue = Arc::new(Catalogue::new(&settings.purposes).map_err(anyhow::Error::msg)?);
     let identity = IdentityServiceClient::new(ctx.channel("identity")?);
     let relationships = Arc::new(Relationships::new(identity.clone()));

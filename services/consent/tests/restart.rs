@@ -14,8 +14,8 @@ use pdm_proto::{
         consent_service_client::ConsentServiceClient,
     },
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{TestMesh, assert::field_violations, fake::Person};
+use pdm_tls::identity::Caller;
 use tonic::{Streaming, transport::Channel as GrpcChannel};
 
 type Client = ConsentServiceClient<GrpcChannel>;

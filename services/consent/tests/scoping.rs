@@ -15,8 +15,8 @@ use pdm_proto::{
     },
     identity::v1::{AuthenticateRequest, identity_service_client::IdentityServiceClient},
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{Mesh, TestMesh, assert::rows, fake::Person};
+use pdm_tls::identity::Caller;
 use tonic::{metadata::MetadataValue, transport::Channel};
 
 const TEXT_HASH: &str = "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea";

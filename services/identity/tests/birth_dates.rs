@@ -9,12 +9,13 @@ use pdm_proto::{
     common::v1::Region,
     identity::v1::{self as pb, identity_service_client::IdentityServiceClient},
 };
-use pdm_runtime::{ManualClock, tls::identity::Caller};
+use pdm_runtime::ManualClock;
 use pdm_testkit::{
     TestMesh,
     assert::{contains, field_violations, raw_storage},
     fake::Person,
 };
+use pdm_tls::identity::Caller;
 use tonic::{Code, transport::Channel};
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {

@@ -8,11 +8,11 @@ use pdm_proto::{
     identity::v1::{self as pb, identity_service_client::IdentityServiceClient},
     subject::v1 as subject_pb,
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{
     TestMesh,
     fake::{self, Person},
 };
+use pdm_tls::identity::Caller;
 use tonic::{Code, transport::Channel};
 
 async fn public_profile(

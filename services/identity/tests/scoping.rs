@@ -8,8 +8,8 @@ use pdm_identity::Identity;
 use pdm_proto::identity::v1::{
     self as pb, identity_service_client::IdentityServiceClient, verify_subject_request::Credential,
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
+use pdm_tls::identity::Caller;
 use tonic::{Code, transport::Channel};
 
 fn client(mesh: &Mesh, caller: Caller) -> anyhow::Result<IdentityServiceClient<Channel>> {

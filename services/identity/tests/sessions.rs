@@ -9,15 +9,14 @@ use pdm_identity::Identity;
 use pdm_proto::identity::v1::{
     self as pb, identity_service_client::IdentityServiceClient, verify_subject_request::Credential,
 };
-use pdm_runtime::{
-    ManualClock, convert::from_timestamp, tls::identity::Caller, tonic_types::StatusExt,
-};
+use pdm_runtime::{ManualClock, convert::from_timestamp, tonic_types::StatusExt};
 use pdm_testkit::{
     Mesh, TestMesh,
     assert::{contains, field_violations, raw_storage, rows},
     fake::Person,
     start_time,
 };
+use pdm_tls::identity::Caller;
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::{Code, Status, transport::Channel};
 

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod migration;
 pub mod purge;
 pub mod settings;
@@ -73,6 +74,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let checked = ctx.settings.checked::<RetentionSettings>()?.resolve()?;
+    metrics::register();
     let max_message = ctx.settings.server.max_message_bytes;
     let mut endpoints = Vec::with_capacity(checked.services.len());
     for name in &checked.services {

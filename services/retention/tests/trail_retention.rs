@@ -14,9 +14,9 @@ use pdm_proto::audit::v1::{
 use pdm_runtime::{
     ManualClock,
     sea_orm::{ConnectionTrait, Statement},
-    tls::identity::Caller,
 };
 use pdm_testkit::{Mesh, assert::rows, eventually_every, start_time};
+use pdm_tls::identity::Caller;
 use support::{POLL, WAIT, analytics_user, count, mesh, run_purge, sign_in};
 use tonic::transport::Channel;
 

@@ -9,6 +9,7 @@ pub mod api;
 pub mod domain;
 pub mod error;
 pub mod mailbox;
+pub mod metrics;
 pub mod migration;
 pub mod outbox;
 pub mod package;
@@ -25,8 +26,7 @@ use std::sync::Arc;
 use pdm_crypto::Keyring;
 use pdm_proto::rights::v1::rights_service_server::RightsServiceServer;
 use pdm_runtime::{
-    GrpcServer, MeshService, ServiceContext, ServiceFuture, SharedClock, ShutdownSignal,
-    jobs::OnFailure, metrics,
+    GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal, jobs::OnFailure,
 };
 use tokio::{
     net::TcpListener,
@@ -71,6 +71,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: RightsSettings = ctx.settings.checked()?;
+    metrics::register();
     let peers = Peers::new(&ctx, &settings.data_services())?;
     let sink = Sink::configure(&settings, &ctx.settings)?;
 
@@ -89,7 +90,7 @@ pub async fn run(
             if adopted > 0 {
                 tracing::info!(adopted, "moved request keys into the key store");
             }
-            let _ = scrape_hook_set.set(queue_gauges(store.clone(), ctx.clock.clone()));
+            let _ = scrape_hook_set.set(metrics::queue_gauges(store.clone(), ctx.clock.clone()));
             let keyring = Keyring::new(&ctx.kek);
             let wake = Arc::new(Notify::new());
             let (changes, _) = broadcast::channel(256);
@@ -120,21 +121,4 @@ pub async fn run(
         .await;
     drop(scrape_hook);
     served
-}
-
-/// Sets `pdm_rights_requests_open` and `pdm_rights_requests_overdue` from the database
-/// before every scrape, until the hook is dropped. A failed read leaves them as they were.
-fn queue_gauges(store: Store, clock: SharedClock) -> metrics::ScrapeHook {
-    metrics::on_scrape(move || {
-        let store = store.clone();
-        let now = clock.now();
-        async move {
-            match store.queue(now).await {
-                Ok(queue) => metrics::rights_requests(queue.open, queue.overdue),
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: reading the request queue failed");
-                }
-            }
-        }
-    })
 }

@@ -11,8 +11,8 @@ use pdm_proto::{
         self as pb, Regime, RequestKind, Status, rights_service_client::RightsServiceClient,
     },
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::Mesh;
+use pdm_tls::identity::Caller;
 use support::{mesh, password, person_with_data, submit, wait_closed};
 use tonic::{Code, transport::Channel};
 

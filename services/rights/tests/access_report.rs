@@ -9,7 +9,7 @@ use pdm_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
     rights::v1::{self as pb, Regime, RequestKind},
 };
-use pdm_runtime::tls::identity::Caller;
+use pdm_tls::identity::Caller;
 use support::{download, mesh, password, person_with_data, submit, wait_closed};
 
 #[tokio::test]

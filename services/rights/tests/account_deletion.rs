@@ -14,9 +14,9 @@ use pdm_proto::{
     },
 };
 use pdm_rights::Rights;
-use pdm_runtime::tls::identity::Caller;
 use pdm_telemetry::Telemetry;
 use pdm_testkit::{TestMesh, assert::rows_where, fake::Person};
+use pdm_tls::identity::Caller;
 use pdm_transfers::Transfers;
 use tonic::Code;
 

@@ -14,8 +14,9 @@ use pdm_proto::{
         rights_service_client::RightsServiceClient,
     },
 };
-use pdm_runtime::{Clock, ManualClock, convert::timestamp, tls::identity::Caller};
+use pdm_runtime::{Clock, ManualClock, convert::timestamp};
 use pdm_testkit::{Mesh, assert::field_violations, fake::Person};
+use pdm_tls::identity::Caller;
 use support::{builder, builder_with_relay, count, relay::Relay, request, submit, wait_closed_as};
 use tonic::{Code, transport::Channel};
 

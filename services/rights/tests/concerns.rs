@@ -11,12 +11,13 @@ use chrono::{Duration, TimeZone, Utc};
 use pdm_proto::rights::v1::{
     self as pb, ConcernKind, ConcernStatus, rights_service_client::RightsServiceClient,
 };
-use pdm_runtime::{ManualClock, convert::timestamp, tls::identity::Caller};
+use pdm_runtime::{ManualClock, convert::timestamp};
 use pdm_testkit::{
     Mesh,
     assert::{field_violations, raw_storage, rows},
     captured_logs,
 };
+use pdm_tls::identity::Caller;
 use support::builder;
 use tonic::{Code, transport::Channel};
 

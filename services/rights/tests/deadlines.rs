@@ -11,8 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use pdm_proto::rights::v1::rights_service_client::RightsServiceClient;
 use pdm_proto::rights::v1::{self as pb, Regime, RequestKind, Status};
-use pdm_runtime::{ManualClock, convert::timestamp, tls::identity::Caller};
+use pdm_runtime::{ManualClock, convert::timestamp};
 use pdm_testkit::{Mesh, fake::Person};
+use pdm_tls::identity::Caller;
 use support::{builder, password, sent_message, submit, task, wait_closed, wait_for};
 use tonic::Code;
 

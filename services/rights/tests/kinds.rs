@@ -9,8 +9,8 @@ use pdm_proto::{
     identity::v1::{AuthenticateRequest, GetAccountRequest},
     rights::v1::{self as pb, Credential, Rectification, Regime, RequestKind, Status, credential},
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{assert::field_violations, fake::Person};
+use pdm_tls::identity::Caller;
 use support::{
     DATA_SERVICES, disclose, download, mesh, operator, person_with_data, request, submit,
     submit_as, task, wait_closed, wait_closed_as,

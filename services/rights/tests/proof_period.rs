@@ -148,7 +148,7 @@ async fn a_request_past_its_proof_period_keeps_only_kind_dates_and_outcome() -> 
     // What proves the request was answered stays, and the privacy team still reads it
     // (the client that submitted it is forgotten with the rest).
     let shown = pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
-        mesh.channel_as("rights", &pdm_runtime::tls::identity::Caller::Admin)?,
+        mesh.channel_as("rights", &pdm_tls::identity::Caller::Admin)?,
     )
     .get_request(pb::GetRequestRequest {
         request_id: old.request_id.clone(),
@@ -180,7 +180,7 @@ fn as_admin(
     RightsServiceClient<tonic::transport::Channel>,
     RetentionServiceClient<tonic::transport::Channel>,
 )> {
-    let admin = pdm_runtime::tls::identity::Caller::Admin;
+    let admin = pdm_tls::identity::Caller::Admin;
     Ok((
         RightsServiceClient::new(mesh.channel_as("rights", &admin)?),
         RetentionServiceClient::new(mesh.channel_as("retention", &admin)?),
@@ -338,7 +338,7 @@ async fn rights_own_access_trail_keeps_each_access_for_eight_years() -> anyhow::
     )
     .await?;
     let verified = pdm_proto::audit::v1::audit_service_client::AuditServiceClient::new(
-        mesh.channel_as("rights", &pdm_runtime::tls::identity::Caller::Admin)?,
+        mesh.channel_as("rights", &pdm_tls::identity::Caller::Admin)?,
     )
     .verify_access_log(pdm_proto::audit::v1::VerifyAccessLogRequest::default())
     .await?

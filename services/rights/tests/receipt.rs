@@ -7,11 +7,12 @@ mod support;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use pdm_proto::rights::v1::{self as pb, Regime, RequestKind};
-use pdm_runtime::{ManualClock, convert::timestamp, tls::identity::Caller};
+use pdm_runtime::{ManualClock, convert::timestamp};
 use pdm_testkit::{
     assert::{field_violations, rows},
     fake::Person,
 };
+use pdm_tls::identity::Caller;
 use support::{builder, operator, submit_as};
 
 #[tokio::test]

@@ -9,8 +9,8 @@ mod support;
 use pdm_proto::rights::v1::{
     self as pb, Regime, RequestKind, Status, rights_service_client::RightsServiceClient,
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{Mesh, assert::field_violations};
+use pdm_tls::identity::Caller;
 use support::{
     count, get, mesh, person_with_data, request, sent_message, submit, wait_closed, wait_for,
 };

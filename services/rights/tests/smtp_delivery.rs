@@ -17,14 +17,15 @@ use std::{
     time::Duration,
 };
 
+use pdm_dev_pki::Authority;
 use pdm_proto::rights::v1::{
     DataSubjectRequest, DeliveryError, DeliveryStatus, Regime, RequestKind, Status,
 };
-use pdm_runtime::tls::{identity::Caller, pki::Authority};
 use pdm_testkit::{
     Mesh, TestMesh,
     assert::{contains, raw_storage},
 };
+use pdm_tls::identity::Caller;
 use serde_json::Value;
 use support::{builder, californian, count, eventually, request, submit, wait_closed, wait_for};
 

@@ -66,6 +66,7 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: TelemetrySettings = ctx.settings.checked()?;
+    api::metrics::register();
     let geo = if settings.ip_database.is_empty() {
         GeoDb::default()
     } else {

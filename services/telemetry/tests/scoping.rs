@@ -13,12 +13,12 @@ use pdm_proto::{
     identity::v1::{AuthenticateRequest, identity_service_client::IdentityServiceClient},
     telemetry::v1::{DropReason, telemetry_service_client::TelemetryServiceClient},
 };
-use pdm_runtime::tls::identity::Caller;
 use pdm_testkit::{
     Mesh,
     assert::{rows, rows_where},
     start_clock,
 };
+use pdm_tls::identity::Caller;
 use support::{Client, consenting, crash, dropped, events, ingest, mesh, now, report_crash};
 
 fn telemetry_as(mesh: &Mesh, client: &str) -> anyhow::Result<Client> {

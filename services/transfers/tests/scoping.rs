@@ -11,8 +11,9 @@ use pdm_proto::{
     identity::v1::{AuthenticateRequest, identity_service_client::IdentityServiceClient},
     transfers::v1::{self as pb, Regime, transfers_service_client::TransfersServiceClient},
 };
-use pdm_runtime::{ManualClock, tls::identity::Caller};
+use pdm_runtime::ManualClock;
 use pdm_testkit::{Mesh, assert::rows, fake::Person, start_time};
+use pdm_tls::identity::Caller;
 use support::{Client, authorize, mesh, recipient, register, subject, transfer};
 use tonic::Code;
 

@@ -7,10 +7,9 @@ use rustls::ClientConfig;
 use tonic::transport::{Channel, Endpoint};
 use tower::Layer;
 
-use crate::{
-    layers::client_trace::{ClientTrace, ClientTraceLayer},
-    tls::{config::Reloading, connector::MtlsConnector},
-};
+use pdm_tls::{config::Reloading, connector::MtlsConnector};
+
+use crate::layers::client_trace::{ClientTrace, ClientTraceLayer};
 
 /// A channel that opens a client span per call and sends its context as `traceparent`
 /// (see [`crate::layers::client_trace`]).

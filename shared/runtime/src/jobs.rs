@@ -6,9 +6,14 @@
 //! answering from a stale cache). At shutdown every job sees the stop and is awaited
 //! within the grace period.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use futures_util::FutureExt as _;
+use pdm_metrics::{Counter, Family};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -28,6 +33,15 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// `pdm_background_job_failures_total`: jobs that ended before their service stopped.
+static FAILURES: LazyLock<Family<2, Counter>> = LazyLock::new(|| {
+    Family::new(
+        "pdm_background_job_failures_total",
+        "Background jobs that ended before their service stopped (returned or panicked), by service and job.",
+        ["service", "job"],
+    )
+});
+
 /// The supervised jobs of one service. Cloning shares them.
 #[derive(Debug, Clone)]
 pub struct Jobs {
@@ -40,6 +54,7 @@ pub struct Jobs {
 impl Jobs {
     /// Jobs of `service` that stop when `stop` is cancelled.
     pub fn new(service: &'static str, stop: CancellationToken) -> Self {
+        pdm_metrics::register(&*FAILURES);
         Self {
             service,
             tracker: TaskTracker::new(),
@@ -77,7 +92,7 @@ impl Jobs {
                 } else {
                     "returned"
                 };
-                crate::metrics::job_failed(service, name);
+                FAILURES.with([service, name], |c| c.add(1));
                 match on_failure {
                     OnFailure::StopServing => {
                         tracing::error!(

@@ -1,5 +1,6 @@
-//! What every pdm service shares: settings, telemetry, metrics, the tower layers,
-//! database connection and migrations, server bootstrap, shutdown and error mapping.
+//! What every pdm service shares: settings, telemetry, the tower layers, the access
+//! trail, database connection and migrations, server bootstrap, shutdown and error
+//! mapping. Mutual TLS (`pdm-tls`) and metrics (`pdm-metrics`) are crates of their own.
 #![forbid(unsafe_code)]
 // A service answers errors; it never panics on a path a caller can reach (tests may).
 #![warn(clippy::expect_used, clippy::panic)]
@@ -16,7 +17,6 @@ pub mod jobs;
 pub mod key_store;
 pub mod keys;
 pub mod layers;
-pub mod metrics;
 pub mod panic;
 pub mod propagation;
 pub mod relationships;
@@ -29,7 +29,6 @@ pub mod shutdown;
 pub mod slot;
 pub mod telemetry;
 pub mod text;
-pub mod tls;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::FieldViolations;

@@ -15,7 +15,9 @@ use pdm_proto::identity::v1::{
 };
 use tonic::{Code, Status};
 
-use crate::{client::TracedChannel, tls::identity::Caller};
+use pdm_tls::identity::Caller;
+
+use crate::client::TracedChannel;
 
 /// How long a link, once seen, is trusted without asking again.
 const LINKED_FOR: Duration = Duration::from_secs(60);

@@ -21,12 +21,12 @@ use crate::{
         rate_limit::{Limits, Rate},
     },
     settings::Settings,
-    tls::{
-        config::{Reloading, TlsFiles, client_config, reloading, server_config},
-        identity::Caller,
-        pki,
-        sidecar::{Plaintext, SidecarHeader, own_identity},
-    },
+};
+use pdm_tls::{
+    config::{Reloading, TlsFiles, client_config, reloading, server_config},
+    identity::Caller,
+    layout,
+    sidecar::{Plaintext, SidecarHeader, own_identity},
 };
 
 /// The built-in per-method policy.
@@ -200,12 +200,7 @@ impl Security {
     }
 
     fn files(tls: &TlsMaterial, identity: &Caller) -> TlsFiles {
-        let (cert, key) = pki::paths(&tls.dir, identity);
-        TlsFiles {
-            ca: pki::ca_path(&tls.dir),
-            cert,
-            key,
-        }
+        layout::files(&tls.dir, identity)
     }
 
     /// The server configuration of a service (None in plaintext mode).
@@ -263,78 +258,6 @@ impl Security {
             tls.stop.cancel();
         }
     }
-}
-
-/// Writes a development PKI: a CA, a certificate per service, one for the command line
-/// (`admin`) and one per named company client. Existing files are kept unless `force`.
-/// Returns the files written.
-pub fn init_certificates(
-    dir: &Path,
-    trust_domain: &str,
-    namespace: &str,
-    services: &[&str],
-    clients: &[&str],
-    force: bool,
-) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ca_path = pki::ca_path(dir);
-    if ca_path.exists() && !force {
-        return Ok(Vec::new());
-    }
-    let ca = pki::Authority::new(trust_domain, "pdm development CA")?;
-    write_private(&ca_path, &ca.cert, false)?;
-    let mut written = vec![ca_path];
-    for service in services {
-        let caller = Caller::Service((*service).to_owned());
-        written.extend(write_identity(
-            dir,
-            &ca,
-            &caller,
-            &pki::service_dns_names(service, namespace),
-        )?);
-    }
-    written.extend(write_identity(dir, &ca, &Caller::Admin, &[])?);
-    for client in clients {
-        written.extend(write_identity(
-            dir,
-            &ca,
-            &Caller::Client((*client).to_owned()),
-            &[],
-        )?);
-    }
-    Ok(written)
-}
-
-/// Issues a certificate for `caller` from `ca` and writes it (and its key, readable by
-/// the owner alone) where [`Security`] looks for it. Returns the two paths.
-pub fn write_identity(
-    dir: &Path,
-    ca: &pki::Authority,
-    caller: &Caller,
-    dns_names: &[String],
-) -> anyhow::Result<[PathBuf; 2]> {
-    let pem = ca.issue(caller, dns_names)?;
-    let (cert, key) = pki::paths(dir, caller);
-    write_private(&cert, &pem.cert, false)?;
-    write_private(&key, &pem.key, true)?;
-    Ok([cert, key])
-}
-
-/// Writes a PEM file (a key with owner-only permissions).
-pub fn write_private(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Service, ServiceExt};
 
+use pdm_tls::incoming::incoming;
+
 use crate::{
     SystemClock,
     audit::migration::WithAccessTrail,
@@ -69,7 +71,6 @@ use crate::{
     service::ServiceContext,
     settings::ServerSettings,
     slot::Slot,
-    tls::incoming::incoming,
 };
 
 /// A gRPC service that answers `UNAVAILABLE` until it is [`Deferred::set`], so a server

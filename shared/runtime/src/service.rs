@@ -5,13 +5,14 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use tokio::net::TcpListener;
 
+use pdm_tls::identity::Caller;
+
 use crate::{
     client::{self, TracedChannel},
     clock::SharedClock,
     keys::KEK_LEN,
     security::Security,
     settings::Settings,
-    tls::identity::Caller,
 };
 
 /// A future that resolves when the service must stop.

@@ -658,11 +658,11 @@ impl Settings {
         if self.tls.reload_interval.is_zero() {
             bad("tls.reload_interval_ms", "must be greater than 0");
         }
-        if crate::tls::sidecar::SidecarHeader::parse(&self.tls.sidecar_identity).is_none() {
+        if pdm_tls::sidecar::SidecarHeader::parse(&self.tls.sidecar_identity).is_none() {
             bad("tls.sidecar_identity", "xfcc, l5d or any");
         }
         if !self.tls.plaintext_caller.is_empty()
-            && crate::tls::identity::Caller::from_name(&self.tls.plaintext_caller).is_none()
+            && pdm_tls::identity::Caller::from_name(&self.tls.plaintext_caller).is_none()
         {
             bad(
                 "tls.plaintext_caller",

@@ -4,6 +4,7 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time
 
 use anyhow::Context as _;
 use base64::{Engine, engine::general_purpose::STANDARD};
+use pdm_dev_pki::{Authority, service_dns_names, write_identity};
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
@@ -16,13 +17,13 @@ use pdm_proto::{
 use pdm_runtime::{
     MeshService, ServiceContext, SharedClock, SystemClock,
     db::{self, DatabaseTarget},
-    security::{self, Security},
+    security::Security,
     settings::Settings,
-    tls::{
-        config::{Reloading, TlsFiles, client_config},
-        identity::Caller,
-        pki::{self, Authority},
-    },
+};
+use pdm_tls::{
+    config::{Reloading, client_config},
+    identity::Caller,
+    layout::{self, write_private},
 };
 use rustls::ClientConfig;
 use sea_orm::DatabaseConnection;
@@ -156,18 +157,13 @@ impl TestMesh {
         let authority = Authority::new(TRUST_DOMAIN, "pdm test CA")?;
         let certs = settings.tls.dir(&settings.data_dir);
         std::fs::create_dir_all(&certs)?;
-        security::write_private(&pki::ca_path(&certs), &authority.cert, false)?;
+        write_private(&layout::ca_path(&certs), &authority.cert, false)?;
         for name in settings.services.keys() {
             let caller = Caller::Service(name.clone());
-            security::write_identity(
-                &certs,
-                &authority,
-                &caller,
-                &pki::service_dns_names(name, "pdm"),
-            )?;
+            write_identity(&certs, &authority, &caller, &service_dns_names(name, "pdm"))?;
         }
-        security::write_identity(&certs, &authority, &Caller::Admin, &[])?;
-        security::write_identity(
+        write_identity(&certs, &authority, &Caller::Admin, &[])?;
+        write_identity(
             &certs,
             &authority,
             &Caller::Client(TEST_CLIENT.to_owned()),
@@ -278,8 +274,8 @@ impl Mesh {
                 .connect_lazy());
         }
         let dir = self.certificate_dir();
-        if !pki::paths(&dir, caller).0.exists() {
-            security::write_identity(&dir, &self.authority, caller, &[])?;
+        if !layout::paths(&dir, caller).0.exists() {
+            write_identity(&dir, &self.authority, caller, &[])?;
         }
         pdm_runtime::client::plain_channel_with(
             &endpoint,
@@ -298,8 +294,8 @@ impl Mesh {
             return Ok(None);
         }
         let dir = self.certificate_dir();
-        if !pki::paths(&dir, caller).0.exists() {
-            security::write_identity(&dir, &self.authority, caller, &[])?;
+        if !layout::paths(&dir, caller).0.exists() {
+            write_identity(&dir, &self.authority, caller, &[])?;
         }
         Ok(Some(client_tls(&dir, caller)?))
     }
@@ -524,13 +520,9 @@ pub fn client_tls(
     dir: &std::path::Path,
     caller: &Caller,
 ) -> anyhow::Result<Arc<Reloading<ClientConfig>>> {
-    let (cert, key) = pki::paths(dir, caller);
-    let files = TlsFiles {
-        ca: pki::ca_path(dir),
-        cert,
-        key,
-    };
-    Ok(Reloading::fixed(client_config(&files)?))
+    Ok(Reloading::fixed(client_config(&layout::files(
+        dir, caller,
+    ))?))
 }
 
 impl Drop for Mesh {

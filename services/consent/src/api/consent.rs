@@ -4,7 +4,8 @@ use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{self as pb, LedgerEntryKind, Source, consent_service_server::ConsentService},
 };
-use pdm_runtime::{SubjectId, audit, tls::identity::Caller};
+use pdm_runtime::{SubjectId, audit};
+use pdm_tls::identity::Caller;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use super::{ConsentApi, convert, metrics, requests, watch};

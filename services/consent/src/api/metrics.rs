@@ -1,9 +1,47 @@
 //! Decisions counted for Prometheus (`pdm_consent_decisions_total{outcome, reason}`).
 
+use std::sync::LazyLock;
+
+use pdm_metrics::{Counter, Family};
 use pdm_proto::consent::v1::Reason;
-use pdm_runtime::metrics::{self, Outcome};
 
 use crate::domain::decision::Decision;
+
+/// `pdm_consent_decisions_total`, by outcome and reason.
+static DECISIONS: LazyLock<Family<2, Counter>> = LazyLock::new(|| {
+    Family::new(
+        "pdm_consent_decisions_total",
+        "Consent decisions (CheckProcessing, BatchCheckProcessing, CanContact), by outcome and reason.",
+        ["outcome", "reason"],
+    )
+});
+
+/// Adds the consent service's families to the process registry (at start).
+pub fn register() {
+    pdm_metrics::register(&*DECISIONS);
+}
+
+/// Whether a decision allowed the processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Denied,
+}
+
+impl Outcome {
+    /// The `outcome` label.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+        }
+    }
+}
+
+/// Counts `count` decisions.
+fn decisions(outcome: Outcome, reason: &'static str, count: u64) {
+    DECISIONS.with([outcome.label(), reason], |c| c.add(count));
+}
 
 /// Reasons, by their protobuf number: the size of a batch's tally.
 const REASONS: usize = 12;
@@ -36,7 +74,7 @@ fn outcome(decision: &Decision) -> Outcome {
 
 /// Counts one decision.
 pub fn count(decision: &Decision) {
-    metrics::consent_decisions(outcome(decision), reason_label(decision.reason), 1);
+    decisions(outcome(decision), reason_label(decision.reason), 1);
 }
 
 /// A batch's decisions, counted locally and recorded once per (outcome, reason): a batch
@@ -75,7 +113,7 @@ impl Tally {
                     .ok()
                     .and_then(|r| Reason::try_from(r).ok())
                     .unwrap_or(Reason::Unspecified);
-                metrics::consent_decisions(outcome, reason_label(reason), *n);
+                decisions(outcome, reason_label(reason), *n);
             }
         }
     }

@@ -2,7 +2,7 @@
 
 mod consent;
 mod convert;
-mod metrics;
+pub(crate) mod metrics;
 pub mod requests;
 mod subject_data;
 mod unsubscribe;
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use pdm_runtime::{
     SharedClock,
     relationships::{Relationships, Scope},
-    tls::identity::Caller,
 };
+use pdm_tls::identity::Caller;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

@@ -11,7 +11,8 @@ use pdm_proto::{
     },
 };
 use pdm_runtime::convert::timestamp;
-use pdm_runtime::{audit, client::TracedChannel, erasure::ReceiptError, tls::identity::Caller};
+use pdm_runtime::{audit, client::TracedChannel, erasure::ReceiptError};
+use pdm_tls::identity::Caller;
 use tonic::{Code, Request, Response, Status};
 
 use super::{IdentityApi, convert, requests};

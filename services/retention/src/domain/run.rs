@@ -1,7 +1,6 @@
 //! Purge runs: which services a run asks, and what state the answers put it in.
 
 use pdm_proto::retention::v1::RunStatus;
-use pdm_runtime::metrics::PurgeRunStatus;
 
 /// The status of a run from whether each service answered: complete once every service
 /// has, partial (to be retried) otherwise.
@@ -10,6 +9,28 @@ pub fn status(answered: impl IntoIterator<Item = bool>) -> RunStatus {
         RunStatus::Completed
     } else {
         RunStatus::Partial
+    }
+}
+
+/// How a purge run ended, as `pdm_retention_purge_runs_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeRunStatus {
+    /// Every service answered (the run is COMPLETED).
+    Ok,
+    /// Some services did not answer (the run is PARTIAL, to be retried).
+    Partial,
+    /// The run could not be carried out (it is recovered as PARTIAL later).
+    Failed,
+}
+
+impl PurgeRunStatus {
+    /// The `status` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
     }
 }
 

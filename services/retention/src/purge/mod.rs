@@ -21,19 +21,14 @@ use pdm_proto::{
         subject_data_service_client::SubjectDataServiceClient,
     },
 };
-use pdm_runtime::{
-    SharedClock,
-    audit::Trail,
-    client::TracedChannel,
-    convert::timestamp,
-    metrics::{self, PurgeRunStatus},
-};
+use pdm_runtime::{SharedClock, audit::Trail, client::TracedChannel, convert::timestamp};
 use tokio::{sync::mpsc, task::JoinSet};
 use tracing::Instrument;
 
 use crate::{
-    domain::run::{metric_status, status},
+    domain::run::{PurgeRunStatus, metric_status, status},
     error::{Result, RetentionError},
+    metrics,
     store::{
         CategoryCount, RuleRecord, RunWithResults, ServiceOutcome, Store,
         entities::{purge_run, service_result},

@@ -11,7 +11,7 @@ use pdm_proto::{
     identity::v1::ValidateSessionRequest,
     rights::v1::{self as pb, RequestKind, Status},
 };
-use pdm_runtime::tls::identity::Caller;
+use pdm_tls::identity::Caller;
 
 use super::RightsApi;
 use crate::{

@@ -5,8 +5,8 @@
 use pdm_proto::rights::v1::{self as pb, Regime, RequestKind};
 use pdm_runtime::{
     FieldViolations, SubjectId, convert::timestamp, text::TextRule, text::refuse_card_number,
-    tls::identity::Caller,
 };
+use pdm_tls::identity::Caller;
 
 use super::RightsApi;
 use crate::{

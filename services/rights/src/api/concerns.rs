@@ -8,8 +8,8 @@ use pdm_runtime::{
     FieldViolations, SubjectId,
     convert::timestamp,
     text::{TextRule, refuse_card_number},
-    tls::identity::Caller,
 };
+use pdm_tls::identity::Caller;
 use serde::{Deserialize, Serialize};
 
 use super::RightsApi;

@@ -14,10 +14,8 @@ use pdm_proto::{
     identity::v1::{ValidateSessionRequest, VerifySubjectRequest, verify_subject_request},
     rights::v1::{RequestKind, credential::Credential},
 };
-use pdm_runtime::{
-    SharedClock,
-    tls::identity::{Caller, ON_BEHALF_OF},
-};
+use pdm_runtime::SharedClock;
+use pdm_tls::identity::{Caller, ON_BEHALF_OF};
 use tokio::sync::{Notify, broadcast};
 
 use crate::{

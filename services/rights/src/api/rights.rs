@@ -2,7 +2,7 @@
 
 use super::access::Viewer;
 use pdm_runtime::audit;
-use pdm_runtime::tls::identity::Caller;
+use pdm_tls::identity::Caller;
 use std::pin::Pin;
 
 use chrono::{Datelike, TimeZone, Utc};

@@ -170,7 +170,7 @@ pub async fn submit(
 /// Submits a request as `caller` (the privacy team vouches as `admin`).
 pub async fn submit_as(
     mesh: &Mesh,
-    caller: &pdm_runtime::tls::identity::Caller,
+    caller: &pdm_tls::identity::Caller,
     request: pb::SubmitRequestRequest,
 ) -> anyhow::Result<pb::DataSubjectRequest> {
     Ok(
@@ -207,7 +207,7 @@ pub async fn wait_closed(mesh: &Mesh, request_id: &str) -> anyhow::Result<pb::Da
 /// [`wait_closed`] as `caller` (a request is visible to the client that submitted it).
 pub async fn wait_closed_as(
     mesh: &Mesh,
-    caller: &pdm_runtime::tls::identity::Caller,
+    caller: &pdm_tls::identity::Caller,
     request_id: &str,
 ) -> anyhow::Result<pb::DataSubjectRequest> {
     let client = pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
@@ -302,7 +302,7 @@ pub async fn sent_message(
 /// parses it.
 pub async fn download(mesh: &Mesh, request_id: &str) -> anyhow::Result<serde_json::Value> {
     let mut stream = pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
-        mesh.channel_as("rights", &pdm_runtime::tls::identity::Caller::Admin)?,
+        mesh.channel_as("rights", &pdm_tls::identity::Caller::Admin)?,
     )
     .max_decoding_message_size(usize::MAX)
     .download_export(pb::DownloadExportRequest {

@@ -15,7 +15,7 @@ use pdm_proto::{
 use prost::Message;
 use serde_json::Value;
 
-use pdm_runtime::tls::identity::Caller;
+use pdm_tls::identity::Caller;
 
 use super::{TelemetryApi, requests};
 use crate::{

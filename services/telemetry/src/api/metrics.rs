@@ -1,10 +1,51 @@
 //! Events counted for Prometheus (`pdm_telemetry_events_total{result, reason}`): what
 //! IngestEvents answered, recorded once the batch is settled.
 
+use std::sync::LazyLock;
+
+use pdm_metrics::{Counter, Family};
 use pdm_proto::telemetry::v1::{self as pb, DropReason};
-use pdm_runtime::metrics::{self, EventResult};
 
 use crate::error::TelemetryError;
+
+/// `pdm_telemetry_events_total`, by result and reason.
+static EVENTS: LazyLock<Family<2, Counter>> = LazyLock::new(|| {
+    Family::new(
+        "pdm_telemetry_events_total",
+        "Telemetry events received, by result and reason.",
+        ["result", "reason"],
+    )
+});
+
+/// Adds the telemetry service's families to the process registry (at start).
+pub fn register() {
+    pdm_metrics::register(&*EVENTS);
+}
+
+/// What became of telemetry events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventResult {
+    /// Stored.
+    Accepted,
+    /// Dropped by the consent gate (the reason says why).
+    Dropped,
+    /// Their batch was refused (bad input, overload, an error): the caller may retry.
+    Rejected,
+    /// Their batch was stored before (same batch id): nothing stored again.
+    Duplicate,
+}
+
+impl EventResult {
+    /// The `result` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Dropped => "dropped",
+            Self::Rejected => "rejected",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
 
 /// The `reason` of accepted events: none.
 pub const NONE: &str = "none";
@@ -74,7 +115,10 @@ pub fn counts(
 /// Records what an answer to a batch of `received` events adds.
 pub fn record(answer: &Result<pb::IngestEventsResponse, TelemetryError>, received: usize) {
     for (result, reason, count) in counts(answer, received) {
-        metrics::telemetry_events(result, reason, count);
+        // A zero would create a series that never counted anything.
+        if count > 0 {
+            EVENTS.with([result.label(), reason], |c| c.add(count));
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The gRPC edge: validation and minimisation, the consent gate, bulk writes.
 
 mod ingest;
-mod metrics;
+pub(crate) mod metrics;
 pub mod requests;
 mod subject_data;
 mod telemetry;
@@ -16,8 +16,8 @@ use pdm_crypto::{DataKey, key_store::KeyStoreError};
 use pdm_runtime::{
     SharedClock,
     relationships::{Relationships, Scope},
-    tls::identity::Caller,
 };
+use pdm_tls::identity::Caller;
 use sea_orm::DbErr;
 use tokio::sync::{Notify, Semaphore};
 

@@ -4,7 +4,8 @@ use chrono::NaiveDate;
 use pdm_proto::telemetry::v1::{
     self as pb, Dimension, DropReason, telemetry_service_server::TelemetryService,
 };
-use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, tls::identity::Caller};
+use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp};
+use pdm_tls::identity::Caller;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 

@@ -13,8 +13,8 @@ use pdm_runtime::{
     SharedClock,
     client::TracedChannel,
     relationships::{Relationships, Scope},
-    tls::identity::Caller,
 };
+use pdm_tls::identity::Caller;
 use tonic::Status;
 
 use crate::{domain::adequacy::AdequacyList, store::Store};

@@ -6,7 +6,8 @@ use pdm_proto::{
         self as pb, Outcome, RecipientRole, transfers_service_server::TransfersService,
     },
 };
-use pdm_runtime::{SubjectId, audit, convert::timestamp, tls::identity::Caller};
+use pdm_runtime::{SubjectId, audit, convert::timestamp};
+use pdm_tls::identity::Caller;
 use tonic::{Request, Response, Status};
 
 use super::{TransfersApi, convert, requests};

@@ -11,7 +11,9 @@ use tower::{Layer, Service};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{AccessEntry, Accessed, Trail};
-use crate::{clock::SharedClock, layers::BoxFuture, tls::identity::Caller};
+use pdm_tls::identity::Caller;
+
+use crate::{clock::SharedClock, layers::BoxFuture};
 
 /// Adds [`Audit`] to a service. The trail is filled in once the database is ready.
 #[derive(Debug, Clone)]

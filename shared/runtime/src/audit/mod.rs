@@ -117,7 +117,7 @@ impl Trail {
         let trail = request.extensions().get::<Self>()?.clone();
         let caller = request
             .extensions()
-            .get::<crate::tls::identity::Caller>()
+            .get::<pdm_tls::identity::Caller>()
             .map_or_else(|| "anonymous".to_owned(), ToString::to_string);
         Some((trail, caller))
     }

@@ -14,12 +14,13 @@ use super::{
     store,
     witness::{MAC_LEN, witness_entry, witnessed_head},
 };
+use pdm_tls::identity::Caller;
+
 use crate::{
     FieldViolations, SubjectId,
     clock::SharedClock,
     convert::{from_timestamp, timestamp},
     error,
-    tls::identity::Caller,
 };
 
 /// Entries read per page while verifying.

@@ -18,7 +18,7 @@ use crate::sampled::Sampler;
 use super::categories::Categories;
 
 use super::{BoxFuture, is_health_check};
-use crate::tls::{identity::Caller, incoming::PeerInfo, sidecar::Plaintext};
+use pdm_tls::{identity::Caller, incoming::PeerInfo, sidecar::Plaintext};
 
 /// One rule: these methods (`*` for every method), these callers.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use crate::tls::identity::Caller;
+use pdm_tls::identity::Caller;
 
 /// One category: its name and the methods that touch it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -54,7 +54,7 @@ impl ClientTraceLayer {
     }
 
     /// Also sends `header` with every call: in plaintext mode, the caller's identity as a
-    /// sidecar would pass it (see [`crate::tls::sidecar`]).
+    /// sidecar would pass it (see [`pdm_tls::sidecar`]).
     pub fn with_identity(mut self, header: Option<(http::HeaderName, http::HeaderValue)>) -> Self {
         self.identity = header;
         self

@@ -12,6 +12,7 @@
 
 use std::{
     pin::Pin,
+    sync::LazyLock,
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -26,10 +27,40 @@ use super::{
     grpc_status::{code_name, code_of},
     methods,
 };
-use crate::metrics;
+use pdm_metrics::{Counter, Family, Histogram};
 
 /// The label of a path that is no method of our protos.
 pub const UNKNOWN: &str = "unknown";
+
+/// `pdm_rpc_requests_total`: calls answered, by server, method and status code.
+static REQUESTS: LazyLock<Family<4, Counter>> = LazyLock::new(|| {
+    Family::new(
+        "pdm_rpc_requests_total",
+        "gRPC calls answered, by server, method and status code.",
+        ["service", "rpc_service", "rpc_method", "code"],
+    )
+});
+
+/// `pdm_rpc_duration_seconds`: call durations until their status, by server and method.
+static DURATION: LazyLock<Family<3, Histogram>> = LazyLock::new(|| {
+    Family::new(
+        "pdm_rpc_duration_seconds",
+        "Duration of gRPC calls until their status, by server and method.",
+        ["service", "rpc_service", "rpc_method"],
+    )
+});
+
+/// Records one call.
+fn rpc_call(
+    service: &'static str,
+    rpc_service: &'static str,
+    rpc_method: &'static str,
+    code: &'static str,
+    seconds: f64,
+) {
+    REQUESTS.with([service, rpc_service, rpc_method, code], |c| c.add(1));
+    DURATION.with([service, rpc_service, rpc_method], |h| h.observe(seconds));
+}
 
 /// Adds [`Metrics`] to a service.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +72,7 @@ impl MetricsLayer {
     /// Counts the calls of the server named `service` (the `service` label).
     pub fn new(service: &'static str) -> Self {
         methods::load();
+        pdm_metrics::register_all(&[&*REQUESTS, &*DURATION]);
         Self { service }
     }
 }
@@ -169,7 +201,7 @@ impl Call {
     }
 
     fn record(&self, code: Code) {
-        metrics::rpc_call(
+        rpc_call(
             self.service,
             self.rpc_service,
             self.rpc_method,

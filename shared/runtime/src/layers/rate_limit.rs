@@ -15,7 +15,7 @@ use tower::{Layer, Service};
 use crate::sampled::Sampler;
 
 use super::{BoxFuture, is_health_check};
-use crate::tls::identity::Caller;
+use pdm_tls::identity::Caller;
 
 /// Calls per second and burst for one caller.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,6 +1,11 @@
 //! A development PKI: one CA, a certificate per service (server and client use), one for
 //! the `pdm` command line (admin) and for company clients. `pdm certs init` writes them;
 //! tests make them in memory.
+//!
+//! Development and tests only: no service depends on this crate, so certificate
+//! generation (rcgen) is not in their dependency tree.
+
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +14,11 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
-use super::identity::Caller;
+use anyhow::Context as _;
+use pdm_tls::{
+    identity::Caller,
+    layout::{ca_path, paths, write_private},
+};
 
 /// A certificate and its key, PEM.
 #[derive(Clone)]
@@ -103,20 +112,57 @@ pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
-/// Where a caller's files live in a certificate directory.
-pub fn paths(dir: &Path, caller: &Caller) -> (PathBuf, PathBuf) {
-    let name = match caller {
-        Caller::Service(name) => name.clone(),
-        Caller::Admin => "admin".to_owned(),
-        Caller::Client(name) => format!("client-{name}"),
-    };
-    (
-        dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}.key")),
-    )
+/// Writes a development PKI: a CA, a certificate per service, one for the command line
+/// (`admin`) and one per named company client. Existing files are kept unless `force`.
+/// Returns the files written.
+pub fn init_certificates(
+    dir: &Path,
+    trust_domain: &str,
+    namespace: &str,
+    services: &[&str],
+    clients: &[&str],
+    force: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca_path = ca_path(dir);
+    if ca_path.exists() && !force {
+        return Ok(Vec::new());
+    }
+    let ca = Authority::new(trust_domain, "pdm development CA")?;
+    write_private(&ca_path, &ca.cert, false)?;
+    let mut written = vec![ca_path];
+    for service in services {
+        let caller = Caller::Service((*service).to_owned());
+        written.extend(write_identity(
+            dir,
+            &ca,
+            &caller,
+            &service_dns_names(service, namespace),
+        )?);
+    }
+    written.extend(write_identity(dir, &ca, &Caller::Admin, &[])?);
+    for client in clients {
+        written.extend(write_identity(
+            dir,
+            &ca,
+            &Caller::Client((*client).to_owned()),
+            &[],
+        )?);
+    }
+    Ok(written)
 }
 
-/// The CA file of a certificate directory.
-pub fn ca_path(dir: &Path) -> PathBuf {
-    dir.join("ca.pem")
+/// Issues a certificate for `caller` from `ca` and writes it (and its key, readable by
+/// the owner alone) where [`Security`] looks for it. Returns the two paths.
+pub fn write_identity(
+    dir: &Path,
+    ca: &Authority,
+    caller: &Caller,
+    dns_names: &[String],
+) -> anyhow::Result<[PathBuf; 2]> {
+    let pem = ca.issue(caller, dns_names)?;
+    let (cert, key) = paths(dir, caller);
+    write_private(&cert, &pem.cert, false)?;
+    write_private(&key, &pem.key, true)?;
+    Ok([cert, key])
 }

@@ -78,7 +78,7 @@ async fn answer(request: http::Request<Incoming>) -> Result<http::Response<Strin
             .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return Ok(response);
     }
-    let mut response = http::Response::new(super::render().await);
+    let mut response = http::Response::new(crate::render().await);
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -167,6 +167,11 @@ impl<const N: usize, M: Encode> Family<N, M> {
         }
     }
 
+    /// The family's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// Runs `f` on the series of `values`, creating it on first use.
     pub fn with<T>(&self, values: [&'static str; N], f: impl FnOnce(&M) -> T) -> T {
         // A panic while a lock was held cannot leave a counter half-written: the

@@ -16,7 +16,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
-use super::config::Reloading;
+use crate::config::Reloading;
 
 /// Connects to the host and port of a URI over mutual TLS.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use http::HeaderMap;
 
-use super::identity::Caller;
+use crate::identity::Caller;
 
 /// Istio/Envoy's header.
 pub const XFCC: &str = "x-forwarded-client-cert";
