@@ -4,6 +4,12 @@
 
 use std::{process::Command, time::Duration};
 
+use pdm_access_trail::{
+    Seal,
+    migration::{AccessLog, AccessLogHead},
+    seal_migration::HeadScheme,
+    store,
+};
 use pdm_proto::{
     audit::v1::{
         ListWitnessedHeadsRequest, VerifyAccessLogRequest, VerifyAccessLogResponse,
@@ -11,17 +17,9 @@ use pdm_proto::{
     },
     identity::v1::GetAccountRequest,
 };
-use pdm_runtime::{
-    audit::{
-        Seal,
-        migration::{AccessLog, AccessLogHead},
-        seal_migration::HeadScheme,
-        store,
-    },
-    sea_orm::{
-        ConnectionTrait, DatabaseConnection,
-        sea_query::{Expr, ExprTrait, Query},
-    },
+use pdm_runtime::sea_orm::{
+    ConnectionTrait, DatabaseConnection,
+    sea_query::{Expr, ExprTrait, Query},
 };
 use pdm_testkit::{Mesh, TestMesh, fake::Person};
 use pdm_tls::identity::Caller;
@@ -170,7 +168,7 @@ fn lost_what_consent_saw(report: &VerifyAccessLogResponse) -> bool {
 /// and the public formula would, the head included.
 async fn reseal_with(db: &DatabaseConnection, seal: &Seal) -> anyhow::Result<()> {
     let rows = store::page(db, 0, 100_000).await?;
-    let mut prev = pdm_runtime::audit::chain::GENESIS.to_vec();
+    let mut prev = pdm_access_trail::chain::GENESIS.to_vec();
     for row in &rows {
         let mac = seal.seal(&prev, row.seq, &row.entry);
         db.execute(

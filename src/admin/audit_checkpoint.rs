@@ -6,11 +6,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use pdm_access_trail::witness::{hex, unhex};
 use pdm_proto::audit::v1::SignedHead;
-use pdm_runtime::{
-    audit::witness::{hex, unhex},
-    convert::{from_timestamp, timestamp},
-};
+use pdm_runtime::convert::{from_timestamp, timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The format's name and version, first in the file.

@@ -88,7 +88,7 @@ pub struct Worker {
     pub outbox: Outbox,
     /// Rights' own access trail (set once the database is ready), purged by
     /// [`Worker::forget_past_proof`] under the `audit.access` rule.
-    pub trail: Arc<std::sync::OnceLock<pdm_runtime::audit::Trail>>,
+    pub trail: Arc<std::sync::OnceLock<pdm_access_trail::Trail>>,
     /// When the trail is purged next (at most hourly: a purge takes a write lock).
     pub next_trail_purge: Arc<std::sync::Mutex<DateTime<Utc>>>,
 }
@@ -203,7 +203,7 @@ impl Worker {
             }
             .cutoff(now)
         };
-        let trail_cutoff = cutoff_of(pdm_runtime::audit::retention::CATEGORY);
+        let trail_cutoff = cutoff_of(pdm_access_trail::retention::CATEGORY);
         let Some(cutoff) = cutoff_of(proof::CATEGORY) else {
             return;
         };
@@ -271,7 +271,7 @@ impl Worker {
         let request = pdm_proto::subject::v1::PurgeExpiredRequest {
             run_id: format!("rights-housekeeping-{}", now.timestamp()),
             rules: vec![pdm_proto::subject::v1::PurgeRule {
-                category: pdm_runtime::audit::retention::CATEGORY.to_owned(),
+                category: pdm_access_trail::retention::CATEGORY.to_owned(),
                 trigger: RetentionTrigger::EventTime as i32,
                 cutoff: Some(pdm_runtime::convert::timestamp(cutoff)),
             }],

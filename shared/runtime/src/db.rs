@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 
+pub use pdm_core::db::begin_write;
+
 use crate::settings::Settings;
 
 /// Where a service's data lives.
@@ -148,19 +150,4 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
         .map_err(|e| anyhow::anyhow!("migrations failed: {}", crate::error::db_error_kind(&e)))?;
     tracing::info!(service, database = %target.describe(), "database ready");
     Ok(db)
-}
-
-/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
-/// (`IMMEDIATE`): a deferred transaction that reads first fails with `SQLITE_BUSY` when
-/// another connection commits before its first write (the WAL snapshot cannot be
-/// upgraded), and the busy timeout does not cover that. Other backends ignore the mode.
-pub async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
 }

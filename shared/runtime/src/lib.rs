@@ -5,14 +5,9 @@
 // A service answers errors; it never panics on a path a caller can reach (tests may).
 #![warn(clippy::expect_used, clippy::panic)]
 
-pub mod audit;
 pub mod client;
-pub mod clock;
-pub mod convert;
 pub mod db;
 pub mod erasure;
-pub mod error;
-pub mod ids;
 pub mod jobs;
 pub mod key_store;
 pub mod keys;
@@ -28,11 +23,12 @@ pub mod settings;
 pub mod shutdown;
 pub mod slot;
 pub mod telemetry;
-pub mod text;
+pub mod witnessing;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use error::FieldViolations;
-pub use ids::SubjectId;
+pub use pdm_core::{
+    Clock, FieldViolations, ManualClock, SharedClock, SubjectId, SystemClock, clock, convert,
+    error, ids, text,
+};
 pub use server::{Deferred, GrpcServer, Ready};
 pub use service::{MeshService, ServiceContext, ServiceFuture, ShutdownSignal};
 pub use settings::Settings;

@@ -43,17 +43,17 @@ use tower::{Service, ServiceExt};
 
 use pdm_tls::incoming::incoming;
 
+use pdm_access_trail::{
+    Seal, Trail,
+    keys::AuditKeys,
+    layer::AuditLayer,
+    migration::WithAccessTrail,
+    service::AuditApi,
+    store::{self, Resealed},
+};
+
 use crate::{
     SystemClock,
-    audit::migration::WithAccessTrail,
-    audit::{
-        Seal, Trail,
-        keys::AuditKeys,
-        layer::AuditLayer,
-        service::AuditApi,
-        store::{self, Resealed},
-        witnessing,
-    },
     clock::SharedClock,
     jobs::Jobs,
     layers::{
@@ -71,6 +71,7 @@ use crate::{
     service::ServiceContext,
     settings::ServerSettings,
     slot::Slot,
+    witnessing,
 };
 
 /// A gRPC service that answers `UNAVAILABLE` until it is [`Deferred::set`], so a server

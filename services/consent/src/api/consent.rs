@@ -1,10 +1,11 @@
 //! `pdm.consent.v1.ConsentService`.
 
+use pdm_access_trail as audit;
 use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{self as pb, LedgerEntryKind, Source, consent_service_server::ConsentService},
 };
-use pdm_runtime::{SubjectId, audit};
+use pdm_runtime::SubjectId;
 use pdm_tls::identity::Caller;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 

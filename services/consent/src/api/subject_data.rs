@@ -2,13 +2,14 @@
 
 use std::pin::Pin;
 
+use pdm_access_trail as audit;
 use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{LedgerEntryKind, Source},
     subject::v1::{self as pb, subject_data_service_server::SubjectDataService},
 };
 use pdm_runtime::{
-    FieldViolations, SubjectId, audit,
+    FieldViolations, SubjectId,
     convert::{from_timestamp, json_to_struct, timestamp},
     erasure,
     ids::check_request_id,

@@ -1,7 +1,8 @@
 //! Unsubscribe links: issued per promotional message, used once from the message.
 
+use pdm_access_trail as audit;
 use pdm_proto::consent::v1::{self as pb, Channel, LedgerEntryKind, Source};
-use pdm_runtime::{audit, convert::timestamp};
+use pdm_runtime::convert::timestamp;
 use pdm_tls::identity::Caller;
 use tonic::{Response, Status};
 use uuid::Uuid;

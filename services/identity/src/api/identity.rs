@@ -1,6 +1,7 @@
 //! `pdm.identity.v1.IdentityService`.
 
 use chrono::Duration;
+use pdm_access_trail as audit;
 use pdm_crypto::{random_token, sha256};
 use pdm_proto::{
     consent::v1::{BatchCheckProcessingRequest, CheckItem, CheckProcessingRequest},
@@ -11,7 +12,7 @@ use pdm_proto::{
     },
 };
 use pdm_runtime::convert::timestamp;
-use pdm_runtime::{audit, client::TracedChannel, erasure::ReceiptError};
+use pdm_runtime::{client::TracedChannel, erasure::ReceiptError};
 use pdm_tls::identity::Caller;
 use tonic::{Code, Request, Response, Status};
 

@@ -2,11 +2,12 @@
 
 use std::{collections::HashSet, pin::Pin};
 
+use pdm_access_trail as audit;
 use pdm_proto::subject::v1::{
     self as pb, RetentionTrigger, subject_data_service_server::SubjectDataService,
 };
 use pdm_runtime::{
-    FieldViolations, SubjectId, audit, convert::from_timestamp, erasure, ids::check_request_id,
+    FieldViolations, SubjectId, convert::from_timestamp, erasure, ids::check_request_id,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};

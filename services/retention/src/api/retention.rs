@@ -1,6 +1,6 @@
 //! `pdm.retention.v1.RetentionService`.
 
-use pdm_runtime::audit;
+use pdm_access_trail as audit;
 use std::{collections::HashMap, pin::Pin};
 
 use pdm_proto::retention::v1::{self as pb, retention_service_server::RetentionService};

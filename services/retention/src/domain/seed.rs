@@ -128,7 +128,7 @@ pub fn policies(telemetry_months: u32) -> Vec<Policy> {
         // of processing (Art. 5(2) and 32 GDPR), and the policy's "eight years ... to
         // identify any issues, resolve any legal proceedings", counted from each access.
         // Every service deletes the expired prefix of its trail (see
-        // `pdm_runtime::audit::retention`).
+        // `pdm_access_trail::retention`).
         policy(
             "audit.access",
             EIGHT_YEARS,

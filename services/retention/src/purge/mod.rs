@@ -14,6 +14,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use pdm_access_trail::Trail;
 use pdm_proto::{
     retention::v1::RunStatus,
     subject::v1::{
@@ -21,7 +22,7 @@ use pdm_proto::{
         subject_data_service_client::SubjectDataServiceClient,
     },
 };
-use pdm_runtime::{SharedClock, audit::Trail, client::TracedChannel, convert::timestamp};
+use pdm_runtime::{SharedClock, client::TracedChannel, convert::timestamp};
 use tokio::{sync::mpsc, task::JoinSet};
 use tracing::Instrument;
 

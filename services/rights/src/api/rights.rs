@@ -1,7 +1,7 @@
 //! `pdm.rights.v1.RightsService`.
 
 use super::access::Viewer;
-use pdm_runtime::audit;
+use pdm_access_trail as audit;
 use pdm_tls::identity::Caller;
 use std::pin::Pin;
 

@@ -2,7 +2,8 @@
 //! subject's events from one query; erasure destroys the key at once (every row becomes
 //! unreadable) and deletes the rows in the background; aggregates stay.
 
-use pdm_runtime::{audit, erasure};
+use pdm_access_trail as audit;
+use pdm_runtime::erasure;
 use std::pin::Pin;
 
 use pdm_proto::{

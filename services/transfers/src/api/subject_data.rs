@@ -1,7 +1,8 @@
 //! `pdm.subject.v1.SubjectDataService` for the transfers service: the subject's transfer
 //! log entries and recipients; erasure pseudonymises the log (a legal record).
 
-use pdm_runtime::{audit, erasure};
+use pdm_access_trail as audit;
+use pdm_runtime::erasure;
 use std::pin::Pin;
 
 use pdm_proto::{

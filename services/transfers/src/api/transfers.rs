@@ -1,12 +1,13 @@
 //! `pdm.transfers.v1.TransfersService`.
 
+use pdm_access_trail as audit;
 use pdm_proto::{
     consent::v1::{CheckProcessingRequest, Reason},
     transfers::v1::{
         self as pb, Outcome, RecipientRole, transfers_service_server::TransfersService,
     },
 };
-use pdm_runtime::{SubjectId, audit, convert::timestamp};
+use pdm_runtime::{SubjectId, convert::timestamp};
 use pdm_tls::identity::Caller;
 use tonic::{Request, Response, Status};
 

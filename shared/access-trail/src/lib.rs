@@ -7,7 +7,7 @@
 //! What a chain cannot show by itself (its tail cut off with the head moved back, a wiped
 //! trail, a database restored from an older copy) is caught by cross-witnessing: every
 //! service reports its head periodically to the next service of the ring
-//! ([`witnessing`]), which appends it to its own trail ([`witness`]); and by checkpoints,
+//! (the runtime's `witnessing` job), which appends it to its own trail ([`witness`]); and by checkpoints,
 //! heads signed by each service ([`checkpoint`]) that `pdm audit checkpoint` exports and
 //! `pdm audit verify --checkpoint` checks.
 //!
@@ -21,6 +21,8 @@
 //! processing may go ahead, and sit on every other service's hot path) and telemetry
 //! ingestion (each stored event is itself the record of that collection, and is in the
 //! subject's export).
+#![forbid(unsafe_code)]
+#![warn(clippy::expect_used, clippy::panic)]
 
 pub mod chain;
 pub mod checkpoint;
@@ -32,7 +34,6 @@ pub mod seal_migration;
 pub mod service;
 pub mod store;
 pub mod witness;
-pub mod witnessing;
 
 use std::time::Duration;
 
@@ -136,7 +137,7 @@ impl Trail {
         };
         let done = store::purge_before(&self.db, &self.seal, &rule, caller, now, request.dry_run)
             .await
-            .map_err(|e| crate::error::database("purging the access trail", &e))?;
+            .map_err(|e| pdm_core::error::database("purging the access trail", &e))?;
         tracing::info!(
             run_id = %request.run_id,
             category = retention::CATEGORY,
@@ -217,7 +218,7 @@ async fn append_with_retries(
                 tracing::warn!(
                     service,
                     attempt,
-                    error = %crate::error::db_error_kind(&err),
+                    error = %pdm_core::error::db_error_kind(&err),
                     "could not append to the access trail; retrying"
                 );
                 tokio::time::sleep(delay).await;

@@ -107,7 +107,7 @@ impl MigrationTrait for CreateAccessLog {
 
 /// A service's migrator with the access trail's migrations added, first: a service lists
 /// only its own tables and cannot forget the trail's. The skeleton
-/// ([`crate::server::GrpcServer::run`]) migrates with it. Migrations are matched by name,
+/// (the runtime's `GrpcServer::run`) migrates with it. Migrations are matched by name,
 /// so databases migrated when each service listed these itself are already up to date.
 #[derive(Debug)]
 pub struct WithAccessTrail<M>(std::marker::PhantomData<fn() -> M>);
@@ -117,7 +117,7 @@ impl<M: MigratorTrait> MigratorTrait for WithAccessTrail<M> {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let trail: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(CreateAccessLog),
-            Box::new(super::seal_migration::SealAccessLog),
+            Box::new(crate::seal_migration::SealAccessLog),
         ];
         let names: Vec<String> = trail.iter().map(|m| m.name().to_owned()).collect();
         trail

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::keys::MacKey;
+use crate::keys::MacKey;
 
 /// The MAC before the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -194,7 +194,7 @@ impl std::fmt::Display for Tamper {
 /// A trail whose oldest entries were purged under its retention rule starts later than 1:
 /// the first entry kept is taken as the start (its MAC covers its link to the entry before
 /// it), and the start is accepted only if the last purge entry of the chain names it (see
-/// [`super::retention`]); otherwise the entries before it are reported missing.
+/// [`crate::retention`]); otherwise the entries before it are reported missing.
 #[derive(Debug)]
 pub struct Verifier {
     seal: Seal,
@@ -238,7 +238,7 @@ impl Verifier {
         if self.entries == 1 && c.seq > 1 {
             self.start_at(c);
         }
-        if let Some(start) = super::retention::purged_start(c) {
+        if let Some(start) = crate::retention::purged_start(c) {
             self.purged_to = Some(start);
         }
         if c.seq != self.expected_seq {
@@ -335,7 +335,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::audit::keys::AuditKeys;
+    use crate::keys::AuditKeys;
 
     fn keyed() -> Seal {
         Seal::Keyed(AuditKeys::derive(&[9; 32], "identity").chain)

@@ -1,12 +1,12 @@
 //! Records how each trail is sealed: `access_log_head.scheme` is 1 for the public SHA-256
 //! chain of the first trails and 2 for the keyed MAC chain. A service re-seals a scheme-1
 //! trail with its key once, at its first start after this migration (see
-//! [`super::store::reseal`]). Listed after [`super::migration::CreateAccessLog`] in every
+//! [`crate::store::reseal`]). Listed after [`crate::migration::CreateAccessLog`] in every
 //! service's migrator.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use super::migration::AccessLogHead;
+use crate::migration::AccessLogHead;
 
 /// Adds the head's seal scheme.
 #[derive(Debug)]

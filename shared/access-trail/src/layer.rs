@@ -1,4 +1,4 @@
-//! Turns answers marked with [`super::Accessed`] into trail entries, with the caller the
+//! Turns answers marked with [`crate::Accessed`] into trail entries, with the caller the
 //! authorisation layer found and the call's trace id.
 
 use std::{
@@ -10,10 +10,13 @@ use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::{AccessEntry, Accessed, Trail};
+use crate::{AccessEntry, Accessed, Trail};
 use pdm_tls::identity::Caller;
 
-use crate::{clock::SharedClock, layers::BoxFuture};
+use pdm_core::clock::SharedClock;
+
+/// A boxed future, as tower services return.
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 /// Adds [`Audit`] to a service. The trail is filled in once the database is ready.
 #[derive(Debug, Clone)]

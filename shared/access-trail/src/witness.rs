@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::chain::{AccessEntry, ChainedEntry};
+use crate::chain::{AccessEntry, ChainedEntry};
 
 /// The method a witness entry names: the RPC that recorded it.
 pub const WITNESS_METHOD: &str = "/pdm.audit.v1.AuditService/WitnessHead";

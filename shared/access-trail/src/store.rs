@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, IntoIden, LockType, OnConflict, Order, Query, SelectStatement},
 };
 
-use super::{
+use crate::{
     chain::{AccessEntry, ChainedEntry, GENESIS, Seal, Verifier},
     migration::{AccessLog, AccessLogHead},
     retention::{TrailRule, purge_entry, purge_start},
@@ -32,7 +32,7 @@ pub async fn append(
     if entries.is_empty() {
         return Ok(());
     }
-    let txn = crate::db::begin_write(db).await?;
+    let txn = pdm_core::db::begin_write(db).await?;
     let (seq, prev) = locked_head(&txn).await?;
     append_in(&txn, seal, seq, prev, entries).await?;
     txn.commit().await
@@ -112,7 +112,7 @@ pub struct TrailPurge {
 
 /// Deletes the entries `rule` lets go: the prefix before the first entry still within the
 /// period or naming a held subject, then appends the purge entry naming the new start,
-/// sealed with `seal`, in one transaction (see [`super::retention`]). `caller` is who asked.
+/// sealed with `seal`, in one transaction (see [`crate::retention`]). `caller` is who asked.
 pub async fn purge_before(
     db: &DatabaseConnection,
     seal: &Seal,
@@ -124,7 +124,7 @@ pub async fn purge_before(
     let cutoff = rule
         .cutoff
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let txn = crate::db::begin_write(db).await?;
+    let txn = pdm_core::db::begin_write(db).await?;
     let (head, prev) = locked_head(&txn).await?;
     let expired = count(&txn, Expr::col(AccessLog::At).lt(cutoff.clone())).await?;
     if head == 0 || expired == 0 {
@@ -221,7 +221,7 @@ pub enum Resealed {
 /// Seals a trail written before keys (a scheme-1 head) with `seal`, in one transaction,
 /// after checking its SHA-256 chain. Run once at start, before the writer.
 pub async fn reseal(db: &DatabaseConnection, seal: &Seal) -> Result<Resealed, DbErr> {
-    let txn = crate::db::begin_write(db).await?;
+    let txn = pdm_core::db::begin_write(db).await?;
     let select = Query::select()
         .columns([
             AccessLogHead::Seq.into_iden(),

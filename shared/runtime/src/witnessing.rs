@@ -1,7 +1,7 @@
 //! The background job that has a service's head witnessed: every
 //! `audit.witness_interval_ms`, when the head moved since it was last witnessed, it is
 //! sent over gRPC (as this service, mutual TLS) to the next service of the ring that
-//! answers ([`super::witness::witnesses_of`]), which appends it to its own trail.
+//! answers ([`pdm_access_trail::witness::witnesses_of`]), which appends it to its own trail.
 
 use std::time::Duration;
 
@@ -9,8 +9,8 @@ use pdm_proto::audit::v1::{WitnessHeadRequest, audit_service_client::AuditServic
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use super::{store, witness::witnesses_of};
 use crate::service::ServiceContext;
+use pdm_access_trail::{store, witness::witnesses_of};
 
 /// Has `ctx`'s head in `db` witnessed every `interval` by the services after it in
 /// `ring`, until `stop` is cancelled.

@@ -5,13 +5,13 @@
 //! prefix only: every entry before the first one still within the period or naming a
 //! subject under a legal hold. In the same transaction it appends a purge entry naming the
 //! position the trail now starts at ([`purge_entry`]); it is sealed like any entry, so only
-//! the service's key can write one, and the [`super::chain::Verifier`] accepts a trail
+//! the service's key can write one, and the [`crate::chain::Verifier`] accepts a trail
 //! starting later than 1 only when its last purge entry names that start.
 
 use chrono::{DateTime, Utc};
 use pdm_proto::subject::v1::{LegalHold, PurgeRule, RetentionTrigger};
 
-use super::chain::{AccessEntry, ChainedEntry};
+use crate::chain::{AccessEntry, ChainedEntry};
 
 /// The retention category of access-trail entries.
 pub const CATEGORY: &str = "audit.access";
@@ -43,7 +43,7 @@ pub fn trail_rule(rules: &[PurgeRule], holds: &[LegalHold]) -> Option<TrailRule>
     let cutoff = rule
         .cutoff
         .as_ref()
-        .and_then(crate::convert::from_timestamp)?;
+        .and_then(pdm_core::convert::from_timestamp)?;
     let covering: Vec<&LegalHold> = holds
         .iter()
         .filter(|h| h.category.is_empty() || h.category == CATEGORY)
@@ -97,12 +97,11 @@ mod tests {
     use pdm_proto::subject::v1::{LegalHold, PurgeRule, RetentionTrigger};
 
     use super::*;
+    use pdm_core::convert::timestamp;
+
     use crate::{
-        audit::{
-            chain::{GENESIS, Seal, Tamper, Verifier},
-            keys::AuditKeys,
-        },
-        convert::timestamp,
+        chain::{GENESIS, Seal, Tamper, Verifier},
+        keys::AuditKeys,
     };
 
     fn at(seconds: i64) -> DateTime<Utc> {
@@ -263,7 +262,7 @@ mod tests {
     #[test]
     fn a_witnessed_head_in_the_purged_part_is_skipped_and_the_one_before_the_start_compared() {
         let chain = purged();
-        let expected = |seq: i64, mac: Vec<u8>| crate::audit::chain::Expected {
+        let expected = |seq: i64, mac: Vec<u8>| crate::chain::Expected {
             seq,
             mac,
             by: "witness consent".into(),

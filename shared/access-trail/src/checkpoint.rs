@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keys::MacKey;
+use crate::keys::MacKey;
 
 /// What a signature covers, versioned.
 const DOMAIN: &[u8] = b"pdm-audit-checkpoint/1\0";
@@ -53,7 +53,7 @@ impl Head {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::keys::AuditKeys;
+    use crate::keys::AuditKeys;
 
     #[test]
     fn a_signature_verifies_only_unaltered_and_under_its_key() {

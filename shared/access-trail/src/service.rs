@@ -6,7 +6,7 @@ use pdm_proto::audit::v1::{self as pb, audit_service_server::AuditService, probl
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{
+use crate::{
     Trail,
     chain::{ChainedEntry, Expected, Seal, Tamper, Verifier},
     checkpoint::Head,
@@ -16,7 +16,7 @@ use super::{
 };
 use pdm_tls::identity::Caller;
 
-use crate::{
+use pdm_core::{
     FieldViolations, SubjectId,
     clock::SharedClock,
     convert::{from_timestamp, timestamp},
@@ -159,7 +159,7 @@ fn expected(
 /// free-text field applies to names too).
 fn is_service_name(name: &str) -> bool {
     matches!(Caller::from_name(name), Some(Caller::Service(_)))
-        && !crate::text::contains_card_number(name)
+        && !pdm_core::text::contains_card_number(name)
 }
 
 /// A page token: the position after which the next page starts.
@@ -167,7 +167,7 @@ fn page_after(violations: &mut FieldViolations, token: &str) -> i64 {
     if token.is_empty() {
         return 0;
     }
-    if crate::text::contains_card_number(token) {
+    if pdm_core::text::contains_card_number(token) {
         violations.add("page_token", "not a token from a previous page");
         return 0;
     }
