@@ -12,7 +12,7 @@ use pdm_proto::{
     },
 };
 use pdm_runtime::convert::timestamp;
-use pdm_runtime::{client::TracedChannel, erasure::ReceiptError};
+use pdm_runtime::{SubjectId, client::TracedChannel, erasure::ReceiptError};
 use pdm_tls::identity::Caller;
 use tonic::{Code, Request, Response, Status};
 
@@ -38,7 +38,7 @@ impl IdentityApi {
     async fn delete_through_rights(
         &self,
         mut rights: RightsServiceClient<TracedChannel>,
-        subject: &str,
+        subject: &SubjectId,
         password: String,
         client_reference: Option<String>,
         reason: pb::DeletionReason,
@@ -51,7 +51,7 @@ impl IdentityApi {
             .submit_request(SubmitRequestRequest {
                 kind: kind as i32,
                 regime: regime as i32,
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
                 credential: Some(Credential {
                     credential: Some(credential::Credential::Password(password)),
                 }),
@@ -66,7 +66,7 @@ impl IdentityApi {
             .into_inner()
             .request
             .ok_or(IdentityError::Internal("rights returned no request"))?;
-        if submitted.subject_id != subject {
+        if submitted.subject_id != subject.to_string() {
             // Wrong password: the request waits unverified; withdraw it.
             let _ = rights
                 .cancel_request(CancelRequestRequest {
@@ -148,14 +148,14 @@ impl IdentityApi {
 
     async fn check_subject_password(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         client: &str,
         password: String,
     ) -> Result<()> {
         let credentials = self.store.credentials(subject).await?;
         self.throttled_check(
             VERIFY_THROTTLE,
-            subject,
+            &subject.to_string(),
             client,
             password,
             credentials.map(|c| c.password_hash),
@@ -167,7 +167,7 @@ impl IdentityApi {
     async fn link(
         &self,
         caller: Option<&Caller>,
-        subject: &str,
+        subject: &SubjectId,
         how: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
@@ -182,7 +182,11 @@ impl IdentityApi {
     /// A company client sees only subjects it is linked with; for others the answer is the
     /// one for a subject that does not exist. The privacy team and the mesh's services
     /// see every subject (their method rules already limit what they may call).
-    async fn require_caller_link(&self, caller: Option<&Caller>, subject: &str) -> Result<()> {
+    async fn require_caller_link(
+        &self,
+        caller: Option<&Caller>,
+        subject: &SubjectId,
+    ) -> Result<()> {
         match caller {
             Some(client @ Caller::Client(_)) => {
                 if self.store.linked(subject, &client.to_string()).await? {
@@ -197,7 +201,7 @@ impl IdentityApi {
     }
 
     /// [`Self::require_caller_link`] for the caller of `request`.
-    async fn require_link<T>(&self, request: &Request<T>, subject: &str) -> Result<()> {
+    async fn require_link<T>(&self, request: &Request<T>, subject: &SubjectId) -> Result<()> {
         self.require_caller_link(request.extensions().get::<Caller>(), subject)
             .await
     }
@@ -209,7 +213,7 @@ impl IdentityApi {
     /// report of a child's data goes to the rights service as an erasure request.
     async fn check_age_after(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         changes: &ProfileChanges,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
@@ -244,7 +248,7 @@ impl IdentityApi {
     /// not answer refuses too (UNAVAILABLE): nothing is stored without the answer.
     async fn require_explicit_consent(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         declared: &[pdm_proto::identity::v1::SpecialCategory],
     ) -> Result<()> {
         let purposes: Vec<&'static str> = declared
@@ -257,7 +261,7 @@ impl IdentityApi {
         let items = purposes
             .iter()
             .map(|purpose| CheckItem {
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
                 purpose: (*purpose).to_owned(),
             })
             .collect();
@@ -290,12 +294,12 @@ impl IdentityApi {
 
     /// Asks consent whether `purpose` may be processed for the subject now; a consent
     /// service that does not answer refuses (UNAVAILABLE), never allows.
-    async fn may_process(&self, subject: &str, purpose: &str) -> Result<bool> {
+    async fn may_process(&self, subject: &SubjectId, purpose: &str) -> Result<bool> {
         let decision = self
             .consent
             .clone()
             .check_processing(CheckProcessingRequest {
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
                 purpose: purpose.to_owned(),
             })
             .await
@@ -305,7 +309,7 @@ impl IdentityApi {
         Ok(decision.is_some_and(|d| d.allowed))
     }
 
-    async fn ensure_not_restricted(&self, subject: &str) -> Result<()> {
+    async fn ensure_not_restricted(&self, subject: &SubjectId) -> Result<()> {
         match self.store.restricted(subject).await? {
             None => Err(IdentityError::NotFound),
             Some(true) => Err(IdentityError::Restricted),
@@ -332,11 +336,12 @@ impl IdentityService for IdentityApi {
             return Err(IdentityError::Underage.into());
         }
         let password_hash = self.hash_password(r.password).await?;
+        let subject = SubjectId::new_v7();
         let profile = self
             .store
             .create_account(
                 NewAccount {
-                    subject_id: pdm_runtime::SubjectId::new_v7().to_string(),
+                    subject_id: subject,
                     first_name: form.first_name,
                     last_name: form.last_name,
                     email: form.email,
@@ -348,9 +353,8 @@ impl IdentityService for IdentityApi {
                 now,
             )
             .await?;
-        self.link(caller.as_ref(), &profile.subject_id, "created", now)
-            .await?;
-        tracing::info!(subject_id = %profile.subject_id, "account created");
+        self.link(caller.as_ref(), &subject, "created", now).await?;
+        tracing::info!(subject_id = %subject, "account created");
         let subject = profile.subject_id.clone();
         Ok(audit::respond(
             pb::CreateAccountResponse {
@@ -366,10 +370,10 @@ impl IdentityService for IdentityApi {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?;
-        self.require_link(&request, &subject.to_string()).await?;
+        self.require_link(&request, &subject).await?;
         let profile = self
             .store
-            .profile(&subject.to_string())
+            .profile(&subject)
             .await?
             .ok_or(IdentityError::NotFound)?;
         Ok(audit::respond(
@@ -386,10 +390,10 @@ impl IdentityService for IdentityApi {
         request: Request<pb::GetRegionRequest>,
     ) -> Result<Response<pb::GetRegionResponse>, Status> {
         let subject = requests::subject_id(&request.get_ref().subject_id)?;
-        self.require_link(&request, &subject.to_string()).await?;
+        self.require_link(&request, &subject).await?;
         let region = self
             .store
-            .region(&subject.to_string())
+            .region(&subject)
             .await?
             .ok_or(IdentityError::NotFound)?;
         Ok(audit::respond(
@@ -408,12 +412,11 @@ impl IdentityService for IdentityApi {
         let now = self.clock.now();
         let (subject, changes) =
             requests::profile_changes(request.get_ref(), calendar::latest_date_on_earth(now))?;
-        self.require_link(&request, &subject.to_string()).await?;
-        self.check_age_after(&subject.to_string(), &changes, now)
-            .await?;
+        self.require_link(&request, &subject).await?;
+        self.check_age_after(&subject, &changes, now).await?;
         let profile = self
             .store
-            .update_profile(&subject.to_string(), changes, now)
+            .update_profile(&subject, changes, now)
             .await?
             .ok_or(IdentityError::NotFound)?;
         tracing::info!(subject_id = %subject, "profile updated");
@@ -439,7 +442,6 @@ impl IdentityService for IdentityApi {
         let (Some(subject), Some(image)) = (subject, image) else {
             return Err(IdentityError::Internal("validated photo incomplete").into());
         };
-        let subject = subject.to_string();
         self.require_caller_link(caller.as_ref(), &subject).await?;
         self.ensure_not_restricted(&subject).await?;
         let size = r.photo.len();
@@ -451,7 +453,7 @@ impl IdentityService for IdentityApi {
                 content_type: image.mime().to_owned(),
                 size_bytes: u64::try_from(size).unwrap_or(0),
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -460,7 +462,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::GetProfilePhotoRequest>,
     ) -> Result<Response<pb::GetProfilePhotoResponse>, Status> {
-        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
         self.require_link(&request, &subject).await?;
         if self.store.restricted(&subject).await?.is_none() {
             return Err(IdentityError::NotFound.into());
@@ -475,7 +477,7 @@ impl IdentityService for IdentityApi {
                 content_type,
                 photo,
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -484,7 +486,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::GetPublicProfileRequest>,
     ) -> Result<Response<pb::GetPublicProfileResponse>, Status> {
-        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
         self.require_link(&request, &subject).await?;
         let profile = self
             .store
@@ -498,11 +500,11 @@ impl IdentityService for IdentityApi {
         }
         Ok(audit::respond(
             pb::GetPublicProfileResponse {
-                subject_id: subject.clone(),
+                subject_id: subject.to_string(),
                 display_name: public_profile::display_name(&profile.first_name, &profile.last_name),
                 has_photo: profile.has_photo,
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -511,7 +513,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::GetOrganisationResponse>, Status> {
-        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
         self.require_link(&request, &subject).await?;
         let profile = self
             .store
@@ -534,7 +536,7 @@ impl IdentityService for IdentityApi {
         };
         Ok(audit::respond(
             pb::GetOrganisationResponse { organisation },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -559,13 +561,14 @@ impl IdentityService for IdentityApi {
         )
         .await?;
         let subject = subject.ok_or(IdentityError::Unauthenticated)?;
-        self.link(caller.as_ref(), &subject, "signed_in", self.clock.now())
+        let subject_id = stored_subject(&subject)?;
+        self.link(caller.as_ref(), &subject_id, "signed_in", self.clock.now())
             .await?;
         let token = random_token(32).map_err(IdentityError::from)?;
         let expires_at = self
             .store
             .create_session(
-                &subject,
+                &subject_id,
                 sha256(token.as_bytes()),
                 self.clock.now(),
                 Duration::minutes(self.settings.session_ttl_minutes),
@@ -615,7 +618,7 @@ impl IdentityService for IdentityApi {
         let caller = request.extensions().get::<Caller>().cloned();
         let client = Caller::on_behalf_of(caller.as_ref(), request.metadata());
         let r = request.into_inner();
-        let subject = requests::subject_id(&r.subject_id)?.to_string();
+        let subject = requests::subject_id(&r.subject_id)?;
         // An unlinked client learns nothing, not even whether the subject exists.
         if self
             .require_caller_link(caller.as_ref(), &subject)
@@ -643,7 +646,7 @@ impl IdentityService for IdentityApi {
                     .store
                     .live_session(&sha256(token.as_bytes()), self.clock.now())
                     .await?;
-                if live.is_none_or(|(owner, _)| owner != subject) {
+                if live.is_none_or(|(owner, _)| owner != subject.to_string()) {
                     return Err(IdentityError::Unauthenticated.into());
                 }
             }
@@ -656,9 +659,9 @@ impl IdentityService for IdentityApi {
         }
         Ok(audit::respond(
             pb::VerifySubjectResponse {
-                subject_id: subject.clone(),
+                subject_id: subject.to_string(),
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -668,7 +671,6 @@ impl IdentityService for IdentityApi {
         request: Request<pb::SetBillingContactRequest>,
     ) -> Result<Response<pb::SetBillingContactResponse>, Status> {
         let (subject, billing) = requests::billing(request.get_ref())?;
-        let subject = subject.to_string();
         self.require_link(&request, &subject).await?;
         self.ensure_not_restricted(&subject).await?;
         self.store
@@ -678,7 +680,7 @@ impl IdentityService for IdentityApi {
             pb::SetBillingContactResponse {
                 billing_contact: Some(convert::billing(billing)),
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -687,7 +689,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::GetBillingContactRequest>,
     ) -> Result<Response<pb::GetBillingContactResponse>, Status> {
-        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
         self.require_link(&request, &subject).await?;
         if self.store.restricted(&subject).await?.is_none() {
             return Err(IdentityError::NotFound.into());
@@ -701,7 +703,7 @@ impl IdentityService for IdentityApi {
             pb::GetBillingContactResponse {
                 billing_contact: Some(convert::billing(billing)),
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -712,7 +714,6 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::CreateSupportTicketResponse>, Status> {
         let caller = request.extensions().get::<Caller>().cloned();
         let (subject, ticket) = requests::ticket(request.into_inner())?;
-        let subject = subject.to_string();
         self.require_caller_link(caller.as_ref(), &subject).await?;
         self.ensure_not_restricted(&subject).await?;
         let declared = special::union(
@@ -733,7 +734,7 @@ impl IdentityService for IdentityApi {
             pb::CreateSupportTicketResponse {
                 ticket: Some(convert::ticket(ticket)),
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -742,7 +743,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::ListSupportTicketsRequest>,
     ) -> Result<Response<pb::ListSupportTicketsResponse>, Status> {
-        let subject = requests::subject_id(&request.get_ref().subject_id)?.to_string();
+        let subject = requests::subject_id(&request.get_ref().subject_id)?;
         self.require_link(&request, &subject).await?;
         if self.store.restricted(&subject).await?.is_none() {
             return Err(IdentityError::NotFound.into());
@@ -752,7 +753,7 @@ impl IdentityService for IdentityApi {
             pb::ListSupportTicketsResponse {
                 tickets: tickets.into_iter().map(convert::ticket).collect(),
             },
-            subject,
+            subject.to_string(),
             "",
         ))
     }
@@ -775,8 +776,13 @@ impl IdentityService for IdentityApi {
             .live_session(&sha256(token.as_bytes()), now)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
-        self.link(caller.as_ref(), &subject_id, "linked", now)
-            .await?;
+        self.link(
+            caller.as_ref(),
+            &stored_subject(&subject_id)?,
+            "linked",
+            now,
+        )
+        .await?;
         tracing::info!(subject_id = %subject_id, "client linked with the subject by a session");
         Ok(audit::respond(
             pb::LinkSubjectResponse {
@@ -805,10 +811,7 @@ impl IdentityService for IdentityApi {
         let (Some(subject), Some(client)) = (subject, client) else {
             return Err(IdentityError::Internal("validated relationship incomplete").into());
         };
-        let related = self
-            .store
-            .linked(&subject.to_string(), &client.to_string())
-            .await?;
+        let related = self.store.linked(&subject, &client.to_string()).await?;
         Ok(Response::new(pb::CheckRelationshipResponse { related }))
     }
 
@@ -820,7 +823,6 @@ impl IdentityService for IdentityApi {
         let client = Caller::on_behalf_of(caller.as_ref(), request.metadata());
         let r = request.into_inner();
         let (subject, reason, request_id) = requests::deletion(&r)?;
-        let subject = subject.to_string();
         // A retry of a finished deletion gets its first receipt: once the account is gone
         // the password cannot be checked again. A request id of another subject falls
         // through to the password check, so it reveals nothing without credentials.
@@ -851,7 +853,7 @@ impl IdentityService for IdentityApi {
             return self
                 .delete_through_rights(rights.clone(), &subject, r.password, request_id, reason)
                 .await
-                .map(|answer| audit::respond(answer, subject.clone(), ""))
+                .map(|answer| audit::respond(answer, subject.to_string(), ""))
                 .map_err(Into::into);
         }
         // Policy, account deletion step 4: "You may be asked to enter your password again
@@ -874,10 +876,16 @@ impl IdentityService for IdentityApi {
             pb::DeleteAccountResponse {
                 receipt: Some(receipt),
             },
-            subject,
+            subject.to_string(),
             request_id,
         ))
     }
+}
+
+/// A subject id read back from a column written from a [`SubjectId`].
+fn stored_subject(id: &str) -> Result<SubjectId> {
+    id.parse()
+        .map_err(|_| IdentityError::Internal("stored subject id malformed"))
 }
 
 /// What identity answers when rights refuses the deletion request: only what a retry can

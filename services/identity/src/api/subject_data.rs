@@ -38,7 +38,7 @@ impl SubjectDataService for IdentityApi {
             pdm_runtime::ids::check_request_id(&purpose)
                 .map_err(|problem| pdm_runtime::error::invalid_field("request_id", problem))?;
         }
-        let records = self.store.export(&subject.to_string()).await?;
+        let records = self.store.export(&subject).await?;
         let stream = tokio_stream::iter(records.into_iter().map(|r| {
             Ok(pb::ExportSubjectResponse {
                 record: Some(convert::record(r)),
@@ -60,7 +60,7 @@ impl SubjectDataService for IdentityApi {
             .store
             .erase(
                 &request_id,
-                &subject.to_string(),
+                &subject,
                 crate::store::FAN_OUT_REASON,
                 self.clock.now(),
             )
@@ -87,10 +87,7 @@ impl SubjectDataService for IdentityApi {
         }
         v.finish()?;
         let subject = subject.ok_or(IdentityError::Internal("validated subject missing"))?;
-        let known = self
-            .store
-            .set_restricted(&subject.to_string(), r.restricted)
-            .await?;
+        let known = self.store.set_restricted(&subject, r.restricted).await?;
         tracing::info!(subject_id = %subject, restricted = r.restricted, known, "restriction set");
         Ok(audit::respond(
             pb::RestrictSubjectResponse {
@@ -190,7 +187,6 @@ fn purge_request(r: &pb::PurgeExpiredRequest) -> Result<(Vec<PurgeRule>, Vec<Hol
                 &format!("holds[{i}].subject_id"),
                 hold.subject_id.parse::<SubjectId>(),
             )
-            .map(|s| s.to_string())
         };
         holds.push(Hold {
             hold_id: hold.hold_id.clone(),

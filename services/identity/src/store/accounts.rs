@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use pdm_crypto::DataKey;
 use pdm_proto::common::v1::Region;
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
@@ -45,12 +46,13 @@ impl Store {
         // The key store is another database: a key made here for a sign-up that is then
         // refused (a taken email) would outlive it, so it is destroyed again. Only a key
         // made here: a subject id that already has one keeps it.
-        let made = self.keys.find(&new.subject_id).await?.is_none();
-        let key = self.keys.find_or_create(&new.subject_id, now).await?;
-        let subject = new.subject_id.clone();
+        let subject = new.subject_id;
+        let key_id = subject.to_string();
+        let made = self.keys.find(&key_id).await?.is_none();
+        let key = self.keys.find_or_create(&key_id, now).await?;
         let stored = self.insert_account(txn, new, email_index, &key, now).await;
         if stored.is_err() && made {
-            self.keys.destroy(&subject).await?;
+            self.keys.destroy(&key_id).await?;
         }
         stored?;
         self.profile(&subject)
@@ -67,7 +69,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let row = account::ActiveModel {
-            subject_id: Set(new.subject_id.clone()),
+            subject_id: Set(new.subject_id.to_string()),
             email_index: Set(email_index),
             email: Set(key.seal_str(F_EMAIL, new.email.as_str())?),
             first_name: Set(key.seal_str(F_FIRST, &new.first_name)?),
@@ -100,14 +102,14 @@ impl Store {
     }
 
     /// The account's profile, opened.
-    pub async fn profile(&self, subject: &str) -> Result<Option<Profile>> {
-        let Some(row) = account::Entity::find_by_id(subject.to_owned())
+    pub async fn profile(&self, subject: &SubjectId) -> Result<Option<Profile>> {
+        let Some(row) = account::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?
         else {
             return Ok(None);
         };
-        let has_photo = profile_photo::Entity::find_by_id(subject.to_owned())
+        let has_photo = profile_photo::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?
             .is_some();
@@ -118,12 +120,12 @@ impl Store {
     /// Applies profile changes; `None` when the account does not exist.
     pub async fn update_profile(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         changes: ProfileChanges,
         now: DateTime<Utc>,
     ) -> Result<Option<Profile>> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let Some(row) = account::Entity::find_by_id(subject.to_owned())
+        let Some(row) = account::Entity::find_by_id(subject.to_string())
             .one(&txn)
             .await?
         else {
@@ -172,7 +174,7 @@ impl Store {
     /// milliseconds, so it runs on the blocking pool.
     pub async fn set_photo(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         content_type: &'static str,
         photo: Vec<u8>,
         now: DateTime<Utc>,
@@ -183,7 +185,7 @@ impl Store {
             .await
             .map_err(|_| IdentityError::Internal("sealing task failed"))??;
         let row = profile_photo::ActiveModel {
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject.to_string()),
             content_type: Set(content_type.to_owned()),
             size_bytes: Set(size),
             photo: Set(sealed),
@@ -206,8 +208,8 @@ impl Store {
     }
 
     /// The photo and its MIME type.
-    pub async fn photo(&self, subject: &str) -> Result<Option<(String, Vec<u8>)>> {
-        let Some(row) = profile_photo::Entity::find_by_id(subject.to_owned())
+    pub async fn photo(&self, subject: &SubjectId) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(row) = profile_photo::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?
         else {
@@ -230,37 +232,37 @@ impl Store {
     }
 
     /// Sign-in data of an account.
-    pub async fn credentials(&self, subject: &str) -> Result<Option<Credentials>> {
-        let row = account::Entity::find_by_id(subject.to_owned())
+    pub async fn credentials(&self, subject: &SubjectId) -> Result<Option<Credentials>> {
+        let row = account::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?;
         Ok(row.map(credentials))
     }
 
     /// The account's region, without opening any sealed field.
-    pub async fn region(&self, subject: &str) -> Result<Option<Region>> {
-        let row = account::Entity::find_by_id(subject.to_owned())
+    pub async fn region(&self, subject: &SubjectId) -> Result<Option<Region>> {
+        let row = account::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?;
         Ok(row.map(|r| Region::from_str_name(&r.region).unwrap_or(Region::Other)))
     }
 
     /// Whether the account is restricted; `None` when it does not exist.
-    pub async fn restricted(&self, subject: &str) -> Result<Option<bool>> {
-        let row = account::Entity::find_by_id(subject.to_owned())
+    pub async fn restricted(&self, subject: &SubjectId) -> Result<Option<bool>> {
+        let row = account::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?;
         Ok(row.map(|r| r.restricted))
     }
 
     /// Sets or lifts the restriction; returns whether the account exists.
-    pub async fn set_restricted(&self, subject: &str, restricted: bool) -> Result<bool> {
+    pub async fn set_restricted(&self, subject: &SubjectId, restricted: bool) -> Result<bool> {
         let result = account::Entity::update_many()
             .col_expr(
                 account::Column::Restricted,
                 sea_orm::sea_query::Expr::value(restricted),
             )
-            .filter(account::Column::SubjectId.eq(subject))
+            .filter(account::Column::SubjectId.eq(subject.to_string()))
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected > 0)

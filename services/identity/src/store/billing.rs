@@ -1,6 +1,7 @@
 //! Billing contacts.
 
 use chrono::{DateTime, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 
 use super::{Billing, Store, entities::billing_contact, open_opt};
@@ -15,13 +16,13 @@ impl Store {
     /// Stores or replaces the billing contact.
     pub async fn set_billing(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         billing: &Billing,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let key = self.key(subject).await?;
         let row = billing_contact::ActiveModel {
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject.to_string()),
             name: Set(key.seal_str(F_NAME, &billing.name)?),
             email: Set(key.seal_str(F_EMAIL, &billing.email)?),
             phone: Set(billing
@@ -50,8 +51,8 @@ impl Store {
     }
 
     /// The billing contact.
-    pub async fn billing(&self, subject: &str) -> Result<Option<Billing>> {
-        let Some(row) = billing_contact::Entity::find_by_id(subject.to_owned())
+    pub async fn billing(&self, subject: &SubjectId) -> Result<Option<Billing>> {
+        let Some(row) = billing_contact::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?
         else {

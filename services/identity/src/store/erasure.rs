@@ -11,6 +11,7 @@ use pdm_proto::{
     subject::v1::{ErasedItem, ErasureReceipt, RetainedItem},
 };
 use pdm_runtime::{
+    SubjectId,
     convert::timestamp,
     erasure::{Receipts, hex_ref},
 };
@@ -135,16 +136,17 @@ impl Store {
     pub async fn erase(
         &self,
         request_id: &str,
-        subject: &str,
+        subject: &SubjectId,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<ErasureReceipt> {
         let blind = self.subject_ref(subject);
         let subject_ref = hex_ref(&blind);
+        let subject_id = subject.to_string();
         let receipts = Receipts::new(self.db.clone());
-        if let Some(done) = receipts.find(request_id, subject, &subject_ref).await? {
+        if let Some(done) = receipts.find(request_id, &subject_id, &subject_ref).await? {
             // A retry after a crash between the commit and the key's destruction.
-            self.keys.destroy(subject).await?;
+            self.keys.destroy(&subject_id).await?;
             self.keep_reason(request_id, reason).await?;
             return Ok(done);
         }
@@ -158,7 +160,7 @@ impl Store {
             txn.rollback().await?;
             self.keep_reason(request_id, reason).await?;
             return receipts
-                .find(request_id, subject, &subject_ref)
+                .find(request_id, &subject_id, &subject_ref)
                 .await?
                 .ok_or(IdentityError::Internal("erasure receipt vanished"));
         }
@@ -172,7 +174,7 @@ impl Store {
         // The key store is another database: the key goes once the rows are gone (the
         // billing archive needed it), and a retry of this request destroys it if a crash
         // came in between.
-        self.keys.destroy(subject).await?;
+        self.keys.destroy(&subject_id).await?;
         Ok(receipt)
     }
 
@@ -181,11 +183,11 @@ impl Store {
     pub async fn erasure_receipt(
         &self,
         request_id: &str,
-        subject: &str,
+        subject: &SubjectId,
     ) -> Result<Option<ErasureReceipt>> {
         let subject_ref = hex_ref(&self.subject_ref(subject));
         Ok(Receipts::new(self.db.clone())
-            .find(request_id, subject, &subject_ref)
+            .find(request_id, &subject.to_string(), &subject_ref)
             .await?)
     }
 
@@ -193,10 +195,12 @@ impl Store {
         &self,
         txn: &DatabaseTransaction,
         request_id: &str,
-        subject: &str,
+        subject_id: &SubjectId,
         subject_ref: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Receipt> {
+        let subject = subject_id.to_string();
+        let subject = subject.as_str();
         let account = account::Entity::find_by_id(subject.to_owned())
             .one(txn)
             .await?;
@@ -204,7 +208,7 @@ impl Store {
             .one(txn)
             .await?
         {
-            self.archive_billing(txn, subject, subject_ref, &billing, now)
+            self.archive_billing(txn, subject_id, subject_ref, &billing, now)
                 .await?;
         }
 
@@ -294,7 +298,7 @@ impl Store {
     async fn archive_billing(
         &self,
         txn: &DatabaseTransaction,
-        subject: &str,
+        subject: &SubjectId,
         subject_ref: &[u8],
         billing: &billing_contact::Model,
         now: DateTime<Utc>,
@@ -323,7 +327,9 @@ impl Store {
     }
 
     /// Rows that still name the subject, table by table (tests and self-checks).
-    pub async fn rows_naming(&self, subject: &str) -> Result<Vec<(&'static str, u64)>> {
+    pub async fn rows_naming(&self, subject: &SubjectId) -> Result<Vec<(&'static str, u64)>> {
+        let subject = subject.to_string();
+        let subject = subject.as_str();
         let db = &self.db;
         let mut found = Vec::new();
         let mut add = |table: &'static str, n: u64| {

@@ -1,6 +1,7 @@
 //! Everything held about a subject, for access and portability requests.
 
 use chrono::{DateTime, Utc};
+use pdm_runtime::SubjectId;
 use serde_json::{Value, json};
 
 use super::Store;
@@ -28,14 +29,14 @@ pub struct ExportRecord {
 
 impl Store {
     /// Every record about the subject. Empty for an unknown subject.
-    pub async fn export(&self, subject: &str) -> Result<Vec<ExportRecord>> {
+    pub async fn export(&self, subject: &SubjectId) -> Result<Vec<ExportRecord>> {
         let Some(profile) = self.profile(subject).await? else {
             return Ok(Vec::new());
         };
         let mut out = vec![
             ExportRecord {
                 category: categories::PROFILE,
-                record_id: subject.to_owned(),
+                record_id: subject.to_string(),
                 data: json!({
                     "first_name": profile.first_name,
                     "last_name": profile.last_name,
@@ -53,7 +54,7 @@ impl Store {
             },
             ExportRecord {
                 category: categories::CREDENTIALS,
-                record_id: subject.to_owned(),
+                record_id: subject.to_string(),
                 data: json!({
                     "password": "set; stored only as an argon2id hash, which is not exported",
                 }),
@@ -65,7 +66,7 @@ impl Store {
         if let Some((content_type, photo)) = self.photo(subject).await? {
             out.push(ExportRecord {
                 category: categories::PHOTO,
-                record_id: subject.to_owned(),
+                record_id: subject.to_string(),
                 data: json!({ "content_type": content_type, "size_bytes": photo.len() }),
                 attachment: Some(("profile-photo".to_owned(), content_type, photo)),
                 created_at: None,
@@ -85,7 +86,7 @@ impl Store {
         if let Some(billing) = self.billing(subject).await? {
             out.push(ExportRecord {
                 category: categories::BILLING,
-                record_id: subject.to_owned(),
+                record_id: subject.to_string(),
                 data: json!({
                     "name": billing.name,
                     "email": billing.email,

@@ -1,6 +1,7 @@
 //! Links between company clients and subjects.
 
 use chrono::{DateTime, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, sea_query::OnConflict};
 
 use super::{Store, entities::subject_link};
@@ -11,13 +12,13 @@ impl Store {
     /// keeps the first.
     pub async fn link(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         client: &str,
         how: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
         subject_link::Entity::insert(subject_link::ActiveModel {
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject.to_string()),
             client: Set(client.to_owned()),
             how: Set(how.to_owned()),
             linked_at: Set(now),
@@ -36,9 +37,9 @@ impl Store {
     }
 
     /// Whether `client` is linked with `subject`.
-    pub async fn linked(&self, subject: &str, client: &str) -> Result<bool> {
+    pub async fn linked(&self, subject: &SubjectId, client: &str) -> Result<bool> {
         let n = subject_link::Entity::find()
-            .filter(subject_link::Column::SubjectId.eq(subject))
+            .filter(subject_link::Column::SubjectId.eq(subject.to_string()))
             .filter(subject_link::Column::Client.eq(client))
             .count(&self.db)
             .await?;

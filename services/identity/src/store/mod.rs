@@ -15,6 +15,7 @@ mod sessions;
 mod tickets;
 
 use pdm_crypto::{DataKey, KeyStore};
+use pdm_runtime::SubjectId;
 use sea_orm::DatabaseConnection;
 
 pub use erasure::{Receipt, Retained};
@@ -58,17 +59,17 @@ impl Store {
     }
 
     /// Blind index of a subject id (for records kept after the id is erased).
-    pub fn subject_ref(&self, subject: &str) -> Vec<u8> {
+    pub fn subject_ref(&self, subject: &SubjectId) -> Vec<u8> {
         self.keys
             .keyring()
             .blind_index()
-            .compute(SUBJECT_INDEX, subject)
+            .compute(SUBJECT_INDEX, &subject.to_string())
     }
 
     /// The subject's key, from the key store.
-    async fn key(&self, subject: &str) -> Result<DataKey> {
+    async fn key(&self, subject: &SubjectId) -> Result<DataKey> {
         self.keys
-            .find(subject)
+            .find(&subject.to_string())
             .await?
             .ok_or(IdentityError::NotFound)
     }

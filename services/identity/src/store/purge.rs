@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use pdm_proto::subject::v1::RetentionTrigger;
+use pdm_runtime::SubjectId;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{
@@ -44,7 +45,7 @@ pub struct Hold {
     /// Hold id.
     pub hold_id: String,
     /// Subject held.
-    pub subject: Option<String>,
+    pub subject: Option<SubjectId>,
     /// Category held.
     pub category: Option<String>,
 }
@@ -104,12 +105,12 @@ impl Store {
                 .collect();
             let held_subjects: HashSet<Vec<u8>> = applicable
                 .iter()
-                .filter_map(|h| h.subject.as_deref())
+                .filter_map(|h| h.subject.as_ref())
                 .map(|s| {
                     if archived {
                         self.subject_ref(s)
                     } else {
-                        s.as_bytes().to_vec()
+                        s.to_string().into_bytes()
                     }
                 })
                 .collect();
@@ -121,11 +122,11 @@ impl Store {
                 } else if held_subjects.contains(&subject_key) {
                     outcome.held += 1;
                     for h in &applicable {
-                        let key = h.subject.as_deref().map(|s| {
+                        let key = h.subject.as_ref().map(|s| {
                             if archived {
                                 self.subject_ref(s)
                             } else {
-                                s.as_bytes().to_vec()
+                                s.to_string().into_bytes()
                             }
                         });
                         if key.as_deref() == Some(subject_key.as_slice()) {

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use pdm_proto::{common::v1::Region, identity::v1::SpecialCategory};
+use pdm_runtime::SubjectId;
 
 use crate::domain::email::Email;
 
@@ -9,7 +10,7 @@ use crate::domain::email::Email;
 #[derive(Debug)]
 pub struct NewAccount {
     /// Subject id.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// First name.
     pub first_name: String,
     /// Last name.

@@ -1,6 +1,7 @@
 //! Sessions and sign-in throttling.
 
 use chrono::{DateTime, Duration, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, EntityTrait, QueryFilter,
@@ -17,7 +18,7 @@ impl Store {
     /// Stores a session by the hash of its token.
     pub async fn create_session(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         token_hash: Vec<u8>,
         now: DateTime<Utc>,
         ttl: Duration,
@@ -25,7 +26,7 @@ impl Store {
         let expires_at = now + ttl;
         session::Entity::insert(session::ActiveModel {
             token_hash: Set(token_hash),
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject.to_string()),
             created_at: Set(now),
             expires_at: Set(expires_at),
         })
@@ -117,10 +118,10 @@ impl Store {
     /// of no use for signing in.
     pub async fn sessions_of(
         &self,
-        subject: &str,
+        subject: &SubjectId,
     ) -> Result<Vec<(String, DateTime<Utc>, DateTime<Utc>)>> {
         let rows = session::Entity::find()
-            .filter(session::Column::SubjectId.eq(subject))
+            .filter(session::Column::SubjectId.eq(subject.to_string()))
             .all(&self.db)
             .await?;
         Ok(rows

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use pdm_crypto::DataKey;
+use pdm_runtime::SubjectId;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{
@@ -48,16 +49,17 @@ impl Store {
     /// Stores a ticket and its attachments in one transaction.
     pub async fn create_ticket(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         ticket: NewTicket,
         now: DateTime<Utc>,
     ) -> Result<Ticket> {
         let key = self.key(subject).await?;
+        let subject = subject.to_string();
         let ticket_id = uuid::Uuid::now_v7().to_string();
         let (rows, attachments) = {
             let key = key.clone();
             let ticket_id = ticket_id.clone();
-            let subject = subject.to_owned();
+            let subject = subject.clone();
             let attachments = ticket.attachments;
             // Sealing up to 3 MiB of attachments is CPU work: off the async threads.
             tokio::task::spawn_blocking(move || {
@@ -69,7 +71,7 @@ impl Store {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         support_ticket::Entity::insert(support_ticket::ActiveModel {
             ticket_id: Set(ticket_id.clone()),
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject.clone()),
             contact: Set(key.seal_str(F_CONTACT, &ticket.contact)?),
             summary: Set(key.seal_str(F_SUMMARY, &ticket.summary)?),
             description: Set(key.seal_str(F_DESCRIPTION, &ticket.description)?),
@@ -90,7 +92,7 @@ impl Store {
         txn.commit().await?;
         Ok(Ticket {
             ticket_id,
-            subject_id: subject.to_owned(),
+            subject_id: subject,
             contact: ticket.contact,
             summary: ticket.summary,
             description: ticket.description,
@@ -101,9 +103,9 @@ impl Store {
     }
 
     /// The subject's tickets, newest first; attachment contents only when asked for.
-    pub async fn tickets(&self, subject: &str, with_content: bool) -> Result<Vec<Ticket>> {
+    pub async fn tickets(&self, subject: &SubjectId, with_content: bool) -> Result<Vec<Ticket>> {
         let rows = support_ticket::Entity::find()
-            .filter(support_ticket::Column::SubjectId.eq(subject))
+            .filter(support_ticket::Column::SubjectId.eq(subject.to_string()))
             .order_by_desc(support_ticket::Column::CreatedAt)
             .order_by_desc(support_ticket::Column::TicketId)
             .all(&self.db)
@@ -113,7 +115,7 @@ impl Store {
         }
         let key = self.key(subject).await?;
         let attachments = ticket_attachment::Entity::find()
-            .filter(ticket_attachment::Column::SubjectId.eq(subject))
+            .filter(ticket_attachment::Column::SubjectId.eq(subject.to_string()))
             .order_by_asc(ticket_attachment::Column::AttachmentId)
             .all(&self.db)
             .await?;
