@@ -10,9 +10,8 @@ use pdm_proto::{
     consent::v1::{Channel, LedgerEntryKind},
     identity::v1::{GetRegionRequest, identity_service_client::IdentityServiceClient},
 };
-use pdm_runtime::client::TracedChannel;
+use pdm_runtime::{SubjectId, client::TracedChannel};
 use tonic::Code;
-use uuid::Uuid;
 
 use crate::{
     cache::{DecisionCache, Known},
@@ -61,7 +60,7 @@ impl Subjects {
     }
 
     /// The pseudonym that replaces `subject` in the ledger after erasure.
-    pub fn pseudonym(&self, subject: &Uuid) -> String {
+    pub fn pseudonym(&self, subject: &SubjectId) -> String {
         let index = self
             .keyring
             .blind_index()
@@ -71,36 +70,41 @@ impl Subjects {
     }
 
     /// The subject's state, from the cache or loaded.
-    pub async fn resolve(&self, subject: &Uuid, now: DateTime<Utc>) -> Result<Known> {
-        if let Some(known) = self.cache.get(subject, now) {
+    pub async fn resolve(&self, subject: &SubjectId, now: DateTime<Utc>) -> Result<Known> {
+        if let Some(known) = self.cache.get(subject.as_uuid(), now) {
             return Ok(known);
         }
         loop {
-            let mark = self.cache.load_mark(subject);
+            let mark = self.cache.load_mark(subject.as_uuid());
             let known = self.load(subject, now).await?;
-            if self.cache.insert_loaded(*subject, known, now, mark) {
+            if self
+                .cache
+                .insert_loaded(*subject.as_uuid(), known, now, mark)
+            {
                 return Ok(known);
             }
         }
     }
 
     /// Loads the subject's state from the database (and identity), bypassing the cache.
-    pub async fn load(&self, subject: &Uuid, now: DateTime<Utc>) -> Result<Known> {
-        let id = subject.to_string();
-        let rows = self.store.ledger_of(&id, &self.pseudonym(subject)).await?;
+    pub async fn load(&self, subject: &SubjectId, now: DateTime<Utc>) -> Result<Known> {
+        let rows = self
+            .store
+            .ledger_of(subject, &self.pseudonym(subject))
+            .await?;
         if rows
             .iter()
             .any(|r| r.kind == LedgerEntryKind::Erased.as_str_name())
         {
             return Ok(Known::Unknown);
         }
-        let Some(region) = self.region(&id, now).await? else {
+        let Some(region) = self.region(subject, now).await? else {
             return Ok(Known::Unknown);
         };
         Ok(Known::Subject(fold(&self.catalogue, region, &rows)))
     }
 
-    async fn region(&self, subject: &str, now: DateTime<Utc>) -> Result<Option<Region>> {
+    async fn region(&self, subject: &SubjectId, now: DateTime<Utc>) -> Result<Option<Region>> {
         let remembered = self.store.region(subject).await?;
         if let Some((region, checked_at)) = remembered
             && checked_at + self.region_ttl > now
@@ -113,7 +117,7 @@ impl Subjects {
         let answer = identity
             .clone()
             .get_region(GetRegionRequest {
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
             })
             .await;
         match answer {
@@ -175,6 +179,7 @@ pub fn change(catalogue: &Catalogue, row: &Row) -> Change {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
+    use uuid::Uuid;
 
     use super::*;
 

@@ -32,7 +32,7 @@ fn entry(
     now: chrono::DateTime<chrono::Utc>,
 ) -> NewEntry {
     NewEntry {
-        subject_id: subject.to_string(),
+        subject_id: *subject,
         kind,
         purpose: None,
         channel: None,
@@ -62,7 +62,7 @@ impl ConsentApi {
         }
         let now = self.inner.clock.now();
         self.record(
-            subject.as_uuid(),
+            subject,
             vec![entry(
                 subject,
                 LedgerEntryKind::DoNotSell,
@@ -94,7 +94,7 @@ impl ConsentApi {
         caller: Option<&Caller>,
         subject: &SubjectId,
     ) -> Result<SubjectState> {
-        let mut state = self.known_subject(caller, subject.as_uuid()).await?;
+        let mut state = self.known_subject(caller, subject).await?;
         self.honour_gpc(metadata, subject, &mut state).await?;
         Ok(state)
     }
@@ -140,9 +140,9 @@ impl ConsentService for ConsentApi {
         let explicit = grant.kind == LedgerEntryKind::ExplicitGrant;
         let rows = self
             .record(
-                subject.as_uuid(),
+                &subject,
                 vec![NewEntry {
-                    subject_id: subject.to_string(),
+                    subject_id: subject,
                     kind: grant.kind,
                     purpose: Some(p.key.clone()),
                     channel: None,
@@ -183,7 +183,7 @@ impl ConsentService for ConsentApi {
             now,
         );
         e.purpose = Some(key.clone());
-        let rows = self.record(subject.as_uuid(), vec![e]).await?;
+        let rows = self.record(&subject, vec![e]).await?;
         tracing::info!(subject_id = %subject, purpose = %key, "consent withdrawn");
         Ok(audit::respond(
             pb::WithdrawConsentResponse {
@@ -234,14 +234,14 @@ impl ConsentService for ConsentApi {
         let caller = request.extensions().get::<Caller>().cloned();
         let page = requests::parse_get_consent_history(request.get_ref())?;
         let (subject, limit) = (page.subject, page.limit);
-        if !self.visible(caller.as_ref(), subject.as_uuid()).await? {
+        if !self.visible(caller.as_ref(), &subject).await? {
             // What a subject without a ledger gets; nothing of theirs was read.
             return Ok(Response::new(pb::GetConsentHistoryResponse::default()));
         }
         let rows = self
             .inner
             .store
-            .history(&subject.to_string(), page.after_sequence, limit)
+            .history(&subject, page.after_sequence, limit)
             .await?;
         let next = if u64::try_from(rows.len()).unwrap_or(0) == limit {
             rows.last().map_or(0, |r| r.seq)
@@ -265,7 +265,7 @@ impl ConsentService for ConsentApi {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
         let check = requests::parse_check_processing(&r, &self.inner.catalogue)?;
-        let mut known = self.resolve_for(caller, check.subject.as_uuid()).await?;
+        let mut known = self.resolve_for(caller, &check.subject).await?;
         if let Known::Subject(state) = &mut known {
             self.honour_gpc(&metadata, &check.subject, state).await?;
         }
@@ -293,7 +293,7 @@ impl ConsentService for ConsentApi {
         distinct.sort_unstable();
         distinct.dedup();
         for subject in distinct {
-            if self.visible(caller.as_ref(), subject.as_uuid()).await? {
+            if self.visible(caller.as_ref(), &subject).await? {
                 visible.insert(subject);
             }
         }
@@ -304,7 +304,7 @@ impl ConsentService for ConsentApi {
                 _ => {
                     // A subject the caller may not see is decided as an unknown one.
                     let known = if visible.contains(&subject) {
-                        self.inner.subjects.resolve(subject.as_uuid(), now).await?
+                        self.inner.subjects.resolve(&subject, now).await?
                     } else {
                         Known::Unknown
                     };
@@ -330,7 +330,7 @@ impl ConsentService for ConsentApi {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
         let check = requests::parse_can_contact(&r)?;
-        let mut known = self.resolve_for(caller, check.subject.as_uuid()).await?;
+        let mut known = self.resolve_for(caller, &check.subject).await?;
         let decision = match &mut known {
             Known::Subject(state) => {
                 self.honour_gpc(&metadata, &check.subject, state).await?;
@@ -361,7 +361,7 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let mut e = entry(&subject, kind, preference.source, preference.actor, now);
         e.channel = Some(channel);
-        let rows = self.record(subject.as_uuid(), vec![e]).await?;
+        let rows = self.record(&subject, vec![e]).await?;
         tracing::info!(subject_id = %subject, channel = ?channel, opted_out = preference.opted_out, "contact preference set");
         Ok(audit::respond(
             pb::SetContactPreferenceResponse {
@@ -379,8 +379,7 @@ impl ConsentService for ConsentApi {
         let caller = request.extensions().get::<Caller>().cloned();
         let setting = requests::parse_set_do_not_sell(request.get_ref())?;
         let subject = setting.subject;
-        self.known_subject(caller.as_ref(), subject.as_uuid())
-            .await?;
+        self.known_subject(caller.as_ref(), &subject).await?;
         let kind = if setting.on {
             LedgerEntryKind::DoNotSell
         } else {
@@ -389,7 +388,7 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let rows = self
             .record(
-                subject.as_uuid(),
+                &subject,
                 vec![entry(&subject, kind, setting.source, setting.actor, now)],
             )
             .await?;
@@ -420,7 +419,7 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let rows = self
             .record(
-                subject.as_uuid(),
+                &subject,
                 vec![entry(&subject, kind, setting.source, setting.actor, now)],
             )
             .await?;
@@ -462,7 +461,7 @@ impl ConsentService for ConsentApi {
         let now = self.inner.clock.now();
         let mut e = entry(&subject, kind, objection.source, objection.actor, now);
         e.purpose = Some(p.key.clone());
-        let rows = self.record(subject.as_uuid(), vec![e]).await?;
+        let rows = self.record(&subject, vec![e]).await?;
         tracing::info!(subject_id = %subject, purpose = %p.key, withdrawn = objection.withdraw, "objection recorded");
         Ok(audit::respond(
             pb::RecordObjectionResponse {

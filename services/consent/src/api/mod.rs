@@ -11,12 +11,11 @@ mod watch;
 use std::sync::Arc;
 
 use pdm_runtime::{
-    SharedClock,
+    SharedClock, SubjectId,
     relationships::{Relationships, Scope},
 };
 use pdm_tls::identity::Caller;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::{
     cache::Known,
@@ -113,7 +112,7 @@ impl ConsentApi {
     /// restricted access; service providers get only what they need. A company client
     /// sees only the subjects it is linked with (identity's links); for any other the
     /// answer is the one for a subject that does not exist.
-    async fn visible(&self, caller: Option<&Caller>, subject: &Uuid) -> Result<bool> {
+    async fn visible(&self, caller: Option<&Caller>, subject: &SubjectId) -> Result<bool> {
         match self
             .inner
             .relationships
@@ -129,7 +128,7 @@ impl ConsentApi {
     /// The subject's state as `caller` may know it: unknown when identity does not know
     /// the subject or the caller is a company client not linked with it (then nothing
     /// is loaded or stored).
-    async fn resolve_for(&self, caller: Option<&Caller>, subject: &Uuid) -> Result<Known> {
+    async fn resolve_for(&self, caller: Option<&Caller>, subject: &SubjectId) -> Result<Known> {
         if !self.visible(caller, subject).await? {
             return Ok(Known::Unknown);
         }
@@ -144,7 +143,7 @@ impl ConsentApi {
     async fn known_subject(
         &self,
         caller: Option<&Caller>,
-        subject: &Uuid,
+        subject: &SubjectId,
     ) -> Result<crate::domain::state::SubjectState> {
         match self.resolve_for(caller, subject).await? {
             Known::Subject(state) => Ok(state),
@@ -154,7 +153,7 @@ impl ConsentApi {
 
     /// Appends entries for one subject and makes the result visible to every later check
     /// before returning.
-    async fn record(&self, subject: &Uuid, entries: Vec<NewEntry>) -> Result<Vec<Row>> {
+    async fn record(&self, subject: &SubjectId, entries: Vec<NewEntry>) -> Result<Vec<Row>> {
         let _writer = self.inner.writer.lock().await;
         let now = self.inner.clock.now();
         let rows = self.inner.store.append(entries, now).await?;
@@ -162,7 +161,7 @@ impl ConsentApi {
         self.inner
             .subjects
             .cache()
-            .put_written(*subject, known, now);
+            .put_written(*subject.as_uuid(), known, now);
         self.inner.ledger.wrote(rows.iter().map(|r| r.seq));
         Ok(rows)
     }

@@ -17,7 +17,6 @@ use pdm_runtime::{
 use serde_json::json;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{ConsentApi, convert, requests::checked};
 use crate::{
@@ -34,15 +33,15 @@ pub const PROOF: &str = "consent.proof";
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
 
-fn subject_id(raw: &str) -> Result<Uuid> {
+fn subject_id(raw: &str) -> Result<SubjectId> {
     let mut v = FieldViolations::new();
     let id = v.check("subject_id", raw.parse::<SubjectId>());
     v.finish().map_err(ConsentError::Invalid)?;
-    checked(id.map(|s| *s.as_uuid()))
+    checked(id)
 }
 
 impl ConsentApi {
-    async fn erase(&self, request_id: &str, subject: &Uuid) -> Result<pb::ErasureReceipt> {
+    async fn erase(&self, request_id: &str, subject: &SubjectId) -> Result<pb::ErasureReceipt> {
         let pseudonym = self.inner.subjects.pseudonym(subject);
         let subject_id = subject.to_string();
         let receipts = self.inner.store.receipts();
@@ -51,11 +50,11 @@ impl ConsentApi {
         }
         let _writer = self.inner.writer.lock().await;
         let now = self.inner.clock.now();
-        let pseudonymised = self.inner.store.erase(&subject_id, &pseudonym, now).await?;
+        let pseudonymised = self.inner.store.erase(subject, &pseudonym, now).await?;
         self.inner
             .subjects
             .cache()
-            .put_written(*subject, Known::Unknown, now);
+            .put_written(*subject.as_uuid(), Known::Unknown, now);
         self.inner.ledger.wrote([]);
         let kept = self.inner.store.proof_count(&pseudonym).await?;
         let receipt = pb::ErasureReceipt {
@@ -87,12 +86,8 @@ impl ConsentApi {
         Ok(receipts.keep(&pseudonym, receipt, now).await?)
     }
 
-    async fn export(&self, subject: &Uuid) -> Result<Vec<pb::SubjectRecord>> {
-        let rows = self
-            .inner
-            .store
-            .history(&subject.to_string(), 0, u64::MAX)
-            .await?;
+    async fn export(&self, subject: &SubjectId) -> Result<Vec<pb::SubjectRecord>> {
+        let rows = self.inner.store.history(subject, 0, u64::MAX).await?;
         let known = self
             .inner
             .subjects
@@ -204,7 +199,6 @@ impl SubjectDataService for ConsentApi {
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
         let (request_id, subject) = erasure::erase_request(request.get_ref())?;
-        let subject = *subject.as_uuid();
         let receipt = self.erase(&request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
@@ -227,7 +221,7 @@ impl SubjectDataService for ConsentApi {
             v.check("request_id", check_request_id(&r.request_id));
         }
         v.finish()?;
-        let subject = *checked(subject)?.as_uuid();
+        let subject = checked(subject)?;
         let now = self.inner.clock.now();
         let known = match self.inner.subjects.resolve(&subject, now).await? {
             Known::Subject(_) => true,
@@ -247,7 +241,7 @@ impl SubjectDataService for ConsentApi {
             self.record(
                 &subject,
                 vec![NewEntry {
-                    subject_id: subject.to_string(),
+                    subject_id: subject,
                     kind,
                     purpose: None,
                     channel: None,
@@ -306,7 +300,7 @@ impl SubjectDataService for ConsentApi {
                 &format!("holds[{i}].subject_id"),
                 hold.subject_id.parse::<SubjectId>(),
             ) {
-                held.push(self.inner.subjects.pseudonym(s.as_uuid()));
+                held.push(self.inner.subjects.pseudonym(&s));
                 hold_ids.push(hold.hold_id.clone());
             }
         }

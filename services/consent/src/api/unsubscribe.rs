@@ -2,7 +2,7 @@
 
 use pdm_access_trail as audit;
 use pdm_proto::consent::v1::{self as pb, Channel, LedgerEntryKind, Source};
-use pdm_runtime::convert::timestamp;
+use pdm_runtime::{SubjectId, convert::timestamp};
 use pdm_tls::identity::Caller;
 use tonic::{Response, Status};
 use uuid::Uuid;
@@ -25,14 +25,14 @@ impl ConsentApi {
         r: &pb::IssueUnsubscribeLinkRequest,
     ) -> Result<Response<pb::IssueUnsubscribeLinkResponse>, Status> {
         let requests::LinkRequest { subject, channel } = requests::parse_issue_unsubscribe_link(r)?;
-        self.known_subject(caller, subject.as_uuid()).await?;
+        self.known_subject(caller, &subject).await?;
         let id = pdm_crypto::random_token(ID_BYTES)
             .map_err(|_| ConsentError::Internal("no randomness for a link"))?;
         let now = self.inner.clock.now();
         let expires_at = now + self.inner.links.validity;
         self.inner
             .store
-            .issue_link(&id, &subject.to_string(), channel, now, expires_at)
+            .issue_link(&id, &subject, channel, now, expires_at)
             .await?;
         tracing::debug!(subject_id = %subject, channel = ?channel, "unsubscribe link issued");
         Ok(audit::respond(
@@ -59,6 +59,7 @@ impl ConsentApi {
             .await?
             .ok_or(ConsentError::LinkNotFound)?;
         let subject = Uuid::parse_str(&link.subject_id)
+            .map(SubjectId::from)
             .map_err(|_| ConsentError::Internal("a link with a malformed subject"))?;
         let channel = Channel::from_str_name(&link.channel)
             .ok_or(ConsentError::Internal("a link with an unknown channel"))?;
@@ -84,7 +85,7 @@ impl ConsentApi {
             return used();
         }
         let entry = NewEntry {
-            subject_id: subject.to_string(),
+            subject_id: subject,
             kind: LedgerEntryKind::OptOut,
             purpose: None,
             channel: Some(channel),

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use pdm_proto::consent::v1::Channel;
+use pdm_runtime::SubjectId;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use super::{Store, entities::unsubscribe_link};
@@ -15,19 +16,20 @@ impl Store {
     pub async fn issue_link(
         &self,
         link_id: &str,
-        subject: &str,
+        subject: &SubjectId,
         channel: Channel,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
+        let subject = subject.to_string();
         unsubscribe_link::Entity::delete_many()
-            .filter(unsubscribe_link::Column::SubjectId.eq(subject))
+            .filter(unsubscribe_link::Column::SubjectId.eq(subject.as_str()))
             .filter(unsubscribe_link::Column::ExpiresAt.lte(now))
             .exec(&self.db)
             .await?;
         unsubscribe_link::Entity::insert(unsubscribe_link::ActiveModel {
             link_id: Set(link_id.to_owned()),
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject),
             channel: Set(channel.as_str_name().to_owned()),
             issued_at: Set(now),
             expires_at: Set(expires_at),

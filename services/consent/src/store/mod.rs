@@ -10,6 +10,7 @@ use pdm_proto::{
     common::v1::Region,
     consent::v1::{Channel, LedgerEntryKind, Source},
 };
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -26,7 +27,7 @@ pub use consent_event::Model as Row;
 #[derive(Debug, Clone)]
 pub struct NewEntry {
     /// Subject id.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// What happened.
     pub kind: LedgerEntryKind,
     /// Purpose key.
@@ -81,7 +82,7 @@ impl Store {
         for e in entries {
             let row = consent_event::ActiveModel {
                 seq: NotSet,
-                subject_id: Set(e.subject_id),
+                subject_id: Set(e.subject_id.to_string()),
                 kind: Set(e.kind.as_str_name().to_owned()),
                 purpose: Set(e.purpose),
                 channel: Set(e.channel.map(|c| c.as_str_name().to_owned())),
@@ -103,18 +104,19 @@ impl Store {
     }
 
     /// Every entry of the subject (and of its erased pseudonym), oldest first.
-    pub async fn ledger_of(&self, subject: &str, pseudonym: &str) -> Result<Vec<Row>> {
+    pub async fn ledger_of(&self, subject: &SubjectId, pseudonym: &str) -> Result<Vec<Row>> {
+        let subject = subject.to_string();
         Ok(consent_event::Entity::find()
-            .filter(consent_event::Column::SubjectId.is_in([subject, pseudonym]))
+            .filter(consent_event::Column::SubjectId.is_in([subject.as_str(), pseudonym]))
             .order_by_asc(consent_event::Column::Seq)
             .all(&self.db)
             .await?)
     }
 
     /// A page of the subject's entries after `after`.
-    pub async fn history(&self, subject: &str, after: i64, limit: u64) -> Result<Vec<Row>> {
+    pub async fn history(&self, subject: &SubjectId, after: i64, limit: u64) -> Result<Vec<Row>> {
         Ok(consent_event::Entity::find()
-            .filter(consent_event::Column::SubjectId.eq(subject))
+            .filter(consent_event::Column::SubjectId.eq(subject.to_string()))
             .filter(consent_event::Column::Seq.gt(after))
             .order_by_asc(consent_event::Column::Seq)
             // SQL limits are signed 64-bit: `u64::MAX` ("all of them") must not overflow.
@@ -145,8 +147,8 @@ impl Store {
     }
 
     /// The subject's region as last learned from identity.
-    pub async fn region(&self, subject: &str) -> Result<Option<(Region, DateTime<Utc>)>> {
-        let row = subject::Entity::find_by_id(subject.to_owned())
+    pub async fn region(&self, subject: &SubjectId) -> Result<Option<(Region, DateTime<Utc>)>> {
+        let row = subject::Entity::find_by_id(subject.to_string())
             .one(&self.db)
             .await?;
         Ok(row.map(|r| {
@@ -160,12 +162,12 @@ impl Store {
     /// Remembers a region learned from identity.
     pub async fn save_region(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         region: Region,
         now: DateTime<Utc>,
     ) -> Result<()> {
         subject::Entity::insert(subject::ActiveModel {
-            subject_id: Set(subject.to_owned()),
+            subject_id: Set(subject.to_string()),
             region: Set(region.as_str_name().to_owned()),
             checked_at: Set(now),
         })
@@ -183,7 +185,13 @@ impl Store {
     /// hash but lose the subject id (replaced by `pseudonym`) and the actor; an ERASED entry
     /// is appended; the region and the subject's unsubscribe links are forgotten. Returns
     /// how many entries were pseudonymised.
-    pub async fn erase(&self, subject: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<u64> {
+    pub async fn erase(
+        &self,
+        subject: &SubjectId,
+        pseudonym: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let subject = subject.to_string();
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             txn.execute_unprepared("LOCK TABLE consent_events IN EXCLUSIVE MODE")
@@ -195,7 +203,7 @@ impl Store {
                 consent_event::Column::Actor,
                 Expr::value(Option::<String>::None),
             )
-            .filter(consent_event::Column::SubjectId.eq(subject))
+            .filter(consent_event::Column::SubjectId.eq(subject.as_str()))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -221,12 +229,12 @@ impl Store {
             .exec(&txn)
             .await?;
         }
-        subject::Entity::delete_by_id(subject.to_owned())
+        subject::Entity::delete_by_id(subject.clone())
             .exec(&txn)
             .await?;
         // Links in messages already sent stop working: there is no one left to opt out.
         entities::unsubscribe_link::Entity::delete_many()
-            .filter(entities::unsubscribe_link::Column::SubjectId.eq(subject))
+            .filter(entities::unsubscribe_link::Column::SubjectId.eq(subject.as_str()))
             .exec(&txn)
             .await?;
         txn.commit().await?;
