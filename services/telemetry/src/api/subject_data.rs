@@ -52,10 +52,10 @@ fn retention(rule: &str) -> Option<pb::Retention> {
 impl TelemetryApi {
     async fn export_into(
         &self,
-        subject: String,
+        subject: SubjectId,
         tx: mpsc::Sender<Result<pb::ExportSubjectResponse, Status>>,
     ) -> Result<()> {
-        let Some(key) = self.existing_key(&subject).await? else {
+        let Some(key) = self.existing_key(&subject.to_string()).await? else {
             return Ok(());
         };
         let send = |record: pb::SubjectRecord| {
@@ -143,14 +143,16 @@ impl TelemetryApi {
         Ok(())
     }
 
-    async fn erase(&self, request_id: &str, subject: &str) -> Result<pb::ErasureReceipt> {
+    async fn erase(&self, request_id: &str, subject_id: &SubjectId) -> Result<pb::ErasureReceipt> {
+        let subject = subject_id.to_string();
+        let subject = subject.as_str();
         let subject_ref = erasure::hex_ref(&self.inner.store.subject_hash(subject));
         let receipts = self.inner.store.receipts();
         if let Some(done) = receipts.find(request_id, subject, &subject_ref).await? {
             return Ok(done);
         }
         let now = self.inner.clock.now();
-        let (key_destroyed, crashes) = self.inner.store.erase_now(subject, now).await?;
+        let (key_destroyed, crashes) = self.inner.store.erase_now(subject_id, now).await?;
         self.inner
             .keys
             .write()
@@ -206,12 +208,11 @@ impl TelemetryApi {
     }
 }
 
-fn subject_id(raw: &str) -> Result<String> {
+fn subject_id(raw: &str) -> Result<SubjectId> {
     let mut v = FieldViolations::new();
     let id = v.check("subject_id", raw.parse::<SubjectId>());
     v.finish().map_err(TelemetryError::Invalid)?;
-    id.map(|s| s.to_string())
-        .ok_or(TelemetryError::Internal("validated subject missing"))
+    id.ok_or(TelemetryError::Internal("validated subject missing"))
 }
 
 #[tonic::async_trait]
@@ -231,7 +232,7 @@ impl SubjectDataService for TelemetryApi {
         }
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
-        let exported = subject.clone();
+        let exported = subject;
         // The export is this call's work: it stays in the call's span (and trace).
         tokio::spawn(
             async move {
@@ -242,7 +243,7 @@ impl SubjectDataService for TelemetryApi {
             .in_current_span(),
         );
         let stream: Self::ExportSubjectStream = Box::pin(ReceiverStream::new(rx));
-        Ok(audit::respond(stream, subject, purpose))
+        Ok(audit::respond(stream, subject.to_string(), purpose))
     }
 
     async fn erase_subject(
@@ -250,7 +251,7 @@ impl SubjectDataService for TelemetryApi {
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
         let (request_id, subject) = erasure::erase_request(request.get_ref())?;
-        let receipt = self.erase(&request_id, &subject.to_string()).await?;
+        let receipt = self.erase(&request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
             pb::EraseSubjectResponse {
@@ -283,18 +284,18 @@ impl SubjectDataService for TelemetryApi {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             if r.restricted {
-                restricted.insert(subject.clone());
+                restricted.insert(subject.to_string());
             } else {
-                restricted.remove(&subject);
+                restricted.remove(&subject.to_string());
             }
         }
-        let known = self.existing_key(&subject).await?.is_some();
+        let known = self.existing_key(&subject.to_string()).await?.is_some();
         Ok(audit::respond(
             pb::RestrictSubjectResponse {
                 restricted: r.restricted,
                 subject_known: known,
             },
-            subject,
+            subject.to_string(),
             r.request_id.clone(),
         ))
     }

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{ConnectionTrait, Statement, StreamTrait, Value, sqlx};
 use tokio_stream::{Stream, StreamExt};
 
@@ -299,7 +300,7 @@ impl Store {
     /// stream ends or is dropped.
     pub async fn stream_events_of(
         &self,
-        subject: &str,
+        subject: &SubjectId,
     ) -> Result<impl Stream<Item = Result<StoredEvent>> + Send + use<>> {
         let sql = if self.postgres() {
             "SELECT event_id, kind, occurred_at, payload, sealed FROM events \
@@ -313,7 +314,7 @@ impl Store {
             .stream_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
                 sql,
-                [subject.into()],
+                [subject.to_string().into()],
             ))
             .await?;
         Ok(rows.map(|row| {

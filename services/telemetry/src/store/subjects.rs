@@ -2,6 +2,7 @@
 //! queue; crash reports and aggregates.
 
 use chrono::{DateTime, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Statement, sqlx,
@@ -145,20 +146,20 @@ impl Store {
     /// Sets or lifts a restriction.
     pub async fn set_restricted(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         restricted: bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
         if restricted {
             restriction::Entity::insert(restriction::ActiveModel {
-                subject_id: Set(subject.to_owned()),
+                subject_id: Set(subject.to_string()),
                 restricted_at: Set(now),
             })
             .on_conflict_do_nothing()
             .exec(&self.db)
             .await?;
         } else {
-            restriction::Entity::delete_by_id(subject.to_owned())
+            restriction::Entity::delete_by_id(subject.to_string())
                 .exec(&self.db)
                 .await?;
         }
@@ -170,7 +171,9 @@ impl Store {
     /// deletion queue, crash reports go, and their hash leaves the sets of aggregate buckets
     /// still short of k people. Constant time whatever the number of events.
     /// Returns `(key destroyed, crash reports deleted)`.
-    pub async fn erase_now(&self, subject: &str, now: DateTime<Utc>) -> Result<(bool, u64)> {
+    pub async fn erase_now(&self, subject: &SubjectId, now: DateTime<Utc>) -> Result<(bool, u64)> {
+        let subject = subject.to_string();
+        let subject = subject.as_str();
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if self.postgres() {
             // Waits for writes already holding the subject's fence; later ones wait for
@@ -249,9 +252,9 @@ impl Store {
     }
 
     /// The subject's crash reports.
-    pub async fn crashes_of(&self, subject: &str) -> Result<Vec<crash::Model>> {
+    pub async fn crashes_of(&self, subject: &SubjectId) -> Result<Vec<crash::Model>> {
         Ok(crash::Entity::find()
-            .filter(crash::Column::SubjectId.eq(subject))
+            .filter(crash::Column::SubjectId.eq(subject.to_string()))
             .order_by_asc(crash::Column::CrashId)
             .all(&self.db)
             .await?)
