@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pdm_crypto::Keyring;
 use pdm_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use pdm_runtime::{
-    SharedClock,
+    SharedClock, SubjectId,
     client::TracedChannel,
     relationships::{Relationships, Scope},
 };
@@ -55,16 +55,20 @@ impl TransfersApi {
     /// restricted access; service providers get only what they need. A company client
     /// sees only the subjects it is linked with (identity's links); for any other the
     /// answer is the one for a subject that does not exist.
-    async fn visible(&self, caller: Option<&Caller>, subject: &str) -> Result<bool, Status> {
-        Ok(self.relationships.scope(caller, subject).await? == Scope::Allowed)
+    async fn visible(&self, caller: Option<&Caller>, subject: &SubjectId) -> Result<bool, Status> {
+        Ok(self
+            .relationships
+            .scope(caller, &subject.to_string())
+            .await?
+            == Scope::Allowed)
     }
 
     /// The pseudonym that replaces a subject id in the log after erasure.
-    fn pseudonym(&self, subject: &str) -> String {
+    fn pseudonym(&self, subject: &SubjectId) -> String {
         let index = self
             .keyring
             .blind_index()
-            .compute("transfers-subject", subject);
+            .compute("transfers-subject", &subject.to_string());
         let hex: String = index.iter().take(16).map(|b| format!("{b:02x}")).collect();
         format!("{}{hex}", crate::ERASED_PREFIX)
     }

@@ -32,14 +32,14 @@ pub const LOG: &str = "transfers.log";
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
 
 impl TransfersApi {
-    async fn export(&self, subject: &str) -> Result<Vec<pb::SubjectRecord>> {
+    async fn export(&self, subject: &SubjectId) -> Result<Vec<pb::SubjectRecord>> {
         let mut records = Vec::new();
         let mut before = None;
         loop {
             let page = self
                 .store
                 .log_page(&LogFilter {
-                    subject_id: Some(subject.to_owned()),
+                    subject_id: Some(*subject),
                     before: before.clone(),
                     limit: 1000,
                     ..LogFilter::default()
@@ -93,7 +93,7 @@ impl TransfersApi {
             records.push(pb::SubjectRecord {
                 service: SERVICE.to_owned(),
                 category: "transfers.recipients".to_owned(),
-                record_id: subject.to_owned(),
+                record_id: subject.to_string(),
                 purposes: Vec::new(),
                 legal_basis: LegalBasis::LegalObligation as i32,
                 source: "derived from the transfer log".to_owned(),
@@ -111,10 +111,13 @@ impl TransfersApi {
         Ok(records)
     }
 
-    async fn erase(&self, request_id: &str, subject: &str) -> Result<pb::ErasureReceipt> {
+    async fn erase(&self, request_id: &str, subject: &SubjectId) -> Result<pb::ErasureReceipt> {
         let pseudonym = self.pseudonym(subject);
         let receipts = self.store.receipts();
-        if let Some(done) = receipts.find(request_id, subject, &pseudonym).await? {
+        if let Some(done) = receipts
+            .find(request_id, &subject.to_string(), &pseudonym)
+            .await?
+        {
             return Ok(done);
         }
         let now = self.clock.now();
@@ -122,7 +125,7 @@ impl TransfersApi {
         let kept = self.store.pseudonymised_count(&pseudonym).await?;
         let receipt = pb::ErasureReceipt {
             request_id: request_id.to_owned(),
-            subject_id: subject.to_owned(),
+            subject_id: subject.to_string(),
             service: SERVICE.to_owned(),
             erased: if changed > 0 {
                 vec![pb::ErasedItem {
@@ -153,11 +156,11 @@ impl TransfersApi {
     }
 }
 
-fn subject_id(raw: &str) -> Result<String> {
+fn subject_id(raw: &str) -> Result<SubjectId> {
     let mut v = FieldViolations::new();
     let id = v.check("subject_id", raw.parse::<SubjectId>());
     v.finish().map_err(TransfersError::Invalid)?;
-    checked(id.map(|s| s.to_string()))
+    checked(id)
 }
 
 #[tonic::async_trait]
@@ -182,7 +185,7 @@ impl SubjectDataService for TransfersApi {
                     record: Some(record),
                 })
             })));
-        Ok(audit::respond(stream, subject, purpose))
+        Ok(audit::respond(stream, subject.to_string(), purpose))
     }
 
     async fn erase_subject(
@@ -190,14 +193,13 @@ impl SubjectDataService for TransfersApi {
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::EraseSubjectResponse>, Status> {
         let (request_id, subject) = erasure::erase_request(request.get_ref())?;
-        let subject = subject.to_string();
         let receipt = self.erase(&request_id, &subject).await?;
         tracing::info!(subject_id = %subject, request_id, "subject erased");
         Ok(audit::respond(
             pb::EraseSubjectResponse {
                 receipt: Some(receipt),
             },
-            subject,
+            subject.to_string(),
             request_id,
         ))
     }
@@ -220,7 +222,7 @@ impl SubjectDataService for TransfersApi {
         let known = !self
             .store
             .log_page(&LogFilter {
-                subject_id: Some(subject.clone()),
+                subject_id: Some(subject),
                 limit: 1,
                 ..LogFilter::default()
             })
@@ -231,7 +233,7 @@ impl SubjectDataService for TransfersApi {
                 restricted: false,
                 subject_known: known,
             },
-            subject,
+            subject.to_string(),
             purpose,
         ))
     }
@@ -271,7 +273,7 @@ impl SubjectDataService for TransfersApi {
                 hold.subject_id.parse::<SubjectId>(),
             ) {
                 held.push(s.to_string());
-                held.push(self.pseudonym(&s.to_string()));
+                held.push(self.pseudonym(&s));
                 hold_ids.push(hold.hold_id.clone());
             }
         }

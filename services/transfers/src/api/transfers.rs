@@ -138,7 +138,7 @@ impl TransfersService for TransfersApi {
     ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
         let caller = request.extensions().get::<Caller>();
         let filter = requests::parse_list_recipients(request.get_ref())?;
-        let subject = filter.subject.map(|s| s.to_string());
+        let subject = filter.subject;
         if let Some(subject) = &subject
             && !self.visible(caller, subject).await?
         {
@@ -160,7 +160,7 @@ impl TransfersService for TransfersApi {
             Response::new(pb::ListRecipientsResponse {
                 recipients: rows.into_iter().map(convert::recipient).collect(),
             }),
-            subject.unwrap_or_default(),
+            subject.map(|s| s.to_string()).unwrap_or_default(),
             "",
         ))
     }
@@ -199,7 +199,7 @@ impl TransfersService for TransfersApi {
         let t = requests::parse_authorize_transfer(request.get_ref(), self.clock.now())?;
         let subject = t.subject.map(|s| s.to_string());
         // A subject the caller may not see is unknown to it: nothing is decided or logged.
-        if let Some(subject) = &subject
+        if let Some(subject) = &t.subject
             && !self.visible(caller.as_ref(), subject).await?
         {
             return Err(TransfersError::NotFound("subject").into());
@@ -309,14 +309,14 @@ impl TransfersService for TransfersApi {
         request: Request<pb::ListTransferLogRequest>,
     ) -> Result<Response<pb::ListTransferLogResponse>, Status> {
         let query = requests::parse_list_transfer_log(request.get_ref())?;
-        let subject = query.subject.map(|s| s.to_string());
+        let subject = query.subject;
         let limit = query.limit;
         let rows = self
             .store
             .log_page(&LogFilter {
                 recipient_id: query.recipient_id,
                 country: query.country,
-                subject_id: subject.clone(),
+                subject_id: subject,
                 from: query.from,
                 to: query.to,
                 before: query.before,
@@ -333,7 +333,7 @@ impl TransfersService for TransfersApi {
                 entries: rows.into_iter().map(convert::log_entry).collect(),
                 next_page_token,
             }),
-            subject.unwrap_or_default(),
+            subject.map(|s| s.to_string()).unwrap_or_default(),
             "",
         ))
     }

@@ -4,6 +4,7 @@
 pub mod entities;
 
 use chrono::{DateTime, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, sea_query::Expr,
@@ -20,7 +21,7 @@ pub struct LogFilter {
     /// Country.
     pub country: Option<String>,
     /// Subject.
-    pub subject_id: Option<String>,
+    pub subject_id: Option<SubjectId>,
     /// From (inclusive).
     pub from: Option<DateTime<Utc>>,
     /// To (exclusive).
@@ -95,14 +96,14 @@ impl Store {
     /// Recipients the subject's data went to (allowed transfers).
     pub async fn recipients_of_subject(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         now: DateTime<Utc>,
     ) -> Result<Vec<recipient::Model>> {
         let ids: Vec<String> = transfer_log::Entity::find()
             .select_only()
             .column(transfer_log::Column::RecipientId)
             .distinct()
-            .filter(transfer_log::Column::SubjectId.eq(subject))
+            .filter(transfer_log::Column::SubjectId.eq(subject.to_string()))
             .filter(transfer_log::Column::Allowed.eq(true))
             // A disclosure under a gagging order is not told until the order lapses.
             .filter(
@@ -171,7 +172,7 @@ impl Store {
             q = q.filter(transfer_log::Column::Country.eq(v.clone()));
         }
         if let Some(v) = &f.subject_id {
-            q = q.filter(transfer_log::Column::SubjectId.eq(v.clone()));
+            q = q.filter(transfer_log::Column::SubjectId.eq(v.to_string()));
         }
         if let Some(v) = f.from {
             q = q.filter(transfer_log::Column::DecidedAt.gte(v));
@@ -187,10 +188,10 @@ impl Store {
 
     /// Erasure: the subject's log entries keep the record of the transfer but name a
     /// pseudonym instead of the subject. Returns how many entries changed.
-    pub async fn pseudonymise(&self, subject: &str, pseudonym: &str) -> Result<u64> {
+    pub async fn pseudonymise(&self, subject: &SubjectId, pseudonym: &str) -> Result<u64> {
         Ok(transfer_log::Entity::update_many()
             .col_expr(transfer_log::Column::SubjectId, Expr::value(pseudonym))
-            .filter(transfer_log::Column::SubjectId.eq(subject))
+            .filter(transfer_log::Column::SubjectId.eq(subject.to_string()))
             .exec(&self.db)
             .await?
             .rows_affected)
