@@ -161,10 +161,9 @@ impl RetentionService for RetentionApi {
         request: Request<pb::ListLegalHoldsRequest>,
     ) -> Result<Response<pb::ListLegalHoldsResponse>, Status> {
         let filter = requests::parse_list_legal_holds(request.get_ref())?;
-        let subject = filter.subject.map(|s| s.to_string());
         let rows = self
             .store
-            .holds(filter.include_released, subject.as_deref())
+            .holds(filter.include_released, filter.subject.as_ref())
             .await?;
         Ok(Response::new(pb::ListLegalHoldsResponse {
             holds: rows.into_iter().map(convert::hold).collect(),
@@ -183,7 +182,7 @@ impl RetentionService for RetentionApi {
         } = requests::parse_record_trigger(request.get_ref(), now)?;
         let in_force = self
             .store
-            .record_trigger(&subject.to_string(), trigger, at, now)
+            .record_trigger(&subject, trigger, at, now)
             .await?;
         tracing::info!(
             subject_id = %subject,
@@ -262,18 +261,19 @@ impl RetentionService for RetentionApi {
         &self,
         request: Request<pb::GetScheduleRequest>,
     ) -> Result<Response<pb::GetScheduleResponse>, Status> {
-        // The store keys triggers and holds by the id's text.
-        let subject = requests::parse_get_schedule(request.get_ref())?.to_string();
+        let subject_id = requests::parse_get_schedule(request.get_ref())?;
+        // Holds name subjects by the id's text.
+        let subject = subject_id.to_string();
         let triggers: HashMap<String, _> = self
             .store
-            .triggers(&subject)
+            .triggers(&subject_id)
             .await?
             .into_iter()
             .map(|t| (t.trigger, t.occurred_at))
             .collect();
         let holds: Vec<HoldScope> = self
             .store
-            .holds(false, Some(&subject))
+            .holds(false, Some(&subject_id))
             .await?
             .into_iter()
             .map(|h| HoldScope {

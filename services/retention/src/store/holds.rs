@@ -1,6 +1,7 @@
 //! Legal holds.
 
 use chrono::{DateTime, Utc};
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder,
@@ -44,7 +45,7 @@ impl Store {
     pub async fn holds(
         &self,
         include_released: bool,
-        subject: Option<&str>,
+        subject: Option<&SubjectId>,
     ) -> Result<Vec<legal_hold::Model>> {
         let mut q = legal_hold::Entity::find()
             .order_by_desc(legal_hold::Column::PlacedAt)
@@ -55,7 +56,7 @@ impl Store {
         if let Some(subject) = subject {
             q = q.filter(
                 Condition::any()
-                    .add(legal_hold::Column::SubjectId.eq(subject))
+                    .add(legal_hold::Column::SubjectId.eq(subject.to_string()))
                     .add(legal_hold::Column::SubjectId.eq("")),
             );
         }

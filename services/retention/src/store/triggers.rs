@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use pdm_proto::subject::v1::RetentionTrigger;
+use pdm_runtime::SubjectId;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 
 use super::{Store, entities::subject_trigger};
@@ -12,14 +13,14 @@ impl Store {
     /// before; returns the time in force.
     pub async fn record_trigger(
         &self,
-        subject: &str,
+        subject: &SubjectId,
         trigger: RetentionTrigger,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>> {
         subject_trigger::Entity::insert(
             subject_trigger::Model {
-                subject_id: subject.to_owned(),
+                subject_id: subject.to_string(),
                 trigger: trigger.as_str_name().to_owned(),
                 occurred_at: at,
                 recorded_at: now,
@@ -30,7 +31,7 @@ impl Store {
         .exec(&self.db)
         .await?;
         let stored = subject_trigger::Entity::find_by_id((
-            subject.to_owned(),
+            subject.to_string(),
             trigger.as_str_name().to_owned(),
         ))
         .one(&self.db)
@@ -40,9 +41,9 @@ impl Store {
     }
 
     /// The triggers recorded for a subject.
-    pub async fn triggers(&self, subject: &str) -> Result<Vec<subject_trigger::Model>> {
+    pub async fn triggers(&self, subject: &SubjectId) -> Result<Vec<subject_trigger::Model>> {
         Ok(subject_trigger::Entity::find()
-            .filter(subject_trigger::Column::SubjectId.eq(subject))
+            .filter(subject_trigger::Column::SubjectId.eq(subject.to_string()))
             .all(&self.db)
             .await?)
     }
