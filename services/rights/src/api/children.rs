@@ -109,7 +109,6 @@ impl RightsApi {
             None
         } else {
             v.check("subject_id", r.subject_id.trim().parse::<SubjectId>())
-                .map(|s| s.to_string())
         };
         let reference = v.check(
             "verified_by",
@@ -140,13 +139,15 @@ impl RightsApi {
             ));
         }
         let subject = match (&report.subject_id, subject) {
-            (Some(named), Some(given)) if *named != given => {
+            (Some(named), Some(given)) if *named != given.to_string() => {
                 return Err(RightsError::Invalid(pdm_runtime::error::invalid_field(
                     "subject_id",
                     "must be the subject the report names",
                 )));
             }
-            (Some(named), _) => named.clone(),
+            (Some(named), _) => named
+                .parse::<SubjectId>()
+                .map_err(|_| RightsError::Internal("a child report with a malformed subject"))?,
             (None, Some(given)) => given,
             (None, None) => {
                 return Err(RightsError::Invalid(pdm_runtime::error::invalid_field(
@@ -180,7 +181,7 @@ impl RightsApi {
             client_reference: None,
             kind: RequestKind::Erasure.as_str_name().to_owned(),
             regime: regime.as_str_name().to_owned(),
-            subject_id: Some(subject.clone()),
+            subject_id: Some(subject.to_string()),
             status: RequestStatus::InProgress,
             priority: children::REPORT_PRIORITY,
             received_at: report.received_at,

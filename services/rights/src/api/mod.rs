@@ -14,7 +14,7 @@ use pdm_proto::{
     identity::v1::{ValidateSessionRequest, VerifySubjectRequest, verify_subject_request},
     rights::v1::{RequestKind, credential::Credential},
 };
-use pdm_runtime::SharedClock;
+use pdm_runtime::{SharedClock, SubjectId};
 use pdm_tls::identity::{Caller, ON_BEHALF_OF};
 use tokio::sync::{Notify, broadcast};
 
@@ -53,13 +53,14 @@ impl RightsApi {
     }
 
     /// Checks a credential with identity; `None` when it does not prove the subject (the
-    /// same answer whether or not an account exists).
+    /// same answer whether or not an account exists). Identity answers with the ids it
+    /// issued, so the subject proved is a [`SubjectId`].
     async fn verify(
         &self,
         claimed: Option<&str>,
         credential: Option<&Credential>,
         caller: Option<&Caller>,
-    ) -> Option<String> {
+    ) -> Option<SubjectId> {
         let mut identity = self.peers.identity.clone();
         let result = match credential? {
             Credential::SessionToken(token) => identity
@@ -88,7 +89,8 @@ impl RightsApi {
             }
             // The privacy team checked the subject out of band and quotes its reference.
             Credential::OperatorReference(_) => claimed.map(str::to_owned),
-        };
+        }
+        .and_then(|s| s.parse::<SubjectId>().ok());
         if result.is_none() {
             tracing::info!("credential did not verify the subject");
         }
@@ -96,8 +98,8 @@ impl RightsApi {
     }
 
     /// The subject's email, for the messages the request owes them.
-    async fn contact_email(&self, subject: &str) -> Option<String> {
-        self.peers.contact_email(subject).await
+    async fn contact_email(&self, subject: &SubjectId) -> Option<String> {
+        self.peers.contact_email(&subject.to_string()).await
     }
 
     fn tasks(

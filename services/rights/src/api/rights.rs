@@ -115,7 +115,7 @@ impl RightsApi {
             client_reference: s.client_reference,
             kind: s.kind.as_str_name().to_owned(),
             regime: s.regime.as_str_name().to_owned(),
-            subject_id: verified.clone().or(s.subject),
+            subject_id: verified.map(|v| v.to_string()).or(s.subject),
             status: if verified.is_some() {
                 RequestStatus::InProgress
             } else {

@@ -12,6 +12,7 @@ pub use status::{ChildReportStatus, ConcernStatus, MessageStatus, RequestStatus,
 
 use chrono::{DateTime, Utc};
 use pdm_crypto::KeyStore;
+use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveEnum,
     ActiveValue::Set,
@@ -137,7 +138,7 @@ impl Store {
     pub async fn confirm_child_report(
         &self,
         report_id: &str,
-        subject: &str,
+        subject: &SubjectId,
         row: request::Model,
         tasks: Vec<task::Model>,
         now: DateTime<Utc>,
@@ -150,7 +151,10 @@ impl Store {
                 Expr::value(ChildReportStatus::Confirmed),
             )
             .col_expr(child_report::Column::ConfirmedAt, Expr::value(now))
-            .col_expr(child_report::Column::SubjectId, Expr::value(subject))
+            .col_expr(
+                child_report::Column::SubjectId,
+                Expr::value(subject.to_string()),
+            )
             .col_expr(child_report::Column::RequestId, Expr::value(&request_id))
             .col_expr(child_report::Column::UpdatedAt, Expr::value(now))
             .filter(child_report::Column::ReportId.eq(report_id))
@@ -260,7 +264,7 @@ impl Store {
     pub async fn verify(
         &self,
         id: &str,
-        subject: &str,
+        subject: &SubjectId,
         details: Vec<u8>,
         tasks: Vec<task::Model>,
         now: DateTime<Utc>,
@@ -271,7 +275,7 @@ impl Store {
                 request::Column::Status,
                 Expr::value(RequestStatus::InProgress),
             )
-            .col_expr(request::Column::SubjectId, Expr::value(subject))
+            .col_expr(request::Column::SubjectId, Expr::value(subject.to_string()))
             .col_expr(request::Column::VerifiedAt, Expr::value(now))
             .col_expr(request::Column::Details, Expr::value(details))
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
