@@ -24,7 +24,7 @@ PDM_TEST_SMTPD_PYTHON ?= $(VENV)/bin/python
 export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
-        fmt-check clippy proto-lint vendor-check bench tools grpcurl k8s-check clean
+        fmt-check clippy proto-lint proto-breaking vendor-check bench tools grpcurl k8s-check clean
 
 all: build
 
@@ -76,7 +76,7 @@ e2e-postgres: build
 
 ## lint: the vendored sqlx-core is crates.io's plus vendor/sqlx-core.patch, formatting,
 ## clippy (warnings are errors) and buf lint
-lint: vendor-check fmt-check clippy proto-lint
+lint: vendor-check fmt-check clippy proto-lint proto-breaking
 
 # vendor/sqlx-core = the crates.io sqlx-core 0.9.0 + vendor/sqlx-core.patch, nothing else
 # (vendor/README.md); `scripts/vendor-patch apply` re-creates it.
@@ -94,6 +94,17 @@ clippy:
 
 proto-lint: $(BUF)
 	$(BUF) lint
+
+## proto-breaking: `buf breaking` (FILE rules) against PROTO_BASE: by default the latest
+## tag, else the merge base with origin/main when on another branch, else the parent
+## commit, so a change that would break a caller (a field renumbered, retyped or removed)
+## fails before it lands. `make proto-breaking PROTO_BASE=<rev>` compares with any revision.
+PROTO_BASE ?= $(shell scripts/proto-base)
+proto-breaking: $(BUF)
+	@# A shallow clone or a first commit holds no earlier contract: said, not compared.
+	@if [ -z "$(PROTO_BASE)" ]; then echo "proto-breaking: this clone holds no earlier revision to compare with"; exit 0; fi
+	@if [ -n "$(PROTO_BASE)" ]; then echo "buf breaking against $(PROTO_BASE)" && \
+	  $(BUF) breaking --against ".git#ref=$(PROTO_BASE)"; fi
 
 ## bench: release build of the benchmarks (bench/, the pdm-bench binary), then run them:
 ## JSON on stdout

@@ -80,6 +80,7 @@ async fn reads_and_changes_are_recorded_with_caller_method_and_trace() -> anyhow
         .check_processing(CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "product_analytics".into(),
+            ..Default::default()
         })
         .await?;
 

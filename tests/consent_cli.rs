@@ -41,6 +41,7 @@ async fn reason(mesh: &Mesh, subject: &str, purpose: &str) -> anyhow::Result<Rea
         .check_processing(CheckProcessingRequest {
             subject_id: subject.to_owned(),
             purpose: purpose.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()

@@ -313,6 +313,7 @@ async fn scraped_metrics_count_calls_decisions_events_requests_and_purge_runs() 
         .check_processing(CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "product_analytics".into(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -347,6 +348,7 @@ async fn scraped_metrics_count_calls_decisions_events_requests_and_purge_runs() 
         .check_processing(CheckProcessingRequest {
             subject_id: "not-a-subject-id".into(),
             purpose: "product_analytics".into(),
+            ..Default::default()
         })
         .await
         .expect_err("a malformed subject id is refused");

@@ -207,6 +207,7 @@ async fn answers(mesh: &Mesh, subject: &str, partner: &str) -> anyhow::Result<Ve
     let check = |purpose: &str| CheckProcessingRequest {
         subject_id: subject.to_owned(),
         purpose: purpose.to_owned(),
+        ..Default::default()
     };
     let email = consent.check_processing(check("marketing_email")).await?;
     let batch = consent
@@ -215,6 +216,7 @@ async fn answers(mesh: &Mesh, subject: &str, partner: &str) -> anyhow::Result<Ve
                 subject_id: subject.to_owned(),
                 purpose: "marketing_email".into(),
             }],
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -223,6 +225,7 @@ async fn answers(mesh: &Mesh, subject: &str, partner: &str) -> anyhow::Result<Ve
             subject_id: subject.to_owned(),
             channel: Channel::Email as i32,
             kind: MessageKind::Promotional as i32,
+            ..Default::default()
         })
         .await?;
     let ads = consent.check_processing(check("marketing_ads")).await?;

@@ -150,6 +150,7 @@ async fn callers_get_only_the_methods_the_policy_gives_them() -> anyhow::Result<
         .check_processing(CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "product_analytics".to_owned(),
+            ..Default::default()
         })
         .await?;
     ConsentServiceClient::new(telemetry)

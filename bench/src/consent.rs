@@ -60,6 +60,7 @@ pub async fn run(
             .check_processing(CheckProcessingRequest {
                 subject_id: s.clone(),
                 purpose: "marketing_email".into(),
+                ..Default::default()
             })
             .await?;
     }
@@ -90,6 +91,7 @@ pub async fn run(
                 let request = CheckProcessingRequest {
                     subject_id: subjects[i % subjects.len()].clone(),
                     purpose: "marketing_email".into(),
+                    ..Default::default()
                 };
                 async move { client.check_processing(request).await.map(|_| ()) }
             })
@@ -121,6 +123,7 @@ pub async fn run(
             let client = consent.clone();
             let request = BatchCheckProcessingRequest {
                 items: items.clone(),
+                ..Default::default()
             };
             let stats = load::run(c, seconds, move || {
                 let mut client = client.clone();

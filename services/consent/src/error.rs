@@ -1,6 +1,7 @@
 //! The consent service's errors, mapped to gRPC statuses in exactly one place.
 
 use pdm_runtime::error as status;
+use pdm_runtime::tonic_types::StatusExt as _;
 use sea_orm::DbErr;
 use tonic::Status;
 
@@ -19,6 +20,10 @@ pub enum ConsentError {
     /// Identity could not be asked.
     #[error("identity unavailable")]
     IdentityUnavailable,
+    /// This replica had not applied the ledger up to the caller's consistency token within
+    /// `consent.token_wait_ms`; the caller retries after the delay.
+    #[error("behind the consistency token")]
+    Behind(std::time::Duration),
     /// An unsubscribe link past its validity.
     #[error("unsubscribe link expired")]
     LinkExpired,
@@ -47,6 +52,11 @@ impl From<ConsentError> for Status {
             ConsentError::IdentityUnavailable => {
                 Status::unavailable("identity service unavailable; retry with backoff")
             }
+            ConsentError::Behind(delay) => Status::with_error_details(
+                tonic::Code::Unavailable,
+                "this replica has not applied the ledger up to the consistency token yet; retry",
+                pdm_runtime::tonic_types::ErrorDetails::with_retry_info(Some(delay)),
+            ),
             ConsentError::LinkExpired => status::failed_precondition(
                 "LINK_EXPIRED",
                 "token",

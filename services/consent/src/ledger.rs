@@ -9,7 +9,7 @@ use std::{
 
 use pdm_proto::consent::v1::LedgerEntryKind;
 use pdm_runtime::jobs::{Jobs, OnFailure};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -27,6 +27,9 @@ pub struct Ledger {
     tx: broadcast::Sender<Arc<Row>>,
     wake: Arc<Notify>,
     local: Arc<Mutex<HashSet<i64>>>,
+    /// The last position whose entry this replica applied (its cache reflects every
+    /// entry up to it): what consistency tokens are compared with.
+    applied: Arc<watch::Sender<i64>>,
 }
 
 impl Ledger {
@@ -40,12 +43,15 @@ impl Ledger {
         jobs: &Jobs,
     ) -> crate::error::Result<Self> {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        // The cache starts empty: everything committed before now is read from the
+        // database when asked, so this replica has applied the ledger up to its end.
+        let start = store.max_seq().await?;
         let ledger = Self {
             tx,
             wake: Arc::new(Notify::new()),
             local: Arc::new(Mutex::new(HashSet::new())),
+            applied: Arc::new(watch::Sender::new(start)),
         };
-        let start = store.max_seq().await?;
         let follower = ledger.clone();
         jobs.spawn("ledger follower", OnFailure::StopServing, move |stop| {
             follow(
@@ -63,6 +69,26 @@ impl Ledger {
     /// New entries, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Row>> {
         self.tx.subscribe()
+    }
+
+    /// The last position this replica applied.
+    pub fn applied(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits (at most `limit`) until this replica has applied the ledger up to
+    /// `sequence`, asking the follower to read now rather than at its next tick.
+    /// Whether it has.
+    pub async fn caught_up(&self, sequence: i64, limit: Duration) -> bool {
+        if self.applied() >= sequence {
+            return true;
+        }
+        let mut applied = self.applied.subscribe();
+        self.wake.notify_one();
+        matches!(
+            tokio::time::timeout(limit, applied.wait_for(|at| *at >= sequence)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Tells the follower about entries this replica wrote (their state is already
@@ -120,6 +146,7 @@ async fn follow(
                 // No receiver is fine: nobody is watching.
                 let _ = ledger.tx.send(Arc::new(row));
             }
+            ledger.applied.send_replace(last);
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn run(
                     index: keyring.blind_index().clone(),
                     validity: chrono::Duration::days(i64::from(settings.unsubscribe_link_days)),
                 },
+                token_wait: settings.token_wait,
             });
             consent.fill(ConsentServiceServer::new(api.clone()));
             subject_data.fill(SubjectDataServiceServer::new(api));

@@ -507,6 +507,7 @@ async fn reads_name_their_bad_fields_and_store_nothing() -> anyhow::Result<()> {
                 subject_id: String::new(),
                 channel: 99,
                 kind: 99,
+                ..Default::default()
             }))
             .await,
     );
@@ -517,6 +518,7 @@ async fn reads_name_their_bad_fields_and_store_nothing() -> anyhow::Result<()> {
                 subject_id: s.clone(),
                 channel: Channel::Email as i32,
                 kind: MessageKind::Unspecified as i32,
+                ..Default::default()
             }))
             .await,
     );
@@ -527,6 +529,7 @@ async fn reads_name_their_bad_fields_and_store_nothing() -> anyhow::Result<()> {
             .check_processing(signalled(pb::CheckProcessingRequest {
                 subject_id: "nope".into(),
                 purpose: String::new(),
+                ..Default::default()
             }))
             .await,
     );

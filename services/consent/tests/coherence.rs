@@ -44,6 +44,7 @@ fn check(subject: &str, purpose: &str) -> pb::CheckProcessingRequest {
     pb::CheckProcessingRequest {
         subject_id: subject.to_owned(),
         purpose: purpose.to_owned(),
+        ..Default::default()
     }
 }
 
@@ -142,6 +143,7 @@ async fn a_grant_racing_a_withdrawal_never_leaves_a_stale_allowed() -> anyhow::R
         let batch = checker
             .batch_check_processing(pb::BatchCheckProcessingRequest {
                 items: vec![item(&subject, "product_analytics")],
+                ..Default::default()
             })
             .await?
             .into_inner();
@@ -195,6 +197,7 @@ async fn a_batch_answers_in_request_order_what_single_checks_answer() -> anyhow:
     let batch = consent
         .batch_check_processing(pb::BatchCheckProcessingRequest {
             items: items.clone(),
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -224,7 +227,10 @@ async fn a_batch_answers_in_request_order_what_single_checks_answer() -> anyhow:
         .withdraw_consent(withdraw(&eea, "marketing_email"))
         .await?;
     let batch = consent
-        .batch_check_processing(pb::BatchCheckProcessingRequest { items })
+        .batch_check_processing(pb::BatchCheckProcessingRequest {
+            items,
+            ..Default::default()
+        })
         .await?
         .into_inner();
     assert_eq!(batch.decisions[0].reason, Reason::Withdrawn as i32);
@@ -243,7 +249,10 @@ async fn a_batch_takes_at_most_ten_thousand_well_formed_items() -> anyhow::Resul
 
     let full = vec![item(&subject, "support"); 10_000];
     let batch = consent
-        .batch_check_processing(pb::BatchCheckProcessingRequest { items: full })
+        .batch_check_processing(pb::BatchCheckProcessingRequest {
+            items: full,
+            ..Default::default()
+        })
         .await?
         .into_inner();
     assert_eq!(batch.decisions.len(), 10_000);
@@ -252,13 +261,17 @@ async fn a_batch_takes_at_most_ten_thousand_well_formed_items() -> anyhow::Resul
     let err = consent
         .batch_check_processing(pb::BatchCheckProcessingRequest {
             items: vec![item(&subject, "support"); 10_001],
+            ..Default::default()
         })
         .await
         .expect_err("too many");
     assert_eq!(field_violations(&err), ["items"]);
 
     let err = consent
-        .batch_check_processing(pb::BatchCheckProcessingRequest { items: Vec::new() })
+        .batch_check_processing(pb::BatchCheckProcessingRequest {
+            items: Vec::new(),
+            ..Default::default()
+        })
         .await
         .expect_err("empty");
     assert_eq!(field_violations(&err), ["items"]);
@@ -271,6 +284,7 @@ async fn a_batch_takes_at_most_ten_thousand_well_formed_items() -> anyhow::Resul
                 item(&subject, ""),
                 item("", "support"),
             ],
+            ..Default::default()
         })
         .await
         .expect_err("malformed");

@@ -36,6 +36,7 @@ async fn can_contact(
             subject_id: subject.to_owned(),
             channel: channel as i32,
             kind: kind as i32,
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -159,6 +160,7 @@ async fn an_opt_out_stops_promotions_at_once_but_never_necessary_messages() -> a
         .check_processing(pb::CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "marketing_email".to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -174,6 +176,7 @@ async fn an_opt_out_stops_promotions_at_once_but_never_necessary_messages() -> a
                 subject_id: subject.clone(),
                 purpose: "marketing_email".to_owned(),
             }],
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -28,6 +28,7 @@ fn check(subject: &str, purpose: &str) -> pb::CheckProcessingRequest {
     pb::CheckProcessingRequest {
         subject_id: subject.to_owned(),
         purpose: purpose.to_owned(),
+        ..Default::default()
     }
 }
 

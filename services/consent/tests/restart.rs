@@ -130,6 +130,7 @@ async fn every_decision(
                 .check_processing(pb::CheckProcessingRequest {
                     subject_id: subject.to_owned(),
                     purpose: p.purpose.clone(),
+                    ..Default::default()
                 })
                 .await?
                 .into_inner()
@@ -145,6 +146,7 @@ async fn every_decision(
                         subject_id: subject.to_owned(),
                         channel: channel as i32,
                         kind: kind as i32,
+                        ..Default::default()
                     })
                     .await?
                     .into_inner()
@@ -339,6 +341,7 @@ async fn remembered_subjects_are_decided_while_identity_is_down() -> anyhow::Res
         .check_processing(pb::CheckProcessingRequest {
             subject_id: known.clone(),
             purpose: "support".to_owned(),
+            ..Default::default()
         })
         .await
         .expect_err("the link cannot be confirmed");
@@ -348,6 +351,7 @@ async fn remembered_subjects_are_decided_while_identity_is_down() -> anyhow::Res
         .check_processing(pb::CheckProcessingRequest {
             subject_id: stranger.clone(),
             purpose: "support".to_owned(),
+            ..Default::default()
         })
         .await
         .expect_err("identity is down");
@@ -359,6 +363,7 @@ async fn remembered_subjects_are_decided_while_identity_is_down() -> anyhow::Res
         .check_processing(pb::CheckProcessingRequest {
             subject_id: stranger.clone(),
             purpose: "support".to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()

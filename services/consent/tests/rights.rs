@@ -52,6 +52,7 @@ async fn decide(
         .check_processing(pb::CheckProcessingRequest {
             subject_id: subject.to_owned(),
             purpose: purpose.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -87,6 +88,7 @@ async fn promotional_email(consent: &mut Client, subject: &str) -> anyhow::Resul
             subject_id: subject.to_owned(),
             channel: Channel::Email as i32,
             kind: MessageKind::Promotional as i32,
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -363,6 +365,7 @@ async fn do_not_sell_denies_sale_and_ad_partners_even_with_consent() -> anyhow::
             subject_id: subject.clone(),
             channel: Channel::Ads as i32,
             kind: MessageKind::Promotional as i32,
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -428,6 +431,7 @@ async fn a_global_privacy_control_signal_is_recorded_and_honoured_in_the_same_ca
     let mut no_signal = Request::new(pb::CheckProcessingRequest {
         subject_id: subject.clone(),
         purpose: "sale_or_share".to_owned(),
+        ..Default::default()
     });
     no_signal
         .metadata_mut()
@@ -450,6 +454,7 @@ async fn a_global_privacy_control_signal_is_recorded_and_honoured_in_the_same_ca
         .check_processing(with_gpc(pb::CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "sale_or_share".to_owned(),
+            ..Default::default()
         }))
         .await?
         .into_inner()
@@ -476,6 +481,7 @@ async fn a_global_privacy_control_signal_is_recorded_and_honoured_in_the_same_ca
         .check_processing(with_gpc(pb::CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "sale_or_share".to_owned(),
+            ..Default::default()
         }))
         .await?;
     assert_eq!(history(&mut consent, &subject).await?.len(), 1);

@@ -114,6 +114,7 @@ async fn answers(consent: &mut ConsentServiceClient<Channel>, subject: &str) -> 
                 .check_processing(gpc(pb::CheckProcessingRequest {
                     subject_id: s(),
                     purpose: "product_analytics".into(),
+                    ..Default::default()
                 }))
                 .await,
         ),
@@ -129,6 +130,7 @@ async fn answers(consent: &mut ConsentServiceClient<Channel>, subject: &str) -> 
                             purpose: p.into(),
                         })
                         .collect(),
+                    ..Default::default()
                 })
                 .await,
         ),
@@ -140,6 +142,7 @@ async fn answers(consent: &mut ConsentServiceClient<Channel>, subject: &str) -> 
                     subject_id: s(),
                     channel: ContactChannel::Email as i32,
                     kind: MessageKind::Promotional as i32,
+                    ..Default::default()
                 }))
                 .await,
         ),
@@ -277,6 +280,7 @@ async fn restricted_access_a_client_the_subject_signed_in_through_gets_the_norma
         .check_processing(pb::CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "product_analytics".into(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -313,6 +317,7 @@ async fn restricted_access_a_client_the_subject_signed_in_through_gets_the_norma
                     purpose: "product_analytics".into(),
                 })
                 .collect(),
+            ..Default::default()
         })
         .await?
         .into_inner()

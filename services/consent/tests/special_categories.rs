@@ -52,6 +52,7 @@ async fn decision(
         .check_processing(pb::CheckProcessingRequest {
             subject_id: subject.to_owned(),
             purpose: purpose.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -148,6 +149,7 @@ async fn we_always_ask_for_your_permission_before_collecting_or_using_any_sensit
                     purpose: purpose.into(),
                 })
                 .collect(),
+            ..Default::default()
         })
         .await?
         .into_inner()

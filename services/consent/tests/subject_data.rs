@@ -64,6 +64,7 @@ async fn decide(
         .check_processing(pb::CheckProcessingRequest {
             subject_id: subject.to_owned(),
             purpose: purpose.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()

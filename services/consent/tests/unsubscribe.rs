@@ -87,6 +87,7 @@ async fn promotional_email(consent: &mut Client, subject: &str) -> anyhow::Resul
             subject_id: subject.to_owned(),
             channel: Channel::Email as i32,
             kind: MessageKind::Promotional as i32,
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -157,6 +158,7 @@ async fn you_can_opt_out_by_following_the_unsubscribe_instructions_in_any_market
         .check_processing(pb::CheckProcessingRequest {
             subject_id: subject.clone(),
             purpose: "marketing_email".into(),
+            ..Default::default()
         })
         .await?
         .into_inner()

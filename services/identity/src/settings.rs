@@ -1,14 +1,17 @@
 //! The `[identity]` settings section.
 
-use pdm_runtime::settings::{Problems, SettingsSection};
+use std::time::Duration;
+
+use pdm_runtime::settings::{Problems, SettingsSection, minutes};
 use serde::Deserialize;
 
 /// Identity-specific settings; every key has a default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct IdentitySettings {
-    /// How long a session lasts, in minutes.
-    pub session_ttl_minutes: i64,
+    /// How long a session lasts (`session_ttl_minutes`).
+    #[serde(rename = "session_ttl_minutes", with = "minutes")]
+    pub session_ttl: Duration,
     /// Removed: how long archived billing records are kept is the retention service's
     /// policy `billing.record` alone (one source of truth, changed with UpsertPolicy). A
     /// configuration that still sets this key is refused at start rather than ignored, so
@@ -29,6 +32,17 @@ pub struct IdentitySettings {
 pub const MAX_HASH_WORKERS: usize = 64;
 /// Longest hashing queue accepted.
 pub const MAX_HASH_QUEUE: usize = 10_000;
+/// Bounds of `identity.session_ttl_minutes`: a minute to a year.
+const SESSION_TTL: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(365 * 86_400);
+
+impl IdentitySettings {
+    /// How long a session lasts (checked at start to be within [`SESSION_TTL`]).
+    pub fn session_lifetime(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.session_ttl.min(*SESSION_TTL.end()))
+            .unwrap_or(chrono::Duration::days(1))
+    }
+}
 
 impl SettingsSection for IdentitySettings {
     const KEY: &'static str = crate::NAME;
@@ -39,6 +53,12 @@ impl SettingsSection for IdentitySettings {
                 "identity.billing_retention_years",
                 "removed; the retention service's policy billing.record decides how long \
                  billing records are kept (UpsertPolicy or [[retention.policies]])",
+            );
+        }
+        if !SESSION_TTL.contains(&self.session_ttl) {
+            problems.add(
+                "identity.session_ttl_minutes",
+                "1 to 525600 (a minute to a year)",
             );
         }
         if self.hash_workers > MAX_HASH_WORKERS {
@@ -59,7 +79,7 @@ impl SettingsSection for IdentitySettings {
 impl Default for IdentitySettings {
     fn default() -> Self {
         Self {
-            session_ttl_minutes: 24 * 60,
+            session_ttl: Duration::from_secs(24 * 60 * 60),
             removed_billing_retention_years: None,
             deletion: "rights".to_owned(),
             hash_workers: 0,
@@ -95,5 +115,29 @@ mod tests {
                 && found[0].1.contains("billing.record"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn the_session_lifetime_is_a_duration_in_minutes_and_checked() {
+        let defaults = IdentitySettings::default();
+        assert_eq!(defaults.session_lifetime(), chrono::Duration::minutes(1440));
+        let settings =
+            pdm_runtime::Settings::with_overrides([("identity.session_ttl_minutes", "5")])
+                .expect("runtime settings");
+        let five = settings.checked::<IdentitySettings>().expect("valid");
+        assert_eq!(five.session_ttl, Duration::from_secs(300));
+        for bad in [0, 525_601] {
+            let settings = IdentitySettings {
+                session_ttl: Duration::from_secs(bad * 60),
+                hash_queue: 0,
+                ..IdentitySettings::default()
+            };
+            let keys: Vec<String> = problems(&settings).into_iter().map(|(k, _)| k).collect();
+            assert_eq!(
+                keys,
+                ["identity.session_ttl_minutes", "identity.hash_queue"],
+                "{bad}"
+            );
+        }
     }
 }

@@ -64,8 +64,9 @@ pub struct RightsSettings {
     pub smtp_max_retry: Duration,
     /// Sender address for messages.
     pub mail_from: String,
-    /// Longest wait between retries of a failing task (seconds).
-    pub max_backoff_secs: i64,
+    /// Longest wait between retries of a failing task (`max_backoff_secs`).
+    #[serde(rename = "max_backoff_secs", with = "secs")]
+    pub max_backoff: Duration,
 }
 
 impl Default for RightsSettings {
@@ -88,7 +89,7 @@ impl Default for RightsSettings {
             smtp_retry: Retry::default().first.to_std().unwrap_or(MINUTE),
             smtp_max_retry: Retry::default().max.to_std().unwrap_or(MINUTE),
             mail_from: "privacy@digitalapicraft.com".to_owned(),
-            max_backoff_secs: 300,
+            max_backoff: Duration::from_secs(300),
         }
     }
 }
@@ -259,6 +260,9 @@ impl SettingsSection for RightsSettings {
 
     fn check(&self, problems: &mut Problems) {
         self.relay_config(problems);
+        if !(SECOND..=DAY).contains(&self.max_backoff) {
+            problems.add("rights.max_backoff_secs", "1 to 86400");
+        }
     }
 }
 
@@ -292,6 +296,27 @@ mod tests {
         assert!(s.relay().expect("valid").is_none());
         assert_eq!(s.smtp_tls, "starttls");
         assert_eq!(s.retry(), Retry::default());
+    }
+
+    #[test]
+    fn the_task_backoff_is_a_duration_in_seconds_and_checked() {
+        assert_eq!(with(&[]).max_backoff, Duration::from_secs(300));
+        assert_eq!(
+            with(&[("max_backoff_secs", "1")]).max_backoff,
+            Duration::from_secs(1)
+        );
+        for bad in ["0", "86401"] {
+            let mut problems = Problems::new();
+            with(&[("max_backoff_secs", bad)]).check(&mut problems);
+            let keys: Vec<String> = problems
+                .into_result(())
+                .expect_err("refused")
+                .problems
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(keys, ["rights.max_backoff_secs"], "{bad}");
+        }
     }
 
     #[test]

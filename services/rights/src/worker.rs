@@ -346,8 +346,10 @@ impl Worker {
                     .await
             }
             Err(Failure::Retry(error)) => {
-                let backoff =
-                    (1i64 << t.attempts.clamp(0, 16)).min(self.settings.max_backoff_secs.max(1));
+                let longest = i64::try_from(self.settings.max_backoff.as_secs())
+                    .unwrap_or(i64::MAX)
+                    .max(1);
+                let backoff = (1i64 << t.attempts.clamp(0, 16)).min(longest);
                 tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, attempt = t.attempts, backoff_secs = backoff, %error, "task failed; will retry");
                 self.store
                     .finish_task(

@@ -36,6 +36,7 @@ async fn decision(
         .check_processing(CheckProcessingRequest {
             subject_id: subject.to_owned(),
             purpose: purpose.to_owned(),
+            ..Default::default()
         })
         .await?
         .into_inner()

@@ -242,6 +242,7 @@ impl ConsentGate {
                         purpose: purpose.to_owned(),
                     })
                     .collect(),
+                ..Default::default()
             })
             .await
             .map_err(|status| {

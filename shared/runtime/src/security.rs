@@ -49,14 +49,14 @@ fn read_policy(text: &str) -> anyhow::Result<PolicyFile> {
         .context("reading the authorisation policy")
 }
 
-/// The policy of a policy file, with `allow_all` (comma-separated callers) allowed every
-/// method; data categories and grants checked.
-pub fn policy_from(text: &str, allow_all: &str) -> anyhow::Result<Policy> {
+/// The policy of a policy file, with the `allow_all` callers (empty items skipped) allowed
+/// every method; data categories and grants checked.
+pub fn policy_from(text: &str, allow_all: &[String]) -> anyhow::Result<Policy> {
     let file = read_policy(text)?;
     let mut rules = file.rules;
     let allow_all: Vec<String> = allow_all
-        .split(',')
-        .map(str::trim)
+        .iter()
+        .map(|c| c.trim())
         .filter(|c| !c.is_empty())
         .map(str::to_owned)
         .collect();
@@ -298,7 +298,7 @@ mod tests {
                 assert!(known, "the policy names {method}, which nothing serves");
             }
         }
-        let policy = policy_from(DEFAULT_POLICY, "").expect("the built-in policy is consistent");
+        let policy = policy_from(DEFAULT_POLICY, &[]).expect("the built-in policy is consistent");
         let everyone = [
             Caller::Admin,
             Caller::Client("any".to_owned()),
@@ -330,7 +330,7 @@ mod tests {
                 );
             }
         }
-        let policy = policy_from(DEFAULT_POLICY, "").expect("policy");
+        let policy = policy_from(DEFAULT_POLICY, &[]).expect("policy");
         let any = Caller::Client("any".to_owned());
         for category in &file.categories {
             for method in &category.methods {
@@ -345,7 +345,7 @@ mod tests {
         let text = format!(
             "{DEFAULT_POLICY}\n[[grants]]\ncallers = [\"client:payments\"]\ncategories = [\"account\", \"credentials\", \"billing\"]\n"
         );
-        let policy = policy_from(&text, "").expect("policy");
+        let policy = policy_from(&text, &[]).expect("policy");
         let payments = Caller::Client("payments".to_owned());
         assert!(policy.allows(
             "/pdm.identity.v1.IdentityService/GetBillingContact",

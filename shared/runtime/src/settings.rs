@@ -203,8 +203,9 @@ pub struct SecuritySettings {
     pub rate_per_second: f64,
     /// Burst per caller.
     pub burst: f64,
-    /// Callers allowed every method, comma-separated.
-    pub allow_all: String,
+    /// Callers allowed every method (an array, or a comma-separated string).
+    #[serde(with = "list")]
+    pub allow_all: Vec<String>,
     /// A policy file replacing the built-in per-method policy (TOML, `[[rules]]`).
     #[serde(default)]
     pub policy_file: String,
@@ -1199,5 +1200,28 @@ mod tests {
             ],
             "{err}"
         );
+    }
+
+    #[test]
+    fn allow_all_is_a_toml_array_or_the_comma_separated_form_of_the_environment() {
+        let defaults = Settings::with_overrides(Vec::<(String, String)>::new()).expect("defaults");
+        assert!(defaults.security.allow_all.is_empty());
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("pdm.toml");
+        std::fs::write(
+            &file,
+            "[security]\nallow_all = [\"client:testkit\", \" identity \"]\n",
+        )
+        .expect("write");
+        let array = Settings::from_source(SettingsSource {
+            file: Some(file),
+            ..SettingsSource::default()
+        })
+        .expect("an array");
+        assert_eq!(array.security.allow_all, ["client:testkit", "identity"]);
+        // What PDM__SECURITY__ALLOW_ALL holds.
+        let string = Settings::with_overrides([("security.allow_all", "client:testkit, identity")])
+            .expect("a comma-separated string");
+        assert_eq!(string.security.allow_all, ["client:testkit", "identity"]);
     }
 }

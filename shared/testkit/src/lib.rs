@@ -27,5 +27,5 @@ pub use clock::{start_clock, start_time};
 pub use database::{Backend, TestDatabase};
 pub use gated::{GatedServer, GatedSubjectData, PANIC_SUBJECT};
 pub use logs::{LogCapture, captured_logs, export_spans};
-pub use mesh::{Mesh, TEST_CLIENT, TestMesh, client_tls};
+pub use mesh::{Mesh, Replica, TEST_CLIENT, TestMesh, client_tls};
 pub use wait::{Done, POLL_EVERY, eventually, eventually_every};

@@ -223,8 +223,62 @@ impl std::fmt::Debug for Mesh {
     }
 }
 
+/// A further replica of one of the mesh's services ([`Mesh::start_replica`]); stopped
+/// when dropped.
+pub struct Replica {
+    running: Running,
+}
+
+impl Replica {
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    /// A channel to it, as the test client.
+    pub fn channel(&self) -> Channel {
+        self.running.channel.clone()
+    }
+
+    /// Stops it gracefully and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.running.stop.cancel();
+        (&mut self.running.task).await??;
+        Ok(())
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.running.stop.cancel();
+    }
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("addr", &self.running.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Mesh {
+    /// Starts another replica of `name` on an ephemeral port: the same settings, the same
+    /// database, as a second pod of the Deployment would run.
+    pub async fn start_replica(&self, name: &'static str) -> anyhow::Result<Replica> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Ok(Replica {
+            running: self.launch(name, listener).await?,
+        })
+    }
+
     async fn spawn(&mut self, name: &'static str, listener: TcpListener) -> anyhow::Result<()> {
+        let running = self.launch(name, listener).await?;
+        self.running.insert(name, running);
+        Ok(())
+    }
+
+    async fn launch(&self, name: &'static str, listener: TcpListener) -> anyhow::Result<Running> {
         let service = self
             .registry
             .get(name)
@@ -243,16 +297,12 @@ impl Mesh {
             tokio::spawn(service.run(ctx, listener, Box::pin(stop.clone().cancelled_owned())));
         let channel = self.connect(addr, &Caller::Client(TEST_CLIENT.to_owned()))?;
         wait_serving(name, &channel, &mut task).await?;
-        self.running.insert(
-            name,
-            Running {
-                addr,
-                stop,
-                task,
-                channel,
-            },
-        );
-        Ok(())
+        Ok(Running {
+            addr,
+            stop,
+            task,
+            channel,
+        })
     }
 
     /// A channel to a running service.

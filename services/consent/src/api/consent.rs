@@ -9,13 +9,14 @@ use pdm_runtime::SubjectId;
 use pdm_tls::identity::Caller;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
-use super::{ConsentApi, convert, metrics, requests, watch};
+use super::{ConsentApi, convert, metrics, requests, token_of, watch};
 use crate::{
     cache::Known,
     domain::{
         decision::{self, Decision},
         event::CHANNELS,
         state::SubjectState,
+        token::Token,
     },
     error::{ConsentError, Result},
     store::NewEntry,
@@ -157,6 +158,7 @@ impl ConsentService for ConsentApi {
         tracing::info!(subject_id = %subject, purpose = %p.key, explicit, "consent granted");
         Ok(audit::respond(
             pb::GrantConsentResponse {
+                consistency_token: token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),
@@ -187,6 +189,7 @@ impl ConsentService for ConsentApi {
         tracing::info!(subject_id = %subject, purpose = %key, "consent withdrawn");
         Ok(audit::respond(
             pb::WithdrawConsentResponse {
+                consistency_token: token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),
@@ -264,7 +267,9 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::CheckProcessingResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let check = requests::parse_check_processing(&r, &self.inner.catalogue)?;
+        let requests::AtLeast { check, at_least } =
+            requests::parse_check_processing(&r, &self.inner.catalogue)?;
+        self.catch_up(at_least).await?;
         let mut known = self.resolve_for(caller, &check.subject).await?;
         if let Known::Subject(state) = &mut known {
             self.honour_gpc(&metadata, &check.subject, state).await?;
@@ -281,8 +286,11 @@ impl ConsentService for ConsentApi {
         request: Request<pb::BatchCheckProcessingRequest>,
     ) -> Result<Response<pb::BatchCheckProcessingResponse>, Status> {
         let caller = request.extensions().get::<Caller>().cloned();
-        let parsed =
-            requests::parse_batch_check_processing(request.get_ref(), &self.inner.catalogue)?;
+        let requests::AtLeast {
+            check: parsed,
+            at_least,
+        } = requests::parse_batch_check_processing(request.get_ref(), &self.inner.catalogue)?;
+        self.catch_up(at_least).await?;
         let now = self.inner.clock.now();
         let mut decisions = Vec::with_capacity(parsed.len());
         let mut tally = metrics::Tally::default();
@@ -329,7 +337,8 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::CanContactResponse>, Status> {
         let (metadata, extensions, r) = request.into_parts();
         let caller = extensions.get::<Caller>();
-        let check = requests::parse_can_contact(&r)?;
+        let requests::AtLeast { check, at_least } = requests::parse_can_contact(&r)?;
+        self.catch_up(at_least).await?;
         let mut known = self.resolve_for(caller, &check.subject).await?;
         let decision = match &mut known {
             Known::Subject(state) => {
@@ -365,6 +374,7 @@ impl ConsentService for ConsentApi {
         tracing::info!(subject_id = %subject, channel = ?channel, opted_out = preference.opted_out, "contact preference set");
         Ok(audit::respond(
             pb::SetContactPreferenceResponse {
+                consistency_token: token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),
@@ -395,6 +405,7 @@ impl ConsentService for ConsentApi {
         tracing::info!(subject_id = %subject, do_not_sell = setting.on, "do-not-sell set");
         Ok(audit::respond(
             pb::SetDoNotSellResponse {
+                consistency_token: token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),
@@ -426,6 +437,7 @@ impl ConsentService for ConsentApi {
         tracing::info!(subject_id = %subject, restricted = setting.on, "restriction set");
         Ok(audit::respond(
             pb::SetRestrictionResponse {
+                consistency_token: token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),
@@ -465,6 +477,7 @@ impl ConsentService for ConsentApi {
         tracing::info!(subject_id = %subject, purpose = %p.key, withdrawn = objection.withdraw, "objection recorded");
         Ok(audit::respond(
             pb::RecordObjectionResponse {
+                consistency_token: token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),
@@ -493,7 +506,10 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::GetLedgerPositionResponse>, Status> {
         // The database, not this replica's memory: writes made through other replicas count.
         let sequence = self.inner.store.max_seq().await?;
-        Ok(Response::new(pb::GetLedgerPositionResponse { sequence }))
+        Ok(Response::new(pb::GetLedgerPositionResponse {
+            sequence,
+            consistency_token: Token::at(sequence).to_string(),
+        }))
     }
 
     type WatchConsentChangesStream = watch::WatchStream;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     cache::Known,
     domain::catalogue::Catalogue,
+    domain::token::Token,
     error::{ConsentError, Result},
     ledger::Ledger,
     store::{NewEntry, Row, Store},
@@ -57,6 +58,8 @@ struct Inner {
     relationships: Arc<Relationships>,
     /// Unsubscribe links.
     links: Links,
+    /// Longest wait for the ledger to reach a consistency token.
+    token_wait: std::time::Duration,
 }
 
 /// What the handlers work with.
@@ -78,6 +81,8 @@ pub struct Parts {
     pub relationships: Arc<Relationships>,
     /// Unsubscribe links.
     pub links: Links,
+    /// Longest wait for the ledger to reach a consistency token (`consent.token_wait_ms`).
+    pub token_wait: std::time::Duration,
 }
 
 impl ConsentApi {
@@ -92,6 +97,7 @@ impl ConsentApi {
             stop,
             relationships,
             links,
+            token_wait,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -104,7 +110,36 @@ impl ConsentApi {
                 stop,
                 relationships,
                 links,
+                token_wait,
             }),
+        }
+    }
+
+    /// Returns once this replica has applied the ledger up to `at_least` (at once without
+    /// a token). A token past the ledger's end was never issued by it: INVALID_ARGUMENT.
+    /// Waiting is bounded by `consent.token_wait_ms` here and by the call's deadline in
+    /// the server's timeout layer.
+    async fn catch_up(&self, at_least: Option<Token>) -> Result<()> {
+        let Some(token) = at_least else {
+            return Ok(());
+        };
+        let ledger = &self.inner.ledger;
+        if ledger.applied() >= token.sequence() {
+            return Ok(());
+        }
+        if token.sequence() > self.inner.store.max_seq().await? {
+            return Err(ConsentError::Invalid(pdm_runtime::error::invalid_field(
+                "at_least",
+                "ahead of this ledger: not a consistency token it issued",
+            )));
+        }
+        if ledger
+            .caught_up(token.sequence(), self.inner.token_wait)
+            .await
+        {
+            Ok(())
+        } else {
+            Err(ConsentError::Behind(std::time::Duration::from_millis(100)))
         }
     }
 
@@ -165,4 +200,11 @@ impl ConsentApi {
         self.inner.ledger.wrote(rows.iter().map(|r| r.seq));
         Ok(rows)
     }
+}
+
+/// The consistency token a write answers: the position of its last entry.
+fn token_of(rows: &[Row]) -> String {
+    Token::covering(rows.iter().map(|row| row.seq))
+        .map(|token| token.to_string())
+        .unwrap_or_default()
 }

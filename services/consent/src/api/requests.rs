@@ -10,6 +10,7 @@ use pdm_runtime::{FieldViolations, SubjectId, convert::from_timestamp, text::Tex
 use crate::{
     domain::{
         catalogue::Catalogue,
+        token::Token,
         unsubscribe::{self, MAX_TOKEN},
     },
     error::ConsentError,
@@ -36,6 +37,11 @@ impl Check {
     /// A subject id.
     fn subject(&mut self, field: &str, raw: &str) -> Option<SubjectId> {
         self.v.check(field, raw.parse::<SubjectId>())
+    }
+
+    /// An optional consistency token (`at_least`).
+    fn at_least(&mut self, raw: &str) -> Option<Option<Token>> {
+        self.v.check("at_least", Token::parse(raw))
     }
 
     /// A purpose in the catalogue.
@@ -243,6 +249,16 @@ pub struct ProcessingCheck {
     pub purpose: Option<usize>,
 }
 
+/// A validated check (CheckProcessing, BatchCheckProcessing, CanContact) and the ledger
+/// position its answer must reflect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtLeast<T> {
+    /// What to decide.
+    pub check: T,
+    /// The consistency token given, if any.
+    pub at_least: Option<Token>,
+}
+
 /// A validated CanContact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactCheck {
@@ -426,14 +442,18 @@ pub fn parse_get_consent_history(
 pub fn parse_check_processing(
     r: &pb::CheckProcessingRequest,
     catalogue: &Catalogue,
-) -> Result<ProcessingCheck, ConsentError> {
+) -> Result<AtLeast<ProcessingCheck>, ConsentError> {
     let mut c = Check::default();
     let subject = c.subject("subject_id", &r.subject_id);
     let purpose = c.decided_purpose("purpose", &r.purpose, catalogue);
+    let at_least = c.at_least(&r.at_least);
     c.finish_with(|| {
-        Some(ProcessingCheck {
-            subject: subject?,
-            purpose: purpose?,
+        Some(AtLeast {
+            check: ProcessingCheck {
+                subject: subject?,
+                purpose: purpose?,
+            },
+            at_least: at_least?,
         })
     })
 }
@@ -442,7 +462,7 @@ pub fn parse_check_processing(
 pub fn parse_batch_check_processing(
     r: &pb::BatchCheckProcessingRequest,
     catalogue: &Catalogue,
-) -> Result<Vec<ProcessingCheck>, ConsentError> {
+) -> Result<AtLeast<Vec<ProcessingCheck>>, ConsentError> {
     if r.items.len() > MAX_BATCH {
         // Stop before looking at each of a huge number of items.
         let mut too_many = Check::default();
@@ -461,21 +481,29 @@ pub fn parse_batch_check_processing(
             items.push(ProcessingCheck { subject, purpose });
         }
     }
+    let at_least = c.at_least(&r.at_least);
     c.finish()?;
-    Ok(items)
+    Ok(AtLeast {
+        check: items,
+        at_least: at_least.flatten(),
+    })
 }
 
 /// Validates CanContact.
-pub fn parse_can_contact(r: &pb::CanContactRequest) -> Result<ContactCheck, ConsentError> {
+pub fn parse_can_contact(r: &pb::CanContactRequest) -> Result<AtLeast<ContactCheck>, ConsentError> {
     let mut c = Check::default();
     let subject = c.subject("subject_id", &r.subject_id);
     let channel = c.channel(r.channel);
     let kind = c.kind(r.kind);
+    let at_least = c.at_least(&r.at_least);
     c.finish_with(|| {
-        Some(ContactCheck {
-            subject: subject?,
-            channel: channel?,
-            kind: kind?,
+        Some(AtLeast {
+            check: ContactCheck {
+                subject: subject?,
+                channel: channel?,
+                kind: kind?,
+            },
+            at_least: at_least?,
         })
     })
 }
@@ -757,9 +785,12 @@ mod tests {
                 item(&subject.to_string(), "marketing_email"),
                 item(&subject.to_string(), "astrology"),
             ],
+            ..Default::default()
         };
         assert_eq!(
-            parse_batch_check_processing(&good, &catalogue).expect("valid"),
+            parse_batch_check_processing(&good, &catalogue)
+                .expect("valid")
+                .check,
             [
                 ProcessingCheck {
                     subject,
@@ -773,6 +804,7 @@ mod tests {
         );
         let bad = pb::BatchCheckProcessingRequest {
             items: vec![item("", "marketing_email"), item("nope", "")],
+            ..Default::default()
         };
         assert_eq!(
             fields(parse_batch_check_processing(&bad, &catalogue).expect_err("bad")),
@@ -790,15 +822,53 @@ mod tests {
     }
 
     #[test]
+    fn a_consistency_token_is_parsed_with_every_check_and_a_bad_one_named() {
+        let catalogue = catalogue();
+        let subject = SubjectId::new_v7();
+        let check = |at_least: &str| pb::CheckProcessingRequest {
+            subject_id: subject.to_string(),
+            purpose: "marketing_email".into(),
+            at_least: at_least.into(),
+        };
+        let parsed = parse_check_processing(&check("c1.42"), &catalogue).expect("valid");
+        assert_eq!(parsed.at_least, Some(Token::at(42)));
+        assert_eq!(parsed.check.subject, subject);
+        let parsed = parse_check_processing(&check(""), &catalogue).expect("valid");
+        assert_eq!(parsed.at_least, None);
+        assert_eq!(
+            fields(parse_check_processing(&check("42"), &catalogue).expect_err("bad")),
+            ["at_least"]
+        );
+        let batch = pb::BatchCheckProcessingRequest {
+            items: vec![pb::CheckItem {
+                subject_id: subject.to_string(),
+                purpose: "marketing_email".into(),
+            }],
+            at_least: "c1.7".into(),
+        };
+        let parsed = parse_batch_check_processing(&batch, &catalogue).expect("valid");
+        assert_eq!(parsed.at_least, Some(Token::at(7)));
+        let bad = pb::BatchCheckProcessingRequest {
+            at_least: "c9.7".into(),
+            ..batch
+        };
+        assert_eq!(
+            fields(parse_batch_check_processing(&bad, &catalogue).expect_err("bad")),
+            ["at_least"]
+        );
+    }
+
+    #[test]
     fn contact_requests_report_every_bad_field() {
         let r = pb::CanContactRequest {
             subject_id: String::new(),
             channel: 0,
             kind: 99,
+            at_least: "c1.x".into(),
         };
         assert_eq!(
             fields(parse_can_contact(&r).expect_err("all bad")),
-            ["subject_id", "channel", "kind"]
+            ["subject_id", "channel", "kind", "at_least"]
         );
         let r = pb::SetContactPreferenceRequest {
             subject_id: String::new(),

@@ -8,6 +8,7 @@ use tonic::{Response, Status};
 use uuid::Uuid;
 
 use super::{ConsentApi, convert, requests};
+use crate::domain::token::Token;
 use crate::{
     domain::unsubscribe::{self, ID_BYTES, LinkState},
     error::{ConsentError, Result},
@@ -64,25 +65,27 @@ impl ConsentApi {
         let channel = Channel::from_str_name(&link.channel)
             .ok_or(ConsentError::Internal("a link with an unknown channel"))?;
         let now = self.inner.clock.now();
-        let used = || {
+        // The first use is in the ledger already: the current position covers it.
+        let used = |position: i64| {
             Ok(audit::respond(
                 pb::UnsubscribeResponse {
                     channel: channel as i32,
                     already_used: true,
                     entry: None,
+                    consistency_token: Token::at(position).to_string(),
                 },
                 subject.to_string(),
                 "",
             ))
         };
         match unsubscribe::state(link.expires_at, link.used_at, now) {
-            LinkState::Used => return used(),
+            LinkState::Used => return used(self.inner.store.max_seq().await?),
             LinkState::Expired => return Err(ConsentError::LinkExpired.into()),
             LinkState::Usable => {}
         }
         // Two clicks racing: one marks the link used and records; the other is told so.
         if !self.inner.store.use_link(&id, now).await? {
-            return used();
+            return used(self.inner.store.max_seq().await?);
         }
         let entry = NewEntry {
             subject_id: subject,
@@ -108,6 +111,7 @@ impl ConsentApi {
             pb::UnsubscribeResponse {
                 channel: channel as i32,
                 already_used: false,
+                consistency_token: super::token_of(&rows),
                 entry: rows.into_iter().next().map(convert::entry),
             },
             subject.to_string(),

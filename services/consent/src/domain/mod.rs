@@ -5,4 +5,5 @@ pub mod catalogue;
 pub mod decision;
 pub mod event;
 pub mod state;
+pub mod token;
 pub mod unsubscribe;

@@ -1,6 +1,5 @@
 //! `pdm.identity.v1.IdentityService`.
 
-use chrono::Duration;
 use pdm_access_trail as audit;
 use pdm_crypto::{random_token, sha256};
 use pdm_proto::{
@@ -268,7 +267,10 @@ impl IdentityApi {
         let decisions = self
             .consent
             .clone()
-            .batch_check_processing(BatchCheckProcessingRequest { items })
+            .batch_check_processing(BatchCheckProcessingRequest {
+                items,
+                ..Default::default()
+            })
             .await
             .map_err(|status| consent_refusal(&status))?
             .into_inner()
@@ -301,6 +303,7 @@ impl IdentityApi {
             .check_processing(CheckProcessingRequest {
                 subject_id: subject.to_string(),
                 purpose: purpose.to_owned(),
+                ..Default::default()
             })
             .await
             .map_err(|status| consent_refusal(&status))?
@@ -571,7 +574,7 @@ impl IdentityService for IdentityApi {
                 &subject_id,
                 sha256(token.as_bytes()),
                 self.clock.now(),
-                Duration::minutes(self.settings.session_ttl_minutes),
+                self.settings.session_lifetime(),
             )
             .await?;
         Ok(audit::respond(

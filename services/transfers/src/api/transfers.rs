@@ -47,7 +47,8 @@ impl TransfersApi {
             .check_processing(CheckProcessingRequest {
                 subject_id: subject.to_string(),
                 purpose: TRANSFER_CONSENT_PURPOSE.to_owned(),
-            })
+..Default::default()
+})
             .await
             .map_err(|status| {
                 tracing::warn!(code = ?status.code(), "consent check for a transfer derogation failed");
@@ -96,6 +97,7 @@ impl TransfersApi {
             .check_processing(CheckProcessingRequest {
                 subject_id: subject.to_string(),
                 purpose: purpose.to_owned(),
+                ..Default::default()
             })
             .await
             .map_err(|status| {

@@ -192,7 +192,7 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        crate::security::policy_from(crate::security::DEFAULT_POLICY, "").unwrap_or_default()
+        crate::security::policy_from(crate::security::DEFAULT_POLICY, &[]).unwrap_or_default()
     }
 
     #[test]
