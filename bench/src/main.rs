@@ -11,6 +11,7 @@ mod postgres;
 
 mod consent;
 mod figures;
+mod gate;
 mod identity;
 mod rights;
 mod telemetry;
@@ -111,6 +112,10 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     if wanted("consent.") {
         results.extend(consent::run(&mesh, seconds, &wanted).await?);
+    }
+
+    if wanted("gate.") {
+        results.extend(gate::run(&mesh, seconds).await?);
     }
 
     harness::stop(mesh).await;

@@ -1,0 +1,143 @@
+//! The Rust client's consent gate (`pdm-client`): a cached decision answered in-process
+//! (throughput on one task, and per-decision latency), and how long a withdrawal on the
+//! server takes to reach a connected gate. Over mutual TLS as company client `testkit`,
+//! against the mesh's consent service.
+
+use std::time::{Duration, Instant};
+
+use pdm_client::{ConsentGate, GateOptions, PdmClient, consent::Grant};
+use pdm_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use pdm_testkit::{Mesh, TEST_CLIENT};
+use serde_json::{Value, json};
+
+use super::{figures, harness};
+
+/// Subjects whose decisions the gate caches.
+const SUBJECTS: usize = 100;
+/// Purposes asked per subject.
+const PURPOSES: [&str; 4] = [
+    "marketing_email",
+    "product_analytics",
+    "personalization",
+    "service_provision",
+];
+/// Lookups timed together (one `Instant` pair per group keeps the clock out of the figure).
+const GROUP: usize = 64;
+/// Withdrawals whose propagation is timed.
+const ROUNDS: usize = 50;
+
+/// Runs the gate benchmarks.
+pub async fn run(mesh: &Mesh, seconds: Duration) -> anyhow::Result<Vec<Value>> {
+    let addr = mesh
+        .addr("consent")
+        .ok_or_else(|| anyhow::anyhow!("consent is not running"))?;
+    let client = PdmClient::builder()
+        .endpoint("consent", format!("http://{addr}"))
+        .client_certificates(mesh.certificate_dir(), TEST_CLIENT)
+        .build()?;
+    let consent = client.consent()?;
+    let gate = ConsentGate::start(consent.clone(), GateOptions::default());
+    let mut identity = IdentityServiceClient::new(mesh.channel("identity"));
+    let mut subjects = Vec::with_capacity(SUBJECTS);
+    for _ in 0..SUBJECTS {
+        let subject = identity
+            .create_account(harness::sample_account())
+            .await?
+            .into_inner()
+            .account
+            .map(|a| a.subject_id)
+            .unwrap_or_default();
+        subjects.push(subject);
+    }
+    let started = Instant::now();
+    while !gate.connected() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "gate not connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pairs: Vec<(&str, &str)> = subjects
+        .iter()
+        .flat_map(|s| PURPOSES.iter().map(move |p| (s.as_str(), *p)))
+        .collect();
+    for (subject, purpose) in &pairs {
+        gate.allowed(subject, purpose).await;
+    }
+    anyhow::ensure!(
+        pairs.iter().all(|(s, p)| gate.cached(s, p).is_some()),
+        "not every pair was cached"
+    );
+
+    // Cached decisions on one task, in groups of GROUP lookups.
+    let mut per_decision_ns = Vec::new();
+    let mut decisions = 0u64;
+    let until = Instant::now() + seconds;
+    let mut i = 0usize;
+    let measuring = Instant::now();
+    while Instant::now() < until {
+        let t = Instant::now();
+        for _ in 0..GROUP {
+            let (subject, purpose) = pairs[i % pairs.len()];
+            std::hint::black_box(gate.cached(subject, purpose));
+            i += 1;
+        }
+        per_decision_ns.push(t.elapsed().as_nanos() as f64 / GROUP as f64);
+        decisions += GROUP as u64;
+    }
+    let elapsed = measuring.elapsed().as_secs_f64();
+    per_decision_ns.sort_by(f64::total_cmp);
+    let at = |q: f64| per_decision_ns[((per_decision_ns.len() - 1) as f64 * q) as usize];
+    let mut results = vec![json!({
+        "name": "gate.cached_decision",
+        "pairs_cached": pairs.len(),
+        "decisions_per_second": (decisions as f64 / elapsed).round(),
+        "p50_ns": figures::round1(at(0.5)),
+        "p99_ns": figures::round1(at(0.99)),
+        "note": "one task; latency per decision, from groups of 64 lookups",
+    })];
+
+    // A withdrawal on the server, until the connected gate denies.
+    let subject = subjects[0].clone();
+    let purpose = "product_analytics";
+    let mut delays = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        consent
+            .grant(&Grant {
+                subject_id: subject.clone(),
+                purpose: purpose.to_owned(),
+                policy_version: "2024-06-28".into(),
+                text_hash: "0".repeat(64),
+                actor: "bench".into(),
+            })
+            .await?;
+        let waiting = Instant::now();
+        while !gate.allowed(&subject, purpose).await.allowed() {
+            anyhow::ensure!(
+                waiting.elapsed() < Duration::from_secs(10),
+                "grant never seen"
+            );
+            tokio::task::yield_now().await;
+        }
+        consent.withdraw(&subject, purpose, "bench").await?;
+        let withdrawn = Instant::now();
+        while gate.allowed(&subject, purpose).await.allowed() {
+            anyhow::ensure!(
+                withdrawn.elapsed() < Duration::from_secs(10),
+                "withdrawal never seen"
+            );
+            tokio::task::yield_now().await;
+        }
+        delays.push(figures::ms(withdrawn.elapsed()));
+    }
+    delays.sort_by(f64::total_cmp);
+    results.push(json!({
+        "name": "gate.withdrawal_propagation",
+        "rounds": ROUNDS,
+        "p50_ms": figures::round3(delays[ROUNDS / 2]),
+        "p99_ms": figures::round3(delays[(ROUNDS * 99) / 100]),
+        "max_ms": figures::round3(delays[ROUNDS - 1]),
+        "note": "from WithdrawConsent's answer until the gate denies",
+    }));
+    Ok(results)
+}
