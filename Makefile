@@ -24,7 +24,8 @@ PDM_TEST_SMTPD_PYTHON ?= $(VENV)/bin/python
 export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
-        fmt-check clippy proto-lint proto-breaking vendor-check bench tools grpcurl k8s-check clean
+        fmt-check clippy proto-lint proto-breaking vendor-check bench tools grpcurl k8s-check clean \
+        clients-python clients-test clients-test-sqlite clients-test-postgres
 
 all: build
 
@@ -72,6 +73,38 @@ e2e-postgres: build
 	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
 	else \
 	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the black-box suite did NOT run on it"; \
+	fi
+
+## clients-python: the Python client (clients/python, package pdm_client) in its own venv
+## (.tools/venv-clients): stubs generated from proto/ with grpcio-tools, then installed
+## (editable) with its dependencies and pytest
+CLIENTS_VENV := $(TOOLS)/venv-clients
+GRPCIO_TOOLS_VERSION := 1.85.1
+PYTEST_VERSION := 9.2.0
+
+clients-python:
+	test -x $(CLIENTS_VENV)/bin/python || python3 -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check \
+	  grpcio-tools==$(GRPCIO_TOOLS_VERSION) pytest==$(PYTEST_VERSION)
+	$(CLIENTS_VENV)/bin/python clients/python/generate.py
+	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -e clients/python
+
+## clients-test: the clients' tests against a real mesh started from the built binary
+## (its own `cargo build --bin pdm`, as e2e): on SQLite, then on PostgreSQL (required, like
+## CI, when PDM_REQUIRE_POSTGRES is set)
+clients-test: clients-test-sqlite clients-test-postgres
+
+clients-test-sqlite: build clients-python
+	cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=sqlite $(CLIENTS_VENV)/bin/python -m pytest -q
+
+clients-test-postgres: build clients-python
+	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
+	  echo "== Python client on PostgreSQL"; \
+	  cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres $(CLIENTS_VENV)/bin/python -m pytest -q; \
+	elif [ -n "$${PDM_REQUIRE_POSTGRES:-}" ]; then \
+	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
+	else \
+	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the clients' tests did NOT run on it"; \
 	fi
 
 ## lint: the vendored sqlx-core is crates.io's plus vendor/sqlx-core.patch, formatting,
