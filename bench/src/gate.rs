@@ -139,5 +139,65 @@ pub async fn run(mesh: &Mesh, seconds: Duration) -> anyhow::Result<Vec<Value>> {
         "max_ms": figures::round3(delays[ROUNDS - 1]),
         "note": "from WithdrawConsent's answer until the gate denies",
     }));
+    results.push(read_your_writes(mesh, &consent, &subject).await?);
     Ok(results)
+}
+
+/// A write on one consent replica, then a check on another: with the write's token the
+/// check waits until that replica has applied it; without, it answers at once from its
+/// cache (maybe stale). Latency of both, and how many answers missed the write.
+async fn read_your_writes(
+    mesh: &Mesh,
+    writer: &pdm_client::ConsentClient,
+    subject: &str,
+) -> anyhow::Result<Value> {
+    let replica = mesh.start_replica("consent").await?;
+    let reader = PdmClient::builder()
+        .endpoint("consent", format!("http://{}", replica.addr()))
+        .client_certificates(mesh.certificate_dir(), TEST_CLIENT)
+        .build()?
+        .consent()?;
+    let purpose = "product_analytics";
+    let (mut with_token, mut without_token) = (Vec::new(), Vec::new());
+    let (mut stale_with, mut stale_without) = (0, 0);
+    for round in 0..ROUNDS * 2 {
+        let written = if round % 2 == 0 {
+            writer
+                .grant(&Grant {
+                    subject_id: subject.to_owned(),
+                    purpose: purpose.to_owned(),
+                    policy_version: "2024-06-28".into(),
+                    text_hash: "0".repeat(64),
+                    actor: "bench".into(),
+                })
+                .await?
+        } else {
+            writer.withdraw(subject, purpose, "bench").await?
+        };
+        let expected = round % 2 == 0;
+        let t = Instant::now();
+        let blind = reader.check(subject, purpose, None).await?;
+        without_token.push(figures::ms(t.elapsed()));
+        stale_without += usize::from(blind.allowed != expected);
+        let t = Instant::now();
+        let seen = reader.check(subject, purpose, Some(&written.token)).await?;
+        with_token.push(figures::ms(t.elapsed()));
+        stale_with += usize::from(seen.allowed != expected);
+    }
+    replica.stop().await?;
+    let p = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(f64::total_cmp);
+        figures::round3(v[((v.len() - 1) as f64 * q) as usize])
+    };
+    Ok(json!({
+        "name": "consent.read_your_writes_across_replicas",
+        "rounds": ROUNDS * 2,
+        "with_token_p50_ms": p(&mut with_token, 0.5),
+        "with_token_p99_ms": p(&mut with_token, 0.99),
+        "without_token_p50_ms": p(&mut without_token, 0.5),
+        "without_token_p99_ms": p(&mut without_token, 0.99),
+        "stale_answers_with_token": stale_with,
+        "stale_answers_without_token": stale_without,
+        "note": "a write on replica A, then CheckProcessing on replica B (consent.tail_interval_ms 500)",
+    }))
 }

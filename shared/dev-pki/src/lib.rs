@@ -6,6 +6,7 @@
 //! generation (rcgen) is not in their dependency tree.
 
 #![forbid(unsafe_code)]
+#![warn(clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
