@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use pdm_client::{ConsentGate, GateOptions, PdmClient, consent::Grant};
-use pdm_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use pdm_testkit::{Mesh, TEST_CLIENT};
 use serde_json::{Value, json};
 
@@ -37,18 +36,7 @@ pub async fn run(mesh: &Mesh, seconds: Duration) -> anyhow::Result<Vec<Value>> {
         .build()?;
     let consent = client.consent()?;
     let gate = ConsentGate::start(consent.clone(), GateOptions::default());
-    let mut identity = IdentityServiceClient::new(mesh.channel("identity"));
-    let mut subjects = Vec::with_capacity(SUBJECTS);
-    for _ in 0..SUBJECTS {
-        let subject = identity
-            .create_account(harness::sample_account())
-            .await?
-            .into_inner()
-            .account
-            .map(|a| a.subject_id)
-            .unwrap_or_default();
-        subjects.push(subject);
-    }
+    let subjects = harness::sign_up(mesh, SUBJECTS).await?;
     let started = Instant::now();
     while !gate.connected() {
         anyhow::ensure!(

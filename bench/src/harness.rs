@@ -4,7 +4,10 @@
 //! rate limit, and with no log output (the benchmark measures the services, not the
 //! terminal or a log buffer).
 
-use pdm_proto::{common::v1::Region, identity::v1::CreateAccountRequest};
+use pdm_proto::{
+    common::v1::Region,
+    identity::v1::{CreateAccountRequest, identity_service_client::IdentityServiceClient},
+};
 use pdm_runtime::Settings;
 use pdm_testkit::{Backend, Mesh, TestMesh, fake::Person};
 
@@ -100,4 +103,21 @@ pub fn sample_account() -> CreateAccountRequest {
         birth_date: String::new(),
         password: "benchmark password".into(),
     }
+}
+
+/// Signs up `n` subjects through identity; their ids.
+pub async fn sign_up(mesh: &Mesh, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut identity = IdentityServiceClient::new(mesh.channel("identity"));
+    let mut subjects = Vec::with_capacity(n);
+    for _ in 0..n {
+        let subject = identity
+            .create_account(sample_account())
+            .await?
+            .into_inner()
+            .account
+            .map(|a| a.subject_id)
+            .ok_or_else(|| anyhow::anyhow!("no account"))?;
+        subjects.push(subject);
+    }
+    Ok(subjects)
 }

@@ -19,11 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use pdm_proto::{
     consent::v1::{GrantConsentRequest, Source, consent_service_client::ConsentServiceClient},
-    identity::v1::identity_service_client::IdentityServiceClient,
     subject::v1::{EraseSubjectRequest, subject_data_service_client::SubjectDataServiceClient},
     telemetry::v1::{
         self as pb, ConnectionType, EventKind, telemetry_service_client::TelemetryServiceClient,
@@ -127,17 +125,9 @@ fn telemetry_client(mesh: &Mesh) -> TelemetryServiceClient<Channel> {
 
 /// Signs up `n` subjects (UK: product analytics rests on consent) who agreed to analytics.
 pub(super) async fn consenting(mesh: &Mesh, n: usize) -> anyhow::Result<Vec<String>> {
-    let mut identity = IdentityServiceClient::new(mesh.channel("identity"));
+    let subjects = harness::sign_up(mesh, n).await?;
     let mut consent = ConsentServiceClient::new(mesh.channel("consent"));
-    let mut subjects = Vec::with_capacity(n);
-    for _ in 0..n {
-        let subject = identity
-            .create_account(harness::sample_account())
-            .await?
-            .into_inner()
-            .account
-            .map(|a| a.subject_id)
-            .context("no account")?;
+    for subject in &subjects {
         consent
             .grant_consent(GrantConsentRequest {
                 subject_id: subject.clone(),
@@ -149,7 +139,6 @@ pub(super) async fn consenting(mesh: &Mesh, n: usize) -> anyhow::Result<Vec<Stri
                 occurred_at: None,
             })
             .await?;
-        subjects.push(subject);
     }
     Ok(subjects)
 }

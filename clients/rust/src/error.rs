@@ -27,7 +27,7 @@ pub struct Precondition {
 }
 
 /// An error from pdm.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PdmError {
     /// Bad input: nothing was stored. Every bad field is listed.
     #[error("invalid argument: {}", describe(.violations))]

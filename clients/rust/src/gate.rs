@@ -513,35 +513,11 @@ async fn batch(
                     }
                 } else {
                     for miss in misses {
-                        let _ = miss.reply.send(Err(copy_error(&err)));
+                        let _ = miss.reply.send(Err(err.clone()));
                     }
                 }
             }
         }
-    }
-}
-
-fn copy_error(err: &PdmError) -> PdmError {
-    match err {
-        PdmError::Unavailable {
-            message,
-            retry_after,
-        } => PdmError::Unavailable {
-            message: message.clone(),
-            retry_after: *retry_after,
-        },
-        PdmError::ResourceExhausted {
-            message,
-            retry_after,
-        } => PdmError::ResourceExhausted {
-            message: message.clone(),
-            retry_after: *retry_after,
-        },
-        PdmError::DeadlineExceeded => PdmError::DeadlineExceeded,
-        other => PdmError::Unavailable {
-            message: other.to_string(),
-            retry_after: None,
-        },
     }
 }
 
