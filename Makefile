@@ -25,7 +25,7 @@ export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
         fmt-check clippy proto-lint proto-breaking vendor-check bench tools grpcurl k8s-check clean \
-        clients-python clients-test clients-test-sqlite clients-test-postgres
+        clients-python clients-typescript clients-test clients-test-sqlite clients-test-postgres
 
 all: build
 
@@ -89,18 +89,30 @@ clients-python:
 	$(CLIENTS_VENV)/bin/python clients/python/generate.py
 	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -e clients/python
 
+## clients-typescript: the TypeScript client (clients/typescript, package @pdm/client) and
+## its newsletter example (examples/typescript): dependencies from the lock files (npm ci),
+## types generated from proto/ (proto-loader-gen-types), compiled with tsc
+NPM_CI := npm ci --no-audit --no-fund --ignore-scripts
+
+clients-typescript:
+	cd clients/typescript && $(NPM_CI) && npm run build
+	cd examples/typescript && $(NPM_CI) && npm run build
+
 ## clients-test: the clients' tests against a real mesh started from the built binary
-## (its own `cargo build --bin pdm`, as e2e): on SQLite, then on PostgreSQL (required, like
-## CI, when PDM_REQUIRE_POSTGRES is set)
+## (its own `cargo build --bin pdm`, as e2e): Python, then TypeScript, on SQLite, then on
+## PostgreSQL (required, like CI, when PDM_REQUIRE_POSTGRES is set)
 clients-test: clients-test-sqlite clients-test-postgres
 
-clients-test-sqlite: build clients-python
+clients-test-sqlite: build clients-python clients-typescript
 	cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=sqlite $(CLIENTS_VENV)/bin/python -m pytest -q
+	cd clients/typescript && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=sqlite npm test
 
-clients-test-postgres: build clients-python
+clients-test-postgres: build clients-python clients-typescript
 	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
 	  echo "== Python client on PostgreSQL"; \
-	  cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres $(CLIENTS_VENV)/bin/python -m pytest -q; \
+	  (cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres $(CLIENTS_VENV)/bin/python -m pytest -q); \
+	  echo "== TypeScript client on PostgreSQL"; \
+	  (cd clients/typescript && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres npm test); \
 	elif [ -n "$${PDM_REQUIRE_POSTGRES:-}" ]; then \
 	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
 	else \

@@ -3,7 +3,7 @@
 // files the error details need (proto/google/rpc, from googleapis), loaded at run time by
 // @grpc/proto-loader; generated/types/ holds their TypeScript types, written by
 // proto-loader-gen-types with the options the client loads them with (src/proto.ts).
-// Nothing under generated/ is committed.
+// Nothing under generated/ is committed. dist/ is emptied: `tsc` builds it again.
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -26,6 +26,8 @@ if (!existsSync(contracts)) {
   process.exit(1);
 }
 rmSync(out, { recursive: true, force: true });
+// What tsc compiled from an older generation (or a test since removed) goes too.
+rmSync(join(here, "dist"), { recursive: true, force: true });
 cpSync(contracts, join(out, "proto"), { recursive: true, filter: (p) => !p.endsWith(".yaml") });
 cpSync(join(here, "proto"), join(out, "proto"), { recursive: true });
 const files = protos(join(out, "proto")).map((p) => relative(join(out, "proto"), p)).sort();
