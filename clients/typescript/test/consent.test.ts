@@ -3,7 +3,7 @@
 // typed errors with their field violations.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -110,35 +110,38 @@ describe("the consent client against a mesh", { timeout: 180_000 }, () => {
     assert.equal(unknown.code, Code.NOT_FOUND);
   });
 
-  it("makes its channel again when the certificate files change", async () => {
+  it("uses rotated certificate files from the next call on", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pdm-ts-certs-"));
     const tls = { ca: join(dir, "ca.pem"), cert: join(dir, "client.pem"), key: join(dir, "client.key") };
-    const mine = mesh.tls();
-    copyFileSync(mine.ca, tls.ca);
-    copyFileSync(mine.cert, tls.cert);
-    copyFileSync(mine.key, tls.key);
+    let step = 0;
+    const install = (name: string): void => {
+      const issued = mesh.tls(name);
+      const at = new Date(Date.now() + 60_000 * ++step);
+      for (const [from, to] of [[issued.ca, tls.ca], [issued.cert, tls.cert], [issued.key, tls.key]] as const) {
+        copyFileSync(from, to);
+        utimesSync(to, at, at);
+      }
+    };
+    install("demo");
     const consent = mesh.consent(undefined, { tls, reloadCheckMs: 0 });
     try {
       const subject = await mesh.signUp();
-      await consent.check(subject, PURPOSE);
-      assert.equal(consent.certificateReloads, 0, "unchanged files: the same channel");
-      await consent.check(subject, PURPOSE);
-      assert.equal(consent.certificateReloads, 0);
-
-      // A rotation: the files are written again (here with the same certificate).
-      const later = new Date(Date.now() + 60_000);
-      for (const path of [tls.ca, tls.cert, tls.key]) {
-        writeFileSync(path, readFileSync(path));
-        utimesSync(path, later, later);
-      }
+      // demo created the account, so it is linked with the subject.
+      assert.equal((await consent.check(subject, PURPOSE)).reason, Reason.NO_CONSENT);
+      // The files now hold another client's identity: the mesh sees `outsider`, which is
+      // linked with nobody, from the next call on, without a new client.
+      install("outsider");
+      assert.equal((await consent.check(subject, PURPOSE)).reason, Reason.UNKNOWN_SUBJECT);
+      assert.equal(consent.certificateReloads, 1);
+      // Unchanged files are not reloaded.
       await consent.check(subject, PURPOSE);
       assert.equal(consent.certificateReloads, 1);
 
       // Caught mid-rotation (a certificate that is not one): the current channel stays.
       writeFileSync(tls.cert, "not a certificate");
-      const latest = new Date(Date.now() + 120_000);
-      utimesSync(tls.cert, latest, latest);
-      assert.equal((await consent.check(subject, PURPOSE)).reason, Reason.NO_CONSENT);
+      const later = new Date(Date.now() + 3_600_000);
+      utimesSync(tls.cert, later, later);
+      assert.equal((await consent.check(subject, PURPOSE)).reason, Reason.UNKNOWN_SUBJECT);
       assert.equal(consent.certificateReloads, 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });

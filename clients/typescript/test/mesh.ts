@@ -203,7 +203,7 @@ export class Mesh {
     });
     const mesh = new Mesh(ports);
     try {
-      execFileSync(mesh.bin, ["certs", "init", "--clients", "demo"], {
+      execFileSync(mesh.bin, ["certs", "init", "--clients", "demo,outsider"], {
         cwd: mesh.dir,
         env: { ...process.env, PDM__DATA_DIR: mesh.dataDir },
         stdio: "pipe",
@@ -267,8 +267,10 @@ export class Mesh {
 
   // --- clients, as a company service configures them
 
-  tls(): TlsFiles {
-    return TlsFiles.client(join(this.dataDir, "certs"), "demo");
+  /** The certificates of company client `name`: `demo`, or `outsider` (linked with no
+   * subject demo signs up). */
+  tls(name = "demo"): TlsFiles {
+    return TlsFiles.client(join(this.dataDir, "certs"), name);
   }
 
   endpoints(port?: number): Record<string, string> {
@@ -289,9 +291,9 @@ export class Mesh {
     return client;
   }
 
-  /** A new account created by client `demo` (which links it): its subject id. */
-  async signUp(region = "REGION_EEA"): Promise<string> {
-    const config = this.config();
+  /** A new account created by company client `caller` (which links it): its subject id. */
+  async signUp(region = "REGION_EEA", caller = "demo"): Promise<string> {
+    const config = this.config(undefined, { tls: this.tls(caller) });
     const Identity = contracts().pdm.identity.v1.IdentityService;
     const client = new Identity(config.endpoint("identity"), config.credentials()) as unknown as IdentityServiceClient;
     const tag = randomBytes(6).toString("hex");
