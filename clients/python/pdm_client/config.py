@@ -40,6 +40,19 @@ class TlsFiles:
         d = Path(directory)
         return cls(d / "ca.pem", d / f"client-{name}.pem", d / f"client-{name}.key")
 
+    def stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """What changes when a file is rewritten: each file's modification time and size
+        (None for a file that is missing)."""
+
+        def one(path: Path) -> tuple[int, int] | None:
+            try:
+                st = path.stat()
+            except OSError:
+                return None
+            return (st.st_mtime_ns, st.st_size)
+
+        return (one(self.ca), one(self.cert), one(self.key))
+
 
 @dataclass(frozen=True)
 class Config:
@@ -56,6 +69,9 @@ class Config:
     server_name: str | None = None
     """The name the server's certificate is checked against, when it is not the
     endpoint's host (gRPC's ``grpc.ssl_target_name_override``)."""
+    reload_interval: float = 10.0
+    """How often (at most, in seconds) the certificate files are looked at for a change;
+    a changed set is used from the next call on."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

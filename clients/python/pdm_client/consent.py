@@ -7,6 +7,8 @@ time left as its gRPC deadline."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -18,6 +20,7 @@ from ._gen.pdm.consent.v1 import consent_pb2 as pb
 from ._gen.pdm.consent.v1 import consent_pb2_grpc as pb_grpc
 from .config import Config
 from .errors import PdmError, from_rpc_error
+from .reload import Reloading
 from .types import Change, Channel, Decision, Grant, MessageKind, Written
 
 Pair = tuple[str, str]
@@ -32,6 +35,11 @@ def _metadata() -> list[tuple[str, str]]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return list(carrier.items())
+
+
+def _grace(config: Config) -> float:
+    """How long a replaced channel stays open: calls started on it can finish."""
+    return max(2 * config.timeout, 1.0)
 
 
 def _written(response: Any) -> Written:
@@ -139,8 +147,23 @@ class ConsentClient:
 
     def __init__(self, config: Config, channel: grpc.Channel | None = None) -> None:
         self.config = config
-        self._channel = channel if channel is not None else config.channel("consent")
-        self._stub = pb_grpc.ConsentServiceStub(self._channel)
+
+        def make() -> tuple[grpc.Channel, Any]:
+            made = channel if channel is not None else config.channel("consent")
+            return made, pb_grpc.ConsentServiceStub(made)
+
+        def retire(old: tuple[grpc.Channel, Any]) -> None:
+            closing = threading.Timer(_grace(config), old[0].close)
+            closing.daemon = True
+            closing.start()
+
+        # A channel given by the caller is the caller's to manage: no reload.
+        tls = config.tls if channel is None else None
+        self._channels = Reloading(tls, config.reload_interval, make, retire)
+
+    @property
+    def _stub(self) -> Any:
+        return self._channels.current()[1]
 
     @classmethod
     def from_env(cls) -> ConsentClient:
@@ -148,7 +171,7 @@ class ConsentClient:
         return cls(Config.from_env())
 
     def close(self) -> None:
-        self._channel.close()
+        self._channels.latest()[0].close()
 
     def __enter__(self) -> ConsentClient:
         return self
@@ -244,15 +267,28 @@ class AsyncConsentClient:
 
     def __init__(self, config: Config, channel: grpc.aio.Channel | None = None) -> None:
         self.config = config
-        self._channel = channel if channel is not None else config.aio_channel("consent")
-        self._stub = pb_grpc.ConsentServiceStub(self._channel)
+
+        def make() -> tuple[grpc.aio.Channel, Any]:
+            made = channel if channel is not None else config.aio_channel("consent")
+            return made, pb_grpc.ConsentServiceStub(made)
+
+        def retire(old: tuple[grpc.aio.Channel, Any]) -> None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(_grace(config), lambda: loop.create_task(old[0].close()))
+
+        tls = config.tls if channel is None else None
+        self._channels = Reloading(tls, config.reload_interval, make, retire)
+
+    @property
+    def _stub(self) -> Any:
+        return self._channels.current()[1]
 
     @classmethod
     def from_env(cls) -> AsyncConsentClient:
         return cls(Config.from_env())
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._channels.latest()[0].close()
 
     async def __aenter__(self) -> AsyncConsentClient:
         return self

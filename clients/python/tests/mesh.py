@@ -23,17 +23,6 @@ from pdm_client._gen.pdm.common.v1 import common_pb2
 from pdm_client._gen.pdm.identity.v1 import identity_pb2, identity_pb2_grpc
 
 SERVING = b"\x08\x01"  # grpc.health.v1.HealthCheckResponse{status: SERVING}
-REPO = Path(__file__).resolve().parents[3]
-# The built-in policy lets only telemetry and the privacy team follow the ledger: the gate's
-# two calls are granted to the test's company client, nothing else (not allow_all).
-GATE_RULE = """
-[[rules]]
-methods = [
-  "/pdm.consent.v1.ConsentService/WatchConsentChanges",
-  "/pdm.consent.v1.ConsentService/GetLedgerPosition",
-]
-callers = ["client:demo"]
-"""
 
 
 def binary() -> Path:
@@ -159,14 +148,12 @@ class Mesh:
         ports = free_ports(2 * len(names))
         self.ports = {n: (ports[2 * i], ports[2 * i + 1]) for i, n in enumerate(names)}
         subprocess.run(
-            [str(self.bin), "certs", "init", "--clients", "demo"],
+            [str(self.bin), "certs", "init", "--clients", "demo,outsider"],
             cwd=self.dir,
             env={**os.environ, "PDM__DATA_DIR": str(self.data_dir)},
             check=True,
             capture_output=True,
         )
-        policy = (REPO / "shared/runtime/src/policy.toml").read_text() + GATE_RULE
-        (self.dir / "policy.toml").write_text(policy)
         self.main = Process(self, "all", self.ports)
         self.replicas: list[Process] = []
         self.main.start()
@@ -179,7 +166,6 @@ class Mesh:
         env = {
             "PDM__DATA_DIR": str(self.data_dir),
             "PDM__LOG__FORMAT": "json",
-            "PDM__SECURITY__POLICY_FILE": str(self.dir / "policy.toml"),
         }
         if self.database.url is not None:
             env["PDM__DATABASE__URL"] = self.database.url
@@ -222,8 +208,7 @@ class Mesh:
                 "consent": f"http://127.0.0.1:{port}",
                 "identity": f"http://127.0.0.1:{self.ports['identity'][0]}",
             },
-            tls=self.tls(),
-            **overrides,  # type: ignore[arg-type]
+            **{"tls": self.tls(), **overrides},  # type: ignore[arg-type]
         )
 
     def consent(self, port: int | None = None) -> ConsentClient:

@@ -5,7 +5,9 @@ errors with their field violations; and what needs no mesh (configuration, retri
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -27,6 +29,7 @@ from pdm_client import (
     Reason,
     ResourceExhausted,
     RetryPolicy,
+    TlsFiles,
     Unavailable,
 )
 from pdm_client._gen.pdm.common.v1 import common_pb2
@@ -187,3 +190,29 @@ def test_the_enumerations_agree_with_the_contract() -> None:
         assert {m.name: m.value for m in ours} == {
             name.removeprefix(prefix): value for name, value in theirs.items()
         }
+
+
+def test_rotated_certificate_files_are_used_from_the_next_call_on(
+    shared_mesh: Mesh, tmp_path: Path
+) -> None:
+    subject = shared_mesh.sign_up()
+    issued = shared_mesh.data_dir / "certs"
+    files = TlsFiles(tmp_path / "ca.pem", tmp_path / "client.pem", tmp_path / "client.key")
+
+    def install(name: str) -> None:
+        shutil.copy(issued / "ca.pem", files.ca)
+        shutil.copy(issued / f"client-{name}.pem", files.cert)
+        shutil.copy(issued / f"client-{name}.key", files.key)
+
+    install("demo")
+    with ConsentClient(shared_mesh.config(tls=files, reload_interval=0.0)) as consent:
+        # demo created the account, so it is linked with the subject.
+        assert consent.check(subject, PURPOSE).reason == Reason.NO_CONSENT
+        # The files now hold another client's identity: the mesh sees `outsider`, which
+        # is linked with nobody, from the next call on, without a restart.
+        install("outsider")
+        assert consent.check(subject, PURPOSE).reason == Reason.UNKNOWN_SUBJECT
+        assert consent._channels.reloads == 1
+        # Unchanged files are not reloaded.
+        consent.check(subject, PURPOSE)
+        assert consent._channels.reloads == 1

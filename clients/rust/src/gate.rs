@@ -399,7 +399,9 @@ impl Inner {
         // An erasure's entry names only a pseudonym: forget everyone (erasures are rare).
         if kind == LedgerEntryKind::Erased as i32 || subject_id.starts_with("erased:") {
             cache.clear();
-        } else {
+        } else if !subject_id.is_empty() {
+            // (An entry without a subject is another client's change, shown as its
+            // position only: it moves the cursor and forgets nothing.)
             cache.invalidate(subject_id);
         }
         self.applied.fetch_add(1, Ordering::Relaxed);

@@ -334,3 +334,111 @@ async fn restricted_access_a_client_the_subject_signed_in_through_gets_the_norma
     assert!(decisions[0].allowed && !decisions[1].allowed);
     Ok(())
 }
+
+/// Entries of `stream` until one at or past `position`.
+async fn entries_until(
+    stream: &mut tonic::Streaming<pb::WatchConsentChangesResponse>,
+    position: i64,
+) -> anyhow::Result<Vec<pb::LedgerEntry>> {
+    let mut entries = Vec::new();
+    while entries
+        .last()
+        .is_none_or(|e: &pb::LedgerEntry| e.sequence < position)
+    {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+            .await??
+            .ok_or_else(|| anyhow::anyhow!("the watch stream ended"))?;
+        entries.push(message.entry.expect("entry"));
+    }
+    Ok(entries)
+}
+
+#[tokio::test]
+async fn restricted_access_a_client_following_the_ledger_sees_its_subjects_the_position_of_others_and_every_erasure()
+-> anyhow::Result<()> {
+    let mesh = TestMesh::new().with(Identity).with(Consent).start().await?;
+    let person = eea_person();
+    let subject = mesh.sign_up(&person).await?;
+    let other = mesh.sign_up(&eea_person()).await?;
+    IdentityServiceClient::new(
+        mesh.channel_as(pdm_identity::NAME, &Caller::Client("shop".into()))?,
+    )
+    .authenticate(AuthenticateRequest {
+        email: person.email.clone(),
+        password: person.password.clone(),
+    })
+    .await?;
+    for s in [&subject, &other, &subject] {
+        mesh.consent()
+            .grant_consent(pb::GrantConsentRequest {
+                subject_id: s.clone(),
+                purpose: "product_analytics".into(),
+                source: Source::WebForm as i32,
+                policy_version: "2024-06-28".into(),
+                text_hash: TEXT_HASH.into(),
+                actor: "web-signup".into(),
+                occurred_at: None,
+            })
+            .await?;
+    }
+    let mut shop = consent_as(&mesh, "shop")?;
+    let position = shop
+        .get_ledger_position(pb::GetLedgerPositionRequest {})
+        .await?
+        .into_inner()
+        .sequence;
+    let mut admin = ConsentServiceClient::new(mesh.channel_as(pdm_consent::NAME, &Caller::Admin)?);
+    let whole = entries_until(
+        &mut admin
+            .watch_consent_changes(pb::WatchConsentChangesRequest { after_sequence: 0 })
+            .await?
+            .into_inner(),
+        position,
+    )
+    .await?;
+    let mut stream = shop
+        .watch_consent_changes(pb::WatchConsentChangesRequest { after_sequence: 0 })
+        .await?
+        .into_inner();
+    let seen = entries_until(&mut stream, position).await?;
+
+    // The same positions, so the shop's cursor and "caught up" work as the mesh's do.
+    let sequences =
+        |entries: &[pb::LedgerEntry]| -> Vec<i64> { entries.iter().map(|e| e.sequence).collect() };
+    assert_eq!(sequences(&seen), sequences(&whole));
+    for (shown, entry) in seen.iter().zip(&whole) {
+        if entry.subject_id == subject {
+            assert_eq!(shown, entry, "the linked subject's entries arrive whole");
+        } else {
+            assert_eq!(
+                shown,
+                &pb::LedgerEntry {
+                    sequence: entry.sequence,
+                    ..Default::default()
+                },
+                "anyone else's entry is its position alone"
+            );
+        }
+    }
+    assert_eq!(
+        seen.iter().filter(|e| e.subject_id == subject).count(),
+        2,
+        "both grants of the linked subject"
+    );
+    assert!(!format!("{seen:?}").contains(&other));
+
+    // The other subject is erased: the shop is told, under the pseudonym alone.
+    mesh.subject_data(pdm_consent::NAME)
+        .erase_subject(pdm_proto::subject::v1::EraseSubjectRequest {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            subject_id: other.clone(),
+        })
+        .await?;
+    let erasure = entries_until(&mut stream, position + 1).await?;
+    let erasure = erasure.last().expect("an entry");
+    assert_eq!(erasure.kind, pb::LedgerEntryKind::Erased as i32);
+    assert!(erasure.subject_id.starts_with("erased:"), "{erasure:?}");
+    assert!(erasure.actor.is_empty() && erasure.purpose.is_empty());
+    mesh.logs().assert_clean(&person.secrets());
+    Ok(())
+}

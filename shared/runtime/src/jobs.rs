@@ -159,7 +159,12 @@ mod tests {
                 stop.cancelled().await;
             }
         });
-        tokio::time::sleep(FIRST_BACKOFF + Duration::from_millis(300)).await;
+        // (Waits for the second run rather than a fixed time: a loaded machine may be slow
+        // to schedule it, and the restart is what is tested.)
+        let deadline = tokio::time::Instant::now() + FIRST_BACKOFF + Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(*jobs.failed().borrow(), None);
         assert!(jobs.drain(Duration::from_secs(1)).await);

@@ -382,6 +382,8 @@ mod tests {
         assert!(!policy.allows(purge, &rights));
         let watch = "/pdm.consent.v1.ConsentService/WatchConsentChanges";
         assert!(policy.allows(watch, &Caller::Service("telemetry".to_owned())));
-        assert!(!policy.allows(watch, &Caller::Client("billing".to_owned())));
+        // A company service's consent gate follows the ledger (scoped to its subjects).
+        assert!(policy.allows(watch, &Caller::Client("billing".to_owned())));
+        assert!(!policy.allows(watch, &Caller::Service("transfers".to_owned())));
     }
 }

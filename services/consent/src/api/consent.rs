@@ -519,10 +519,15 @@ impl ConsentService for ConsentApi {
         request: Request<pb::WatchConsentChangesRequest>,
     ) -> Result<Response<Self::WatchConsentChangesStream>, Status> {
         let after = requests::parse_watch_consent_changes(request.get_ref())?;
+        let viewer = watch::Viewer {
+            caller: request.extensions().get::<Caller>().cloned(),
+            relationships: self.inner.relationships.clone(),
+        };
         Ok(Response::new(watch::stream(
             self.inner.store.clone(),
             self.inner.ledger.clone(),
             after,
+            viewer,
             self.inner.stop.clone(),
         )))
     }

@@ -7,3 +7,4 @@ pub mod event;
 pub mod state;
 pub mod token;
 pub mod unsubscribe;
+pub mod watch_scope;

@@ -233,7 +233,7 @@ mod tests {
         ));
         assert!(!p.allows(
             "/pdm.consent.v1.ConsentService/WatchConsentChanges",
-            &Caller::Client("web".into())
+            &Caller::Service("transfers".into())
         ));
         assert!(!p.allows("/pdm.nothing.v1.Nope/Do", &Caller::Admin));
         assert!(p.allows(
