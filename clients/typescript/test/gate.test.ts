@@ -102,6 +102,44 @@ describe("the consent gate against a mesh", { timeout: 300_000 }, () => {
     }
   });
 
+  it("moves only its cursor on a change of a subject it is not linked with", async () => {
+    const consent = mesh.consent();
+    const outsider = mesh.consent(undefined, { tls: mesh.tls("outsider") });
+    const gate = new ConsentGate(consent);
+    try {
+      const mine = await mesh.signUp();
+      await eventually("the gate's stream", () => gate.connected);
+      const granted = await consent.grant(grant(mine));
+      await untilVerdict(gate, mine, true);
+      await eventually("the grant in the gate", () => gate.position >= granted.sequence);
+      await gate.allowed(mine, PURPOSE);
+      assert.equal(gate.cached(mine, PURPOSE)?.allowed, true);
+      const applied = gate.changesApplied;
+
+      // Another company client's subject: demo's stream shows its entry as a bare position.
+      const theirs = await mesh.signUp("REGION_EEA", "outsider");
+      const written = await outsider.grant(grant(theirs));
+      await eventually("the marker in the gate", () => gate.position >= written.sequence);
+      assert.equal(gate.changesApplied, applied, "a position marker is not a change");
+      assert.equal(gate.cached(mine, PURPOSE)?.allowed, true, "nothing forgotten");
+
+      const stream = consent.watch(written.sequence - 1);
+      let first;
+      for await (const change of stream) {
+        first = change;
+        break;
+      }
+      stream.cancel();
+      assert.ok(first !== undefined);
+      assert.deepEqual(
+        [first.sequence, first.subjectId, first.isPositionMarker],
+        [written.sequence, "", true],
+      );
+    } finally {
+      await gate.close();
+    }
+  });
+
   it("fails closed when it cannot know", async () => {
     const own = await Mesh.start();
     const consent = own.consent();

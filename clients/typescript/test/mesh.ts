@@ -5,7 +5,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -30,16 +30,6 @@ export function grant(subjectId: string, purpose = PURPOSE): Grant {
 const SERVING = Buffer.from([0x08, 0x01]);
 /** This file is dist/test/mesh.js: the repository is four levels up. */
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
-// The built-in policy lets only telemetry and the privacy team follow the ledger: the gate's
-// two calls are granted to the test's company client, nothing else (not allow_all).
-const GATE_RULE = `
-[[rules]]
-methods = [
-  "/pdm.consent.v1.ConsentService/WatchConsentChanges",
-  "/pdm.consent.v1.ConsentService/GetLedgerPosition",
-]
-callers = ["client:demo"]
-`;
 
 export function binary(): string {
   const path = process.env["PDM_BIN"];
@@ -208,8 +198,6 @@ export class Mesh {
         env: { ...process.env, PDM__DATA_DIR: mesh.dataDir },
         stdio: "pipe",
       });
-      const policy = readFileSync(join(REPO, "shared/runtime/src/policy.toml"), "utf8") + GATE_RULE;
-      writeFileSync(join(mesh.dir, "policy.toml"), policy);
       await mesh.main.start();
     } catch (error) {
       await mesh.stop();
@@ -230,7 +218,6 @@ export class Mesh {
     const env: Record<string, string> = {
       PDM__DATA_DIR: this.dataDir,
       PDM__LOG__FORMAT: "json",
-      PDM__SECURITY__POLICY_FILE: join(this.dir, "policy.toml"),
     };
     if (this.database.url !== undefined) env["PDM__DATABASE__URL"] = this.database.url;
     return env;
