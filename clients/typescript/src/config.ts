@@ -182,8 +182,9 @@ export class Config {
     return options;
   }
 
-  /** The channel to `service` through a generated client constructor (`new
-   * ServiceChannel(...)`): connects lazily, certificates reloaded when they change. */
+  /** The channel to `service` through a generated client's constructor
+   * (`contracts().pdm.<service>.v1.<Service>`): connects lazily, and is made again when
+   * the certificate files change. */
   connect<C extends grpc.Client>(service: string, make: ClientConstructor<C>): ServiceChannel<C> {
     return new ServiceChannel(this, service, make);
   }
@@ -212,6 +213,8 @@ export class ServiceChannel<C extends grpc.Client> {
   private stamp: string | undefined;
   private checkedAt = performance.now();
   private closed = false;
+  /** How many times the credentials were made again (for tests). */
+  reloads = 0;
 
   constructor(
     private readonly config: Config,
@@ -238,9 +241,6 @@ export class ServiceChannel<C extends grpc.Client> {
       },
     };
   }
-
-  /** How many times the credentials were made again (for tests). */
-  reloads = 0;
 
   close(): void {
     this.closed = true;
