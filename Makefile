@@ -110,8 +110,8 @@ clients-test-sqlite: build clients-python clients-typescript
 clients-test-postgres: build clients-python clients-typescript
 	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
 	  echo "== Python client on PostgreSQL"; \
-	  (cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres $(CLIENTS_VENV)/bin/python -m pytest -q); \
-	  echo "== TypeScript client on PostgreSQL"; \
+	  (cd clients/python && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres $(CLIENTS_VENV)/bin/python -m pytest -q) && \
+	  echo "== TypeScript client on PostgreSQL" && \
 	  (cd clients/typescript && PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres npm test); \
 	elif [ -n "$${PDM_REQUIRE_POSTGRES:-}" ]; then \
 	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \

@@ -6,11 +6,18 @@
 //   PDM_ENDPOINT_CONSENT=http://consent.pdm:50052 PDM_CERT_DIR=/etc/pdm/certs \
 //   PDM_CLIENT_NAME=newsletter node dist/newsletter.js <subject id>...
 //
-// Exit status: 0 when every recipient was decided (sent or skipped), 1 on bad usage or
-// configuration, 3 when the gate failed closed for someone (nobody was sent a message
-// without a decision; run again later).
+// The same output and exit status as the Rust and Python senders: a line per message
+// ("message 2: skipped (opted_out)"), then "sent 1, skipped 1 (opted_out: 1)"; exit 0 when
+// every message was decided (sent or skipped), 64 on bad usage or configuration, 75 when
+// the gate failed closed for someone (nobody was sent a message without a decision; run
+// again later). One newsletter per person: a repeated recipient is skipped.
 
 import { Channel, ConfigError, ConsentClient, ConsentGate, MessageKind } from "@pdm/client";
+
+/** EX_USAGE / EX_CONFIG-like: nothing was sent. */
+const BAD_SETUP = 64;
+/** EX_TEMPFAIL: some messages were held back. */
+const HELD_BACK = 75;
 
 /** Where a real sender hands the message to its mail system. */
 async function send(_subjectId: string): Promise<void> {
@@ -20,7 +27,7 @@ async function send(_subjectId: string): Promise<void> {
 async function main(recipients: string[]): Promise<number> {
   if (recipients.length === 0) {
     console.error("usage: newsletter <subject id>...");
-    return 1;
+    return BAD_SETUP;
   }
   let consent: ConsentClient;
   try {
@@ -28,36 +35,46 @@ async function main(recipients: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const problem of error.problems) console.error(`newsletter: ${problem}`);
-      return 1;
+      return BAD_SETUP;
     }
     throw error;
   }
   const gate = new ConsentGate(consent);
+  const seen = new Set<string>();
+  const skipped = new Map<string, number>();
+  const skip = (number: number, reason: string, line = `skipped (${reason})`): void => {
+    skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
+    console.log(`message ${number}: ${line}`);
+  };
   let sent = 0;
-  let skipped = 0;
-  let undecided = 0;
   try {
     for (const [i, subjectId] of recipients.entries()) {
-      const place = `recipient ${i + 1} of ${recipients.length}`;
+      const number = i + 1;
+      if (seen.has(subjectId)) {
+        skip(number, "duplicate");
+        continue;
+      }
+      seen.add(subjectId);
       const verdict = await gate.canContact(subjectId, Channel.EMAIL, MessageKind.PROMOTIONAL);
       if (verdict.allowed) {
         await send(subjectId);
         sent++;
-        console.log(`newsletter: ${place}: sent`);
+        console.log(`message ${number}: sent`);
       } else if (verdict.decision !== null) {
-        skipped++;
-        console.log(`newsletter: ${place}: skipped (${verdict.decision.reason})`);
+        skip(number, String(verdict.decision.reason).toLowerCase());
       } else {
-        undecided++;
-        console.log(`newsletter: ${place}: skipped, no decision (${verdict.why})`);
+        skip(number, "failed_closed", `held back (${verdict.why})`);
       }
     }
   } finally {
     await gate.close();
     consent.close();
   }
-  console.log(`newsletter: ${sent} sent, ${skipped} skipped, ${undecided} undecided`);
-  return undecided > 0 ? 3 : 0;
+  const total = [...skipped.values()].reduce((a, b) => a + b, 0);
+  const reasons = [...skipped.entries()].sort(([a], [b]) => a.localeCompare(b));
+  const detail = reasons.length ? ` (${reasons.map(([k, n]) => `${k}: ${n}`).join(", ")})` : "";
+  console.log(`sent ${sent}, skipped ${total}${detail}`);
+  return skipped.has("failed_closed") ? HELD_BACK : 0;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -43,9 +43,9 @@ describe("the newsletter example", { timeout: 120_000 }, () => {
       timeout: 60_000,
     });
     assert.deepEqual(stdout.trim().split("\n"), [
-      "newsletter: recipient 1 of 2: sent",
-      "newsletter: recipient 2 of 2: skipped (OPTED_OUT)",
-      "newsletter: 1 sent, 1 skipped, 0 undecided",
+      "message 1: sent",
+      "message 2: skipped (opted_out)",
+      "sent 1, skipped 1 (opted_out: 1)",
     ]);
     for (const subject of [reachable, optedOut]) {
       assert.ok(!stdout.includes(subject) && !stderr.includes(subject), "no subject id in the output");
@@ -58,7 +58,7 @@ describe("the newsletter example", { timeout: 120_000 }, () => {
       env: { PATH: process.env["PATH"] ?? "", PDM_CERT_DIR: "/certs" },
     });
     await assert.rejects(run, (error: { code?: number; stderr?: string }) => {
-      assert.equal(error.code, 1);
+      assert.equal(error.code, 64);
       assert.match(error.stderr ?? "", /PDM_ENDPOINT_<SERVICE>: no endpoint given/);
       assert.match(error.stderr ?? "", /PDM_CLIENT_NAME: required with PDM_CERT_DIR/);
       return true;
