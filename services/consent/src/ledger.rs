@@ -3,8 +3,11 @@
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use pdm_proto::consent::v1::LedgerEntryKind;
@@ -20,6 +23,11 @@ use crate::{
 
 /// Entries buffered for slow watchers before they must catch up from the database.
 const BROADCAST_CAPACITY: usize = 4096;
+/// The cache is trusted while the follower read the ledger within this many intervals
+/// (and at least [`MIN_TRUST`]).
+const TRUSTED_INTERVALS: u32 = 4;
+/// The shortest time the cache is trusted after the follower's last read.
+const MIN_TRUST: Duration = Duration::from_secs(2);
 
 /// The ledger follower's handles.
 #[derive(Debug, Clone)]
@@ -30,6 +38,10 @@ pub struct Ledger {
     /// The last position whose entry this replica applied (its cache reflects every
     /// entry up to it): what consistency tokens are compared with.
     applied: Arc<watch::Sender<i64>>,
+    /// When the follower last read the ledger, in milliseconds after `epoch`.
+    read_at_ms: Arc<AtomicU64>,
+    epoch: Instant,
+    trust: Duration,
 }
 
 impl Ledger {
@@ -51,6 +63,9 @@ impl Ledger {
             wake: Arc::new(Notify::new()),
             local: Arc::new(Mutex::new(HashSet::new())),
             applied: Arc::new(watch::Sender::new(start)),
+            read_at_ms: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
+            trust: (interval * TRUSTED_INTERVALS).max(MIN_TRUST),
         };
         let follower = ledger.clone();
         jobs.spawn("ledger follower", OnFailure::StopServing, move |stop| {
@@ -69,6 +84,19 @@ impl Ledger {
     /// New entries, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Row>> {
         self.tx.subscribe()
+    }
+
+    /// Whether the follower has read the ledger recently enough for the cache to be
+    /// trusted. A replica that cannot read the ledger (its database connection is failing)
+    /// must not answer from a cache other replicas' writes no longer reach.
+    pub fn current(&self) -> bool {
+        let read_at = Duration::from_millis(self.read_at_ms.load(Ordering::Acquire));
+        self.epoch.elapsed().saturating_sub(read_at) <= self.trust
+    }
+
+    fn read_now(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.read_at_ms.store(ms, Ordering::Release);
     }
 
     /// The last position this replica applied.
@@ -120,10 +148,15 @@ async fn follow(
             let rows = match store.after(last, 1000).await {
                 Ok(rows) => rows,
                 Err(err) => {
-                    tracing::warn!(error = %err, "ledger follower: read failed; retrying");
+                    tracing::warn!(
+                        error = %err,
+                        trusted = ledger.current(),
+                        "ledger follower: read failed; retrying (while it fails, checks past the trust window read the database)"
+                    );
                     break;
                 }
             };
+            ledger.read_now();
             if rows.is_empty() {
                 break;
             }

@@ -184,3 +184,75 @@ async fn a_token_this_ledger_never_issued_is_refused_with_its_field() -> anyhow:
     assert!(allowed(&mut consent, &subject, &granted.consistency_token).await?);
     Ok(())
 }
+
+/// Renames the ledger's table (`away`) or back, as a failing database looks to consent.
+async fn ledger_reachable(mesh: &pdm_testkit::Mesh, reachable: bool) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let db = mesh.connect_db(pdm_consent::NAME).await?;
+    let (from, to) = if reachable {
+        ("consent_events_away", "consent_events")
+    } else {
+        ("consent_events", "consent_events_away")
+    };
+    db.execute_unprepared(&format!("ALTER TABLE {from} RENAME TO {to}"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replica_whose_follower_cannot_read_the_ledger_stops_answering_from_its_cache()
+-> anyhow::Result<()> {
+    let mesh = TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .setting("consent.tail_interval_ms", 100)
+        .start()
+        .await?;
+    let mut consent = mesh.consent();
+    let subject = mesh
+        .sign_up(&Person {
+            region: Region::Eea,
+            ..Person::new()
+        })
+        .await?;
+    assert!(
+        !allowed(&mut consent, &subject, "").await?,
+        "cached: no consent"
+    );
+
+    // The follower can no longer read the ledger: other replicas' writes would not reach
+    // this cache, so once its trust window (2 s here) passes, checks read the database,
+    // and fail while it fails, rather than answer from the cache.
+    ledger_reachable(&mesh, false).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let refused = loop {
+        match allowed(&mut consent, &subject, "").await {
+            Err(err) => break err,
+            Ok(_) => {
+                anyhow::ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "still answered from the cache 15 s after the ledger became unreadable"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let status = refused
+        .downcast_ref::<tonic::Status>()
+        .ok_or_else(|| anyhow::anyhow!("not a gRPC error: {refused}"))?;
+    assert!(
+        matches!(status.code(), Code::Unavailable | Code::Internal),
+        "{status:?}"
+    );
+
+    // Once it reads again, the replica answers (and caches) as before.
+    ledger_reachable(&mesh, true).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while allowed(&mut consent, &subject, "").await.is_err() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    consent.grant_consent(grant(&subject, PURPOSE)).await?;
+    assert!(allowed(&mut consent, &subject, "").await?);
+    Ok(())
+}

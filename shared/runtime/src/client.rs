@@ -1,5 +1,6 @@
-//! Channels for calls between services: lazily connected, with deadlines, and traced (a
-//! client span per call, whose W3C trace context the server continues).
+//! Channels for calls between services: lazily connected, with deadlines, traced (a
+//! client span per call, whose W3C trace context the server continues), and spread over
+//! the service's replicas when its endpoint names several (see [`crate::replicas`]).
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,11 +10,24 @@ use tower::Layer;
 
 use pdm_tls::{config::Reloading, connector::MtlsConnector};
 
-use crate::layers::client_trace::{ClientTrace, ClientTraceLayer};
+use crate::{
+    layers::client_trace::{ClientTrace, ClientTraceLayer},
+    replicas::Replicas,
+};
 
 /// A channel that opens a client span per call and sends its context as `traceparent`
-/// (see [`crate::layers::client_trace`]).
-pub type TracedChannel = ClientTrace<Channel>;
+/// (see [`crate::layers::client_trace`]), over one or more replicas.
+pub type TracedChannel = ClientTrace<Replicas>;
+
+/// The addresses of an endpoint setting: one URL, or several separated by commas (one
+/// per replica).
+pub fn addresses(endpoint: &str) -> Vec<&str> {
+    endpoint
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect()
+}
 
 /// A lazily connected plaintext channel to `endpoint` (connection errors surface on the
 /// first call as `UNAVAILABLE`), with a per-call timeout.
@@ -39,10 +53,29 @@ pub fn channel_for(
     tls: Option<Arc<Reloading<ClientConfig>>>,
     identity: Option<(http::HeaderName, http::HeaderValue)>,
 ) -> anyhow::Result<TracedChannel> {
-    let channel = plain_channel_with(endpoint, call_timeout, tls)?;
-    Ok(ClientTraceLayer::new(&endpoint.parse()?)
+    let replicas = replicas_with(endpoint, call_timeout, tls)?;
+    // Spans name the first replica's address: the service, not the replica chosen.
+    let first = addresses(endpoint).first().copied().unwrap_or(endpoint);
+    Ok(ClientTraceLayer::new(&first.parse()?)
         .with_identity(identity)
-        .layer(channel))
+        .layer(replicas))
+}
+
+/// A channel per address of `endpoint` (see [`addresses`]), calls spread over them.
+pub fn replicas_with(
+    endpoint: &str,
+    call_timeout: Duration,
+    tls: Option<Arc<Reloading<ClientConfig>>>,
+) -> anyhow::Result<Replicas> {
+    let channels = addresses(endpoint)
+        .into_iter()
+        .map(|address| plain_channel_with(address, call_timeout, tls.clone()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        !channels.is_empty(),
+        "no address in the endpoint {endpoint:?}"
+    );
+    Ok(Replicas::new(channels))
 }
 
 /// [`channel_with`] without client spans or trace context (for health checks).

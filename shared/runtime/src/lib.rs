@@ -15,6 +15,7 @@ pub mod layers;
 pub mod panic;
 pub mod propagation;
 pub mod relationships;
+pub mod replicas;
 pub mod sampled;
 pub mod security;
 pub mod server;

@@ -246,7 +246,9 @@ impl TlsSettings {
 pub struct ServiceSettings {
     /// Port the service listens on.
     pub port: u16,
-    /// How other services reach it; empty means `http://<server.host>:<port>`.
+    /// How other services reach it: one URL, or several separated by commas (its
+    /// replicas, called round-robin among the serving ones); empty means
+    /// `http://<server.host>:<port>`.
     pub endpoint: String,
     /// A database URL of its own; empty uses `[database]`.
     pub database_url: String,
@@ -590,7 +592,7 @@ impl Settings {
     /// How other services reach a service.
     pub fn endpoint(&self, name: &str) -> Result<String, SettingsError> {
         let service = self.service(name)?;
-        if service.endpoint.is_empty() {
+        if service.endpoint.trim().is_empty() {
             let host = match self.server.host.as_str() {
                 "0.0.0.0" => "127.0.0.1",
                 "::" => "[::1]",
@@ -711,13 +713,17 @@ impl Settings {
                     "must be empty, sqlite:… or postgres://…",
                 );
             }
-            let endpoint_ok = service.endpoint.is_empty()
-                || service.endpoint.starts_with("http://")
-                || service.endpoint.starts_with("https://");
+            let addresses = crate::client::addresses(&service.endpoint);
+            let endpoint_ok = service.endpoint.trim().is_empty()
+                || (!addresses.is_empty()
+                    && addresses.iter().all(|a| {
+                        (a.starts_with("http://") || a.starts_with("https://"))
+                            && a.parse::<http::Uri>().is_ok_and(|u| u.host().is_some())
+                    }));
             if !endpoint_ok {
                 bad(
                     &format!("services.{name}.endpoint"),
-                    "must start with http:// or https://",
+                    "must be one URL, or several separated by commas (one per replica), each starting with http:// or https://",
                 );
             }
         }
@@ -964,6 +970,27 @@ mod tests {
             Ok("http://127.0.0.1:50052")
         );
         assert_eq!(s.log.format, LogFormat::Auto);
+    }
+
+    #[test]
+    fn an_endpoint_lists_one_replica_or_several() {
+        let s = Settings::with_overrides([(
+            "services.consent.endpoint",
+            "http://consent-0.pdm:50052, http://consent-1.pdm:50052",
+        )])
+        .expect("two replicas");
+        assert_eq!(
+            s.endpoint("consent").as_deref(),
+            Ok("http://consent-0.pdm:50052, http://consent-1.pdm:50052")
+        );
+        for bad in ["consent:50052", "http://a:1,consent:2", ",", "http://"] {
+            let err =
+                Settings::with_overrides([("services.consent.endpoint", bad)]).expect_err(bad);
+            assert_eq!(
+                err.problems[0].0, "services.consent.endpoint",
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -312,7 +312,7 @@ impl ConsentService for ConsentApi {
                 _ => {
                     // A subject the caller may not see is decided as an unknown one.
                     let known = if visible.contains(&subject) {
-                        self.inner.subjects.resolve(&subject, now).await?
+                        self.state_of(&subject, now).await?
                     } else {
                         Known::Unknown
                     };

@@ -167,10 +167,21 @@ impl ConsentApi {
         if !self.visible(caller, subject).await? {
             return Ok(Known::Unknown);
         }
-        self.inner
-            .subjects
-            .resolve(subject, self.inner.clock.now())
-            .await
+        self.state_of(subject, self.inner.clock.now()).await
+    }
+
+    /// The subject's state: from the cache while the ledger follower keeps it coherent,
+    /// from the database while it cannot (see [`Ledger::current`]).
+    async fn state_of(
+        &self,
+        subject: &SubjectId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Known> {
+        if self.inner.ledger.current() {
+            self.inner.subjects.resolve(subject, now).await
+        } else {
+            self.inner.subjects.load(subject, now).await
+        }
     }
 
     /// The subject's state; `NOT_FOUND` when identity does not know it or `caller` may

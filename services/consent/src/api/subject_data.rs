@@ -223,7 +223,7 @@ impl SubjectDataService for ConsentApi {
         v.finish()?;
         let subject = checked(subject)?;
         let now = self.inner.clock.now();
-        let known = match self.inner.subjects.resolve(&subject, now).await? {
+        let known = match self.state_of(&subject, now).await? {
             Known::Subject(_) => true,
             Known::Unknown => false,
         };
