@@ -155,6 +155,25 @@ pub async fn call_json(
     call_raw(channel, &path(method), frame(&message.encode_to_vec())).await
 }
 
+/// Calls a method by its full name (`pdm.rights.v1.RightsService/SubmitRequest`) and
+/// requires `OK`; returns the first response message as JSON.
+pub async fn ok(
+    channel: &Channel,
+    full: &str,
+    request: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let descriptor = method(full)?;
+    let answer = call_json(channel, &descriptor, request).await?;
+    anyhow::ensure!(
+        answer.code == Code::Ok,
+        "{full}: {:?} {} {:?}",
+        answer.code,
+        answer.message,
+        answer.violations
+    );
+    answer.first(&descriptor.output())
+}
+
 /// Like [`call_raw`], but stops at the first response message (for streams that follow
 /// changes until cancelled): `OK` with that message, or the status if one came first.
 pub async fn call_raw_first(

@@ -7,13 +7,15 @@
 
 pub mod backend;
 pub mod bodies;
+pub mod checks;
 pub mod fields;
 pub mod grpc;
 pub mod people;
 pub mod process;
+pub mod stall;
 pub mod suite;
 pub mod world;
 
 pub use backend::Backend;
-pub use process::{Caller, Pdm};
+pub use process::{Caller, Pdm, Replica};
 pub use suite::Suite;

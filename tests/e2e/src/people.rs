@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::{process::Caller, suite::Suite};
+use tonic::transport::Channel;
+
+use crate::{grpc, process::Caller, suite::Suite};
 
 /// A person the suite created, with every personal value it used.
 #[derive(Debug, Clone)]
@@ -134,14 +136,18 @@ fn digits(tag: &str) -> String {
 
 /// Submits a request of `kind` for `subject`, vouched for by the privacy team; returns its id.
 pub async fn submit(suite: &Suite, kind: &str, subject: &str) -> anyhow::Result<String> {
-    let submitted = suite
-        .ok(
-            Caller::Admin,
-            "pdm.rights.v1.RightsService/SubmitRequest",
-            json!({"kind": kind, "regime": "REGIME_UK_GDPR", "subjectId": subject,
-                "credential": {"operatorReference": "passport checked by the privacy team"}}),
-        )
-        .await?;
+    submit_to(&suite.pdm.channel("rights", Caller::Admin)?, kind, subject).await
+}
+
+/// [`submit`] to the rights server behind `channel` (the privacy team's: `Caller::Admin`).
+pub async fn submit_to(channel: &Channel, kind: &str, subject: &str) -> anyhow::Result<String> {
+    let submitted = grpc::ok(
+        channel,
+        "pdm.rights.v1.RightsService/SubmitRequest",
+        &json!({"kind": kind, "regime": "REGIME_UK_GDPR", "subjectId": subject,
+            "credential": {"operatorReference": "passport checked by the privacy team"}}),
+    )
+    .await?;
     let id = submitted["request"]["requestId"]
         .as_str()
         .unwrap_or_default()

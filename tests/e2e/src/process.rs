@@ -1,12 +1,14 @@
 //! `pdm serve all` as a child process: its own directory, free ports, a database of its
 //! own, mutual TLS with the certificates it writes, and its stdout and stderr kept in a
-//! file so the suite can read every line it logged.
+//! file so the suite can read every line it logged. Beside it, more replicas of one
+//! service (`pdm serve <service>`) sharing its directory, database and certificates.
 
 use std::{
     collections::BTreeMap,
     fs::OpenOptions,
     path::{Path, PathBuf},
     process::Stdio,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -59,14 +61,9 @@ impl Caller {
 /// A running (or killed) `pdm serve all`.
 #[derive(Debug)]
 pub struct Pdm {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
+    process: Process,
     backend: Backend,
     services: Vec<String>,
-    ports: BTreeMap<String, (u16, u16)>,
-    env: Vec<(String, String)>,
-    child: Option<Child>,
-    starts: u32,
 }
 
 impl Pdm {
@@ -79,27 +76,82 @@ impl Pdm {
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let bin = binary()?;
         let services = list_services(&bin).await?;
-        let dir = tempfile::Builder::new().prefix("pdm-e2e-").tempdir()?;
+        let dir = Arc::new(tempfile::Builder::new().prefix("pdm-e2e-").tempdir()?);
         let mut ports = BTreeMap::new();
-        let free = free_ports(services.len() * 2)?;
+        let free = free_ports(services.len() * 2, &[])?;
         for (i, name) in services.iter().enumerate() {
             ports.insert(name.clone(), (free[2 * i], free[2 * i + 1]));
         }
-        let mut pdm = Self {
+        let process = Process {
             bin,
             dir,
-            backend,
-            services,
+            database_url: backend.url(),
+            serve: "all".to_owned(),
+            health: ports
+                .iter()
+                .map(|(name, (_, h))| (name.clone(), *h))
+                .collect(),
             ports,
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            log_name: "pdm.log".to_owned(),
             child: None,
             starts: 0,
         };
-        pdm.spawn().await?;
+        let mut pdm = Self {
+            process,
+            backend,
+            services,
+        };
+        pdm.process.init_certificates().await?;
+        pdm.process.spawn().await?;
         Ok(pdm)
+    }
+
+    /// Starts another replica of `service` as a process of its own (`pdm serve
+    /// <service>`): the same data directory, database, certificates and settings (then
+    /// `env`), its own gRPC and health ports and log; every other service reached where
+    /// this process serves it. Waits until it serves.
+    pub async fn start_replica(
+        &self,
+        service: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Replica> {
+        anyhow::ensure!(
+            self.services.iter().any(|s| s == service),
+            "no service {service}"
+        );
+        let taken: Vec<u16> = self
+            .process
+            .ports
+            .values()
+            .flat_map(|(grpc, health)| [*grpc, *health])
+            .collect();
+        let free = free_ports(2, &taken)?;
+        let (grpc, health) = (free[0], free[1]);
+        let mut ports = self.process.ports.clone();
+        ports.insert(service.to_owned(), (grpc, health));
+        let mut settings = self.process.env.clone();
+        settings.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut process = Process {
+            bin: self.process.bin.clone(),
+            dir: self.process.dir.clone(),
+            database_url: self.process.database_url.clone(),
+            serve: service.to_owned(),
+            health: vec![(service.to_owned(), health)],
+            ports,
+            env: settings,
+            log_name: format!("replica-{service}-{grpc}.log"),
+            child: None,
+            starts: 0,
+        };
+        process.spawn().await?;
+        Ok(Replica {
+            process,
+            service: service.to_owned(),
+        })
     }
 
     /// The services the binary runs, as `pdm services` lists them.
@@ -114,29 +166,22 @@ impl Pdm {
 
     /// Its data directory (SQLite files, certificates, outbox files, secrets).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.process.data_dir()
     }
 
     /// Everything it wrote to stdout and stderr, over every start.
     pub fn log(&self) -> anyhow::Result<String> {
-        Ok(String::from_utf8_lossy(&std::fs::read(self.log_path())?).into_owned())
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("pdm.log")
+        self.process.log()
     }
 
     /// The gRPC port of `service`.
     pub fn port(&self, service: &str) -> anyhow::Result<u16> {
-        self.ports
-            .get(service)
-            .map(|(grpc, _)| *grpc)
-            .with_context(|| format!("no service {service}"))
+        self.process.port(service)
     }
 
     /// The running process's id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.process.pid()
     }
 
     /// A line of `/proc/<pid>/status` in MiB: `VmRSS` (resident now) or `VmHWM` (peak).
@@ -154,13 +199,152 @@ impl Pdm {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// Kills the process with `SIGKILL`: no drain, no flush.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.process.kill().await
+    }
+
+    /// Stops the process with `SIGTERM` and waits for its exit; fails unless it exits 0.
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        self.process.terminate().await
+    }
+
+    /// Starts it again in the same directory, on the same ports and database.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.kill().await?;
+        self.process.spawn().await
+    }
+
+    /// A channel to `service` over mutual TLS as `caller`.
+    pub fn channel(&self, service: &str, caller: Caller) -> anyhow::Result<Channel> {
+        self.process.channel(service, caller)
+    }
+
+    /// Every file under the data directory, WAL and outbox files included.
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        collect_files(&self.data_dir(), &mut files);
+        files
+    }
+}
+
+// === impl Replica ===
+
+/// Another replica of one service (`pdm serve <service>`), started by
+/// [`Pdm::start_replica`]. Dropping it kills the process; the data directory stays with
+/// the [`Pdm`].
+#[derive(Debug)]
+pub struct Replica {
+    process: Process,
+    service: String,
+}
+
+impl Replica {
+    /// The service it serves.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Its gRPC port.
+    pub fn port(&self) -> u16 {
+        self.process
+            .ports
+            .get(&self.service)
+            .map_or(0, |(grpc, _)| *grpc)
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// Kills the process with `SIGKILL`: no drain, no flush.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.process.kill().await
+    }
+
+    /// Stops the process with `SIGTERM` and waits for its exit; fails unless it exits 0.
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        self.process.terminate().await
+    }
+
+    /// Starts it again on the same ports.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.process.kill().await?;
+        self.process.spawn().await
+    }
+
+    /// Everything it wrote to stdout and stderr, over every start.
+    pub fn log(&self) -> anyhow::Result<String> {
+        self.process.log()
+    }
+
+    /// A channel to it over mutual TLS as `caller`.
+    pub fn channel(&self, caller: Caller) -> anyhow::Result<Channel> {
+        self.process.channel(&self.service, caller)
+    }
+}
+
+// === impl Process ===
+
+/// One `pdm serve` child process and what it is started with.
+#[derive(Debug)]
+struct Process {
+    bin: PathBuf,
+    /// Shared by the replicas of one mesh; deleted when the last of them is dropped.
+    dir: Arc<tempfile::TempDir>,
+    database_url: Option<String>,
+    /// `all`, or the one service it runs.
+    serve: String,
+    /// Every service's (gRPC, health) port, as this process is told them.
+    ports: BTreeMap<String, (u16, u16)>,
+    /// The health ports of the services it runs.
+    health: Vec<(String, u16)>,
+    env: Vec<(String, String)>,
+    log_name: String,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Process {
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join(&self.log_name)
+    }
+
+    fn log(&self) -> anyhow::Result<String> {
+        Ok(String::from_utf8_lossy(&std::fs::read(self.log_path())?).into_owned())
+    }
+
+    fn port(&self, service: &str) -> anyhow::Result<u16> {
+        self.ports
+            .get(service)
+            .map(|(grpc, _)| *grpc)
+            .with_context(|| format!("no service {service}"))
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
-    /// Kills the process with `SIGKILL`: no drain, no flush.
-    pub async fn kill(&mut self) -> anyhow::Result<()> {
+    async fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
             child.start_kill()?;
             child.wait().await?;
@@ -168,8 +352,7 @@ impl Pdm {
         Ok(())
     }
 
-    /// Stops the process with `SIGTERM` and waits for its exit; fails unless it exits 0.
-    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+    async fn terminate(&mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -179,17 +362,21 @@ impl Pdm {
             .status()
             .await?;
         anyhow::ensure!(killed.success(), "kill -TERM {pid} failed");
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .context("pdm did not exit within 30 s of SIGTERM")??;
-        anyhow::ensure!(status.success(), "pdm exited with {status} after SIGTERM");
+        let Ok(waited) = tokio::time::timeout(Duration::from_secs(30), child.wait()).await else {
+            bail!(
+                "pdm serve {} did not exit within 30 s of SIGTERM; its log:\n{}",
+                self.serve,
+                tail(&self.log().unwrap_or_default(), 40)
+            );
+        };
+        let status = waited?;
+        anyhow::ensure!(
+            status.success(),
+            "pdm serve {} exited with {status} after SIGTERM; its log:\n{}",
+            self.serve,
+            tail(&self.log().unwrap_or_default(), 40)
+        );
         Ok(())
-    }
-
-    /// Starts it again in the same directory, on the same ports and database.
-    pub async fn restart(&mut self) -> anyhow::Result<()> {
-        self.kill().await?;
-        self.spawn().await
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
@@ -199,7 +386,7 @@ impl Pdm {
             .open(self.log_path())?;
         let mut command = Command::new(&self.bin);
         command
-            .args(["serve", "all"])
+            .args(["serve", &self.serve])
             .current_dir(self.dir.path())
             .env("PDM__DATA_DIR", self.data_dir())
             .env("PDM__LOG__FORMAT", "json")
@@ -216,16 +403,17 @@ impl Pdm {
                 health.to_string(),
             );
         }
-        if let Some(url) = self.backend.url() {
+        if let Some(url) = &self.database_url {
             command.env("PDM__DATABASE__URL", url);
         }
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        if self.starts == 0 {
-            self.init_certificates().await?;
-        }
-        self.child = Some(command.spawn().context("starting pdm serve all")?);
+        self.child = Some(
+            command
+                .spawn()
+                .with_context(|| format!("starting pdm serve {}", self.serve))?,
+        );
         self.starts += 1;
         self.wait_serving().await
     }
@@ -245,20 +433,16 @@ impl Pdm {
         Ok(())
     }
 
-    /// Waits until every service answers `SERVING` on its health port.
+    /// Waits until every service it runs answers `SERVING` on its health port.
     async fn wait_serving(&mut self) -> anyhow::Result<()> {
         let started = Instant::now();
         let limit = Duration::from_secs(90);
-        let health: Vec<(String, u16)> = self
-            .ports
-            .iter()
-            .map(|(name, (_, health))| (name.clone(), *health))
-            .collect();
-        for (name, port) in health {
+        for (name, port) in self.health.clone() {
             loop {
                 if !self.is_running() {
                     bail!(
-                        "pdm exited while starting (start {}); its log:\n{}",
+                        "pdm serve {} exited while starting (start {}); its log:\n{}",
+                        self.serve,
                         self.starts,
                         tail(&self.log().unwrap_or_default(), 40)
                     );
@@ -279,7 +463,7 @@ impl Pdm {
     }
 
     /// A channel to `service` over mutual TLS as `caller`.
-    pub fn channel(&self, service: &str, caller: Caller) -> anyhow::Result<Channel> {
+    fn channel(&self, service: &str, caller: Caller) -> anyhow::Result<Channel> {
         let certs = self.data_dir().join("certs");
         let read = |name: &str| {
             std::fs::read(certs.join(name)).with_context(|| format!("reading certs/{name}"))
@@ -298,13 +482,6 @@ impl Pdm {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .connect_lazy())
-    }
-
-    /// Every file under the data directory, WAL and outbox files included.
-    pub fn data_files(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        collect_files(&self.data_dir(), &mut files);
-        files
     }
 }
 
@@ -355,15 +532,21 @@ async fn list_services(bin: &Path) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// `n` distinct ports the kernel reports free (held together, so they differ).
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+/// `n` distinct ports the kernel reports free (held together, so they differ), none of
+/// them in `taken` (ports of a process that may be down at this moment).
+fn free_ports(n: usize, taken: &[u16]) -> anyhow::Result<Vec<u16>> {
+    let mut listeners = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        anyhow::ensure!(listeners.len() < n + 64, "no {n} free ports");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        if !taken.contains(&port) {
+            ports.push(port);
+        }
+        listeners.push(listener);
+    }
+    Ok(ports)
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -132,17 +132,7 @@ impl Suite {
             .into_iter()
             .next()
             .with_context(|| format!("nobody serves {service}"))?;
-        let answer = self
-            .call(&server, caller, &descriptor, &request, Read::All)
-            .await?;
-        anyhow::ensure!(
-            answer.code == Code::Ok,
-            "{method}: {:?} {} {:?}",
-            answer.code,
-            answer.message,
-            answer.violations
-        );
-        answer.first(&descriptor.output())
+        grpc::ok(&self.pdm.channel(&server, caller)?, method, &request).await
     }
 
     /// Creates the world's three subjects and a request waiting for verification.
@@ -279,6 +269,16 @@ impl Suite {
         anyhow::ensure!(leaked.is_empty(), "personal data in the logs: {leaked:?}");
         Ok(())
     }
+}
+
+/// A number below `limit`, for the moment of a kill (half of `limit` if the system has
+/// no randomness to give).
+pub fn random_below(limit: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return limit / 2;
+    }
+    u64::from_le_bytes(bytes) % limit.max(1)
 }
 
 /// The download token a request answer carries, if any.

@@ -6,21 +6,13 @@
 //!   request afterwards finds nothing personal.
 //! - Right after `IngestEvents` acknowledged a batch: every acknowledged event is there.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
-use pdm_e2e::{Caller, Suite, people};
+use pdm_e2e::{Caller, Suite, checks, people, suite::random_below};
 use serde_json::json;
 
 const ROUNDS: usize = 10;
 const PEOPLE_PER_ROUND: usize = 2;
-
-fn random_below(limit: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return limit / 2;
-    }
-    u64::from_le_bytes(bytes) % limit.max(1)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_fan_outs_survive_sigkill_and_erase_each_subject_exactly_once() -> anyhow::Result<()>
@@ -45,39 +37,7 @@ async fn erasure_fan_outs_survive_sigkill_and_erase_each_subject_exactly_once() 
     println!("SIGKILL rounds: {} (after {kills:?} ms)", kills.len());
 
     for (request, person) in &requests {
-        let done = suite.wait_completed(request).await?;
-        let tasks = done["request"]["tasks"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        anyhow::ensure!(
-            tasks.iter().any(|t| t["action"] == "erase"),
-            "{request}: no erasure tasks: {tasks:?}"
-        );
-        let mut receipts = BTreeMap::new();
-        for task in tasks.iter().filter(|t| t["action"] == "erase") {
-            let service = task["service"].as_str().unwrap_or_default().to_owned();
-            let receipt = &task["receipt"];
-            anyhow::ensure!(
-                receipt["requestId"] == request.as_str()
-                    && receipt["subjectId"] == person.subject.as_str(),
-                "{request}: {service} has no receipt for it: {task}"
-            );
-            receipts.insert(service, receipt.clone());
-        }
-        // Exactly once: each service holds one receipt for the request.
-        for service in receipts.keys() {
-            if service == "rights" {
-                continue;
-            }
-            let rows = suite
-                .pdm
-                .backend()
-                .rows(&suite.pdm.data_dir(), service, "erasures", &["request_id"])
-                .await?;
-            let held = rows.iter().filter(|r| r[0] == *request).count();
-            anyhow::ensure!(held == 1, "{service} holds {held} receipts for {request}");
-        }
+        checks::erased_exactly_once(&suite, request, person).await?;
     }
 
     // Afterwards an access request finds nothing personal of any of them.
@@ -152,22 +112,8 @@ async fn acknowledged_events_survive_sigkill() -> anyhow::Result<()> {
     suite.finish().await
 }
 
-/// The subject's events as telemetry exports them to the rights service.
+/// The subject's events as telemetry exports them.
 async fn count_events(suite: &Suite, subject: &str) -> anyhow::Result<u64> {
-    let method = pdm_e2e::grpc::method("pdm.subject.v1.SubjectDataService/ExportSubject")?;
-    let answer = suite
-        .call(
-            "telemetry",
-            Caller::Service("rights"),
-            &method,
-            &json!({"subjectId": subject, "requestId": format!("count-{}", uuid::Uuid::now_v7())}),
-            pdm_e2e::world::Read::All,
-        )
-        .await?;
-    anyhow::ensure!(answer.code == tonic::Code::Ok, "export: {answer:?}");
-    let records = answer.json(&method.output())?;
-    Ok(records
-        .iter()
-        .filter(|r| r["record"]["category"] == "telemetry.event")
-        .count() as u64)
+    let telemetry = suite.pdm.channel("telemetry", Caller::Service("rights"))?;
+    checks::count_events(&telemetry, subject).await
 }
