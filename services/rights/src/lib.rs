@@ -74,6 +74,7 @@ pub async fn run(
     metrics::register();
     let peers = Peers::new(&ctx, &settings.data_services())?;
     let sink = Sink::configure(&settings, &ctx.settings)?;
+    let port = listener.local_addr()?.port();
 
     let mut server = GrpcServer::for_service(&ctx);
     let rights = server.slot();
@@ -108,6 +109,7 @@ pub async fn run(
                 next_trail_purge: Arc::new(std::sync::Mutex::new(
                     chrono::DateTime::<chrono::Utc>::MIN_UTC,
                 )),
+                owner: worker::replica_id(port).into(),
             };
             let api = RightsApi::new(&worker);
             // The worker finishes its tasks in flight when the service stops (the skeleton

@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use pdm_runtime::settings::{Problems, SettingsError, SettingsSection, list, secs};
+use pdm_runtime::settings::{Problems, SettingsError, SettingsSection, list, millis, secs};
 use serde::Deserialize;
 
 use crate::{
@@ -67,6 +67,10 @@ pub struct RightsSettings {
     /// Longest wait between retries of a failing task (`max_backoff_secs`).
     #[serde(rename = "max_backoff_secs", with = "secs")]
     pub max_backoff: Duration,
+    /// How long a claimed task is a replica's without a renewal (`task_lease_ms`, 1 s to
+    /// 10 minutes): a killed replica's tasks are taken over after it. Renewed every third.
+    #[serde(rename = "task_lease_ms", with = "millis")]
+    pub task_lease: Duration,
 }
 
 impl Default for RightsSettings {
@@ -90,6 +94,7 @@ impl Default for RightsSettings {
             smtp_max_retry: Retry::default().max.to_std().unwrap_or(MINUTE),
             mail_from: "privacy@digitalapicraft.com".to_owned(),
             max_backoff: Duration::from_secs(300),
+            task_lease: Duration::from_secs(30),
         }
     }
 }
@@ -260,6 +265,9 @@ impl SettingsSection for RightsSettings {
 
     fn check(&self, problems: &mut Problems) {
         self.relay_config(problems);
+        if !(SECOND..=10 * MINUTE).contains(&self.task_lease) {
+            problems.add("rights.task_lease_ms", "1000 to 600000");
+        }
         if !(SECOND..=DAY).contains(&self.max_backoff) {
             problems.add("rights.max_backoff_secs", "1 to 86400");
         }

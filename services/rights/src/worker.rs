@@ -44,8 +44,19 @@ use crate::{
     },
 };
 
-/// How long a claimed task belongs to its runner.
-const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// The name a rights replica claims tasks under: its host (the pod's name in Kubernetes)
+/// and the port it serves on. Stable across a restart of the same replica, so a restarted
+/// replica takes back its own tasks at once; distinct between replicas, so it never takes
+/// another's live task.
+pub fn replica_id(port: u16) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{port}")
+}
 
 /// What a failed call means for the task.
 enum Failure {
@@ -91,15 +102,20 @@ pub struct Worker {
     pub trail: Arc<std::sync::OnceLock<pdm_access_trail::Trail>>,
     /// When the trail is purged next (at most hourly: a purge takes a write lock).
     pub next_trail_purge: Arc<std::sync::Mutex<DateTime<Utc>>>,
+    /// This replica's name on the tasks it claims ([`replica_id`]).
+    pub owner: Arc<str>,
 }
 
 impl Worker {
     /// Claims and runs tasks until `stop`.
     pub async fn run(self, stop: CancellationToken) {
-        // Tasks a previous run of this service was running when it stopped (or crashed) are
-        // taken up again now rather than when their lease runs out: every call is
-        // idempotent per request id, so running one twice is harmless.
-        match self.store.reclaim_running(self.clock.now()).await {
+        // Tasks this replica was running when it stopped (or was killed) are taken up again
+        // now rather than when their lease runs out; other replicas' are left to them.
+        match self
+            .store
+            .reclaim_running(self.clock.now(), &self.owner)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 tasks = n,
@@ -125,7 +141,12 @@ impl Worker {
             if free > 0 {
                 match self
                     .store
-                    .claim_due(now, u64::try_from(free).unwrap_or(1), LEASE)
+                    .claim_due(
+                        now,
+                        u64::try_from(free).unwrap_or(1),
+                        self.lease(),
+                        &self.owner,
+                    )
                     .await
                 {
                     Ok(claimed) => {
@@ -330,7 +351,9 @@ impl Worker {
         if let Some(parent) = req.trace_parent.as_deref() {
             let _ = span.set_parent(pdm_runtime::propagation::from_traceparent(parent));
         }
-        let outcome = self.perform(&t, &req).instrument(span).await;
+        let Some(outcome) = self.perform_leased(&t, &req, span).await else {
+            return;
+        };
         let now = self.clock.now();
         let stored = match outcome {
             Ok(result) => {
@@ -363,13 +386,56 @@ impl Worker {
                     .await
             }
         };
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, "recording a task result failed; the task will run again");
-            return;
+        match stored {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, "another replica took the task over; its result counts");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "recording a task result failed; the task will run again");
+                return;
+            }
         }
         let _ = self.changes.send(t.request_id.clone());
         if let Err(e) = self.finish_if_done(&t.request_id).await {
             tracing::warn!(error = %e, request_id = %t.request_id, "closing the request failed; will retry");
+        }
+    }
+
+    /// How long a claim holds without a renewal (`rights.task_lease_ms`).
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.task_lease).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Performs `t` while renewing its lease; None when the lease was lost (another
+    /// replica took the task over after a renewal failed), then nothing is recorded here.
+    async fn perform_leased(
+        &self,
+        t: &task::Model,
+        req: &request::Model,
+        span: tracing::Span,
+    ) -> Option<std::result::Result<Option<String>, Failure>> {
+        let work = self.perform(t, req).instrument(span);
+        tokio::pin!(work);
+        // A claimed task is ours for `task_lease`: renewed every third of it.
+        let mut renew = tokio::time::interval(self.settings.task_lease / 3);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut work => return Some(outcome),
+                _ = renew.tick() => {
+                    match self.store.renew_lease(t, self.clock.now() + self.lease()).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, "lost the lease of a running task; stopping it");
+                            return None;
+                        }
+                        // The database is away: the lease may still hold; the finish will tell.
+                        Err(e) => tracing::warn!(error = %e, "renewing a task's lease failed"),
+                    }
+                }
+            }
         }
     }
 

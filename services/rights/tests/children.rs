@@ -259,7 +259,7 @@ async fn we_will_do_our_best_efforts_to_promptly_remove_such_information_ahead_o
     let mut order = Vec::new();
     for _ in 0..3 {
         let claimed = store
-            .claim_due(clock.now(), 1, chrono::Duration::minutes(2))
+            .claim_due(clock.now(), 1, chrono::Duration::minutes(2), "test")
             .await?;
         order.extend(claimed.into_iter().map(|t| t.request_id));
     }

@@ -339,3 +339,53 @@ async fn a_request_whose_tasks_all_finished_is_closed_at_the_next_start() -> any
     assert_eq!(closed.status, Status::Completed as i32, "{closed:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn two_replicas_share_the_queue_and_run_every_task_exactly_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = mesh(&dir.path().join("outbox.jsonl"), 2).await?;
+    let replica = mesh.start_replica("rights").await?;
+    let other = pb::rights_service_client::RightsServiceClient::new(replica.channel());
+    let mut people = Vec::new();
+    for _ in 0..6 {
+        people.push(person_with_data(&mesh).await?);
+    }
+    // Submitted to either replica in turn, so both workers are woken with work to claim.
+    let mut submitted = Vec::new();
+    for (i, (person, subject)) in people.iter().enumerate() {
+        let request = erasure(subject, person);
+        let stored = if i % 2 == 0 {
+            submit(&mesh, request).await?
+        } else {
+            other
+                .clone()
+                .submit_request(request)
+                .await?
+                .into_inner()
+                .request
+                .expect("request")
+        };
+        submitted.push(stored);
+    }
+    let store = Store::connect(mesh.settings()).await?;
+    let mut owners = std::collections::BTreeSet::new();
+    for r in &submitted {
+        let done = wait_closed(&mesh, &r.request_id).await?;
+        erased_exactly_once(&mesh, &done).await?;
+        for t in stored_tasks(&store, &r.request_id).await? {
+            // One claim per task: no replica ever took a task another was running.
+            assert_eq!(t.attempts, 1, "claimed once: {t:?}");
+            owners.insert(
+                t.lease_owner
+                    .clone()
+                    .expect("claimed under a replica's name"),
+            );
+        }
+    }
+    assert_eq!(owners.len(), 2, "both replicas ran tasks: {owners:?}");
+    replica.stop().await?;
+    for (person, _) in &people {
+        mesh.logs().assert_clean(&person.secrets());
+    }
+    Ok(())
+}

@@ -124,6 +124,7 @@ impl RightsApi {
             attempts: 0,
             next_attempt_at: now,
             lease_until: None,
+            lease_owner: None,
             last_error: None,
             result: None,
             done_at: None,

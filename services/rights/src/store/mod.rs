@@ -297,12 +297,13 @@ impl Store {
     }
 
     /// Claims up to `limit` tasks that are due (or whose runner's lease ran out), children
-    /// first, then oldest.
+    /// first, then oldest, for the replica `owner`.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: u64,
         lease: chrono::Duration,
+        owner: &str,
     ) -> Result<Vec<task::Model>> {
         let candidates = task::Entity::find()
             .filter(
@@ -329,6 +330,7 @@ impl Store {
             let updated = task::Entity::update_many()
                 .col_expr(task::Column::Status, Expr::value(TaskStatus::Running))
                 .col_expr(task::Column::LeaseUntil, Expr::value(now + lease))
+                .col_expr(task::Column::LeaseOwner, Expr::value(owner))
                 .col_expr(task::Column::Attempts, Expr::value(t.attempts + 1))
                 .col_expr(task::Column::UpdatedAt, Expr::value(now))
                 .filter(task::Column::RequestId.eq(t.request_id.clone()))
@@ -344,6 +346,7 @@ impl Store {
                     status: TaskStatus::Running,
                     attempts: t.attempts + 1,
                     lease_until: Some(now + lease),
+                    lease_owner: Some(owner.to_owned()),
                     ..t
                 });
             }
@@ -351,17 +354,36 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Makes tasks left running by an earlier start claimable at once; returns how many.
-    pub async fn reclaim_running(&self, now: DateTime<Utc>) -> Result<u64> {
+    /// Makes the tasks `owner` left running when it stopped (or was killed) claimable at
+    /// once; returns how many. Other replicas' running tasks are theirs until their lease
+    /// runs out.
+    pub async fn reclaim_running(&self, now: DateTime<Utc>, owner: &str) -> Result<u64> {
         Ok(task::Entity::update_many()
             .col_expr(
                 task::Column::LeaseUntil,
                 Expr::value(now - chrono::Duration::seconds(1)),
             )
             .filter(task::Column::Status.eq(TaskStatus::Running))
+            .filter(task::Column::LeaseOwner.eq(owner))
             .exec(&self.db)
             .await?
             .rows_affected)
+    }
+
+    /// Extends the lease of a task `t` its runner is still running; false when the task
+    /// is no longer under that runner's claim (its lease ran out and another took it).
+    pub async fn renew_lease(&self, t: &task::Model, until: DateTime<Utc>) -> Result<bool> {
+        Ok(task::Entity::update_many()
+            .col_expr(task::Column::LeaseUntil, Expr::value(until))
+            .filter(task::Column::RequestId.eq(t.request_id.clone()))
+            .filter(task::Column::Service.eq(t.service.clone()))
+            .filter(task::Column::Action.eq(t.action.clone()))
+            .filter(task::Column::Status.eq(TaskStatus::Running))
+            .filter(task::Column::Attempts.eq(t.attempts))
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            == 1)
     }
 
     /// Replaces a request's sealed details.
@@ -374,7 +396,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records a task's end.
+    /// Records a task's end; false when the task is no longer under this run's claim
+    /// (another replica took it over: its result is the one that counts).
     pub async fn finish_task(
         &self,
         t: &task::Model,
@@ -383,9 +406,9 @@ impl Store {
         error: Option<String>,
         next_attempt_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let done = status.is_finished();
-        task::Entity::update_many()
+        Ok(task::Entity::update_many()
             .col_expr(task::Column::Status, Expr::value(status))
             .col_expr(task::Column::Result, Expr::value(result))
             .col_expr(task::Column::LastError, Expr::value(error))
@@ -400,9 +423,12 @@ impl Store {
             .filter(task::Column::Service.eq(t.service.clone()))
             .filter(task::Column::Action.eq(t.action.clone()))
             .filter(task::Column::Status.eq(TaskStatus::Running))
+            // The claim's attempt number fences a runner whose lease was taken over.
+            .filter(task::Column::Attempts.eq(t.attempts))
             .exec(&self.db)
-            .await?;
-        Ok(())
+            .await?
+            .rows_affected
+            == 1)
     }
 
     /// Closes an open request (guarded: only from IN_PROGRESS or VERIFICATION_REQUIRED).

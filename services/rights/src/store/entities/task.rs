@@ -28,6 +28,8 @@ pub struct Model {
     pub next_attempt_at: ChronoDateTimeUtc,
     /// A running task whose lease passed is taken over (its runner crashed).
     pub lease_until: Option<ChronoDateTimeUtc>,
+    /// The replica running it (see `worker::replica_id`).
+    pub lease_owner: Option<String>,
     /// Last error (no personal data).
     pub last_error: Option<String>,
     /// JSON result (receipt, export summary, schedule).
