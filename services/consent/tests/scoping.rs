@@ -199,6 +199,19 @@ async fn answers(consent: &mut ConsentServiceClient<Channel>, subject: &str) -> 
     ]
 }
 
+/// `person` signs in through company client `shop`, which links the shop with them.
+async fn sign_in_through_the_shop(mesh: &Mesh, person: &Person) -> anyhow::Result<()> {
+    IdentityServiceClient::new(
+        mesh.channel_as(pdm_identity::NAME, &Caller::Client("shop".into()))?,
+    )
+    .authenticate(AuthenticateRequest {
+        email: person.email.clone(),
+        password: person.password.clone(),
+    })
+    .await?;
+    Ok(())
+}
+
 fn eea_person() -> Person {
     Person {
         region: Region::Eea,
@@ -266,14 +279,7 @@ async fn restricted_access_a_client_the_subject_signed_in_through_gets_the_norma
     let subject = mesh.sign_up(&person).await?;
     let other = mesh.sign_up(&eea_person()).await?;
     // The person signs in through the shop: the shop is linked with them (not with `other`).
-    IdentityServiceClient::new(
-        mesh.channel_as(pdm_identity::NAME, &Caller::Client("shop".into()))?,
-    )
-    .authenticate(AuthenticateRequest {
-        email: person.email.clone(),
-        password: person.password.clone(),
-    })
-    .await?;
+    sign_in_through_the_shop(&mesh, &person).await?;
     let mut shop = consent_as(&mesh, "shop")?;
 
     let d = shop
@@ -360,14 +366,7 @@ async fn restricted_access_a_client_following_the_ledger_sees_its_subjects_the_p
     let person = eea_person();
     let subject = mesh.sign_up(&person).await?;
     let other = mesh.sign_up(&eea_person()).await?;
-    IdentityServiceClient::new(
-        mesh.channel_as(pdm_identity::NAME, &Caller::Client("shop".into()))?,
-    )
-    .authenticate(AuthenticateRequest {
-        email: person.email.clone(),
-        password: person.password.clone(),
-    })
-    .await?;
+    sign_in_through_the_shop(&mesh, &person).await?;
     for s in [&subject, &other, &subject] {
         mesh.consent()
             .grant_consent(pb::GrantConsentRequest {

@@ -375,11 +375,7 @@ impl Store {
     pub async fn renew_lease(&self, t: &task::Model, until: DateTime<Utc>) -> Result<bool> {
         Ok(task::Entity::update_many()
             .col_expr(task::Column::LeaseUntil, Expr::value(until))
-            .filter(task::Column::RequestId.eq(t.request_id.clone()))
-            .filter(task::Column::Service.eq(t.service.clone()))
-            .filter(task::Column::Action.eq(t.action.clone()))
-            .filter(task::Column::Status.eq(TaskStatus::Running))
-            .filter(task::Column::Attempts.eq(t.attempts))
+            .filter(under_claim(t))
             .exec(&self.db)
             .await?
             .rows_affected
@@ -419,12 +415,7 @@ impl Store {
             )
             .col_expr(task::Column::DoneAt, Expr::value(done.then_some(now)))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
-            .filter(task::Column::RequestId.eq(t.request_id.clone()))
-            .filter(task::Column::Service.eq(t.service.clone()))
-            .filter(task::Column::Action.eq(t.action.clone()))
-            .filter(task::Column::Status.eq(TaskStatus::Running))
-            // The claim's attempt number fences a runner whose lease was taken over.
-            .filter(task::Column::Attempts.eq(t.attempts))
+            .filter(under_claim(t))
             .exec(&self.db)
             .await?
             .rows_affected
@@ -820,4 +811,15 @@ async fn insert_request_in(
             .await?;
     }
     Ok(())
+}
+
+/// Task `t` still running under the claim that produced it: the claim's attempt number
+/// fences a runner whose lease ran out and was taken over by another replica.
+fn under_claim(t: &task::Model) -> Condition {
+    Condition::all()
+        .add(task::Column::RequestId.eq(t.request_id.clone()))
+        .add(task::Column::Service.eq(t.service.clone()))
+        .add(task::Column::Action.eq(t.action.clone()))
+        .add(task::Column::Status.eq(TaskStatus::Running))
+        .add(task::Column::Attempts.eq(t.attempts))
 }
