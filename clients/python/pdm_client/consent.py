@@ -7,39 +7,18 @@ time left as its gRPC deadline."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
-import grpc.aio
 
 from ._gen.pdm.consent.v1 import consent_pb2 as pb
 from ._gen.pdm.consent.v1 import consent_pb2_grpc as pb_grpc
-from .config import Config
-from .errors import PdmError, from_rpc_error
-from .reload import Reloading
+from .calls import AsyncResponseStream, AsyncService, ResponseStream, Service
+from .errors import PdmError
 from .types import Change, Channel, Decision, Grant, MessageKind, Written
 
 Pair = tuple[str, str]
-
-
-def _metadata() -> list[tuple[str, str]]:
-    """The current span's W3C trace context, when OpenTelemetry is installed."""
-    try:
-        from opentelemetry import propagate
-    except ImportError:
-        return []
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return list(carrier.items())
-
-
-def _grace(config: Config) -> float:
-    """How long a replaced channel stays open: calls started on it can finish."""
-    return max(2 * config.timeout, 1.0)
 
 
 def _written(response: Any) -> Written:
@@ -106,88 +85,25 @@ def _decisions(response: pb.BatchCheckProcessingResponse, asked: int) -> list[De
     return [Decision._from_pb(d) for d in response.decisions]
 
 
-class ChangeStream:
+def _change(message: Any) -> Change | None:
+    """A streamed message's change (None for a message without an entry)."""
+    return Change._from_pb(message.entry) if message.HasField("entry") else None
+
+
+class ChangeStream(ResponseStream[Change]):
     """The ledger's changes as WatchConsentChanges streams them: iterate for
     :class:`Change` values; :meth:`cancel` (or leaving a ``with`` block) ends it. A failure
     of the stream raises a :class:`PdmError` from the iteration."""
 
     def __init__(self, call: Any) -> None:
-        self._call = call
-
-    def __iter__(self) -> Iterator[Change]:
-        try:
-            for message in self._call:
-                if message.HasField("entry"):
-                    yield Change._from_pb(message.entry)
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
-
-    def wait_open(self) -> None:
-        """Blocks until the server has answered the call (its response headers), so a
-        stream that could not be opened fails here rather than at the first change."""
-        try:
-            self._call.initial_metadata()
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
-        if not self._call.is_active() and self._call.code() != grpc.StatusCode.OK:
-            raise PdmError(f"the change stream ended: {self._call.details()}", self._call.code())
-
-    def cancel(self) -> None:
-        self._call.cancel()
-
-    def __enter__(self) -> ChangeStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cancel()
+        super().__init__(call, _change)
 
 
-class ConsentClient:
+class ConsentClient(Service):
     """The consent service (blocking calls; thread-safe)."""
 
-    def __init__(self, config: Config, channel: grpc.Channel | None = None) -> None:
-        self.config = config
-
-        def make() -> tuple[grpc.Channel, Any]:
-            made = channel if channel is not None else config.channel("consent")
-            return made, pb_grpc.ConsentServiceStub(made)
-
-        def retire(old: tuple[grpc.Channel, Any]) -> None:
-            closing = threading.Timer(_grace(config), old[0].close)
-            closing.daemon = True
-            closing.start()
-
-        # A channel given by the caller is the caller's to manage: no reload.
-        tls = config.tls if channel is None else None
-        self._channels = Reloading(tls, config.reload_interval, make, retire)
-
-    @property
-    def _stub(self) -> Any:
-        return self._channels.current()[1]
-
-    @classmethod
-    def from_env(cls) -> ConsentClient:
-        """A client configured from the environment (see :meth:`Config.from_env`)."""
-        return cls(Config.from_env())
-
-    def close(self) -> None:
-        self._channels.latest()[0].close()
-
-    def __enter__(self) -> ConsentClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, idempotent: bool, method: Any, request: Any) -> Any:
-        def attempt(left: float) -> Any:
-            try:
-                return method(request, timeout=left, metadata=_metadata())
-            except grpc.RpcError as e:
-                raise from_rpc_error(e) from None
-
-        deadline = time.monotonic() + self.config.timeout
-        return self.config.retry.run(idempotent, deadline, attempt)
+    service = "consent"
+    stub = pb_grpc.ConsentServiceStub
 
     def grant(self, grant: Grant) -> Written:
         """Records consent (GrantConsent, source API). Not repeated after UNAVAILABLE."""
@@ -232,79 +148,21 @@ class ConsentClient:
         """The ledger's changes after ``after_sequence``, then live ones (no deadline: the
         stream lasts until it is cancelled or the connection ends)."""
         request = pb.WatchConsentChangesRequest(after_sequence=after_sequence)
-        return ChangeStream(self._stub.WatchConsentChanges(request, metadata=_metadata()))
+        return ChangeStream(self._open("WatchConsentChanges", request))
 
 
-class AsyncChangeStream:
+class AsyncChangeStream(AsyncResponseStream[Change]):
     """:class:`ChangeStream` for asyncio: ``async for change in stream``."""
 
     def __init__(self, call: Any) -> None:
-        self._call = call
-
-    async def __aiter__(self) -> AsyncIterator[Change]:
-        try:
-            async for message in self._call:
-                if message.HasField("entry"):
-                    yield Change._from_pb(message.entry)
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
-
-    async def wait_open(self) -> None:
-        """Waits until the server has answered the call (its response headers)."""
-        try:
-            await self._call.initial_metadata()
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
-        if self._call.done() and await self._call.code() != grpc.StatusCode.OK:
-            raise PdmError(f"the change stream ended: {await self._call.details()}")
-
-    def cancel(self) -> None:
-        self._call.cancel()
+        super().__init__(call, _change)
 
 
-class AsyncConsentClient:
+class AsyncConsentClient(AsyncService):
     """The consent service over ``grpc.aio`` (create and use it inside one event loop)."""
 
-    def __init__(self, config: Config, channel: grpc.aio.Channel | None = None) -> None:
-        self.config = config
-
-        def make() -> tuple[grpc.aio.Channel, Any]:
-            made = channel if channel is not None else config.aio_channel("consent")
-            return made, pb_grpc.ConsentServiceStub(made)
-
-        def retire(old: tuple[grpc.aio.Channel, Any]) -> None:
-            loop = asyncio.get_running_loop()
-            loop.call_later(_grace(config), lambda: loop.create_task(old[0].close()))
-
-        tls = config.tls if channel is None else None
-        self._channels = Reloading(tls, config.reload_interval, make, retire)
-
-    @property
-    def _stub(self) -> Any:
-        return self._channels.current()[1]
-
-    @classmethod
-    def from_env(cls) -> AsyncConsentClient:
-        return cls(Config.from_env())
-
-    async def close(self) -> None:
-        await self._channels.latest()[0].close()
-
-    async def __aenter__(self) -> AsyncConsentClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _call(self, idempotent: bool, method: Any, request: Any) -> Any:
-        async def attempt(left: float) -> Any:
-            try:
-                return await method(request, timeout=left, metadata=_metadata())
-            except grpc.RpcError as e:
-                raise from_rpc_error(e) from None
-
-        deadline = time.monotonic() + self.config.timeout
-        return await self.config.retry.run_async(idempotent, deadline, attempt)
+    service = "consent"
+    stub = pb_grpc.ConsentServiceStub
 
     async def grant(self, grant: Grant) -> Written:
         return _written(await self._call(False, self._stub.GrantConsent, _Requests.grant(grant)))
@@ -343,4 +201,4 @@ class AsyncConsentClient:
 
     def watch(self, after_sequence: int = 0) -> AsyncChangeStream:
         request = pb.WatchConsentChangesRequest(after_sequence=after_sequence)
-        return AsyncChangeStream(self._stub.WatchConsentChanges(request, metadata=_metadata()))
+        return AsyncChangeStream(self._open("WatchConsentChanges", request))

@@ -87,6 +87,12 @@ class NotFound(PdmError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class AlreadyExists(PdmError):
+    """What the call would create exists already (e.g. an account with that email)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class PermissionDenied(PdmError):
     """This caller may not call the method (PERMISSION_DENIED or UNAUTHENTICATED)."""
 
@@ -160,6 +166,8 @@ def from_rpc_error(error: grpc.RpcError) -> PdmError:
         return FailedPrecondition(message, preconditions)
     if code == grpc.StatusCode.NOT_FOUND:
         return NotFound(f"not found: {message}")
+    if code == grpc.StatusCode.ALREADY_EXISTS:
+        return AlreadyExists(f"already exists: {message}")
     if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
         return PermissionDenied(f"permission denied: {message}", code)
     if code == grpc.StatusCode.UNAVAILABLE:

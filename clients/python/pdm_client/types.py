@@ -1,12 +1,16 @@
 """The consent service's values as Python types: decisions, writes, changes, and the
-enumerations of the contract (their numbers are the proto's; a test checks they agree)."""
+enumerations of the contract (their numbers are the proto's; a test checks they agree);
+and the values several services share (a region, an erasure receipt)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from ._gen.pdm.consent.v1 import consent_pb2 as pb
+from ._gen.pdm.subject.v1 import subject_pb2
+from .calls import member, timestamp
 
 
 class Reason(enum.IntEnum):
@@ -76,13 +80,6 @@ class LedgerEntryKind(enum.IntEnum):
     EXPLICIT_GRANT = 12
 
 
-def _member(cls: type[enum.IntEnum], value: int) -> enum.IntEnum:
-    try:
-        return cls(value)
-    except ValueError:  # a value newer than this client
-        return cls(0)
-
-
 @dataclass(frozen=True)
 class Decision:
     """A decision of the consent service."""
@@ -98,8 +95,8 @@ class Decision:
     def _from_pb(cls, d: pb.Decision) -> Decision:
         return cls(
             allowed=d.allowed,
-            reason=Reason(_member(Reason, d.reason)),
-            legal_basis=LegalBasis(_member(LegalBasis, d.legal_basis)),
+            reason=member(Reason, d.reason),
+            legal_basis=member(LegalBasis, d.legal_basis),
         )
 
 
@@ -146,12 +143,85 @@ class Change:
         return cls(
             sequence=e.sequence,
             subject_id=e.subject_id,
-            kind=LedgerEntryKind(_member(LedgerEntryKind, e.kind)),
+            kind=member(LedgerEntryKind, e.kind),
             purpose=e.purpose,
-            channel=Channel(_member(Channel, e.channel)),
+            channel=member(Channel, e.channel),
         )
 
     @property
     def is_erasure(self) -> bool:
         """An erasure names only a pseudonym: every subject's cached decisions go."""
         return self.kind == LedgerEntryKind.ERASED or self.subject_id.startswith("erased:")
+
+
+# === shared by several services ===
+
+
+class Region(enum.IntEnum):
+    """Where a subject lives: the privacy regime that applies (pdm.common.v1.Region)."""
+
+    UNSPECIFIED = 0
+    EEA = 1
+    UK = 2
+    CH = 3
+    US_CA = 4
+    US = 5
+    IN = 6
+    OTHER = 7
+
+
+@dataclass(frozen=True)
+class ErasedItem:
+    """Records of one category that were erased."""
+
+    category: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RetainedItem:
+    """Records kept after an erasure under a legal basis, until ``retain_until``."""
+
+    category: str
+    legal_basis: LegalBasis
+    reason: str
+    retain_until: datetime | None
+    count: int
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """What one service erased of a subject, and what it keeps."""
+
+    request_id: str
+    subject_id: str
+    service: str
+    erased: list[ErasedItem]
+    retained: list[RetainedItem]
+    completed_at: datetime | None
+    key_destroyed: bool
+    """Whether the subject's encryption key was destroyed (crypto-shredding)."""
+    key_backups_gone_by: datetime | None
+    """When the last key-store backup that can still hold the destroyed key is deleted."""
+
+    @classmethod
+    def _from_pb(cls, r: subject_pb2.ErasureReceipt) -> ErasureReceipt:
+        return cls(
+            request_id=r.request_id,
+            subject_id=r.subject_id,
+            service=r.service,
+            erased=[ErasedItem(e.category, e.count) for e in r.erased],
+            retained=[
+                RetainedItem(
+                    category=k.category,
+                    legal_basis=member(LegalBasis, k.legal_basis),
+                    reason=k.reason,
+                    retain_until=timestamp(k, "retain_until"),
+                    count=k.count,
+                )
+                for k in r.retained
+            ],
+            completed_at=timestamp(r, "completed_at"),
+            key_destroyed=r.key_destroyed,
+            key_backups_gone_by=timestamp(r, "key_backups_gone_by"),
+        )

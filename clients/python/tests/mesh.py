@@ -201,15 +201,30 @@ class Mesh:
     def tls(self) -> TlsFiles:
         return TlsFiles.client(self.data_dir / "certs", "demo")
 
+    def endpoints(self) -> dict[str, str]:
+        """Every service of the mesh, as ``Config.endpoints`` names them."""
+        return {name: f"http://127.0.0.1:{grpc_port}" for name, (grpc_port, _) in self.ports.items()}
+
     def config(self, port: int | None = None, **overrides: object) -> Config:
         port = port or self.ports["consent"][0]
         return Config(
-            endpoints={
-                "consent": f"http://127.0.0.1:{port}",
-                "identity": f"http://127.0.0.1:{self.ports['identity'][0]}",
-            },
+            endpoints={**self.endpoints(), "consent": f"http://127.0.0.1:{port}"},
             **{"tls": self.tls(), **overrides},  # type: ignore[arg-type]
         )
+
+    def admin(self, *args: str) -> str:
+        """``pdm <args>`` as the privacy team (the mesh's admin certificate); its output."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PDM_")}
+        env.update(self.settings())
+        env["PDM__TLS__DIR"] = str(self.data_dir / "certs")
+        for name, (grpc_port, _) in self.ports.items():
+            env[f"PDM__SERVICES__{name.upper()}__ENDPOINT"] = f"http://127.0.0.1:{grpc_port}"
+        done = subprocess.run(
+            [str(self.bin), *args], cwd=self.dir, env=env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pdm {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
 
     def consent(self, port: int | None = None) -> ConsentClient:
         return ConsentClient(self.config(port))
