@@ -72,13 +72,18 @@ class Config:
     reload_interval: float = 10.0
     """How often (at most, in seconds) the certificate files are looked at for a change;
     a changed set is used from the next call on."""
+    spiffe_id: str | None = None
+    """This client's own identity (``spiffe://pdm.local/client/newsletter``). With
+    certificates, the leaf certificate's URI SAN must be this id: a channel is not made
+    with another's certificate (:class:`ConfigError` naming ``PDM_SPIFFE_ID``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Reads ``PDM_ENDPOINT_<SERVICE>`` (e.g. ``PDM_ENDPOINT_CONSENT``), ``PDM_CERT_DIR``
         with ``PDM_CLIENT_NAME`` (or ``PDM_CA_FILE``, ``PDM_CERT_FILE`` and
-        ``PDM_KEY_FILE``), ``PDM_TIMEOUT_MS``. Raises :class:`ConfigError` naming every
-        problem."""
+        ``PDM_KEY_FILE``), ``PDM_SPIFFE_ID`` (with ``PDM_CERT_DIR``, it gives the client
+        name when ``PDM_CLIENT_NAME`` is not set), ``PDM_TIMEOUT_MS``. Raises
+        :class:`ConfigError` naming every problem."""
         env = dict(os.environ if environ is None else environ)
         problems: list[str] = []
         endpoints = {
@@ -94,10 +99,18 @@ class Config:
         tls: TlsFiles | None = None
         files = [env.get(k) for k in ("PDM_CA_FILE", "PDM_CERT_FILE", "PDM_KEY_FILE")]
         cert_dir, name = env.get("PDM_CERT_DIR"), env.get("PDM_CLIENT_NAME")
+        spiffe_id = env.get("PDM_SPIFFE_ID")
+        named = client_name(spiffe_id) if spiffe_id is not None else None
+        if spiffe_id is not None and named is None:
+            problems.append(f"PDM_SPIFFE_ID: {SPIFFE_FORM}, not {spiffe_id!r}")
+        elif named is not None and name is not None and named != name:
+            problems.append(f"PDM_SPIFFE_ID: names client {named}, PDM_CLIENT_NAME is {name}")
+        if cert_dir is not None and name is None:
+            name = named
         if cert_dir is not None and name is not None:
             tls = TlsFiles.client(cert_dir, name)
-        elif cert_dir is not None:
-            problems.append("PDM_CLIENT_NAME: required with PDM_CERT_DIR")
+        elif cert_dir is not None and spiffe_id is None:
+            problems.append("PDM_CLIENT_NAME: required with PDM_CERT_DIR (or PDM_SPIFFE_ID)")
         elif all(f is not None for f in files):
             tls = TlsFiles(*(Path(f) for f in files if f is not None))
         elif any(f is not None for f in files):
@@ -111,7 +124,7 @@ class Config:
                 problems.append("PDM_TIMEOUT_MS: a whole number of milliseconds, 1 to 600000")
         if problems:
             raise ConfigError(problems)
-        return cls(endpoints=endpoints, tls=tls, timeout=timeout)
+        return cls(endpoints=endpoints, tls=tls, timeout=timeout, spiffe_id=spiffe_id)
 
     def endpoint(self, service: str) -> str:
         """The target (``host:port``) of ``service``."""
@@ -130,6 +143,13 @@ class Config:
             ca, cert, key = (p.read_bytes() for p in (self.tls.ca, self.tls.cert, self.tls.key))
         except OSError as e:
             raise ConfigError([f"certificates: {e.filename}: {e.strerror}"]) from e
+        if self.spiffe_id is not None:
+            found = certificate_ids(cert)
+            if found != [self.spiffe_id]:
+                shown = ", ".join(found) or "no URI SAN"
+                raise ConfigError(
+                    [f"PDM_SPIFFE_ID: the certificate is for {shown}, not {self.spiffe_id}"]
+                )
         return grpc.ssl_channel_credentials(
             root_certificates=ca, private_key=key, certificate_chain=cert
         )
@@ -173,3 +193,36 @@ def target(url: str) -> str | None:
         return None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{port}"
+
+
+SPIFFE_FORM = "a company client's id is spiffe://<trust domain>/client/<name>"
+
+
+def client_name(spiffe_id: str) -> str | None:
+    """The name in a company client's SPIFFE id (``spiffe://pdm.local/client/newsletter``
+    gives ``newsletter``), as the mesh reads it: 1-64 lower-case letters, digits, ``-``
+    and ``_``. None for any other id."""
+    rest = spiffe_id.removeprefix("spiffe://")
+    if rest == spiffe_id:
+        return None
+    domain, _, path = rest.partition("/")
+    kind, _, name = path.partition("/")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+    if not domain or kind != "client" or not 1 <= len(name) <= 64 or set(name) - allowed:
+        return None
+    return name
+
+
+def certificate_ids(pem: bytes) -> list[str]:
+    """The URI SANs of the leaf (first) certificate of a PEM chain."""
+    from cryptography import x509  # imported here: only a SPIFFE id check needs it
+
+    try:
+        leaf = x509.load_pem_x509_certificates(pem)[0]
+    except ValueError as e:
+        raise ConfigError([f"PDM_SPIFFE_ID: the certificate cannot be read: {e}"]) from e
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return list(names.get_values_for_type(x509.UniformResourceIdentifier))

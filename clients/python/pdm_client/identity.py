@@ -235,8 +235,9 @@ class _Calls:
             region=None if region is None else int(region),
             birth_date=birth_date,
         )
-        # Sets the fields given to the values given: doing it twice changes nothing more.
-        return Unary("UpdateProfile", request, True, _account)
+        # Not repeated after UNAVAILABLE, as every write that has no idempotency key: a
+        # repeat of a change that went through could undo another made in between.
+        return Unary("UpdateProfile", request, False, _account)
 
     @staticmethod
     def authenticate(email: str, password: str) -> Unary[Session]:
@@ -296,10 +297,11 @@ class _Calls:
         request = pb.SetBillingContactRequest(
             subject_id=subject_id, billing_contact=contact._to_pb()
         )
+        # Not repeated after UNAVAILABLE (no idempotency key), as UpdateProfile.
         return Unary(
             "SetBillingContact",
             request,
-            True,
+            False,
             lambda r: BillingContact._from_pb(r.billing_contact),
         )
 
@@ -391,7 +393,8 @@ class IdentityClient(Service):
         region: Region | None = None,
         birth_date: str | None = None,
     ) -> Account:
-        """Changes the fields given (rectification); ``phone=""`` removes the phone."""
+        """Changes the fields given (rectification); ``phone=""`` removes the phone.
+        Not repeated after UNAVAILABLE."""
         return self._run(
             _Calls.update_profile(
                 subject_id, first_name, last_name, email, phone, region, birth_date
@@ -433,7 +436,8 @@ class IdentityClient(Service):
         return self._run(_Calls.delete_account(subject_id, password, reason, request_id))
 
     def set_billing_contact(self, subject_id: str, contact: BillingContact) -> BillingContact:
-        """Stores (or replaces) the billing contact; the contact as stored."""
+        """Stores (or replaces) the billing contact; the contact as stored. Not repeated
+        after UNAVAILABLE."""
         return self._run(_Calls.set_billing_contact(subject_id, contact))
 
     def get_billing_contact(self, subject_id: str) -> BillingContact:

@@ -3,6 +3,7 @@ months keeps working across a certificate rotation without a restart."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Generic, TypeVar
 from .config import ConfigError, TlsFiles
 
 T = TypeVar("T")
+log = logging.getLogger("pdm_client")
 
 
 class Reloading(Generic[T]):
@@ -53,8 +55,10 @@ class Reloading(Generic[T]):
                 return
             try:
                 fresh = self._make()
-            except ConfigError:
-                # A file is missing mid-rotation: keep the old channel, look again later.
+            except ConfigError as e:
+                # A file is missing mid-rotation (or the new certificate is not this
+                # client's): keep the old channel, look again later.
+                log.warning("pdm client: new certificates not used: %s", e)
                 return
             old, self._current, self._stamp = self._current, fresh, stamp
             self.reloads += 1

@@ -25,3 +25,15 @@ def mesh() -> Iterator[Mesh]:
         yield m
     finally:
         m.stop()
+
+
+@pytest.fixture(scope="session")
+def session_mesh() -> Iterator[Mesh]:
+    """One mesh for the whole run, for the facade tests (each works on subjects of its
+    own), with the transfers register seeded as the privacy team seeds it."""
+    m = Mesh()
+    try:
+        m.admin("transfers", "seed")
+        yield m
+    finally:
+        m.stop()
