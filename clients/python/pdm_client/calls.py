@@ -170,7 +170,7 @@ class Service:
 
     service: ClassVar[str]
     """The service's name, as ``Config.endpoints`` keys it (``identity``)."""
-    stub: ClassVar[Callable[[Any], Any]]
+    stub: ClassVar[type[Any]]
     """The generated stub's class."""
 
     def __init__(self, config: Config, channel: grpc.Channel | None = None) -> None:
@@ -231,7 +231,7 @@ class AsyncService:
     """:class:`Service` over ``grpc.aio`` (create and use it inside one event loop)."""
 
     service: ClassVar[str]
-    stub: ClassVar[Callable[[Any], Any]]
+    stub: ClassVar[type[Any]]
 
     def __init__(self, config: Config, channel: grpc.aio.Channel | None = None) -> None:
         self.config = config

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
@@ -371,7 +371,7 @@ class ExportStream:
     def cancel(self) -> None:
         self._call.cancel()
 
-    def __enter__(self) -> ExportStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

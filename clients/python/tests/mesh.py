@@ -220,7 +220,7 @@ class Mesh:
         for name, (grpc_port, _) in self.ports.items():
             env[f"PDM__SERVICES__{name.upper()}__ENDPOINT"] = f"http://127.0.0.1:{grpc_port}"
         done = subprocess.run(
-            [str(self.bin), *args], cwd=self.dir, env=env, capture_output=True, text=True
+            [str(self.bin), *args], cwd=self.dir, env=env, capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
             raise RuntimeError(f"pdm {' '.join(args)} failed: {done.stderr}")
