@@ -2,6 +2,7 @@
 // same variables as the Rust and Python clients) or in code. And the channel to a service,
 // whose mutual-TLS credentials are made again when the certificate files change.
 
+import { X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { debuglog } from "node:util";
@@ -51,6 +52,9 @@ export interface ConfigOptions {
   endpoints: Record<string, string>;
   /** Mutual TLS; without it the client speaks plaintext (a mesh behind a sidecar). */
   tls?: TlsFiles | undefined;
+  /** This client's own SPIFFE id (`spiffe://pdm.local/client/newsletter`): with `tls`, the
+   * certificate must be for it (its URI SAN), else the client is not built (ConfigError). */
+  spiffeId?: string | undefined;
   /** The deadline of a call, retries included. Default 5000. */
   timeoutMs?: number | undefined;
   retry?: RetryPolicy | undefined;
@@ -74,10 +78,30 @@ export function target(url: string): string | undefined {
   return `${found[1]}:${port}`;
 }
 
+/** The name of company client `<name>` in a SPIFFE id `spiffe://<trust domain>/client/<name>`
+ * (undefined for an id of another form: a service's, the privacy team's, a path deeper, a
+ * name the mesh would not read: 1-64 of a-z, 0-9, `-`, `_`). */
+export function spiffeClientName(id: string): string | undefined {
+  const found = /^spiffe:\/\/[a-z0-9._-]+\/client\/([a-z0-9_-]{1,64})$/.exec(id);
+  return found?.[1];
+}
+
+/** The URI subject alternative names of a PEM certificate (its first, the leaf). */
+function uriNames(pem: Buffer): string[] {
+  const names = new X509Certificate(pem).subjectAltName ?? "";
+  // Node writes "DNS:localhost, URI:spiffe://…"; a name holding a comma or a quote is
+  // written as a JSON string.
+  return (names.match(/(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g) ?? []).map((entry) => {
+    const value = entry.replace(/^(?:, )?URI:/, "");
+    return value.startsWith('"') ? (JSON.parse(value) as string) : value;
+  });
+}
+
 /** Where the services answer and how to reach them. */
 export class Config {
   readonly endpoints: Readonly<Record<string, string>>;
   readonly tls: TlsFiles | undefined;
+  readonly spiffeId: string | undefined;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
   readonly serverName: string | undefined;
@@ -87,6 +111,7 @@ export class Config {
   constructor(options: ConfigOptions) {
     this.endpoints = { ...options.endpoints };
     this.tls = options.tls;
+    this.spiffeId = options.spiffeId;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.retry = options.retry ?? new RetryPolicy();
     this.serverName = options.serverName;
@@ -97,7 +122,9 @@ export class Config {
   /**
    * Reads `PDM_ENDPOINT_<SERVICE>` (e.g. `PDM_ENDPOINT_CONSENT`), `PDM_CERT_DIR` with
    * `PDM_CLIENT_NAME` (or `PDM_CA_FILE`, `PDM_CERT_FILE` and `PDM_KEY_FILE`),
-   * `PDM_TIMEOUT_MS`. Throws a {@link ConfigError} naming every problem.
+   * `PDM_SPIFFE_ID` (this client's identity; with `PDM_CERT_DIR` it names the client when
+   * `PDM_CLIENT_NAME` is not set), `PDM_TIMEOUT_MS`. Throws a {@link ConfigError} naming
+   * every problem.
    */
   static fromEnv(env: Readonly<Record<string, string | undefined>> = process.env): Config {
     const problems: string[] = [];
@@ -120,11 +147,19 @@ export class Config {
     let tls: TlsFiles | undefined;
     const [ca, cert, key] = [env["PDM_CA_FILE"], env["PDM_CERT_FILE"], env["PDM_KEY_FILE"]];
     const certDir = env["PDM_CERT_DIR"];
-    const name = env["PDM_CLIENT_NAME"];
+    const spiffeId = env["PDM_SPIFFE_ID"];
+    let spiffeName: string | undefined;
+    if (spiffeId !== undefined) {
+      spiffeName = spiffeClientName(spiffeId);
+      if (spiffeName === undefined) {
+        problems.push("PDM_SPIFFE_ID: not a company client's SPIFFE id (spiffe://<trust domain>/client/<name>)");
+      }
+    }
+    const name = env["PDM_CLIENT_NAME"] ?? spiffeName;
     if (certDir !== undefined && name !== undefined) {
       tls = TlsFiles.client(certDir, name);
-    } else if (certDir !== undefined) {
-      problems.push("PDM_CLIENT_NAME: required with PDM_CERT_DIR");
+    } else if (certDir !== undefined && spiffeId === undefined) {
+      problems.push("PDM_CLIENT_NAME: required with PDM_CERT_DIR (or PDM_SPIFFE_ID)");
     } else if (ca !== undefined && cert !== undefined && key !== undefined) {
       tls = { ca, cert, key };
     } else if (ca !== undefined || cert !== undefined || key !== undefined) {
@@ -141,7 +176,7 @@ export class Config {
       }
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return new Config({ endpoints, tls, timeoutMs });
+    return new Config({ endpoints, tls, spiffeId, timeoutMs });
   }
 
   /** The target (`host:port`) of `service`. */
@@ -166,7 +201,24 @@ export class Config {
       }
     };
     const [ca, cert, key] = [read(this.tls.ca), read(this.tls.cert), read(this.tls.key)];
+    if (this.spiffeId !== undefined) this.checkIdentity(cert);
     return grpc.credentials.createSsl(ca, key, cert);
+  }
+
+  /** The certificate must be for this client's SPIFFE id: a certificate of another client
+   * would make every call act as that client. */
+  private checkIdentity(cert: Buffer): void {
+    let found: string[];
+    try {
+      found = uriNames(cert);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ConfigError([`certificates: ${this.tls?.cert}: not a PEM certificate (${reason})`]);
+    }
+    if (!found.includes(this.spiffeId as string)) {
+      const shown = found.length === 0 ? "no URI name" : found.join(", ");
+      throw new ConfigError([`PDM_SPIFFE_ID: the certificate is for ${shown}, not ${this.spiffeId}`]);
+    }
   }
 
   /** The options of every channel. */

@@ -1,9 +1,7 @@
 // The consent service as typed calls: decisions as `Decision`, writes as `Written` with
 // their consistency token, failures as `PdmError`. Every call has a deadline
 // (`Config.timeoutMs`, retries included); each attempt carries the time left as its gRPC
-// deadline, and the caller's W3C trace context.
-
-import * as grpc from "@grpc/grpc-js";
+// deadline, and the caller's W3C trace context (call.ts, shared by every facade).
 
 import type { ConsentServiceClient } from "../generated/types/pdm/consent/v1/ConsentService.js";
 import type { WatchConsentChangesResponse__Output } from "../generated/types/pdm/consent/v1/WatchConsentChangesResponse.js";
@@ -12,8 +10,9 @@ import type { BatchCheckProcessingResponse__Output } from "../generated/types/pd
 import type { CanContactResponse__Output } from "../generated/types/pdm/consent/v1/CanContactResponse.js";
 import type { CheckProcessingResponse__Output } from "../generated/types/pdm/consent/v1/CheckProcessingResponse.js";
 import type { GetLedgerPositionResponse__Output } from "../generated/types/pdm/consent/v1/GetLedgerPositionResponse.js";
-import { Config, type ClientConstructor, ServiceChannel } from "./config.js";
-import { Code, PdmError, fromServiceError } from "./errors.js";
+import { Caller, type ResponseStream } from "./call.js";
+import { Config, type ClientConstructor } from "./config.js";
+import { Code, PdmError } from "./errors.js";
 import { contracts } from "./proto.js";
 import {
   Change,
@@ -38,14 +37,6 @@ export interface CheckOptions {
 
 const SOURCE_API = "SOURCE_API" as const;
 
-type Callback<T> = (error: grpc.ServiceError | null, value?: T) => void;
-type Unary<T> = (
-  client: ConsentServiceClient,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  callback: Callback<T>,
-) => grpc.ClientUnaryCall;
-
 function written(r: { entry: LedgerEntry__Output | null; consistencyToken: string }): Written {
   return { sequence: Number(r.entry?.sequence ?? 0), token: r.consistencyToken };
 }
@@ -53,12 +44,12 @@ function written(r: { entry: LedgerEntry__Output | null; consistencyToken: strin
 /** The consent service. */
 export class ConsentClient {
   readonly config: Config;
-  private readonly channel: ServiceChannel<ConsentServiceClient>;
+  private readonly caller: Caller<ConsentServiceClient>;
 
   constructor(config: Config) {
     this.config = config;
     const make = contracts().pdm.consent.v1.ConsentService as unknown as ClientConstructor<ConsentServiceClient>;
-    this.channel = config.connect("consent", make);
+    this.caller = new Caller(config, "consent", make);
   }
 
   /** A client configured from the environment (see {@link Config.fromEnv}). */
@@ -68,53 +59,24 @@ export class ConsentClient {
 
   /** Closes the channel (calls in flight end as cancelled). */
   close(): void {
-    this.channel.close();
+    this.caller.close();
   }
 
   /** How many times the certificate files were reloaded. */
   get certificateReloads(): number {
-    return this.channel.reloads;
-  }
-
-  private metadata(): grpc.Metadata {
-    const metadata = new grpc.Metadata();
-    for (const [key, value] of Object.entries(this.config.traceHeaders())) {
-      metadata.set(key, value);
-    }
-    return metadata;
-  }
-
-  private call<T>(idempotent: boolean, method: Unary<T>): Promise<T> {
-    const deadline = performance.now() + this.config.timeoutMs;
-    return this.config.retry.run(idempotent, deadline, (left) => {
-      return new Promise<T>((resolve, reject) => {
-        const { client, release } = this.channel.acquire();
-        const options: grpc.CallOptions = { deadline: new Date(Date.now() + left) };
-        try {
-          method(client, this.metadata(), options, (error, value) => {
-            release();
-            if (error) reject(fromServiceError(error));
-            else if (value === undefined) reject(new PdmError(Code.INTERNAL, "internal: an empty answer"));
-            else resolve(value);
-          });
-        } catch (error) {
-          release();
-          reject(fromServiceError(error));
-        }
-      });
-    });
+    return this.caller.channel.reloads;
   }
 
   /** Records consent (GrantConsent, source API). Not repeated after UNAVAILABLE. */
   async grant(grant: Grant): Promise<Written> {
     const request = { ...grant, source: SOURCE_API };
-    return written(await this.call(false, (c, m, o, cb) => c.grantConsent(request, m, o, cb)));
+    return written(await this.caller.unary(false, (c, m, o, cb) => c.grantConsent(request, m, o, cb)));
   }
 
   /** Records a withdrawal (WithdrawConsent, source API). */
   async withdraw(subjectId: string, purpose: string, actor: string): Promise<Written> {
     const request = { subjectId, purpose, actor, source: SOURCE_API };
-    return written(await this.call(false, (c, m, o, cb) => c.withdrawConsent(request, m, o, cb)));
+    return written(await this.caller.unary(false, (c, m, o, cb) => c.withdrawConsent(request, m, o, cb)));
   }
 
   /** Opts the subject out of (or back into) promotional messages on `channel`. */
@@ -132,7 +94,7 @@ export class ConsentClient {
       source: SOURCE_API,
     };
     return written(
-      await this.call(false, (c, m, o, cb) => c.setContactPreference(request, m, o, cb)),
+      await this.caller.unary(false, (c, m, o, cb) => c.setContactPreference(request, m, o, cb)),
     );
   }
 
@@ -140,7 +102,7 @@ export class ConsentClient {
    * token), as of that write at the latest. */
   async check(subjectId: string, purpose: string, options: CheckOptions = {}): Promise<Decision> {
     const request = { subjectId, purpose, atLeast: options.atLeast ?? "" };
-    const r = await this.call<CheckProcessingResponse__Output>(true, (c, m, o, cb) => c.checkProcessing(request, m, o, cb));
+    const r = await this.caller.unary<CheckProcessingResponse__Output>(true, (c, m, o, cb) => c.checkProcessing(request, m, o, cb));
     return decisionFrom(r.decision);
   }
 
@@ -150,7 +112,7 @@ export class ConsentClient {
       items: pairs.map(([subjectId, purpose]) => ({ subjectId, purpose })),
       atLeast: options.atLeast ?? "",
     };
-    const r = await this.call<BatchCheckProcessingResponse__Output>(true, (c, m, o, cb) => c.batchCheckProcessing(request, m, o, cb));
+    const r = await this.caller.unary<BatchCheckProcessingResponse__Output>(true, (c, m, o, cb) => c.batchCheckProcessing(request, m, o, cb));
     if (r.decisions.length !== pairs.length) {
       throw new PdmError(Code.INTERNAL, "internal: a batch answered a different number of decisions");
     }
@@ -170,33 +132,26 @@ export class ConsentClient {
       kind: wire("MESSAGE_KIND_", kind) as "MESSAGE_KIND_PROMOTIONAL",
       atLeast: options.atLeast ?? "",
     };
-    const r = await this.call<CanContactResponse__Output>(true, (c, m, o, cb) => c.canContact(request, m, o, cb));
+    const r = await this.caller.unary<CanContactResponse__Output>(true, (c, m, o, cb) => c.canContact(request, m, o, cb));
     return decisionFrom(r.decision);
   }
 
   /** The ledger's last position, and the token covering every write before now. */
   async ledgerPosition(): Promise<Written> {
-    const r = await this.call<GetLedgerPositionResponse__Output>(true, (c, m, o, cb) => c.getLedgerPosition({}, m, o, cb));
+    const r = await this.caller.unary<GetLedgerPositionResponse__Output>(true, (c, m, o, cb) => c.getLedgerPosition({}, m, o, cb));
     return { sequence: Number(r.sequence), token: r.consistencyToken };
   }
 
   /** The ledger's changes after `afterSequence`, then live ones (no deadline: the stream
    * lasts until it is cancelled or the connection ends). */
   watch(afterSequence = 0): ChangeStream {
-    const { client, release } = this.channel.acquire();
-    try {
-      const call = client.watchConsentChanges({ afterSequence }, this.metadata());
-      return new ChangeStream(call, release);
-    } catch (error) {
-      release();
-      throw fromServiceError(error);
-    }
+    return this.caller.stream(
+      (c, m) => c.watchConsentChanges({ afterSequence }, m),
+      (message: WatchConsentChangesResponse__Output) =>
+        message.entry === null ? undefined : Change.from(message.entry),
+    );
   }
 }
-
-// Past this many changes not yet taken by the reader, the stream is paused (HTTP/2 flow
-// control then holds the server back).
-const HIGH_WATER = 1_000;
 
 /**
  * The ledger's changes as WatchConsentChanges streams them: `for await (const change of
@@ -205,76 +160,4 @@ const HIGH_WATER = 1_000;
  * the entries of subjects it is not linked with as position markers
  * ({@link Change.isPositionMarker}).
  */
-export class ChangeStream implements AsyncIterable<Change> {
-  private readonly queue: Change[] = [];
-  private failure: PdmError | undefined;
-  private ended = false;
-  private cancelled = false;
-  private wake: (() => void) | undefined;
-  private readonly open: Promise<void>;
-
-  constructor(
-    private readonly call: grpc.ClientReadableStream<WatchConsentChangesResponse__Output>,
-    release: () => void,
-  ) {
-    let settle: (error?: PdmError) => void = () => {};
-    this.open = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    // Nobody may wait for the opening: its failure is thrown by the iteration too.
-    this.open.catch(() => {});
-    call.once("metadata", () => settle());
-    call.on("data", (message: WatchConsentChangesResponse__Output) => {
-      if (message.entry !== null) this.queue.push(Change.from(message.entry));
-      if (this.queue.length >= HIGH_WATER) call.pause();
-      this.notify();
-    });
-    // grpc-js emits the error of a failed call without destroying the stream: listened to
-    // here, so that an error before the iteration starts is neither lost nor unhandled.
-    call.on("error", (error: unknown) => {
-      if (!this.cancelled) this.failure = fromServiceError(error);
-    });
-    call.on("status", () => {
-      this.ended = true;
-      release();
-      settle(this.failure);
-      this.notify();
-    });
-  }
-
-  /** Resolves once the server has answered the call (its response headers), so a stream
-   * that could not be opened fails here rather than at the first change. */
-  opened(): Promise<void> {
-    return this.open;
-  }
-
-  /** Ends the stream. */
-  cancel(): void {
-    this.cancelled = true;
-    this.call.cancel();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Change> {
-    for (;;) {
-      const next = this.queue.shift();
-      if (next !== undefined) {
-        if (this.call.isPaused() && this.queue.length < HIGH_WATER / 2) this.call.resume();
-        yield next;
-        continue;
-      }
-      if (this.ended) {
-        if (this.failure !== undefined && !this.cancelled) throw this.failure;
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-    }
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-}
+export type ChangeStream = ResponseStream<WatchConsentChangesResponse__Output, Change>;

@@ -8,7 +8,9 @@
 // resumes from its cursor, so no change is lost or seen twice. The gate counts as connected
 // only once it has replayed up to the ledger position read when it (re)connected. A
 // decision fetched across a change is not cached. A position marker (an entry of a subject
-// this client is not linked with) only moves the cursor.
+// this client is not linked with) moves the cursor and forgets nothing; it counts as a
+// change applied, as in the Rust gate (`changesApplied` counts the entries the stream
+// delivered).
 //
 // Fail-closed: once the stream has been down longer than `staleAfterMs`, the cache is not
 // trusted; decisions go to the network, and if that fails too, processing is denied
@@ -115,7 +117,7 @@ export class DecisionCache {
   downSince = performance.now();
   /** The ledger position the cache reflects: every change up to it is applied. */
   position = 0;
-  /** Ledger changes applied (position markers are not changes). */
+  /** Ledger entries applied, position markers included (as the Rust gate counts them). */
   applied = 0;
 
   constructor(
@@ -171,9 +173,16 @@ export class DecisionCache {
     this.position = sequence;
   }
 
-  /** A position marker: the ledger moved on, nothing this client may see changed. */
+  /** Where the stream starts: every change up to `sequence` is reflected. */
   advance(sequence: number): void {
     this.position = Math.max(this.position, sequence);
+  }
+
+  /** A position marker: the ledger moved on, nothing this client may see changed (no
+   * decision is forgotten, and one fetched across it is still cached). */
+  marker(sequence: number): void {
+    this.advance(sequence);
+    this.applied++;
   }
 
   wentDown(logger: GateLogger): void {
@@ -233,7 +242,8 @@ export class ConsentGate {
     return this.cache.position;
   }
 
-  /** Ledger changes applied since the gate started. */
+  /** Ledger entries applied since the gate started, position markers included (as the
+   * Rust gate's `changes_applied`). */
   get changesApplied(): number {
     return this.cache.applied;
   }
@@ -325,7 +335,7 @@ export class ConsentGate {
         cache.caughtUp(after, position, logger);
         for await (const change of stream) {
           if (change.isPositionMarker) {
-            cache.advance(change.sequence);
+            cache.marker(change.sequence);
           } else {
             cache.apply(change.sequence, change.subjectId, change.isErasure);
           }

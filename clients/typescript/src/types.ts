@@ -96,6 +96,51 @@ export function wire<T extends string>(prefix: string, value: T): string {
   return `${prefix}${value}`;
 }
 
+/** A contract value's name without its prefix (`"EEA"` of `"REGION_EEA"`). */
+type Stripped<V, P extends string> = V extends `${P}${infer Rest}` ? Rest : never;
+
+/** The members of a contract's enum by their names without the prefix, made from the
+ * generated enum itself so that they cannot drift from the contract (`Region.EEA` is
+ * "EEA" for REGION_EEA). */
+export function enumOf<const O extends Record<string, string>, const P extends string>(
+  generated: O,
+  prefix: P,
+): { readonly [K in Stripped<O[keyof O], P>]: K } {
+  const values: Record<string, string> = {};
+  for (const name of Object.values(generated)) {
+    if (name.startsWith(prefix)) values[name.slice(prefix.length)] = name.slice(prefix.length);
+  }
+  return Object.freeze(values) as { readonly [K in Stripped<O[keyof O], P>]: K };
+}
+
+/** The member named by a contract value; UNSPECIFIED for a value newer than this client. */
+export function named<T extends string>(values: { readonly [K in T]: K }, prefix: string, raw: unknown): T {
+  return member(values as Record<string, T>, prefix, raw);
+}
+
+/** The contract's name of a member, typed as the generated enum (`"REGION_EEA"`). */
+export function toWire<W extends string>(prefix: string, value: string): W {
+  return `${prefix}${value}` as W;
+}
+
+/** A google.protobuf.Timestamp of an answer as a Date (undefined when absent). */
+export function time(t: { seconds: number | string; nanos: number } | null | undefined): Date | undefined {
+  if (t === null || t === undefined) return undefined;
+  return new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6));
+}
+
+/** A Date as a google.protobuf.Timestamp. */
+export function timestamp(date: Date): { seconds: number; nanos: number } {
+  const ms = date.getTime();
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanos: (ms - seconds * 1000) * 1e6 };
+}
+
+/** A text field where the contract's empty string means "none". */
+export function nonempty(text: string): string | undefined {
+  return text === "" ? undefined : text;
+}
+
 /** A decision of the consent service. */
 export interface Decision {
   /** Whether processing (or the message) may go ahead. */

@@ -120,15 +120,7 @@ export class Process {
   ) {}
 
   async start(): Promise<void> {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (value !== undefined && !key.startsWith("PDM_") && key !== "RUST_LOG") env[key] = value;
-    }
-    Object.assign(env, this.mesh.settings());
-    for (const [name, [grpcPort, healthPort]] of Object.entries(this.ports)) {
-      env[`PDM__SERVICES__${name.toUpperCase()}__PORT`] = String(grpcPort);
-      env[`PDM__SERVICES__${name.toUpperCase()}__HEALTH_PORT`] = String(healthPort);
-    }
+    const env = this.mesh.processEnv(this.ports);
     const log = openSync(join(this.mesh.dir, "pdm.log"), "a");
     const child = spawn(this.mesh.bin, ["serve", this.services], {
       cwd: this.mesh.dir,
@@ -223,6 +215,28 @@ export class Mesh {
     return env;
   }
 
+  /** Runs the `pdm` command line (the privacy team's, with the admin certificate) against
+   * this mesh; its output. */
+  cli(...args: string[]): string {
+    const env = this.processEnv(this.ports);
+    return execFileSync(this.bin, args, { cwd: this.dir, env, encoding: "utf8", stdio: "pipe" });
+  }
+
+  /** The environment of a `pdm` process of this mesh: ours without PDM_* (the mesh's
+   * settings instead), and the services' ports. */
+  processEnv(ports: Ports): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value !== undefined && !key.startsWith("PDM_") && key !== "RUST_LOG") env[key] = value;
+    }
+    Object.assign(env, this.settings());
+    for (const [name, [grpcPort, healthPort]] of Object.entries(ports)) {
+      env[`PDM__SERVICES__${name.toUpperCase()}__PORT`] = String(grpcPort);
+      env[`PDM__SERVICES__${name.toUpperCase()}__HEALTH_PORT`] = String(healthPort);
+    }
+    return env;
+  }
+
   logTail(lines = 40): string {
     const path = join(this.dir, "pdm.log");
     if (!existsSync(path)) return "(no log)";
@@ -260,11 +274,14 @@ export class Mesh {
     return TlsFiles.client(join(this.dataDir, "certs"), name);
   }
 
+  /** Every service of the mesh (consent on `port` when given: a replica). */
   endpoints(port?: number): Record<string, string> {
-    return {
-      consent: `http://127.0.0.1:${port ?? (this.ports["consent"] as [number, number])[0]}`,
-      identity: `http://127.0.0.1:${(this.ports["identity"] as [number, number])[0]}`,
-    };
+    const endpoints: Record<string, string> = {};
+    for (const [name, [grpcPort]] of Object.entries(this.ports)) {
+      endpoints[name] = `http://127.0.0.1:${grpcPort}`;
+    }
+    if (port !== undefined) endpoints["consent"] = `http://127.0.0.1:${port}`;
+    return endpoints;
   }
 
   config(port?: number, overrides: Partial<ConfigOptions> = {}): Config {

@@ -20,6 +20,8 @@ import {
   PdmError,
   Reason,
   RetryPolicy,
+  TlsFiles,
+  spiffeClientName,
   target,
 } from "../src/index.js";
 import { fromServiceError } from "../src/errors.js";
@@ -77,6 +79,30 @@ describe("configuration from the environment", () => {
       ["PDM_ENDPOINT_CONSENT", "PDM_TIMEOUT_MS"],
     );
     assert.throws(() => new Config({ endpoints: {} }).endpoint("consent"), /PDM_ENDPOINT_CONSENT: not configured/);
+  });
+
+  it("names the client after its SPIFFE id when PDM_CLIENT_NAME is not set", () => {
+    const env = { PDM_ENDPOINT_CONSENT: "http://consent.pdm:50052", PDM_CERT_DIR: "/certs" };
+    const config = Config.fromEnv({ ...env, PDM_SPIFFE_ID: "spiffe://pdm.local/client/newsletter" });
+    assert.deepEqual(config.tls, TlsFiles.client("/certs", "newsletter"));
+    assert.equal(config.spiffeId, "spiffe://pdm.local/client/newsletter");
+    for (const id of [
+      "spiffe://pdm.local/svc/consent",
+      "spiffe://pdm.local/admin",
+      "spiffe://pdm.local/client/",
+      "spiffe://pdm.local/client/a/b",
+      "spiffe://pdm.local/client/Newsletter",
+      "https://pdm.local/client/newsletter",
+    ]) {
+      assert.equal(spiffeClientName(id), undefined, id);
+      try {
+        Config.fromEnv({ ...env, PDM_SPIFFE_ID: id });
+        assert.fail(`accepted ${id}`);
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.problems.map((p) => p.split(":")[0]), ["PDM_SPIFFE_ID"], id);
+      }
+    }
   });
 
   it("takes the target of a URL", () => {
@@ -307,15 +333,17 @@ describe("the gate's cache", () => {
     assert.equal(cache.get("s1", "p"), undefined);
   });
 
-  it("moves only its position on a position marker", () => {
+  it("moves its position on a position marker, counts it, and forgets nothing", () => {
     const cache = new DecisionCache(DEFAULT_GATE_OPTIONS);
     cache.keep("s", "p", ALLOWED, cache.generation);
     const generation = cache.generation;
-    cache.advance(12);
-    assert.deepEqual([cache.position, cache.applied, cache.generation, cache.size], [12, 0, generation, 1]);
+    cache.marker(12);
+    // Counted as the Rust gate counts it; no decision forgotten, none made stale.
+    assert.deepEqual([cache.position, cache.applied, cache.generation, cache.size], [12, 1, generation, 1]);
     assert.deepEqual(cache.get("s", "p"), ALLOWED);
     cache.advance(5);
     assert.equal(cache.position, 12, "never backwards");
+    assert.equal(cache.applied, 1, "where a stream starts is not an entry");
   });
 
   it("is trusted for staleAfter once the stream is lost, and a decision for maxAge", () => {
