@@ -82,7 +82,7 @@ export function target(url: string): string | undefined {
  * (undefined for an id of another form: a service's, the privacy team's, a path deeper, a
  * name the mesh would not read: 1-64 of a-z, 0-9, `-`, `_`). */
 export function spiffeClientName(id: string): string | undefined {
-  const found = /^spiffe:\/\/[a-z0-9._-]+\/client\/([a-z0-9_-]{1,64})$/.exec(id);
+  const found = /^spiffe:\/\/[^/]+\/client\/([a-z0-9_-]{1,64})$/.exec(id);
   return found?.[1];
 }
 
@@ -148,14 +148,14 @@ export class Config {
     const [ca, cert, key] = [env["PDM_CA_FILE"], env["PDM_CERT_FILE"], env["PDM_KEY_FILE"]];
     const certDir = env["PDM_CERT_DIR"];
     const spiffeId = env["PDM_SPIFFE_ID"];
-    let spiffeName: string | undefined;
-    if (spiffeId !== undefined) {
-      spiffeName = spiffeClientName(spiffeId);
-      if (spiffeName === undefined) {
-        problems.push("PDM_SPIFFE_ID: not a company client's SPIFFE id (spiffe://<trust domain>/client/<name>)");
-      }
+    const spiffeName = spiffeId === undefined ? undefined : spiffeClientName(spiffeId);
+    const given = env["PDM_CLIENT_NAME"];
+    if (spiffeId !== undefined && spiffeName === undefined) {
+      problems.push(`PDM_SPIFFE_ID: a company client's id is spiffe://<trust domain>/client/<name>, not '${spiffeId}'`);
+    } else if (spiffeName !== undefined && given !== undefined && spiffeName !== given) {
+      problems.push(`PDM_SPIFFE_ID: names client ${spiffeName}, PDM_CLIENT_NAME is ${given}`);
     }
-    const name = env["PDM_CLIENT_NAME"] ?? spiffeName;
+    const name = given ?? spiffeName;
     if (certDir !== undefined && name !== undefined) {
       tls = TlsFiles.client(certDir, name);
     } else if (certDir !== undefined && spiffeId === undefined) {
@@ -205,18 +205,18 @@ export class Config {
     return grpc.credentials.createSsl(ca, key, cert);
   }
 
-  /** The certificate must be for this client's SPIFFE id: a certificate of another client
-   * would make every call act as that client. */
+  /** The certificate must be for this client's SPIFFE id (its one URI SAN): a certificate
+   * of another client would make every call act as that client. */
   private checkIdentity(cert: Buffer): void {
     let found: string[];
     try {
       found = uriNames(cert);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new ConfigError([`certificates: ${this.tls?.cert}: not a PEM certificate (${reason})`]);
+      throw new ConfigError([`PDM_SPIFFE_ID: the certificate cannot be read: ${reason}`]);
     }
-    if (!found.includes(this.spiffeId as string)) {
-      const shown = found.length === 0 ? "no URI name" : found.join(", ");
+    if (found.length !== 1 || found[0] !== this.spiffeId) {
+      const shown = found.length === 0 ? "no URI SAN" : found.join(", ");
       throw new ConfigError([`PDM_SPIFFE_ID: the certificate is for ${shown}, not ${this.spiffeId}`]);
     }
   }

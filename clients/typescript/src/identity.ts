@@ -326,10 +326,12 @@ export class IdentityClient {
     return { subjectId: r.subjectId, expiresAt: time(r.expiresAt) };
   }
 
-  /** Checks that `credential` is the subject's; UNAUTHENTICATED otherwise. */
-  async verifySubject(subjectId: string, credential: Credential): Promise<void> {
+  /** Checks that `credential` is the subject's (the verified subject id);
+   * UNAUTHENTICATED otherwise. */
+  async verifySubject(subjectId: string, credential: Credential): Promise<string> {
     const request = { subjectId, ...credential };
-    await this.caller.call(true, "verifySubject", request);
+    const r = await this.caller.call(true, "verifySubject", request);
+    return r.subjectId;
   }
 
   /** Links this client with the subject whose live session token it presents; the subject

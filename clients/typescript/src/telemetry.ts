@@ -13,7 +13,7 @@ import { Dimension as DimensionPb } from "../generated/types/pdm/telemetry/v1/Di
 import { DropReason as DropReasonPb } from "../generated/types/pdm/telemetry/v1/DropReason.js";
 import { EventKind as EventKindPb } from "../generated/types/pdm/telemetry/v1/EventKind.js";
 import { TrackingCategory as TrackingCategoryPb } from "../generated/types/pdm/telemetry/v1/TrackingCategory.js";
-import { Caller, missing } from "./call.js";
+import { Caller, missing, newKey } from "./call.js";
 import type { ClientConstructor, Config } from "./config.js";
 import { contracts } from "./proto.js";
 import { enumOf, named, nonempty, time, timestamp, toWire } from "./types.js";
@@ -81,10 +81,13 @@ export type Event = Happened & {
 
 /** What happened to a batch. */
 export interface Ingested {
+  /** The batch's idempotency key (made by the client when not given): sending the same
+   * batch again under it stores nothing twice. */
+  readonly batchId: string;
   /** Events stored (committed). */
   readonly accepted: number;
-  /** Events dropped, per reason. */
-  readonly dropped: readonly { readonly reason: DropReason; readonly count: number }[];
+  /** Events not stored, per reason (reasons with none left out). */
+  readonly dropped: Readonly<Partial<Record<DropReason, number>>>;
   /** This batch id was stored before: this is its first answer again. */
   readonly duplicate: boolean;
 }
@@ -205,17 +208,22 @@ export class TelemetryClient {
     this.caller.close();
   }
 
-  /** Stores a batch of at most 1,000 events. `batchId` (1-128 printable ASCII characters)
-   * is the idempotency key: a retried batch is stored once and answered with the first
-   * answer, so the call is retried after UNAVAILABLE too. */
-  async ingestEvents(batchId: string, events: readonly Event[]): Promise<Ingested> {
+  /** Stores a batch of at most 1,000 events: each admitted only with the subject's
+   * agreement (or, logged out, the device's tracking choice), the others counted in
+   * `dropped`; a bad event refuses the whole batch. `batchId` (1-128 printable ASCII
+   * characters; one is made for the call when none is given) is the idempotency key: a
+   * repeated batch is stored once and answered with the first answer, so the call is
+   * retried after UNAVAILABLE too. */
+  async ingestEvents(events: readonly Event[], options: { batchId?: string } = {}): Promise<Ingested> {
+    const batchId = options.batchId ?? newKey();
     const request = { batchId, events: events.map(event) };
     const r = await this.caller.call(true, "ingestEvents", request);
-    return {
-      accepted: r.accepted,
-      dropped: r.dropped.map((d) => ({ reason: named(DropReason, "DROP_REASON_", d.reason), count: d.count })),
-      duplicate: r.duplicate,
-    };
+    const dropped: Partial<Record<DropReason, number>> = {};
+    for (const d of r.dropped) {
+      const reason = named(DropReason, "DROP_REASON_", d.reason);
+      dropped[reason] = (dropped[reason] ?? 0) + d.count;
+    }
+    return { batchId, accepted: r.accepted, dropped, duplicate: r.duplicate };
   }
 
   /** Stores a crash report (no idempotency key: not repeated after UNAVAILABLE). */

@@ -1,4 +1,4 @@
-// The transfers service as typed calls: ask before a transfer (`authorize`, every decision
+// The transfers service as typed calls: ask before a transfer (`authorizeTransfer`, every decision
 // logged), and read the register of recipients, their mechanisms and the adequacy lists.
 // Failures as PdmError: a bad field is INVALID_ARGUMENT, an unknown recipient (or a subject
 // this client is not linked with) NOT_FOUND. Registering recipients and mechanisms is the
@@ -206,7 +206,7 @@ export class TransfersClient {
 
   /** Whether a transfer may go ahead (AuthorizeTransfer). Every decision is logged, so the
    * call is not repeated after UNAVAILABLE. */
-  async authorize(transfer: Transfer): Promise<TransferDecision> {
+  async authorizeTransfer(transfer: Transfer): Promise<TransferDecision> {
     const order = transfer.legalOrder;
     const request = {
       regime: toWire<Wire<typeof RegimePb>>("REGIME_", transfer.regime),

@@ -100,8 +100,8 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
     assert.equal(session.subjectId, subjectId);
     assert.ok(session.token.length > 0 && session.expiresAt instanceof Date);
     assert.equal((await pdm.identity.validateSession(session.token)).subjectId, subjectId);
-    await pdm.identity.verifySubject(subjectId, { password: secret });
-    await pdm.identity.verifySubject(subjectId, { sessionToken: session.token });
+    assert.equal(await pdm.identity.verifySubject(subjectId, { password: secret }), subjectId);
+    assert.equal(await pdm.identity.verifySubject(subjectId, { sessionToken: session.token }), subjectId);
     assert.equal(await pdm.identity.linkSubject(session.token), subjectId);
 
     const contact = { name: "Grace Hopper", email: "billing@example.org", paymentProcessorRef: "cus_123abc" };
@@ -196,25 +196,23 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
     const { subjectId } = await account();
     await pdm.consent.grant(grant(subjectId, "product_analytics"));
     // Telemetry learns of the grant from consent: the first batches may still be dropped.
-    let batchId = "";
+    const used = { subjectId, kind: "FEATURE_USED", feature: "export" } as const;
     const ingested = await eventually("an accepted event", async () => {
-      batchId = `batch-${tag()}`;
-      const answer = await pdm.telemetry.ingestEvents(batchId, [
-        { subjectId, kind: "FEATURE_USED", feature: "export" },
-      ]);
+      const answer = await pdm.telemetry.ingestEvents([used]);
       return answer.accepted === 1 ? answer : undefined;
     });
-    assert.deepEqual(ingested, { accepted: 1, dropped: [], duplicate: false });
+    assert.match(ingested.batchId, /^pdmc-[a-z]+$/, "a key made for the call");
+    assert.deepEqual(ingested, { batchId: ingested.batchId, accepted: 1, dropped: {}, duplicate: false });
     assert.deepEqual(
-      await pdm.telemetry.ingestEvents(batchId, [{ subjectId, kind: "FEATURE_USED", feature: "export" }]),
-      { accepted: 1, dropped: [], duplicate: true },
-      "a retried batch is the first answer again",
+      await pdm.telemetry.ingestEvents([used], { batchId: ingested.batchId }),
+      { ...ingested, duplicate: true },
+      "a repeated batch is the first answer again",
     );
     // A logged-out visitor without a choice: dropped, and why.
-    const anonymous = await pdm.telemetry.ingestEvents(`batch-${tag()}`, [
+    const anonymous = await pdm.telemetry.ingestEvents([
       { kind: "PAGE_VIEW", screen: "pricing", tracking: "ANALYTICS", device: { deviceId: `dev-${tag()}` } },
     ]);
-    assert.deepEqual(anonymous.dropped, [{ reason: "NO_TRACKING_CONSENT", count: 1 }]);
+    assert.deepEqual([anonymous.accepted, anonymous.dropped], [0, { NO_TRACKING_CONSENT: 1 }]);
 
     const crash = await pdm.telemetry.reportCrash({
       subjectId,
@@ -250,7 +248,7 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
 
   it("telemetry: a bad event refuses the batch, naming its field", async () => {
     const bad = await rejection(
-      pdm.telemetry.ingestEvents(`batch-${tag()}`, [
+      pdm.telemetry.ingestEvents([
         { kind: "FEATURE_USED", feature: "fine" },
         { kind: "FEATURE_USED", feature: "card 4111 1111 1111 1111" },
       ]),
@@ -276,7 +274,7 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
     const scc = mechanisms.find((m) => m.kind === "EU_SCC");
     assert.ok(scc !== undefined && scc.sccModule === 1 && scc.regimes.includes("EU") && scc.tia?.outcome === "ADEQUATE_WITH_MEASURES");
 
-    const decision = await pdm.transfers.authorize({
+    const decision = await pdm.transfers.authorizeTransfer({
       regime: "EU",
       recipientId: office.recipientId,
       dataCategories: ["account.profile"],
@@ -298,14 +296,14 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
 
   it("transfers: bad input as field violations, an unknown recipient as NOT_FOUND", async () => {
     const bad = await rejection(
-      pdm.transfers.authorize({ regime: "UNSPECIFIED", recipientId: "", dataCategories: [], purpose: "" }),
+      pdm.transfers.authorizeTransfer({ regime: "UNSPECIFIED", recipientId: "", dataCategories: [], purpose: "" }),
     );
     assert.equal(bad.code, Code.INVALID_ARGUMENT);
     for (const field of ["regime", "data_categories"]) {
       assert.ok(bad.fields.includes(field), `${field} in ${bad.fields.join(", ")}`);
     }
     const unknown = await rejection(
-      pdm.transfers.authorize({
+      pdm.transfers.authorizeTransfer({
         regime: "EU",
         recipientId: "018f0000-0000-7000-8000-000000000000",
         dataCategories: ["account.profile"],
@@ -404,11 +402,22 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
     );
     assert.deepEqual(notAClient.problems.map((p) => p.split(":")[0]), ["PDM_SPIFFE_ID"]);
 
-    // demo's certificate, configured as outsider: not built.
+    const twoNames = configError(() =>
+      Config.fromEnv({
+        ...endpoints,
+        PDM_CERT_DIR: certDir,
+        PDM_CLIENT_NAME: "demo",
+        PDM_SPIFFE_ID: "spiffe://pdm.local/client/outsider",
+      }),
+    );
+    assert.deepEqual(twoNames.problems, ["PDM_SPIFFE_ID: names client outsider, PDM_CLIENT_NAME is demo"]);
+
+    // demo's certificate files, configured as outsider: not built.
     const mismatch = Config.fromEnv({
       ...endpoints,
-      PDM_CERT_DIR: certDir,
-      PDM_CLIENT_NAME: "demo",
+      PDM_CA_FILE: mesh.tls("demo").ca,
+      PDM_CERT_FILE: mesh.tls("demo").cert,
+      PDM_KEY_FILE: mesh.tls("demo").key,
       PDM_SPIFFE_ID: "spiffe://pdm.local/client/outsider",
     });
     const refused = configError(() => new IdentityClient(mismatch));
