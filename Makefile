@@ -25,7 +25,7 @@ export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
         fmt-check clippy proto-lint proto-breaking vendor-check bench tools grpcurl k8s-check clean \
-        clients-python clients-typescript clients-test clients-test-sqlite clients-test-postgres
+        clients-python clients-typescript clients-test clients-test-sqlite clients-test-postgres soak
 
 all: build
 
@@ -74,6 +74,20 @@ e2e-postgres: build
 	else \
 	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the black-box suite did NOT run on it"; \
 	fi
+
+## soak: the churn soak (tests/e2e/tests/soak.rs) on PostgreSQL (required): two replicas of
+## every service under a mixed load while a random one is killed with SIGKILL every 20-40 s
+## and restarted; then no acknowledged write lost, no request stuck. SOAK_SECONDS (600),
+## SOAK_KILL_EVERY_MS (least-most, e.g. 8000-15000; empty: 20000-40000)
+SOAK_SECONDS ?= 600
+SOAK_KILL_EVERY_MS ?=
+
+soak: build
+	@scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)" || { \
+	  echo "the soak needs PostgreSQL, not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; }
+	PDM_BIN=$(PDM_BIN) PDM_TEST_DATABASE=postgres PDM_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  PDM_SOAK_KILL_EVERY_MS=$(SOAK_KILL_EVERY_MS) \
+	  $(CARGO) test -p pdm-e2e --test soak -- --ignored --nocapture
 
 ## clients-python: the Python client (clients/python, package pdm_client) in its own venv
 ## (.tools/venv-clients): stubs generated from proto/ with grpcio-tools, then installed

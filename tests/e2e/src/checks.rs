@@ -1,13 +1,13 @@
 //! What the crash and replica tests prove of the mesh once the dust settles: an erasure
 //! request completed with each service's erasure done exactly once, and a subject's events
-//! counted as telemetry exports them.
+//! counted as telemetry exports them, and no personal value in a replica's log.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 use tonic::transport::Channel;
 
-use crate::{Suite, grpc, people::Person};
+use crate::{Replica, Suite, grpc, people::Person};
 
 /// Waits until the erasure `request` of `person` is completed, then requires that every
 /// service it fanned out to erased them, and exactly once: each service holds one receipt
@@ -65,4 +65,22 @@ pub async fn count_events(channel: &Channel, subject: &str) -> anyhow::Result<u6
         .iter()
         .filter(|r| r["record"]["category"] == "telemetry.event")
         .count() as u64)
+}
+
+/// No personal value the suite used is in what the replica logged (the main's log is
+/// checked by [`Suite::finish`]).
+pub fn no_personal_data(suite: &Suite, replica: &Replica) -> anyhow::Result<()> {
+    let log = replica.log()?;
+    let leaked: Vec<&String> = suite
+        .world
+        .personal
+        .iter()
+        .filter(|value| !value.is_empty() && log.contains(value.as_str()))
+        .collect();
+    anyhow::ensure!(
+        leaked.is_empty(),
+        "personal data in the {} replica's log: {leaked:?}",
+        replica.service()
+    );
+    Ok(())
 }

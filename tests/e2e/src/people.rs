@@ -144,8 +144,7 @@ pub async fn submit_to(channel: &Channel, kind: &str, subject: &str) -> anyhow::
     let submitted = grpc::ok(
         channel,
         "pdm.rights.v1.RightsService/SubmitRequest",
-        &json!({"kind": kind, "regime": "REGIME_UK_GDPR", "subjectId": subject,
-            "credential": {"operatorReference": "passport checked by the privacy team"}}),
+        &submit_request(kind, subject, None),
     )
     .await?;
     let id = submitted["request"]["requestId"]
@@ -154,4 +153,16 @@ pub async fn submit_to(channel: &Channel, kind: &str, subject: &str) -> anyhow::
         .to_owned();
     anyhow::ensure!(!id.is_empty(), "no request id: {submitted}");
     Ok(id)
+}
+
+/// The `SubmitRequest` of [`submit_to`]: a request of `kind` for `subject` under UK GDPR,
+/// vouched for by the privacy team; with `reference` as its idempotency key (a retry with
+/// the same key returns the first request).
+pub fn submit_request(kind: &str, subject: &str, reference: Option<&str>) -> Value {
+    let mut request = json!({"kind": kind, "regime": "REGIME_UK_GDPR", "subjectId": subject,
+        "credential": {"operatorReference": "passport checked by the privacy team"}});
+    if let Some(reference) = reference {
+        request["clientReference"] = json!(reference);
+    }
+    request
 }

@@ -212,6 +212,12 @@ impl Pdm {
         self.process.terminate().await
     }
 
+    /// Sets a `PDM__…` setting for every later start (see [`Pdm::restart`]); the
+    /// replicas started after this get it too.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.process.set_env(key, value);
+    }
+
     /// Starts it again in the same directory, on the same ports and database.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.process.kill().await?;
@@ -276,6 +282,11 @@ impl Replica {
         self.process.terminate().await
     }
 
+    /// Sets a `PDM__…` setting for every later start (see [`Replica::restart`]).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.process.set_env(key, value);
+    }
+
     /// Starts it again on the same ports.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.process.kill().await?;
@@ -336,6 +347,12 @@ impl Process {
 
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Replaces the setting `key` (or adds it), for the next spawn.
+    fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     fn is_running(&mut self) -> bool {

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use pdm_e2e::{Caller, Replica, Suite, checks, grpc, people, stall::Stall, suite::random_below};
+use pdm_e2e::{Caller, Suite, checks, grpc, people, stall::Stall, suite::random_below};
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -139,7 +139,7 @@ async fn a_killed_rights_replicas_tasks_are_taken_over_after_their_lease_and_era
         first_taken.unwrap_or(taken_over).as_millis(),
         taken_over.as_millis()
     );
-    no_personal_data(&suite, &replica)?;
+    checks::no_personal_data(&suite, &replica)?;
     suite.finish().await
 }
 
@@ -306,7 +306,7 @@ async fn one_purge_at_a_time_across_retention_replicas_and_a_killed_holders_run_
         taken.as_millis(),
         PURGE_LEASE.as_secs()
     );
-    no_personal_data(&suite, &replica)?;
+    checks::no_personal_data(&suite, &replica)?;
     suite.finish().await
 }
 
@@ -395,7 +395,7 @@ async fn a_batch_is_stored_once_whichever_telemetry_replica_receives_it() -> any
         "telemetry replicas: 3 batches of {EVENTS}, each sent to two replicas (one after \
          the other, at once, to a replica killed after its answer): {count} events, as sent"
     );
-    no_personal_data(&suite, &replica)?;
+    checks::no_personal_data(&suite, &replica)?;
     suite.finish().await
 }
 
@@ -411,24 +411,6 @@ fn same_batch(how: &str, first: &Value, again: &Value) -> anyhow::Result<()> {
             && again["accepted"] == first["accepted"]
             && again["dropped"] == first["dropped"],
         "{how}: the answer again {again}, the first {first}"
-    );
-    Ok(())
-}
-
-/// No personal value the suite used is in what the replica logged (the main's log is
-/// checked by [`Suite::finish`]).
-fn no_personal_data(suite: &Suite, replica: &Replica) -> anyhow::Result<()> {
-    let log = replica.log()?;
-    let leaked: Vec<&String> = suite
-        .world
-        .personal
-        .iter()
-        .filter(|value| !value.is_empty() && log.contains(value.as_str()))
-        .collect();
-    anyhow::ensure!(
-        leaked.is_empty(),
-        "personal data in the {} replica's log: {leaked:?}",
-        replica.service()
     );
     Ok(())
 }
