@@ -9,10 +9,14 @@ use pdm_tls::{
     identity::Caller,
     layout,
 };
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::{consent::ConsentClient, retry::RetryPolicy};
+use crate::{
+    consent::ConsentClient, identity::IdentityClient, retry::RetryPolicy, rights::RightsClient,
+    telemetry::TelemetryClient, transfers::TransfersClient,
+};
 
 /// The default deadline of a call (retries included).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +36,7 @@ pub struct ConfigError {
 pub struct Builder {
     endpoints: BTreeMap<String, String>,
     tls: Option<TlsFiles>,
+    spiffe_id: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
     reload_interval: Duration,
@@ -43,6 +48,7 @@ impl Default for Builder {
         Self {
             endpoints: BTreeMap::new(),
             tls: None,
+            spiffe_id: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(3),
             reload_interval: DEFAULT_RELOAD,
@@ -72,6 +78,13 @@ impl Builder {
         self
     }
 
+    /// The client's own SPIFFE id, `spiffe://<trust domain>/client/<name>`: `build`
+    /// refuses certificates issued for another identity.
+    pub fn spiffe_id(mut self, id: impl Into<String>) -> Self {
+        self.spiffe_id = Some(id.into());
+        self
+    }
+
     /// The deadline of each call, retries included (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -92,8 +105,10 @@ impl Builder {
 
     /// Reads the configuration from the environment: `PDM_ENDPOINT_<SERVICE>` (e.g.
     /// `PDM_ENDPOINT_CONSENT`), `PDM_CERT_DIR` with `PDM_CLIENT_NAME` (or `PDM_CA_FILE`,
-    /// `PDM_CERT_FILE` and `PDM_KEY_FILE`), `PDM_TIMEOUT_MS`. Without certificates the
-    /// client speaks plaintext (a mesh behind a sidecar).
+    /// `PDM_CERT_FILE` and `PDM_KEY_FILE`), `PDM_SPIFFE_ID` (the client's own identity;
+    /// with `PDM_CERT_DIR` it also names the client when `PDM_CLIENT_NAME` is not given),
+    /// `PDM_TIMEOUT_MS`. Without certificates the client speaks plaintext (a mesh behind
+    /// a sidecar).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars())
     }
@@ -116,12 +131,23 @@ impl Builder {
         if builder.endpoints.is_empty() {
             problems.push("PDM_ENDPOINT_<SERVICE>: no endpoint given".to_owned());
         }
-        let files = ["PDM_CA_FILE", "PDM_CERT_FILE", "PDM_KEY_FILE"].map(|k| vars.get(k));
-        match (vars.get("PDM_CERT_DIR"), vars.get("PDM_CLIENT_NAME"), files) {
-            (Some(dir), Some(name), _) => builder = builder.client_certificates(dir, name),
-            (Some(_), None, _) => {
-                problems.push("PDM_CLIENT_NAME: required with PDM_CERT_DIR".to_owned())
+        // The id names the client when PDM_CLIENT_NAME does not.
+        let mut id_name = None;
+        if let Some(id) = vars.get("PDM_SPIFFE_ID") {
+            match client_of(id) {
+                Some((_, name)) => id_name = Some(name),
+                None => problems.push(not_a_client_id()),
             }
+            builder = builder.spiffe_id(id.clone());
+        }
+        let name = vars.get("PDM_CLIENT_NAME").cloned().or(id_name);
+        let files = ["PDM_CA_FILE", "PDM_CERT_FILE", "PDM_KEY_FILE"].map(|k| vars.get(k));
+        match (vars.get("PDM_CERT_DIR"), name, files) {
+            (Some(dir), Some(name), _) => builder = builder.client_certificates(dir, &name),
+            // A bad PDM_SPIFFE_ID is already reported: it is what should have named it.
+            (Some(_), None, _) if vars.contains_key("PDM_SPIFFE_ID") => {}
+            (Some(_), None, _) => problems
+                .push("PDM_CLIENT_NAME: required with PDM_CERT_DIR (or PDM_SPIFFE_ID)".to_owned()),
             (None, _, [Some(ca), Some(cert), Some(key)]) => {
                 builder = builder.certificates(TlsFiles {
                     ca: ca.into(),
@@ -154,6 +180,17 @@ impl Builder {
     /// Must run inside a Tokio runtime (the certificate watcher is a task).
     pub fn build(self) -> Result<PdmClient, ConfigError> {
         let mut problems = Vec::new();
+        if let Some(id) = &self.spiffe_id {
+            match (client_of(id), &self.tls) {
+                (None, _) => problems.push(not_a_client_id()),
+                (Some((domain, _)), Some(files)) => {
+                    if let Some(problem) = certificate_mismatch(files, id, &domain) {
+                        problems.push(problem);
+                    }
+                }
+                (Some(_), None) => {}
+            }
+        }
         let tls = match &self.tls {
             None => None,
             Some(files) => match reloading(
@@ -202,6 +239,34 @@ impl Builder {
     }
 }
 
+/// The trust domain and client name of a company client's SPIFFE id
+/// (`spiffe://<domain>/client/<name>`), as the mesh parses the ids it authorises.
+fn client_of(id: &str) -> Option<(String, String)> {
+    let (domain, _) = id.strip_prefix("spiffe://")?.split_once('/')?;
+    match Caller::from_spiffe_id(id, domain)? {
+        Caller::Client(name) if !domain.is_empty() => Some((domain.to_owned(), name)),
+        _ => None,
+    }
+}
+
+fn not_a_client_id() -> String {
+    "PDM_SPIFFE_ID: not of the form spiffe://<trust domain>/client/<name>".to_owned()
+}
+
+/// Why the leaf certificate of `files` is not `id`'s, if it is not. An unreadable file is
+/// left to the TLS configuration, which reports it with its path.
+fn certificate_mismatch(files: &TlsFiles, id: &str, domain: &str) -> Option<String> {
+    let leaf = CertificateDer::pem_file_iter(&files.cert)
+        .ok()?
+        .next()?
+        .ok()?;
+    let found = match Caller::from_certificate(&leaf, domain) {
+        Some(caller) => caller.spiffe_id(domain),
+        None => format!("no SPIFFE id of {domain}"),
+    };
+    (found != id).then(|| format!("PDM_SPIFFE_ID: the certificate is for {found}, not {id}"))
+}
+
 /// The mesh as a company service sees it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PdmClient {
@@ -245,6 +310,42 @@ impl PdmClient {
     pub fn consent(&self) -> Result<ConsentClient, ConfigError> {
         Ok(ConsentClient::new(
             self.channel("consent")?,
+            self.inner.timeout,
+            self.inner.retry.clone(),
+        ))
+    }
+
+    /// The identity service.
+    pub fn identity(&self) -> Result<IdentityClient, ConfigError> {
+        Ok(IdentityClient::new(
+            self.channel("identity")?,
+            self.inner.timeout,
+            self.inner.retry.clone(),
+        ))
+    }
+
+    /// The telemetry service.
+    pub fn telemetry(&self) -> Result<TelemetryClient, ConfigError> {
+        Ok(TelemetryClient::new(
+            self.channel("telemetry")?,
+            self.inner.timeout,
+            self.inner.retry.clone(),
+        ))
+    }
+
+    /// The transfers service.
+    pub fn transfers(&self) -> Result<TransfersClient, ConfigError> {
+        Ok(TransfersClient::new(
+            self.channel("transfers")?,
+            self.inner.timeout,
+            self.inner.retry.clone(),
+        ))
+    }
+
+    /// The rights service.
+    pub fn rights(&self) -> Result<RightsClient, ConfigError> {
+        Ok(RightsClient::new(
+            self.channel("rights")?,
             self.inner.timeout,
             self.inner.retry.clone(),
         ))
@@ -306,5 +407,67 @@ mod tests {
         .err()
         .unwrap_or_else(|| panic!("accepted"));
         assert!(err.problems[0].starts_with("PDM_CA_FILE, PDM_CERT_FILE, PDM_KEY_FILE"));
+    }
+
+    #[test]
+    fn a_spiffe_id_names_the_client_whose_certificates_are_read() {
+        let builder = Builder::from_vars(vars(&[
+            ("PDM_ENDPOINT_CONSENT", "http://consent.pdm:50052"),
+            ("PDM_CERT_DIR", "/certs"),
+            ("PDM_SPIFFE_ID", "spiffe://pdm.local/client/newsletter"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            builder.spiffe_id.as_deref(),
+            Some("spiffe://pdm.local/client/newsletter")
+        );
+        let tls = builder.tls.unwrap_or_else(|| panic!("no tls"));
+        assert_eq!(tls.cert, PathBuf::from("/certs/client-newsletter.pem"));
+        assert_eq!(tls.key, PathBuf::from("/certs/client-newsletter.key"));
+
+        // PDM_CLIENT_NAME, when given, names the files; the id is still the one checked.
+        let builder = Builder::from_vars(vars(&[
+            ("PDM_ENDPOINT_CONSENT", "http://consent.pdm:50052"),
+            ("PDM_CERT_DIR", "/certs"),
+            ("PDM_CLIENT_NAME", "billing"),
+            ("PDM_SPIFFE_ID", "spiffe://pdm.local/client/newsletter"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let tls = builder.tls.unwrap_or_else(|| panic!("no tls"));
+        assert_eq!(tls.cert, PathBuf::from("/certs/client-billing.pem"));
+    }
+
+    #[tokio::test]
+    async fn an_id_that_is_not_a_company_clients_is_refused_with_its_key() {
+        for id in [
+            "spiffe://pdm.local/svc/consent",
+            "spiffe://pdm.local/admin",
+            "spiffe://pdm.local/client/",
+            "spiffe://pdm.local/client/News Letter",
+            "spiffe:///client/newsletter",
+            "https://pdm.local/client/newsletter",
+            "newsletter",
+        ] {
+            let err = Builder::from_vars(vars(&[
+                ("PDM_ENDPOINT_CONSENT", "http://c:1"),
+                ("PDM_CERT_DIR", "/certs"),
+                ("PDM_SPIFFE_ID", id),
+            ]))
+            .err()
+            .unwrap_or_else(|| panic!("{id} accepted"));
+            assert_eq!(err.problems.len(), 1, "{id}: {err}");
+            assert!(
+                err.problems[0].starts_with("PDM_SPIFFE_ID: "),
+                "{id}: {err}"
+            );
+        }
+        // In code, the same id is refused when the client is built.
+        let err = PdmClient::builder()
+            .endpoint("consent", "http://c:1")
+            .spiffe_id("spiffe://pdm.local/svc/consent")
+            .build()
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert!(err.problems[0].starts_with("PDM_SPIFFE_ID: "), "{err}");
     }
 }

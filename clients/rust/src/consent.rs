@@ -1,7 +1,7 @@
 //! The consent service as typed calls: decisions as [`Decision`], writes as [`Written`]
 //! with their consistency token, errors as [`PdmError`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pdm_proto::{
     common::v1::LegalBasis,
@@ -10,12 +10,12 @@ use pdm_proto::{
         consent_service_client::ConsentServiceClient,
     },
 };
-use tonic::{Request, Streaming, transport::Channel};
+use tonic::{Streaming, transport::Channel};
 
 use crate::{
+    call::Stub,
     error::PdmError,
     retry::{Idempotence, RetryPolicy},
-    trace,
 };
 
 /// A ledger position returned by a write: given back as `at_least`, the answer reflects
@@ -48,7 +48,7 @@ pub struct Decision {
 
 impl Decision {
     fn from_pb(decision: Option<pb::Decision>) -> Result<Self, PdmError> {
-        let d = decision.ok_or_else(|| PdmError::Other(tonic::Status::internal("no decision")))?;
+        let d = decision.ok_or_else(|| crate::call::missing("decision"))?;
         Ok(Self {
             allowed: d.allowed,
             reason: Reason::try_from(d.reason).unwrap_or(Reason::Unspecified),
@@ -84,46 +84,15 @@ pub struct Grant {
 /// The consent service. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ConsentClient {
-    client: ConsentServiceClient<Channel>,
-    timeout: Duration,
-    retry: RetryPolicy,
+    stub: Stub<ConsentServiceClient<Channel>>,
 }
 
 impl ConsentClient {
     /// Calls over `channel`, each within `timeout` (retries included).
     pub fn new(channel: Channel, timeout: Duration, retry: RetryPolicy) -> Self {
         Self {
-            client: ConsentServiceClient::new(channel),
-            timeout,
-            retry,
+            stub: Stub::new(ConsentServiceClient::new(channel), timeout, retry),
         }
-    }
-
-    async fn call<M, T, F, Fut>(
-        &self,
-        idempotence: Idempotence,
-        message: M,
-        mut send: F,
-    ) -> Result<T, PdmError>
-    where
-        M: Clone,
-        F: FnMut(ConsentServiceClient<Channel>, Request<M>) -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let deadline = Instant::now() + self.timeout;
-        self.retry
-            .run(idempotence, deadline, |left| {
-                let mut request = Request::new(message.clone());
-                request.set_timeout(left);
-                trace::inject(request.metadata_mut());
-                let fut = send(self.client.clone(), request);
-                async move {
-                    fut.await
-                        .map(tonic::Response::into_inner)
-                        .map_err(PdmError::from)
-                }
-            })
-            .await
     }
 
     fn written(entry: Option<pb::LedgerEntry>, token: String) -> Written {
@@ -145,6 +114,7 @@ impl ConsentClient {
             occurred_at: None,
         };
         let r = self
+            .stub
             .call(Idempotence::NotIdempotent, message, |mut c, r| async move {
                 c.grant_consent(r).await
             })
@@ -166,6 +136,7 @@ impl ConsentClient {
             actor: actor.to_owned(),
         };
         let r = self
+            .stub
             .call(Idempotence::NotIdempotent, message, |mut c, r| async move {
                 c.withdraw_consent(r).await
             })
@@ -189,6 +160,7 @@ impl ConsentClient {
             actor: actor.to_owned(),
         };
         let r = self
+            .stub
             .call(Idempotence::NotIdempotent, message, |mut c, r| async move {
                 c.set_contact_preference(r).await
             })
@@ -210,6 +182,7 @@ impl ConsentClient {
             at_least: at_least.map(|t| t.0.clone()).unwrap_or_default(),
         };
         let r = self
+            .stub
             .call(Idempotence::Idempotent, message, |mut c, r| async move {
                 c.check_processing(r).await
             })
@@ -234,6 +207,7 @@ impl ConsentClient {
             at_least: at_least.map(|t| t.0.clone()).unwrap_or_default(),
         };
         let r = self
+            .stub
             .call(Idempotence::Idempotent, message, |mut c, r| async move {
                 c.batch_check_processing(r).await
             })
@@ -264,6 +238,7 @@ impl ConsentClient {
             at_least: at_least.map(|t| t.0.clone()).unwrap_or_default(),
         };
         let r = self
+            .stub
             .call(Idempotence::Idempotent, message, |mut c, r| async move {
                 c.can_contact(r).await
             })
@@ -274,6 +249,7 @@ impl ConsentClient {
     /// The ledger's last position, and the token that covers every write before now.
     pub async fn ledger_position(&self) -> Result<Written, PdmError> {
         let r = self
+            .stub
             .call(
                 Idempotence::Idempotent,
                 pb::GetLedgerPositionRequest {},
@@ -292,13 +268,11 @@ impl ConsentClient {
         &self,
         after_sequence: i64,
     ) -> Result<Streaming<pb::WatchConsentChangesResponse>, PdmError> {
-        let mut request = Request::new(pb::WatchConsentChangesRequest { after_sequence });
-        trace::inject(request.metadata_mut());
-        Ok(self
-            .client
-            .clone()
-            .watch_consent_changes(request)
-            .await?
-            .into_inner())
+        self.stub
+            .open(
+                pb::WatchConsentChangesRequest { after_sequence },
+                |mut c, r| async move { c.watch_consent_changes(r).await },
+            )
+            .await
     }
 }

@@ -1,0 +1,184 @@
+//! The identity facade against a real identity service (with consent, which explicit
+//! consent to special categories asks): an account's life from sign-up to deletion in
+//! domain types, and bad input arriving as typed errors with their field violations and
+//! unmet preconditions.
+
+mod support;
+
+use pdm_client::{
+    PdmError,
+    identity::{
+        Attachment, BillingContact, Credential, DeletionReason, NewTicket, ProfileChanges, Region,
+        SignUp, SpecialCategory,
+    },
+};
+use pdm_consent::Consent;
+use pdm_identity::Identity;
+use pdm_testkit::{TestMesh, fake::Person};
+use support::{bad_fields, client};
+
+fn sign_up(person: &Person) -> SignUp {
+    SignUp {
+        first_name: person.first_name.clone(),
+        last_name: person.last_name.clone(),
+        // Upper case on the way in: the account holds it normalised.
+        email: person.email.to_uppercase(),
+        phone: Some(person.phone.clone()),
+        region: Region::Eea,
+        birth_date: None,
+        password: person.password.clone(),
+    }
+}
+
+#[tokio::test]
+async fn an_account_from_sign_up_to_deletion_and_bad_input_as_field_violations()
+-> anyhow::Result<()> {
+    let mesh = TestMesh::new().with(Identity).with(Consent).start().await?;
+    let identity = client(&mesh)?.identity()?;
+    let person = Person::new();
+
+    let account = identity.create_account(&sign_up(&person)).await?;
+    assert_eq!(account.email, person.email);
+    assert_eq!(account.phone.as_deref(), Some(person.phone.as_str()));
+    assert_eq!(account.birth_date, None);
+    assert_eq!(account.region, Region::Eea);
+    assert!(account.created_at.is_some());
+    let subject = account.subject_id.clone();
+    assert_eq!(identity.get_account(&subject).await?, account);
+    assert_eq!(identity.get_region(&subject).await?, Region::Eea);
+
+    let changed = identity
+        .update_profile(
+            &subject,
+            &ProfileChanges {
+                birth_date: Some("1990-04-12".to_owned()),
+                region: Some(Region::Uk),
+                ..ProfileChanges::default()
+            },
+        )
+        .await?;
+    assert_eq!(changed.birth_date.as_deref(), Some("1990-04-12"));
+    assert_eq!(identity.get_region(&subject).await?, Region::Uk);
+
+    let session = identity
+        .authenticate(&person.email, &person.password)
+        .await?;
+    assert_eq!(session.subject_id, subject);
+    let owner = identity.validate_session(&session.token).await?;
+    assert_eq!(owner.subject_id, subject);
+    assert_eq!(owner.expires_at, session.expires_at);
+    identity
+        .verify_subject(&subject, &Credential::Password(person.password.clone()))
+        .await?;
+    identity
+        .verify_subject(&subject, &Credential::SessionToken(session.token.clone()))
+        .await?;
+    assert_eq!(identity.link_subject(&session.token).await?, subject);
+    let wrong = identity
+        .verify_subject(&subject, &Credential::Password("not the password".into()))
+        .await;
+    assert!(
+        matches!(wrong, Err(PdmError::PermissionDenied(_))),
+        "{wrong:?}"
+    );
+
+    let contact = BillingContact {
+        name: format!("{} {}", person.first_name, person.last_name),
+        email: person.email.clone(),
+        phone: None,
+        payment_processor_ref: "cus_R2D2C3PO".to_owned(),
+    };
+    assert_eq!(
+        identity.set_billing_contact(&subject, &contact).await?,
+        contact
+    );
+    assert_eq!(identity.get_billing_contact(&subject).await?, contact);
+
+    let ticket = NewTicket {
+        subject_id: subject.clone(),
+        contact: person.email.clone(),
+        summary: "Export button does nothing".to_owned(),
+        description: "I click it and\nnothing happens.".to_owned(),
+        attachments: vec![Attachment::new("steps.txt", b"1. click export\n".to_vec())],
+        special_categories: Vec::new(),
+    };
+    let opened = identity.create_support_ticket(&ticket).await?;
+    assert_eq!(opened.summary, ticket.summary);
+    assert_eq!(opened.attachments[0].content_type, "text/plain");
+    // A ticket carrying health data needs the subject's explicit consent first.
+    let refused = identity
+        .create_support_ticket(&NewTicket {
+            special_categories: vec![SpecialCategory::Health],
+            ..ticket.clone()
+        })
+        .await;
+    match refused {
+        Err(PdmError::FailedPrecondition { preconditions, .. }) => {
+            let unmet: Vec<(&str, &str)> = preconditions
+                .iter()
+                .map(|p| (p.kind.as_str(), p.subject.as_str()))
+                .collect();
+            assert_eq!(unmet, [("EXPLICIT_CONSENT", "special_category_health")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let tickets = identity.list_support_tickets(&subject).await?;
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(tickets[0].ticket_id, opened.ticket_id);
+    assert!(
+        tickets[0].attachments[0].content.is_empty(),
+        "listings omit contents"
+    );
+
+    let receipt = identity
+        .delete_account(
+            &subject,
+            &person.password,
+            DeletionReason::PrivacyConcerns,
+            Some("close-account-1"),
+        )
+        .await?;
+    assert_eq!(receipt.subject_id, subject);
+    assert_eq!(receipt.request_id, "close-account-1");
+    assert!(receipt.key_destroyed);
+    // The same key again: the first receipt, nothing erased twice.
+    let again = identity
+        .delete_account(
+            &subject,
+            &person.password,
+            DeletionReason::PrivacyConcerns,
+            Some("close-account-1"),
+        )
+        .await?;
+    assert_eq!(again.completed_at, receipt.completed_at);
+    assert!(matches!(
+        identity.get_account(&subject).await,
+        Err(PdmError::NotFound(_))
+    ));
+
+    // Bad input: every bad field named, nothing stored.
+    let fields = bad_fields(
+        identity
+            .create_account(&SignUp {
+                email: "not an email".to_owned(),
+                region: Region::Unspecified,
+                password: "short".to_owned(),
+                ..sign_up(&Person::new())
+            })
+            .await,
+    );
+    assert_eq!(fields, ["email", "password", "region"]);
+    let fields = bad_fields(
+        identity
+            .set_billing_contact(
+                "not-a-uuid",
+                &BillingContact {
+                    name: "Card 4111 1111 1111 1111".to_owned(),
+                    ..contact
+                },
+            )
+            .await,
+    );
+    assert_eq!(fields, ["billing_contact.name", "subject_id"]);
+    Ok(())
+}
