@@ -13,7 +13,8 @@
 //! acknowledged; one purge run halfway, repeated while `ABORTED` or unreachable until it
 //! runs. Meanwhile every 20–40 s (`PDM_SOAK_KILL_EVERY_MS`) one of the processes, chosen at
 //! random (the main one counts as a replica of each service), is killed with `SIGKILL`
-//! and started again a moment later.
+//! and started again a moment later (up to 3 times, as a supervisor would, when it exits
+//! while starting: each such start is listed in the report as `failed_restarts`).
 //!
 //! Once the churn stops and everything serves again it requires: every acknowledged
 //! consent write in the ledger at its sequence; every acknowledged batch's events stored
@@ -213,6 +214,7 @@ async fn under_churn_no_acknowledged_write_is_lost_and_no_request_is_stuck() -> 
             by
         }),
         "down_ms_max": kills.iter().map(|k| k.down.as_millis() as u64).max().unwrap_or(0),
+        "failed_restarts": kills.iter().flat_map(|k| k.failed_starts.clone()).collect::<Vec<_>>(),
         "calls": stats.calls(),
         "errors": stats.errors(),
         "error_rate": stats.error_rate(),
@@ -441,6 +443,22 @@ impl People {
 struct Kill {
     process: String,
     down: Duration,
+    /// Starts after the kill that failed (the process exited while starting), each the
+    /// last line it logged; it is started again, as a supervisor would, up to [`STARTS`].
+    failed_starts: Vec<String>,
+}
+
+/// Starts of a killed process before the soak gives up on it.
+const STARTS: usize = 3;
+
+/// The last line of an error (a failed start ends with the process's last log line).
+fn last_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// Until `plan.soak` has passed: every 20–40 s (the plan's interval) one process chosen at
@@ -459,28 +477,40 @@ async fn churn(pdm: &mut Pdm, replicas: &mut [Replica], plan: &Plan) -> anyhow::
         let who = usize::try_from(random_below(replicas.len() as u64 + 1))?;
         let killed = Instant::now();
         let down = Duration::from_millis(300 + random_below(1700));
+        let mut failed_starts = Vec::new();
         let process = if who == 0 {
             pdm.kill().await?;
             tokio::time::sleep(down).await;
-            pdm.restart()
-                .await
-                .context("the main process did not come back after SIGKILL")?;
+            let mut attempt = 1;
+            while let Err(e) = pdm.restart().await {
+                anyhow::ensure!(
+                    attempt < STARTS,
+                    "the main process did not come back after SIGKILL ({STARTS} starts): {e:#}"
+                );
+                failed_starts.push(format!("all: {}", last_line(&e)));
+                attempt += 1;
+            }
             "all".to_owned()
         } else {
             let replica = &mut replicas[who - 1];
             replica.kill().await?;
             tokio::time::sleep(down).await;
-            replica.restart().await.with_context(|| {
-                format!(
-                    "the {} replica did not come back after SIGKILL",
+            let mut attempt = 1;
+            while let Err(e) = replica.restart().await {
+                anyhow::ensure!(
+                    attempt < STARTS,
+                    "the {} replica did not come back after SIGKILL ({STARTS} starts): {e:#}",
                     replica.service()
-                )
-            })?;
+                );
+                failed_starts.push(format!("{}: {}", replica.service(), last_line(&e)));
+                attempt += 1;
+            }
             replica.service().to_owned()
         };
         kills.push(Kill {
             process,
             down: killed.elapsed(),
+            failed_starts,
         });
     }
 }
