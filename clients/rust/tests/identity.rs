@@ -66,7 +66,15 @@ async fn an_account_from_sign_up_to_deletion_and_bad_input_as_field_violations()
     assert_eq!(session.subject_id, subject);
     let owner = identity.validate_session(&session.token).await?;
     assert_eq!(owner.subject_id, subject);
-    assert_eq!(owner.expires_at, session.expires_at);
+    // The same expiry (PostgreSQL keeps microseconds, the sign-in answer had nanoseconds).
+    let (stored, issued) = (owner.expires_at, session.expires_at);
+    let gap = stored
+        .zip(issued)
+        .and_then(|(a, b)| a.duration_since(b).or_else(|_| b.duration_since(a)).ok());
+    assert!(
+        gap.is_some_and(|g| g.as_millis() < 1),
+        "{stored:?} vs {issued:?}"
+    );
     identity
         .verify_subject(&subject, &Credential::Password(person.password.clone()))
         .await?;
@@ -180,5 +188,27 @@ async fn an_account_from_sign_up_to_deletion_and_bad_input_as_field_violations()
             .await,
     );
     assert_eq!(fields, ["billing_contact.name", "subject_id"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_certificate_issued_for_another_client_is_refused_at_build() -> anyhow::Result<()> {
+    // Only the test PKI is needed: a mesh of one service writes it.
+    let mesh = TestMesh::new().with(Identity).start().await?;
+    let err = pdm_client::PdmClient::builder()
+        .endpoint("identity", "http://127.0.0.1:1")
+        .client_certificates(mesh.certificate_dir(), pdm_testkit::TEST_CLIENT)
+        .spiffe_id("spiffe://pdm.local/client/newsletter")
+        .build()
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a certificate for another client accepted"))?;
+    assert_eq!(
+        err.problems,
+        [format!(
+            "PDM_SPIFFE_ID: the certificate is for spiffe://pdm.local/client/{}, not \
+             spiffe://pdm.local/client/newsletter",
+            pdm_testkit::TEST_CLIENT
+        )]
+    );
     Ok(())
 }
