@@ -4,7 +4,20 @@ in-process consent gate. See README.md."""
 
 from .client import AsyncPdmClient, PdmClient
 from .config import Config, ConfigError, TlsFiles
-from .consent import AsyncConsentClient, ChangeStream, ConsentClient
+from .consent import (
+    AsyncConsentClient,
+    ChangeStream,
+    ConsentClient,
+    Consents,
+    ConsentStatus,
+    HistoryPage,
+    LedgerEntry,
+    Purpose,
+    PurposeState,
+    Source,
+    Unsubscribed,
+    UnsubscribeLink,
+)
 from .errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -26,8 +39,11 @@ from .identity import (
     BillingContact,
     DeletionReason,
     IdentityClient,
+    ProfilePhoto,
+    PublicProfile,
     Session,
     SpecialCategory,
+    StoredPhoto,
     SupportTicket,
 )
 from .retry import RetryPolicy
@@ -133,6 +149,8 @@ __all__ = [
     "ConnectionType",
     "ConsentClient",
     "ConsentGate",
+    "ConsentStatus",
+    "Consents",
     "CrashReceipt",
     "Credential",
     "DataSubjectRequest",
@@ -154,10 +172,12 @@ __all__ = [
     "FieldViolation",
     "GateOptions",
     "Grant",
+    "HistoryPage",
     "IdentityClient",
     "ImpactAssessment",
     "Ingested",
     "InvalidArgument",
+    "LedgerEntry",
     "LedgerEntryKind",
     "LegalBasis",
     "LegalOrder",
@@ -172,6 +192,10 @@ __all__ = [
     "PdmError",
     "PermissionDenied",
     "Precondition",
+    "ProfilePhoto",
+    "PublicProfile",
+    "Purpose",
+    "PurposeState",
     "Reason",
     "Recipient",
     "RecipientRole",
@@ -187,7 +211,9 @@ __all__ = [
     "RightsClient",
     "RightsRegime",
     "Session",
+    "Source",
     "SpecialCategory",
+    "StoredPhoto",
     "SupportTicket",
     "Task",
     "TelemetryClient",
@@ -200,6 +226,8 @@ __all__ = [
     "TransferRegime",
     "TransfersClient",
     "Unavailable",
+    "UnsubscribeLink",
+    "Unsubscribed",
     "Verdict",
     "Written",
 ]

@@ -1,5 +1,6 @@
-"""The identity service as typed calls: accounts, sessions, billing contacts and support
-tickets as dataclasses, errors as :class:`PdmError` subclasses.
+"""The identity service as typed calls: accounts, profile photos, public profiles,
+sessions, billing contacts and support tickets as dataclasses, errors as
+:class:`PdmError` subclasses.
 
 A company client sees only the subjects it is linked with (creating an account, signing in
 through it, or :meth:`IdentityClient.link_subject` links them): any other is
@@ -81,6 +82,33 @@ class Account:
             created_at=timestamp(a, "created_at"),
             updated_at=timestamp(a, "updated_at"),
         )
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A profile photo as stored: its type, detected from the content, and its size."""
+
+    content_type: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ProfilePhoto:
+    """A profile photo (JPEG, PNG or WebP, at most 2 MiB)."""
+
+    content_type: str
+    photo: bytes
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    """What other users see of a subject: nothing but a display name and whether a photo
+    exists (its bytes come from ``get_profile_photo``)."""
+
+    subject_id: str
+    display_name: str
+    """The first name and the last name's initial: ``Ada L.`` (at most 103 characters)."""
+    has_photo: bool
 
 
 @dataclass(frozen=True)
@@ -238,6 +266,40 @@ class _Calls:
         # Not repeated after UNAVAILABLE, as every write that has no idempotency key: a
         # repeat of a change that went through could undo another made in between.
         return Unary("UpdateProfile", request, False, _account)
+
+    @staticmethod
+    def set_profile_photo(subject_id: str, photo: bytes) -> Unary[StoredPhoto]:
+        request = pb.SetProfilePhotoRequest(subject_id=subject_id, photo=photo)
+        # Not repeated after UNAVAILABLE, as UpdateProfile: a repeat could put back a
+        # photo replaced in between.
+        return Unary(
+            "SetProfilePhoto",
+            request,
+            False,
+            lambda r: StoredPhoto(r.content_type, r.size_bytes),
+        )
+
+    @staticmethod
+    def get_profile_photo(subject_id: str) -> Unary[ProfilePhoto]:
+        request = pb.GetProfilePhotoRequest(subject_id=subject_id)
+        return Unary(
+            "GetProfilePhoto", request, True, lambda r: ProfilePhoto(r.content_type, r.photo)
+        )
+
+    @staticmethod
+    def get_public_profile(subject_id: str) -> Unary[PublicProfile]:
+        request = pb.GetPublicProfileRequest(subject_id=subject_id)
+        return Unary(
+            "GetPublicProfile",
+            request,
+            True,
+            lambda r: PublicProfile(r.subject_id, r.display_name, r.has_photo),
+        )
+
+    @staticmethod
+    def get_organisation(subject_id: str) -> Unary[str | None]:
+        request = pb.GetOrganisationRequest(subject_id=subject_id)
+        return Unary("GetOrganisation", request, True, lambda r: r.organisation or None)
 
     @staticmethod
     def authenticate(email: str, password: str) -> Unary[Session]:
@@ -401,6 +463,27 @@ class IdentityClient(Service):
             )
         )
 
+    def set_profile_photo(self, subject_id: str, photo: bytes) -> StoredPhoto:
+        """Stores or replaces the profile photo: JPEG, PNG or WebP (read from the
+        content), at most 2 MiB; anything else is :class:`InvalidArgument` on ``photo``.
+        Not repeated after UNAVAILABLE."""
+        return self._run(_Calls.set_profile_photo(subject_id, photo))
+
+    def get_profile_photo(self, subject_id: str) -> ProfilePhoto:
+        """The profile photo; :class:`NotFound` when there is none."""
+        return self._run(_Calls.get_profile_photo(subject_id))
+
+    def get_public_profile(self, subject_id: str) -> PublicProfile:
+        """What other users see of the subject; :class:`NotFound` for a restricted,
+        erased or unknown subject."""
+        return self._run(_Calls.get_public_profile(subject_id))
+
+    def get_organisation(self, subject_id: str) -> str | None:
+        """The organisation inferred from the subject's email domain (``acme.co.uk``);
+        None for a free-mail address, a restricted subject, or one who objected to
+        ``organisation_insights``."""
+        return self._run(_Calls.get_organisation(subject_id))
+
     def authenticate(self, email: str, password: str) -> Session:
         """Signs in: a new session (links the subject with this client). Bad
         credentials are :class:`PermissionDenied` (UNAUTHENTICATED); repeated failures
@@ -514,6 +597,18 @@ class AsyncIdentityClient(AsyncService):
                 subject_id, first_name, last_name, email, phone, region, birth_date
             )
         )
+
+    async def set_profile_photo(self, subject_id: str, photo: bytes) -> StoredPhoto:
+        return await self._run(_Calls.set_profile_photo(subject_id, photo))
+
+    async def get_profile_photo(self, subject_id: str) -> ProfilePhoto:
+        return await self._run(_Calls.get_profile_photo(subject_id))
+
+    async def get_public_profile(self, subject_id: str) -> PublicProfile:
+        return await self._run(_Calls.get_public_profile(subject_id))
+
+    async def get_organisation(self, subject_id: str) -> str | None:
+        return await self._run(_Calls.get_organisation(subject_id))
 
     async def authenticate(self, email: str, password: str) -> Session:
         return await self._run(_Calls.authenticate(email, password))

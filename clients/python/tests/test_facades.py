@@ -1,4 +1,4 @@
-"""The typed facades of identity, telemetry, transfers and rights against a real mesh
+"""The typed facades of consent, identity, telemetry, transfers and rights against a real mesh
 (``pdm serve all`` from the built binary, mutual TLS as company client ``demo``, the
 transfers register seeded by the privacy team): each answers with its dataclasses, and bad
 input surfaces as :class:`InvalidArgument` naming each bad field (an unmet precondition as
@@ -24,11 +24,14 @@ from pdm_client import (
     AsyncPdmClient,
     Attachment,
     BillingContact,
+    Channel,
     ChildReportStatus,
     ConcernKind,
     ConcernStatus,
     Config,
     ConfigError,
+    Consents,
+    ConsentStatus,
     Credential,
     DeletionReason,
     Device,
@@ -37,23 +40,34 @@ from pdm_client import (
     Event,
     EventKind,
     FailedPrecondition,
+    Grant,
     InvalidArgument,
+    LedgerEntryKind,
+    LegalBasis,
     MechanismKind,
+    MessageKind,
     NotFound,
     PartyRole,
     PdmClient,
     PermissionDenied,
+    ProfilePhoto,
+    PublicProfile,
+    PurposeState,
+    Reason,
     Region,
     RequestKind,
     RequestStatus,
     RightsRegime,
     Session,
+    Source,
     SpecialCategory,
+    StoredPhoto,
     TransferOutcome,
     TransferRegime,
 )
-from pdm_client import identity, rights, telemetry, transfers
+from pdm_client import consent, identity, rights, telemetry, transfers
 from pdm_client._gen.pdm.common.v1 import common_pb2
+from pdm_client._gen.pdm.consent.v1 import consent_pb2
 from pdm_client._gen.pdm.identity.v1 import identity_pb2
 from pdm_client._gen.pdm.rights.v1 import rights_pb2
 from pdm_client._gen.pdm.telemetry.v1 import telemetry_pb2
@@ -61,6 +75,11 @@ from pdm_client._gen.pdm.transfers.v1 import transfers_pb2
 
 TEXT_HASH = "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea"
 CARD = "4111 1111 1111 1111"  # a test card number: passes the Luhn check
+# The smallest PNG there is (1x1, transparent): identity reads the type from the content.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,59 @@ def test_identity_errors_carry_their_fields_and_preconditions(pdm: PdmClient) ->
     assert pdm.identity.list_support_tickets(subject) == []
 
 
+def test_identity_photo_public_profile_and_organisation(pdm: PdmClient) -> None:
+    person = sign_up(pdm)
+    subject = person.account.subject_id
+    public = pdm.identity.get_public_profile(subject)
+    assert isinstance(public, PublicProfile)
+    assert public == PublicProfile(subject, "Ada L.", False)
+    with pytest.raises(NotFound):
+        pdm.identity.get_profile_photo(subject)
+
+    stored = pdm.identity.set_profile_photo(subject, PNG)
+    assert stored == StoredPhoto("image/png", len(PNG))
+    photo = pdm.identity.get_profile_photo(subject)
+    assert isinstance(photo, ProfilePhoto) and photo == ProfilePhoto("image/png", PNG)
+    assert pdm.identity.get_public_profile(subject).has_photo
+    assert pdm.identity.get_account(subject).has_photo
+
+    # example.org is no free-mail domain: the organisation is the address's domain,
+    # until the subject objects to the inference (consent is asked every time).
+    assert pdm.identity.get_organisation(subject) == "example.org"
+    objected = pdm.consent.record_objection(subject, "organisation_insights", "settings-page")
+    assert objected.sequence > 0 and objected.token
+    assert pdm.identity.get_organisation(subject) is None
+    pdm.consent.record_objection(subject, "organisation_insights", "settings-page", withdraw=True)
+    assert pdm.identity.get_organisation(subject) == "example.org"
+
+
+def test_identity_photo_and_profile_errors_name_their_fields(pdm: PdmClient) -> None:
+    subject = sign_up(pdm).account.subject_id
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.identity.set_profile_photo("not-a-uuid", b"")
+    assert raised.value.fields == ["subject_id", "photo"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.identity.set_profile_photo(subject, b"GIF89a not one of ours")
+    assert raised.value.fields == ["photo"], raised.value
+    # The limit is 2 MiB (the proto's): one byte more is refused, nothing stored.
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.identity.set_profile_photo(subject, PNG + bytes(2 * 1024 * 1024 + 1 - len(PNG)))
+    assert raised.value.fields == ["photo"], raised.value
+    assert "2 MiB" in raised.value.violations[0].description
+    with pytest.raises(NotFound):
+        pdm.identity.get_profile_photo(subject)
+    for call in (
+        pdm.identity.get_profile_photo,
+        pdm.identity.get_public_profile,
+        pdm.identity.get_organisation,
+    ):
+        with pytest.raises(InvalidArgument) as raised:
+            call("not-a-uuid")
+        assert raised.value.fields == ["subject_id"], raised.value
+    with pytest.raises(NotFound):
+        pdm.identity.get_public_profile("0190b2a4-0000-7000-8000-000000000000")
+
+
 def test_the_asyncio_identity_answers_like_the_blocking_one(session_mesh: Mesh) -> None:
     async def run() -> None:
         async with AsyncPdmClient(session_mesh.config()) as pdm:
@@ -178,6 +250,178 @@ def test_the_asyncio_identity_answers_like_the_blocking_one(session_mesh: Mesh) 
             with pytest.raises(InvalidArgument) as raised:
                 await pdm.identity.get_account("not-a-uuid")
             assert raised.value.fields == ["subject_id"], raised.value
+
+            stored = await pdm.identity.set_profile_photo(account.subject_id, PNG)
+            assert stored == StoredPhoto("image/png", len(PNG))
+            photo = await pdm.identity.get_profile_photo(account.subject_id)
+            assert photo == ProfilePhoto("image/png", PNG)
+            public = await pdm.identity.get_public_profile(account.subject_id)
+            assert (public.display_name, public.has_photo) == ("Ada L.", True)
+            assert await pdm.identity.get_organisation(account.subject_id) == "example.org"
+            with pytest.raises(InvalidArgument) as raised:
+                await pdm.identity.set_profile_photo(account.subject_id, b"not an image")
+            assert raised.value.fields == ["photo"], raised.value
+
+    asyncio.run(run())
+
+
+# === consent ===
+
+
+def state_of(consents: Consents, purpose: str) -> PurposeState:
+    state = consents.state(purpose)
+    assert state is not None, f"{purpose} is in the catalogue"
+    return state
+
+
+def test_consent_catalogue_state_and_history(pdm: PdmClient) -> None:
+    purposes = {p.key: p for p in pdm.consent.list_purposes()}
+    analytics = purposes["product_analytics"]
+    assert analytics.legal_bases[Region.UK] is LegalBasis.CONSENT and analytics.refusable
+    assert purposes["organisation_insights"].objectable
+    assert purposes["marketing_email"].direct_marketing
+    assert purposes["special_category_health"].special_category
+
+    subject = sign_up(pdm).account.subject_id
+    before = pdm.consent.get_consents(subject)
+    assert isinstance(before, Consents)
+    assert (before.subject_id, before.region, before.restricted, before.do_not_sell) == (
+        subject, Region.UK, False, False,
+    )
+    assert {s.purpose for s in before.purposes} == set(purposes)
+    state = state_of(before, "product_analytics")
+    assert state.consent is ConsentStatus.NOT_GIVEN
+    assert (state.decision.allowed, state.decision.reason) == (False, Reason.NO_CONSENT)
+
+    granted = pdm.consent.grant(
+        Grant(subject, "product_analytics", "2024-06-28", TEXT_HASH, "checkout")
+    )
+    assert state_of(pdm.consent.get_consents(subject), "product_analytics").consent is (
+        ConsentStatus.GRANTED
+    )
+
+    sell = pdm.consent.set_do_not_sell(subject, True, "privacy-settings")
+    assert sell.sequence > granted.sequence and sell.token
+    restricted = pdm.consent.set_restriction(subject, True, "privacy-settings")
+    decision = pdm.consent.check(subject, "product_analytics", at_least=restricted.token)
+    assert (decision.allowed, decision.reason) == (False, Reason.RESTRICTED)
+    now = pdm.consent.get_consents(subject)
+    assert (now.restricted, now.do_not_sell) == (True, True)
+    lifted = pdm.consent.set_restriction(subject, False, "privacy-settings")
+    assert pdm.consent.check(subject, "product_analytics", at_least=lifted.token).allowed
+
+    objected = pdm.consent.record_objection(subject, "product_research", "privacy-settings")
+    decision = pdm.consent.check(subject, "product_research", at_least=objected.token)
+    assert (decision.allowed, decision.reason) == (False, Reason.OBJECTED)
+    assert state_of(pdm.consent.get_consents(subject), "product_research").objected
+    with pytest.raises(FailedPrecondition):
+        pdm.consent.record_objection(subject, "service_provision", "privacy-settings")
+
+    page = pdm.consent.get_consent_history(subject)
+    assert [e.kind for e in page.entries] == [
+        LedgerEntryKind.GRANT,
+        LedgerEntryKind.DO_NOT_SELL,
+        LedgerEntryKind.RESTRICT,
+        LedgerEntryKind.UNRESTRICT,
+        LedgerEntryKind.OBJECT,
+    ]
+    assert page.next_after_sequence is None
+    first = page.entries[0]
+    assert (first.sequence, first.subject_id, first.purpose, first.source) == (
+        granted.sequence, subject, "product_analytics", Source.API,
+    )
+    assert (first.policy_version, first.text_hash, first.actor) == (
+        "2024-06-28", TEXT_HASH, "checkout",
+    )
+    assert first.recorded_at is not None and first.occurred_at is not None
+    # Pages of two: the cursor leads through the same entries.
+    paged, cursor = [], 0
+    while True:
+        part = pdm.consent.get_consent_history(subject, after_sequence=cursor, page_size=2)
+        paged += part.entries
+        if part.next_after_sequence is None:
+            break
+        cursor = part.next_after_sequence
+    assert paged == page.entries
+
+
+def test_consent_unsubscribe_links(pdm: PdmClient) -> None:
+    subject = sign_up(pdm).account.subject_id
+    link = pdm.consent.issue_unsubscribe_link(subject, Channel.EMAIL)
+    assert 0 < len(link.token) <= 128
+    assert link.expires_at is not None and link.expires_at > datetime.now(UTC) + timedelta(days=1)
+
+    done = pdm.consent.unsubscribe(link.token)
+    assert (done.channel, done.already_used) == (Channel.EMAIL, False)
+    assert done.sequence is not None and done.token
+    promo = pdm.consent.can_contact(subject, Channel.EMAIL, MessageKind.PROMOTIONAL, done.token)
+    assert (promo.allowed, promo.reason) == (False, Reason.OPTED_OUT)
+    [entry] = pdm.consent.get_consent_history(subject).entries
+    assert (entry.kind, entry.channel, entry.source) == (
+        LedgerEntryKind.OPT_OUT, Channel.EMAIL, Source.EMAIL_LINK,
+    )
+
+    again = pdm.consent.unsubscribe(link.token)
+    assert (again.channel, again.already_used, again.sequence) == (Channel.EMAIL, True, None)
+    assert again.token, "a token covering the first use"
+
+
+def test_consent_errors_name_each_bad_field(pdm: PdmClient) -> None:
+    subject = sign_up(pdm).account.subject_id
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.get_consent_history("x", after_sequence=-1, page_size=5000)
+    assert raised.value.fields == ["subject_id", "after_sequence", "page_size"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.get_consents("not-a-uuid")
+    assert raised.value.fields == ["subject_id"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.set_do_not_sell("not-a-uuid", True, "")
+    assert raised.value.fields == ["subject_id", "actor"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.set_restriction(subject, True, f"agent {CARD}")
+    assert raised.value.fields == ["actor"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.record_objection(subject, "astrology", "settings")
+    assert raised.value.fields == ["purpose"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.issue_unsubscribe_link(subject, Channel.ADS)
+    assert raised.value.fields == ["channel"], raised.value
+    with pytest.raises(InvalidArgument) as raised:
+        pdm.consent.unsubscribe("not-a-link-of-this-mesh")
+    assert raised.value.fields == ["token"], raised.value
+    with pytest.raises(NotFound):
+        pdm.consent.set_do_not_sell("0190b2a4-0000-7000-8000-000000000000", True, "settings")
+    assert pdm.consent.get_consent_history(subject).entries == [], "nothing was recorded"
+
+
+def test_the_asyncio_consent_answers_like_the_blocking_one(session_mesh: Mesh) -> None:
+    async def run() -> None:
+        async with AsyncPdmClient(session_mesh.config()) as pdm:
+            tag, password = secrets.token_hex(6), secrets.token_urlsafe(18)
+            account = await pdm.identity.create_account(
+                "Ada", f"Lovelace{tag}", f"ada.{tag}@example.org", Region.EEA, password
+            )
+            subject = account.subject_id
+            assert "product_analytics" in {p.key for p in await pdm.consent.list_purposes()}
+            sell = await pdm.consent.set_do_not_sell(subject, True, "settings")
+            restricted = await pdm.consent.set_restriction(subject, True, "settings")
+            objected = await pdm.consent.record_objection(subject, "product_research", "settings")
+            assert sell.sequence < restricted.sequence < objected.sequence
+            state = await pdm.consent.get_consents(subject)
+            assert (state.region, state.restricted, state.do_not_sell) == (Region.EEA, True, True)
+            link = await pdm.consent.issue_unsubscribe_link(subject, Channel.SMS)
+            done = await pdm.consent.unsubscribe(link.token)
+            assert (done.channel, done.already_used) == (Channel.SMS, False)
+            page = await pdm.consent.get_consent_history(subject, page_size=10)
+            assert [e.kind for e in page.entries] == [
+                LedgerEntryKind.DO_NOT_SELL,
+                LedgerEntryKind.RESTRICT,
+                LedgerEntryKind.OBJECT,
+                LedgerEntryKind.OPT_OUT,
+            ]
+            with pytest.raises(InvalidArgument) as raised:
+                await pdm.consent.get_consent_history(subject, page_size=1001)
+            assert raised.value.fields == ["page_size"], raised.value
 
     asyncio.run(run())
 
@@ -406,6 +650,13 @@ def test_only_calls_that_cannot_happen_twice_are_repeated_after_unavailable() ->
         "ValidateSession": identity._Calls.validate_session("t"),
         "VerifySubject": identity._Calls.verify_subject("s", "p", None),
         "LinkSubject": identity._Calls.link_subject("t"),
+        "GetProfilePhoto": identity._Calls.get_profile_photo("s"),
+        "GetPublicProfile": identity._Calls.get_public_profile("s"),
+        "GetOrganisation": identity._Calls.get_organisation("s"),
+        "ListPurposes": consent._Calls.list_purposes(),
+        "GetConsents": consent._Calls.get_consents("s"),
+        "GetConsentHistory": consent._Calls.get_consent_history("s", 0, 0),
+        "Unsubscribe": consent._Calls.unsubscribe("t"),
         "DeleteAccount": identity._Calls.delete_account("s", "p", DeletionReason.OTHER, None),
         "GetBillingContact": identity._Calls.get_billing_contact("s"),
         "ListSupportTickets": identity._Calls.list_support_tickets("s"),
@@ -425,6 +676,11 @@ def test_only_calls_that_cannot_happen_twice_are_repeated_after_unavailable() ->
     once = {
         "CreateAccount": identity._Calls.create_account("a", "b", "c", Region.UK, "p", None, None),
         "UpdateProfile": identity._Calls.update_profile("s", "a", None, None, None, None, None),
+        "SetProfilePhoto": identity._Calls.set_profile_photo("s", b""),
+        "SetDoNotSell": consent._Calls.set_do_not_sell("s", True, "a"),
+        "SetRestriction": consent._Calls.set_restriction("s", True, "a"),
+        "RecordObjection": consent._Calls.record_objection("s", "p", "a", False),
+        "IssueUnsubscribeLink": consent._Calls.issue_unsubscribe_link("s", Channel.EMAIL),
         "Authenticate": identity._Calls.authenticate("e", "p"),
         "SetBillingContact": identity._Calls.set_billing_contact(
             "s", BillingContact("n", "e", "r")
@@ -455,6 +711,8 @@ def test_only_calls_that_cannot_happen_twice_are_repeated_after_unavailable() ->
 def test_the_enumerations_agree_with_the_contract() -> None:
     for ours, theirs, prefix in [
         (Region, common_pb2.Region, "REGION_"),
+        (consent.ConsentStatus, consent_pb2.ConsentStatus, "CONSENT_STATUS_"),
+        (consent.Source, consent_pb2.Source, "SOURCE_"),
         (identity.SpecialCategory, identity_pb2.SpecialCategory, "SPECIAL_CATEGORY_"),
         (identity.DeletionReason, identity_pb2.DeletionReason, "DELETION_REASON_"),
         (telemetry.TrackingCategory, telemetry_pb2.TrackingCategory, "TRACKING_CATEGORY_"),
