@@ -1,12 +1,11 @@
-// The identity service as typed calls: accounts, sessions, billing contacts and support
-// tickets as plain objects, failures as PdmError (a bad field is INVALID_ARGUMENT with its
+// The identity service as typed calls: accounts, profile photos, public profiles,
+// sessions, billing contacts and support tickets as plain objects, failures as PdmError (a bad field is INVALID_ARGUMENT with its
 // `fieldViolations`; an under-18 birth date, or a support ticket whose special categories
 // lack explicit consent, is FAILED_PRECONDITION with its `preconditions`; bad credentials
 // are UNAUTHENTICATED; repeated failed sign-ins RESOURCE_EXHAUSTED with `retryAfterMs`).
 //
 // A client sees only the subjects it is linked with (by creating the account, a sign-in
-// through it, or `linkSubject`); any other answers NOT_FOUND. The profile photo and the
-// public profile stay on the generated client (`contracts().pdm.identity.v1`).
+// through it, or `linkSubject`); any other answers NOT_FOUND.
 
 import type { IdentityServiceClient } from "../generated/types/pdm/identity/v1/IdentityService.js";
 import type { Account__Output } from "../generated/types/pdm/identity/v1/Account.js";
@@ -85,6 +84,27 @@ export interface ProfileChanges {
   readonly region?: Region | undefined;
   /** Added or corrected (it cannot be removed). */
   readonly birthDate?: string | undefined;
+}
+
+/** A profile photo as stored: its type, detected from the content, and its size. */
+export interface StoredPhoto {
+  readonly contentType: string;
+  readonly sizeBytes: number;
+}
+
+/** A profile photo (JPEG, PNG or WebP, at most 2 MiB). */
+export interface ProfilePhoto {
+  readonly contentType: string;
+  readonly photo: Uint8Array;
+}
+
+/** What other users see of a subject: nothing but a display name and whether a photo
+ * exists (its bytes come from `getProfilePhoto`). */
+export interface PublicProfile {
+  readonly subjectId: string;
+  /** The first name and the last name's initial: "Ada L." (at most 103 characters). */
+  readonly displayName: string;
+  readonly hasPhoto: boolean;
 }
 
 /** A session from {@link IdentityClient.authenticate}. */
@@ -309,6 +329,35 @@ export class IdentityClient {
     };
     const r = await this.caller.call(false, "updateProfile", request);
     return account(r.account);
+  }
+
+  /** Stores or replaces the profile photo: JPEG, PNG or WebP (read from the content), at
+   * most 2 MiB; anything else is INVALID_ARGUMENT on `photo`. Not repeated after
+   * UNAVAILABLE (a repeat could put back a photo replaced in between). */
+  async setProfilePhoto(subjectId: string, photo: Uint8Array): Promise<StoredPhoto> {
+    const r = await this.caller.call(false, "setProfilePhoto", { subjectId, photo: Buffer.from(photo) });
+    return { contentType: r.contentType, sizeBytes: Number(r.sizeBytes) };
+  }
+
+  /** The profile photo; NOT_FOUND when there is none. */
+  async getProfilePhoto(subjectId: string): Promise<ProfilePhoto> {
+    const r = await this.caller.call(true, "getProfilePhoto", { subjectId });
+    return { contentType: r.contentType, photo: r.photo };
+  }
+
+  /** What other users see of the subject; NOT_FOUND for a restricted, erased or unknown
+   * subject. */
+  async getPublicProfile(subjectId: string): Promise<PublicProfile> {
+    const r = await this.caller.call(true, "getPublicProfile", { subjectId });
+    return { subjectId: r.subjectId, displayName: r.displayName, hasPhoto: r.hasPhoto };
+  }
+
+  /** The organisation inferred from the subject's email domain ("acme.co.uk"); undefined
+   * for a free-mail address, a restricted subject, or one who objected to
+   * `organisation_insights`. */
+  async getOrganisation(subjectId: string): Promise<string | undefined> {
+    const r = await this.caller.call(true, "getOrganisation", { subjectId });
+    return nonempty(r.organisation);
   }
 
   /** Exchanges email and password for a session (a new session each call: not repeated

@@ -13,7 +13,21 @@ export {
   spiffeClientName,
   target,
 } from "./config.js";
-export { type ChangeStream, type CheckOptions, ConsentClient, type Pair } from "./consent.js";
+export {
+  type ChangeStream,
+  type CheckOptions,
+  ConsentClient,
+  type Consents,
+  ConsentStatus,
+  type HistoryPage,
+  type LedgerEntry,
+  type Pair,
+  type Purpose,
+  type PurposeState,
+  Source,
+  type Unsubscribed,
+  type UnsubscribeLink,
+} from "./consent.js";
 export { Code, type FieldViolation, PdmError, type Precondition } from "./errors.js";
 export {
   ConsentGate,
@@ -32,11 +46,14 @@ export {
   IdentityClient,
   type NewTicket,
   type ProfileChanges,
+  type ProfilePhoto,
+  type PublicProfile,
   Region,
   type Session,
   type SessionOwner,
   type SignUp,
   SpecialCategory,
+  type StoredPhoto,
   type SupportTicket,
 } from "./identity.js";
 export { contracts, type Contracts } from "./proto.js";

@@ -1,4 +1,4 @@
-// The typed facades of identity, telemetry, transfers and rights against one real mesh
+// The typed facades of consent, identity, telemetry, transfers and rights against one real mesh
 // (`pdm serve all` from the built binary, mutual TLS as company client `demo`): each
 // returns plain typed results, and bad input surfaces as a PdmError carrying the field
 // violations (or the unmet preconditions, or the delay to wait). And the client's SPIFFE
@@ -45,6 +45,12 @@ function configError(make: () => unknown): ConfigError {
 const tag = (): string => randomBytes(6).toString("hex");
 const password = (): string => randomBytes(18).toString("base64url");
 const today = (): string => new Date().toISOString().slice(0, 10);
+// The smallest PNG there is (1x1, transparent): identity reads the type from the content.
+const PNG = Buffer.from(
+  "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489" +
+    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082",
+  "hex",
+);
 
 describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
   let mesh: Mesh;
@@ -190,6 +196,150 @@ describe("the typed facades against a mesh", { timeout: 300_000 }, () => {
     } finally {
       once.close();
     }
+  });
+
+  it("identity: the profile photo, the public profile and the organisation as typed results", async () => {
+    const { subjectId } = await account();
+    assert.deepEqual(await pdm.identity.getPublicProfile(subjectId), { subjectId, displayName: "Ada L.", hasPhoto: false });
+    assert.equal((await rejection(pdm.identity.getProfilePhoto(subjectId))).code, Code.NOT_FOUND);
+
+    assert.deepEqual(await pdm.identity.setProfilePhoto(subjectId, PNG), { contentType: "image/png", sizeBytes: PNG.length });
+    const photo = await pdm.identity.getProfilePhoto(subjectId);
+    assert.equal(photo.contentType, "image/png");
+    assert.ok(Buffer.from(photo.photo).equals(PNG), "the bytes stored");
+    assert.equal((await pdm.identity.getPublicProfile(subjectId)).hasPhoto, true);
+    assert.equal((await pdm.identity.getAccount(subjectId)).hasPhoto, true);
+
+    // example.org is no free-mail domain: the organisation is the address's domain, until
+    // the subject objects to the inference (identity asks consent every time).
+    assert.equal(await pdm.identity.getOrganisation(subjectId), "example.org");
+    const objected = await pdm.consent.recordObjection(subjectId, "organisation_insights", "settings-page");
+    assert.ok(objected.sequence > 0 && objected.token.length > 0);
+    assert.equal(await pdm.identity.getOrganisation(subjectId), undefined);
+    await pdm.consent.recordObjection(subjectId, "organisation_insights", "settings-page", { withdraw: true });
+    assert.equal(await pdm.identity.getOrganisation(subjectId), "example.org");
+  });
+
+  it("identity: a bad photo or subject as field violations", async () => {
+    const { subjectId } = await account();
+    const both = await rejection(pdm.identity.setProfilePhoto("not-a-uuid", new Uint8Array()));
+    assert.equal(both.code, Code.INVALID_ARGUMENT);
+    assert.deepEqual(both.fields, ["subject_id", "photo"]);
+    assert.deepEqual((await rejection(pdm.identity.setProfilePhoto(subjectId, Buffer.from("GIF89a not ours")))).fields, ["photo"]);
+    // The limit is 2 MiB (the proto's): one byte more is refused, nothing stored.
+    const big = Buffer.concat([PNG, Buffer.alloc(2 * 1024 * 1024 + 1 - PNG.length)]);
+    const tooBig = await rejection(pdm.identity.setProfilePhoto(subjectId, big));
+    assert.deepEqual(tooBig.fields, ["photo"]);
+    assert.match(tooBig.fieldViolations[0]?.description ?? "", /2 MiB/);
+    assert.equal((await rejection(pdm.identity.getProfilePhoto(subjectId))).code, Code.NOT_FOUND);
+    for (const call of [
+      (s: string) => pdm.identity.getProfilePhoto(s),
+      (s: string) => pdm.identity.getPublicProfile(s),
+      (s: string) => pdm.identity.getOrganisation(s),
+    ]) {
+      const bad = await rejection(call("not-a-uuid"));
+      assert.deepEqual([bad.code, bad.fields], [Code.INVALID_ARGUMENT, ["subject_id"]]);
+    }
+    assert.equal((await rejection(pdm.identity.getPublicProfile("018f0000-0000-7000-8000-000000000000"))).code, Code.NOT_FOUND);
+  });
+
+  it("consent: the catalogue, a subject's state and ledger, unsubscribe links as typed results", async () => {
+    const purposes = new Map((await pdm.consent.listPurposes()).map((p) => [p.key, p]));
+    const analytics = purposes.get("product_analytics");
+    assert.ok(analytics !== undefined && analytics.refusable && analytics.legalBases.EEA === "CONSENT");
+    assert.equal(purposes.get("organisation_insights")?.objectable, true);
+    assert.equal(purposes.get("marketing_email")?.directMarketing, true);
+    assert.equal(purposes.get("special_category_health")?.specialCategory, true);
+
+    const { subjectId } = await account();
+    const before = await pdm.consent.getConsents(subjectId);
+    assert.deepEqual(
+      [before.subjectId, before.region, before.restricted, before.doNotSell, before.optedOutChannels],
+      [subjectId, "EEA", false, false, []],
+    );
+    assert.deepEqual(new Set(before.purposes.map((s) => s.purpose)), new Set(purposes.keys()));
+    const state = (c: typeof before, purpose: string) => c.purposes.find((s) => s.purpose === purpose);
+    assert.deepEqual(state(before, "product_analytics"), {
+      purpose: "product_analytics",
+      legalBasis: "CONSENT",
+      consent: "NOT_GIVEN",
+      objected: false,
+      decision: { allowed: false, reason: "NO_CONSENT", legalBasis: "CONSENT" },
+    });
+
+    const granted = await pdm.consent.grant(grant(subjectId));
+    assert.equal(state(await pdm.consent.getConsents(subjectId), "product_analytics")?.consent, "GRANTED");
+    const sell = await pdm.consent.setDoNotSell(subjectId, true, "privacy-settings");
+    assert.ok(sell.sequence > granted.sequence && sell.token.length > 0);
+    const restricted = await pdm.consent.setRestriction(subjectId, true, "privacy-settings");
+    assert.deepEqual(
+      await pdm.consent.check(subjectId, "product_analytics", { atLeast: restricted.token }),
+      { allowed: false, reason: "RESTRICTED", legalBasis: "CONSENT" },
+    );
+    const now = await pdm.consent.getConsents(subjectId);
+    assert.deepEqual([now.restricted, now.doNotSell], [true, true]);
+    const lifted = await pdm.consent.setRestriction(subjectId, false, "privacy-settings");
+    assert.equal((await pdm.consent.check(subjectId, "product_analytics", { atLeast: lifted.token })).allowed, true);
+    const objected = await pdm.consent.recordObjection(subjectId, "product_research", "privacy-settings");
+    const decision = await pdm.consent.check(subjectId, "product_research", { atLeast: objected.token });
+    assert.deepEqual([decision.allowed, decision.reason], [false, "OBJECTED"]);
+    assert.equal(state(await pdm.consent.getConsents(subjectId), "product_research")?.objected, true);
+    const cannot = await rejection(pdm.consent.recordObjection(subjectId, "service_provision", "privacy-settings"));
+    assert.equal(cannot.code, Code.FAILED_PRECONDITION);
+
+    const link = await pdm.consent.issueUnsubscribeLink(subjectId, "EMAIL");
+    assert.ok(link.token.length > 0 && link.token.length <= 128);
+    assert.ok(link.expiresAt !== undefined && link.expiresAt.getTime() > Date.now() + 86_400_000);
+    const done = await pdm.consent.unsubscribe(link.token);
+    assert.deepEqual([done.channel, done.alreadyUsed, typeof done.sequence], ["EMAIL", false, "number"]);
+    const promo = await pdm.consent.canContact(subjectId, "EMAIL", "PROMOTIONAL", { atLeast: done.token });
+    assert.deepEqual([promo.allowed, promo.reason], [false, "OPTED_OUT"]);
+    const again = await pdm.consent.unsubscribe(link.token);
+    assert.deepEqual([again.channel, again.alreadyUsed, again.sequence], ["EMAIL", true, undefined]);
+    assert.ok(again.token.length > 0, "a token covering the first use");
+
+    const page = await pdm.consent.getConsentHistory(subjectId);
+    assert.deepEqual(
+      page.entries.map((e) => e.kind),
+      ["GRANT", "DO_NOT_SELL", "RESTRICT", "UNRESTRICT", "OBJECT", "OPT_OUT"],
+    );
+    assert.equal(page.nextAfterSequence, undefined);
+    const [first] = page.entries;
+    assert.deepEqual(
+      [first?.sequence, first?.subjectId, first?.purpose, first?.source, first?.policyVersion, first?.actor],
+      [granted.sequence, subjectId, "product_analytics", "API", "2024-06-28", "checkout"],
+    );
+    assert.ok(first?.recordedAt instanceof Date);
+    assert.deepEqual([page.entries[5]?.channel, page.entries[5]?.source], ["EMAIL", "EMAIL_LINK"]);
+    // Pages of two: the cursor leads through the same entries.
+    const paged = [];
+    let cursor: number | undefined = 0;
+    while (cursor !== undefined) {
+      const part = await pdm.consent.getConsentHistory(subjectId, { afterSequence: cursor, pageSize: 2 });
+      paged.push(...part.entries);
+      cursor = part.nextAfterSequence;
+    }
+    assert.deepEqual(paged, page.entries);
+  });
+
+  it("consent: bad input as field violations, nothing recorded", async () => {
+    const { subjectId } = await account();
+    const cases: [() => Promise<unknown>, string[]][] = [
+      [() => pdm.consent.getConsentHistory("x", { afterSequence: -1, pageSize: 5000 }), ["subject_id", "after_sequence", "page_size"]],
+      [() => pdm.consent.getConsents("not-a-uuid"), ["subject_id"]],
+      [() => pdm.consent.setDoNotSell("not-a-uuid", true, ""), ["subject_id", "actor"]],
+      [() => pdm.consent.setRestriction(subjectId, true, "agent 4111 1111 1111 1111"), ["actor"]],
+      [() => pdm.consent.recordObjection(subjectId, "astrology", "settings"), ["purpose"]],
+      [() => pdm.consent.issueUnsubscribeLink(subjectId, "ADS"), ["channel"]],
+      [() => pdm.consent.unsubscribe("not-a-link-of-this-mesh"), ["token"]],
+    ];
+    for (const [call, fields] of cases) {
+      const bad = await rejection(call());
+      assert.deepEqual([bad.code, bad.fields], [Code.INVALID_ARGUMENT, fields]);
+    }
+    const unknown = await rejection(pdm.consent.setDoNotSell("018f0000-0000-7000-8000-000000000000", true, "settings"));
+    assert.equal(unknown.code, Code.NOT_FOUND);
+    assert.deepEqual((await pdm.consent.getConsentHistory(subjectId)).entries, [], "nothing was recorded");
   });
 
   it("telemetry: events, crashes, tracking choices and aggregates as typed results", async () => {
