@@ -1,14 +1,19 @@
 //! One purge run at a time across replicas: the lease in the database. A second run
 //! while one is in progress answers ABORTED and purges nothing; a lease left by a replica
-//! that died expires, and the run it left half done is recovered as partial and retried.
+//! that died expires, and the run it left half done is recovered as partial and retried;
+//! a run that lasts longer than the lease renews it, so no second run starts beside it.
 
 mod support;
 
 use chrono::Duration;
 use pdm_proto::retention::v1::{ListPurgeRunsRequest, RunStatus};
-use pdm_retention::store::{INTERRUPTED, Store, entities::purge_run};
+use pdm_retention::store::{
+    INTERRUPTED, Store,
+    entities::{purge_lease, purge_run},
+};
 use pdm_runtime::{Clock, ManualClock};
 use pdm_testkit::{GatedServer, start_time};
+use sea_orm::EntityTrait;
 use support::{WAIT, count, mesh, retry_purge, run_purge, service, set, sign_in, status};
 use tonic::Code;
 
@@ -137,5 +142,46 @@ async fn a_lease_left_by_a_dead_replica_expires_and_its_run_is_recovered() -> an
     other.release_lease("replica-b/run").await?;
     let (_, after) = run_purge(&mut retention, false).await?;
     assert_eq!(status(&after), RunStatus::Completed);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_longer_than_its_lease_renews_it_and_no_second_run_starts() -> anyhow::Result<()> {
+    let gated = GatedServer::start().await?;
+    let mut settings = gated.settings("archive");
+    settings.extend([
+        set("retention.services", "archive"),
+        // Renewed every 4 s; the held call gives up after 6 s, so the test has 2 s of slack.
+        set("retention.lease_seconds", 12),
+        set("retention.call_timeout_ms", 6000),
+    ]);
+    let clock = ManualClock::new(start_time());
+    let mesh = mesh(&clock, settings).await?;
+    let db = mesh.connect_db("retention").await?;
+
+    let mut first_client = mesh.retention();
+    let first = tokio::spawn(async move { run_purge(&mut first_client, false).await });
+    gated.gate.wait_for_calls(1, WAIT).await?;
+
+    // The run has now outlasted the lease it took; only a renewal keeps it.
+    clock.advance(Duration::seconds(13));
+    pdm_testkit::eventually("the lease renewed", WAIT, || async {
+        let lease = purge_lease::Entity::find()
+            .one(&db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no lease row"))?;
+        Ok(lease.expires_at.is_some_and(|until| until > clock.now()))
+    })
+    .await?;
+    let mut retention = mesh.retention();
+    let err = run_purge(&mut retention, false)
+        .await
+        .expect_err("the renewed lease is held");
+    assert_eq!(err.code(), Code::Aborted, "{err:?}");
+
+    gated.gate.open();
+    let (_, run) = first.await??;
+    assert_eq!(status(&run), RunStatus::Completed);
+    assert_eq!(gated.gate.calls(), 1, "only one run reached the service");
     Ok(())
 }

@@ -85,7 +85,8 @@ pub fn plain_channel_with(
     tls: Option<Arc<Reloading<ClientConfig>>>,
 ) -> anyhow::Result<Channel> {
     let builder = Endpoint::from_shared(endpoint.to_owned())?
-        .connect_timeout(Duration::from_secs(3))
+        // A connection (TCP and the TLS handshake) takes at most the call's own bound.
+        .connect_timeout(call_timeout.min(Duration::from_secs(3)))
         .timeout(call_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))

@@ -258,6 +258,33 @@ impl Runner {
         }
     }
 
+    /// Renews `holder`'s lease every third of its length; returns only when it is lost
+    /// (another run took it after it expired), which stops the run: its calls are
+    /// dropped and it stays RUNNING, to be recovered as partial by the next run.
+    async fn keep_lease(&self, holder: &str) -> RetentionError {
+        let inner = &self.inner;
+        let every = inner
+            .lease
+            .to_std()
+            .map_or(Duration::from_secs(1), |lease| lease / 3);
+        loop {
+            tokio::time::sleep(every).await;
+            match inner
+                .store
+                .renew_lease(holder, inner.clock.now() + inner.lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("purge lease lost to another run; this run stops");
+                    return RetentionError::LeaseHeld;
+                }
+                // The lease still runs until it expires; the next renewal may succeed.
+                Err(e) => tracing::warn!(error = %e, "renewing the purge lease failed"),
+            }
+        }
+    }
+
     async fn release(&self, holder: &str) {
         if let Err(e) = self.inner.store.release_lease(holder).await {
             tracing::warn!(error = %e, "releasing the purge lease failed; it expires on its own");
@@ -328,7 +355,12 @@ impl Runner {
         tokio::spawn(async move {
             let holder = attempt.holder.clone();
             let run_id = attempt.run_id.clone();
-            let outcome = runner.execute(attempt, &tx).await;
+            // The lease is renewed while the run lasts: a run longer than the lease (a slow
+            // database, a large own trail) would otherwise let a second run start beside it.
+            let outcome = tokio::select! {
+                outcome = runner.execute(attempt, &tx) => outcome,
+                lost = runner.keep_lease(&holder) => Err(lost),
+            };
             // The lease goes back before the caller hears the run ended, so it can start
             // the next one at once.
             runner.release(&holder).await;
@@ -488,7 +520,17 @@ async fn call(
         Some(mut client) => {
             let mut request = tonic::Request::new(request);
             request.set_timeout(timeout);
-            match client.purge_expired(request).await {
+            // Bounded here too: the channel's own timeout does not cover every stage of
+            // a connection (a peer that accepts TCP and never completes TLS).
+            let answer = tokio::time::timeout(timeout, client.purge_expired(request))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(tonic::Status::deadline_exceeded(format!(
+                        "no answer within {} ms",
+                        timeout.as_millis()
+                    )))
+                });
+            match answer {
                 Ok(answer) => Ok(answer
                     .into_inner()
                     .results

@@ -41,6 +41,22 @@ impl Store {
         Ok(taken == 1)
     }
 
+    /// Extends `holder`'s lease to `until`; false when it holds the lease no more (it
+    /// expired and another run took it, or it was given back).
+    pub async fn renew_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+        let renewed = purge_lease::Entity::update_many()
+            .set(purge_lease::ActiveModel {
+                expires_at: Set(Some(until)),
+                ..Default::default()
+            })
+            .filter(purge_lease::Column::Name.eq(LEASE))
+            .filter(purge_lease::Column::Holder.eq(holder))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok(renewed == 1)
+    }
+
     /// Gives the lease back, if `holder` still holds it.
     pub async fn release_lease(&self, holder: &str) -> Result<()> {
         purge_lease::Entity::update_many()
