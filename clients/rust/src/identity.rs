@@ -6,8 +6,6 @@
 //!
 //! A client sees only the subjects it is linked with (by creating the account, a sign-in
 //! through it, or [`IdentityClient::link_subject`]); any other answers `NotFound`.
-//! The profile photo and the public profile stay on the generated client
-//! (`PdmClient::channel("identity")`).
 
 use std::time::{Duration, SystemTime};
 
@@ -172,6 +170,35 @@ impl BillingContact {
             payment_processor_ref: self.payment_processor_ref.clone(),
         }
     }
+}
+
+/// A profile photo as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPhoto {
+    /// The MIME type read from the content (`image/png`).
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+}
+
+/// A profile photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePhoto {
+    /// Its MIME type.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What other users see of a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicProfile {
+    /// The subject.
+    pub subject_id: String,
+    /// First name and the last name's initial, e.g. `Ada L.`.
+    pub display_name: String,
+    /// Whether a profile photo is stored ([`IdentityClient::get_profile_photo`]).
+    pub has_photo: bool,
 }
 
 /// A file attached to a support ticket.
@@ -447,6 +474,82 @@ impl IdentityClient {
         Account::from_pb(r.account)
     }
 
+    /// Stores or replaces the profile photo: JPEG, PNG or WebP (read from the content),
+    /// at most 2 MiB (not retried after UNAVAILABLE).
+    pub async fn set_profile_photo(
+        &self,
+        subject_id: &str,
+        photo: &[u8],
+    ) -> Result<StoredPhoto, PdmError> {
+        let message = pb::SetProfilePhotoRequest {
+            subject_id: subject_id.to_owned(),
+            photo: photo.to_vec(),
+        };
+        let r = self
+            .stub
+            .call(Idempotence::NotIdempotent, message, |mut c, r| async move {
+                c.set_profile_photo(r).await
+            })
+            .await?;
+        Ok(StoredPhoto {
+            content_type: r.content_type,
+            size_bytes: r.size_bytes,
+        })
+    }
+
+    /// The profile photo; `NotFound` when there is none.
+    pub async fn get_profile_photo(&self, subject_id: &str) -> Result<ProfilePhoto, PdmError> {
+        let message = pb::GetProfilePhotoRequest {
+            subject_id: subject_id.to_owned(),
+        };
+        let r = self
+            .stub
+            .call(Idempotence::Idempotent, message, |mut c, r| async move {
+                c.get_profile_photo(r).await
+            })
+            .await?;
+        Ok(ProfilePhoto {
+            content_type: r.content_type,
+            bytes: r.photo,
+        })
+    }
+
+    /// What other users see of the subject: the display name and whether a photo
+    /// exists. `NotFound` ("no public profile") for a restricted, erased or unknown
+    /// subject.
+    pub async fn get_public_profile(&self, subject_id: &str) -> Result<PublicProfile, PdmError> {
+        let message = pb::GetPublicProfileRequest {
+            subject_id: subject_id.to_owned(),
+        };
+        let r = self
+            .stub
+            .call(Idempotence::Idempotent, message, |mut c, r| async move {
+                c.get_public_profile(r).await
+            })
+            .await?;
+        Ok(PublicProfile {
+            subject_id: r.subject_id,
+            display_name: r.display_name,
+            has_photo: r.has_photo,
+        })
+    }
+
+    /// The organisation inferred from the subject's email domain (`acme.co.uk` for
+    /// `ada@mail.acme.co.uk`); none for a free-mail address, a restricted subject or one
+    /// who objected to `organisation_insights`.
+    pub async fn get_organisation(&self, subject_id: &str) -> Result<Option<String>, PdmError> {
+        let message = pb::GetOrganisationRequest {
+            subject_id: subject_id.to_owned(),
+        };
+        let r = self
+            .stub
+            .call(Idempotence::Idempotent, message, |mut c, r| async move {
+                c.get_organisation(r).await
+            })
+            .await?;
+        Ok(nonempty(r.organisation))
+    }
+
     /// Exchanges email and password for a session (a new session each call, so not
     /// retried after UNAVAILABLE). Bad credentials: `PermissionDenied`; repeated failures:
     /// `ResourceExhausted` with the delay to wait.
@@ -485,7 +588,8 @@ impl IdentityClient {
         })
     }
 
-    /// Checks that `credential` is the subject's; `PermissionDenied` otherwise.
+    /// Checks that `credential` is the subject's; `PermissionDenied` otherwise. A read:
+    /// retried after UNAVAILABLE like one (as the Python and TypeScript clients do).
     pub async fn verify_subject(
         &self,
         subject_id: &str,

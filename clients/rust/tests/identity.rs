@@ -1,7 +1,8 @@
 //! The identity facade against a real identity service (with consent, which explicit
-//! consent to special categories asks): an account's life from sign-up to deletion in
-//! domain types, and bad input arriving as typed errors with their field violations and
-//! unmet preconditions.
+//! consent to special categories and the organisation's objection ask): an account's life
+//! from sign-up to deletion in domain types, what other users see of it (photo, public
+//! profile) and the organisation its email names, and bad input arriving as typed errors
+//! with their field violations and unmet preconditions.
 
 mod support;
 
@@ -14,7 +15,10 @@ use pdm_client::{
 };
 use pdm_consent::Consent;
 use pdm_identity::Identity;
-use pdm_testkit::{TestMesh, fake::Person};
+use pdm_testkit::{
+    TestMesh,
+    fake::{self, Person},
+};
 use support::{bad_fields, client};
 
 fn sign_up(person: &Person) -> SignUp {
@@ -188,6 +192,81 @@ async fn an_account_from_sign_up_to_deletion_and_bad_input_as_field_violations()
             .await,
     );
     assert_eq!(fields, ["billing_contact.name", "subject_id"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_photo_public_profile_and_organisation_in_domain_types_and_bad_input_named()
+-> anyhow::Result<()> {
+    let mesh = TestMesh::new().with(Identity).with(Consent).start().await?;
+    let pdm = client(&mesh)?;
+    let identity = pdm.identity()?;
+    let person = Person::new();
+    let local = person.email.split('@').next().unwrap_or("ada");
+    let account = identity
+        .create_account(&SignUp {
+            email: format!("{local}@mail.acmewidgets.co.uk"),
+            ..sign_up(&person)
+        })
+        .await?;
+    let subject = account.subject_id;
+
+    let initial = person.last_name.chars().next().unwrap_or('L');
+    let public = identity.get_public_profile(&subject).await?;
+    assert_eq!(public.subject_id, subject);
+    assert_eq!(
+        public.display_name,
+        format!("{} {initial}.", person.first_name)
+    );
+    assert!(!public.has_photo);
+    assert!(matches!(
+        identity.get_profile_photo(&subject).await,
+        Err(PdmError::NotFound(_))
+    ));
+
+    let png = fake::png();
+    let stored = identity.set_profile_photo(&subject, &png).await?;
+    assert_eq!(stored.content_type, "image/png");
+    assert_eq!(stored.size_bytes, u64::try_from(png.len())?);
+    let photo = identity.get_profile_photo(&subject).await?;
+    assert_eq!(
+        (photo.content_type.as_str(), &photo.bytes),
+        ("image/png", &png)
+    );
+    assert!(identity.get_public_profile(&subject).await?.has_photo);
+
+    assert_eq!(
+        identity.get_organisation(&subject).await?.as_deref(),
+        Some("acmewidgets.co.uk")
+    );
+    // An objection to the purpose, made through the consent facade, empties it at once.
+    pdm.consent()?
+        .record_objection(&subject, "organisation_insights", false, "privacy-settings")
+        .await?;
+    assert_eq!(identity.get_organisation(&subject).await?, None);
+
+    // Bad input: every bad field named, nothing stored.
+    assert_eq!(
+        bad_fields(identity.set_profile_photo("not-a-uuid", b"GIF89a").await),
+        ["photo", "subject_id"]
+    );
+    assert_eq!(
+        bad_fields(identity.set_profile_photo(&subject, &png[1..]).await),
+        ["photo"]
+    );
+    assert_eq!(identity.get_profile_photo(&subject).await?.bytes, png);
+    assert_eq!(
+        bad_fields(identity.get_profile_photo("42").await),
+        ["subject_id"]
+    );
+    assert_eq!(
+        bad_fields(identity.get_public_profile("not-a-uuid").await),
+        ["subject_id"]
+    );
+    assert_eq!(
+        bad_fields(identity.get_organisation("").await),
+        ["subject_id"]
+    );
     Ok(())
 }
 
