@@ -323,9 +323,10 @@ impl RightsClient {
         SubjectRequest::from_pb(r.request)
     }
 
-    /// Supplies the credential of a request waiting for verification (not retried after
-    /// UNAVAILABLE: a password check counts towards the sign-in throttle). The answer is
-    /// the request, still waiting when the credential failed.
+    /// Supplies the credential of a request waiting for verification. The answer is the
+    /// request, still waiting when the credential failed. Only a request still waiting is
+    /// verified and a repeat returns it as it stands, so the call is retried like a read
+    /// (as the Python and TypeScript clients do).
     pub async fn verify(
         &self,
         request_id: &str,
@@ -339,7 +340,7 @@ impl RightsClient {
         };
         let r = self
             .stub
-            .call(Idempotence::NotIdempotent, message, |mut c, r| async move {
+            .call(Idempotence::Idempotent, message, |mut c, r| async move {
                 c.verify_request(r).await
             })
             .await?;
