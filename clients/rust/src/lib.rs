@@ -14,9 +14,9 @@
 //!   an idempotency key, which the facades make when the caller gives none), the call's
 //!   deadline sent along, the W3C trace context of the current span, errors as
 //!   [`PdmError`] with their field violations, preconditions and retry delays; consent
-//!   writes return their consistency token. Methods without a facade (identity's
-//!   profile photo and public profile, the privacy team's) stay on the generated
-//!   clients over [`PdmClient::channel`].
+//!   writes return their consistency token. Every method the built-in policy grants
+//!   `client:*` has a facade method; the privacy team's stay on the generated clients
+//!   over [`PdmClient::channel`].
 //! - [`gate::ConsentGate`] answers "may we process?" and "may we contact?" in-process from
 //!   a bounded cache kept coherent by the ledger's change stream, failing closed when the
 //!   stream has been down too long; [`layer::ConsentLayer`] puts it in front of a tower
