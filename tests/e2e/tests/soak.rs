@@ -79,6 +79,11 @@ const TASK_LEASE_MS: &str = "3000";
 const MAX_BACKOFF_SECS: &str = "5";
 const PURGE_LEASE_SECONDS: &str = "10";
 const PURGE_CALL_TIMEOUT_MS: &str = "5000";
+/// Connections per service pool: `serve all`'s 6 pools and the 6 replicas' make 12 pools,
+/// 72 connections at most, under PostgreSQL's default max_connections of 100; the default
+/// of 16 (192) is not, and a 300-s soak saw restarted replicas fail their migrations on
+/// `connection_acquire`.
+const POOL_PER_SERVICE: &str = "6";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the churn soak: make soak"]
@@ -96,6 +101,7 @@ async fn under_churn_no_acknowledged_write_is_lost_and_no_request_is_stuck() -> 
         ("PDM__RIGHTS__MAX_BACKOFF_SECS", MAX_BACKOFF_SECS),
         ("PDM__RETENTION__LEASE_SECONDS", PURGE_LEASE_SECONDS),
         ("PDM__RETENTION__CALL_TIMEOUT_MS", PURGE_CALL_TIMEOUT_MS),
+        ("PDM__DATABASE__MAX_CONNECTIONS", POOL_PER_SERVICE),
     ])
     .await?;
     anyhow::ensure!(
