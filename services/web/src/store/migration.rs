@@ -1,0 +1,73 @@
+//! The web front's schema: its sessions table.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// Runs the web migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateWebSessions)]
+    }
+}
+
+/// `web_sessions`: one row per signed-in browser.
+#[derive(Debug)]
+struct CreateWebSessions;
+
+impl MigrationName for CreateWebSessions {
+    fn name(&self) -> &str {
+        "m20261205_000001_create_web_sessions"
+    }
+}
+
+#[derive(DeriveIden)]
+enum WebSessions {
+    Table,
+    Key,
+    SubjectId,
+    IdentityToken,
+    Csrf,
+    CreatedAt,
+    LastSeenAt,
+    ExpiresAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWebSessions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebSessions::Table)
+                    .if_not_exists()
+                    .col(string(WebSessions::Key).primary_key())
+                    .col(string(WebSessions::SubjectId))
+                    .col(string(WebSessions::IdentityToken))
+                    .col(string(WebSessions::Csrf))
+                    .col(big_integer(WebSessions::CreatedAt))
+                    .col(big_integer(WebSessions::LastSeenAt))
+                    .col(big_integer(WebSessions::ExpiresAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_web_sessions_subject")
+                    .table(WebSessions::Table)
+                    .col(WebSessions::SubjectId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(WebSessions::Table).to_owned())
+            .await
+    }
+}

@@ -1,0 +1,629 @@
+//! The privacy centre over HTTP against a real mesh (identity and consent over mutual TLS
+//! as `svc/web`): sign-in, the security headers and cookie flags, CSRF, the sign-in rate
+//! limit, a consent toggle seen by CheckProcessing at once, the deletion path ending with
+//! the account gone, profile correction, message opt-outs, GPC and session expiry. On the
+//! database `PDM_TEST_DATABASE` selects.
+
+mod support;
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use pdm_proto::consent::v1::{
+    CanContactRequest, Channel, CheckProcessingRequest, GetConsentHistoryRequest,
+    GetConsentsRequest, LedgerEntryKind, ListPurposesRequest, MessageKind, Source,
+};
+use pdm_proto::identity::v1::GetAccountRequest;
+use pdm_runtime::ManualClock;
+use support::{Browser, Site};
+
+type Result = anyhow::Result<()>;
+
+fn sha256_hex(text: &str) -> String {
+    pdm_web::security::sha256_hex(text)
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers_and_cookies_their_flags() -> Result {
+    let site = Site::start(&[], None).await?;
+    let (person, _) = site.person().await?;
+    let mut browser = Browser::new(&site);
+
+    let form = browser.get("/sign-in").await?;
+    assert_eq!(form.status, StatusCode::OK);
+    for page in [&form, &browser.get("/no-such-page").await?] {
+        let csp = page.header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+            "{csp}"
+        );
+        assert!(
+            page.header("strict-transport-security")
+                .starts_with("max-age=")
+        );
+        assert_eq!(page.header("x-content-type-options"), "nosniff");
+        assert_eq!(page.header("cache-control"), "no-store");
+    }
+    assert!(!form.body.contains("<script"), "no script on the page");
+    let csrf_cookie = form
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("pdm_csrf="))
+        .expect("a csrf cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(csrf_cookie.contains(flag), "{flag}: {csrf_cookie}");
+    }
+
+    let signed_in = browser.sign_in(&person.email, &person.password).await?;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/account");
+    let session_cookie = signed_in
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("pdm_session="))
+        .expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(session_cookie.contains(flag), "{flag}: {session_cookie}");
+    }
+    let token = browser.cookies.get("pdm_session").cloned().expect("token");
+    // The name at the top right leads to the account settings.
+    let account = browser.get("/account").await?;
+    assert_eq!(account.status, StatusCode::OK);
+    assert!(account.body.contains(&format!(
+        "<a id=\"account-menu\" href=\"/account\">{} {}</a>",
+        person.first_name, person.last_name
+    )));
+    assert!(
+        account
+            .header("content-security-policy")
+            .contains("frame-ancestors 'none'")
+    );
+    // No personal data in the URLs the pages link to or redirect to.
+    assert!(!account.body.contains(&format!("href=\"/{}", person.email)));
+
+    // Only the token's hash is stored, beside the identity session and the csrf token.
+    let rows = site.sessions().await?.rows().await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].key, sha256_hex(&token));
+    assert_ne!(rows[0].key, token);
+
+    // The logs hold no personal data and no token.
+    let mut secrets = person.secrets();
+    secrets.push(("web session token", token.as_str()));
+    site.mesh.logs().assert_clean(&secrets);
+    site.stop().await
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_with_403_and_changes_nothing() -> Result {
+    let site = Site::start(&[], None).await?;
+    let (person, subject) = site.person().await?;
+    let mut browser = Browser::new(&site);
+
+    // The sign-in form: no token, then a token that is not the cookie's.
+    browser.get("/sign-in").await?;
+    let none = browser
+        .post(
+            "/sign-in",
+            &[("email", &person.email), ("password", &person.password)],
+        )
+        .await?;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    let wrong = browser
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", "forged"),
+                ("email", &person.email),
+                ("password", &person.password),
+            ],
+        )
+        .await?;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(
+        !wrong
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("pdm_session="))
+    );
+
+    // Signed in: a consent form without the session's token is refused, nothing written.
+    assert_eq!(
+        browser
+            .sign_in(&person.email, &person.password)
+            .await?
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let privacy = browser.get("/privacy").await?;
+    let hash = privacy
+        .input_after("purpose-product_analytics", "text_hash")
+        .expect("product_analytics is on the page");
+    let refused = browser
+        .post(
+            "/privacy",
+            &[
+                ("purpose", "product_analytics"),
+                ("action", "grant"),
+                ("text_hash", &hash),
+            ],
+        )
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .header("content-security-policy")
+            .contains("frame-ancestors 'none'")
+    );
+    // The sign-in page's token does not do for a signed-in form either.
+    let other = browser
+        .post(
+            "/account/delete/confirm",
+            &[
+                ("csrf", "x".repeat(43).as_str()),
+                ("reason", "DELETION_REASON_OTHER"),
+                ("password", &person.password),
+                ("confirm", "yes"),
+            ],
+        )
+        .await?;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    let history = site
+        .mesh
+        .consent()
+        .get_consent_history(GetConsentHistoryRequest {
+            subject_id: subject.clone(),
+            after_sequence: 0,
+            page_size: 100,
+        })
+        .await?
+        .into_inner();
+    assert!(history.entries.is_empty(), "{:?}", history.entries);
+    site.mesh
+        .identity()
+        .get_account(GetAccountRequest {
+            subject_id: subject,
+        })
+        .await?;
+    site.stop().await
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_sign_in_is_rate_limited() -> Result {
+    let site = Site::start(&[("web.sign_in_attempts", "3")], None).await?;
+    let (person, _) = site.person().await?;
+    let mut browser = Browser::new(&site);
+    let wrong = browser
+        .sign_in(&person.email, "not the password at all")
+        .await?;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .body
+            .contains("The email address or the password is not right.")
+    );
+    // Nothing typed comes back but the email, in the form, not in a URL.
+    assert!(!wrong.body.contains("not the password at all"));
+    let unknown = browser
+        .sign_in("nobody@example.org", "whatever whatever")
+        .await?;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    browser
+        .sign_in(&person.email, "still not it at all")
+        .await?;
+    // A fourth attempt from the address within the window: 429, even with the password.
+    let limited = browser.sign_in(&person.email, &person.password).await?;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        limited
+            .header("retry-after")
+            .parse::<u64>()
+            .is_ok_and(|s| s >= 1)
+    );
+    assert!(
+        !limited
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("pdm_session="))
+    );
+    site.stop().await
+}
+
+#[tokio::test]
+async fn a_consent_toggle_is_seen_by_check_processing_at_once_with_its_proof() -> Result {
+    let site = Site::start(&[], None).await?;
+    let (person, subject) = site.person().await?;
+    let mut browser = Browser::new(&site);
+    browser.sign_in(&person.email, &person.password).await?;
+
+    // Every purpose of the catalogue is on the page with its text and legal basis.
+    let catalogue = site
+        .mesh
+        .consent()
+        .list_purposes(ListPurposesRequest {})
+        .await?
+        .into_inner()
+        .purposes;
+    let page = browser.get("/privacy").await?;
+    assert_eq!(page.status, StatusCode::OK);
+    for purpose in &catalogue {
+        assert!(
+            page.body
+                .contains(&format!("id=\"purpose-{}\"", purpose.key)),
+            "{}",
+            purpose.key
+        );
+        assert!(page.body.contains("Legal basis: <strong>"));
+    }
+    let analytics = catalogue
+        .iter()
+        .find(|p| p.key == "product_analytics")
+        .expect("product_analytics");
+    let hash = page
+        .input_after("purpose-product_analytics", "text_hash")
+        .expect("a text hash");
+    assert_eq!(hash, sha256_hex(&analytics.description));
+    let csrf = page.csrf().expect("csrf");
+    let check = || async {
+        anyhow::Ok(
+            site.mesh
+                .consent()
+                .check_processing(CheckProcessingRequest {
+                    subject_id: subject.clone(),
+                    purpose: "product_analytics".into(),
+                    at_least: String::new(),
+                })
+                .await?
+                .into_inner()
+                .decision
+                .expect("decision")
+                .allowed,
+        )
+    };
+    assert!(!check().await?, "no consent yet");
+
+    let granted = browser
+        .post(
+            "/privacy",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "product_analytics"),
+                ("action", "grant"),
+                ("text_hash", &hash),
+            ],
+        )
+        .await?;
+    assert_eq!(granted.status, StatusCode::SEE_OTHER, "{}", granted.body);
+    assert!(check().await?, "seen at once");
+    let history = site
+        .mesh
+        .consent()
+        .get_consent_history(GetConsentHistoryRequest {
+            subject_id: subject.clone(),
+            after_sequence: 0,
+            page_size: 100,
+        })
+        .await?
+        .into_inner()
+        .entries;
+    let grant = history.last().expect("a grant");
+    assert_eq!(grant.kind, LedgerEntryKind::Grant as i32);
+    assert_eq!(grant.source, Source::WebForm as i32);
+    assert_eq!(grant.policy_version, "2024-06-28");
+    assert_eq!(grant.text_hash, sha256_hex(&analytics.description));
+    let page = browser.get("/privacy").await?;
+    assert!(page.body.contains("Withdraw consent to Product analytics"));
+
+    // A text hash other than the one of the text shown is not recorded as consent.
+    browser
+        .post(
+            "/privacy",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "product_analytics"),
+                ("action", "withdraw"),
+                ("text_hash", ""),
+            ],
+        )
+        .await?;
+    assert!(!check().await?, "withdrawn at once");
+    let stale = browser
+        .post(
+            "/privacy",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "product_analytics"),
+                ("action", "grant"),
+                ("text_hash", &"0".repeat(64)),
+            ],
+        )
+        .await?;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(!check().await?, "a grant of another text is not recorded");
+    site.stop().await
+}
+
+#[tokio::test]
+async fn the_deletion_path_ends_with_the_account_gone() -> Result {
+    let site = Site::start(&[], None).await?;
+    let (person, subject) = site.person().await?;
+    let mut browser = Browser::new(&site);
+    browser.sign_in(&person.email, &person.password).await?;
+    // A second browser of the same person: its session ends with the account too.
+    let mut other = Browser::new(&site);
+    other.sign_in(&person.email, &person.password).await?;
+
+    // The name at the top right → Account settings → Delete account.
+    let settings = browser.get("/account").await?;
+    assert!(settings.body.contains("href=\"/account/delete\""));
+    let start = browser.get("/account/delete").await?;
+    assert_eq!(start.status, StatusCode::OK);
+    let csrf = start.csrf().expect("csrf");
+    // A reason is needed.
+    let no_reason = browser.post("/account/delete", &[("csrf", &csrf)]).await?;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let step2 = browser
+        .post(
+            "/account/delete",
+            &[
+                ("csrf", &csrf),
+                ("reason", "DELETION_REASON_PRIVACY_CONCERNS"),
+            ],
+        )
+        .await?;
+    assert_eq!(step2.status, StatusCode::OK);
+    assert!(step2.body.contains("Your password, again"));
+    let request_id = step2.input_after("", "request_id").expect("request id");
+    let confirm = |password: &str, confirmed: bool| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("reason", "DELETION_REASON_PRIVACY_CONCERNS".to_owned()),
+            ("request_id", request_id.clone()),
+            ("password", password.to_owned()),
+        ];
+        if confirmed {
+            form.push(("confirm", "yes".to_owned()));
+        }
+        form
+    };
+    let as_refs =
+        |form: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { form.clone() };
+    // Without the final confirmation, or with a wrong password: nothing happens.
+    let form = as_refs(&confirm(&person.password, false));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let unconfirmed = browser.post("/account/delete/confirm", &pairs).await?;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let form = as_refs(&confirm("wrong password entirely", true));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let wrong = browser.post("/account/delete/confirm", &pairs).await?;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("That password is not right."));
+    site.mesh
+        .identity()
+        .get_account(GetAccountRequest {
+            subject_id: subject.clone(),
+        })
+        .await?;
+
+    let form = as_refs(&confirm(&person.password, true));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post("/account/delete/confirm", &pairs).await?;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/account/deleted");
+    assert!(
+        done.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("pdm_session=;") && c.contains("Max-Age=0"))
+    );
+    let confirmation = browser.get("/account/deleted").await?;
+    assert_eq!(confirmation.status, StatusCode::OK);
+    assert!(confirmation.body.contains("Your account is deleted"));
+
+    // Gone: identity knows no such account, sign-in fails, every session ended.
+    let gone = site
+        .mesh
+        .identity()
+        .get_account(GetAccountRequest {
+            subject_id: subject.clone(),
+        })
+        .await;
+    assert_eq!(gone.err().map(|s| s.code()), Some(tonic::Code::NotFound));
+    let consents = site
+        .mesh
+        .consent()
+        .get_consents(GetConsentsRequest {
+            subject_id: subject.clone(),
+        })
+        .await;
+    assert!(consents.is_err(), "consent no longer knows the subject");
+    let again = Browser::new(&site)
+        .sign_in(&person.email, &person.password)
+        .await?;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    let stale = other.get("/account").await?;
+    assert_eq!(stale.status, StatusCode::SEE_OTHER);
+    assert_eq!(stale.location(), "/sign-in");
+    let rows = site.sessions().await?.rows().await?;
+    assert!(
+        rows.iter().all(|r| r.subject_id != subject),
+        "sessions left"
+    );
+    site.mesh.logs().assert_clean(&person.secrets());
+    site.stop().await
+}
+
+#[tokio::test]
+async fn profile_corrections_message_opt_outs_and_gpc_go_through_the_mesh() -> Result {
+    let site = Site::start(&[], None).await?;
+    let (person, subject) = site.person().await?;
+    let mut browser = Browser::new(&site);
+    // The browser sends Global Privacy Control: recorded as "do not sell or share".
+    browser.extra.push(("sec-gpc".to_owned(), "1".to_owned()));
+    browser.sign_in(&person.email, &person.password).await?;
+    let state = site
+        .mesh
+        .consent()
+        .get_consents(GetConsentsRequest {
+            subject_id: subject.clone(),
+        })
+        .await?
+        .into_inner();
+    assert!(state.do_not_sell, "the GPC signal was recorded");
+    let history = site
+        .mesh
+        .consent()
+        .get_consent_history(GetConsentHistoryRequest {
+            subject_id: subject.clone(),
+            after_sequence: 0,
+            page_size: 100,
+        })
+        .await?
+        .into_inner()
+        .entries;
+    assert!(
+        history
+            .iter()
+            .any(|e| e.kind == LedgerEntryKind::DoNotSell as i32 && e.source == Source::Gpc as i32)
+    );
+    assert!(
+        browser
+            .get("/privacy")
+            .await?
+            .body
+            .contains("id=\"gpc-notice\"")
+    );
+
+    // Profile: shown, a bad phone refused beside its field, a correction saved.
+    let profile = browser.get("/profile").await?;
+    assert!(
+        profile
+            .body
+            .contains(&format!("value=\"{}\"", person.email))
+    );
+    let csrf = profile.csrf().expect("csrf");
+    let bad = browser
+        .post(
+            "/profile",
+            &[
+                ("csrf", &csrf),
+                ("first_name", &person.first_name),
+                ("last_name", &person.last_name),
+                ("email", &person.email),
+                ("phone", "12"),
+            ],
+        )
+        .await?;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"phone-error\""), "{}", bad.body);
+    let saved = browser
+        .post(
+            "/profile",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Augusta"),
+                ("last_name", &person.last_name),
+                ("email", &person.email),
+                ("phone", &person.phone),
+            ],
+        )
+        .await?;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert!(saved.body.contains("Your details are saved."));
+    let account = site
+        .mesh
+        .identity()
+        .get_account(GetAccountRequest {
+            subject_id: subject.clone(),
+        })
+        .await?
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(account.first_name, "Augusta");
+
+    // Messages: email switched off, seen by CanContact at once; security mail still goes.
+    let messages = browser.get("/messages").await?;
+    assert!(messages.body.contains("Security: always on"));
+    let off = browser
+        .post(
+            "/messages",
+            &[
+                ("csrf", &csrf),
+                ("channel", "CHANNEL_EMAIL"),
+                ("opted_out", "true"),
+            ],
+        )
+        .await?;
+    assert_eq!(off.status, StatusCode::SEE_OTHER);
+    let can = |kind: MessageKind| {
+        let mut consent = site.mesh.consent();
+        let subject = subject.clone();
+        async move {
+            anyhow::Ok(
+                consent
+                    .can_contact(CanContactRequest {
+                        subject_id: subject,
+                        channel: Channel::Email as i32,
+                        kind: kind as i32,
+                        at_least: String::new(),
+                    })
+                    .await?
+                    .into_inner()
+                    .decision
+                    .expect("decision")
+                    .allowed,
+            )
+        }
+    };
+    assert!(!can(MessageKind::Promotional).await?);
+    assert!(can(MessageKind::Security).await?);
+    assert!(
+        browser
+            .get("/messages")
+            .await?
+            .body
+            .contains("Turn Email back on")
+    );
+    site.mesh.logs().assert_clean(&person.secrets());
+    site.stop().await
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_at_their_absolute_expiry() -> Result {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let site = Site::start(
+        &[
+            ("web.session_idle_minutes", "10"),
+            ("web.session_absolute_hours", "1"),
+        ],
+        Some(clock.clone() as Arc<dyn pdm_runtime::Clock>),
+    )
+    .await?;
+    let (person, _) = site.person().await?;
+
+    let mut idle = Browser::new(&site);
+    idle.sign_in(&person.email, &person.password).await?;
+    assert_eq!(idle.get("/account").await?.status, StatusCode::OK);
+    clock.advance(chrono::Duration::minutes(11));
+    let expired = idle.get("/account").await?;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    assert_eq!(expired.location(), "/sign-in");
+
+    // Used every 9 minutes, a session still ends an hour after sign-in.
+    let mut busy = Browser::new(&site);
+    busy.sign_in(&person.email, &person.password).await?;
+    for _ in 0..6 {
+        clock.advance(chrono::Duration::minutes(9));
+        assert_eq!(busy.get("/account").await?.status, StatusCode::OK);
+    }
+    clock.advance(chrono::Duration::minutes(7));
+    assert_eq!(busy.get("/account").await?.location(), "/sign-in");
+    site.stop().await
+}
