@@ -66,6 +66,13 @@ pub mod rights {
     }
 }
 
+/// `pdm.incidents.v1`: the breach register, its authority clocks and the DPO's contact.
+pub mod incidents {
+    pub mod v1 {
+        tonic::include_proto!("pdm.incidents.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every pdm contract (with the well-known types they
 /// import), for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

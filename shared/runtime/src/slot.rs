@@ -4,6 +4,7 @@
 use pdm_proto::{
     consent::v1::consent_service_server::{ConsentService, ConsentServiceServer},
     identity::v1::identity_service_server::{IdentityService, IdentityServiceServer},
+    incidents::v1::incidents_service_server::{IncidentsService, IncidentsServiceServer},
     retention::v1::retention_service_server::{RetentionService, RetentionServiceServer},
     rights::v1::rights_service_server::{RightsService, RightsServiceServer},
     subject::v1::subject_data_service_server::{SubjectDataService, SubjectDataServiceServer},
@@ -37,6 +38,7 @@ macro_rules! message_limits {
 message_limits!(
     ConsentServiceServer: ConsentService,
     IdentityServiceServer: IdentityService,
+    IncidentsServiceServer: IncidentsService,
     RetentionServiceServer: RetentionService,
     RightsServiceServer: RightsService,
     SubjectDataServiceServer: SubjectDataService,

@@ -1,0 +1,18 @@
+//! The incidents service's schema. One file per migration; never edit a released one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261205_000001_create_incidents_tables;
+
+/// Runs the incidents migrations (the skeleton adds the access trail's).
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261205_000001_create_incidents_tables::Migration,
+        )]
+    }
+}

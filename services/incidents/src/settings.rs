@@ -1,0 +1,112 @@
+//! The `[incidents]` settings section: the regime table and the DPO's contact.
+
+use pdm_runtime::settings::{Problems, SettingsSection};
+use serde::Deserialize;
+
+use crate::domain::regime::{self, Regime};
+
+/// Incidents-specific settings; every key has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IncidentsSettings {
+    /// The regime table (`[[incidents.regimes]]`), replacing the default one (GDPR and
+    /// UK GDPR, 72 hours each) when given.
+    pub regimes: Vec<Regime>,
+    /// The Data Protection Officer (`[incidents.dpo]`).
+    pub dpo: Dpo,
+}
+
+impl Default for IncidentsSettings {
+    fn default() -> Self {
+        Self {
+            regimes: regime::defaults(),
+            dpo: Dpo::default(),
+        }
+    }
+}
+
+/// The Data Protection Officer's contact, as the privacy policy names it ("Data Protection
+/// Officer": the contact point for data subjects and supervisory authorities).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Dpo {
+    /// Name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Postal address (lines separated by newlines); may be empty.
+    pub postal_address: String,
+}
+
+impl Default for Dpo {
+    fn default() -> Self {
+        // The policy: "[DPO Email Address – Marco Tedone/Privacy email – privacy@digitalapicraft.com]".
+        Self {
+            name: "Marco Tedone".to_owned(),
+            email: "privacy@digitalapicraft.com".to_owned(),
+            postal_address: String::new(),
+        }
+    }
+}
+
+impl SettingsSection for IncidentsSettings {
+    const KEY: &'static str = crate::NAME;
+
+    fn check(&self, problems: &mut Problems) {
+        for problem in regime::check_table(&self.regimes) {
+            problems.add_named("incidents.regimes", &problem);
+        }
+        let dpo = &self.dpo;
+        if dpo.name.trim().is_empty() || dpo.name.chars().count() > 200 || dpo.name.contains('\n') {
+            problems.add("incidents.dpo.name", "one line of 1-200 characters");
+        }
+        let email = dpo.email.trim();
+        let plausible = email.len() <= 254
+            && email
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+            && !email.contains(char::is_whitespace);
+        if !plausible {
+            problems.add("incidents.dpo.email", "an email address (name@domain)");
+        }
+        if dpo.postal_address.chars().count() > 1000 {
+            problems.add("incidents.dpo.postal_address", "at most 1000 characters");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pass_and_bad_values_are_named() {
+        let mut problems = Problems::new();
+        IncidentsSettings::default().check(&mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+
+        let bad = IncidentsSettings {
+            regimes: vec![],
+            dpo: Dpo {
+                name: " ".into(),
+                email: "nobody".into(),
+                postal_address: String::new(),
+            },
+        };
+        let mut problems = Problems::new();
+        bad.check(&mut problems);
+        let found = problems
+            .into_result(())
+            .expect_err("three problems")
+            .problems;
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "incidents.regimes",
+                "incidents.dpo.name",
+                "incidents.dpo.email"
+            ]
+        );
+    }
+}
