@@ -1,15 +1,19 @@
 //! The Rust client's consent gate (`pdm-client`): a cached decision answered in-process
 //! (throughput on one task, and per-decision latency), and how long a withdrawal on the
-//! server takes to reach a connected gate. Over mutual TLS as company client `testkit`,
-//! against the mesh's consent service.
+//! server takes to reach a connected gate, and the heap a cached decision keeps (counted by
+//! the benchmark's allocator while a fresh gate fills). Over mutual TLS as company client
+//! `testkit`, against the mesh's consent service. Also, across two consent replicas: the
+//! cost of a consistency token, and how stale a replica is without one.
 
 use std::time::{Duration, Instant};
 
-use pdm_client::{ConsentGate, GateOptions, PdmClient, consent::Grant};
+use futures_util::future::join_all;
+use pdm_client::{ConsentClient, ConsentGate, GateOptions, PdmClient, consent::Grant};
+use pdm_proto::consent::v1::{ListPurposesRequest, consent_service_client::ConsentServiceClient};
 use pdm_testkit::{Mesh, TEST_CLIENT};
 use serde_json::{Value, json};
 
-use super::{figures, harness};
+use super::{alloc::Counting, figures, harness};
 
 /// Subjects whose decisions the gate caches.
 const SUBJECTS: usize = 100;
@@ -24,6 +28,8 @@ const PURPOSES: [&str; 4] = [
 const GROUP: usize = 64;
 /// Withdrawals whose propagation is timed.
 const ROUNDS: usize = 50;
+/// Subjects whose every purpose a fresh gate caches while its heap is counted.
+const MEMORY_SUBJECTS: usize = 500;
 
 /// Runs the gate benchmarks.
 pub async fn run(mesh: &Mesh, seconds: Duration) -> anyhow::Result<Vec<Value>> {
@@ -90,15 +96,7 @@ pub async fn run(mesh: &Mesh, seconds: Duration) -> anyhow::Result<Vec<Value>> {
     let purpose = "product_analytics";
     let mut delays = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        consent
-            .grant(&Grant {
-                subject_id: subject.clone(),
-                purpose: purpose.to_owned(),
-                policy_version: "2024-06-28".into(),
-                text_hash: "0".repeat(64),
-                actor: "bench".into(),
-            })
-            .await?;
+        consent.grant(&grant(&subject, purpose)).await?;
         let waiting = Instant::now();
         while !gate.allowed(&subject, purpose).await.allowed() {
             anyhow::ensure!(
@@ -127,8 +125,81 @@ pub async fn run(mesh: &Mesh, seconds: Duration) -> anyhow::Result<Vec<Value>> {
         "max_ms": figures::round3(delays[ROUNDS - 1]),
         "note": "from WithdrawConsent's answer until the gate denies",
     }));
+    results.push(memory(mesh, &consent, &gate).await?);
     results.push(read_your_writes(mesh, &consent, &subject).await?);
     Ok(results)
+}
+
+/// Asks `gate` every (subject, purpose) pair at once (misses coalesce into batches).
+async fn fill(gate: &ConsentGate, subjects: &[String], purposes: &[String]) {
+    join_all(
+        subjects
+            .iter()
+            .flat_map(|s| purposes.iter().map(move |p| gate.allowed(s, p))),
+    )
+    .await;
+}
+
+/// The heap a fresh gate keeps per cached decision: filled with one purpose per subject,
+/// then with the others, each step counted; per pair from the second step, per subject
+/// what the first kept beyond its pairs. The service's own cache is warmed first through
+/// `warm`, so the windows hold the new gate's growth only.
+async fn memory(mesh: &Mesh, consent: &ConsentClient, warm: &ConsentGate) -> anyhow::Result<Value> {
+    let purposes: Vec<String> = ConsentServiceClient::new(mesh.channel("consent"))
+        .list_purposes(ListPurposesRequest {})
+        .await?
+        .into_inner()
+        .purposes
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    anyhow::ensure!(
+        purposes.len() >= 2,
+        "the catalogue has fewer than 2 purposes"
+    );
+    let subjects = harness::sign_up(mesh, MEMORY_SUBJECTS).await?;
+    fill(warm, &subjects, &purposes).await;
+    let gate = ConsentGate::start(consent.clone(), GateOptions::default());
+    let started = Instant::now();
+    while !gate.connected() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "gate not connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The gate's first decision outside the windows: its buffers and connection.
+    gate.allowed(&subjects[0], &purposes[0]).await;
+    let settle = || tokio::time::sleep(Duration::from_millis(200));
+    let window = Counting::start();
+    fill(&gate, &subjects, &purposes[..1]).await;
+    settle().await;
+    let first = window.net();
+    drop(window);
+    let window = Counting::start();
+    fill(&gate, &subjects, &purposes[1..]).await;
+    settle().await;
+    let rest = window.net();
+    drop(window);
+    let pairs = subjects.len() * (purposes.len() - 1);
+    anyhow::ensure!(
+        gate.len() >= subjects.len() * purposes.len() - 1,
+        "the gate cached {} of {} decisions",
+        gate.len(),
+        subjects.len() * purposes.len()
+    );
+    let per_pair = rest as f64 / pairs as f64;
+    let per_subject = (first as f64 - per_pair * subjects.len() as f64) / subjects.len() as f64;
+    Ok(json!({
+        "name": "gate.memory_per_decision",
+        "subjects": subjects.len(),
+        "purposes": purposes.len(),
+        "decisions_cached": gate.len(),
+        "bytes_per_decision": figures::round1(per_pair),
+        "bytes_per_subject_beyond_its_decisions": figures::round1(per_subject),
+        "bytes_for_100k_decisions_mib": figures::round3(per_pair * 100_000.0 / 1_048_576.0),
+        "note": "net heap allocated while a fresh gate fills (the default capacity is 100,000 decisions)",
+    }))
 }
 
 /// A write on one consent replica, then a check on another: with the write's token the
@@ -150,15 +221,7 @@ async fn read_your_writes(
     let (mut stale_with, mut stale_without) = (0, 0);
     for round in 0..ROUNDS * 2 {
         let written = if round % 2 == 0 {
-            writer
-                .grant(&Grant {
-                    subject_id: subject.to_owned(),
-                    purpose: purpose.to_owned(),
-                    policy_version: "2024-06-28".into(),
-                    text_hash: "0".repeat(64),
-                    actor: "bench".into(),
-                })
-                .await?
+            writer.grant(&grant(subject, purpose)).await?
         } else {
             writer.withdraw(subject, purpose, "bench").await?
         };
@@ -171,6 +234,24 @@ async fn read_your_writes(
         let seen = reader.check(subject, purpose, Some(&written.token)).await?;
         with_token.push(figures::ms(t.elapsed()));
         stale_with += usize::from(seen.allowed != expected);
+    }
+    // Without a token, how long replica B keeps answering as before the write on A.
+    let mut staleness = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let allowed = round % 2 == 0;
+        if allowed {
+            writer.grant(&grant(subject, purpose)).await?;
+        } else {
+            writer.withdraw(subject, purpose, "bench").await?;
+        }
+        let written = Instant::now();
+        while reader.check(subject, purpose, None).await?.allowed != allowed {
+            anyhow::ensure!(
+                written.elapsed() < Duration::from_secs(10),
+                "replica B never saw the write"
+            );
+        }
+        staleness.push(figures::ms(written.elapsed()));
     }
     replica.stop().await?;
     let p = |v: &mut Vec<f64>, q: f64| {
@@ -186,6 +267,19 @@ async fn read_your_writes(
         "without_token_p99_ms": p(&mut without_token, 0.99),
         "stale_answers_with_token": stale_with,
         "stale_answers_without_token": stale_without,
-        "note": "a write on replica A, then CheckProcessing on replica B (consent.tail_interval_ms 500)",
+        "staleness_without_token_p50_ms": p(&mut staleness, 0.5),
+        "staleness_without_token_p99_ms": p(&mut staleness, 0.99),
+        "note": "a write on replica A, then CheckProcessing on replica B (consent.tail_interval_ms 500); staleness: from the write's answer until B's answer reflects it, B asked in a loop",
     }))
+}
+
+/// A grant of `purpose` by the benchmark.
+fn grant(subject: &str, purpose: &str) -> Grant {
+    Grant {
+        subject_id: subject.to_owned(),
+        purpose: purpose.to_owned(),
+        policy_version: "2024-06-28".into(),
+        text_hash: "0".repeat(64),
+        actor: "bench".into(),
+    }
 }

@@ -62,10 +62,26 @@ pub async fn start(names: &[&str], settings: Vec<(String, String)>) -> anyhow::R
             other => anyhow::bail!("the benchmarks do not run {other}"),
         };
     }
-    for (key, value) in settings {
+    for (key, value) in settings.into_iter().chain(experiment()?) {
         mesh = mesh.setting(&key, value);
     }
     mesh.start().await
+}
+
+/// Settings for an experiment from `PDM_BENCH_SET` (`key=value;key=value`), applied to
+/// every mesh after the benchmark's own: to measure a knob before changing its default.
+fn experiment() -> anyhow::Result<Vec<(String, String)>> {
+    let Ok(set) = std::env::var("PDM_BENCH_SET") else {
+        return Ok(Vec::new());
+    };
+    set.split(';')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| anyhow::anyhow!("PDM_BENCH_SET: {pair:?} is not key=value"))
+        })
+        .collect()
 }
 
 /// Stops every service gracefully (each drains its calls), then drops the mesh and its

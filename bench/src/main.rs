@@ -3,13 +3,16 @@
 //! health check, served by the same server stack) measured in the same run. The services
 //! run on the test kit's mesh (`pdm_testkit::TestMesh`, see [`harness`]); nothing of this is
 //! in the shipped `pdm` binary.
-#![forbid(unsafe_code)]
+// Only the counting allocator (alloc.rs) implements an unsafe trait, delegating to System.
+#![deny(unsafe_code)]
 
+mod alloc;
 mod harness;
 mod load;
 mod postgres;
 
 mod consent;
+mod dsr;
 mod figures;
 mod gate;
 mod identity;
@@ -50,6 +53,9 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[global_allocator]
+static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;
 
 /// Concurrency levels every RPC benchmark runs at.
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
@@ -123,12 +129,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // On PostgreSQL, in a database of its own (or reported as skipped).
     results.extend(telemetry::run(seconds, &wanted).await?);
     results.extend(rights::run(&wanted).await?);
+    results.extend(dsr::run(&wanted).await?);
 
     let report = json!({
         "pdm_version": env!("CARGO_PKG_VERSION"),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "seconds_per_measurement": seconds.as_secs_f64(),
-        "database": "sqlite (telemetry.*, rights.*: postgresql)",
+        "database": "sqlite (telemetry.*, rights.access and rights.erasure: postgresql; rights.throughput: both)",
         "benchmarks": results,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
