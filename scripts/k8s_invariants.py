@@ -49,19 +49,23 @@ PORTS = {
     "retention": 50054,
     "transfers": 50055,
     "rights": 50056,
+    "incidents": 50057,
 }
 # The calls the design makes (caller -> callees); nothing else may be allowed. Each
 # service also calls the next of the default audit.witness_ring (every service by name:
-# consent -> identity -> retention -> rights -> telemetry -> transfers -> consent) to have
+# consent -> identity -> incidents -> retention -> rights -> telemetry -> transfers -> consent)
+# to have
 # its access trail head witnessed.
 CALLS = {
     # consent: a ticket declaring special categories needs the subject's explicit consent.
-    "identity": {"rights", "retention", "consent"},
+    "identity": {"rights", "incidents", "consent"},
     "consent": {"identity"},
     "telemetry": {"identity", "consent", "transfers"},
     "transfers": {"identity", "consent"},
     "retention": {"identity", "consent", "telemetry", "transfers", "rights"},
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
+    # incidents: the privacy team's register; calls only the next of the witness ring.
+    "incidents": {"retention"},
 }
 # Plaintext grpc.health.v1 ports, for the kubelet's probes: the defaults of
 # services.<service>.health_port (shared/runtime/src/defaults.toml).
@@ -72,6 +76,7 @@ HEALTH_PORTS = {
     "retention": 51054,
     "transfers": 51055,
     "rights": 51056,
+    "incidents": 51057,
 }
 AUTOSCALED = {"consent", "telemetry"}
 

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use pdm_runtime::MeshService;
 
 /// Every service the design names, in port order.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     "identity",
     "consent",
     "telemetry",
     "retention",
     "transfers",
     "rights",
+    "incidents",
 ];
 
 /// The implementation of a service, if it is built.
@@ -23,6 +24,7 @@ pub fn implementation(name: &str) -> Option<Arc<dyn MeshService>> {
         "retention" => Some(Arc::new(pdm_retention::Retention)),
         "rights" => Some(Arc::new(pdm_rights::Rights)),
         "transfers" => Some(Arc::new(pdm_transfers::Transfers)),
+        "incidents" => Some(Arc::new(pdm_incidents::Incidents)),
         _ => None,
     }
 }

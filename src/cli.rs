@@ -34,6 +34,9 @@ pub enum Command {
     /// Consent: purposes, a subject's state and history (talks to the consent service).
     #[command(subcommand)]
     Consent(crate::admin::consent::ConsentCommand),
+    /// Incidents: the breach register, its authority clocks, notifications, the DPO.
+    #[command(subcommand)]
+    Incidents(Box<crate::admin::incidents::IncidentsCommand>),
     /// Keys: the key stores of subjects' data keys: status, rotate, backup, restore.
     #[command(subcommand)]
     Keys(crate::admin::keys::KeysCommand),

@@ -59,6 +59,10 @@ fn main() {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::keys::run(&settings, command).await
             }
+            cli::Command::Incidents(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::incidents::run(&settings, *command).await
+            }
             cli::Command::Retention(command) => {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::retention::run(&settings, command).await

@@ -10,13 +10,14 @@ use pdm_runtime::sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection,
 use pdm_testkit::TestMesh;
 
 /// The services of the mesh, by the name the doc's first column uses.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "identity",
     "consent",
     "transfers",
     "telemetry",
     "rights",
     "retention",
+    "incidents",
 ];
 
 /// The tables of a service's database (its schema on PostgreSQL).
@@ -72,6 +73,7 @@ async fn every_table_of_every_service_has_a_retention_rule_in_the_docs() -> anyh
         .with(pdm_telemetry::Telemetry)
         .with(pdm_rights::Rights)
         .with(pdm_retention::Retention)
+        .with(pdm_incidents::Incidents)
         .start()
         .await?;
     let mut found: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod audit_checkpoint;
 pub mod certs;
 pub mod consent;
+pub mod incidents;
 pub mod keys;
 pub mod retention;
 pub mod rights;

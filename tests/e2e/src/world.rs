@@ -53,6 +53,8 @@ pub struct World {
     pub child_report: String,
     /// A privacy complaint.
     pub concern: String,
+    /// A breach of the register (issue 21).
+    pub incident_id: String,
     /// Personal values used, for the log and storage checks.
     pub personal: Vec<String>,
 }
@@ -136,6 +138,7 @@ const TELEMETRY: &str = "pdm.telemetry.v1.TelemetryService";
 const RETENTION: &str = "pdm.retention.v1.RetentionService";
 const TRANSFERS: &str = "pdm.transfers.v1.TransfersService";
 const RIGHTS: &str = "pdm.rights.v1.RightsService";
+const INCIDENTS: &str = "pdm.incidents.v1.IncidentsService";
 
 /// A new world's people: names, addresses and passwords unique to this run.
 pub fn people() -> World {
@@ -191,6 +194,19 @@ fn now() -> String {
 
 fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
+/// An incident's details (issue 21): aware an hour ago, under GDPR and UK GDPR.
+fn incident_details(w: &World, risk: &str, reasoning: &str) -> Value {
+    let ago = |hours: i64| {
+        (chrono::Utc::now() - chrono::Duration::hours(hours))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    json!({"title": format!("e2e incident {}", w.tag), "detectedAt": ago(2),
+        "awareAt": ago(1), "description": "a partner export sent to the wrong recipient",
+        "natures": ["NATURE_CONFIDENTIALITY"], "dataCategories": ["account.profile"],
+        "services": ["identity"], "windowStart": ago(48), "approximateSubjects": 3,
+        "risk": risk, "riskReasoning": reasoning, "regimes": ["gdpr", "uk_gdpr"]})
 }
 
 /// Every valid call, in the order they run.
@@ -627,6 +643,45 @@ pub fn fixtures() -> Vec<Fixture> {
                     "cutoff": "2020-01-01T00:00:00Z"}]})
             },
         ),
+        // --- incidents (issue 21): the register, the privacy team's
+        keep(
+            call(m(INCIDENTS, "OpenIncident"), Admin, |w| {
+                json!({"details": incident_details(w, "RISK_LEVEL_UNSPECIFIED", ""),
+                    "actor": "privacy-team"})
+            }),
+            |w, r| w.incident_id = text(r, "/incident/incidentId"),
+        ),
+        call(
+            m(INCIDENTS, "GetIncident"),
+            Admin,
+            |w| json!({"incidentId": w.incident_id}),
+        ),
+        call(
+            m(INCIDENTS, "ListIncidents"),
+            Admin,
+            |_| json!({"status": "STATUS_OPEN", "pageSize": 10}),
+        ),
+        call(m(INCIDENTS, "AssessIncident"), Admin, |w| {
+            json!({"incidentId": w.incident_id, "actor": "privacy-team",
+                "details": incident_details(w, "RISK_LEVEL_UNLIKELY", "the file was encrypted")})
+        }),
+        call(
+            m(INCIDENTS, "GetIncidentHistory"),
+            Admin,
+            |w| json!({"incidentId": w.incident_id}),
+        ),
+        call(m(INCIDENTS, "RecordAuthorityNotification"), Admin, |w| {
+            json!({"incidentId": w.incident_id, "regime": "gdpr", "phase": "PHASE_INITIAL",
+                "sentAt": now(), "content": "initial notification", "reference": "CASE-7",
+                "actor": "privacy-team"})
+        }),
+        call(m(INCIDENTS, "ListOverdue"), Admin, |_| json!({})),
+        call(m(INCIDENTS, "GetDpoContact"), Admin, |_| json!({})),
+        call(m(INCIDENTS, "ListRegimes"), Admin, |_| json!({})),
+        call(m(INCIDENTS, "CloseIncident"), Admin, |w| {
+            json!({"incidentId": w.incident_id, "closureReason": "not notifiable",
+                "actor": "privacy-team"})
+        }),
         // --- every service's access trail
         call("pdm.audit.v1.AuditService/VerifyAccessLog", Admin, |_| {
             json!({})
