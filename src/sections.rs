@@ -22,7 +22,7 @@ pub fn check_all(settings: &mut Settings, problems: &mut Problems) {
     settings.check_section::<pdm_retention::settings::RetentionSettings>(problems);
     settings.check_section::<pdm_transfers::settings::TransfersSettings>(problems);
     settings.check_section::<pdm_rights::settings::RightsSettings>(problems);
-    settings.check_section::<pdm_incidents::settings::IncidentsSettings>(problems);
+    settings.check_section::<pdm_web::settings::WebSettings>(problems);
 }
 
 #[cfg(test)]

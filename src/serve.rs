@@ -49,7 +49,7 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
             &dir,
             &settings.tls.trust_domain,
             &settings.tls.namespace,
-            &crate::catalogue::ALL,
+            &crate::catalogue::identities(),
             &[crate::admin::certs::DEMO_CLIENT],
             false,
         )?;
@@ -62,10 +62,12 @@ pub async fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     // Bind every port before starting anything: a port in use fails the whole start.
     let mut bound = Vec::new();
     for service in &services {
-        let addr = settings.listen_addr(service.name())?;
+        let addr = catalogue::listen_addr(&settings, service.name())?;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("{}: cannot listen on {addr}", service.name()))?;
+        // Port 0 (a front's "any free port") is known once bound.
+        let addr = listener.local_addr()?;
         bound.push((service.clone(), listener, addr));
     }
     // One /metrics per process, whatever the services it runs; it outlives their drain.
@@ -171,6 +173,12 @@ async fn wait_all_serving(
         } else {
             addr.to_string()
         };
+        if catalogue::is_front(name) {
+            wait_http(&host, Duration::from_secs(120))
+                .await
+                .with_context(|| format!("{name} did not become ready"))?;
+            continue;
+        }
         let channel = client::plain_channel_with(
             &format!("http://{host}"),
             Duration::from_secs(5),
@@ -181,6 +189,35 @@ async fn wait_all_serving(
             .with_context(|| format!("{name} did not become ready"))?;
     }
     Ok(())
+}
+
+/// Waits until an HTTP front answers `GET /healthz` with 200 (HTTP/1.1 on a plain TCP
+/// connection: the fronts speak HTTP, not gRPC).
+async fn wait_http(host: &str, limit: Duration) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect(host).await?;
+            stream
+                .write_all(
+                    format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await?;
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).await?;
+            anyhow::Ok(head.starts_with(b"HTTP/1.1 200"))
+        };
+        if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "no answer on /healthz after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn banner(
@@ -210,6 +247,20 @@ fn banner(
             }
             None if catalogue::implementation(name).is_none() => {
                 let _ = writeln!(out, "  {name:<10} {:<22} not built yet", "-");
+            }
+            None => {
+                let _ = writeln!(out, "  {name:<10} {:<22} not selected", "-");
+            }
+        }
+    }
+    for name in catalogue::FRONTS {
+        match addrs.iter().find(|(n, _)| *n == name) {
+            Some((_, addr)) => {
+                let _ = writeln!(
+                    out,
+                    "  {name:<10} {:<22} serving",
+                    format!("http://{addr}/")
+                );
             }
             None => {
                 let _ = writeln!(out, "  {name:<10} {:<22} not selected", "-");

@@ -38,7 +38,7 @@ pub fn run(settings: &Settings, command: CertsCommand) -> anyhow::Result<()> {
                 &dir,
                 &settings.tls.trust_domain,
                 &settings.tls.namespace,
-                &catalogue::ALL,
+                &catalogue::identities(),
                 &clients,
                 force,
             )?;

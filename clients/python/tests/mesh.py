@@ -166,6 +166,8 @@ class Mesh:
         env = {
             "PDM__DATA_DIR": str(self.data_dir),
             "PDM__LOG__FORMAT": "json",
+            # The web front (issue 20) on any free port: meshes run side by side.
+            "PDM__WEB__PORT": "0",
         }
         if self.database.url is not None:
             env["PDM__DATABASE__URL"] = self.database.url

@@ -210,6 +210,8 @@ export class Mesh {
     const env: Record<string, string> = {
       PDM__DATA_DIR: this.dataDir,
       PDM__LOG__FORMAT: "json",
+      // The web front (issue 20) on any free port: meshes run side by side.
+      PDM__WEB__PORT: "0",
     };
     if (this.database.url !== undefined) env["PDM__DATABASE__URL"] = this.database.url;
     return env;

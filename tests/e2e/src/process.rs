@@ -407,6 +407,8 @@ impl Process {
             .current_dir(self.dir.path())
             .env("PDM__DATA_DIR", self.data_dir())
             .env("PDM__LOG__FORMAT", "json")
+            // The web front (issue 20) on any free port: meshes run side by side.
+            .env("PDM__WEB__PORT", "0")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
