@@ -5,13 +5,14 @@ use std::sync::Arc;
 use pdm_runtime::MeshService;
 
 /// Every service the design names, in port order.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     "identity",
     "consent",
     "telemetry",
     "retention",
     "transfers",
     "rights",
+    "incidents",
 ];
 
 /// The HTTP fronts: run by `pdm serve` like the services (`serve all` included), but not
@@ -49,6 +50,7 @@ pub fn implementation(name: &str) -> Option<Arc<dyn MeshService>> {
         "retention" => Some(Arc::new(pdm_retention::Retention)),
         "rights" => Some(Arc::new(pdm_rights::Rights)),
         "transfers" => Some(Arc::new(pdm_transfers::Transfers)),
+        "incidents" => Some(Arc::new(pdm_incidents::Incidents)),
         "web" => Some(Arc::new(pdm_web::Web)),
         _ => None,
     }

@@ -23,6 +23,7 @@ pub fn check_all(settings: &mut Settings, problems: &mut Problems) {
     settings.check_section::<pdm_transfers::settings::TransfersSettings>(problems);
     settings.check_section::<pdm_rights::settings::RightsSettings>(problems);
     settings.check_section::<pdm_web::settings::WebSettings>(problems);
+    settings.check_section::<pdm_incidents::settings::IncidentsSettings>(problems);
 }
 
 #[cfg(test)]

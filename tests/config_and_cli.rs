@@ -25,13 +25,14 @@ use tonic_health::pb::{
 const EXIT_CONFIG: i32 = 78;
 const LIMIT: Duration = Duration::from_secs(60);
 /// Every service the design names, in port order.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "identity",
     "consent",
     "telemetry",
     "retention",
     "transfers",
     "rights",
+    "incidents",
 ];
 /// What the test kit logs at, so the binary's logs are checked at least as closely.
 const DEBUG_FILTER: &str = "debug,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,hyper=warn,hyper_util=warn,tower=warn,tonic=info";
