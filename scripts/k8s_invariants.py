@@ -153,6 +153,7 @@ DASHBOARD_METRICS = [
     "pdm_rights_requests_open",
     "pdm_rights_requests_overdue",
     "pdm_retention_purge_runs_total",
+    "pdm_incidents_overdue",
 ]
 
 

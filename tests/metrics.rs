@@ -269,6 +269,7 @@ async fn mesh(clock: &std::sync::Arc<ManualClock>) -> anyhow::Result<Mesh> {
         .with(pdm_transfers::Transfers)
         .with(pdm_rights::Rights)
         .with(pdm_retention::Retention)
+        .with(pdm_incidents::Incidents)
         .clock(clock.clone())
         // Purge runs only when the test asks.
         .setting("retention.purge_interval_minutes", 0)
