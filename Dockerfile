@@ -4,7 +4,7 @@
 # the mesh (`pdm serve identity`, `pdm serve all`).
 #
 #   docker build -t pdm:dev .
-#   docker run --rm -p 50051-50056:50051-50056 -p 9090:9090 pdm:dev            # the whole mesh
+#   docker run --rm -p 50051-50057:50051-50057 -p 9090:9090 pdm:dev            # the whole mesh
 #   docker run --rm -p 50052:50052 pdm:dev serve consent                        # one service
 #
 # Stages: `chef` (the toolchain and cargo-chef) → `planner` (the dependency recipe, from
@@ -61,6 +61,6 @@ ENV PDM__SERVER__HOST=0.0.0.0 \
 VOLUME ["/data"]
 USER 65532:65532
 # gRPC: identity, consent, telemetry, retention, transfers, rights; then Prometheus /metrics.
-EXPOSE 50051 50052 50053 50054 50055 50056 9090
+EXPOSE 50051 50052 50053 50054 50055 50056 50057 9090
 ENTRYPOINT ["pdm"]
 CMD ["serve", "all"]
