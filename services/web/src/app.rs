@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
             "/privacy",
             get(pages::privacy::show).post(pages::privacy::choose),
         )
+        .route("/privacy/history", get(pages::privacy::history))
         .route("/privacy/do-not-sell", post(pages::privacy::do_not_sell))
         .route(
             "/messages",

@@ -145,3 +145,22 @@ pub struct DeleteConfirmPage {
 pub struct DeletedPage {
     pub chrome: Chrome,
 }
+
+/// One ledger entry as the history page shows it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub when: String,
+    pub what: String,
+    pub about: String,
+    pub how: String,
+    pub policy_version: String,
+}
+
+/// The history of the person's choices.
+#[derive(Template)]
+#[template(path = "history.html")]
+pub struct HistoryPage {
+    pub chrome: Chrome,
+    pub entries: Vec<HistoryEntry>,
+    pub next: Option<i64>,
+}

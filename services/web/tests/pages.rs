@@ -347,6 +347,21 @@ async fn a_consent_toggle_is_seen_by_check_processing_at_once_with_its_proof() -
         .await?;
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert!(!check().await?, "a grant of another text is not recorded");
+
+    // The history of the choices, oldest first, linked from the page.
+    assert!(page.body.contains("href=\"/privacy/history\""));
+    let history = browser.get("/privacy/history").await?;
+    assert_eq!(history.status, StatusCode::OK);
+    let given = history.body.find("<td>consent given</td><td>Product analytics</td><td>a form on our sites</td><td>2024-06-28</td>");
+    let withdrawn = history
+        .body
+        .find("<td>consent withdrawn</td><td>Product analytics</td><td>a form on our sites</td>");
+    assert!(
+        matches!((given, withdrawn), (Some(g), Some(w)) if g < w),
+        "{}",
+        history.body
+    );
+    assert_eq!(history.body.matches("class=\"entry\"").count(), 2);
     site.stop().await
 }
 

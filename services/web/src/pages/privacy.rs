@@ -4,15 +4,16 @@
 
 use axum::{
     Form,
-    extract::State,
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use pdm_proto::{
     common::v1::LegalBasis,
     consent::v1::{
-        ConsentStatus, GetConsentsRequest, GrantConsentRequest, ListPurposesRequest, Purpose,
-        SetDoNotSellRequest, Source, WithdrawConsentRequest,
+        Channel, ConsentStatus, GetConsentHistoryRequest, GetConsentsRequest, GrantConsentRequest,
+        LedgerEntry, LedgerEntryKind, ListPurposesRequest, Purpose, SetDoNotSellRequest, Source,
+        WithdrawConsentRequest,
     },
 };
 use serde::Deserialize;
@@ -21,7 +22,7 @@ use tonic::Code;
 use crate::{
     app::{AppState, SignedIn, problem, render, unavailable},
     security,
-    views::{PrivacyPage, PurposeView},
+    views::{HistoryEntry, HistoryPage, PrivacyPage, PurposeView},
 };
 
 /// A legal basis as people read it.
@@ -238,6 +239,96 @@ pub async fn do_not_sell(
         .await;
     match written {
         Ok(_) => Redirect::to("/privacy").into_response(),
+        Err(status) => unavailable(&status),
+    }
+}
+
+/// The history page's query: the page after a ledger position (not personal data).
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+/// Entries per history page.
+const HISTORY_PAGE: i32 = 50;
+
+fn entry(e: &LedgerEntry) -> HistoryEntry {
+    let kind = LedgerEntryKind::try_from(e.kind).unwrap_or(LedgerEntryKind::Unspecified);
+    let what = match kind {
+        LedgerEntryKind::Grant => "consent given",
+        LedgerEntryKind::ExplicitGrant => "explicit consent given",
+        LedgerEntryKind::Withdraw => "consent withdrawn",
+        LedgerEntryKind::Restrict => "processing restricted",
+        LedgerEntryKind::Unrestrict => "restriction lifted",
+        LedgerEntryKind::Object => "objection made",
+        LedgerEntryKind::WithdrawObjection => "objection withdrawn",
+        LedgerEntryKind::OptOut => "messages stopped",
+        LedgerEntryKind::OptIn => "messages back on",
+        LedgerEntryKind::DoNotSell => "do not sell or share",
+        LedgerEntryKind::AllowSell => "selling and sharing allowed",
+        LedgerEntryKind::Erased => "erased",
+        LedgerEntryKind::Unspecified => "other",
+    };
+    let about = if e.purpose.is_empty() {
+        match Channel::try_from(e.channel).unwrap_or(Channel::Unspecified) {
+            Channel::Email => "email".to_owned(),
+            Channel::Sms => "text messages".to_owned(),
+            Channel::Push => "push notifications".to_owned(),
+            Channel::Ads => "ads on other platforms".to_owned(),
+            Channel::Unspecified => String::new(),
+        }
+    } else {
+        title(&e.purpose)
+    };
+    let how = match Source::try_from(e.source).unwrap_or(Source::Unspecified) {
+        Source::WebForm => "a form on our sites",
+        Source::Api => "one of our services",
+        Source::Import => "an import",
+        Source::Gpc => "your browser's Global Privacy Control",
+        Source::EmailLink => "a link in a message",
+        Source::PrivacyRequest => "a request to our privacy team",
+        Source::Unspecified => "",
+    };
+    let when = e
+        .occurred_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default();
+    HistoryEntry {
+        when,
+        what: what.to_owned(),
+        about,
+        how: how.to_owned(),
+        policy_version: e.policy_version.clone(),
+    }
+}
+
+/// `GET /privacy/history`: the person's consent ledger, oldest first, a page at a time.
+pub async fn history(
+    State(app): State<AppState>,
+    who: SignedIn,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    let answer = app
+        .mesh
+        .consent
+        .clone()
+        .get_consent_history(GetConsentHistoryRequest {
+            subject_id: who.subject().to_owned(),
+            after_sequence: query.after.max(0),
+            page_size: HISTORY_PAGE,
+        })
+        .await;
+    match answer {
+        Ok(answer) => {
+            let page = answer.into_inner();
+            render(&HistoryPage {
+                chrome: who.chrome,
+                entries: page.entries.iter().map(entry).collect(),
+                next: (page.next_after_sequence > 0).then_some(page.next_after_sequence),
+            })
+        }
         Err(status) => unavailable(&status),
     }
 }
