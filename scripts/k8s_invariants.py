@@ -66,7 +66,18 @@ CALLS = {
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
     # incidents: the privacy team's register; calls only the next of the witness ring.
     "incidents": {"retention"},
+    # web: the privacy centre (an HTTP front, FRONTS): sign-in and accounts, choices, the
+    # person's own requests.
+    "web": {"identity", "consent", "rights"},
 }
+# HTTP fronts: no gRPC or health port of their own; plain HTTP (TLS ends at the ingress
+# controller) with GET /healthz for the probes, reached only from the ingress controller's
+# namespace; a client certificate (svc/<front>, client auth, no DNS names).
+FRONTS = {"web": 8080}
+FRONT_PROBE_PATH = "/healthz"
+INGRESS_NAMESPACE = {"pdm.io/web-ingress": "true"}
+# Every Deployment of the mesh: the services, then the fronts.
+UNITS = list(PORTS) + list(FRONTS)
 # Plaintext grpc.health.v1 ports, for the kubelet's probes: the defaults of
 # services.<service>.health_port (shared/runtime/src/defaults.toml).
 HEALTH_PORTS = {
@@ -271,24 +282,36 @@ def check_deployment(r, objs, overlay, service, config_env):
     if not r.check(len(containers) == 1, where, "expected exactly one container"):
         return None
     c = containers[0]
-    port = PORTS[service]
     r.check(c.get("args") == ["serve", service] and not c.get("command"), where,
             f"must run the image's entrypoint with args [serve, {service}], got {c.get('args')}")
     named = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
-    r.check(named.get("grpc") == port, where, f"container port `grpc` is not {port}")
     r.check(named.get("metrics") == METRICS_PORT, where, f"container port `metrics` is not {METRICS_PORT}")
-    health = HEALTH_PORTS[service]
-    r.check(named.get("health") == health, where, f"container port `health` is not {health}")
+    if service in FRONTS:
+        http = FRONTS[service]
+        r.check(named.get("http") == http, where, f"container port `http` is not {http}")
+        r.check(set(named) == {"http", "metrics"}, where, f"a front opens `http` and `metrics` only, got {sorted(named)}")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            if probe == "startupProbe" and not c.get(probe):
+                continue
+            get = (c.get(probe) or {}).get("httpGet") or {}
+            r.check(get.get("path") == FRONT_PROBE_PATH and get.get("port") in ("http", http)
+                    and get.get("scheme", "HTTP") == "HTTP", where,
+                    f"{probe} is not an HTTP GET of {FRONT_PROBE_PATH} on port {http}")
+    else:
+        port = PORTS[service]
+        r.check(named.get("grpc") == port, where, f"container port `grpc` is not {port}")
+        health = HEALTH_PORTS[service]
+        r.check(named.get("health") == health, where, f"container port `health` is not {health}")
 
-    # Probes: native gRPC (grpc.health.v1) on the plaintext health port; the gRPC port
-    # wants a client certificate the kubelet does not have.
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        if probe == "startupProbe" and not c.get(probe):
-            continue
-        grpc = (c.get(probe) or {}).get("grpc") or {}
-        r.check(grpc.get("port") == health, where,
-                f"{probe} is not a gRPC probe on the health port {health}"
-                + (" (the gRPC port is mutual TLS)" if grpc.get("port") == port else ""))
+        # Probes: native gRPC (grpc.health.v1) on the plaintext health port; the gRPC port
+        # wants a client certificate the kubelet does not have.
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            if probe == "startupProbe" and not c.get(probe):
+                continue
+            grpc = (c.get(probe) or {}).get("grpc") or {}
+            r.check(grpc.get("port") == health, where,
+                    f"{probe} is not a gRPC probe on the health port {health}"
+                    + (" (the gRPC port is mutual TLS)" if grpc.get("port") == port else ""))
 
     # Resources: requests and limits for CPU and memory, requests <= limits.
     res = c.get("resources") or {}
@@ -412,7 +435,12 @@ def check_config(r, overlay, service, env):
             "PDM__TLS__ENABLED must stay true: these manifests have no mesh sidecar doing mTLS")
     r.check(env.get("PDM__TLS__TRUST_DOMAIN", TRUST_DOMAIN) == TRUST_DOMAIN, where,
             f"PDM__TLS__TRUST_DOMAIN must be {TRUST_DOMAIN}, the domain of the Certificates' URIs")
-    for name, ports in (("HEALTH_PORT", HEALTH_PORTS), ("PORT", PORTS)):
+    if service in FRONTS:
+        value = env.get(f"PDM__{service.upper()}__PORT")
+        r.check(value is None or str(value) == str(FRONTS[service]), where,
+                f"PDM__{service.upper()}__PORT={value} differs from the port the manifests use "
+                f"({FRONTS[service]})")
+    for name, ports in (("HEALTH_PORT", HEALTH_PORTS), ("PORT", PORTS)) if service in PORTS else ():
         value = env.get(f"PDM__SERVICES__{service.upper()}__{name}")
         r.check(value is None or str(value) == str(ports[service]), where,
                 f"PDM__SERVICES__{service.upper()}__{name}={value} differs from the port the "
@@ -431,14 +459,21 @@ def check_service(r, objs, overlay, service, pod_labels):
     r.check(selects({"matchLabels": svc["spec"].get("selector")}, pod_labels) and svc["spec"].get("selector"),
             where, "selector does not select the Deployment's pods")
     ports = {p.get("name"): p for p in svc["spec"].get("ports") or []}
-    grpc, metrics = ports.get("grpc"), ports.get("metrics")
-    r.check(grpc is not None and grpc.get("port") == PORTS[service]
-            and grpc.get("targetPort") in ("grpc", PORTS[service]),
-            where, f"port `grpc` must be {PORTS[service]}")
+    metrics = ports.get("metrics")
+    if service in FRONTS:
+        http = ports.get("http")
+        r.check(http is not None and http.get("port") == FRONTS[service]
+                and http.get("targetPort") in ("http", FRONTS[service]) and set(ports) == {"http", "metrics"},
+                where, f"ports must be `http` {FRONTS[service]} and `metrics`")
+    else:
+        grpc = ports.get("grpc")
+        r.check(grpc is not None and grpc.get("port") == PORTS[service]
+                and grpc.get("targetPort") in ("grpc", PORTS[service]),
+                where, f"port `grpc` must be {PORTS[service]}")
     r.check(metrics is not None and metrics.get("port") == METRICS_PORT
             and metrics.get("targetPort") in ("metrics", METRICS_PORT),
             where, f"port `metrics` must be {METRICS_PORT}")
-    r.check(not any(p.get("name") == "health" or HEALTH_PORTS[service] in (p.get("port"), p.get("targetPort"))
+    r.check(not any(p.get("name") == "health" or HEALTH_PORTS.get(service) in (p.get("port"), p.get("targetPort"))
                     for p in ports.values()),
             where, "exposes the plaintext health port (it is for the kubelet's probes only)")
     sa = objs["ServiceAccount"].get(service)
@@ -516,8 +551,8 @@ def check_network(r, objs, overlay, pod_labels):
                 ports = ports_of(rule)
                 r.check(peers, f"{where} {name}", f"ingress to {service} from anywhere")
                 r.check(ports, f"{where} {name}", f"ingress to {service} on every port")
-                r.check(("TCP", HEALTH_PORTS[service]) not in ports, f"{where} {name}",
-                        f"opens {service}'s plaintext health port {HEALTH_PORTS[service]} (probes come from the node)")
+                r.check(("TCP", HEALTH_PORTS.get(service)) not in ports, f"{where} {name}",
+                        f"opens {service}'s plaintext health port {HEALTH_PORTS.get(service)} (probes come from the node)")
                 for peer in peers or []:
                     check_ingress_peer(r, f"{where} {name}", service, peer, ports, app_pods, ingress_from)
             for rule in (spec.get("egress") or []) if "Egress" in types else []:
@@ -529,7 +564,7 @@ def check_network(r, objs, overlay, pod_labels):
                     check_egress_peer(r, f"{where} {name}", service, peer, ports, app_pods, egress_to,
                                       by_address)
 
-    for service in PORTS:
+    for service in UNITS:
         r.check(own_policy[service], where, f"no NetworkPolicy selects {service} by name")
         callers = {c for c, callees in CALLS.items() if service in callees}
         r.check(ingress_from[service] == callers, f"{where} ingress to {service}",
@@ -540,14 +575,20 @@ def check_network(r, objs, overlay, pod_labels):
 
 
 def check_ingress_peer(r, where, service, peer, ports, app_pods, ingress_from):
-    grpc = {("TCP", PORTS[service])}
+    grpc = {("TCP", PORTS[service])} if service in PORTS else set()
     if "ipBlock" in peer:
         r.check(False, where, f"ipBlock ingress to {service}")
         return
     ns = peer.get("namespaceSelector")
     if ns is not None:
         labels = (ns or {}).get("matchLabels") or {}
-        if labels == CLIENT_NAMESPACE:
+        if service in FRONTS and labels == INGRESS_NAMESPACE:
+            r.check(ports == {("TCP", FRONTS[service])} and not peer.get("podSelector"), where,
+                    f"the ingress controller may reach {service} only on {FRONTS[service]}")
+        elif service in FRONTS and labels != MONITORING_NAMESPACE:
+            r.check(False, where, f"ingress to the front {service} from namespaces {labels or 'ALL'}: "
+                    f"only the ingress controller's ({INGRESS_NAMESPACE}) and monitoring")
+        elif labels == CLIENT_NAMESPACE:
             r.check(ports == grpc, where, f"client namespaces may reach {service} only on its gRPC port")
         elif labels == MONITORING_NAMESPACE:
             r.check(ports == {("TCP", METRICS_PORT)}, where, f"monitoring may reach {service} only on {METRICS_PORT}")
@@ -556,6 +597,7 @@ def check_ingress_peer(r, where, service, peer, ports, app_pods, ingress_from):
         return
     callers = [s for s, labels in app_pods.items() if selects(peer.get("podSelector"), labels)]
     r.check(callers, where, f"ingress to {service} from pods that are not pdm services")
+    r.check(service in PORTS, where, f"pods of the mesh call the front {service}: nothing does")
     r.check(ports == grpc, where, f"peers may reach {service} only on its gRPC port, got {sorted(ports)}")
     if ports == grpc:
         ingress_from[service].update(callers)
@@ -585,9 +627,11 @@ def check_egress_peer(r, where, service, peer, ports, app_pods, egress_to, by_ad
     callees = [s for s, labels in app_pods.items() if selects(selector, labels)]
     r.check(callees, where, f"egress from {service} to pods that are neither pdm services nor PostgreSQL")
     for callee in callees:
+        if not r.check(callee in PORTS, where, f"egress from {service} to the front {callee}: nothing calls it"):
+            continue
         if r.check(("TCP", PORTS[callee]) in ports, where, f"egress from {service} to {callee} not on its gRPC port"):
             egress_to[service].add(callee)
-    r.check(ports <= {("TCP", PORTS[c]) for c in callees}, where, f"egress from {service} on extra ports {sorted(ports)}")
+    r.check(ports <= {("TCP", PORTS[c]) for c in callees if c in PORTS}, where, f"egress from {service} on extra ports {sorted(ports)}")
 
 
 def check_smtp_block(r, where, service, block, ports):
@@ -777,7 +821,7 @@ def check_certificates(r, objs, overlay):
 
     # Services: the Certificate filling the Secret each Deployment mounts is that service's.
     mounted = {}
-    for service in PORTS:
+    for service in UNITS:
         dep = objs["Deployment"].get(service)
         secret = mounted_cert_secret(dep) if dep else None
         mounted[service] = secret
@@ -791,11 +835,16 @@ def check_certificates(r, objs, overlay):
         cw = f"{where}: Certificate {names[0]}"
         r.check(spec.get("uris") == [spiffe(f"svc/{service}")], cw,
                 f"uris must be exactly [{spiffe(f'svc/{service}')}] (the caller identity of {service})")
-        r.check(set(spec.get("dnsNames") or []) == service_dns_names(service), cw,
-                f"dnsNames must be exactly {sorted(service_dns_names(service))} (peers dial the Service)")
         r.check(spec.get("commonName") in (None, service), cw, f"commonName must be {service}")
         r.check(not spec.get("ipAddresses") and not spec.get("emailAddresses"), cw,
                 "no IP or email SANs")
+        if service in FRONTS:
+            usages = set(spec.get("usages") or [])
+            r.check("client auth" in usages and "server auth" not in usages and not spec.get("dnsNames"), cw,
+                    f"{service} is only a client of the mesh: client auth, not server auth, no DNS names")
+            continue
+        r.check(set(spec.get("dnsNames") or []) == service_dns_names(service), cw,
+                f"dnsNames must be exactly {sorted(service_dns_names(service))} (peers dial the Service)")
         missing = SERVICE_USAGES - set(spec.get("usages") or [])
         r.check(not missing, cw, f"usages lack {sorted(missing)} (services are servers and clients)")
 
@@ -830,7 +879,7 @@ def check_key_store(r, objs, overlay):
         return
     if r.check(cluster is not None, where, "no CloudNativePG Cluster pdm-keys"):
         r.check(cluster["spec"].get("instances", 1) >= 2, where, "pdm-keys needs a standby")
-    for service in PORTS:
+    for service in UNITS:
         dep = objs["Deployment"].get(service)
         if not dep:
             continue
@@ -872,7 +921,7 @@ def check_overlay(r, overlay, objects):
             r.check(obj["metadata"].get("namespace") == NAMESPACE, overlay,
                     f"{obj['kind']} {obj['metadata']['name']} is not in namespace {NAMESPACE}")
     config_env, pod_labels, images = {}, {}, set()
-    for service in PORTS:
+    for service in UNITS:
         dep = check_deployment(r, objs, overlay, service, config_env)
         if dep is None:
             continue
@@ -888,7 +937,7 @@ def check_overlay(r, overlay, objects):
     r.check(len(images) <= 1, overlay, f"services run different images: {sorted(images)}")
     check_certificates(r, objs, overlay)
     check_key_store(r, objs, overlay)
-    if len(pod_labels) == len(PORTS):
+    if len(pod_labels) == len(UNITS):
         try:
             by_address = check_network(r, objs, overlay, pod_labels)
             check_smtp(r, objs, overlay, config_env, by_address)
@@ -900,7 +949,7 @@ def check_overlay(r, overlay, objects):
         if r.check(cluster is not None and cluster["apiVersion"].startswith("postgresql.cnpg.io/"),
                    overlay, "no CloudNativePG Cluster pdm-postgres"):
             r.check(cluster["spec"].get("instances", 1) >= 2, overlay, "pdm-postgres needs a standby")
-        for service in PORTS:
+        for service in UNITS:
             dep = objs["Deployment"].get(service)
             if not dep:
                 continue
