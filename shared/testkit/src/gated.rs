@@ -205,6 +205,16 @@ impl SubjectDataService for GatedSubjectData {
         Err(Status::unimplemented("not in this fake"))
     }
 
+    type ListSubjectsHeldStream =
+        Pin<Box<dyn Stream<Item = Result<pb::ListSubjectsHeldResponse, Status>> + Send + 'static>>;
+
+    async fn list_subjects_held(
+        &self,
+        _request: Request<pb::ListSubjectsHeldRequest>,
+    ) -> Result<Response<Self::ListSubjectsHeldStream>, Status> {
+        Ok(Response::new(Box::pin(tokio_stream::empty())))
+    }
+
     async fn purge_expired(
         &self,
         request: Request<pb::PurgeExpiredRequest>,

@@ -643,6 +643,16 @@ pub fn fixtures() -> Vec<Fixture> {
                     "cutoff": "2020-01-01T00:00:00Z"}]})
             },
         ),
+        // Who is affected by a breach (issue 21), as the incidents service asks.
+        call(
+            "pdm.subject.v1.SubjectDataService/ListSubjectsHeld",
+            Service("incidents"),
+            |w| {
+                json!({"incidentId": format!("e2e-incident-{}", w.tag),
+                "category": "account.profile", "windowStart": "2020-01-01T00:00:00Z",
+                "windowEnd": now(), "pageSize": 10})
+            },
+        ),
         // --- incidents (issue 21): the register, the privacy team's
         keep(
             call(m(INCIDENTS, "OpenIncident"), Admin, |w| {

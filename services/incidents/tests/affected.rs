@@ -1,0 +1,298 @@
+//! Who is affected (issue 21): every data service answers `ListSubjectsHeld` from its own
+//! data, the subjects it held data of a category for at some instant of a window, ids
+//! only, in id order, paged; nobody whose data came after the window or is of another
+//! category; bad input a field violation per field.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use pdm_consent::Consent;
+use pdm_identity::Identity;
+use pdm_proto::{
+    common::v1::Region,
+    consent::v1::{GrantConsentRequest, Source},
+    subject::v1::{ListSubjectsHeldRequest, subject_data_service_client::SubjectDataServiceClient},
+    telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
+    transfers::v1::{self as tpb, PartyRole, RecipientRole, Regime},
+};
+use pdm_runtime::{Clock, ManualClock, convert::timestamp};
+use pdm_telemetry::Telemetry;
+use pdm_testkit::{Mesh, TestMesh, assert::field_violations, fake::Person, start_clock};
+use pdm_tls::identity::Caller;
+use pdm_transfers::Transfers;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+const SERVICES: [&str; 4] = ["identity", "consent", "telemetry", "transfers"];
+
+/// One category each service holds subjects by.
+const CATEGORIES: [(&str, &str); 4] = [
+    ("identity", "account.profile"),
+    ("consent", "consent.record"),
+    ("telemetry", "telemetry.event"),
+    ("transfers", "transfers.log"),
+];
+
+async fn mesh(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
+    TestMesh::new()
+        .with(Identity)
+        .with(Consent)
+        .with(Telemetry)
+        .with(Transfers)
+        .clock(clock.clone())
+        .start()
+        .await
+}
+
+/// A client of `service`'s SubjectData, as the incidents service calls it.
+fn client(mesh: &Mesh, service: &str) -> anyhow::Result<SubjectDataServiceClient<Channel>> {
+    Ok(SubjectDataServiceClient::new(mesh.channel_as(
+        service,
+        &Caller::Service("incidents".to_owned()),
+    )?))
+}
+
+fn request(category: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> ListSubjectsHeldRequest {
+    ListSubjectsHeldRequest {
+        incident_id: "0190a3c4-2100-7000-8000-000000000021".to_owned(),
+        category: category.to_owned(),
+        window_start: Some(timestamp(start)),
+        window_end: Some(timestamp(end)),
+        after_subject_id: String::new(),
+        page_size: 0,
+    }
+}
+
+/// Every id of the answer, batches joined.
+async fn held(
+    mesh: &Mesh,
+    service: &str,
+    request: ListSubjectsHeldRequest,
+) -> anyhow::Result<Vec<String>> {
+    let mut stream = client(mesh, service)?
+        .list_subjects_held(request)
+        .await?
+        .into_inner();
+    let mut ids = Vec::new();
+    while let Some(batch) = stream.next().await {
+        ids.extend(batch?.subject_ids);
+    }
+    Ok(ids)
+}
+
+/// A person in the EEA with data in all four services at the clock's time: an account, a
+/// consent, two usage events and a transfer of their profile to `recipient_id`.
+async fn person_everywhere(
+    mesh: &Mesh,
+    clock: &ManualClock,
+    recipient_id: &str,
+) -> anyhow::Result<String> {
+    let person = Person {
+        region: Region::Eea,
+        ..Person::new()
+    };
+    let subject = mesh.sign_up(&person).await?;
+    mesh.consent()
+        .grant_consent(GrantConsentRequest {
+            subject_id: subject.clone(),
+            purpose: "product_analytics".into(),
+            source: Source::WebForm as i32,
+            policy_version: "2024-06-28".into(),
+            text_hash: "b".repeat(64),
+            actor: "cookie-banner".into(),
+            occurred_at: None,
+        })
+        .await?;
+    let events = (0..2)
+        .map(|_| Event {
+            subject_id: subject.clone(),
+            kind: EventKind::FeatureUsed as i32,
+            occurred_at: Some(timestamp(clock.now())),
+            feature: "export".into(),
+            device: Some(DeviceContext {
+                os_name: "Linux".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let ingested = mesh
+        .telemetry()
+        .ingest_events(IngestEventsRequest {
+            batch_id: format!("b-{subject}"),
+            events,
+        })
+        .await?
+        .into_inner();
+    anyhow::ensure!(ingested.accepted == 2, "events refused: {ingested:?}");
+    mesh.transfers()
+        .authorize_transfer(tpb::AuthorizeTransferRequest {
+            subject_id: subject.clone(),
+            regime: Regime::Eu as i32,
+            recipient_id: recipient_id.to_owned(),
+            data_categories: vec!["account.profile".to_owned()],
+            purpose: "service_provision".to_owned(),
+            exporter_role: PartyRole::Controller as i32,
+            ..Default::default()
+        })
+        .await?;
+    Ok(subject)
+}
+
+async fn recipient(mesh: &Mesh) -> anyhow::Result<String> {
+    let recipient = mesh
+        .transfers()
+        .register_recipient(tpb::RegisterRecipientRequest {
+            recipient: Some(tpb::Recipient {
+                key: "backup-de".to_owned(),
+                name: "Backup DE".to_owned(),
+                role: RecipientRole::Processor as i32,
+                country: "DE".to_owned(),
+                purposes: vec!["service_provision".to_owned()],
+                data_categories: vec!["account.profile".to_owned()],
+                contract_reference: "DPA-backup-de".to_owned(),
+                contract_date: "2024-01-10".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner()
+        .recipient
+        .ok_or_else(|| anyhow::anyhow!("no recipient"))?;
+    Ok(recipient.recipient_id)
+}
+
+#[tokio::test]
+async fn each_service_lists_whom_it_held_in_the_window_and_nobody_else() -> anyhow::Result<()> {
+    let clock = start_clock();
+    let mesh = mesh(&clock).await?;
+    let to = recipient(&mesh).await?;
+    let t0 = clock.now();
+    let ada = person_everywhere(&mesh, &clock, &to).await?;
+    clock.advance(Duration::hours(4));
+    let bob = person_everywhere(&mesh, &clock, &to).await?;
+
+    for (service, category) in CATEGORIES {
+        // Ada's data was held from t0 on; Bob's only from t0 + 4 h.
+        let early = held(
+            &mesh,
+            service,
+            request(category, t0 + Duration::hours(1), t0 + Duration::hours(3)),
+        )
+        .await?;
+        assert_eq!(early, [ada.clone()], "{service} {category}");
+        // Before anyone's data: nobody.
+        let before = held(
+            &mesh,
+            service,
+            request(category, t0 - Duration::hours(2), t0 - Duration::hours(1)),
+        )
+        .await?;
+        assert!(before.is_empty(), "{service} {category}: {before:?}");
+        // Both, in id order.
+        let mut both = vec![ada.clone(), bob.clone()];
+        both.sort();
+        let late = held(
+            &mesh,
+            service,
+            request(category, t0 + Duration::hours(3), t0 + Duration::hours(5)),
+        )
+        .await?;
+        assert_eq!(late, both, "{service} {category}");
+
+        // Paged: one at a time, resuming after the last id.
+        let mut first = request(category, t0, t0 + Duration::hours(5));
+        first.page_size = 1;
+        let page = held(&mesh, service, first.clone()).await?;
+        assert_eq!(page, [both[0].clone()], "{service}");
+        let page = held(
+            &mesh,
+            service,
+            ListSubjectsHeldRequest {
+                after_subject_id: both[0].clone(),
+                ..first.clone()
+            },
+        )
+        .await?;
+        assert_eq!(page, [both[1].clone()], "{service}");
+        let page = held(
+            &mesh,
+            service,
+            ListSubjectsHeldRequest {
+                after_subject_id: both[1].clone(),
+                ..first
+            },
+        )
+        .await?;
+        assert!(page.is_empty(), "{service}");
+    }
+
+    // Another category (nobody has a support ticket), one the service does not hold,
+    // one nobody holds: an empty answer, not an error.
+    let wide = |category: &str| request(category, t0, t0 + Duration::days(1));
+    assert!(
+        held(&mesh, "identity", wide("support.ticket"))
+            .await?
+            .is_empty()
+    );
+    assert!(
+        held(&mesh, "identity", wide("telemetry.event"))
+            .await?
+            .is_empty()
+    );
+    for service in SERVICES {
+        assert!(held(&mesh, service, wide("nothing.here")).await?.is_empty());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_is_a_field_violation_per_field_in_every_service() -> anyhow::Result<()> {
+    let clock = start_clock();
+    let mesh = mesh(&clock).await?;
+    let now = clock.now();
+    for service in SERVICES {
+        let mut c = client(&mesh, service)?;
+        let status = c
+            .list_subjects_held(ListSubjectsHeldRequest {
+                incident_id: String::new(),
+                category: "Account Profile".to_owned(),
+                window_start: None,
+                window_end: Some(timestamp(now)),
+                after_subject_id: "not-a-subject".to_owned(),
+                page_size: 10_001,
+            })
+            .await
+            .expect_err("bad input accepted");
+        let mut fields = field_violations(&status);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "after_subject_id",
+                "category",
+                "incident_id",
+                "page_size",
+                "window_start"
+            ],
+            "{service}"
+        );
+        let status = c
+            .list_subjects_held(request("account.profile", now, now))
+            .await
+            .expect_err("an empty window accepted");
+        assert_eq!(field_violations(&status), ["window_end"], "{service}");
+        let status = c
+            .list_subjects_held(ListSubjectsHeldRequest {
+                window_end: None,
+                category: String::new(),
+                ..request("account.profile", now, now)
+            })
+            .await
+            .expect_err("no category accepted");
+        let mut fields = field_violations(&status);
+        fields.sort();
+        assert_eq!(fields, ["category", "window_end"], "{service}");
+    }
+    Ok(())
+}
