@@ -111,6 +111,9 @@ pub fn router(state: AppState) -> Router {
             "/messages",
             get(pages::messages::show).post(pages::messages::choose),
         )
+        .route("/requests", get(pages::requests::list))
+        .route("/requests/access", post(pages::requests::access))
+        .route("/requests/{id}", get(pages::requests::show))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)

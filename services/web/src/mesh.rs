@@ -1,9 +1,10 @@
-//! The mesh as the pages use it: gRPC clients of identity and consent, called as
+//! The mesh as the pages use it: gRPC clients of identity, consent and rights, called as
 //! `svc/web` over mutual TLS.
 
 use pdm_proto::{
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
+    rights::v1::rights_service_client::RightsServiceClient,
 };
 use pdm_runtime::{ServiceContext, client::TracedChannel};
 
@@ -14,6 +15,8 @@ pub struct Mesh {
     pub identity: IdentityServiceClient<TracedChannel>,
     /// Purposes, consents, contact preferences.
     pub consent: ConsentServiceClient<TracedChannel>,
+    /// The person's own data-subject requests.
+    pub rights: RightsServiceClient<TracedChannel>,
 }
 
 impl Mesh {
@@ -22,6 +25,7 @@ impl Mesh {
         Ok(Self {
             identity: IdentityServiceClient::new(ctx.channel("identity")?),
             consent: ConsentServiceClient::new(ctx.channel("consent")?),
+            rights: RightsServiceClient::new(ctx.channel("rights")?),
         })
     }
 }

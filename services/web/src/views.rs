@@ -164,3 +164,41 @@ pub struct HistoryPage {
     pub entries: Vec<HistoryEntry>,
     pub next: Option<i64>,
 }
+
+/// One data-subject request as the pages show it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestView {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub received: String,
+    pub due: String,
+    pub overdue: bool,
+    pub extension_reason: String,
+    pub closed: String,
+    pub outcome: String,
+    pub package_expires: String,
+}
+
+/// My requests, with the "download my data" form.
+#[derive(Template)]
+#[template(path = "requests.html")]
+pub struct RequestsPage {
+    pub chrome: Chrome,
+    pub requests: Vec<RequestView>,
+    /// The idempotency key of the form: submitted twice, still one request.
+    pub reference: String,
+}
+
+/// One request and its progress.
+#[derive(Template)]
+#[template(path = "request.html")]
+pub struct RequestPage {
+    pub chrome: Chrome,
+    pub r: RequestView,
+    /// (service, status) per task.
+    pub tasks: Vec<(String, String)>,
+    pub done: usize,
+    /// Whether the page refreshes itself (the request is still moving).
+    pub refresh: bool,
+}

@@ -642,3 +642,136 @@ async fn sessions_end_when_idle_and_at_their_absolute_expiry() -> Result {
     assert_eq!(busy.get("/account").await?.location(), "/sign-in");
     site.stop().await
 }
+
+#[tokio::test]
+async fn my_requests_show_the_persons_own_access_request_its_progress_and_deadline() -> Result {
+    use pdm_proto::rights::v1::{GetRequestRequest, ListRequestsRequest, RequestKind, Status};
+    let site = Site::start_with_rights(&[]).await?;
+    let (person, subject) = site.person().await?;
+    let (other, _) = site.person().await?;
+    let mut browser = Browser::new(&site);
+    browser.sign_in(&person.email, &person.password).await?;
+
+    // Reached from the account settings; nothing yet.
+    assert!(
+        browser
+            .get("/account")
+            .await?
+            .body
+            .contains("href=\"/requests\"")
+    );
+    let page = browser.get("/requests").await?;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("not made any request"), "{}", page.body);
+    let csrf = page.csrf().expect("csrf");
+    let reference = page.input_after("", "reference").expect("reference");
+
+    // Without its token: 403 and no request anywhere.
+    let refused = browser
+        .post("/requests/access", &[("reference", &reference)])
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let queue = || async {
+        anyhow::Ok(
+            site.mesh
+                .rights()
+                .list_requests(ListRequestsRequest::default())
+                .await?
+                .into_inner()
+                .requests,
+        )
+    };
+    assert!(queue().await?.is_empty());
+
+    // "Download my data": an access request for this subject, vouched for by the session;
+    // the same form sent twice is one request.
+    let form = [("csrf", csrf.as_str()), ("reference", reference.as_str())];
+    let made = browser.post("/requests/access", &form).await?;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let again = browser.post("/requests/access", &form).await?;
+    assert_eq!(again.location(), made.location());
+    let path = made.location().to_owned();
+    let id = path
+        .strip_prefix("/requests/")
+        .expect("a request page")
+        .to_owned();
+    assert!(!path.contains(&subject) && !path.contains(&person.email));
+    let queue = queue().await?;
+    assert_eq!(queue.len(), 1, "one request");
+    assert_eq!(queue[0].request_id, id);
+    let admin = site
+        .mesh
+        .channel_as("rights", &pdm_tls::identity::Caller::Admin)?;
+    let stored = pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(admin)
+        .get_request(GetRequestRequest {
+            request_id: id.clone(),
+            session_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .request
+        .expect("request");
+    assert_eq!(stored.subject_id, subject);
+    assert_eq!(stored.kind, RequestKind::Access as i32);
+    assert_ne!(
+        stored.status,
+        Status::VerificationRequired as i32,
+        "the session vouched for the person"
+    );
+
+    // Its page follows the progress without script: it refreshes itself until done.
+    let mut done = None;
+    for _ in 0..300 {
+        let page = browser.get(&path).await?;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.body.contains("<script"));
+        if page.body.contains("id=\"status\">done<") {
+            done = Some(page);
+            break;
+        }
+        assert!(
+            page.body.contains("http-equiv=\"refresh\""),
+            "{}",
+            page.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let done = done.expect("the request completed");
+    assert!(!done.body.contains("http-equiv=\"refresh\""));
+    assert!(done.body.contains("id=\"package\""), "{}", done.body);
+    let tasks = done.body.matches("class=\"task\"").count();
+    assert!(tasks >= 2, "identity's and consent's parts: {}", done.body);
+    assert!(
+        done.body.contains(&format!(
+            "{tasks} of {tasks} steps across our services have finished"
+        )),
+        "{}",
+        done.body
+    );
+
+    // The list: the request with its status and deadline (rights' due date).
+    let due = stored
+        .due_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .expect("due")
+        .format("%Y-%m-%d")
+        .to_string();
+    let list = browser.get("/requests").await?;
+    assert_eq!(list.body.matches("class=\"request\"").count(), 1);
+    assert!(list.body.contains("A copy of your data"));
+    assert!(
+        list.body.contains(&format!("class=\"due\">{due}")),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains(&format!("href=\"{path}\"")));
+
+    // Another person sees neither the request nor its page.
+    let mut stranger = Browser::new(&site);
+    stranger.sign_in(&other.email, &other.password).await?;
+    assert_eq!(stranger.get(&path).await?.status, StatusCode::NOT_FOUND);
+    let theirs = stranger.get("/requests").await?;
+    assert!(theirs.body.contains("not made any request"));
+    assert!(!theirs.body.contains(&id));
+    site.stop().await
+}

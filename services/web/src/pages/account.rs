@@ -196,6 +196,9 @@ pub async fn delete_confirm(
     if let Err(err) = app.sessions.delete_subject(who.subject()).await {
         tracing::warn!(error = %pdm_runtime::error::db_error_kind(&err), "could not end the sessions of a deleted account");
     }
+    if let Err(err) = app.sessions.delete_requests_of(who.subject()).await {
+        tracing::warn!(error = %pdm_runtime::error::db_error_kind(&err), "could not forget the requests of a deleted account");
+    }
     tracing::info!("account deleted through the privacy centre");
     end_session(&app, "/account/deleted")
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod messages;
 pub mod privacy;
 pub mod profile;
+pub mod requests;
 
 use axum::{
     Extension,

@@ -1,4 +1,4 @@
-//! The web front's schema: its sessions table.
+//! The web front's schema: its sessions table and the requests made on its pages.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateWebSessions)]
+        vec![Box::new(CreateWebSessions), Box::new(CreateWebRequests)]
     }
 }
 
@@ -68,6 +68,60 @@ impl MigrationTrait for CreateWebSessions {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(WebSessions::Table).to_owned())
+            .await
+    }
+}
+
+/// `web_requests`: which rights requests a person made on these pages (the rights
+/// service lists requests to the privacy team only; the pages show a person theirs).
+#[derive(Debug)]
+struct CreateWebRequests;
+
+impl MigrationName for CreateWebRequests {
+    fn name(&self) -> &str {
+        "m20261205_000002_create_web_requests"
+    }
+}
+
+#[derive(DeriveIden)]
+enum WebRequests {
+    Table,
+    RequestId,
+    SubjectId,
+    CreatedAt,
+    DownloadToken,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWebRequests {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebRequests::Table)
+                    .if_not_exists()
+                    .col(string(WebRequests::RequestId).primary_key())
+                    .col(string(WebRequests::SubjectId))
+                    .col(big_integer(WebRequests::CreatedAt))
+                    .col(string_null(WebRequests::DownloadToken))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_web_requests_subject")
+                    .table(WebRequests::Table)
+                    .col(WebRequests::SubjectId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(WebRequests::Table).to_owned())
             .await
     }
 }

@@ -1,7 +1,9 @@
-//! The web front's own table: server-side sessions. The browser holds a random token;
-//! only its SHA-256 is stored, so a copy of the table opens no session.
+//! The web front's own tables: server-side sessions (the browser holds a random token;
+//! only its SHA-256 is stored, so a copy of the table opens no session) and which rights
+//! requests each person made on the pages.
 
 pub mod migration;
+mod request;
 mod session;
 
 use chrono::{DateTime, Utc};
@@ -142,5 +144,79 @@ impl Sessions {
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()
+    }
+
+    /// Records that `subject` made the rights request `request_id` here (again: nothing).
+    pub async fn add_request(
+        &self,
+        subject_id: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sea_orm::DbErr> {
+        if request::Entity::find_by_id(request_id.to_owned())
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        request::ActiveModel {
+            request_id: Set(request_id.to_owned()),
+            subject_id: Set(subject_id.to_owned()),
+            created_at: Set(now.timestamp()),
+            download_token: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Keeps the download token the rights service gave for `request_id`.
+    pub async fn keep_download_token(
+        &self,
+        request_id: &str,
+        token: &str,
+    ) -> Result<(), sea_orm::DbErr> {
+        request::Entity::update_many()
+            .col_expr(request::Column::DownloadToken, Expr::value(token))
+            .filter(request::Column::RequestId.eq(request_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The request ids `subject` made here, newest first.
+    pub async fn requests_of(&self, subject_id: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+        use sea_orm::QueryOrder as _;
+        Ok(request::Entity::find()
+            .filter(request::Column::SubjectId.eq(subject_id))
+            .order_by_desc(request::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect())
+    }
+
+    /// Whether `subject` made the request `request_id` here: `Some(download token kept)`.
+    pub async fn own_request(
+        &self,
+        subject_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Option<String>>, sea_orm::DbErr> {
+        Ok(request::Entity::find_by_id(request_id.to_owned())
+            .one(&self.db)
+            .await?
+            .filter(|r| r.subject_id == subject_id)
+            .map(|r| r.download_token))
+    }
+
+    /// Forgets the requests of a subject (after the account is deleted).
+    pub async fn delete_requests_of(&self, subject_id: &str) -> Result<(), sea_orm::DbErr> {
+        request::Entity::delete_many()
+            .filter(request::Column::SubjectId.eq(subject_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 }

@@ -31,9 +31,29 @@ impl Site {
         settings: &[(&str, &str)],
         clock: Option<SharedClock>,
     ) -> anyhow::Result<Self> {
-        let mut builder = TestMesh::new()
+        let builder = TestMesh::new()
             .with(pdm_identity::Identity)
             .with(pdm_consent::Consent);
+        Self::start_on(builder, settings, clock).await
+    }
+
+    /// [`Site::start`] with the rights service too (its requests fanning out to identity
+    /// and consent; its messages to a file in the data directory).
+    pub async fn start_with_rights(settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let builder = TestMesh::new()
+            .with(pdm_identity::Identity)
+            .with(pdm_consent::Consent)
+            .with(pdm_rights::Rights)
+            .setting("rights.services", "identity,consent")
+            .setting("rights.retention", "false");
+        Self::start_on(builder, settings, None).await
+    }
+
+    async fn start_on(
+        mut builder: TestMesh,
+        settings: &[(&str, &str)],
+        clock: Option<SharedClock>,
+    ) -> anyhow::Result<Self> {
         for (key, value) in settings {
             builder = builder.setting(key, value);
         }
