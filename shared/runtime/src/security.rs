@@ -308,6 +308,8 @@ mod tests {
             Caller::Service("retention".to_owned()),
             Caller::Service("transfers".to_owned()),
             Caller::Service("rights".to_owned()),
+            Caller::Service("incidents".to_owned()),
+            Caller::Service("web".to_owned()),
         ];
         for method in &methods {
             assert!(

@@ -1202,6 +1202,7 @@ mod tests {
             [
                 "consent",
                 "identity",
+                "incidents",
                 "retention",
                 "rights",
                 "telemetry",
