@@ -79,11 +79,11 @@ const TASK_LEASE_MS: &str = "3000";
 const MAX_BACKOFF_SECS: &str = "5";
 const PURGE_LEASE_SECONDS: &str = "10";
 const PURGE_CALL_TIMEOUT_MS: &str = "5000";
-/// Connections per service pool: `serve all`'s 6 pools and the 6 replicas' make 12 pools,
-/// 72 connections at most, under PostgreSQL's default max_connections of 100; the default
-/// of 16 (192) is not, and a 300-s soak saw restarted replicas fail their migrations on
-/// `connection_acquire`.
-const POOL_PER_SERVICE: &str = "6";
+/// Connections per database pool: `serve all` holds one per service and one for the web
+/// front, and each service has a replica: 15 pools of 4 stay well under PostgreSQL's default
+/// max_connections of 100. The default of 16 does not, and a 300-s soak saw restarted
+/// replicas fail their migrations on `connection_acquire`.
+const POOL_PER_SERVICE: &str = "4";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the churn soak: make soak"]
