@@ -45,6 +45,8 @@ pub struct Inner {
     pub limiter: SignInLimiter,
     /// The clock sessions expire by.
     pub clock: SharedClock,
+    /// Seals the data packages kept until they expire (keys from the KEK).
+    pub keyring: pdm_crypto::Keyring,
 }
 
 impl std::ops::Deref for AppState {
@@ -56,7 +58,13 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// The state of one web front.
-    pub fn new(settings: WebSettings, sessions: Sessions, mesh: Mesh, clock: SharedClock) -> Self {
+    pub fn new(
+        settings: WebSettings,
+        sessions: Sessions,
+        mesh: Mesh,
+        clock: SharedClock,
+        keyring: pdm_crypto::Keyring,
+    ) -> Self {
         let limiter = SignInLimiter::new(
             settings.sign_in_attempts,
             Duration::from_secs(u64::from(settings.sign_in_window_secs)),
@@ -67,6 +75,7 @@ impl AppState {
             mesh,
             limiter,
             clock,
+            keyring,
         }))
     }
 
@@ -114,6 +123,11 @@ pub fn router(state: AppState) -> Router {
         .route("/requests", get(pages::requests::list))
         .route("/requests/access", post(pages::requests::access))
         .route("/requests/{id}", get(pages::requests::show))
+        .route("/requests/{id}/package", get(pages::requests::package))
+        .route(
+            "/requests/{id}/package.json",
+            get(pages::requests::package_json),
+        )
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)

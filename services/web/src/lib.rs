@@ -107,7 +107,8 @@ pub async fn run(
         chrono::Duration::hours(i64::from(settings.session_absolute_hours)),
     );
     let mesh = mesh::Mesh::connect(&ctx)?;
-    let state = app::AppState::new(settings, sessions, mesh, ctx.clock.clone());
+    let keyring = pdm_crypto::Keyring::new(&ctx.kek);
+    let state = app::AppState::new(settings, sessions, mesh, ctx.clock.clone(), keyring);
     let router = app::router(state);
     let addr = listener.local_addr()?;
     tracing::info!(service = NAME, %addr, "serving http");

@@ -202,3 +202,15 @@ pub struct RequestPage {
     /// Whether the page refreshes itself (the request is still moving).
     pub refresh: bool,
 }
+
+/// The package, readable: every value with where it sits.
+#[derive(Template)]
+#[template(path = "package.html")]
+pub struct PackagePage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub generated: String,
+    pub expires: String,
+    /// (where, value).
+    pub rows: Vec<(String, String)>,
+}

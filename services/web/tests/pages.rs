@@ -766,10 +766,35 @@ async fn my_requests_show_the_persons_own_access_request_its_progress_and_deadli
     );
     assert!(list.body.contains(&format!("href=\"{path}\"")));
 
-    // Another person sees neither the request nor its page.
+    // The package: a page to read and a JSON file, as often as wanted until it expires
+    // (rights gives it once; the web keeps it sealed).
+    assert!(done.body.contains(&format!("href=\"{path}/package\"")));
+    for _ in 0..2 {
+        let readable = browser.get(&format!("{path}/package")).await?;
+        assert_eq!(readable.status, StatusCode::OK, "{}", readable.body);
+        assert!(
+            readable.body.contains(&person.email),
+            "the person's own data"
+        );
+        assert!(!readable.body.contains("<script"));
+        let file = browser.get(&format!("{path}/package.json")).await?;
+        assert_eq!(file.status, StatusCode::OK);
+        assert_eq!(file.header("content-type"), "application/json");
+        assert!(file.header("content-disposition").starts_with("attachment"));
+        let json: serde_json::Value = serde_json::from_str(&file.body)?;
+        assert_eq!(json["schema"], "pdm.export.v1");
+        assert!(file.body.contains(&person.email));
+    }
+
+    // Another person sees neither the request, its page nor its package.
     let mut stranger = Browser::new(&site);
     stranger.sign_in(&other.email, &other.password).await?;
     assert_eq!(stranger.get(&path).await?.status, StatusCode::NOT_FOUND);
+    for suffix in ["/package", "/package.json"] {
+        let page = stranger.get(&format!("{path}{suffix}")).await?;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+        assert!(!page.body.contains(&person.email));
+    }
     let theirs = stranger.get("/requests").await?;
     assert!(theirs.body.contains("not made any request"));
     assert!(!theirs.body.contains(&id));

@@ -11,15 +11,15 @@
 use axum::{
     Form,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use pdm_proto::{
     common::v1::Region,
     identity::v1::GetAccountRequest,
     rights::v1::{
-        Credential, DataSubjectRequest, GetRequestRequest, Regime, RequestKind, Status,
-        SubmitRequestRequest, credential,
+        Credential, DataSubjectRequest, DownloadExportRequest, GetRequestRequest, Regime,
+        RequestKind, Status, SubmitRequestRequest, credential,
     },
 };
 use serde::Deserialize;
@@ -28,7 +28,7 @@ use tonic::Code;
 use crate::{
     app::{AppState, SignedIn, problem, render, unavailable},
     security,
-    views::{RequestPage, RequestView, RequestsPage},
+    views::{PackagePage, RequestPage, RequestView, RequestsPage},
 };
 
 /// Requests shown on the list (the newest).
@@ -291,4 +291,202 @@ pub async fn show(State(app): State<AppState>, who: SignedIn, Path(id): Path<Str
         done,
         refresh,
     })
+}
+
+/// Largest package accepted from rights (bytes).
+const MAX_PACKAGE: usize = 64 * 1024 * 1024;
+
+/// Field name the package is sealed under (bound into the ciphertext).
+const SEAL_FIELD: &str = "web_packages.sealed";
+
+/// The package of one of the person's completed access requests, as JSON bytes: the copy
+/// the web keeps (sealed) until it expires, else downloaded from rights with the one-time
+/// token it gave and kept. `Ok(None)` when there is none (not theirs, not ready, expired).
+async fn package_bytes(
+    app: &AppState,
+    who: &SignedIn,
+    id: &str,
+) -> Result<Option<(Vec<u8>, DataSubjectRequest)>, Response> {
+    let fail = |what: &str| {
+        tracing::warn!(what, "a package could not be kept or opened");
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is unavailable. Please try again in a moment.",
+        )
+    };
+    let now = app.clock.now();
+    match app.sessions.own_request(who.subject(), id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(None),
+        Err(_) => return Err(fail("requests table")),
+    }
+    let request = match fetch(app, who, id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err(status) => return Err(unavailable(&status)),
+    };
+    let expires = request.package_expires_at.as_ref().map_or(0, |t| t.seconds);
+    if request.status != Status::Completed as i32 || expires <= now.timestamp() {
+        return Ok(None);
+    }
+    match app.sessions.package(who.subject(), id, now).await {
+        Ok(Some((wrapped, sealed))) => {
+            let opened = app
+                .keyring
+                .unwrap_key(who.subject(), &wrapped)
+                .and_then(|key| key.open(SEAL_FIELD, &sealed));
+            return match opened {
+                Ok(bytes) => Ok(Some((bytes, request))),
+                Err(_) => Err(fail("open")),
+            };
+        }
+        Ok(None) => {}
+        Err(_) => return Err(fail("packages table")),
+    }
+    // Not kept yet: download it once with the token rights gave.
+    let token = match app.sessions.own_request(who.subject(), id).await {
+        Ok(Some(Some(token))) => token,
+        Ok(_) => return Ok(None),
+        Err(_) => return Err(fail("requests table")),
+    };
+    let stream = app
+        .mesh
+        .rights
+        .clone()
+        .download_export(DownloadExportRequest {
+            request_id: id.to_owned(),
+            download_token: token,
+            session_token: who.session.identity_token.clone(),
+        })
+        .await;
+    let mut stream = match stream {
+        Ok(s) => s.into_inner(),
+        Err(status)
+            if matches!(
+                status.code(),
+                Code::NotFound
+                    | Code::FailedPrecondition
+                    | Code::PermissionDenied
+                    | Code::InvalidArgument
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(status) => return Err(unavailable(&status)),
+    };
+    let mut bytes = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(piece)) => {
+                bytes.extend_from_slice(&piece.chunk);
+                if bytes.len() > MAX_PACKAGE {
+                    return Err(fail("too large"));
+                }
+            }
+            Ok(None) => break,
+            Err(status) => return Err(unavailable(&status)),
+        }
+    }
+    let Ok((key, wrapped)) = app.keyring.generate(who.subject()) else {
+        return Err(fail("key"));
+    };
+    let Ok(sealed) = key.seal(SEAL_FIELD, &bytes) else {
+        return Err(fail("seal"));
+    };
+    if app
+        .sessions
+        .keep_package(id, who.subject(), wrapped, sealed, expires)
+        .await
+        .is_err()
+    {
+        return Err(fail("packages table"));
+    }
+    tracing::info!("a data package downloaded from rights and kept sealed until it expires");
+    Ok(Some((bytes, request)))
+}
+
+/// Every leaf of a JSON value with its place ("profile › email").
+fn flatten(prefix: &str, value: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+    let name = |key: &str| {
+        let key = key.replace('_', " ");
+        if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix} › {key}")
+        }
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&name(k), v, rows);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                rows.push((prefix.to_owned(), "none".to_owned()));
+            }
+            for (i, v) in items.iter().enumerate() {
+                flatten(&name(&(i + 1).to_string()), v, rows);
+            }
+        }
+        serde_json::Value::Null => rows.push((prefix.to_owned(), String::new())),
+        serde_json::Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
+        other => rows.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// `GET /requests/{id}/package`: the package as a page people read.
+pub async fn package(
+    State(app): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let (bytes, request) = match package_bytes(&app, &who, &id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "There is no such copy of your data, or it has expired.",
+            );
+        }
+        Err(response) => return response,
+    };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return problem(StatusCode::BAD_GATEWAY, "Something went wrong.");
+    };
+    let mut rows = Vec::new();
+    flatten("", &json, &mut rows);
+    render(&PackagePage {
+        chrome: who.chrome,
+        id,
+        generated: json["generated_at"].as_str().unwrap_or_default().to_owned(),
+        expires: time(request.package_expires_at.as_ref()),
+        rows,
+    })
+}
+
+/// `GET /requests/{id}/package.json`: the package as a file.
+pub async fn package_json(
+    State(app): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    match package_bytes(&app, &who, &id).await {
+        Ok(Some((bytes, _))) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"my-data.json\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "There is no such copy of your data, or it has expired.",
+        ),
+        Err(response) => response,
+    }
 }

@@ -9,7 +9,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateWebSessions), Box::new(CreateWebRequests)]
+        vec![
+            Box::new(CreateWebSessions),
+            Box::new(CreateWebRequests),
+            Box::new(CreateWebPackages),
+        ]
     }
 }
 
@@ -122,6 +126,51 @@ impl MigrationTrait for CreateWebRequests {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(WebRequests::Table).to_owned())
+            .await
+    }
+}
+
+/// `web_packages`: a completed access request's package, sealed, until it expires.
+#[derive(Debug)]
+struct CreateWebPackages;
+
+impl MigrationName for CreateWebPackages {
+    fn name(&self) -> &str {
+        "m20261205_000003_create_web_packages"
+    }
+}
+
+#[derive(DeriveIden)]
+enum WebPackages {
+    Table,
+    RequestId,
+    SubjectId,
+    WrappedKey,
+    Sealed,
+    ExpiresAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWebPackages {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebPackages::Table)
+                    .if_not_exists()
+                    .col(string(WebPackages::RequestId).primary_key())
+                    .col(string(WebPackages::SubjectId))
+                    .col(blob(WebPackages::WrappedKey))
+                    .col(blob(WebPackages::Sealed))
+                    .col(big_integer(WebPackages::ExpiresAt))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(WebPackages::Table).to_owned())
             .await
     }
 }

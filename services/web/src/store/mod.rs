@@ -3,6 +3,7 @@
 //! requests each person made on the pages.
 
 pub mod migration;
+mod package;
 mod request;
 mod session;
 
@@ -211,12 +212,59 @@ impl Sessions {
             .map(|r| r.download_token))
     }
 
-    /// Forgets the requests of a subject (after the account is deleted).
+    /// Forgets the requests and packages of a subject (after the account is deleted).
     pub async fn delete_requests_of(&self, subject_id: &str) -> Result<(), sea_orm::DbErr> {
         request::Entity::delete_many()
             .filter(request::Column::SubjectId.eq(subject_id))
             .exec(&self.db)
             .await?;
+        package::Entity::delete_many()
+            .filter(package::Column::SubjectId.eq(subject_id))
+            .exec(&self.db)
+            .await?;
         Ok(())
+    }
+
+    /// Keeps a sealed package until `expires_at`.
+    pub async fn keep_package(
+        &self,
+        request_id: &str,
+        subject_id: &str,
+        wrapped_key: Vec<u8>,
+        sealed: Vec<u8>,
+        expires_at: i64,
+    ) -> Result<(), sea_orm::DbErr> {
+        package::Entity::delete_by_id(request_id.to_owned())
+            .exec(&self.db)
+            .await?;
+        package::ActiveModel {
+            request_id: Set(request_id.to_owned()),
+            subject_id: Set(subject_id.to_owned()),
+            wrapped_key: Set(wrapped_key),
+            sealed: Set(sealed),
+            expires_at: Set(expires_at),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The sealed package of `subject`'s request, `(wrapped key, sealed)`, if kept and not
+    /// expired; expired packages are deleted on the way.
+    pub async fn package(
+        &self,
+        subject_id: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, sea_orm::DbErr> {
+        package::Entity::delete_many()
+            .filter(package::Column::ExpiresAt.lte(now.timestamp()))
+            .exec(&self.db)
+            .await?;
+        Ok(package::Entity::find_by_id(request_id.to_owned())
+            .one(&self.db)
+            .await?
+            .filter(|p| p.subject_id == subject_id)
+            .map(|p| (p.wrapped_key, p.sealed)))
     }
 }
