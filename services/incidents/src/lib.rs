@@ -61,12 +61,22 @@ pub async fn run(
     let scrape_hook_set = scrape_hook.clone();
     let served = server
         .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
+            let mut peers = std::collections::BTreeMap::new();
+            for name in &settings.services {
+                peers.insert(
+                    name.clone(),
+                    pdm_proto::subject::v1::subject_data_service_client::SubjectDataServiceClient::new(
+                        ctx.channel(name)?,
+                    ),
+                );
+            }
             let api = IncidentsApi::new(
                 Store::new(ready.db),
                 ctx.clock.clone(),
                 settings.regimes,
                 settings.dpo,
-            );
+            )
+            .with_peers(peers);
             let _ = scrape_hook_set.set(metrics::overdue_gauge(api.clone()));
             incidents.fill(IncidentsServiceServer::new(api));
             Ok(())

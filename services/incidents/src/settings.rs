@@ -14,6 +14,9 @@ pub struct IncidentsSettings {
     pub regimes: Vec<Regime>,
     /// The Data Protection Officer (`[incidents.dpo]`).
     pub dpo: Dpo,
+    /// The data-holding services `FindAffected` asks (`services`), each needing
+    /// `[services.<name>]`, as `rights.services` and `retention.services`.
+    pub services: Vec<String>,
 }
 
 impl Default for IncidentsSettings {
@@ -21,6 +24,9 @@ impl Default for IncidentsSettings {
         Self {
             regimes: regime::defaults(),
             dpo: Dpo::default(),
+            services: ["identity", "consent", "telemetry", "transfers"]
+                .map(str::to_owned)
+                .to_vec(),
         }
     }
 }
@@ -72,6 +78,9 @@ impl SettingsSection for IncidentsSettings {
         if dpo.postal_address.chars().count() > 1000 {
             problems.add("incidents.dpo.postal_address", "at most 1000 characters");
         }
+        if self.services.iter().any(|s| s.trim().is_empty()) {
+            problems.add("incidents.services", "service names, none empty");
+        }
     }
 }
 
@@ -92,6 +101,7 @@ mod tests {
                 email: "nobody".into(),
                 postal_address: String::new(),
             },
+            services: Vec::new(),
         };
         let mut problems = Problems::new();
         bad.check(&mut problems);

@@ -3,14 +3,18 @@
 //! only, in id order, paged; nobody whose data came after the window or is of another
 //! category; bad input a field violation per field.
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use pdm_consent::Consent;
 use pdm_identity::Identity;
+use pdm_incidents::Incidents;
 use pdm_proto::{
     common::v1::Region,
     consent::v1::{GrantConsentRequest, Source},
+    incidents::v1::{FindAffectedRequest, ListAffectedRequest},
     subject::v1::{ListSubjectsHeldRequest, subject_data_service_client::SubjectDataServiceClient},
     telemetry::v1::{DeviceContext, Event, EventKind, IngestEventsRequest},
     transfers::v1::{self as tpb, PartyRole, RecipientRole, Regime},
@@ -39,6 +43,7 @@ async fn mesh(clock: &Arc<ManualClock>) -> anyhow::Result<Mesh> {
         .with(Consent)
         .with(Telemetry)
         .with(Transfers)
+        .with(Incidents)
         .clock(clock.clone())
         .start()
         .await
@@ -180,7 +185,7 @@ async fn each_service_lists_whom_it_held_in_the_window_and_nobody_else() -> anyh
             request(category, t0 + Duration::hours(1), t0 + Duration::hours(3)),
         )
         .await?;
-        assert_eq!(early, [ada.clone()], "{service} {category}");
+        assert_eq!(early, std::slice::from_ref(&ada), "{service} {category}");
         // Before anyone's data: nobody.
         let before = held(
             &mesh,
@@ -294,5 +299,89 @@ async fn bad_input_is_a_field_violation_per_field_in_every_service() -> anyhow::
         fields.sort();
         assert_eq!(fields, ["category", "window_end"], "{service}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn find_affected_records_each_person_once_with_the_services_that_held_them()
+-> anyhow::Result<()> {
+    let clock = start_clock();
+    let mesh = mesh(&clock).await?;
+    let to = recipient(&mesh).await?;
+    let t0 = clock.now();
+    let ada = person_everywhere(&mesh, &clock, &to).await?;
+    clock.advance(Duration::hours(4));
+    let bob = person_everywhere(&mesh, &clock, &to).await?;
+    clock.advance(Duration::hours(1));
+
+    let mut admin = support::admin(&mesh)?;
+    let mut details = support::details(clock.now());
+    details.data_categories = CATEGORIES.iter().map(|(_, c)| (*c).to_owned()).collect();
+    details.services = SERVICES.map(str::to_owned).to_vec();
+    details.window_start = Some(timestamp(t0 + Duration::hours(1)));
+    details.window_end = Some(timestamp(t0 + Duration::hours(3)));
+    let incident = support::open(&mut admin, details).await?;
+    let id = incident.incident_id.clone();
+
+    let found = admin
+        .find_affected(FindAffectedRequest {
+            incident_id: id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!((found.affected, found.added), (1, 1));
+    let mut asked = found.services.clone();
+    asked.sort();
+    let mut all = SERVICES.map(str::to_owned).to_vec();
+    all.sort();
+    assert_eq!(asked, all);
+
+    // Again: nobody added twice.
+    let again = admin
+        .find_affected(FindAffectedRequest {
+            incident_id: id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!((again.affected, again.added), (1, 0));
+
+    let listed = admin
+        .list_affected(ListAffectedRequest {
+            incident_id: id.clone(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner();
+    let ids: Vec<&str> = listed
+        .subjects
+        .iter()
+        .map(|s| s.subject_id.as_str())
+        .collect();
+    assert_eq!(ids, [ada.as_str()], "bob ({bob}) came after the window");
+    let mut services = listed.subjects[0].services.clone();
+    services.sort();
+    assert_eq!(services, all);
+    assert!(listed.next_page_token.is_empty());
+
+    // Bad input: a field violation per field.
+    let status = admin
+        .list_affected(ListAffectedRequest {
+            incident_id: "nope".to_owned(),
+            page_size: 501,
+            page_token: "x".to_owned(),
+        })
+        .await
+        .expect_err("bad input accepted");
+    let mut fields = field_violations(&status);
+    fields.sort();
+    assert_eq!(fields, ["incident_id", "page_size", "page_token"]);
+    let status = admin
+        .find_affected(FindAffectedRequest {
+            incident_id: String::new(),
+        })
+        .await
+        .expect_err("no incident accepted");
+    assert_eq!(field_violations(&status), ["incident_id"]);
     Ok(())
 }

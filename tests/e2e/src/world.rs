@@ -688,6 +688,16 @@ pub fn fixtures() -> Vec<Fixture> {
         call(m(INCIDENTS, "ListOverdue"), Admin, |_| json!({})),
         call(m(INCIDENTS, "GetDpoContact"), Admin, |_| json!({})),
         call(m(INCIDENTS, "ListRegimes"), Admin, |_| json!({})),
+        call(
+            m(INCIDENTS, "FindAffected"),
+            Admin,
+            |w| json!({"incidentId": w.incident_id}),
+        ),
+        call(
+            m(INCIDENTS, "ListAffected"),
+            Admin,
+            |w| json!({"incidentId": w.incident_id, "pageSize": 10}),
+        ),
         call(m(INCIDENTS, "CloseIncident"), Admin, |w| {
             json!({"incidentId": w.incident_id, "closureReason": "not notifiable",
                 "actor": "privacy-team"})

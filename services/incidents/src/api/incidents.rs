@@ -21,7 +21,7 @@ impl IncidentsApi {
     }
 
     /// The incident or NOT_FOUND.
-    async fn found(&self, id: &str) -> Result<Stored> {
+    pub(super) async fn found(&self, id: &str) -> Result<Stored> {
         self.store.get(id).await?.ok_or(IncidentsError::NotFound)
     }
 
@@ -225,7 +225,7 @@ impl IncidentsApi {
         Ok(clocks::overdue(open, &self.regimes, self.clock.now()))
     }
 
-    fn id(field: &str, raw: &str) -> Result<String> {
+    pub(super) fn id(field: &str, raw: &str) -> Result<String> {
         let mut check = requests::Check::default();
         let id = check.incident_id(field, raw);
         check.finish()?;
@@ -235,6 +235,24 @@ impl IncidentsApi {
 
 #[tonic::async_trait]
 impl IncidentsService for IncidentsApi {
+    async fn find_affected(
+        &self,
+        request: Request<pb::FindAffectedRequest>,
+    ) -> Result<Response<pb::FindAffectedResponse>, Status> {
+        Ok(Response::new(
+            self.search_affected(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_affected(
+        &self,
+        request: Request<pb::ListAffectedRequest>,
+    ) -> Result<Response<pb::ListAffectedResponse>, Status> {
+        Ok(Response::new(
+            self.page_affected(request.into_inner()).await?,
+        ))
+    }
+
     async fn open_incident(
         &self,
         request: Request<pb::OpenIncidentRequest>,

@@ -1,13 +1,15 @@
 //! The gRPC edge: validation, the rules, the register.
 
+mod affected;
 mod clocks;
 mod convert;
 mod incidents;
 pub mod requests;
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
-use pdm_runtime::SharedClock;
+use pdm_proto::subject::v1::subject_data_service_client::SubjectDataServiceClient;
+use pdm_runtime::{SharedClock, client::TracedChannel};
 
 use crate::{domain::regime::Regime, settings::Dpo, store::Store};
 
@@ -20,6 +22,8 @@ pub struct IncidentsApi {
     clock: SharedClock,
     regimes: Arc<Vec<Regime>>,
     dpo: Arc<Dpo>,
+    /// SubjectData of each data-holding service `FindAffected` asks, by name.
+    peers: Arc<BTreeMap<String, SubjectDataServiceClient<TracedChannel>>>,
 }
 
 impl IncidentsApi {
@@ -30,6 +34,16 @@ impl IncidentsApi {
             clock,
             regimes: Arc::new(regimes),
             dpo: Arc::new(dpo),
+            peers: Arc::new(BTreeMap::new()),
         }
+    }
+
+    /// The same, asking `peers` (SubjectData by service name) who is affected.
+    pub fn with_peers(
+        mut self,
+        peers: BTreeMap<String, SubjectDataServiceClient<TracedChannel>>,
+    ) -> Self {
+        self.peers = Arc::new(peers);
+        self
     }
 }

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261205_000001_create_incidents_tables;
+mod m20261205_000002_create_affected_subjects;
 
 /// Runs the incidents migrations (the skeleton adds the access trail's).
 #[derive(Debug)]
@@ -11,8 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261205_000001_create_incidents_tables::Migration,
-        )]
+        vec![
+            Box::new(m20261205_000001_create_incidents_tables::Migration),
+            Box::new(m20261205_000002_create_affected_subjects::Migration),
+        ]
     }
 }

@@ -308,3 +308,90 @@ impl Store {
         })
     }
 }
+
+/// Who is affected (`affected_subjects`).
+impl Store {
+    /// Records `found` (subject → services that held it) for `incident_id`: new subjects
+    /// are added, recorded ones get the services newly seen. Returns how many were added.
+    pub async fn record_affected(
+        &self,
+        incident_id: &str,
+        found: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        use entities::affected_subject as a;
+        let mut added = 0;
+        for (subject, services) in found {
+            let existing = a::Entity::find_by_id((incident_id.to_owned(), subject.clone()))
+                .one(&self.db)
+                .await?;
+            match existing {
+                None => {
+                    let row = a::Model {
+                        incident_id: incident_id.to_owned(),
+                        subject_id: subject.clone(),
+                        services: join(services.iter()),
+                        found_at: now,
+                    };
+                    // A concurrent search may have added it meanwhile: the key keeps one.
+                    let inserted = a::Entity::insert(row.into_active_model())
+                        .on_conflict_do_nothing()
+                        .exec(&self.db)
+                        .await?;
+                    if !matches!(inserted, sea_orm::TryInsertResult::Conflicted) {
+                        added += 1;
+                    }
+                }
+                Some(row) => {
+                    let mut all: std::collections::BTreeSet<String> = row
+                        .services
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    let before = all.len();
+                    all.extend(services.iter().cloned());
+                    if all.len() != before {
+                        let mut active = row.into_active_model();
+                        active.services = Set(join(all.iter()));
+                        a::Entity::update(active).exec(&self.db).await?;
+                    }
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// The subjects recorded for `incident_id` after `after`, in id order, at most `limit`.
+    pub async fn affected(
+        &self,
+        incident_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<entities::affected_subject::Model>> {
+        use entities::affected_subject as a;
+        let mut query = a::Entity::find().filter(a::Column::IncidentId.eq(incident_id));
+        if let Some(after) = after {
+            query = query.filter(a::Column::SubjectId.gt(after));
+        }
+        Ok(query
+            .order_by_asc(a::Column::SubjectId)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// How many subjects are recorded for `incident_id`.
+    pub async fn affected_count(&self, incident_id: &str) -> Result<u64> {
+        use entities::affected_subject as a;
+        use sea_orm::PaginatorTrait;
+        Ok(a::Entity::find()
+            .filter(a::Column::IncidentId.eq(incident_id))
+            .count(&self.db)
+            .await?)
+    }
+}
+
+fn join<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(String::as_str).collect::<Vec<_>>().join(",")
+}

@@ -198,14 +198,15 @@ fn held_request(r: &pb::ListSubjectsHeldRequest) -> Result<Held, Status> {
     if r.category.is_empty() {
         v.add("category", "required");
     } else if r.category.len() > 128
+        || !r.category.starts_with(|c: char| c.is_ascii_lowercase())
         || !r
             .category
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
     {
         v.add(
             "category",
-            "a category key: at most 128 lower-case letters, digits, '.' or '_'",
+            "a category key: at most 128 lower-case letters, '.' or '_'",
         );
     }
     let mut time = |field: &str, ts: Option<&prost_types::Timestamp>| match ts {

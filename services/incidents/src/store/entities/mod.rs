@@ -1,5 +1,6 @@
 //! sea-orm entities of the incidents schema (see `migration/`).
 
+pub mod affected_subject;
 pub mod authority_notification;
 pub mod incident;
 pub mod incident_version;

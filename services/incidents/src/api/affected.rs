@@ -1,0 +1,157 @@
+//! Who is affected: `FindAffected` asks each data service which subjects it held data of
+//! the incident's categories for within its window and records them (ids only);
+//! `ListAffected` pages through them. Logs say counts, never ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pdm_proto::{
+    incidents::v1 as pb,
+    subject::v1::{ListSubjectsHeldRequest, ListSubjectsHeldResponse},
+};
+use pdm_runtime::convert::timestamp;
+use tonic::Streaming;
+
+use super::{IncidentsApi, requests};
+use crate::error::{IncidentsError, Result};
+
+/// Subject ids asked for per `ListSubjectsHeld` call.
+const PAGE: u32 = 1000;
+
+impl IncidentsApi {
+    /// The services to ask for an incident naming `named` (all configured when empty).
+    fn asked(&self, named: &[String]) -> Vec<String> {
+        self.peers
+            .keys()
+            .filter(|name| named.is_empty() || named.contains(name))
+            .cloned()
+            .collect()
+    }
+
+    pub(super) async fn search_affected(
+        &self,
+        req: pb::FindAffectedRequest,
+    ) -> Result<pb::FindAffectedResponse> {
+        let id = Self::id("incident_id", &req.incident_id)?;
+        let stored = self.found(&id).await?;
+        let details = &stored.details;
+        let end = details.window_end.unwrap_or_else(|| self.clock.now());
+        let services = self.asked(&details.services);
+        let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if end > details.window_start {
+            for service in &services {
+                let Some(client) = self.peers.get(service) else {
+                    continue;
+                };
+                for category in &details.data_categories {
+                    let mut after = String::new();
+                    loop {
+                        let request = ListSubjectsHeldRequest {
+                            incident_id: id.clone(),
+                            category: category.clone(),
+                            window_start: Some(timestamp(details.window_start)),
+                            window_end: Some(timestamp(end)),
+                            after_subject_id: after.clone(),
+                            page_size: PAGE,
+                        };
+                        let stream = client
+                            .clone()
+                            .list_subjects_held(request)
+                            .await
+                            .map_err(|s| unavailable(service, &s))?
+                            .into_inner();
+                        let ids = collect(stream)
+                            .await
+                            .map_err(|s| unavailable(service, &s))?;
+                        let full = ids.len() >= PAGE as usize;
+                        if let Some(last) = ids.last() {
+                            after = last.clone();
+                        }
+                        for subject in ids {
+                            found.entry(subject).or_default().insert(service.clone());
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let added = self
+            .store
+            .record_affected(&id, &found, self.clock.now())
+            .await?;
+        let affected = self.store.affected_count(&id).await?;
+        tracing::info!(incident_id = %id, services = services.len(), found = found.len(), added, affected, "affected subjects searched");
+        Ok(pb::FindAffectedResponse {
+            affected,
+            added,
+            services,
+        })
+    }
+
+    pub(super) async fn page_affected(
+        &self,
+        req: pb::ListAffectedRequest,
+    ) -> Result<pb::ListAffectedResponse> {
+        let mut check = requests::Check::default();
+        let id = check.incident_id("incident_id", &req.incident_id);
+        if !(0..=requests::MAX_PAGE).contains(&req.page_size) {
+            check.add("page_size", format!("from 0 to {}", requests::MAX_PAGE));
+        }
+        if !req.page_token.is_empty() && req.page_token.parse::<uuid::Uuid>().is_err() {
+            check.add("page_token", "a token from a previous answer");
+        }
+        check.finish()?;
+        let id = id.ok_or(IncidentsError::Internal("validated request incomplete"))?;
+        self.found(&id).await?;
+        let limit = match u64::try_from(req.page_size) {
+            Ok(0) | Err(_) => requests::DEFAULT_PAGE,
+            Ok(n) => n,
+        };
+        let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+        let mut rows = self.store.affected(&id, after, limit + 1).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_page_token = if more {
+            rows.last()
+                .map(|r| r.subject_id.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListAffectedResponse {
+            subjects: rows
+                .into_iter()
+                .map(|r| pb::AffectedSubject {
+                    subject_id: r.subject_id,
+                    services: r
+                        .services
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    found_at: Some(timestamp(r.found_at)),
+                })
+                .collect(),
+            next_page_token,
+        })
+    }
+}
+
+async fn collect(
+    mut stream: Streaming<ListSubjectsHeldResponse>,
+) -> std::result::Result<Vec<String>, tonic::Status> {
+    let mut ids = Vec::new();
+    while let Some(batch) = stream.message().await? {
+        ids.extend(batch.subject_ids);
+    }
+    Ok(ids)
+}
+
+/// A data service that did not answer: the search is to be run again.
+fn unavailable(service: &str, status: &tonic::Status) -> IncidentsError {
+    tracing::warn!(service, code = ?status.code(), "a data service did not answer the affected search");
+    IncidentsError::Invalid(tonic::Status::unavailable(format!(
+        "{service} did not answer; run FindAffected again"
+    )))
+}
