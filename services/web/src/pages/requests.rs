@@ -239,11 +239,21 @@ pub async fn access(
     let Some(request) = request else {
         return problem(StatusCode::BAD_GATEWAY, "Something went wrong.");
     };
-    if let Err(err) = app
+    // A form sent again answers the request it made, and once that is done rights hands
+    // its one-time download token over in this answer: kept like GetRequest's.
+    let kept = match app
         .sessions
         .add_request(who.subject(), &request.request_id, app.clock.now())
         .await
     {
+        Ok(()) if !request.download_token.is_empty() => {
+            app.sessions
+                .keep_download_token(&request.request_id, &request.download_token)
+                .await
+        }
+        other => other,
+    };
+    if let Err(err) = kept {
         tracing::warn!(error = %pdm_runtime::error::db_error_kind(&err), "could not record a request");
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
