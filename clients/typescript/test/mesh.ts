@@ -212,6 +212,9 @@ export class Mesh {
       PDM__LOG__FORMAT: "json",
       // The web front (issue 20) on any free port: meshes run side by side.
       PDM__WEB__PORT: "0",
+      // serve all holds a pool per service and the web front's: meshes side by side
+      // (two consent replicas) must fit PostgreSQL's 100 connections.
+      PDM__DATABASE__MAX_CONNECTIONS: "4",
     };
     if (this.database.url !== undefined) env["PDM__DATABASE__URL"] = this.database.url;
     return env;
