@@ -166,133 +166,30 @@ impl ConsentApi {
     }
 }
 
-/// Subject ids one `ListSubjectsHeld` call answers at most, by default, and per message.
-const HELD_MAX: u32 = 10_000;
-const HELD_DEFAULT: u32 = 1000;
-const HELD_BATCH: usize = 500;
-
-type HeldStream = Pin<Box<dyn Stream<Item = Result<pb::ListSubjectsHeldResponse, Status>> + Send>>;
-
 /// The table and the column saying since when a row is held, per category this service
 /// holds subjects by (`ListSubjectsHeld`); other categories answer nothing.
-fn held_table(category: &str) -> Option<(&'static str, &'static str)> {
+fn held_table(category: &str) -> Option<erasure::held::HeldTable> {
     match category {
         "consent.record" => Some(("consent_events", "recorded_at")),
         _ => None,
     }
 }
 
-/// A checked `ListSubjectsHeldRequest`.
-struct Held {
-    incident_id: String,
-    category: String,
-    end: chrono::DateTime<chrono::Utc>,
-    after: String,
-    limit: u64,
-}
-
-/// Checks a `ListSubjectsHeldRequest`, a field violation per bad field.
-fn held_request(r: &pb::ListSubjectsHeldRequest) -> Result<Held, Status> {
-    let mut v = pdm_runtime::FieldViolations::new();
-    v.check(
-        "incident_id",
-        pdm_runtime::ids::check_request_id(&r.incident_id),
-    );
-    if r.category.is_empty() {
-        v.add("category", "required");
-    } else if r.category.len() > 128
-        || !r.category.starts_with(|c: char| c.is_ascii_lowercase())
-        || !r
-            .category
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
-    {
-        v.add(
-            "category",
-            "a category key: at most 128 lower-case letters, '.' or '_'",
-        );
-    }
-    let mut time = |field: &str, ts: Option<&prost_types::Timestamp>| match ts {
-        None => {
-            v.add(field, "required");
-            None
-        }
-        Some(ts) => {
-            let t = pdm_runtime::convert::from_timestamp(ts);
-            if t.is_none() {
-                v.add(field, "not a valid time");
-            }
-            t
-        }
-    };
-    let start = time("window_start", r.window_start.as_ref());
-    let end = time("window_end", r.window_end.as_ref());
-    if let (Some(start), Some(end)) = (start, end)
-        && end <= start
-    {
-        v.add("window_end", "must be after window_start");
-    }
-    if !r.after_subject_id.is_empty() {
-        v.check(
-            "after_subject_id",
-            r.after_subject_id.parse::<pdm_runtime::SubjectId>(),
-        );
-    }
-    if r.page_size > HELD_MAX {
-        v.add("page_size", "at most 10000");
-    }
-    v.finish()?;
-    let end = end.ok_or_else(|| Status::internal("validated window missing"))?;
-    let page = if r.page_size == 0 {
-        HELD_DEFAULT
-    } else {
-        r.page_size
-    };
-    Ok(Held {
-        incident_id: r.incident_id.clone(),
-        category: r.category.clone(),
-        end,
-        after: r.after_subject_id.clone(),
-        limit: u64::from(page),
-    })
-}
-
 #[tonic::async_trait]
 impl SubjectDataService for ConsentApi {
-    type ListSubjectsHeldStream = HeldStream;
+    type ListSubjectsHeldStream = erasure::held::HeldStream;
 
     async fn list_subjects_held(
         &self,
         request: Request<pb::ListSubjectsHeldRequest>,
     ) -> Result<Response<Self::ListSubjectsHeldStream>, Status> {
-        let held = held_request(request.get_ref())?;
-        let ids = match held_table(&held.category) {
-            Some((table, since)) => {
-                self.inner
-                    .store
-                    .subjects_held(table, since, held.end, &held.after, held.limit)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        tracing::info!(incident_id = %held.incident_id, category = %held.category, count = ids.len(), "subjects held listed");
-        let batches: Vec<Result<pb::ListSubjectsHeldResponse, Status>> = ids
-            .chunks(HELD_BATCH)
-            .map(|c| {
-                Ok(pb::ListSubjectsHeldResponse {
-                    subject_ids: c.to_vec(),
-                })
-            })
-            .collect();
-        let mut response = Response::new(Box::pin(tokio_stream::iter(batches)) as HeldStream);
-        if !ids.is_empty() {
-            // One access-trail entry per subject listed, the incident as its purpose.
-            response.extensions_mut().insert(audit::Accessed {
-                subjects: ids,
-                purpose: held.incident_id,
-            });
-        }
-        Ok(response)
+        erasure::held::list_subjects_held(
+            self.inner.store.db(),
+            SERVICE,
+            request.get_ref(),
+            held_table,
+        )
+        .await
     }
 
     type ExportSubjectStream = ExportStream;

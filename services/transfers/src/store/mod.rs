@@ -44,6 +44,11 @@ impl Store {
         Self { db }
     }
 
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// The erasure receipts (`erasures`).
     pub fn receipts(&self) -> pdm_runtime::erasure::Receipts {
         pdm_runtime::erasure::Receipts::new(self.db.clone())
@@ -239,45 +244,5 @@ impl Store {
             .await?
             .rows_affected;
         Ok((purged, held_count))
-    }
-}
-
-impl Store {
-    /// Subject ids with a row in `table` whose `since` column (when the row began to be
-    /// held) is before `end`, after `after`, in id order, at most `limit`
-    /// (`ListSubjectsHeld`, issue 21). Rows still held now were held from `since` on;
-    /// rows deleted since (erased, purged) are no longer known. `table` and `since` are
-    /// constants of the caller, never input.
-    pub async fn subjects_held(
-        &self,
-        table: &'static str,
-        since: &'static str,
-        end: chrono::DateTime<chrono::Utc>,
-        after: &str,
-        limit: u64,
-    ) -> crate::error::Result<Vec<String>> {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        let backend = self.db.get_database_backend();
-        let (p1, p2) = if backend == DbBackend::Postgres {
-            ("$1", "$2")
-        } else {
-            ("?", "?")
-        };
-        let sql = format!(
-            "SELECT DISTINCT subject_id FROM {table} WHERE {since} < {p1} AND subject_id > {p2} \
-             AND subject_id NOT LIKE 'erased:%' ORDER BY subject_id LIMIT {limit}"
-        );
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [end.into(), after.to_owned().into()],
-            ))
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get::<String>("", "subject_id"))
-            .collect::<Result<_, _>>()?)
     }
 }

@@ -9,6 +9,7 @@
 //! subject asks again.
 
 pub mod entity;
+pub mod held;
 pub mod migration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
