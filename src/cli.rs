@@ -25,6 +25,9 @@ pub enum Command {
     /// Settings: `pdm config check` parses and checks every section, as `pdm serve` does.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Impact assessments: the DPO's DPIA register, and the reviews overdue (DPIAs, TIAs).
+    #[command(subcommand)]
+    Assessments(Box<crate::admin::assessments::AssessmentsCommand>),
     /// The access trail: verify every service's hash chain, list a subject's accesses.
     #[command(subcommand)]
     Audit(crate::admin::audit::AuditCommand),

@@ -43,6 +43,10 @@ fn main() {
                 println!("the settings are valid");
                 Ok(())
             }
+            cli::Command::Assessments(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::assessments::run(&settings, *command).await
+            }
             cli::Command::Audit(command) => {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::audit::run(&settings, command).await

@@ -1,6 +1,7 @@
 //! Commands for the privacy team: thin gRPC clients of the running services, printing
 //! tables.
 
+pub mod assessments;
 pub mod audit;
 pub mod audit_checkpoint;
 pub mod certs;

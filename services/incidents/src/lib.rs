@@ -17,11 +17,21 @@ pub mod store;
 
 use std::sync::{Arc, OnceLock};
 
-use pdm_proto::incidents::v1::incidents_service_server::IncidentsServiceServer;
+use pdm_proto::{
+    incidents::v1::{
+        assessments_service_server::AssessmentsServiceServer,
+        incidents_service_server::IncidentsServiceServer,
+    },
+    transfers::v1::transfers_service_client::TransfersServiceClient,
+};
 use pdm_runtime::{GrpcServer, MeshService, ServiceContext, ServiceFuture, ShutdownSignal};
 use tokio::net::TcpListener;
 
-use crate::{api::IncidentsApi, settings::IncidentsSettings, store::Store};
+use crate::{
+    api::{IncidentsApi, assessments::AssessmentsApi},
+    settings::IncidentsSettings,
+    store::Store,
+};
 
 /// The service name: `pdm serve incidents`, `[services.incidents]`, `[incidents]`.
 pub const NAME: &str = "incidents";
@@ -56,9 +66,12 @@ pub async fn run(
 
     let mut server = GrpcServer::for_service(&ctx);
     let incidents = server.slot();
+    let assessments = server.slot();
     // The overdue gauge, read at every scrape while the service runs.
     let scrape_hook = Arc::new(OnceLock::new());
     let scrape_hook_set = scrape_hook.clone();
+    let reviews_hook = Arc::new(OnceLock::new());
+    let reviews_hook_set = reviews_hook.clone();
     let served = server
         .run::<migration::Migrator, _, _>(listener, shutdown, |ready| async move {
             let mut peers = std::collections::BTreeMap::new();
@@ -70,8 +83,16 @@ pub async fn run(
                     ),
                 );
             }
+            let store = Store::new(ready.db);
+            let reviews = AssessmentsApi::new(
+                store.clone(),
+                ctx.clock.clone(),
+                TransfersServiceClient::new(ctx.channel("transfers")?),
+            );
+            let _ = reviews_hook_set.set(metrics::reviews_gauge(reviews.clone()));
+            assessments.fill(AssessmentsServiceServer::new(reviews));
             let api = IncidentsApi::new(
-                Store::new(ready.db),
+                store,
                 ctx.clock.clone(),
                 settings.regimes,
                 settings.dpo,
@@ -83,5 +104,6 @@ pub async fn run(
         })
         .await;
     drop(scrape_hook);
+    drop(reviews_hook);
     served
 }

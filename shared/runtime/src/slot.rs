@@ -4,7 +4,10 @@
 use pdm_proto::{
     consent::v1::consent_service_server::{ConsentService, ConsentServiceServer},
     identity::v1::identity_service_server::{IdentityService, IdentityServiceServer},
-    incidents::v1::incidents_service_server::{IncidentsService, IncidentsServiceServer},
+    incidents::v1::{
+        assessments_service_server::{AssessmentsService, AssessmentsServiceServer},
+        incidents_service_server::{IncidentsService, IncidentsServiceServer},
+    },
     retention::v1::retention_service_server::{RetentionService, RetentionServiceServer},
     rights::v1::rights_service_server::{RightsService, RightsServiceServer},
     subject::v1::subject_data_service_server::{SubjectDataService, SubjectDataServiceServer},
@@ -36,6 +39,7 @@ macro_rules! message_limits {
 }
 
 message_limits!(
+    AssessmentsServiceServer: AssessmentsService,
     ConsentServiceServer: ConsentService,
     IdentityServiceServer: IdentityService,
     IncidentsServiceServer: IncidentsService,

@@ -55,6 +55,8 @@ pub struct World {
     pub concern: String,
     /// A breach of the register (issue 21).
     pub incident_id: String,
+    /// A data protection impact assessment of the DPO's register (issue 21).
+    pub assessment_id: String,
     /// Personal values used, for the log and storage checks.
     pub personal: Vec<String>,
 }
@@ -139,6 +141,7 @@ const RETENTION: &str = "pdm.retention.v1.RetentionService";
 const TRANSFERS: &str = "pdm.transfers.v1.TransfersService";
 const RIGHTS: &str = "pdm.rights.v1.RightsService";
 const INCIDENTS: &str = "pdm.incidents.v1.IncidentsService";
+const ASSESSMENTS: &str = "pdm.incidents.v1.AssessmentsService";
 
 /// A new world's people: names, addresses and passwords unique to this run.
 pub fn people() -> World {
@@ -702,6 +705,36 @@ pub fn fixtures() -> Vec<Fixture> {
             json!({"incidentId": w.incident_id, "closureReason": "not notifiable",
                 "actor": "privacy-team"})
         }),
+        // --- the DPO's register of impact assessments (issue 21)
+        keep(
+            call(m(ASSESSMENTS, "RecordAssessment"), Admin, |_| {
+                let next_review = chrono::Utc::now() + chrono::Duration::days(365);
+                json!({"details": {"title": "Crash reports with device facts",
+                    "processing": "Crash reports, with the device facts, kept 12 months.",
+                    "purposes": ["crash_reporting"], "dataCategories": ["telemetry.crash"],
+                    "risks": ["a crash payload may hold what the person typed"],
+                    "measures": ["payloads sealed under the subject's key"],
+                    "residualRisk": "RESIDUAL_RISK_LOW",
+                    "dpoAdvice": "Proceed with the payloads sealed.",
+                    "dpoAdviceFollowed": true,
+                    "outcome": "ASSESSMENT_OUTCOME_PROCEED_WITH_MEASURES",
+                    "assessedAt": now(),
+                    "nextReviewAt": next_review.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)},
+                    "actor": "privacy-team"})
+            }),
+            |w, r| w.assessment_id = text(r, "/assessment/assessmentId"),
+        ),
+        call(
+            m(ASSESSMENTS, "GetAssessment"),
+            Admin,
+            |w| json!({"assessmentId": w.assessment_id, "includeHistory": true}),
+        ),
+        call(
+            m(ASSESSMENTS, "ListAssessments"),
+            Admin,
+            |_| json!({"pageSize": 10}),
+        ),
+        call(m(ASSESSMENTS, "ListOverdueReviews"), Admin, |_| json!({})),
         // --- every service's access trail
         call("pdm.audit.v1.AuditService/VerifyAccessLog", Admin, |_| {
             json!({})

@@ -1,6 +1,7 @@
 //! The gRPC edge: validation, the rules, the register.
 
 mod affected;
+pub mod assessments;
 mod clocks;
 mod convert;
 mod incidents;

@@ -2,6 +2,7 @@
 //! is one write transaction that moves the incident from the version it read to the next,
 //! appends that version and, for a notification, the notification itself.
 
+pub mod assessments;
 pub mod entities;
 
 use chrono::{DateTime, Utc};
