@@ -64,8 +64,9 @@ CALLS = {
     "transfers": {"identity", "consent"},
     "retention": {"identity", "consent", "telemetry", "transfers", "rights"},
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
-    # incidents: the privacy team's register; calls only the next of the witness ring.
-    "incidents": {"retention"},
+    # incidents: the privacy team's register; asks transfers for the TIAs due for review,
+    # and the next of the witness ring.
+    "incidents": {"transfers", "retention"},
     # web: the privacy centre (an HTTP front, FRONTS): sign-in and accounts, choices, the
     # person's own requests.
     "web": {"identity", "consent", "rights"},
