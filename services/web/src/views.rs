@@ -199,8 +199,9 @@ pub struct RequestPage {
     /// (service, status) per task.
     pub tasks: Vec<(String, String)>,
     pub done: usize,
-    /// Whether the page refreshes itself (the request is still moving).
-    pub refresh: bool,
+    /// Whether the request is still moving: the page offers to check again. It does not
+    /// reload itself: a timed refresh fails WCAG 2.2.1 (technique F41).
+    pub in_progress: bool,
 }
 
 /// The package, readable: every value with where it sits.

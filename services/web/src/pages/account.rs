@@ -182,11 +182,18 @@ pub async fn delete_confirm(
                 Code::Unauthenticated | Code::PermissionDenied
             ) =>
         {
+            // The refused request's id is spent: with the rights service in the mesh it
+            // names the erasure request rights withdrew, which a retry under the same id
+            // would be answered from (refused again, whatever the password). The next
+            // attempt is a new request.
+            let Ok(token) = security::random_token() else {
+                return problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.");
+            };
             return confirm_page(
                 who.chrome,
                 chosen,
                 label,
-                request_id,
+                format!("web-{token}"),
                 Some("That password is not right."),
                 StatusCode::UNAUTHORIZED,
             );

@@ -264,8 +264,8 @@ pub async fn access(
     Redirect::to(&format!("/requests/{}", request.request_id)).into_response()
 }
 
-/// `GET /requests/{id}`: one of the person's requests and its progress; the page
-/// refreshes itself while the request is moving (no script needed).
+/// `GET /requests/{id}`: one of the person's requests and its progress; while the request
+/// is moving the page links to itself to check again (no script, no timed reload).
 pub async fn show(State(app): State<AppState>, who: SignedIn, Path(id): Path<String>) -> Response {
     let not_found = || problem(StatusCode::NOT_FOUND, "There is no such request.");
     match app.sessions.own_request(who.subject(), &id).await {
@@ -290,7 +290,7 @@ pub async fn show(State(app): State<AppState>, who: SignedIn, Path(id): Path<Str
         .map(|t| (t.service.clone(), task_label(&t.status).to_owned()))
         .collect();
     let done = request.tasks.iter().filter(|t| t.status == "done").count();
-    let refresh = matches!(
+    let in_progress = matches!(
         Status::try_from(request.status),
         Ok(Status::InProgress | Status::VerificationRequired)
     );
@@ -299,7 +299,7 @@ pub async fn show(State(app): State<AppState>, who: SignedIn, Path(id): Path<Str
         r: view(&request),
         tasks,
         done,
-        refresh,
+        in_progress,
     })
 }
 
