@@ -25,7 +25,8 @@ export PDM_TEST_SMTPD_PYTHON
 
 .PHONY: all build run test test-sqlite test-postgres e2e e2e-sqlite e2e-postgres lint fmt \
         fmt-check clippy proto-lint proto-breaking vendor-check bench tools grpcurl k8s-check clean \
-        clients-python clients-typescript clients-test clients-test-sqlite clients-test-postgres soak
+        clients-python clients-typescript clients-test clients-test-sqlite clients-test-postgres soak \
+        web-test web-test-sqlite web-test-postgres web-browser
 
 all: build
 
@@ -131,6 +132,36 @@ clients-test-postgres: build clients-python clients-typescript
 	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
 	else \
 	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the clients' tests did NOT run on it"; \
+	fi
+
+## web-test: the privacy centre (services/web) in headless Chromium against a real mesh
+## started from the built binary (services/web/browser: node:test, playwright-core, axe-core):
+## the deletion path with the keyboard, a consent toggle seen by CheckProcessing, Download my
+## data, CSRF, cookie flags and security headers, axe-core on every page, a screenshot of
+## each under target/web/<database>/. Debian's chromium is installed with apt when missing
+## (scripts/install-chromium; no browser is downloaded), the npm packages from the lock
+## file. On SQLite, then on PostgreSQL (required, like CI, when PDM_REQUIRE_POSTGRES is set)
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+WEB_BROWSER := services/web/browser
+
+web-test: web-test-sqlite web-test-postgres
+
+web-browser:
+	CHROMIUM=$(CHROMIUM) scripts/install-chromium
+	cd $(WEB_BROWSER) && $(NPM_CI)
+
+web-test-sqlite: build $(GRPCURL) web-browser
+	cd $(WEB_BROWSER) && PDM_BIN=$(PDM_BIN) GRPCURL=$(GRPCURL) PDM_TEST_DATABASE=sqlite npm test
+
+web-test-postgres: build $(GRPCURL) web-browser
+	@if scripts/postgres-ready "$(PDM_TEST_POSTGRES_URL)"; then \
+	  echo "== the browser tests on PostgreSQL"; \
+	  cd $(WEB_BROWSER) && PDM_BIN=$(PDM_BIN) GRPCURL=$(GRPCURL) PDM_TEST_DATABASE=postgres npm test; \
+	elif [ -n "$${PDM_REQUIRE_POSTGRES:-}" ]; then \
+	  echo "PostgreSQL is required (PDM_REQUIRE_POSTGRES) but not reachable at $(PDM_TEST_POSTGRES_URL)" >&2; exit 1; \
+	else \
+	  echo "!! PostgreSQL is not reachable at $(PDM_TEST_POSTGRES_URL): the browser tests did NOT run on it"; \
 	fi
 
 ## lint: the vendored sqlx-core is crates.io's plus vendor/sqlx-core.patch, formatting,
