@@ -803,3 +803,60 @@ async fn my_requests_show_the_persons_own_access_request_its_progress_and_deadli
     assert!(!theirs.body.contains(&id));
     site.stop().await
 }
+
+#[tokio::test]
+async fn a_wrong_password_then_the_right_one_deletes_the_account_through_rights() -> Result {
+    // Policy, account deletion step 4 ("you may be asked to enter your password again"):
+    // a mistyped password must not lock the person out of deleting. With rights in the
+    // mesh, identity files the deletion as an erasure request under the form's request id;
+    // the refused attempt's request is withdrawn, so the next attempt needs a new id.
+    let site = Site::start_with_rights(&[]).await?;
+    let (person, subject) = site.person().await?;
+    let mut browser = Browser::new(&site);
+    browser.sign_in(&person.email, &person.password).await?;
+    let start = browser.get("/account/delete").await?;
+    let csrf = start.csrf().expect("csrf");
+    let reason = "DELETION_REASON_OTHER";
+    let step2 = browser
+        .post("/account/delete", &[("csrf", &csrf), ("reason", reason)])
+        .await?;
+    let first_id = step2.input_after("", "request_id").expect("request id");
+    let wrong = browser
+        .post(
+            "/account/delete/confirm",
+            &[
+                ("csrf", &csrf),
+                ("reason", reason),
+                ("request_id", &first_id),
+                ("password", "wrong password entirely"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await?;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let next_id = wrong.input_after("", "request_id").expect("request id");
+    assert_ne!(next_id, first_id, "the refused attempt's id is spent");
+    let done = browser
+        .post(
+            "/account/delete/confirm",
+            &[
+                ("csrf", &csrf),
+                ("reason", reason),
+                ("request_id", &next_id),
+                ("password", &person.password),
+                ("confirm", "yes"),
+            ],
+        )
+        .await?;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/account/deleted");
+    let gone = site
+        .mesh
+        .identity()
+        .get_account(GetAccountRequest {
+            subject_id: subject,
+        })
+        .await;
+    assert_eq!(gone.err().map(|s| s.code()), Some(tonic::Code::NotFound));
+    site.stop().await
+}
