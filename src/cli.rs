@@ -52,6 +52,9 @@ pub enum Command {
     /// Transfers: seed the register, recipients, mechanisms, expiring, the register.
     #[command(subcommand)]
     Transfers(crate::admin::transfers::TransfersCommand),
+    /// The web front: the console's operators (`pdm web operator add|list|disable`).
+    #[command(subcommand)]
+    Web(crate::admin::web::WebCommand),
 }
 
 /// `pdm config`.

@@ -79,6 +79,10 @@ fn main() {
                 let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
                 admin::transfers::run(&settings, command).await
             }
+            cli::Command::Web(command) => {
+                let settings = pdm_runtime::Settings::load(cli.config.as_deref())?;
+                admin::web::run(&settings, command).await
+            }
         }
     });
     if let Err(err) = result {

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod retention;
 pub mod rights;
 pub mod transfers;
+pub mod web;
 
 use std::time::Duration;
 

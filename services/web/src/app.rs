@@ -20,11 +20,17 @@ use tonic::Code;
 use crate::{
     mesh::Mesh,
     pages,
-    security::{self, CSRF_COOKIE, SESSION_COOKIE, SignInLimiter},
+    security::{self, CONSOLE_COOKIE, CSRF_COOKIE, SESSION_COOKIE, SignInLimiter},
     settings::WebSettings,
-    store::{Session, Sessions},
+    store::{
+        Session, Sessions,
+        operators::{OperatorSession, Operators},
+    },
     views::{Chrome, ProblemPage},
 };
+
+/// Operator password checks run at once; more wait their turn.
+const HASHES_AT_ONCE: usize = 2;
 
 /// Largest form body read (the forms are small).
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -47,6 +53,10 @@ pub struct Inner {
     pub clock: SharedClock,
     /// Seals the data packages kept until they expire (keys from the KEK).
     pub keyring: pdm_crypto::Keyring,
+    /// The console's operators and their sessions.
+    pub operators: Operators,
+    /// Password checks at once (argon2id: 19 MiB and tens of milliseconds each).
+    pub hashing: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,6 +74,7 @@ impl AppState {
         mesh: Mesh,
         clock: SharedClock,
         keyring: pdm_crypto::Keyring,
+        operators: Operators,
     ) -> Self {
         let limiter = SignInLimiter::new(
             settings.sign_in_attempts,
@@ -76,6 +87,8 @@ impl AppState {
             limiter,
             clock,
             keyring,
+            operators,
+            hashing: tokio::sync::Semaphore::new(HASHES_AT_ONCE),
         }))
     }
 
@@ -128,6 +141,7 @@ pub fn router(state: AppState) -> Router {
             "/requests/{id}/package.json",
             get(pages::requests::package_json),
         )
+        .merge(pages::console::routes())
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -142,6 +156,8 @@ pub struct Visitor {
     pub peer: Option<SocketAddr>,
     /// Whether the browser sends `Sec-GPC: 1`.
     pub gpc: bool,
+    /// On the console's pages: the operator's live session, if any.
+    pub operator: Option<OperatorSession>,
 }
 
 /// Looks the session up, checks the CSRF token of every POST, adds the headers.
@@ -153,7 +169,26 @@ async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Res
 
 async fn guarded(app: AppState, mut request: Request, next: Next) -> Response {
     let now = app.clock.now();
+    // The console's pages know only operators' sessions (their own cookie); the people's
+    // pages only people's.
+    let console = pages::console::is_console(request.uri().path());
+    let operator = match security::cookie(request.headers(), CONSOLE_COOKIE) {
+        Some(token) if console => {
+            match app.operators.touch(&security::sha256_hex(token), now).await {
+                Ok(operator) => operator,
+                Err(err) => {
+                    tracing::warn!(error = %pdm_runtime::error::db_error_kind(&err), "operator sessions unavailable");
+                    return problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The service is unavailable. Please try again in a moment.",
+                    );
+                }
+            }
+        }
+        _ => None,
+    };
     let session = match security::cookie(request.headers(), SESSION_COOKIE) {
+        _ if console => None,
         Some(token) => match app.sessions.touch(&security::sha256_hex(token), now).await {
             Ok(session) => session,
             Err(err) => {
@@ -171,9 +206,10 @@ async fn guarded(app: AppState, mut request: Request, next: Next) -> Response {
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
             return problem(StatusCode::PAYLOAD_TOO_LARGE, "That form is too large.");
         };
-        let expected = match &session {
-            Some(session) => Some(session.csrf.as_str()),
-            None => security::cookie(&parts.headers, CSRF_COOKIE),
+        let expected = match (&session, &operator) {
+            (Some(session), _) => Some(session.csrf.as_str()),
+            (None, Some(operator)) => Some(operator.csrf.as_str()),
+            (None, None) => security::cookie(&parts.headers, CSRF_COOKIE),
         };
         let sent = security::form_csrf(&bytes);
         let valid = matches!((expected, sent.as_deref()), (Some(e), Some(s)) if !e.is_empty() && security::same(e, s));
@@ -194,9 +230,12 @@ async fn guarded(app: AppState, mut request: Request, next: Next) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let gpc = security::gpc(request.headers());
-    request
-        .extensions_mut()
-        .insert(Visitor { session, peer, gpc });
+    request.extensions_mut().insert(Visitor {
+        session,
+        peer,
+        gpc,
+        operator,
+    });
     next.run(request).await
 }
 

@@ -7,7 +7,9 @@
 #![warn(clippy::expect_used, clippy::panic)]
 
 pub mod app;
+pub mod domain;
 mod mesh;
+pub mod operators_admin;
 mod pages;
 pub mod security;
 pub mod settings;
@@ -102,13 +104,25 @@ pub async fn run(
         })?;
     tracing::info!(service = NAME, database = %target.describe(), "database ready");
     let sessions = Sessions::new(
-        db,
+        db.clone(),
         chrono::Duration::minutes(i64::from(settings.session_idle_minutes)),
         chrono::Duration::hours(i64::from(settings.session_absolute_hours)),
     );
     let mesh = mesh::Mesh::connect(&ctx)?;
     let keyring = pdm_crypto::Keyring::new(&ctx.kek);
-    let state = app::AppState::new(settings, sessions, mesh, ctx.clock.clone(), keyring);
+    let operators = store::operators::Operators::new(
+        db.clone(),
+        chrono::Duration::minutes(i64::from(settings.session_idle_minutes)),
+        chrono::Duration::hours(i64::from(settings.session_absolute_hours)),
+    );
+    let state = app::AppState::new(
+        settings,
+        sessions,
+        mesh,
+        ctx.clock.clone(),
+        keyring,
+        operators,
+    );
     let router = app::router(state);
     let addr = listener.local_addr()?;
     tracing::info!(service = NAME, %addr, "serving http");

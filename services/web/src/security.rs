@@ -14,6 +14,8 @@ use sha2::{Digest as _, Sha256};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "pdm_session";
+/// The console's session cookie (operators of the privacy team; never a person's).
+pub const CONSOLE_COOKIE: &str = "pdm_console";
 /// The cookie that carries the CSRF token of a visitor who is not signed in (the sign-in
 /// form's); compared with the form field it must equal (double submit).
 pub const CSRF_COOKIE: &str = "pdm_csrf";

@@ -11,7 +11,7 @@ use tower::{Layer, Service};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{AccessEntry, Accessed, Trail};
-use pdm_tls::identity::Caller;
+use pdm_tls::identity::{Actor, Caller};
 
 use pdm_core::clock::SharedClock;
 
@@ -72,7 +72,15 @@ where
         if let Some(trail) = self.trail.get() {
             request.extensions_mut().insert(trail.clone());
         }
-        let caller = request.extensions().get::<Caller>().cloned();
+        // An operator acting through the web front is recorded by name
+        // (`web/operator:<name>`), else the caller the certificate names.
+        let caller = match request.extensions().get::<Actor>() {
+            Some(actor) => Some(actor.to_string()),
+            None => request
+                .extensions()
+                .get::<Caller>()
+                .map(ToString::to_string),
+        };
         let method = request.uri().path().to_owned();
         let trail = self.trail.clone();
         let clock = self.clock.clone();
@@ -92,7 +100,7 @@ where
                 } else {
                     trace_id.to_string()
                 };
-                let caller = caller.map_or_else(|| "anonymous".to_owned(), |c| c.to_string());
+                let caller = caller.unwrap_or_else(|| "anonymous".to_owned());
                 let at = clock.now();
                 for subject_id in &accessed.subjects {
                     trail

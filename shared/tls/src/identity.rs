@@ -20,6 +20,74 @@ pub enum Caller {
 /// per original client. Believed only from a service of the mesh.
 pub const ON_BEHALF_OF: &str = "pdm-on-behalf-of";
 
+/// Metadata the web front adds to a call it makes for an operator of the privacy team
+/// signed in on its console: `operator:<name>`. Believed only from [`ACTOR_VIA`]; the
+/// access trail records the operator's name with the call.
+pub const ACTOR: &str = "x-pdm-actor";
+/// The one caller whose [`ACTOR`] metadata is believed: the web front, which signs its
+/// operators in with a password and a second factor.
+pub const ACTOR_VIA: &str = "web";
+
+/// An operator of the privacy team acting through the web front's console.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Actor {
+    /// The service the call came through (its certificate).
+    pub via: String,
+    /// The operator's account name.
+    pub operator: String,
+}
+
+impl Actor {
+    /// The actor a call carries: `Ok(None)` without [`ACTOR`] metadata or from a caller
+    /// other than [`ACTOR_VIA`] (not believed, so not recorded); `Err(())` when the web
+    /// front sends a malformed one.
+    #[allow(clippy::result_unit_err)]
+    pub fn of_call(caller: Option<&Caller>, value: Option<&str>) -> Result<Option<Self>, ()> {
+        let (Some(Caller::Service(via)), Some(value)) = (caller, value) else {
+            return Ok(None);
+        };
+        if via != ACTOR_VIA {
+            return Ok(None);
+        }
+        let operator = value.strip_prefix("operator:").ok_or(())?;
+        if !valid_operator(operator) {
+            return Err(());
+        }
+        Ok(Some(Self {
+            via: via.clone(),
+            operator: operator.to_owned(),
+        }))
+    }
+
+    /// The metadata value naming `operator`.
+    pub fn header_value(operator: &str) -> String {
+        format!("operator:{operator}")
+    }
+
+    /// The name the authorisation policy grants methods to: `web/operator` (calls of the
+    /// web front made for a signed-in operator, and only those).
+    pub fn policy_name(&self) -> String {
+        format!("{}/operator", self.via)
+    }
+}
+
+/// An operator's account name: 1 to 64 lowercase letters, digits, `.`, `-` or `_`,
+/// starting with a letter.
+pub fn valid_operator(name: &str) -> bool {
+    name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'_'
+        })
+}
+
+impl fmt::Display for Actor {
+    /// `web/operator:<name>`, as the access trail records the caller.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/operator:{}", self.via, self.operator)
+    }
+}
+
 impl fmt::Display for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -113,5 +181,49 @@ impl Caller {
             ("client:*", Self::Client(_)) => true,
             _ => self.to_string() == pattern,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_is_believed_only_from_the_web_front() {
+        let web = Caller::Service("web".to_owned());
+        let actor = Actor::of_call(Some(&web), Some("operator:alice"))
+            .ok()
+            .flatten();
+        assert_eq!(
+            actor.as_ref().map(ToString::to_string).as_deref(),
+            Some("web/operator:alice")
+        );
+        assert_eq!(
+            actor.map(|a| a.policy_name()).as_deref(),
+            Some("web/operator")
+        );
+        // Another service or a client naming an operator is not believed (nor recorded).
+        for other in [
+            Caller::Service("rights".to_owned()),
+            Caller::Client("web".to_owned()),
+            Caller::Admin,
+        ] {
+            assert_eq!(
+                Actor::of_call(Some(&other), Some("operator:alice")),
+                Ok(None)
+            );
+        }
+        assert_eq!(Actor::of_call(Some(&web), None), Ok(None));
+        for bad in [
+            "alice",
+            "operator:",
+            "operator:Alice",
+            "operator:a b",
+            "operator:1a",
+        ] {
+            assert_eq!(Actor::of_call(Some(&web), Some(bad)), Err(()), "{bad}");
+        }
+        assert!(!valid_operator(&"a".repeat(65)));
+        assert!(valid_operator("dpo.jane-doe_2"));
     }
 }

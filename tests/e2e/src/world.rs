@@ -384,6 +384,8 @@ pub fn fixtures() -> Vec<Fixture> {
             Service("telemetry"),
             |_| json!({}),
         ),
+        // Counts per purpose for the privacy team (issue 20's console).
+        call(m(CONSENT, "GetConsentStatistics"), Admin, |_| json!({})),
         first(call(
             m(CONSENT, "WatchConsentChanges"),
             Service("telemetry"),

@@ -512,6 +512,14 @@ impl ConsentService for ConsentApi {
         }))
     }
 
+    async fn get_consent_statistics(
+        &self,
+        _request: Request<pb::GetConsentStatisticsRequest>,
+    ) -> Result<Response<pb::GetConsentStatisticsResponse>, Status> {
+        // Counts only: no subject's data is read out, so no trail entry.
+        Ok(Response::new(self.statistics().await?))
+    }
+
     type WatchConsentChangesStream = watch::WatchStream;
 
     async fn watch_consent_changes(

@@ -4,6 +4,7 @@ mod consent;
 mod convert;
 pub(crate) mod metrics;
 pub mod requests;
+mod statistics;
 mod subject_data;
 mod unsubscribe;
 mod watch;

@@ -462,9 +462,18 @@ impl RightsService for RightsApi {
         tracing::info!(request_id = %id, "deadline extended");
         let _ = self.changes.send(id.clone());
         self.wake.notify_one();
-        Ok(Response::new(pb::ExtendDeadlineResponse {
-            request: Some(self.load(&id).await?),
-        }))
+        // The extension read the subject's address to tell them: in the trail, under the
+        // operator who made it (the subject as stored: a request waiting for verification
+        // shows none).
+        let request = self.load(&id).await?;
+        let subject = row.subject_id.clone().unwrap_or_default();
+        Ok(audit::respond(
+            pb::ExtendDeadlineResponse {
+                request: Some(request),
+            },
+            subject,
+            id,
+        ))
     }
 
     async fn cancel_request(

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod console;
 pub mod messages;
 pub mod privacy;
 pub mod profile;

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateWebSessions),
             Box::new(CreateWebRequests),
             Box::new(CreateWebPackages),
+            Box::new(super::operators_migration::CreateWebOperators),
         ]
     }
 }

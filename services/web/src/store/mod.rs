@@ -3,6 +3,10 @@
 //! requests each person made on the pages.
 
 pub mod migration;
+mod operator;
+mod operator_session;
+pub mod operators;
+mod operators_migration;
 mod package;
 mod request;
 mod session;

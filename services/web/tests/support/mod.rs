@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Site {
     pub mesh: Mesh,
     pub addr: SocketAddr,
+    /// The web front's key-encryption key (operators' TOTP secrets are sealed under it).
+    pub kek: [u8; 32],
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -47,6 +49,32 @@ impl Site {
             .setting("rights.services", "identity,consent")
             .setting("rights.retention", "false");
         Self::start_on(builder, settings, None).await
+    }
+
+    /// The console's mesh: identity, consent, rights, transfers and retention (purge runs
+    /// asking identity and consent; no scheduled purge).
+    pub async fn start_console(clock: SharedClock) -> anyhow::Result<Self> {
+        let builder = TestMesh::new()
+            .with(pdm_identity::Identity)
+            .with(pdm_consent::Consent)
+            .with(pdm_rights::Rights)
+            .with(pdm_transfers::Transfers)
+            .with(pdm_retention::Retention)
+            .clock(clock.clone())
+            .setting("rights.services", "identity,consent")
+            .setting("rights.retention", "false")
+            .setting("retention.services", "identity,consent")
+            .setting("retention.purge_interval_minutes", 0);
+        Self::start_on(builder, &[], Some(clock)).await
+    }
+
+    /// Adds a console operator through what `pdm web operator add` runs; the TOTP
+    /// provisioning URI.
+    pub async fn operator(&self, name: &str, password: &str) -> anyhow::Result<String> {
+        let operators = pdm_web::operators_admin::open(self.mesh.settings()).await?;
+        let keyring = pdm_crypto::Keyring::new(&self.kek);
+        pdm_web::operators_admin::add(&operators, &keyring, name, password, chrono::Utc::now())
+            .await
     }
 
     async fn start_on(
@@ -81,6 +109,7 @@ impl Site {
         let site = Self {
             mesh,
             addr,
+            kek,
             stop,
             task,
         };

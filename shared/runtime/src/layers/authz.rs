@@ -18,7 +18,11 @@ use crate::sampled::Sampler;
 use super::categories::Categories;
 
 use super::{BoxFuture, is_health_check};
-use pdm_tls::{identity::Caller, incoming::PeerInfo, sidecar::Plaintext};
+use pdm_tls::{
+    identity::{ACTOR, Actor, Caller},
+    incoming::PeerInfo,
+    sidecar::Plaintext,
+};
 
 /// One rule: these methods (`*` for every method), these callers.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -86,6 +90,24 @@ impl Policy {
         });
         callers.is_some_and(|c| c.iter().any(|pattern| caller.matches(pattern)))
             && self.categories.permit(path, caller)
+    }
+
+    /// Whether a call of the web front made for a signed-in operator may call `path`:
+    /// the caller's own rules, or a rule naming `<via>/operator` (the console's methods,
+    /// which the web front may not call for a person).
+    pub fn allows_acting(&self, path: &str, caller: &Caller, actor: Option<&Actor>) -> bool {
+        if self.allows(path, caller) {
+            return true;
+        }
+        let Some(actor) = actor else {
+            return false;
+        };
+        let name = actor.policy_name();
+        let callers = self.exact.get(path).or_else(|| {
+            let service = path.rsplit_once('/').map_or(path, |(s, _)| s);
+            self.services.get(service)
+        });
+        callers.is_some_and(|c| c.contains(&name))
     }
 }
 
@@ -156,12 +178,28 @@ where
             }
             (None, None) => None,
         };
+        // An operator of the privacy team the web front signed in (believed from the web
+        // front only); a malformed one is refused.
+        let actor = match Actor::of_call(
+            caller.as_ref(),
+            request.headers().get(ACTOR).and_then(|v| v.to_str().ok()),
+        ) {
+            Ok(actor) => actor,
+            Err(()) => {
+                return Box::pin(ready(Ok(Status::permission_denied(format!(
+                    "{ACTOR}: not operator:<name>"
+                ))
+                .into_http())));
+            }
+        };
         if let Some(policy) = &self.policy {
             let path = request.uri().path();
             // Health says nothing about anyone: probes need no identity (in plaintext mode
             // a kubelet or a sidecar's probe has none).
-            let allowed =
-                is_health_check(path) || caller.as_ref().is_some_and(|c| policy.allows(path, c));
+            let allowed = is_health_check(path)
+                || caller
+                    .as_ref()
+                    .is_some_and(|c| policy.allows_acting(path, c, actor.as_ref()));
             if !allowed {
                 let who = caller
                     .as_ref()
@@ -180,7 +218,13 @@ where
                 .into_http())));
             }
         }
-        if let Some(caller) = caller {
+        if let Some(actor) = actor {
+            // The operator is the privacy team: handlers that keep a decision to it (rights'
+            // extensions and vouching) see it as such, within the methods the policy gives
+            // the web front for its operators; the access trail records the operator.
+            request.extensions_mut().insert(Caller::Admin);
+            request.extensions_mut().insert(actor);
+        } else if let Some(caller) = caller {
             request.extensions_mut().insert(caller);
         }
         Box::pin(self.inner.call(request))
@@ -269,5 +313,26 @@ mod tests {
             "/pdm.subject.v1.SubjectDataService/EraseSubject",
             &Caller::Client("other".into())
         ));
+    }
+
+    #[test]
+    fn the_console_s_methods_are_the_web_s_only_for_a_signed_in_operator() {
+        // Data Security & Protection: the queue is the privacy team's, not the people's pages'.
+        let p = policy();
+        let web = Caller::Service("web".into());
+        let operator = Actor::of_call(Some(&web), Some("operator:alice"))
+            .ok()
+            .flatten();
+        let queue = "/pdm.rights.v1.RightsService/ListRequests";
+        assert!(!p.allows(queue, &web));
+        assert!(!p.allows_acting(queue, &web, None));
+        assert!(p.allows_acting(queue, &web, operator.as_ref()));
+        // The people's pages still work while an operator acts; nothing else opens.
+        let sign_in = "/pdm.identity.v1.IdentityService/Authenticate";
+        assert!(p.allows_acting(sign_in, &web, operator.as_ref()));
+        let erase = "/pdm.subject.v1.SubjectDataService/EraseSubject";
+        assert!(!p.allows_acting(erase, &web, operator.as_ref()));
+        let deny = "/pdm.rights.v1.RightsService/DenyRequest";
+        assert!(!p.allows_acting(deny, &web, operator.as_ref()));
     }
 }
