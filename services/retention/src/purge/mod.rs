@@ -518,18 +518,7 @@ async fn call(
     let result = match client {
         None => Err("not in retention.services any more".to_owned()),
         Some(mut client) => {
-            let mut request = tonic::Request::new(request);
-            request.set_timeout(timeout);
-            // Bounded here too: the channel's own timeout does not cover every stage of
-            // a connection (a peer that accepts TCP and never completes TLS).
-            let answer = tokio::time::timeout(timeout, client.purge_expired(request))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(tonic::Status::deadline_exceeded(format!(
-                        "no answer within {} ms",
-                        timeout.as_millis()
-                    )))
-                });
+            let answer = call_within(&mut client, &request, timeout).await;
             match answer {
                 Ok(answer) => Ok(answer
                     .into_inner()
@@ -550,6 +539,50 @@ async fn call(
         service: name,
         result,
         duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Tries a call again after UNAVAILABLE (a connection reset or refused before an answer:
+/// a restarted peer, a proxy that dropped the connection) while the call's time lasts.
+/// PurgeExpired is safe to repeat: a second pass deletes what is still expired, nothing
+/// more.
+const UNAVAILABLE_TRIES: u32 = 3;
+
+/// One PurgeExpired, bounded by `timeout` in all (tries included).
+async fn call_within(
+    client: &mut SubjectDataClient,
+    request: &PurgeExpiredRequest,
+    timeout: Duration,
+) -> Result<tonic::Response<pdm_proto::subject::v1::PurgeExpiredResponse>, tonic::Status> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut call = tonic::Request::new(request.clone());
+        call.set_timeout(left);
+        // Bounded here too: the channel's own timeout does not cover every stage of a
+        // connection (a peer that accepts TCP and never completes TLS).
+        let answer = tokio::time::timeout(left, client.purge_expired(call))
+            .await
+            .unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "no answer within {} ms",
+                    timeout.as_millis()
+                )))
+            });
+        match answer {
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && tries < UNAVAILABLE_TRIES =>
+            {
+                let pause = Duration::from_millis(100 * u64::from(tries));
+                if tokio::time::Instant::now() + pause >= deadline {
+                    return Err(status);
+                }
+                tokio::time::sleep(pause).await;
+            }
+            answer => return answer,
+        }
     }
 }
 
