@@ -2,8 +2,8 @@
 //! (with its clocks, notifications and history), assess it (only the values given change:
 //! the rest are read back first, and the change is made against the version read), record
 //! a notification sent to an authority, close it, list the overdue ones, list the register,
-//! show the DPO's contact. Telling the people affected (`notify-people`) comes with the
-//! slice that finds them across the mesh.
+//! show the DPO's contact; find and list the people affected (`affected`), and tell them
+//! (`notify-people`, page after page until everyone is told).
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -101,6 +101,37 @@ pub enum IncidentsCommand {
     },
     /// The Data Protection Officer's contact, and the regime table.
     Dpo,
+    /// The people affected by an incident (ids, the services that held their data, their
+    /// notice): with --find, asks the data services first. Regions are not shown (the
+    /// register keeps ids only).
+    Affected {
+        /// The incident's id.
+        id: String,
+        /// Ask the data services who is affected first (FindAffected).
+        #[arg(long)]
+        find: bool,
+        /// Only the count.
+        #[arg(long)]
+        count: bool,
+    },
+    /// Tell each person affected by a high-risk incident, once (Art. 34), through the
+    /// rights service's outbox; run again to resume a run cut short.
+    NotifyPeople {
+        /// The incident's id.
+        id: String,
+        /// What happened, in clear language for the people told (first run only).
+        #[arg(long, conflicts_with = "what_happened_file")]
+        what_happened: Option<String>,
+        /// A file holding what happened.
+        #[arg(long)]
+        what_happened_file: Option<std::path::PathBuf>,
+        /// People told per call (0: the service's default).
+        #[arg(long, default_value_t = 0)]
+        batch: i32,
+        /// Who is sending the notices.
+        #[arg(long, env = "USER", default_value = "")]
+        actor: String,
+    },
 }
 
 /// The details of `open` and `assess`.
@@ -418,6 +449,44 @@ pub async fn run(settings: &Settings, command: IncidentsCommand) -> anyhow::Resu
                 &rows,
             );
         }
+        IncidentsCommand::Affected { id, find, count } => {
+            affected(&mut client, id, find, count).await?;
+        }
+        IncidentsCommand::NotifyPeople {
+            id,
+            what_happened,
+            what_happened_file,
+            batch,
+            actor,
+        } => {
+            let what_happened = match (what_happened, what_happened_file) {
+                (Some(text), _) => text,
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                (None, None) => String::new(),
+            };
+            let (mut notified, mut already) = (0, 0);
+            loop {
+                let answer = client
+                    .notify_people(pb::NotifyPeopleRequest {
+                        incident_id: id.clone(),
+                        what_happened: what_happened.clone(),
+                        actor: actor.clone(),
+                        max_subjects: batch,
+                    })
+                    .await?
+                    .into_inner();
+                notified += answer.notified;
+                already += answer.already_notified;
+                println!(
+                    "told {notified} of {} ({already} found told already), {} to go",
+                    answer.affected, answer.remaining
+                );
+                if answer.remaining == 0 || answer.notified + answer.already_notified == 0 {
+                    break;
+                }
+            }
+        }
         IncidentsCommand::Dpo => {
             let dpo = client
                 .get_dpo_contact(pb::GetDpoContactRequest {})
@@ -567,5 +636,58 @@ async fn print_history(client: &mut Client, id: &str) -> anyhow::Result<()> {
         })
         .collect::<Vec<_>>();
     print_table(&["VERSION", "CHANGE", "AT", "BY", "RISK", "PEOPLE"], &rows);
+    Ok(())
+}
+
+/// `pdm incidents affected`: the people affected, with their notices, and the count.
+async fn affected(client: &mut Client, id: String, find: bool, count: bool) -> anyhow::Result<()> {
+    if find {
+        let found = client
+            .find_affected(pb::FindAffectedRequest {
+                incident_id: id.clone(),
+            })
+            .await?
+            .into_inner();
+        println!(
+            "asked {}: {} newly found",
+            found.services.join(", "),
+            found.added
+        );
+    }
+    let mut rows = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_affected(pb::ListAffectedRequest {
+                incident_id: id.clone(),
+                page_size: 500,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        for s in &page.subjects {
+            rows.push(vec![
+                s.subject_id.clone(),
+                s.services.join(","),
+                show_time(s.found_at.as_ref()),
+                match s.notice_status() {
+                    pb::NoticeStatus::Unspecified => "not told".to_owned(),
+                    other => name(other.as_str_name(), "NOTICE_STATUS_"),
+                },
+                show_time(s.notified_at.as_ref()),
+            ]);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if !count {
+        print_table(&["SUBJECT", "SERVICES", "FOUND", "NOTICE", "TOLD"], &rows);
+    }
+    println!(
+        "{} people affected (regions not shown: the register keeps ids only)",
+        rows.len()
+    );
     Ok(())
 }

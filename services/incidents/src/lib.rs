@@ -97,7 +97,12 @@ pub async fn run(
                 settings.regimes,
                 settings.dpo,
             )
-            .with_peers(peers);
+            .with_peers(peers)
+            .with_rights(
+                pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
+                    ctx.channel("rights")?,
+                ),
+            );
             let _ = scrape_hook_set.set(metrics::overdue_gauge(api.clone()));
             incidents.fill(IncidentsServiceServer::new(api));
             Ok(())

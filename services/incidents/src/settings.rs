@@ -31,29 +31,9 @@ impl Default for IncidentsSettings {
     }
 }
 
-/// The Data Protection Officer's contact, as the privacy policy names it ("Data Protection
-/// Officer": the contact point for data subjects and supervisory authorities).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Dpo {
-    /// Name.
-    pub name: String,
-    /// Email address.
-    pub email: String,
-    /// Postal address (lines separated by newlines); may be empty.
-    pub postal_address: String,
-}
-
-impl Default for Dpo {
-    fn default() -> Self {
-        // The policy: "[DPO Email Address – Marco Tedone/Privacy email – privacy@digitalapicraft.com]".
-        Self {
-            name: "Marco Tedone".to_owned(),
-            email: "privacy@digitalapicraft.com".to_owned(),
-            postal_address: String::new(),
-        }
-    }
-}
+/// The Data Protection Officer's contact, shared with the rights service (which names
+/// the DPO in every notice and access package).
+pub use pdm_runtime::dpo::Dpo;
 
 impl SettingsSection for IncidentsSettings {
     const KEY: &'static str = crate::NAME;
@@ -62,22 +42,7 @@ impl SettingsSection for IncidentsSettings {
         for problem in regime::check_table(&self.regimes) {
             problems.add_named("incidents.regimes", &problem);
         }
-        let dpo = &self.dpo;
-        if dpo.name.trim().is_empty() || dpo.name.chars().count() > 200 || dpo.name.contains('\n') {
-            problems.add("incidents.dpo.name", "one line of 1-200 characters");
-        }
-        let email = dpo.email.trim();
-        let plausible = email.len() <= 254
-            && email
-                .split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-            && !email.contains(char::is_whitespace);
-        if !plausible {
-            problems.add("incidents.dpo.email", "an email address (name@domain)");
-        }
-        if dpo.postal_address.chars().count() > 1000 {
-            problems.add("incidents.dpo.postal_address", "at most 1000 characters");
-        }
+        self.dpo.check(problems);
         if self.services.iter().any(|s| s.trim().is_empty()) {
             problems.add("incidents.services", "service names, none empty");
         }

@@ -71,6 +71,8 @@ pub async fn run(
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<()> {
     let settings: RightsSettings = ctx.settings.checked()?;
+    // The DPO named in breach notices and access packages: the register's own setting.
+    let dpo = pdm_runtime::dpo::Dpo::from_settings(&ctx.settings)?;
     metrics::register();
     let peers = Peers::new(&ctx, &settings.data_services())?;
     let sink = Sink::configure(&settings, &ctx.settings)?;
@@ -111,7 +113,7 @@ pub async fn run(
                 )),
                 owner: worker::replica_id(port).into(),
             };
-            let api = RightsApi::new(&worker);
+            let api = RightsApi::new(&worker).with_dpo(dpo);
             // The worker finishes its tasks in flight when the service stops (the skeleton
             // waits for it); every task is idempotent per request, so it is safe to start again.
             ready.jobs.spawn("worker", OnFailure::Restart, move |stop| {

@@ -171,6 +171,37 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<outbox::Model> {
         let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
+        let mut message = self.sealed(&key, email, topic, body, now).await?;
+        message.request_id = req.request_id.clone();
+        Ok(message)
+    }
+
+    /// A breach notice's message to `email`, sealed with the notice's own key (made now),
+    /// ready to be stored with the notice.
+    pub async fn compose_notice(
+        &self,
+        notice_id: &str,
+        email: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<outbox::Model> {
+        let key = self.store.new_key(KeyOf::Notice(notice_id), now).await?;
+        let mut message = self
+            .sealed(&key, email, crate::domain::notice::TOPIC, body, now)
+            .await?;
+        message.notice_id = Some(notice_id.to_owned());
+        Ok(message)
+    }
+
+    /// A message sealed with `key`, owned by nothing yet.
+    async fn sealed(
+        &self,
+        key: &pdm_crypto::DataKey,
+        email: &str,
+        topic: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<outbox::Model> {
         let message_id = uuid::Uuid::now_v7().to_string();
         // The mailbox key exists from the start, so shredding it at erasure also covers
         // a message being written at that moment.
@@ -183,7 +214,7 @@ impl Outbox {
         };
         Ok(outbox::Model {
             message_id,
-            request_id: req.request_id.clone(),
+            request_id: String::new(),
             topic: topic.to_owned(),
             recipient: Some(key.seal_str(F_RECIPIENT, email)?),
             body: key.seal_str(F_BODY, body)?,
@@ -194,6 +225,7 @@ impl Outbox {
             file_key,
             next_attempt_at: None,
             last_error: None,
+            notice_id: None,
         })
     }
 
@@ -240,13 +272,8 @@ impl Outbox {
     /// what it needs leaves the claim to run out, and the message falls due again.
     async fn attempt(&self, m: &outbox::Model, clock: &SharedClock, retry: &Retry) {
         debug_assert_eq!(m.status, MessageStatus::Pending);
-        let what = match self.store.request(&m.request_id).await {
-            Ok(Some(req)) => self.disposition(&req).await.map(|d| (Some(req), d)),
-            Ok(None) => Ok((None, Disposition::Drop)),
-            Err(e) => Err(e),
-        };
-        let (req, keep_readable) = match what {
-            Ok((Some(req), Disposition::Deliver { keep_readable })) => (req, keep_readable),
+        let (key, keep_readable) = match self.owner(m).await {
+            Ok(Some((key, Disposition::Deliver { keep_readable }))) => (key, keep_readable),
             Ok(_) => {
                 match self.store.drop_message(&m.message_id).await {
                     Ok(()) => {
@@ -261,7 +288,13 @@ impl Outbox {
                 return;
             }
         };
-        let sent = match self.open(&req, m).await {
+        let opened = match &key {
+            Some(key) => open(key, m),
+            None => Err(crate::error::RightsError::Internal(
+                "the key of a message still pending is gone",
+            )),
+        };
+        let sent = match opened {
             Ok(Some((to, body))) => self.deliver(m, &to, &body, clock.now()).await,
             Ok(None) => Ok(()),
             Err(e) => Err(smtp::Error::new(ErrorCategory::Local, e.to_string())),
@@ -270,7 +303,7 @@ impl Outbox {
         let attempt = m.attempts.saturating_add(1);
         let recorded = match sent {
             Ok(()) => {
-                tracing::info!(message_id = %m.message_id, request_id = %m.request_id, topic = %m.topic, attempt, "message sent");
+                tracing::info!(message_id = %m.message_id, request_id = %m.request_id, notice_id = ?m.notice_id, topic = %m.topic, attempt, "message sent");
                 self.store
                     .message_sent(&m.message_id, keep_readable, now)
                     .await
@@ -303,6 +336,29 @@ impl Outbox {
         }
     }
 
+    /// The key a message is sealed with (`None` once destroyed) and what becomes of it: a request's message as
+    /// [`disposition`] says; a notice's goes unless its subject was erased (it is not the
+    /// erasure's own). `None` when its owner is gone (dropped).
+    async fn owner(
+        &self,
+        m: &outbox::Model,
+    ) -> Result<Option<(Option<pdm_crypto::DataKey>, Disposition)>> {
+        if let Some(notice_id) = &m.notice_id {
+            let Some(notice) = self.store.notice(notice_id).await? else {
+                return Ok(None);
+            };
+            let key = self.store.find_key(KeyOf::Notice(notice_id)).await?;
+            let erased = self.store.subject_erased(&notice.subject_id).await?;
+            return Ok(Some((key, disposition(erased, false))));
+        }
+        let Some(req) = self.store.request(&m.request_id).await? else {
+            return Ok(None);
+        };
+        let disposition = self.disposition(&req).await?;
+        let key = self.store.find_key(KeyOf::Request(&req.request_id)).await?;
+        Ok(Some((key, disposition)))
+    }
+
     /// What becomes of a message of `req`: after its subject's erasure only the
     /// erasure's own messages go, and none stays readable.
     async fn disposition(&self, req: &request::Model) -> Result<Disposition> {
@@ -313,21 +369,6 @@ impl Outbox {
         Ok(disposition(erased, erases(&req.kind)))
     }
 
-    async fn open(
-        &self,
-        req: &request::Model,
-        m: &outbox::Model,
-    ) -> Result<Option<(String, String)>> {
-        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
-        let Some(recipient) = &m.recipient else {
-            return Ok(None);
-        };
-        Ok(Some((
-            key.open_string(F_RECIPIENT, recipient)?,
-            key.open_string(F_BODY, &m.body)?,
-        )))
-    }
-
     async fn deliver(
         &self,
         m: &outbox::Model,
@@ -335,7 +376,13 @@ impl Outbox {
         body: &str,
         now: DateTime<Utc>,
     ) -> std::result::Result<(), smtp::Error> {
-        let subject = format!("Your privacy request ({})", m.topic);
+        let subject = if m.notice_id.is_some() {
+            crate::domain::notice::SUBJECT.to_owned()
+        } else {
+            format!("Your privacy request ({})", m.topic)
+        };
+        // The mailbox file names the message's owner: its request, or its notice.
+        let owner = m.notice_id.as_deref().unwrap_or(&m.request_id);
         match &self.sink {
             Sink::File(path) => {
                 let letter = Letter {
@@ -357,7 +404,7 @@ impl Outbox {
                 let line = mailbox::line(
                     &self.keyring,
                     &m.message_id,
-                    &m.request_id,
+                    owner,
                     &m.topic,
                     key.as_ref(),
                     &letter,
@@ -379,4 +426,16 @@ impl Outbox {
             }
         }
     }
+}
+
+/// The recipient and body of a pending message, opened with its owner's key (`None` when
+/// it no longer holds them).
+fn open(key: &pdm_crypto::DataKey, m: &outbox::Model) -> Result<Option<(String, String)>> {
+    let Some(recipient) = &m.recipient else {
+        return Ok(None);
+    };
+    Ok(Some((
+        key.open_string(F_RECIPIENT, recipient)?,
+        key.open_string(F_BODY, &m.body)?,
+    )))
 }

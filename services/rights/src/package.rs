@@ -210,6 +210,10 @@ pub struct Answers {
     pub consented: Vec<Consented>,
     /// The register's standing recipients (transfers).
     pub standing: Vec<Standing>,
+    /// The Data Protection Officer to contact (`[incidents.dpo]`).
+    pub dpo: Option<Value>,
+    /// The breach notices sent to the subject before the package was made, oldest first.
+    pub breach_notices: Vec<Value>,
 }
 
 /// The summary answering the six questions, and its human-readable form.
@@ -286,6 +290,8 @@ pub fn summary(exports: &[ExportSummary], answers: &Answers) -> Value {
         "sources": sources,
         "accesses": accesses,
         "accesses_truncated": exports.iter().any(|e| e.accesses_truncated),
+        "data_protection_officer": answers.dpo.clone().unwrap_or(Value::Null),
+        "breach_notices": answers.breach_notices,
     })
 }
 
@@ -319,7 +325,9 @@ pub fn human_readable(summary: &Value) -> String {
          4. The recipients to whom it has been or will be disclosed: {}\n\
          5. How long we intend to store it: {}\n\
          6. Where it came from: {}\n\
-         7. Who accessed it and when: {} recorded accesses (listed under \"accesses\")\n",
+         7. Who accessed it and when: {} recorded accesses (listed under \"accesses\")\n\
+         8. Our Data Protection Officer: {}\n\
+         9. Personal data breaches we told you of: {}\n",
         or_none(list("categories")),
         or_none(list("purposes")),
         or_none(
@@ -332,7 +340,20 @@ pub fn human_readable(summary: &Value) -> String {
         or_none(list("how_long")),
         or_none(list("sources")),
         summary["accesses"].as_array().map_or(0, Vec::len),
+        or_none(dpo_line(&summary["data_protection_officer"])),
+        match summary["breach_notices"].as_array().map_or(0, Vec::len) {
+            0 => "none".to_owned(),
+            n => format!("{n} (listed under \"breach_notices\")"),
+        },
     )
+}
+
+/// "Name <email>" of the DPO in the summary (empty when none).
+fn dpo_line(dpo: &Value) -> String {
+    match (dpo["name"].as_str(), dpo["email"].as_str()) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        _ => String::new(),
+    }
 }
 
 /// The end of the package after the records.

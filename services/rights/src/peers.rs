@@ -71,4 +71,26 @@ impl Peers {
             .map(|a| a.email)
             .filter(|e| !e.is_empty())
     }
+
+    /// The subject's email on their account: `Ok(None)` when identity knows no account of
+    /// the subject (or it has no email); `Err` when identity does not answer, so a caller
+    /// that records the absence of an address never does so by mistake.
+    pub async fn account_email(&self, subject: &str) -> Result<Option<String>, tonic::Status> {
+        match self
+            .identity
+            .clone()
+            .get_account(GetAccountRequest {
+                subject_id: subject.to_owned(),
+            })
+            .await
+        {
+            Ok(answer) => Ok(answer
+                .into_inner()
+                .account
+                .map(|a| a.email)
+                .filter(|e| !e.is_empty())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(status),
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod db;
+pub mod dpo;
 pub mod erasure;
 pub mod jobs;
 pub mod key_store;

@@ -55,6 +55,8 @@ pub struct World {
     pub concern: String,
     /// A breach of the register (issue 21).
     pub incident_id: String,
+    /// A high-risk breach whose people are told (issue 21).
+    pub high_incident_id: String,
     /// A data protection impact assessment of the DPO's register (issue 21).
     pub assessment_id: String,
     /// Personal values used, for the log and storage checks.
@@ -702,6 +704,31 @@ pub fn fixtures() -> Vec<Fixture> {
             m(INCIDENTS, "ListAffected"),
             Admin,
             |w| json!({"incidentId": w.incident_id, "pageSize": 10}),
+        ),
+        // People told of a high-risk breach (Art. 34): the register asks rights.
+        keep(
+            call(m(INCIDENTS, "OpenIncident"), Admin, |w| {
+                let mut details = incident_details(w, "RISK_LEVEL_HIGH", "emails exposed");
+                details["likelyConsequences"] = json!("phishing emails");
+                details["measuresTaken"] = json!("the partner deleted the file");
+                json!({"details": details, "actor": "privacy-team"})
+            }),
+            |w, r| w.high_incident_id = text(r, "/incident/incidentId"),
+        ),
+        call(m(INCIDENTS, "NotifyPeople"), Admin, |w| {
+            json!({"incidentId": w.high_incident_id, "actor": "privacy-team",
+                "whatHappened": "a file with names and emails went to the wrong partner"})
+        }),
+        call(m(RIGHTS, "SendNotice"), Service("incidents"), |w| {
+            json!({"incidentId": w.high_incident_id, "subjectId": w.subject,
+                "whatHappened": "a file with names and emails went to the wrong partner",
+                "likelyConsequences": "phishing emails",
+                "measuresTaken": "the partner deleted the file"})
+        }),
+        call(
+            m(RIGHTS, "ListNotices"),
+            Service("incidents"),
+            |w| json!({"incidentId": w.high_incident_id, "subjectIds": [w.subject]}),
         ),
         call(m(INCIDENTS, "CloseIncident"), Admin, |w| {
             json!({"incidentId": w.incident_id, "closureReason": "not notifiable",

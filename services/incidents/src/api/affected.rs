@@ -11,8 +11,11 @@ use pdm_proto::{
 use pdm_runtime::convert::timestamp;
 use tonic::Streaming;
 
-use super::{IncidentsApi, requests};
-use crate::error::{IncidentsError, Result};
+use super::{IncidentsApi, notify, requests};
+use crate::{
+    domain::notice::Status,
+    error::{IncidentsError, Result},
+};
 
 /// Subject ids asked for per `ListSubjectsHeld` call.
 const PAGE: u32 = 1000;
@@ -119,22 +122,68 @@ impl IncidentsApi {
         } else {
             String::new()
         };
+        let current = self.current_notices(&id, &rows).await;
         Ok(pb::ListAffectedResponse {
             subjects: rows
                 .into_iter()
-                .map(|r| pb::AffectedSubject {
-                    subject_id: r.subject_id,
-                    services: r
-                        .services
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    found_at: Some(timestamp(r.found_at)),
+                .map(|r| {
+                    let status = current
+                        .get(&r.subject_id)
+                        .copied()
+                        .or_else(|| r.notice_status.as_deref().and_then(Status::parse));
+                    pb::AffectedSubject {
+                        notice_status: notify::status_pb(r.notified_at.and(status)) as i32,
+                        notice_id: r.notice_id.unwrap_or_default(),
+                        notified_at: r.notified_at.map(timestamp),
+                        subject_id: r.subject_id,
+                        services: r
+                            .services
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        found_at: Some(timestamp(r.found_at)),
+                    }
                 })
                 .collect(),
             next_page_token,
         })
+    }
+
+    /// Where the notices of the told subjects of `rows` stand now, as rights says; empty
+    /// when rights does not answer (the statuses recorded are shown then).
+    async fn current_notices(
+        &self,
+        incident_id: &str,
+        rows: &[crate::store::entities::affected_subject::Model],
+    ) -> BTreeMap<String, Status> {
+        let told: Vec<String> = rows
+            .iter()
+            .filter(|r| r.notified_at.is_some())
+            .map(|r| r.subject_id.clone())
+            .collect();
+        let Some(rights) = self.rights.clone().filter(|_| !told.is_empty()) else {
+            return BTreeMap::new();
+        };
+        match rights
+            .clone()
+            .list_notices(pdm_proto::rights::v1::ListNoticesRequest {
+                incident_id: incident_id.to_owned(),
+                subject_ids: told,
+            })
+            .await
+        {
+            Ok(answer) => answer
+                .into_inner()
+                .notices
+                .iter()
+                .filter_map(|n| Some((n.subject_id.clone(), notify::status_of(n)?)))
+                .collect(),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "rights did not answer: notice statuses as last recorded");
+                BTreeMap::new()
+            }
+        }
     }
 }
 

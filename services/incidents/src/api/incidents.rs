@@ -253,6 +253,15 @@ impl IncidentsService for IncidentsApi {
         ))
     }
 
+    async fn notify_people(
+        &self,
+        request: Request<pb::NotifyPeopleRequest>,
+    ) -> Result<Response<pb::NotifyPeopleResponse>, Status> {
+        Ok(Response::new(
+            self.notify_people(request.into_inner()).await?,
+        ))
+    }
+
     async fn open_incident(
         &self,
         request: Request<pb::OpenIncidentRequest>,

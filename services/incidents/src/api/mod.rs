@@ -5,11 +5,15 @@ pub mod assessments;
 mod clocks;
 mod convert;
 mod incidents;
+mod notify;
 pub mod requests;
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use pdm_proto::subject::v1::subject_data_service_client::SubjectDataServiceClient;
+use pdm_proto::{
+    rights::v1::rights_service_client::RightsServiceClient,
+    subject::v1::subject_data_service_client::SubjectDataServiceClient,
+};
 use pdm_runtime::{SharedClock, client::TracedChannel};
 
 use crate::{domain::regime::Regime, settings::Dpo, store::Store};
@@ -25,6 +29,8 @@ pub struct IncidentsApi {
     dpo: Arc<Dpo>,
     /// SubjectData of each data-holding service `FindAffected` asks, by name.
     peers: Arc<BTreeMap<String, SubjectDataServiceClient<TracedChannel>>>,
+    /// The rights service, which sends the breach notices (`NotifyPeople`).
+    rights: Option<RightsServiceClient<TracedChannel>>,
 }
 
 impl IncidentsApi {
@@ -36,6 +42,7 @@ impl IncidentsApi {
             regimes: Arc::new(regimes),
             dpo: Arc::new(dpo),
             peers: Arc::new(BTreeMap::new()),
+            rights: None,
         }
     }
 
@@ -45,6 +52,12 @@ impl IncidentsApi {
         peers: BTreeMap<String, SubjectDataServiceClient<TracedChannel>>,
     ) -> Self {
         self.peers = Arc::new(peers);
+        self
+    }
+
+    /// The same, telling people of a breach through `rights`.
+    pub fn with_rights(mut self, rights: RightsServiceClient<TracedChannel>) -> Self {
+        self.rights = Some(rights);
         self
     }
 }

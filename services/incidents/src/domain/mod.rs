@@ -4,5 +4,6 @@
 pub mod assessment;
 pub mod deadline;
 pub mod incident;
+pub mod notice;
 pub mod notification;
 pub mod regime;

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261205_000001_create_incidents_tables;
 mod m20261205_000002_create_affected_subjects;
+mod m20261206_000003_add_people_notices;
 mod m20261206_000004_create_assessments;
 
 /// Runs the incidents migrations (the skeleton adds the access trail's).
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261205_000001_create_incidents_tables::Migration),
             Box::new(m20261205_000002_create_affected_subjects::Migration),
+            Box::new(m20261206_000003_add_people_notices::Migration),
             Box::new(m20261206_000004_create_assessments::Migration),
         ]
     }

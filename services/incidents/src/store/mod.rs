@@ -4,6 +4,7 @@
 
 pub mod assessments;
 pub mod entities;
+mod notices;
 
 use chrono::{DateTime, Utc};
 use pdm_runtime::db::begin_write;
@@ -333,6 +334,9 @@ impl Store {
                         subject_id: subject.clone(),
                         services: join(services.iter()),
                         found_at: now,
+                        notice_id: None,
+                        notice_status: None,
+                        notified_at: None,
                     };
                     // A concurrent search may have added it meanwhile: the key keeps one.
                     let inserted = a::Entity::insert(row.into_active_model())

@@ -139,6 +139,7 @@ mod tests {
             file_key: None,
             next_attempt_at: Some(Utc::now()),
             last_error: last_error.map(str::to_owned),
+            notice_id: None,
         }
     }
 

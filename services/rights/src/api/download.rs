@@ -75,6 +75,13 @@ impl RightsApi {
             standing: result("register")
                 .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or_default(),
+            dpo: serde_json::to_value(self.dpo.as_ref()).ok(),
+            breach_notices: self
+                .breach_notices(
+                    row.subject_id.as_deref().unwrap_or_default(),
+                    row.closed_at.unwrap_or(now),
+                )
+                .await?,
         };
         let summary = package::summary(&exports, &answers);
         let keys = self.store.chunk_keys(id).await?;
@@ -151,5 +158,45 @@ impl RightsApi {
             .in_current_span(),
         );
         Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+
+    /// The breach notices sent to `subject` by `until` (the package's making), as the
+    /// package lists them: the texts they were told, the DPO named, and how delivery went.
+    async fn breach_notices(
+        &self,
+        subject: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<serde_json::Value>> {
+        if subject.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.store.notices_of_subject(subject, until).await?;
+        Ok(self
+            .notices_pb(rows)
+            .await?
+            .into_iter()
+            .map(|n| {
+                let status = pdm_proto::rights::v1::NoticeStatus::try_from(n.status)
+                    .unwrap_or_default()
+                    .as_str_name()
+                    .trim_start_matches("NOTICE_STATUS_")
+                    .to_lowercase();
+                let dpo = n.dpo.unwrap_or_default();
+                serde_json::json!({
+                    "incident_id": n.incident_id,
+                    "notice_id": n.notice_id,
+                    "told_at": n.created_at.as_ref().and_then(pdm_runtime::convert::from_timestamp).map(|t| t.to_rfc3339()),
+                    "what_happened": n.what_happened,
+                    "likely_consequences": n.likely_consequences,
+                    "measures_taken": n.measures_taken,
+                    "data_protection_officer": {
+                        "name": dpo.name,
+                        "email": dpo.email,
+                        "postal_address": dpo.postal_address,
+                    },
+                    "delivery": status,
+                })
+            })
+            .collect())
     }
 }

@@ -5,6 +5,7 @@ mod children;
 mod concerns;
 mod convert;
 mod download;
+mod notices;
 pub mod requests;
 mod rights;
 
@@ -36,6 +37,8 @@ pub struct RightsApi {
     wake: Arc<Notify>,
     changes: broadcast::Sender<String>,
     outbox: Outbox,
+    /// The DPO named in notices and access packages (`[incidents.dpo]`).
+    dpo: Arc<pdm_runtime::dpo::Dpo>,
 }
 
 impl RightsApi {
@@ -49,7 +52,14 @@ impl RightsApi {
             wake: worker.wake.clone(),
             changes: worker.changes.clone(),
             outbox: worker.outbox.clone(),
+            dpo: Arc::new(pdm_runtime::dpo::Dpo::default()),
         }
+    }
+
+    /// The same, naming `dpo` as the Data Protection Officer.
+    pub fn with_dpo(mut self, dpo: pdm_runtime::dpo::Dpo) -> Self {
+        self.dpo = Arc::new(dpo);
+        self
     }
 
     /// Checks a credential with identity; `None` when it does not prove the subject (the

@@ -667,6 +667,33 @@ impl RightsService for RightsApi {
         }))
     }
 
+    async fn send_notice(
+        &self,
+        request: Request<pb::SendNoticeRequest>,
+    ) -> std::result::Result<Response<pb::SendNoticeResponse>, GrpcStatus> {
+        let answer = self.send_notice_to(request.into_inner()).await?;
+        let (subject, notice) = answer
+            .notice
+            .as_ref()
+            .map(|n| (n.subject_id.clone(), n.notice_id.clone()))
+            .unwrap_or_default();
+        // The access trail: the subject's address was read to tell them of the breach.
+        Ok(audit::respond(
+            answer,
+            subject,
+            format!("breach notice {notice}"),
+        ))
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<pb::ListNoticesRequest>,
+    ) -> std::result::Result<Response<pb::ListNoticesResponse>, GrpcStatus> {
+        Ok(Response::new(
+            self.list_notices_of(request.into_inner()).await?,
+        ))
+    }
+
     async fn report_child(
         &self,
         request: Request<pb::ReportChildRequest>,

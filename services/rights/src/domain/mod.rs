@@ -8,6 +8,7 @@ pub mod concerns;
 pub mod deadline;
 pub mod delivery;
 pub mod mailbox;
+pub mod notice;
 pub mod plan;
 pub mod proof;
 pub mod receipt;

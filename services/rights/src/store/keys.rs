@@ -1,6 +1,6 @@
 //! The rights service's data keys, kept in its key store apart from its data (see
 //! `pdm_runtime::key_store`): a copy of the rights database alone opens nothing. Each
-//! request, child report, concern and mailbox message has a key of its own; destroying
+//! request, child report, concern, breach notice and mailbox message has a key of its own; destroying
 //! one is what forgets what it sealed, in the database and in every backup of it.
 
 use chrono::{DateTime, Utc};
@@ -28,6 +28,8 @@ pub enum KeyOf<'a> {
     Concern(&'a str),
     /// One line of the development mailbox file.
     Message(&'a str),
+    /// A breach notice's message (its recipient and body in the outbox).
+    Notice(&'a str),
 }
 
 impl KeyOf<'_> {
@@ -38,6 +40,7 @@ impl KeyOf<'_> {
             Self::Report(id) => format!("child_report:{id}"),
             Self::Concern(id) => format!("concern:{id}"),
             Self::Message(id) => format!("mailbox:{id}"),
+            Self::Notice(id) => format!("notice:{id}"),
         }
     }
 }

@@ -4,6 +4,7 @@ mod concerns;
 pub mod entities;
 mod keys;
 mod messages;
+mod notices;
 mod proof;
 pub mod status;
 
@@ -700,8 +701,9 @@ impl Store {
     }
 
     /// Crypto-shreds what the outbox holds for erased subjects: the mailbox keys of all
-    /// their messages are destroyed in the key store, and their messages still waiting
-    /// (but the erasure's own, owed to them by the policy) are dropped with their address.
+    /// their messages (breach notices' too) are destroyed in the key store, and their
+    /// messages still waiting (but the erasure's own, owed to them by the policy) are
+    /// dropped with their address.
     /// Idempotent: run when an erasure completes and at every housekeeping, so a crash in
     /// between loses nothing.
     pub async fn shred_erased(&self) -> Result<u64> {
@@ -719,9 +721,12 @@ impl Store {
             "SELECT e.subject_id FROM requests e WHERE e.status = '{completed}' \
              AND e.kind IN ('{erasure}', '{ccpa_delete}') AND e.subject_id IS NOT NULL"
         );
+        // Breach notices' messages too: a notice is never the erasure's own.
+        let notices = format!("SELECT n.notice_id FROM notices n WHERE n.subject_id IN ({erased})");
         let keyed = format!(
-            "SELECT o.message_id FROM outbox o WHERE o.file_key IS NOT NULL AND o.request_id IN \
-             (SELECT r.request_id FROM requests r WHERE r.subject_id IN ({erased}))"
+            "SELECT o.message_id FROM outbox o WHERE o.file_key IS NOT NULL AND (o.request_id IN \
+             (SELECT r.request_id FROM requests r WHERE r.subject_id IN ({erased})) \
+             OR o.notice_id IN ({notices}))"
         );
         let messages: Vec<String> = self
             .db
@@ -755,6 +760,15 @@ impl Store {
         shredded += self
             .db
             .execute_raw(Statement::from_string(backend, waiting))
+            .await?
+            .rows_affected();
+        let waiting_notices = format!(
+            "UPDATE outbox SET status = '{dropped}', recipient = NULL, file_key = NULL, \
+             body = substr(body, 1, 0) WHERE status = '{pending}' AND notice_id IN ({notices})"
+        );
+        shredded += self
+            .db
+            .execute_raw(Statement::from_string(backend, waiting_notices))
             .await?
             .rows_affected();
         Ok(shredded)

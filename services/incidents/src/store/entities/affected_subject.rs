@@ -17,6 +17,12 @@ pub struct Model {
     pub services: String,
     /// When the subject was first found.
     pub found_at: ChronoDateTimeUtc,
+    /// The subject's breach notice at the rights service, once told.
+    pub notice_id: Option<String>,
+    /// Where it stood when recorded (`domain::notice::Status` name).
+    pub notice_status: Option<String>,
+    /// When NotifyPeople recorded it.
+    pub notified_at: Option<ChronoDateTimeUtc>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

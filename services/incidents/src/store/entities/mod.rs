@@ -6,3 +6,4 @@ pub mod assessment_version;
 pub mod authority_notification;
 pub mod incident;
 pub mod incident_version;
+pub mod people_notice;

@@ -2,6 +2,7 @@
 
 pub mod child_report;
 pub mod concern;
+pub mod notice;
 pub mod outbox;
 pub mod package_chunk;
 pub mod request;

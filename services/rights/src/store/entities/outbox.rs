@@ -12,7 +12,7 @@ pub struct Model {
     /// Id.
     #[sea_orm(primary_key, auto_increment = false)]
     pub message_id: String,
-    /// Request.
+    /// The request it tells of; empty for a breach notice's message.
     pub request_id: String,
     /// What it is about: "received", "extended", "completed", "refused".
     pub topic: String,
@@ -37,6 +37,8 @@ pub struct Model {
     /// What went wrong at the last failed attempt: an
     /// [`ErrorCategory`](crate::domain::delivery::ErrorCategory) name, never a server's words.
     pub last_error: Option<String>,
+    /// The breach notice it carries (`notices`), for a notice's message.
+    pub notice_id: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
