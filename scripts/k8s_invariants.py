@@ -68,8 +68,9 @@ CALLS = {
     # and the next of the witness ring.
     "incidents": {"transfers", "retention"},
     # web: the privacy centre (an HTTP front, FRONTS): sign-in and accounts, choices, the
-    # person's own requests.
-    "web": {"identity", "consent", "rights"},
+    # person's own requests; the privacy team's console (registers, dry runs, every
+    # service's access trail verified).
+    "web": {"identity", "consent", "rights", "telemetry", "retention", "transfers", "incidents"},
 }
 # HTTP fronts: no gRPC or health port of their own; plain HTTP (TLS ends at the ingress
 # controller) with GET /healthz for the probes, reached only from the ingress controller's
