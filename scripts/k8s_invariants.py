@@ -65,8 +65,9 @@ CALLS = {
     "retention": {"identity", "consent", "telemetry", "transfers", "rights"},
     "rights": {"identity", "consent", "telemetry", "transfers", "retention"},
     # incidents: the privacy team's register; asks transfers for the TIAs due for review,
-    # and the next of the witness ring.
-    "incidents": {"transfers", "retention"},
+    # the data services who a breach affected (ListSubjectsHeld), rights to tell them
+    # (SendNotice), and the next of the witness ring.
+    "incidents": {"identity", "consent", "telemetry", "transfers", "rights", "retention"},
     # web: the privacy centre (an HTTP front, FRONTS): sign-in and accounts, choices, the
     # person's own requests; the privacy team's console (registers, dry runs, every
     # service's access trail verified).
