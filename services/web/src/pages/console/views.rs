@@ -199,7 +199,8 @@ pub struct RunPage {
     pub chrome: ConsoleChrome,
     pub run: RunRow,
     pub services: Vec<RunServiceRow>,
-    /// The page reloads itself while the run is running (a meta refresh, no script).
+    /// The run is still running: the page links to itself to check again. It does not
+    /// reload itself: a timed refresh fails WCAG 2.2.1 (technique F41; axe: meta-refresh).
     pub refresh: bool,
 }
 
