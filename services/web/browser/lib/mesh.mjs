@@ -247,9 +247,15 @@ export class Mesh {
   }
 
   /** Runs the `pdm` command line (the privacy team's, with the admin certificate) against
-   * this mesh; its output. */
+   * this mesh; its output. A last argument that is an object adds environment variables. */
   cli(...args) {
-    return execFileSync(this.bin, args, { cwd: this.dir, env: this.env(), encoding: "utf8", stdio: "pipe" });
+    const extra = typeof args.at(-1) === "object" ? args.pop() : {};
+    return execFileSync(this.bin, args, {
+      cwd: this.dir,
+      env: { ...this.env(), ...extra },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   }
 
   /** A person signed up through identity by the demo company client (which links them):
