@@ -168,6 +168,7 @@ DASHBOARD_METRICS = [
     "pdm_rights_requests_overdue",
     "pdm_retention_purge_runs_total",
     "pdm_incidents_overdue",
+    "pdm_assessments_review_overdue",
 ]
 
 
