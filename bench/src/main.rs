@@ -15,6 +15,7 @@ mod consent;
 mod dsr;
 mod figures;
 mod gate;
+mod growth;
 mod identity;
 mod rights;
 mod telemetry;
@@ -130,12 +131,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     results.extend(telemetry::run(seconds, &wanted).await?);
     results.extend(rights::run(&wanted).await?);
     results.extend(dsr::run(&wanted).await?);
+    results.extend(growth::run(&wanted).await?);
 
     let report = json!({
         "pdm_version": env!("CARGO_PKG_VERSION"),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "seconds_per_measurement": seconds.as_secs_f64(),
-        "database": "sqlite (telemetry.*, rights.access and rights.erasure: postgresql; rights.throughput: both)",
+        "database": "sqlite (telemetry.*, scale.growth.*, rights.access and rights.erasure: postgresql; rights.throughput: both)",
         "benchmarks": results,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -39,9 +39,9 @@ use super::{
 };
 
 /// Events per IngestEvents call (and per COPY transaction).
-const BATCH: usize = 500;
+pub(super) const BATCH: usize = 500;
 /// Concurrent ingestion streams.
-const STREAMS: usize = 4;
+pub(super) const STREAMS: usize = 4;
 /// Subjects the ingestion benchmark spreads its events over.
 const SUBJECTS: usize = 40;
 /// Subjects per batch.
@@ -119,7 +119,7 @@ async fn measure(
 
 // === subjects and events ===
 
-fn telemetry_client(mesh: &Mesh) -> TelemetryServiceClient<Channel> {
+pub(super) fn telemetry_client(mesh: &Mesh) -> TelemetryServiceClient<Channel> {
     TelemetryServiceClient::new(mesh.channel("telemetry"))
 }
 
@@ -198,7 +198,7 @@ pub(super) fn event(subject: &str, peer: &str, i: usize, at: &prost_types::Times
 }
 
 /// Batches of [`BATCH`] events, each over [`SUBJECTS_PER_BATCH`] of `subjects`.
-fn batches(subjects: &[String], count: usize) -> Vec<Vec<pb::Event>> {
+pub(super) fn batches(subjects: &[String], count: usize) -> Vec<Vec<pb::Event>> {
     let at = pdm_runtime::convert::timestamp(chrono::Utc::now());
     (0..count)
         .map(|b| {
@@ -214,7 +214,7 @@ fn batches(subjects: &[String], count: usize) -> Vec<Vec<pb::Event>> {
 }
 
 /// Sends `events` events of one subject in batches, [`STREAMS`] at a time.
-async fn ingest_subject(
+pub(super) async fn ingest_subject(
     client: &TelemetryServiceClient<Channel>,
     subject: &str,
     events: usize,
@@ -493,7 +493,7 @@ async fn erasure(mesh: &Mesh, pool: &DatabaseConnection) -> anyhow::Result<Value
 /// IngestEvents requests encoded once, sent as bytes: the load generator's own cost
 /// (building and encoding 500 events a call, in this same process) stays out of the
 /// measurement, as it does for the COPY baseline, whose rows are encoded once too.
-mod wire {
+pub(super) mod wire {
     use pdm_proto::telemetry::v1 as pb;
     use prost::{
         Message as _,
