@@ -1,4 +1,5 @@
 //! `pdm incidents open | show | assess | notify-authority | close | overdue | list | dpo`
+//! (and `affected | notify-people`)
 //! against a running incidents service (issue 21): the privacy team records a breach,
 //! assesses it (only the values given change, against the version read), records what it
 //! sent to each authority, sees what is overdue, and closes it; bad input is refused naming
@@ -200,5 +201,90 @@ async fn pdm_incidents_records_assesses_notifies_and_closes_a_breach() -> anyhow
     }
     let (_, text) = pdm_incidents(&mesh, d, &["list"]).await?;
     assert_eq!(text.lines().count(), 3, "header and two incidents: {text}");
+    Ok(())
+}
+
+/// `pdm incidents affected` and `notify-people` (issue 21, Art. 34): the people a breach
+/// affected are found and listed with a count, then each told once; a second run tells
+/// nobody again.
+#[tokio::test]
+async fn pdm_incidents_finds_the_people_affected_and_tells_each_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mesh = TestMesh::new()
+        .with(pdm_identity::Identity)
+        .with(pdm_rights::Rights)
+        .with(pdm_incidents::Incidents)
+        .setting("rights.retention", "false")
+        .setting(
+            "rights.outbox_file",
+            dir.path().join("outbox.jsonl").display(),
+        )
+        .start()
+        .await?;
+    for _ in 0..2 {
+        mesh.sign_up(&pdm_testkit::fake::Person::new()).await?;
+    }
+    let d = dir.path();
+    let id = open(&mesh, d, 1, "Export sent to the wrong partner").await?;
+    let (ok, text) = pdm_incidents(
+        &mesh,
+        d,
+        &[
+            "assess",
+            &id,
+            "--service",
+            "identity",
+            "--risk",
+            "high",
+            "--risk-reasoning",
+            "names and emails",
+            "--consequences",
+            "phishing emails",
+            "--measures",
+            "the partner deleted the file",
+            "--actor",
+            "dpo-office",
+        ],
+    )
+    .await?;
+    assert!(ok, "{text}");
+    let (ok, text) = pdm_incidents(&mesh, d, &["affected", &id, "--find"]).await?;
+    assert!(ok, "{text}");
+    assert!(text.contains("2 people affected"), "{text}");
+    assert_eq!(text.matches("not told").count(), 2, "{text}");
+
+    let (ok, text) = pdm_incidents(
+        &mesh,
+        d,
+        &[
+            "notify-people",
+            &id,
+            "--what-happened",
+            "A file with your email went to the wrong partner.",
+            "--actor",
+            "dpo-office",
+        ],
+    )
+    .await?;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("told 2 of 2 (0 found told already), 0 to go"),
+        "{text}"
+    );
+    let (ok, text) =
+        pdm_incidents(&mesh, d, &["notify-people", &id, "--actor", "dpo-office"]).await?;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("told 0 of 2 (0 found told already), 0 to go"),
+        "{text}"
+    );
+    let (ok, text) = pdm_incidents(&mesh, d, &["affected", &id, "--count"]).await?;
+    assert!(ok, "{text}");
+    assert_eq!(
+        text.trim(),
+        "2 people affected (regions not shown: the register keeps ids only)"
+    );
+    let (ok, text) = pdm_incidents(&mesh, d, &["affected", &id]).await?;
+    assert!(ok && !text.contains("not told"), "{text}");
     Ok(())
 }
