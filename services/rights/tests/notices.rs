@@ -271,3 +271,49 @@ async fn an_erased_subject_is_not_written_to() -> anyhow::Result<()> {
     assert_eq!(messages, 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_still_waiting_when_its_subject_is_erased_is_dropped_with_its_address()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A relay that never answers: the notice waits for its next attempt.
+    let mesh = support::builder_with_relay(&dir.path().join("outbox.jsonl"), "127.0.0.1:9")
+        .start()
+        .await?;
+    let (person, subject) = person_with_data(&mesh).await?;
+    let sent = as_incidents(&mesh)?
+        .send_notice(notice(&subject))
+        .await?
+        .into_inner()
+        .notice
+        .expect("notice");
+    assert_eq!(sent.status(), NoticeStatus::Pending);
+
+    let erasure = submit(
+        &mesh,
+        request(RequestKind::Erasure, Regime::Gdpr, &subject, &person),
+    )
+    .await?;
+    let done = wait_closed(&mesh, &erasure.request_id).await?;
+    assert_eq!(done.status(), Status::Completed, "{done:?}");
+    let notices = eventually("the notice dropped", Duration::from_secs(30), || async {
+        let notices = listed(&mesh, &[&subject]).await?;
+        Ok(notices
+            .iter()
+            .all(|n| n.status() == NoticeStatus::Dropped)
+            .then_some(notices))
+    })
+    .await?;
+    assert_eq!(notices.len(), 1);
+    let holding = count(
+        &mesh.connect_db("rights").await?,
+        "SELECT COUNT(*) AS n FROM outbox WHERE notice_id = ? AND (recipient IS NOT NULL OR file_key IS NOT NULL)",
+        &[&sent.notice_id],
+    )
+    .await?;
+    assert_eq!(
+        holding, 0,
+        "the dropped notice still holds an address or a mailbox key"
+    );
+    Ok(())
+}
