@@ -1,4 +1,5 @@
-//! Messages to subjects, queued in the database with the request (so a crash loses none)
+//! Messages to subjects, queued in the database with the request, or with the breach
+//! notice (`notice_id`, sealed under the notice's own key), they tell of (so a crash loses none)
 //! and sent by the outbox's own loop ([`Outbox::run`], owned by the worker): through the
 //! SMTP relay of `rights.smtp_relay` over TLS ([`crate::smtp`]), else appended to the local
 //! mailbox file of development (see [`crate::mailbox`]).
@@ -15,7 +16,7 @@
 //! - the mailbox file holds each message sealed under a key of its own (kept in the rights
 //!   key store), never an address in clear;
 //! - once the subject is erased, the mailbox keys of all their messages are destroyed,
-//!   their waiting messages dropped with the address, and only the erasure's own
+//!   their waiting messages (breach notices' too) dropped with the address, and only the erasure's own
 //!   confirmation still goes out ("You will receive an email confirming the deletion"),
 //!   its key dropped as it is sent. Rules: [`crate::domain::mailbox`].
 //!
