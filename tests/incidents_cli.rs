@@ -221,8 +221,16 @@ async fn pdm_incidents_finds_the_people_affected_and_tells_each_once() -> anyhow
         )
         .start()
         .await?;
-    for _ in 0..2 {
-        mesh.sign_up(&pdm_testkit::fake::Person::new()).await?;
+    // One person in the UK, one in the US: the list shows each one's region.
+    for region in [
+        pdm_proto::common::v1::Region::Uk,
+        pdm_proto::common::v1::Region::Us,
+    ] {
+        mesh.sign_up(&pdm_testkit::fake::Person {
+            region,
+            ..pdm_testkit::fake::Person::new()
+        })
+        .await?;
     }
     let d = dir.path();
     let id = open(&mesh, d, 1, "Export sent to the wrong partner").await?;
@@ -250,8 +258,9 @@ async fn pdm_incidents_finds_the_people_affected_and_tells_each_once() -> anyhow
     assert!(ok, "{text}");
     let (ok, text) = pdm_incidents(&mesh, d, &["affected", &id, "--find"]).await?;
     assert!(ok, "{text}");
-    assert!(text.contains("2 people affected"), "{text}");
+    assert!(text.contains("2 people affected: uk 1, us 1"), "{text}");
     assert_eq!(text.matches("not told").count(), 2, "{text}");
+    assert!(text.contains("REGION"), "{text}");
 
     let (ok, text) = pdm_incidents(
         &mesh,
@@ -280,10 +289,7 @@ async fn pdm_incidents_finds_the_people_affected_and_tells_each_once() -> anyhow
     );
     let (ok, text) = pdm_incidents(&mesh, d, &["affected", &id, "--count"]).await?;
     assert!(ok, "{text}");
-    assert_eq!(
-        text.trim(),
-        "2 people affected (regions not shown: the register keeps ids only)"
-    );
+    assert_eq!(text.trim(), "2 people affected: uk 1, us 1");
     let (ok, text) = pdm_incidents(&mesh, d, &["affected", &id]).await?;
     assert!(ok && !text.contains("not told"), "{text}");
     Ok(())

@@ -102,15 +102,15 @@ pub enum IncidentsCommand {
     /// The Data Protection Officer's contact, and the regime table.
     Dpo,
     /// The people affected by an incident (ids, the services that held their data, their
-    /// notice): with --find, asks the data services first. Regions are not shown (the
-    /// register keeps ids only).
+    /// region, their notice) and how many live in each region: with --find, asks the data
+    /// services (and identity, for the regions) first.
     Affected {
         /// The incident's id.
         id: String,
         /// Ask the data services who is affected first (FindAffected).
         #[arg(long)]
         find: bool,
-        /// Only the count.
+        /// Only the counts (all, and per region).
         #[arg(long)]
         count: bool,
     },
@@ -639,7 +639,8 @@ async fn print_history(client: &mut Client, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pdm incidents affected`: the people affected, with their notices, and the count.
+/// `pdm incidents affected`: the people affected, with their regions and notices, and the
+/// counts (all, and per region).
 async fn affected(client: &mut Client, id: String, find: bool, count: bool) -> anyhow::Result<()> {
     if find {
         let found = client
@@ -656,7 +657,7 @@ async fn affected(client: &mut Client, id: String, find: bool, count: bool) -> a
     }
     let mut rows = Vec::new();
     let mut page_token = String::new();
-    loop {
+    let (total, by_region) = loop {
         let page = client
             .list_affected(pb::ListAffectedRequest {
                 incident_id: id.clone(),
@@ -669,6 +670,7 @@ async fn affected(client: &mut Client, id: String, find: bool, count: bool) -> a
             rows.push(vec![
                 s.subject_id.clone(),
                 s.services.join(","),
+                region_name(s.region()),
                 show_time(s.found_at.as_ref()),
                 match s.notice_status() {
                     pb::NoticeStatus::Unspecified => "not told".to_owned(),
@@ -678,16 +680,33 @@ async fn affected(client: &mut Client, id: String, find: bool, count: bool) -> a
             ]);
         }
         if page.next_page_token.is_empty() {
-            break;
+            break (page.total, page.by_region);
         }
         page_token = page.next_page_token;
-    }
+    };
     if !count {
-        print_table(&["SUBJECT", "SERVICES", "FOUND", "NOTICE", "TOLD"], &rows);
+        print_table(
+            &["SUBJECT", "SERVICES", "REGION", "FOUND", "NOTICE", "TOLD"],
+            &rows,
+        );
     }
-    println!(
-        "{} people affected (regions not shown: the register keeps ids only)",
-        rows.len()
-    );
+    let regions = by_region
+        .iter()
+        .map(|c| format!("{} {}", region_name(c.region()), c.subjects))
+        .collect::<Vec<_>>();
+    if regions.is_empty() {
+        println!("{total} people affected");
+    } else {
+        println!("{total} people affected: {}", regions.join(", "));
+    }
     Ok(())
+}
+
+/// A region as the table shows it: `uk`, `us-ca`, ... and `unknown` (identity does not
+/// know the person, or not asked yet).
+fn region_name(region: pdm_proto::common::v1::Region) -> String {
+    match region {
+        pdm_proto::common::v1::Region::Unspecified => "unknown".to_owned(),
+        other => name(other.as_str_name(), "REGION_"),
+    }
 }

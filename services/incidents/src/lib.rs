@@ -102,6 +102,11 @@ pub async fn run(
                 pdm_proto::rights::v1::rights_service_client::RightsServiceClient::new(
                     ctx.channel("rights")?,
                 ),
+            )
+            .with_identity(
+                pdm_proto::identity::v1::identity_service_client::IdentityServiceClient::new(
+                    ctx.channel("identity")?,
+                ),
             );
             let _ = scrape_hook_set.set(metrics::overdue_gauge(api.clone()));
             incidents.fill(IncidentsServiceServer::new(api));

@@ -385,3 +385,140 @@ async fn find_affected_records_each_person_once_with_the_services_that_held_them
     assert_eq!(field_violations(&status), ["incident_id"]);
     Ok(())
 }
+
+/// A person in `region` with an account and a consent at the clock's time.
+async fn person_in(mesh: &Mesh, region: Region) -> anyhow::Result<(String, Person)> {
+    let person = Person {
+        region,
+        ..Person::new()
+    };
+    let subject = mesh.sign_up(&person).await?;
+    mesh.consent()
+        .grant_consent(GrantConsentRequest {
+            subject_id: subject.clone(),
+            purpose: "testimonials".into(),
+            source: Source::WebForm as i32,
+            policy_version: "2024-06-28".into(),
+            text_hash: "b".repeat(64),
+            actor: "cookie-banner".into(),
+            occurred_at: None,
+        })
+        .await?;
+    Ok((subject, person))
+}
+
+/// Each subject's region, by id, and the counts per region, as ListAffected answers.
+async fn regions(
+    admin: &mut support::Client,
+    id: &str,
+) -> anyhow::Result<(Vec<(String, Region)>, Vec<(Region, u64)>, u64)> {
+    let listed = admin
+        .list_affected(ListAffectedRequest {
+            incident_id: id.to_owned(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner();
+    Ok((
+        listed
+            .subjects
+            .iter()
+            .map(|s| (s.subject_id.clone(), s.region()))
+            .collect(),
+        listed
+            .by_region
+            .iter()
+            .map(|c| (c.region(), c.subjects))
+            .collect(),
+        listed.total,
+    ))
+}
+
+/// Where the affected people live (issue 21; the policy's "in accordance with applicable
+/// law": the region decides whose rules apply): FindAffected asks identity each person's
+/// region once and records it, ids in and a region out; someone identity no longer knows
+/// (their account deleted; consent still holds their record) is unknown. Identity down:
+/// UNAVAILABLE, the people found stay recorded without a region, and the next run fills
+/// the regions still missing.
+#[tokio::test]
+async fn find_affected_records_where_each_person_lives_and_fills_what_identity_missed()
+-> anyhow::Result<()> {
+    let clock = start_clock();
+    let mut mesh = mesh(&clock).await?;
+    let t0 = clock.now();
+    let (ada, _) = person_in(&mesh, Region::Uk).await?;
+    let (bob, _) = person_in(&mesh, Region::Us).await?;
+    let (cy, cy_person) = person_in(&mesh, Region::Eea).await?;
+    mesh.identity()
+        .delete_account(pdm_proto::identity::v1::DeleteAccountRequest {
+            subject_id: cy.clone(),
+            password: cy_person.password.clone(),
+            reason: pdm_proto::identity::v1::DeletionReason::NoLongerNeeded as i32,
+            request_id: String::new(),
+        })
+        .await?;
+    clock.advance(Duration::hours(1));
+
+    let mut admin = support::admin(&mesh)?;
+    let mut details = support::details(clock.now());
+    details.data_categories = vec!["consent.record".to_owned()];
+    details.services = vec!["consent".to_owned()];
+    details.window_start = Some(timestamp(t0 - Duration::hours(1)));
+    details.window_end = Some(timestamp(clock.now()));
+    let incident = support::open(&mut admin, details).await?;
+    let id = incident.incident_id.clone();
+
+    // Identity down: consent answered, so the three are recorded, but without a region.
+    mesh.stop("identity").await?;
+    let status = admin
+        .find_affected(FindAffectedRequest {
+            incident_id: id.clone(),
+        })
+        .await
+        .expect_err("identity down, yet regions answered");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let (listed, counts, total) = regions(&mut admin, &id).await?;
+    assert_eq!(total, 3);
+    assert!(listed.iter().all(|(_, r)| *r == Region::Unspecified));
+    assert_eq!(counts, [(Region::Unspecified, 3)]);
+
+    // Identity back: the next run adds nobody and fills the regions.
+    mesh.restart("identity").await?;
+    let found = admin
+        .find_affected(FindAffectedRequest {
+            incident_id: id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!((found.affected, found.added), (3, 0));
+    let by_region: Vec<(Region, u64)> = found
+        .by_region
+        .iter()
+        .map(|c| (c.region(), c.subjects))
+        .collect();
+    let expected = [(Region::Unspecified, 1), (Region::Uk, 1), (Region::Us, 1)];
+    assert_eq!(by_region, expected);
+    let (listed, counts, total) = regions(&mut admin, &id).await?;
+    assert_eq!(total, 3);
+    assert_eq!(counts, expected);
+    let mut want = vec![
+        (ada, Region::Uk),
+        (bob, Region::Us),
+        (cy, Region::Unspecified),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
+
+    // Once known, a region is not asked again: identity down no longer matters.
+    mesh.stop("identity").await?;
+    let again = admin
+        .find_affected(FindAffectedRequest {
+            incident_id: id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!((again.affected, again.added), (3, 0));
+    assert_eq!(again.by_region.len(), 3);
+    Ok(())
+}

@@ -141,6 +141,7 @@ async fn each_affected_person_is_told_exactly_once_across_a_restart_mid_send_art
                 notice_id: None,
                 notice_status: None,
                 notified_at: None,
+                region: None,
             }
             .into_active_model(),
         )

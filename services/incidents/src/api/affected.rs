@@ -1,6 +1,7 @@
 //! Who is affected: `FindAffected` asks each data service which subjects it held data of
 //! the incident's categories for within its window and records them (ids only);
-//! `ListAffected` pages through them. Logs say counts, never ids.
+//! `ListAffected` pages through them, with where they live (`regions`). Logs say counts,
+//! never ids.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +14,7 @@ use tonic::Streaming;
 
 use super::{IncidentsApi, notify, requests};
 use crate::{
-    domain::notice::Status,
+    domain::{notice::Status, region},
     error::{IncidentsError, Result},
 };
 
@@ -83,12 +84,16 @@ impl IncidentsApi {
             .store
             .record_affected(&id, &found, self.clock.now())
             .await?;
+        // Regions after the record: what identity could not answer stays missing, not wrong.
+        let regions_asked = self.fill_regions(&id).await?;
         let affected = self.store.affected_count(&id).await?;
-        tracing::info!(incident_id = %id, services = services.len(), found = found.len(), added, affected, "affected subjects searched");
+        let by_region = self.region_counts(&id).await?;
+        tracing::info!(incident_id = %id, services = services.len(), found = found.len(), added, affected, regions_asked, "affected subjects searched");
         Ok(pb::FindAffectedResponse {
             affected,
             added,
             services,
+            by_region,
         })
     }
 
@@ -123,7 +128,11 @@ impl IncidentsApi {
             String::new()
         };
         let current = self.current_notices(&id, &rows).await;
+        let total = self.store.affected_count(&id).await?;
+        let by_region = self.region_counts(&id).await?;
         Ok(pb::ListAffectedResponse {
+            total,
+            by_region,
             subjects: rows
                 .into_iter()
                 .map(|r| {
@@ -143,6 +152,7 @@ impl IncidentsApi {
                             .map(str::to_owned)
                             .collect(),
                         found_at: Some(timestamp(r.found_at)),
+                        region: region::parse(r.region.as_deref()) as i32,
                     }
                 })
                 .collect(),

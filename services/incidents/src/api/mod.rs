@@ -6,11 +6,13 @@ mod clocks;
 mod convert;
 mod incidents;
 mod notify;
+mod regions;
 pub mod requests;
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use pdm_proto::{
+    identity::v1::identity_service_client::IdentityServiceClient,
     rights::v1::rights_service_client::RightsServiceClient,
     subject::v1::subject_data_service_client::SubjectDataServiceClient,
 };
@@ -31,6 +33,8 @@ pub struct IncidentsApi {
     peers: Arc<BTreeMap<String, SubjectDataServiceClient<TracedChannel>>>,
     /// The rights service, which sends the breach notices (`NotifyPeople`).
     rights: Option<RightsServiceClient<TracedChannel>>,
+    /// The identity service, which `FindAffected` asks the affected people's regions.
+    identity: Option<IdentityServiceClient<TracedChannel>>,
 }
 
 impl IncidentsApi {
@@ -43,6 +47,7 @@ impl IncidentsApi {
             dpo: Arc::new(dpo),
             peers: Arc::new(BTreeMap::new()),
             rights: None,
+            identity: None,
         }
     }
 
@@ -52,6 +57,12 @@ impl IncidentsApi {
         peers: BTreeMap<String, SubjectDataServiceClient<TracedChannel>>,
     ) -> Self {
         self.peers = Arc::new(peers);
+        self
+    }
+
+    /// The same, asking `identity` where the affected people live.
+    pub fn with_identity(mut self, identity: IdentityServiceClient<TracedChannel>) -> Self {
+        self.identity = Some(identity);
         self
     }
 

@@ -7,3 +7,4 @@ pub mod incident;
 pub mod notice;
 pub mod notification;
 pub mod regime;
+pub mod region;

@@ -6,6 +6,7 @@ mod m20261205_000001_create_incidents_tables;
 mod m20261205_000002_create_affected_subjects;
 mod m20261206_000003_add_people_notices;
 mod m20261206_000004_create_assessments;
+mod m20261206_000005_add_affected_region;
 
 /// Runs the incidents migrations (the skeleton adds the access trail's).
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000002_create_affected_subjects::Migration),
             Box::new(m20261206_000003_add_people_notices::Migration),
             Box::new(m20261206_000004_create_assessments::Migration),
+            Box::new(m20261206_000005_add_affected_region::Migration),
         ]
     }
 }

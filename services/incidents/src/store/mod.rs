@@ -337,6 +337,7 @@ impl Store {
                         notice_id: None,
                         notice_status: None,
                         notified_at: None,
+                        region: None,
                     };
                     // A concurrent search may have added it meanwhile: the key keeps one.
                     let inserted = a::Entity::insert(row.into_active_model())
@@ -382,6 +383,55 @@ impl Store {
         Ok(query
             .order_by_asc(a::Column::SubjectId)
             .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Up to `limit` subjects of `incident_id` whose region is not asked yet, in id order.
+    pub async fn regions_missing(&self, incident_id: &str, limit: u64) -> Result<Vec<String>> {
+        use entities::affected_subject as a;
+        Ok(a::Entity::find()
+            .select_only()
+            .column(a::Column::SubjectId)
+            .filter(a::Column::IncidentId.eq(incident_id))
+            .filter(a::Column::Region.is_null())
+            .order_by_asc(a::Column::SubjectId)
+            .limit(limit)
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Records `subject_id`'s region (a `pdm.common.v1.Region` name) for `incident_id`.
+    pub async fn set_region(
+        &self,
+        incident_id: &str,
+        subject_id: &str,
+        region: &str,
+    ) -> Result<()> {
+        use entities::affected_subject as a;
+        a::Entity::update_many()
+            .col_expr(a::Column::Region, Expr::value(region.to_owned()))
+            .filter(a::Column::IncidentId.eq(incident_id))
+            .filter(a::Column::SubjectId.eq(subject_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// How many subjects of `incident_id` are recorded with each region (None: not asked).
+    pub async fn affected_by_region(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<(Option<String>, i64)>> {
+        use entities::affected_subject as a;
+        Ok(a::Entity::find()
+            .select_only()
+            .column(a::Column::Region)
+            .column_as(a::Column::SubjectId.count(), "subjects")
+            .filter(a::Column::IncidentId.eq(incident_id))
+            .group_by(a::Column::Region)
+            .into_tuple::<(Option<String>, i64)>()
             .all(&self.db)
             .await?)
     }

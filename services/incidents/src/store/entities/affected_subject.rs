@@ -23,6 +23,9 @@ pub struct Model {
     pub notice_status: Option<String>,
     /// When NotifyPeople recorded it.
     pub notified_at: Option<ChronoDateTimeUtc>,
+    /// Region of residence (`pdm.common.v1.Region` name; `REGION_UNSPECIFIED`: identity
+    /// does not know the subject; NULL: not asked yet).
+    pub region: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
