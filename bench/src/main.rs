@@ -19,6 +19,7 @@ mod growth;
 mod identity;
 mod rights;
 mod telemetry;
+mod web;
 
 use clap::Parser;
 use pdm_proto::identity::v1::{GetAccountRequest, identity_service_client::IdentityServiceClient};
@@ -132,6 +133,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     results.extend(rights::run(&wanted).await?);
     results.extend(dsr::run(&wanted).await?);
     results.extend(growth::run(&wanted).await?);
+    results.extend(web::run(&wanted).await?);
 
     let report = json!({
         "pdm_version": env!("CARGO_PKG_VERSION"),
