@@ -126,7 +126,7 @@ impl Worker {
             }
         }
         self.close_finished().await;
-        self.shred_erased().await;
+        self.shred_erased(None).await;
         self.forget_past_proof().await;
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
@@ -186,7 +186,7 @@ impl Worker {
                         tracing::warn!(error = %e, "expiring packages failed");
                     }
                     self.close_finished().await;
-                    self.shred_erased().await;
+                    self.shred_erased(None).await;
                     self.forget_past_proof().await;
                 }
             }
@@ -820,7 +820,9 @@ impl Worker {
             self.forget_contact(&req).await?;
             if refused.is_empty() && mailbox::erases(&req.kind) {
                 // The subject is gone: so are the addresses we hold for them.
-                self.shred_erased().await;
+                if let Some(subject) = req.subject_id.as_deref() {
+                    self.shred_erased(Some(subject)).await;
+                }
             }
             tracing::info!(request_id, kind = %req.kind, "request closed");
             let _ = self.changes.send(request_id.to_owned());
@@ -829,17 +831,17 @@ impl Worker {
     }
 
     /// Shreds what the outbox and the open requests hold of erased subjects' addresses
-    /// (mailbox keys, waiting messages, contact addresses). Idempotent; a failure is
-    /// retried at the next housekeeping.
-    async fn shred_erased(&self) {
-        match self.store.shred_erased().await {
+    /// (mailbox keys, waiting messages, contact addresses): of the subject `only`, or of
+    /// all. Idempotent; a failure is retried at the next housekeeping (which does all).
+    async fn shred_erased(&self, only: Option<&str>) {
+        match self.store.shred_erased(only).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(messages = n, "messages to erased subjects shredded"),
             Err(e) => {
                 tracing::warn!(error = %e, "shredding erased subjects' messages failed; will retry")
             }
         }
-        match self.store.open_requests_of_erased().await {
+        match self.store.open_requests_of_erased(only).await {
             Ok(open) => {
                 for req in open {
                     if let Err(e) = self.forget_contact(&req).await {

@@ -704,9 +704,10 @@ impl Store {
     /// their messages (breach notices' too) are destroyed in the key store, and their
     /// messages still waiting (but the erasure's own, owed to them by the policy) are
     /// dropped with their address.
-    /// Idempotent: run when an erasure completes and at every housekeeping, so a crash in
-    /// between loses nothing.
-    pub async fn shred_erased(&self) -> Result<u64> {
+    /// Idempotent: run for the one subject when their erasure completes (`only`: its cost
+    /// does not grow with the erasures before it) and for all at every housekeeping, so a
+    /// crash in between loses nothing.
+    pub async fn shred_erased(&self, only: Option<&str>) -> Result<u64> {
         use sea_orm::{ConnectionTrait, Statement};
         let backend = self.db.get_database_backend();
         let [erasure, ccpa_delete] = erasing_kinds();
@@ -717,10 +718,16 @@ impl Store {
         );
         // Constants only (kind names and the states' stored strings): nothing from a caller
         // reaches this SQL.
+        // The one subject is bound as `$1` (both backends number it so, and reuse it).
+        let (one, values) = match only {
+            Some(subject) => (" AND e.subject_id = $1", vec![subject.into()]),
+            None => ("", Vec::new()),
+        };
         let erased = format!(
             "SELECT e.subject_id FROM requests e WHERE e.status = '{completed}' \
-             AND e.kind IN ('{erasure}', '{ccpa_delete}') AND e.subject_id IS NOT NULL"
+             AND e.kind IN ('{erasure}', '{ccpa_delete}') AND e.subject_id IS NOT NULL{one}"
         );
+        let statement = |sql: String| Statement::from_sql_and_values(backend, sql, values.clone());
         // Breach notices' messages too: a notice is never the erasure's own.
         let notices = format!("SELECT n.notice_id FROM notices n WHERE n.subject_id IN ({erased})");
         let keyed = format!(
@@ -730,7 +737,7 @@ impl Store {
         );
         let messages: Vec<String> = self
             .db
-            .query_all_raw(Statement::from_string(backend, keyed))
+            .query_all_raw(statement(keyed))
             .await?
             .iter()
             .map(|row| row.try_get_by_index::<String>(0))
@@ -759,7 +766,7 @@ impl Store {
         );
         shredded += self
             .db
-            .execute_raw(Statement::from_string(backend, waiting))
+            .execute_raw(statement(waiting))
             .await?
             .rows_affected();
         let waiting_notices = format!(
@@ -768,23 +775,25 @@ impl Store {
         );
         shredded += self
             .db
-            .execute_raw(Statement::from_string(backend, waiting_notices))
+            .execute_raw(statement(waiting_notices))
             .await?
             .rows_affected();
         Ok(shredded)
     }
 
-    /// Open requests of erased subjects (their contact address must go too).
-    pub async fn open_requests_of_erased(&self) -> Result<Vec<request::Model>> {
-        let erased: Vec<Option<String>> = request::Entity::find()
+    /// Open requests of erased subjects, or of the erased subject `only` (their contact
+    /// address must go too).
+    pub async fn open_requests_of_erased(&self, only: Option<&str>) -> Result<Vec<request::Model>> {
+        let mut erased = request::Entity::find()
             .select_only()
             .column(request::Column::SubjectId)
             .filter(request::Column::Status.eq(RequestStatus::Completed))
             .filter(request::Column::Kind.is_in(erasing_kinds()))
-            .filter(request::Column::SubjectId.is_not_null())
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+            .filter(request::Column::SubjectId.is_not_null());
+        if let Some(subject) = only {
+            erased = erased.filter(request::Column::SubjectId.eq(subject));
+        }
+        let erased: Vec<Option<String>> = erased.into_tuple().all(&self.db).await?;
         if erased.is_empty() {
             return Ok(Vec::new());
         }
