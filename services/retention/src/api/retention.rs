@@ -206,6 +206,19 @@ impl RetentionService for RetentionApi {
         request: Request<pb::RunPurgeRequest>,
     ) -> Result<Response<Self::RunPurgeStream>, Status> {
         let start = requests::parse_run_purge(request.get_ref())?;
+        // The console (the web front acting for an operator) starts dry runs only: a real
+        // purge deletes data for good and stays with the privacy team's command line, so a
+        // compromised web front cannot delete anything through retention.
+        if !start.dry_run
+            && request
+                .extensions()
+                .get::<pdm_tls::identity::Actor>()
+                .is_some()
+        {
+            return Err(Status::permission_denied(
+                "the console starts dry runs only; run a purge with `pdm retention purge`",
+            ));
+        }
         let rx = self
             .runner
             .start(start.dry_run, &start.triggered_by)
