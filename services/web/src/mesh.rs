@@ -1,11 +1,15 @@
 //! The mesh as the pages use it: gRPC clients of identity, consent and rights, called as
-//! `svc/web` over mutual TLS; the console's also of transfers, retention and every
+//! `svc/web` over mutual TLS; the console's also of transfers, retention, incidents and every
 //! service's access trail, called for the signed-in operator (see [`acting`]).
 
 use pdm_proto::{
     audit::v1::audit_service_client::AuditServiceClient,
     consent::v1::consent_service_client::ConsentServiceClient,
     identity::v1::identity_service_client::IdentityServiceClient,
+    incidents::v1::{
+        assessments_service_client::AssessmentsServiceClient,
+        incidents_service_client::IncidentsServiceClient,
+    },
     retention::v1::retention_service_client::RetentionServiceClient,
     rights::v1::rights_service_client::RightsServiceClient,
     transfers::v1::transfers_service_client::TransfersServiceClient,
@@ -37,6 +41,10 @@ pub struct Mesh {
     pub transfers: TransfersServiceClient<TracedChannel>,
     /// The console's retention pages.
     pub retention: RetentionServiceClient<TracedChannel>,
+    /// The console's overdue page: breaches' authority deadlines.
+    pub incidents: IncidentsServiceClient<TracedChannel>,
+    /// The console's overdue page: impact assessments' reviews.
+    pub assessments: AssessmentsServiceClient<TracedChannel>,
     /// Each service's access trail, by service name (those `[services]` names).
     pub trails: Vec<(&'static str, AuditServiceClient<TracedChannel>)>,
 }
@@ -57,6 +65,8 @@ impl Mesh {
             rights: RightsServiceClient::new(ctx.channel("rights")?),
             transfers: TransfersServiceClient::new(ctx.channel("transfers")?),
             retention: RetentionServiceClient::new(ctx.channel("retention")?),
+            incidents: IncidentsServiceClient::new(ctx.channel("incidents")?),
+            assessments: AssessmentsServiceClient::new(ctx.channel("incidents")?),
             trails,
         })
     }

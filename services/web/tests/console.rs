@@ -419,3 +419,71 @@ async fn a_person_s_session_does_not_open_the_console() -> Result {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     site.stop().await
 }
+
+/// The overdue page (issue 21, "overdue surfaced in metrics and in the console"): a breach
+/// whose 72 hours have passed without a notification to the authority is listed per
+/// regime, by title and dates, its description (which may name people) left out.
+#[tokio::test]
+async fn the_overdue_page_lists_a_breach_past_its_72_hours_without_its_description() -> Result {
+    use pdm_proto::incidents::v1::{
+        IncidentDetails, Nature, OpenIncidentRequest, RiskLevel,
+        incidents_service_client::IncidentsServiceClient,
+    };
+    use pdm_runtime::{Clock as _, convert::timestamp};
+    let clock = ManualClock::new(chrono::Utc::now());
+    let site = Site::start_console(clock.clone()).await?;
+    let mut browser = operator(&site, &clock, "alice").await?;
+    let empty = browser.get("/console/incidents").await?;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert!(!empty.body.contains("overdue-deadline"), "{}", empty.body);
+
+    let now = clock.now();
+    let description = "Export of Jane Roe's tickets went to the wrong partner";
+    let mut incidents = IncidentsServiceClient::new(
+        site.mesh
+            .channel_as("incidents", &pdm_tls::identity::Caller::Admin)?,
+    );
+    let opened = incidents
+        .open_incident(OpenIncidentRequest {
+            details: Some(IncidentDetails {
+                title: "Partner export sent to the wrong recipient".into(),
+                detected_at: Some(timestamp(now - chrono::Duration::hours(80))),
+                aware_at: Some(timestamp(now - chrono::Duration::hours(79))),
+                description: description.into(),
+                natures: vec![Nature::Confidentiality as i32],
+                data_categories: vec!["support.ticket".into()],
+                services: vec!["identity".into()],
+                window_start: Some(timestamp(now - chrono::Duration::days(5))),
+                window_end: None,
+                approximate_subjects: 1,
+                approximate_records: 1,
+                likely_consequences: "Phishing.".into(),
+                measures_taken: "Partner deleted the file.".into(),
+                risk: RiskLevel::Unspecified as i32,
+                risk_reasoning: String::new(),
+                regimes: vec!["gdpr".into()],
+            }),
+            actor: "dpo-office".into(),
+        })
+        .await?
+        .into_inner()
+        .incident
+        .expect("the incident");
+
+    let page = browser.get("/console/incidents").await?;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let row = page
+        .body
+        .split("class=\"overdue-deadline\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the overdue deadline's row");
+    assert!(row.contains(&opened.incident_id), "{row}");
+    assert!(
+        row.contains("Partner export sent to the wrong recipient"),
+        "{row}"
+    );
+    assert!(row.contains("gdpr"), "{row}");
+    assert!(!page.body.contains("Jane Roe"), "{}", page.body);
+    site.stop().await
+}

@@ -73,7 +73,7 @@ test("every console page passes axe-core without a serious or critical violation
 
   await page.goto(`${mesh.url}/console/requests/${requestId}`);
   await checkPage(page, "console-request");
-  for (const name of ["report", "transfers", "retention", "consent", "trails"]) {
+  for (const name of ["report", "transfers", "retention", "consent", "trails", "incidents"]) {
     await page.goto(`${mesh.url}/console/${name}`);
     await checkPage(page, `console-${name}`);
   }

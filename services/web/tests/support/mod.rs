@@ -60,6 +60,7 @@ impl Site {
             .with(pdm_rights::Rights)
             .with(pdm_transfers::Transfers)
             .with(pdm_retention::Retention)
+            .with(pdm_incidents::Incidents)
             .clock(clock.clone())
             .setting("rights.services", "identity,consent")
             .setting("rights.retention", "false")

@@ -10,6 +10,7 @@
 //! each service's access trail verified. No script: forms and links only.
 
 pub mod auth;
+pub mod incidents;
 pub mod queue;
 pub mod registers;
 pub mod views;
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/retention/runs/{id}", get(registers::run))
         .route("/console/consent", get(registers::consent))
         .route("/console/trails", get(registers::trails))
+        .route("/console/incidents", get(incidents::overdue))
 }
 
 /// A signed-in operator; anyone else (a person signed in on the people's pages too) is

@@ -241,3 +241,32 @@ pub struct TrailsPage {
     pub chrome: ConsoleChrome,
     pub rows: Vec<TrailRow>,
 }
+
+/// An authority deadline passed without a notification.
+#[derive(Debug, Clone, Default)]
+pub struct OverdueDeadlineRow {
+    pub incident_id: String,
+    pub title: String,
+    pub regime: String,
+    pub authority: String,
+    pub aware_at: String,
+    pub due_at: String,
+}
+
+/// An impact assessment past its review date.
+#[derive(Debug, Clone, Default)]
+pub struct OverdueReviewRow {
+    pub kind: String,
+    pub what: String,
+    pub due: String,
+    pub days_overdue: i32,
+}
+
+/// What is overdue: breaches' authority notifications and assessments' reviews.
+#[derive(Template)]
+#[template(path = "console/incidents.html")]
+pub struct IncidentsPage {
+    pub chrome: ConsoleChrome,
+    pub deadlines: Vec<OverdueDeadlineRow>,
+    pub reviews: Vec<OverdueReviewRow>,
+}
