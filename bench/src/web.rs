@@ -4,21 +4,21 @@
 //! over mutual TLS; pages are fetched over HTTP/1.1 on loopback, one connection per page
 //! as a browser without keep-alive would, and timed from the request to the last byte.
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures_util::{StreamExt as _, stream};
-use http_body_util::{BodyExt as _, Full};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 use pdm_proto::rights::v1::{
     Regime, RequestKind, SubmitRequestRequest, rights_service_client::RightsServiceClient,
 };
-use pdm_runtime::{ServiceContext, security::Security};
-use pdm_testkit::{Mesh, fake::Person};
-use pdm_tls::identity::Caller;
+use pdm_testkit::{
+    Mesh,
+    fake::Person,
+    web::{Browser, Front},
+};
+use pdm_web::domain::totp;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::{figures::round3, harness};
 
@@ -50,16 +50,21 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
 }
 
 async fn measure(mesh: &Mesh) -> anyhow::Result<Vec<Value>> {
-    let front = Front::start(mesh).await?;
+    let front = Front::start(mesh, Arc::new(pdm_runtime::SystemClock), pdm_web::run).await?;
     let result = async {
         let person = Person::new();
         let subject = mesh.sign_up(&person).await?;
         let mut browser = Browser::new(front.addr);
-        browser.sign_in(&person.email, &person.password).await?;
+        let signed_in = browser.sign_in(&person.email, &person.password).await?;
+        anyhow::ensure!(
+            signed_in.status == StatusCode::SEE_OTHER,
+            "the person's sign-in answered {}",
+            signed_in.status
+        );
         let privacy = time_page(&mut browser, "/privacy").await?;
 
         fill_queue(mesh, &subject).await?;
-        let mut console = front.operator(mesh, "bench").await?;
+        let mut console = operator(&front, mesh, "bench").await?;
         let queue = time_page(&mut console, "/console").await?;
         anyhow::ensure!(
             queue.body_bytes > 10_000,
@@ -150,243 +155,40 @@ async fn time_page(browser: &mut Browser, path: &str) -> anyhow::Result<Timed> {
     Ok(Timed { ms, body_bytes })
 }
 
-/// The web front, in this process.
-struct Front {
-    addr: SocketAddr,
-    kek: [u8; 32],
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Front {
-    async fn start(mesh: &Mesh) -> anyhow::Result<Self> {
-        // The web caller's certificate, issued by the mesh's CA like the services'.
-        mesh.client_tls(&Caller::Service("web".to_owned()))?;
-        let settings = Arc::new(mesh.settings().clone());
-        let mut kek = [0u8; 32];
-        getrandom::fill(&mut kek).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ctx = ServiceContext {
-            name: "web",
-            security: Security::load(&settings)?,
-            settings,
-            clock: Arc::new(pdm_runtime::SystemClock),
-            kek: Arc::new(kek),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(pdm_web::run(
-            ctx,
-            listener,
-            Box::pin(stop.clone().cancelled_owned()),
-        ));
-        let started = std::time::Instant::now();
-        while Browser::new(addr)
-            .get("/healthz")
-            .await
-            .map(|p| p.status != StatusCode::OK)
-            .unwrap_or(true)
-        {
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "the web front did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(Self {
-            addr,
-            kek,
-            stop,
-            task,
-        })
-    }
-
-    /// A console operator (as `pdm web operator add` makes one), signed in with their
-    /// password and the current TOTP code.
-    async fn operator(&self, mesh: &Mesh, name: &str) -> anyhow::Result<Browser> {
-        let operators = pdm_web::operators_admin::open(mesh.settings()).await?;
-        let keyring = pdm_crypto::Keyring::new(&self.kek);
-        let uri = pdm_web::operators_admin::add(
-            &operators,
-            &keyring,
-            name,
-            OPERATOR_PASSWORD,
-            chrono::Utc::now(),
+/// A console operator (as `pdm web operator add` makes one), signed in to `front` with
+/// their password and the current TOTP code.
+async fn operator(front: &Front, mesh: &Mesh, name: &str) -> anyhow::Result<Browser> {
+    let operators = pdm_web::operators_admin::open(mesh.settings()).await?;
+    let keyring = pdm_crypto::Keyring::new(&front.kek);
+    let uri = pdm_web::operators_admin::add(
+        &operators,
+        &keyring,
+        name,
+        OPERATOR_PASSWORD,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let secret = totp::secret_of_uri(&uri).context("no secret in the provisioning URI")?;
+    let step = totp::step(chrono::Utc::now().timestamp());
+    let code = totp::hotp(&secret, u64::try_from(step)?, totp::DIGITS).context("no TOTP code")?;
+    let mut browser = Browser::new(front.addr);
+    let form = browser.get("/console/sign-in").await?;
+    let csrf = form.csrf().context("no csrf on the console's sign-in")?;
+    let page = browser
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("name", name),
+                ("password", OPERATOR_PASSWORD),
+                ("code", &format!("{code:06}")),
+            ],
         )
         .await?;
-        let secret = base32(
-            uri.split_once("secret=")
-                .and_then(|(_, rest)| rest.split('&').next())
-                .context("no secret in the provisioning URI")?,
-        )?;
-        let step = pdm_web::domain::totp::step(chrono::Utc::now().timestamp());
-        let code = pdm_web::domain::totp::hotp(&secret, u64::try_from(step)?, 6)
-            .context("no TOTP code")?;
-        let mut browser = Browser::new(self.addr);
-        let form = browser.get("/console/sign-in").await?;
-        let csrf = form.csrf().context("no csrf on the console's sign-in")?;
-        let page = browser
-            .post(
-                "/console/sign-in",
-                &[
-                    ("csrf", &csrf),
-                    ("name", name),
-                    ("password", OPERATOR_PASSWORD),
-                    ("code", &format!("{code:06}")),
-                ],
-            )
-            .await?;
-        anyhow::ensure!(
-            page.status == StatusCode::SEE_OTHER,
-            "the operator's sign-in answered {}",
-            page.status
-        );
-        Ok(browser)
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.task.await??;
-        Ok(())
-    }
-}
-
-/// RFC 4648 base32 without padding, as provisioning URIs carry secrets.
-fn base32(encoded: &str) -> anyhow::Result<Vec<u8>> {
-    let (mut bits, mut buffer, mut out) = (0u32, 0u32, Vec::new());
-    for c in encoded.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => anyhow::bail!("not base32"),
-        };
-        buffer = (buffer << 5) | u32::from(value);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from((buffer >> bits) & 0xff)?);
-        }
-    }
-    Ok(out)
-}
-
-/// A page as the browser got it.
-struct Page {
-    status: StatusCode,
-    body: String,
-}
-
-impl Page {
-    /// The form's CSRF token.
-    fn csrf(&self) -> Option<String> {
-        let marker = "name=\"csrf\" value=\"";
-        let at = self.body.find(marker)? + marker.len();
-        let end = self.body[at..].find('"')?;
-        Some(self.body[at..at + end].to_owned())
-    }
-}
-
-/// A browser with a cookie jar: one HTTP/1.1 connection per request.
-struct Browser {
-    addr: SocketAddr,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> anyhow::Result<()> {
-        let form = self.get("/sign-in").await?;
-        let csrf = form.csrf().context("no csrf on the sign-in form")?;
-        let page = self
-            .post(
-                "/sign-in",
-                &[("csrf", &csrf), ("email", email), ("password", password)],
-            )
-            .await?;
-        anyhow::ensure!(
-            page.status == StatusCode::SEE_OTHER,
-            "the person's sign-in answered {}",
-            page.status
-        );
-        Ok(())
-    }
-
-    async fn get(&mut self, path: &str) -> anyhow::Result<Page> {
-        self.send("GET", path, None).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Page> {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send("POST", path, Some(body)).await
-    }
-
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<String>,
-    ) -> anyhow::Result<Page> {
-        let stream = tokio::net::TcpStream::connect(self.addr).await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            request = request.header("cookie", jar.join("; "));
-        }
-        if body.is_some() {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let request = request.body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        for cookie in response.headers().get_all("set-cookie") {
-            let Ok(cookie) = cookie.to_str() else {
-                continue;
-            };
-            let pair = cookie.split(';').next().unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                if cookie.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_owned(), value.to_owned());
-                }
-            }
-        }
-        let bytes = response.into_body().collect().await?.to_bytes();
-        Ok(Page {
-            status,
-            body: String::from_utf8(bytes.to_vec()).context("not UTF-8")?,
-        })
-    }
-}
-
-/// Percent-encodes a form value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    anyhow::ensure!(
+        page.status == StatusCode::SEE_OTHER,
+        "the operator's sign-in answered {}",
+        page.status
+    );
+    Ok(browser)
 }

@@ -17,8 +17,9 @@ use pdm_proto::{
 };
 use pdm_runtime::ManualClock;
 use pdm_testkit::eventually;
+use pdm_testkit::web::Page;
 use pdm_web::domain::totp;
-use support::{Browser, Page, Site};
+use support::{Browser, Site};
 
 type Result = anyhow::Result<()>;
 
@@ -26,25 +27,7 @@ const PASSWORD: &str = "a long operator password";
 
 /// The secret of a provisioning URI.
 fn secret_of(uri: &str) -> Vec<u8> {
-    let encoded = uri
-        .split_once("secret=")
-        .and_then(|(_, rest)| rest.split('&').next())
-        .unwrap_or_default();
-    let (mut bits, mut buffer, mut out) = (0u32, 0u32, Vec::new());
-    for c in encoded.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {encoded}"),
-        };
-        buffer = (buffer << 5) | u32::from(value);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
+    totp::secret_of_uri(uri).unwrap_or_else(|| panic!("no base32 secret in {uri}"))
 }
 
 /// The code an authenticator app shows at the clock's time.
@@ -78,7 +61,7 @@ async fn sign_in(
 /// A signed-in operator's browser.
 async fn operator(site: &Site, clock: &ManualClock, name: &str) -> anyhow::Result<Browser> {
     let uri = site.operator(name, PASSWORD).await?;
-    let mut browser = Browser::new(site);
+    let mut browser = Browser::new(site.addr);
     let page = sign_in(&mut browser, name, PASSWORD, &code(&secret_of(&uri), clock)).await?;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     Ok(browser)
@@ -105,7 +88,7 @@ async fn operators_sign_in_with_their_password_and_a_code_used_once() -> Result 
     );
     let secret = secret_of(&uri);
 
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     let page = browser.get("/console").await?;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/console/sign-in");
@@ -147,7 +130,7 @@ async fn operators_sign_in_with_their_password_and_a_code_used_once() -> Result 
     assert!(!queue.body.contains("<script"));
 
     // The same code again, from another browser: refused (replay), though still in time.
-    let mut other = Browser::new(&site);
+    let mut other = Browser::new(site.addr);
     let replayed = sign_in(&mut other, "alice", PASSWORD, &now).await?;
     assert_eq!(
         replayed.status,
@@ -347,7 +330,7 @@ async fn the_registers_show_counts_runs_and_trails_but_no_one() -> Result {
     assert!(run.starts_with("/console/retention/runs/"), "{run}");
     let browser_cookies = browser.cookies.clone();
     let page = eventually("the dry run ends", Duration::from_secs(20), || {
-        let mut b = Browser::new(&site);
+        let mut b = Browser::new(site.addr);
         b.cookies = browser_cookies.clone();
         let run = run.clone();
         async move {
@@ -391,7 +374,7 @@ async fn a_person_s_session_does_not_open_the_console() -> Result {
     let clock = ManualClock::new(chrono::Utc::now());
     let site = Site::start_console(clock.clone()).await?;
     let (person, _) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     let signed_in = browser.sign_in(&person.email, &person.password).await?;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
     for path in ["/console", "/console/consent", "/console/trails"] {

@@ -27,7 +27,7 @@ fn sha256_hex(text: &str) -> String {
 async fn every_page_carries_the_security_headers_and_cookies_their_flags() -> Result {
     let site = Site::start(&[], None).await?;
     let (person, _) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
 
     let form = browser.get("/sign-in").await?;
     assert_eq!(form.status, StatusCode::OK);
@@ -105,7 +105,7 @@ async fn every_page_carries_the_security_headers_and_cookies_their_flags() -> Re
 async fn a_form_without_its_csrf_token_is_refused_with_403_and_changes_nothing() -> Result {
     let site = Site::start(&[], None).await?;
     let (person, subject) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
 
     // The sign-in form: no token, then a token that is not the cookie's.
     browser.get("/sign-in").await?;
@@ -199,7 +199,7 @@ async fn a_form_without_its_csrf_token_is_refused_with_403_and_changes_nothing()
 async fn a_wrong_password_is_refused_and_sign_in_is_rate_limited() -> Result {
     let site = Site::start(&[("web.sign_in_attempts", "3")], None).await?;
     let (person, _) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     let wrong = browser
         .sign_in(&person.email, "not the password at all")
         .await?;
@@ -240,7 +240,7 @@ async fn a_wrong_password_is_refused_and_sign_in_is_rate_limited() -> Result {
 async fn a_consent_toggle_is_seen_by_check_processing_at_once_with_its_proof() -> Result {
     let site = Site::start(&[], None).await?;
     let (person, subject) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     browser.sign_in(&person.email, &person.password).await?;
 
     // Every purpose of the catalogue is on the page with its text and legal basis.
@@ -369,10 +369,10 @@ async fn a_consent_toggle_is_seen_by_check_processing_at_once_with_its_proof() -
 async fn the_deletion_path_ends_with_the_account_gone() -> Result {
     let site = Site::start(&[], None).await?;
     let (person, subject) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     browser.sign_in(&person.email, &person.password).await?;
     // A second browser of the same person: its session ends with the account too.
-    let mut other = Browser::new(&site);
+    let mut other = Browser::new(site.addr);
     other.sign_in(&person.email, &person.password).await?;
 
     // The name at the top right → Account settings → Delete account.
@@ -458,7 +458,7 @@ async fn the_deletion_path_ends_with_the_account_gone() -> Result {
         })
         .await;
     assert!(consents.is_err(), "consent no longer knows the subject");
-    let again = Browser::new(&site)
+    let again = Browser::new(site.addr)
         .sign_in(&person.email, &person.password)
         .await?;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
@@ -478,7 +478,7 @@ async fn the_deletion_path_ends_with_the_account_gone() -> Result {
 async fn profile_corrections_message_opt_outs_and_gpc_go_through_the_mesh() -> Result {
     let site = Site::start(&[], None).await?;
     let (person, subject) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     // The browser sends Global Privacy Control: recorded as "do not sell or share".
     browser.extra.push(("sec-gpc".to_owned(), "1".to_owned()));
     browser.sign_in(&person.email, &person.password).await?;
@@ -623,7 +623,7 @@ async fn sessions_end_when_idle_and_at_their_absolute_expiry() -> Result {
     .await?;
     let (person, _) = site.person().await?;
 
-    let mut idle = Browser::new(&site);
+    let mut idle = Browser::new(site.addr);
     idle.sign_in(&person.email, &person.password).await?;
     assert_eq!(idle.get("/account").await?.status, StatusCode::OK);
     clock.advance(chrono::Duration::minutes(11));
@@ -632,7 +632,7 @@ async fn sessions_end_when_idle_and_at_their_absolute_expiry() -> Result {
     assert_eq!(expired.location(), "/sign-in");
 
     // Used every 9 minutes, a session still ends an hour after sign-in.
-    let mut busy = Browser::new(&site);
+    let mut busy = Browser::new(site.addr);
     busy.sign_in(&person.email, &person.password).await?;
     for _ in 0..6 {
         clock.advance(chrono::Duration::minutes(9));
@@ -649,7 +649,7 @@ async fn my_requests_show_the_persons_own_access_request_its_progress_and_deadli
     let site = Site::start_with_rights(&[]).await?;
     let (person, subject) = site.person().await?;
     let (other, _) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     browser.sign_in(&person.email, &person.password).await?;
 
     // Reached from the account settings; nothing yet.
@@ -790,7 +790,7 @@ async fn my_requests_show_the_persons_own_access_request_its_progress_and_deadli
     }
 
     // Another person sees neither the request, its page nor its package.
-    let mut stranger = Browser::new(&site);
+    let mut stranger = Browser::new(site.addr);
     stranger.sign_in(&other.email, &other.password).await?;
     assert_eq!(stranger.get(&path).await?.status, StatusCode::NOT_FOUND);
     for suffix in ["/package", "/package.json"] {
@@ -812,7 +812,7 @@ async fn a_wrong_password_then_the_right_one_deletes_the_account_through_rights(
     // the refused attempt's request is withdrawn, so the next attempt needs a new id.
     let site = Site::start_with_rights(&[]).await?;
     let (person, subject) = site.person().await?;
-    let mut browser = Browser::new(&site);
+    let mut browser = Browser::new(site.addr);
     browser.sign_in(&person.email, &person.password).await?;
     let start = browser.get("/account/delete").await?;
     let csrf = start.csrf().expect("csrf");

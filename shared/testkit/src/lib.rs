@@ -22,6 +22,7 @@ mod gated;
 mod logs;
 mod mesh;
 mod wait;
+pub mod web;
 
 pub use clock::{start_clock, start_time};
 pub use database::{Backend, TestDatabase};
