@@ -2,6 +2,7 @@
 
 mod affected;
 pub mod assessments;
+pub mod check;
 mod clocks;
 mod convert;
 mod incidents;

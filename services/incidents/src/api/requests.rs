@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use pdm_proto::incidents::v1::{self as pb, Nature as PbNature, Phase as PbPhase, RiskLevel};
 use pdm_runtime::{
-    FieldViolations,
     convert::from_timestamp,
     text::{TextRule, refuse_card_number},
 };
 
+pub use super::check::Check;
 use crate::{
     domain::{
         incident::{Details, Nature, Risk, Status},
@@ -42,94 +42,7 @@ pub const MAX_PAGE: i32 = 500;
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE: u64 = 100;
 
-/// What a key may hold.
-const KEY_RULE: &str = "lowercase letters, digits, '_', '.', '-'; 1-64 characters";
-
-fn is_key(item: &str) -> bool {
-    !item.is_empty()
-        && item.len() <= 64
-        && item.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
-}
-
-/// Collects violations.
-#[derive(Debug, Default)]
-pub struct Check {
-    v: FieldViolations,
-}
-
 impl Check {
-    /// Records a violation.
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.v.add(field, description);
-    }
-
-    /// `Ok` when nothing was wrong.
-    pub fn finish(self) -> Result<(), IncidentsError> {
-        self.v.finish().map_err(IncidentsError::Invalid)
-    }
-
-    /// A text field by its rule; required or not.
-    fn text(&mut self, field: &str, rule: TextRule, raw: &str, required: bool) -> Option<String> {
-        let value = if required {
-            rule.required(raw)
-        } else {
-            rule.optional(raw)
-        };
-        self.v.check(field, value)
-    }
-
-    /// A required instant, not after `now`.
-    fn past_time(
-        &mut self,
-        field: &str,
-        raw: Option<&prost_types::Timestamp>,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let Some(raw) = raw else {
-            self.add(field, "required");
-            return None;
-        };
-        match from_timestamp(raw) {
-            None => {
-                self.add(field, "not a valid time");
-                None
-            }
-            Some(t) if t > now => {
-                self.add(field, "must not be in the future");
-                None
-            }
-            Some(t) => Some(t),
-        }
-    }
-
-    /// A list of keys: at most `max`, each a key without a card number, no duplicates.
-    fn keys(&mut self, field: &str, raw: &[String], min: usize, max: usize) -> Vec<String> {
-        if raw.len() < min {
-            self.add(field, format!("at least {min}"));
-        }
-        if raw.len() > max {
-            self.add(field, format!("at most {max} items"));
-            return Vec::new();
-        }
-        let mut keys: Vec<String> = Vec::new();
-        for (i, item) in raw.iter().enumerate() {
-            let at = format!("{field}[{i}]");
-            let item = item.trim();
-            if !is_key(item) {
-                self.add(at, KEY_RULE);
-            } else if refuse_card_number(item).is_err() {
-                self.add(at, "must not contain a payment card number");
-            } else if keys.iter().any(|k| k == item) {
-                self.add(at, "appears twice");
-            } else {
-                keys.push(item.to_owned());
-            }
-        }
-        keys
-    }
-
     /// The actor of a change.
     pub fn actor(&mut self, raw: &str) -> Option<String> {
         self.text("actor", LINE, raw, true)
@@ -137,20 +50,7 @@ impl Check {
 
     /// An incident id (a UUID).
     pub fn incident_id(&mut self, field: &str, raw: &str) -> Option<String> {
-        match uuid::Uuid::parse_str(raw.trim()) {
-            Ok(id) => Some(id.to_string()),
-            Err(_) => {
-                self.add(
-                    field,
-                    if raw.trim().is_empty() {
-                        "required"
-                    } else {
-                        "not an incident id"
-                    },
-                );
-                None
-            }
-        }
+        self.uuid(field, raw, "incident")
     }
 
     /// The details of an OpenIncident or AssessIncident.
@@ -197,13 +97,17 @@ impl Check {
         }
         natures.sort();
 
-        let data_categories = self.keys(
-            "details.data_categories",
-            &d.data_categories,
-            1,
-            MAX_CATEGORIES,
-        );
-        let services = self.keys("details.services", &d.services, 0, MAX_SERVICES);
+        let data_categories = self
+            .keys(
+                "details.data_categories",
+                &d.data_categories,
+                1,
+                MAX_CATEGORIES,
+            )
+            .unwrap_or_default();
+        let services = self
+            .keys("details.services", &d.services, 0, MAX_SERVICES)
+            .unwrap_or_default();
 
         let window_start = self.past_time("details.window_start", d.window_start.as_ref(), now);
         let window_end = match d.window_end.as_ref() {

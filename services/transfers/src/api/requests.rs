@@ -9,7 +9,7 @@ use pdm_proto::transfers::v1::{
 use pdm_runtime::{
     FieldViolations, SubjectId,
     convert::from_timestamp,
-    text::{TextRule, refuse_card_number},
+    text::{KEY_RULE, TextRule, is_key, refuse_card_number},
 };
 
 use crate::{
@@ -38,17 +38,6 @@ pub const MAX_WITHIN_DAYS: i32 = 3650;
 #[derive(Debug, Default)]
 struct Check {
     v: FieldViolations,
-}
-
-/// What a key may hold.
-const KEY_RULE: &str = "lowercase letters, digits, '_', '.', '-'; 1-64 characters";
-
-fn is_key(item: &str) -> bool {
-    !item.is_empty()
-        && item.len() <= 64
-        && item.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
 }
 
 fn json(list: &[String]) -> String {

@@ -139,6 +139,19 @@ pub fn refuse_card_number(value: &str) -> Result<(), TextError> {
     Ok(())
 }
 
+/// What a key may hold (a category, purpose, service or regime key such as
+/// `account.profile`), as a field violation says it.
+pub const KEY_RULE: &str = "lowercase letters, digits, '_', '.', '-'; 1-64 characters";
+
+/// Whether `item` is a key: 1 to 64 lowercase ASCII letters, digits, `_`, `.` or `-`.
+pub fn is_key(item: &str) -> bool {
+    !item.is_empty()
+        && item.len() <= 64
+        && item.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
+}
+
 /// `text` with every card number replaced by [`CARD`], and how many were replaced.
 pub fn scrub_card_numbers(text: &str) -> (String, u32) {
     let ranges = card_number_ranges(text);
@@ -159,6 +172,16 @@ pub fn scrub_card_numbers(text: &str) -> (String, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_short_lowercase_names() {
+        for key in ["account.profile", "gdpr", "uk_gdpr", "a-1", &"k".repeat(64)] {
+            assert!(is_key(key), "{key}");
+        }
+        for not in ["", "Account", "a b", "é", "a/b", &"k".repeat(65)] {
+            assert!(!is_key(not), "{not}");
+        }
+    }
 
     #[test]
     fn text_is_trimmed_bounded_and_card_free() {

@@ -4,12 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use pdm_proto::incidents::v1::{self as pb, AssessmentOutcome, ResidualRisk as PbResidual};
-use pdm_runtime::{
-    FieldViolations,
-    convert::from_timestamp,
-    text::{TextRule, refuse_card_number},
-};
+use pdm_runtime::text::TextRule;
 
+use crate::api::check::Check;
 use crate::{
     domain::assessment::{self, AssessmentDetails, Outcome, ResidualRisk},
     error::IncidentsError,
@@ -36,62 +33,7 @@ pub const MAX_PAGE: i32 = 500;
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE: u64 = 100;
 
-const KEY_RULE: &str = "lowercase letters, digits, '_', '.', '-'; 1-64 characters";
-
-fn is_key(item: &str) -> bool {
-    !item.is_empty()
-        && item.len() <= 64
-        && item.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
-}
-
-/// Collects violations.
-#[derive(Debug, Default)]
-struct Check {
-    v: FieldViolations,
-}
-
 impl Check {
-    fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.v.add(field, description);
-    }
-
-    fn text(&mut self, field: &str, rule: TextRule, raw: &str, required: bool) -> Option<String> {
-        let value = if required {
-            rule.required(raw)
-        } else {
-            rule.optional(raw)
-        };
-        self.v.check(field, value)
-    }
-
-    /// Keys: at most `max`, each a key without a card number, no duplicates.
-    fn keys(&mut self, field: &str, raw: &[String], max: usize) -> Option<Vec<String>> {
-        if raw.len() > max {
-            self.add(field, format!("at most {max} items"));
-            return None;
-        }
-        let mut keys: Vec<String> = Vec::new();
-        let mut ok = true;
-        for (i, item) in raw.iter().enumerate() {
-            let at = format!("{field}[{i}]");
-            let item = item.trim();
-            if !is_key(item) {
-                self.add(at, KEY_RULE);
-            } else if refuse_card_number(item).is_err() {
-                self.add(at, "must not contain a payment card number");
-            } else if keys.iter().any(|k| k == item) {
-                self.add(at, "appears twice");
-            } else {
-                keys.push(item.to_owned());
-                continue;
-            }
-            ok = false;
-        }
-        ok.then_some(keys)
-    }
-
     /// Texts: `min` to `max` items, each by `rule` and not empty.
     fn items(
         &mut self,
@@ -119,42 +61,13 @@ impl Check {
         ok.then_some(items)
     }
 
-    fn time(&mut self, field: &str, raw: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-        let Some(raw) = raw else {
-            self.add(field, "required");
-            return None;
-        };
-        let time = from_timestamp(raw);
-        if time.is_none() {
-            self.add(field, "not a valid time");
-        }
-        time
-    }
-
-    fn finish(self) -> Result<(), IncidentsError> {
-        self.v.finish().map_err(IncidentsError::Invalid)
-    }
-
     /// An assessment id (a UUID).
-    fn id(&mut self, field: &str, raw: &str) -> Option<String> {
-        match uuid::Uuid::parse_str(raw.trim()) {
-            Ok(id) => Some(id.to_string()),
-            Err(_) => {
-                self.add(
-                    field,
-                    if raw.trim().is_empty() {
-                        "required"
-                    } else {
-                        "not an assessment id"
-                    },
-                );
-                None
-            }
-        }
+    fn assessment_id(&mut self, field: &str, raw: &str) -> Option<String> {
+        self.uuid(field, raw, "assessment")
     }
 
     /// The details of a RecordAssessment, recorded at `now`.
-    fn details(
+    fn assessment(
         &mut self,
         raw: Option<&pb::AssessmentDetails>,
         now: DateTime<Utc>,
@@ -165,10 +78,11 @@ impl Check {
         };
         let title = self.text("details.title", TITLE, &d.title, true);
         let processing = self.text("details.processing", LONG, &d.processing, true);
-        let purposes = self.keys("details.purposes", &d.purposes, MAX_PURPOSES);
+        let purposes = self.keys("details.purposes", &d.purposes, 0, MAX_PURPOSES);
         let data_categories = self.keys(
             "details.data_categories",
             &d.data_categories,
+            0,
             MAX_CATEGORIES,
         );
         let risks = self.items("details.risks", &d.risks, 1, MAX_ITEMS);
@@ -289,7 +203,7 @@ pub fn record(
         }
         Some(None)
     } else {
-        let id = check.id("assessment_id", &req.assessment_id);
+        let id = check.assessment_id("assessment_id", &req.assessment_id);
         if req.expected_version < 1 {
             check.add(
                 "expected_version",
@@ -298,7 +212,7 @@ pub fn record(
         }
         id.map(|id| Some((id, req.expected_version)))
     };
-    let details = check.details(req.details.as_ref(), now);
+    let details = check.assessment(req.details.as_ref(), now);
     let actor = check.text("actor", ACTOR, &req.actor, true);
     check.finish()?;
     match (revises, details, actor) {
@@ -314,7 +228,7 @@ pub fn record(
 /// Checks an assessment id.
 pub fn id(field: &str, raw: &str) -> Result<String, IncidentsError> {
     let mut check = Check::default();
-    let id = check.id(field, raw);
+    let id = check.assessment_id(field, raw);
     check.finish()?;
     id.ok_or(IncidentsError::Internal("validated request incomplete"))
 }
@@ -337,7 +251,7 @@ pub fn list(req: &pb::ListAssessmentsRequest) -> Result<List, IncidentsError> {
     let before = if req.page_token.is_empty() {
         Some(None)
     } else {
-        check.id("page_token", &req.page_token).map(Some)
+        check.assessment_id("page_token", &req.page_token).map(Some)
     };
     check.finish()?;
     let limit = match u64::try_from(req.page_size) {
