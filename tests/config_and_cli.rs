@@ -185,10 +185,23 @@ fn collect(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> Jo
 }
 
 /// A port nothing listens on right now.
+/// A port free now and not handed out before in this process: the kernel may give a
+/// just-released port again, and two services of one mesh on the same port is a
+/// configuration error (seen: "port … is already used by consent").
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut given = GIVEN
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the port list was poisoned"))?;
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
 }
 
 // === the tests ===
