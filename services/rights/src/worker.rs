@@ -5,7 +5,7 @@
 //! start).
 
 use pdm_proto::audit::v1::ListAccessesRequest;
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
@@ -56,6 +56,16 @@ pub fn replica_id(port: u16) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("{host}:{port}")
+}
+
+/// A request's key, read once for the tasks of one claim that need it.
+type KeyCell = Arc<tokio::sync::OnceCell<pdm_crypto::DataKey>>;
+
+/// A claimed task with what its run needs of its request.
+struct Claim {
+    task: task::Model,
+    request: Arc<request::Model>,
+    key: KeyCell,
 }
 
 /// What a failed call means for the task.
@@ -150,13 +160,13 @@ impl Worker {
                     .await
                 {
                     Ok(claimed) => {
-                        for t in claimed {
+                        for claim in self.with_requests(claimed).await {
                             let Ok(permit) = permits.clone().acquire_owned().await else {
                                 return;
                             };
                             let worker = self.clone();
                             running.spawn(async move {
-                                worker.execute(t).await;
+                                worker.execute(claim).await;
                                 drop(permit);
                                 worker.wake.notify_one();
                             });
@@ -334,11 +344,51 @@ impl Worker {
         ))
     }
 
-    async fn execute(&self, t: task::Model) {
-        let Ok(Some(req)) = self.store.request(&t.request_id).await else {
-            tracing::warn!(request_id = %t.request_id, "task of an unknown request");
-            return;
+    /// Pairs each claimed task with its request, read once for the whole claim (a request's
+    /// tasks are usually claimed together), and with a key cell its tasks share: the
+    /// request's key is read at most once per claim, by the first task that needs it.
+    async fn with_requests(&self, claimed: Vec<task::Model>) -> Vec<Claim> {
+        if claimed.is_empty() {
+            return Vec::new();
+        }
+        let requests = match self
+            .store
+            .requests(claimed.iter().map(|t| t.request_id.as_str()))
+            .await
+        {
+            Ok(requests) => requests,
+            Err(e) => {
+                // Their leases run out and they are claimed again.
+                tracing::warn!(error = %e, "reading the claimed tasks' requests failed; will retry");
+                return Vec::new();
+            }
         };
+        let shared: HashMap<String, (Arc<request::Model>, KeyCell)> = requests
+            .into_iter()
+            .map(|r| (r.request_id.clone(), (Arc::new(r), KeyCell::default())))
+            .collect();
+        claimed
+            .into_iter()
+            .filter_map(|task| match shared.get(&task.request_id) {
+                Some((request, key)) => Some(Claim {
+                    task,
+                    request: request.clone(),
+                    key: key.clone(),
+                }),
+                None => {
+                    tracing::warn!(request_id = %task.request_id, "task of an unknown request");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    async fn execute(&self, claim: Claim) {
+        let Claim {
+            task: t,
+            request: req,
+            key,
+        } = claim;
         // Background work continues the trace of the call that submitted the request.
         let span = tracing::info_span!(
             "rights.task",
@@ -351,7 +401,7 @@ impl Worker {
         if let Some(parent) = req.trace_parent.as_deref() {
             let _ = span.set_parent(pdm_runtime::propagation::from_traceparent(parent));
         }
-        let Some(outcome) = self.perform_leased(&t, &req, span).await else {
+        let Some(outcome) = self.perform_leased(&t, &req, &key, span).await else {
             return;
         };
         let now = self.clock.now();
@@ -414,9 +464,10 @@ impl Worker {
         &self,
         t: &task::Model,
         req: &request::Model,
+        key: &KeyCell,
         span: tracing::Span,
     ) -> Option<std::result::Result<Option<String>, Failure>> {
-        let work = self.perform(t, req).instrument(span);
+        let work = self.perform(t, req, key).instrument(span);
         tokio::pin!(work);
         // A claimed task is ours for `task_lease`: renewed every third of it.
         let mut renew = tokio::time::interval(self.settings.task_lease / 3);
@@ -443,6 +494,7 @@ impl Worker {
         &self,
         t: &task::Model,
         req: &request::Model,
+        key: &KeyCell,
     ) -> std::result::Result<Option<String>, Failure> {
         let subject = req.subject_id.clone().unwrap_or_default();
         let Some(action) = Action::parse(&t.action) else {
@@ -450,7 +502,7 @@ impl Worker {
         };
         let actor = format!("rights:{}", req.request_id);
         match action {
-            Action::Export => self.export(t, req, &subject).await,
+            Action::Export => self.export(t, req, key, &subject).await,
             Action::Erase => {
                 let mut client = self.subject_data(&t.service)?;
                 let receipt = client
@@ -645,14 +697,15 @@ impl Worker {
         &self,
         t: &task::Model,
         req: &request::Model,
+        key: &KeyCell,
         subject: &str,
     ) -> std::result::Result<Option<String>, Failure> {
         let retry = |e: RightsError| Failure::Retry(e.to_string());
-        let key = self
-            .store
-            .key(KeyOf::Request(&req.request_id))
+        let key = key
+            .get_or_try_init(|| self.store.key(KeyOf::Request(&req.request_id)))
             .await
-            .map_err(|e| Failure::Retry(e.to_string()))?;
+            .map_err(|e| Failure::Retry(e.to_string()))?
+            .clone();
         let mut client = self.subject_data(&t.service)?;
         let mut stream = client
             .export_subject(ExportSubjectRequest {
@@ -662,11 +715,14 @@ impl Worker {
             .await
             .map_err(|s| classify(&s))?
             .into_inner();
-        // A previous attempt may have stored part of this export: start over.
-        self.store
-            .clear_chunks(&req.request_id, &t.service)
-            .await
-            .map_err(retry)?;
+        // A previous attempt may have stored part of this export: start over. (The claim
+        // counted this attempt: the first has nothing to clear.)
+        if t.attempts > 1 {
+            self.store
+                .clear_chunks(&req.request_id, &t.service)
+                .await
+                .map_err(retry)?;
+        }
         let mut writer = ChunkWriter::new(key);
         let mut summary = ExportSummary {
             service: t.service.clone(),
@@ -768,6 +824,10 @@ impl Worker {
 
     /// Closes the request when every task has finished.
     pub async fn finish_if_done(&self, request_id: &str) -> Result<()> {
+        // Counted first: all but a request's last task stop here, without reading its rows.
+        if self.store.unfinished_tasks(request_id).await? > 0 {
+            return Ok(());
+        }
         let tasks = self.store.tasks_of(request_id).await?;
         if tasks.iter().any(|t| !t.status.is_finished()) {
             return Ok(());

@@ -95,6 +95,13 @@ pub async fn connect(
                         .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
                         .foreign_keys(true)
+                })
+                // Stable plans: no cached statement re-prepared because a LIMIT was bound
+                // again (see pdm_sqlite_conn).
+                .map_sqlx_sqlite_pool_opts(|pool| {
+                    pool.after_connect(|connection, _| {
+                        Box::pin(pdm_sqlite_conn::stabilise_plans(connection))
+                    })
                 });
             Ok(Database::connect(options)
                 .await
@@ -150,4 +157,32 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
         .map_err(|e| anyhow::anyhow!("migrations failed: {}", crate::error::db_error_kind(&e)))?;
     tracing::info!(service, database = %target.describe(), "database ready");
     Ok(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_sqlite_connection_of_a_pool_keeps_its_query_plans() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let settings =
+            Settings::with_overrides([("data_dir".to_owned(), dir.path().display().to_string())])
+                .expect("settings");
+        let target = DatabaseTarget::resolve(&settings, "identity").expect("target");
+        let db = connect(&settings, &target).await.expect("connect");
+        let pool = db.get_sqlite_connection_pool();
+        // Several at once, so the pool opens more than its first connection.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(pool.acquire().await.expect("a connection"));
+        }
+        for connection in &mut held {
+            assert!(
+                pdm_sqlite_conn::plans_are_stable(connection)
+                    .await
+                    .expect("read the setting")
+            );
+        }
+    }
 }

@@ -250,6 +250,29 @@ impl Store {
             .await?)
     }
 
+    /// The requests of `ids` (repeats allowed), in one query.
+    pub async fn requests<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<request::Model>> {
+        let mut ids: Vec<&str> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(request::Entity::find()
+            .filter(request::Column::RequestId.is_in(ids))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// How many of a request's tasks have not finished.
+    pub async fn unfinished_tasks(&self, id: &str) -> Result<u64> {
+        Ok(task::Entity::find()
+            .filter(task::Column::RequestId.eq(id))
+            .filter(task::Column::Status.is_not_in(TaskStatus::FINISHED))
+            .count(&self.db)
+            .await?)
+    }
+
     /// A request's tasks.
     pub async fn tasks_of(&self, id: &str) -> Result<Vec<task::Model>> {
         Ok(task::Entity::find()
@@ -298,7 +321,11 @@ impl Store {
     }
 
     /// Claims up to `limit` tasks that are due (or whose runner's lease ran out), children
-    /// first, then oldest, for the replica `owner`.
+    /// first, then oldest, for the replica `owner`: one statement, so a claim costs one
+    /// round trip whatever its size. The condition is checked again on each row the update
+    /// takes (PostgreSQL re-reads a row another claim changed meanwhile; SQLite runs one
+    /// writer at a time), so two replicas never claim the same task; on PostgreSQL rows
+    /// another claim holds are skipped rather than waited for.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -306,52 +333,70 @@ impl Store {
         lease: chrono::Duration,
         owner: &str,
     ) -> Result<Vec<task::Model>> {
-        let candidates = task::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(
-                        Condition::all()
-                            .add(task::Column::Status.is_in(TaskStatus::TO_RUN))
-                            .add(task::Column::NextAttemptAt.lte(now)),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(task::Column::Status.eq(TaskStatus::Running))
-                            .add(task::Column::LeaseUntil.lt(now)),
-                    ),
-            )
-            .order_by_desc(task::Column::Priority)
-            .order_by_asc(task::Column::NextAttemptAt)
+        let claimable = || {
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(task::Column::Status.is_in(TaskStatus::TO_RUN))
+                        .add(task::Column::NextAttemptAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(task::Column::Status.eq(TaskStatus::Running))
+                        .add(task::Column::LeaseUntil.lt(now)),
+                )
+        };
+        let key = || {
+            Expr::tuple([
+                Expr::col(task::Column::RequestId),
+                Expr::col(task::Column::Service),
+                Expr::col(task::Column::Action),
+            ])
+        };
+        let due = Query::select()
+            .columns([
+                task::Column::RequestId,
+                task::Column::Service,
+                task::Column::Action,
+            ])
+            .from(task::Entity)
+            .cond_where(claimable())
+            .order_by(task::Column::Priority, sea_orm::Order::Desc)
+            .order_by(task::Column::NextAttemptAt, sea_orm::Order::Asc)
             .limit(limit)
+            .lock_with_behavior(
+                sea_orm::sea_query::LockType::Update,
+                sea_orm::sea_query::LockBehavior::SkipLocked,
+            )
+            .to_owned();
+        let claim = Query::update()
+            .table(task::Entity)
+            .value(task::Column::Status, Expr::value(TaskStatus::Running))
+            .value(task::Column::LeaseUntil, Expr::value(now + lease))
+            .value(task::Column::LeaseOwner, Expr::value(owner))
+            .value(
+                task::Column::Attempts,
+                Expr::col(task::Column::Attempts).add(1),
+            )
+            .value(task::Column::UpdatedAt, Expr::value(now))
+            .cond_where(
+                Condition::all()
+                    .add(key().in_subquery(due))
+                    .add(claimable()),
+            )
+            .returning_all()
+            .to_owned();
+        let statement = self.db.get_database_backend().build(&claim);
+        let mut claimed = task::Entity::find()
+            .from_raw_sql(statement)
             .all(&self.db)
             .await?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for t in candidates {
-            // Compare-and-set on the state we read: two workers never claim the same task.
-            let updated = task::Entity::update_many()
-                .col_expr(task::Column::Status, Expr::value(TaskStatus::Running))
-                .col_expr(task::Column::LeaseUntil, Expr::value(now + lease))
-                .col_expr(task::Column::LeaseOwner, Expr::value(owner))
-                .col_expr(task::Column::Attempts, Expr::value(t.attempts + 1))
-                .col_expr(task::Column::UpdatedAt, Expr::value(now))
-                .filter(task::Column::RequestId.eq(t.request_id.clone()))
-                .filter(task::Column::Service.eq(t.service.clone()))
-                .filter(task::Column::Action.eq(t.action.clone()))
-                .filter(task::Column::Status.eq(t.status))
-                .filter(task::Column::Attempts.eq(t.attempts))
-                .exec(&self.db)
-                .await?
-                .rows_affected;
-            if updated == 1 {
-                claimed.push(task::Model {
-                    status: TaskStatus::Running,
-                    attempts: t.attempts + 1,
-                    lease_until: Some(now + lease),
-                    lease_owner: Some(owner.to_owned()),
-                    ..t
-                });
-            }
-        }
+        // RETURNING gives no order: children first, then oldest, as selected.
+        claimed.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.next_attempt_at.cmp(&b.next_attempt_at))
+        });
         Ok(claimed)
     }
 
