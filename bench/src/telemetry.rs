@@ -52,8 +52,9 @@ const SMALL: usize = 100;
 /// Large and small subjects erased (medians are compared; one more small one warms up).
 const BIG_SUBJECTS: usize = 5;
 const SMALL_SUBJECTS: usize = 7;
-/// Targets from the issue.
-const RATIO_TARGET: f64 = 0.5;
+/// Targets from the issues: ingestion against COPY is issue 19's 0.8x (the first wave
+/// asked 0.5x; a row that said "met" against the old figure hid the open gap).
+const RATIO_TARGET: f64 = 0.8;
 const ERASE_RATIO_TARGET: f64 = 2.0;
 const MEMORY_TARGET_MIB: f64 = 256.0;
 
