@@ -33,6 +33,14 @@ impl Stats {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
+    /// Adds `other`, a later part of the same measurement: its calls and its time.
+    pub fn merge(&mut self, other: Self) {
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+    }
+
     /// The JSON row for this measurement.
     pub fn to_json(&self, name: &str, concurrency: usize) -> Value {
         json!({
