@@ -828,10 +828,8 @@ impl Worker {
         if self.store.unfinished_tasks(request_id).await? > 0 {
             return Ok(());
         }
+        // A finished task never runs again: the count still holds for these rows.
         let tasks = self.store.tasks_of(request_id).await?;
-        if tasks.iter().any(|t| !t.status.is_finished()) {
-            return Ok(());
-        }
         let Some(req) = self.store.request(request_id).await? else {
             return Err(RightsError::NotFound);
         };
