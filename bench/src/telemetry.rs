@@ -3,8 +3,8 @@
 //! - events/s through IngestEvents (batches of 500, 4 concurrent streams, consent gate on:
 //!   every event belongs to a subject who agreed to product analytics; requests encoded
 //!   once, so the in-process load generator's cost is not counted);
-//! - events/s for the same rows written straight to PostgreSQL with COPY (500 per
-//!   transaction, 4 streams) into an unpartitioned table of the same columns and indexes,
+//! - events/s for the same rows written straight to PostgreSQL with COPY in binary format,
+//!   as the service writes them (500 per transaction, 4 streams) into an unpartitioned table of the same columns and indexes,
 //!   in the same run: the ratio of the two is the service's cost over the database's own;
 //! - EraseSubject wall time for a subject with 100,000 events against subjects with 100
 //!   (erasure must be flat in volume: the key goes at once, rows follow in the background);
@@ -309,8 +309,9 @@ async fn ingest_against_copy(
     copy_row["batch_size"] = json!(BATCH);
     copy_row["events_per_s"] = json!(copy_rate.round());
     copy_row["what"] = json!(
-        "the rows IngestEvents stored, in the order stored, COPY'd in text format into an \
-         unpartitioned table with the same columns and indexes, one transaction per 500"
+        "the rows IngestEvents stored, in the order stored, COPY'd in binary format (as the \
+         service writes them) into an unpartitioned table with the same columns and indexes, \
+         one transaction per 500"
     );
     let ratio = round3(ingest_rate / copy_rate.max(f64::EPSILON));
     let peak_mib = if peak_reset { hwm } else { sampled_max } as f64 / 1024.0;
@@ -346,7 +347,7 @@ async fn ingest_against_copy(
 const COPY_BATCHES: usize = 16;
 
 /// COPYs the rows the service stored, [`BATCH`] per transaction in the order they were
-/// stored, into a plain table. (The rows differ from batch to batch, as the service's do:
+/// stored and in binary format, into a plain table. (The rows differ from batch to batch, as the service's do:
 /// repeating one fixed batch would make the driver's network behaviour, which depends on
 /// message sizes, unlike the service's.)
 async fn copy_baseline(
@@ -370,7 +371,7 @@ async fn copy_baseline(
         let mut out = conn
             .copy_out_raw(&format!(
                 "COPY (SELECT {COLUMNS} FROM telemetry.events ORDER BY event_id \
-                 LIMIT {}) TO STDOUT",
+                 LIMIT {}) TO STDOUT (FORMAT binary)",
                 COPY_BATCHES * BATCH
             ))
             .await?;
@@ -380,10 +381,9 @@ async fn copy_baseline(
         }
         data
     };
-    let lines: Vec<&[u8]> = rows.split_inclusive(|b| *b == b'\n').collect();
     // A slow machine may have stored fewer than COPY_BATCHES batches: the baseline cycles
     // through the whole ones there are.
-    let batches: Vec<Vec<u8>> = lines.chunks_exact(BATCH).map(<[&[u8]]>::concat).collect();
+    let batches = binary::batches(&rows, BATCH)?;
     anyhow::ensure!(
         !batches.is_empty(),
         "the ingestion benchmark stored fewer than {BATCH} rows"
@@ -397,7 +397,9 @@ async fn copy_baseline(
         async move {
             let mut tx = pool.begin().await?;
             let mut copy = tx
-                .copy_in_raw(&format!("COPY copy_baseline ({COLUMNS}) FROM STDIN"))
+                .copy_in_raw(&format!(
+                    "COPY copy_baseline ({COLUMNS}) FROM STDIN (FORMAT binary)"
+                ))
                 .await?;
             copy.send(batches[i % batches.len()].as_slice()).await?;
             copy.finish().await?;
@@ -494,6 +496,55 @@ async fn erasure(mesh: &Mesh, pool: &DatabaseConnection) -> anyhow::Result<Value
 /// IngestEvents requests encoded once, sent as bytes: the load generator's own cost
 /// (building and encoding 500 events a call, in this same process) stays out of the
 /// measurement, as it does for the COPY baseline, whose rows are encoded once too.
+/// PostgreSQL's binary COPY format, cut into batches of rows.
+mod binary {
+    /// Signature, flags and header extension length (the server writes no extension).
+    const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    const TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+
+    fn be_i16(data: &[u8], at: usize) -> anyhow::Result<i16> {
+        let bytes = data
+            .get(at..at + 2)
+            .ok_or_else(|| anyhow::anyhow!("COPY data cut short"))?;
+        Ok(i16::from_be_bytes([bytes[0], bytes[1]]))
+    }
+
+    fn be_i32(data: &[u8], at: usize) -> anyhow::Result<i32> {
+        let bytes = data
+            .get(at..at + 4)
+            .ok_or_else(|| anyhow::anyhow!("COPY data cut short"))?;
+        Ok(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// The whole batches of `per_batch` rows in `data` (a `COPY … TO STDOUT (FORMAT
+    /// binary)`), each a complete COPY payload of its own.
+    pub fn batches(data: &[u8], per_batch: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+        anyhow::ensure!(data.starts_with(HEADER), "not binary COPY data");
+        let mut rows: Vec<&[u8]> = Vec::new();
+        let mut at = HEADER.len();
+        loop {
+            let fields = be_i16(data, at)?;
+            if fields < 0 {
+                break;
+            }
+            let start = at;
+            at += 2;
+            for _ in 0..fields {
+                let len = be_i32(data, at)?;
+                at += 4 + usize::try_from(len).unwrap_or(0);
+            }
+            rows.push(
+                data.get(start..at)
+                    .ok_or_else(|| anyhow::anyhow!("COPY data cut short"))?,
+            );
+        }
+        Ok(rows
+            .chunks_exact(per_batch)
+            .map(|chunk| [&[HEADER], chunk, &[&TRAILER[..]]].concat().concat())
+            .collect())
+    }
+}
+
 pub(super) mod wire {
     use pdm_proto::telemetry::v1 as pb;
     use prost::{

@@ -7,7 +7,7 @@ use pdm_runtime::SubjectId;
 use sea_orm::{ConnectionTrait, Statement, StreamTrait, Value, sqlx};
 use tokio_stream::{Stream, StreamExt};
 
-use super::{Deltas, Store, day_start};
+use super::{Deltas, Store, binary_copy::BinaryCopy, day_start};
 use crate::error::{Result, TelemetryError};
 
 /// An event ready to store.
@@ -44,28 +44,8 @@ pub struct StoredEvent {
 
 const COLUMNS: &str =
     "subject_id, kind, occurred_at, received_at, batch_id, peer_hash, payload, sealed";
-
-fn copy_text(value: &str, out: &mut String) {
-    if !value.contains(['\\', '\t', '\n', '\r']) {
-        out.push_str(value);
-        return;
-    }
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn copy_bytes(bytes: &[u8], out: &mut String) {
-    // bytea hex input, its backslash escaped for COPY's text format.
-    out.push_str("\\\\x");
-    super::push_hex(bytes, out);
-}
+/// The number of [`COLUMNS`].
+const COLUMN_COUNT: i16 = 8;
 
 /// The subjects whose keys seal some of `rows`.
 fn sealed_subjects(rows: &[EventRow]) -> Vec<String> {
@@ -131,41 +111,29 @@ impl Store {
             return Err(TelemetryError::ErasedMeanwhile(erased));
         }
         if !rows.is_empty() {
-            // Sized once: payloads double in hex, and the rest of a row stays small.
-            let mut data = String::with_capacity(
+            // Sized once: a row is its payload and a few short values.
+            let mut data = BinaryCopy::with_capacity(
                 rows.iter()
-                    .map(|r| 2 * r.payload.len() + 256 + batch_id.len())
+                    .map(|r| r.payload.len() + 160 + batch_id.len())
                     .sum(),
             );
-            let received = now.to_rfc3339();
             for r in rows {
-                match &r.subject_id {
-                    Some(s) => copy_text(s, &mut data),
-                    None => data.push_str("\\N"),
-                }
-                data.push('\t');
-                data.push_str(r.kind);
-                data.push('\t');
-                data.push_str(&r.occurred_at.to_rfc3339());
-                data.push('\t');
-                data.push_str(&received);
-                data.push('\t');
-                copy_text(batch_id, &mut data);
-                data.push('\t');
-                match &r.peer_hash {
-                    Some(h) => copy_bytes(h, &mut data),
-                    None => data.push_str("\\N"),
-                }
-                data.push('\t');
-                copy_bytes(&r.payload, &mut data);
-                data.push('\t');
-                data.push(if r.sealed { 't' } else { 'f' });
-                data.push('\n');
+                data.row(COLUMN_COUNT);
+                data.text(r.subject_id.as_deref());
+                data.text(Some(r.kind));
+                data.timestamp(r.occurred_at);
+                data.timestamp(now);
+                data.text(Some(batch_id));
+                data.bytes(r.peer_hash.as_deref());
+                data.bytes(Some(&r.payload));
+                data.boolean(r.sealed);
             }
             let mut copy = tx
-                .copy_in_raw(&format!("COPY events ({COLUMNS}) FROM STDIN"))
+                .copy_in_raw(&format!(
+                    "COPY events ({COLUMNS}) FROM STDIN (FORMAT binary)"
+                ))
                 .await?;
-            copy.send(data.into_bytes()).await?;
+            copy.send(data.finish()).await?;
             copy.finish().await?;
         }
         Self::add_aggregates_postgres(&mut tx, deltas, k).await?;

@@ -3,6 +3,7 @@
 //! commit together, so an acknowledged batch is durable and a retried one is stored once.
 
 mod aggregates;
+mod binary_copy;
 pub mod entities;
 mod events;
 mod subjects;
@@ -86,21 +87,14 @@ impl Store {
     }
 }
 
-/// Appends `bytes` as lowercase hex (no allocation per byte: this runs for every byte
-/// of every event written).
-pub fn push_hex(bytes: &[u8], out: &mut String) {
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
+    let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
-}
-
-/// `bytes` as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    push_hex(bytes, &mut out);
     out
 }
 
