@@ -25,7 +25,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 use support::{
     WAIT, consenting, crash, dropped, erase, event, events, export, feature, ingest, mesh,
-    necessary, now, report_crash, secrets,
+    mesh_with, necessary, now, report_crash, secrets,
 };
 
 const EVENTS: &str = "telemetry.event";
@@ -156,6 +156,35 @@ async fn export_returns_the_subjects_events_and_crash_reports_opened() -> anyhow
     mesh.logs()
         .assert_clean(&secrets(&person, &[("email", EMAIL_IN_TRACE)]));
     mesh.logs().assert_clean(&secrets(&other_person, &[]));
+    Ok(())
+}
+
+/// An export reads the crash reports after the events: the events' stream must give its
+/// connection back first, or with every pooled connection held by exports (here a pool
+/// of one) the export waits on itself until the pool gives up (UNAVAILABLE).
+#[tokio::test]
+async fn an_export_needs_only_one_pooled_connection_at_a_time() -> anyhow::Result<()> {
+    let clock = start_clock();
+    let mesh = mesh_with(&clock, &[("database.max_connections", "1")]).await?;
+    let (_, subject) = consenting(&mesh).await?;
+    let mut client = mesh.telemetry();
+    let at = now(&clock);
+    let batch = vec![
+        feature(&subject, "export", at),
+        feature(&subject, "print", at),
+    ];
+    assert_eq!(
+        ingest(&mut client, "one-connection", batch).await?.accepted,
+        2
+    );
+    report_crash(
+        &mut client,
+        crash(&subject, at, "sync failed", "at sync.rs:10"),
+    )
+    .await?;
+    let records = tokio::time::timeout(WAIT, export(&mesh, &subject)).await??;
+    let categories: Vec<&str> = records.iter().map(|r| r.category.as_str()).collect();
+    assert_eq!(categories, [EVENTS, EVENTS, CRASHES]);
     Ok(())
 }
 

@@ -322,6 +322,8 @@ impl TelemetryApi {
     ) -> Result<Vec<EventRow>> {
         let store = self.inner.store.clone();
         tokio::task::spawn_blocking(move || {
+            // A batch names few devices, each on many events: each is hashed once.
+            let mut device_hashes: HashMap<String, String> = HashMap::new();
             events
                 .into_iter()
                 .zip(bases)
@@ -330,9 +332,11 @@ impl TelemetryApi {
                     // What the subject's access report names for this event.
                     details.legal_basis = basis.map(|b| b.as_str_name());
                     details.purpose = Some(filed_under(e.tracking));
-                    if let Some(device) = &e.device_id {
-                        details.device.get_or_insert_default().device_hash =
-                            Some(crate::store::hex(&store.device_hash(device)));
+                    if let Some(device) = e.device_id {
+                        let hash = device_hashes
+                            .entry(device)
+                            .or_insert_with_key(|d| crate::store::hex(&store.device_hash(d)));
+                        details.device.get_or_insert_default().device_hash = Some(hash.clone());
                     }
                     let json = serde_json::to_vec(&details)
                         .map_err(|_| TelemetryError::Internal("payload encoding"))?;

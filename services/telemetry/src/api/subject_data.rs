@@ -111,6 +111,10 @@ impl TelemetryApi {
                 return Ok(());
             }
         }
+        // The finished stream still holds its pooled connection: the next read needs one
+        // too (with a pool of one, or every connection held by an export at this point,
+        // it would wait on itself until the pool's timeout).
+        drop(events);
         for c in self.inner.store.crashes_of(&subject).await? {
             let details = if c.sealed {
                 open_crash(&key, &c.payload)?

@@ -265,7 +265,7 @@ impl Store {
     /// statistics lag behind a large load, PostgreSQL answers each page with a bitmap scan
     /// and a sort of every remaining row (measured: 100 pages of a fresh 100,000-event
     /// subject, 14 s; this one query, under 1 s). Holds one pooled connection until the
-    /// stream ends or is dropped.
+    /// stream is dropped (reaching its end is not enough).
     pub async fn stream_events_of(
         &self,
         subject: &SubjectId,
