@@ -71,6 +71,11 @@ pub struct RightsSettings {
     /// 10 minutes): a killed replica's tasks are taken over after it. Renewed every third.
     #[serde(rename = "task_lease_ms", with = "millis")]
     pub task_lease: Duration,
+    /// Longest silence of a service's export stream before its task fails and is retried
+    /// (`export_idle_ms`, 100 ms to 10 minutes): the lease is renewed while a task runs,
+    /// so a peer that stops sending without ending its stream would hold it forever.
+    #[serde(rename = "export_idle_ms", with = "millis")]
+    pub export_idle: Duration,
 }
 
 impl Default for RightsSettings {
@@ -95,6 +100,7 @@ impl Default for RightsSettings {
             mail_from: "privacy@digitalapicraft.com".to_owned(),
             max_backoff: Duration::from_secs(300),
             task_lease: Duration::from_secs(30),
+            export_idle: MINUTE,
         }
     }
 }
@@ -267,6 +273,9 @@ impl SettingsSection for RightsSettings {
         self.relay_config(problems);
         if !(SECOND..=10 * MINUTE).contains(&self.task_lease) {
             problems.add("rights.task_lease_ms", "1000 to 600000");
+        }
+        if !(Duration::from_millis(100)..=10 * MINUTE).contains(&self.export_idle) {
+            problems.add("rights.export_idle_ms", "100 to 600000");
         }
         if !(SECOND..=DAY).contains(&self.max_backoff) {
             problems.add("rights.max_backoff_secs", "1 to 86400");

@@ -729,7 +729,19 @@ impl Worker {
             ..ExportSummary::default()
         };
         let mut seq = 0i32;
-        while let Some(message) = stream.message().await.map_err(|s| classify(&s))? {
+        let idle = self.settings.export_idle;
+        let stalled = || {
+            Failure::Retry(format!(
+                "{} sent nothing for {} ms",
+                t.service,
+                idle.as_millis()
+            ))
+        };
+        while let Some(message) = tokio::time::timeout(idle, stream.message())
+            .await
+            .map_err(|_| stalled())?
+            .map_err(|s| classify(&s))?
+        {
             let Some(record) = message.record else {
                 continue;
             };

@@ -9,7 +9,10 @@
 use std::{
     net::SocketAddr,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -19,7 +22,10 @@ use pdm_proto::subject::v1::{
     subject_data_service_server::{SubjectDataService, SubjectDataServiceServer},
 };
 use tokio::{net::TcpListener, sync::watch};
-use tokio_stream::{Stream, StreamExt as _, wrappers::TcpListenerStream};
+use tokio_stream::{
+    Stream, StreamExt as _,
+    wrappers::{ReceiverStream, TcpListenerStream},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -31,7 +37,8 @@ pub const PANIC_SUBJECT: &str = "0190aaaa-0000-7000-8000-00000000dead";
 
 /// The handler: `EraseSubject` and `PurgeExpired` wait until [`open`](Self::open); an
 /// erasure then answers with a receipt from the service `gated`, a purge with nothing
-/// purged for each rule. `ExportSubject` gives no records, `RestrictSubject` is
+/// purged for each rule. `ExportSubject` gives no records (or stalls, see
+/// [`stall_exports`](Self::stall_exports)), `RestrictSubject` is
 /// unimplemented (both panic for [`PANIC_SUBJECT`]). Clones share the gate and the counts.
 #[derive(Debug, Clone, Default)]
 pub struct GatedSubjectData {
@@ -48,6 +55,8 @@ struct GateState {
     open: watch::Sender<bool>,
     /// The `PurgeExpired` requests received.
     purges: Mutex<Vec<pb::PurgeExpiredRequest>>,
+    /// Whether `ExportSubject` sends a record and then waits at the gate.
+    stall_exports: AtomicBool,
 }
 
 impl Default for GateState {
@@ -57,6 +66,7 @@ impl Default for GateState {
             calls: watch::Sender::new(0),
             open: watch::Sender::new(false),
             purges: Mutex::new(Vec::new()),
+            stall_exports: AtomicBool::new(false),
         }
     }
 }
@@ -75,6 +85,12 @@ impl GatedSubjectData {
     /// Gated calls (`EraseSubject`, `PurgeExpired`) currently inside a handler.
     pub fn running(&self) -> usize {
         *self.state.running.borrow()
+    }
+
+    /// From now on `ExportSubject` sends one record and then, its stream still open, waits
+    /// at the gate (a gated call) before ending: a peer that stops sending mid-export.
+    pub fn stall_exports(&self) {
+        self.state.stall_exports.store(true, Ordering::Relaxed);
     }
 
     /// Gated calls received so far, returned or not.
@@ -160,6 +176,28 @@ impl SubjectDataService for GatedSubjectData {
         request: Request<pb::ExportSubjectRequest>,
     ) -> Result<Response<Self::ExportSubjectStream>, Status> {
         let subject = request.into_inner().subject_id;
+        if self.state.stall_exports.load(Ordering::Relaxed) {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let gate = self.clone();
+            tokio::spawn(async move {
+                if tx
+                    .send(Ok(pb::ExportSubjectResponse::default()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::select! {
+                    passed = gate.pass() => {
+                        if let Err(status) = passed {
+                            tx.send(Err(status)).await.ok();
+                        }
+                    }
+                    () = tx.closed() => {}
+                }
+            });
+            return Ok(Response::new(Box::pin(ReceiverStream::new(rx))));
+        }
         if subject != PANIC_SUBJECT {
             return Ok(Response::new(Box::pin(tokio_stream::empty())));
         }
