@@ -28,6 +28,11 @@ impl Stats {
         self.latencies_us[rank.min(self.latencies_us.len() - 1)]
     }
 
+    /// Successful calls.
+    pub fn succeeded(&self) -> usize {
+        self.latencies_us.len()
+    }
+
     /// Successful calls per second.
     pub fn throughput(&self) -> f64 {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
