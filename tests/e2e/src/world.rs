@@ -544,11 +544,14 @@ pub fn fixtures() -> Vec<Fixture> {
             Client,
             |w| json!({"requestId": w.request_id}),
         ),
-        first(call(
+        // Watched once completed: a watch open while the request completes is sent its
+        // one-time download token in a message this fixture never reads (it reads the
+        // first), and DownloadExport would then have no token to present.
+        completed(first(call(
             m(RIGHTS, "WatchRequest"),
             Client,
             |w| json!({"requestId": w.request_id}),
-        )),
+        ))),
         call(
             m(RIGHTS, "ListRequests"),
             Admin,
