@@ -160,16 +160,31 @@ impl KeyStore {
         if let Some(key) = self.find(subject).await? {
             return Ok(key);
         }
-        let (_, version, wrapped) = self.keks.generate(subject)?;
-        entity::Entity::insert(entity::ActiveModel {
+        self.create_or_find(subject, now).await
+    }
+
+    /// The key of a subject that most likely has none yet (an id just made): made and
+    /// stored in one statement, without looking first; when one exists, that one.
+    pub async fn create_or_find(
+        &self,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DataKey, KeyStoreError> {
+        let (key, version, wrapped) = self.keks.generate(subject)?;
+        let inserted = entity::Entity::insert(entity::ActiveModel {
             subject_id: Set(subject.to_owned()),
             kek_version: Set(i32::try_from(version).unwrap_or(i32::MAX)),
             wrapped_key: Set(wrapped),
             created_at: Set(now),
         })
         .on_conflict_do_nothing_on([entity::Column::SubjectId])
-        .exec(&self.db)
+        .exec_without_returning(&self.db)
         .await?;
+        // Stored: the key just made is the subject's, no need to read it back. Not stored:
+        // a racing caller stored its own first, and that one is the subject's.
+        if matches!(inserted, sea_orm::TryInsertResult::Inserted(1)) {
+            return Ok(key);
+        }
         self.find(subject)
             .await?
             .ok_or(KeyStoreError::Db(DbErr::RecordNotInserted))
@@ -374,6 +389,19 @@ mod tests {
         // A new key cannot open what the old one sealed: the data is shredded.
         let fresh = store.find_or_create("s1", now).await.expect("recreate");
         assert!(fresh.open("f", &sealed).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_key_made_by_a_racing_caller_is_the_one_both_get() {
+        let store = store(KekSet::root_only(&[3u8; 32])).await;
+        let now = Utc::now();
+        let first = store.find_or_create("s1", now).await.expect("create");
+        let sealed = first.seal_str("f", "secret").expect("seal");
+        // The loser of a race found no key, then finds its insert refused.
+        let loser = store.create_or_find("s1", now).await.expect("conflict");
+        assert_eq!(loser.open_string("f", &sealed).as_deref(), Ok("secret"));
+        let stored = store.find("s1").await.expect("find").expect("key");
+        assert_eq!(stored.open_string("f", &sealed).as_deref(), Ok("secret"));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use pdm_proto::common::v1::Region;
 use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect,
 };
 
 use super::{
@@ -48,8 +49,10 @@ impl Store {
         // made here: a subject id that already has one keeps it.
         let subject = new.subject_id;
         let key_id = subject.to_string();
-        let made = self.keys.find(&key_id).await?.is_none();
-        let key = self.keys.find_or_create(&key_id, now).await?;
+        let (key, made) = match self.keys.find(&key_id).await? {
+            Some(key) => (key, false),
+            None => (self.keys.create_or_find(&key_id, now).await?, true),
+        };
         let stored = self.insert_account(txn, new, email_index, &key, now).await;
         if stored.is_err() && made {
             self.keys.destroy(&key_id).await?;
@@ -109,12 +112,40 @@ impl Store {
         else {
             return Ok(None);
         };
+        // Whether there is a photo, without reading it.
         let has_photo = profile_photo::Entity::find_by_id(subject.to_string())
+            .select_only()
+            .column(profile_photo::Column::SubjectId)
+            .into_tuple::<String>()
             .one(&self.db)
             .await?
             .is_some();
         let key = self.key(subject).await?;
         Ok(Some(open_profile(&key, &row, has_photo)?))
+    }
+
+    /// The profile and the photo (its content type and bytes) together, reading each row
+    /// and the key once: what an export needs of both.
+    pub async fn profile_and_photo(
+        &self,
+        subject: &SubjectId,
+    ) -> Result<Option<(Profile, Option<(String, Vec<u8>)>)>> {
+        let Some(row) = account::Entity::find_by_id(subject.to_string())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let photo = profile_photo::Entity::find_by_id(subject.to_string())
+            .one(&self.db)
+            .await?;
+        let key = self.key(subject).await?;
+        let profile = open_profile(&key, &row, photo.is_some())?;
+        let photo = match photo {
+            Some(photo) => Some(open_photo(key, photo).await?),
+            None => None,
+        };
+        Ok(Some((profile, photo)))
     }
 
     /// Applies profile changes; `None` when the account does not exist.
@@ -216,10 +247,7 @@ impl Store {
             return Ok(None);
         };
         let key = self.key(subject).await?;
-        let photo = tokio::task::spawn_blocking(move || key.open(F_PHOTO, &row.photo))
-            .await
-            .map_err(|_| IdentityError::Internal("opening task failed"))??;
-        Ok(Some((row.content_type, photo)))
+        Ok(Some(open_photo(key, row).await?))
     }
 
     /// Sign-in data of the account with this email.
@@ -284,6 +312,14 @@ fn credentials(row: account::Model) -> Credentials {
         email_index: row.email_index,
         password_hash: row.password_hash,
     }
+}
+
+/// A photo's content type and bytes, opened off the async threads (photos are large).
+async fn open_photo(key: DataKey, row: profile_photo::Model) -> Result<(String, Vec<u8>)> {
+    let photo = tokio::task::spawn_blocking(move || key.open(F_PHOTO, &row.photo))
+        .await
+        .map_err(|_| IdentityError::Internal("opening task failed"))??;
+    Ok((row.content_type, photo))
 }
 
 pub(super) fn open_profile(

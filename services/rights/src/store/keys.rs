@@ -55,9 +55,10 @@ impl From<KeyStoreError> for RightsError {
 }
 
 impl Store {
-    /// The key of `of`, made now if it has none yet.
+    /// The key of `of`, made now if it has none yet (every caller names a record just
+    /// made, so the key is stored without looking for one first).
     pub async fn new_key(&self, of: KeyOf<'_>, now: DateTime<Utc>) -> Result<DataKey> {
-        Ok(self.keys.find_or_create(&of.id(), now).await?)
+        Ok(self.keys.create_or_find(&of.id(), now).await?)
     }
 
     /// The key of `of`; `None` once it was destroyed.
