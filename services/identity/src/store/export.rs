@@ -30,7 +30,7 @@ pub struct ExportRecord {
 impl Store {
     /// Every record about the subject. Empty for an unknown subject.
     pub async fn export(&self, subject: &SubjectId) -> Result<Vec<ExportRecord>> {
-        let Some(profile) = self.profile(subject).await? else {
+        let Some((profile, photo)) = self.profile_and_photo(subject).await? else {
             return Ok(Vec::new());
         };
         let mut out = vec![
@@ -63,7 +63,7 @@ impl Store {
                 delete_after: None,
             },
         ];
-        if let Some((content_type, photo)) = self.photo(subject).await? {
+        if let Some((content_type, photo)) = photo {
             out.push(ExportRecord {
                 category: categories::PHOTO,
                 record_id: subject.to_string(),
