@@ -174,6 +174,8 @@ async fn write(
     stop: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    // The head this writer wrote last, so the next batch need not read it.
+    let mut head = None;
     loop {
         let stopping = tokio::select! {
             received = rx.recv() => match received {
@@ -187,21 +189,39 @@ async fn write(
         {
             batch.push(entry);
         }
-        append_with_retries(&db, service, &seal, &batch).await;
+        append_with_retries(&db, service, &seal, &batch, &mut head).await;
         batch.clear();
         if stopping {
             // What was queued before the stop is written too.
             while let Ok(entry) = rx.try_recv() {
                 batch.push(entry);
                 if batch.len() == BATCH {
-                    append_with_retries(&db, service, &seal, &batch).await;
+                    append_with_retries(&db, service, &seal, &batch, &mut head).await;
                     batch.clear();
                 }
             }
-            append_with_retries(&db, service, &seal, &batch).await;
+            append_with_retries(&db, service, &seal, &batch, &mut head).await;
             return;
         }
     }
+}
+
+/// Appends `batch` after `head` (the head this writer wrote last, updated), or after
+/// the stored head when that moved or is not known.
+async fn append_after_head(
+    db: &DatabaseConnection,
+    seal: &Seal,
+    batch: &[AccessEntry],
+    head: &mut Option<store::Head>,
+) -> Result<(), sea_orm::DbErr> {
+    if let Some(known) = head.take()
+        && let Some(moved) = store::append_after(db, seal, &known, batch).await?
+    {
+        *head = Some(moved);
+        return Ok(());
+    }
+    *head = store::append(db, seal, batch).await?;
+    Ok(())
 }
 
 async fn append_with_retries(
@@ -209,10 +229,11 @@ async fn append_with_retries(
     service: &'static str,
     seal: &Seal,
     batch: &[AccessEntry],
+    head: &mut Option<store::Head>,
 ) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=8 {
-        match store::append(db, seal, batch).await {
+        match append_after_head(db, seal, batch, head).await {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(

@@ -23,19 +23,61 @@ const KEYED_SCHEME: i32 = 2;
 /// Entries re-sealed per read.
 const RESEAL_PAGE: u64 = 10_000;
 
-/// Appends `entries` after the current head, in one transaction, sealed with `seal`.
+/// A head of the chain: the last position and its MAC.
+pub type Head = (i64, Vec<u8>);
+
+/// Appends `entries` after the current head, in one transaction, sealed with `seal`;
+/// returns the new head (None when there was nothing to append).
 pub async fn append(
     db: &DatabaseConnection,
     seal: &Seal,
     entries: &[AccessEntry],
-) -> Result<(), DbErr> {
+) -> Result<Option<Head>, DbErr> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let txn = pdm_core::db::begin_write(db).await?;
     let (seq, prev) = locked_head(&txn).await?;
-    append_in(&txn, seal, seq, prev, entries).await?;
-    txn.commit().await
+    let head = append_in(&txn, seal, seq, prev, entries).await?;
+    txn.commit().await?;
+    Ok(Some(head))
+}
+
+/// Appends `entries` after `known`, the head this writer wrote last, without reading the
+/// head first: the head moves only if it is still `known` (one conditional update, which
+/// on PostgreSQL also takes the row lock), then the entries go in, in one transaction.
+/// Returns the new head, or None when the head had moved (another replica appended, or a
+/// purge): then nothing was written and the caller appends with [`append`]. Saves a
+/// statement per batch, the trail's common case being one writer.
+pub async fn append_after(
+    db: &DatabaseConnection,
+    seal: &Seal,
+    known: &Head,
+    entries: &[AccessEntry],
+) -> Result<Option<Head>, DbErr> {
+    if entries.is_empty() {
+        return Ok(Some(known.clone()));
+    }
+    let (insert, head) = chained(seal, known.0, known.1.clone(), entries);
+    let txn = pdm_core::db::begin_write(db).await?;
+    let moved = Query::update()
+        .table(AccessLogHead::Table)
+        .values([
+            (AccessLogHead::Seq, head.0.into()),
+            (AccessLogHead::Hash, head.1.clone().into()),
+        ])
+        .and_where(Expr::col(AccessLogHead::Id).eq(1))
+        .and_where(Expr::col(AccessLogHead::Seq).eq(known.0))
+        .and_where(Expr::col(AccessLogHead::Hash).eq(known.1.clone()))
+        .and_where(Expr::col(HeadScheme::Scheme).eq(KEYED_SCHEME))
+        .to_owned();
+    if txn.execute(&moved).await?.rows_affected() != 1 {
+        // Dropping the transaction rolls it back: nothing was written.
+        return Ok(None);
+    }
+    txn.execute(&insert).await?;
+    txn.commit().await?;
+    Ok(Some(head))
 }
 
 /// The head, locked until the transaction ends (PostgreSQL; SQLite serialises writers
@@ -60,14 +102,29 @@ async fn locked_head(txn: &impl ConnectionTrait) -> Result<(i64, Vec<u8>), DbErr
     })
 }
 
-/// Appends `entries` after the head (`seq`, `prev`) inside `txn`, and moves the head.
+/// Appends `entries` after the head (`seq`, `prev`) inside `txn`, and moves the head;
+/// returns the new head.
 async fn append_in(
     txn: &impl ConnectionTrait,
+    seal: &Seal,
+    seq: i64,
+    prev: Vec<u8>,
+    entries: &[AccessEntry],
+) -> Result<Head, DbErr> {
+    let (insert, (seq, prev)) = chained(seal, seq, prev, entries);
+    txn.execute(&insert).await?;
+    txn.execute(&set_head(seq, prev.clone())).await?;
+    Ok((seq, prev))
+}
+
+/// The insert of `entries` sealed in a chain after (`seq`, `prev`), and the head after
+/// them.
+fn chained(
     seal: &Seal,
     mut seq: i64,
     mut prev: Vec<u8>,
     entries: &[AccessEntry],
-) -> Result<(), DbErr> {
+) -> (sea_orm::sea_query::InsertStatement, Head) {
     let mut insert = Query::insert();
     insert.into_table(AccessLog::Table).columns([
         AccessLog::Seq,
@@ -96,9 +153,7 @@ async fn append_in(
         ]);
         prev = hash;
     }
-    txn.execute(&insert).await?;
-    txn.execute(&set_head(seq, prev)).await?;
-    Ok(())
+    (insert, (seq, prev))
 }
 
 /// What a purge of the trail did (or would do, on a dry run).
