@@ -25,7 +25,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use pdm_crypto::Keyring;
+use pdm_crypto::{DataKey, Keyring};
 use pdm_runtime::{SharedClock, settings::SettingsError};
 use tokio_util::sync::CancellationToken;
 
@@ -128,51 +128,54 @@ impl Outbox {
     }
 
     /// Queues a message for the request's subject (nothing when no address is known).
+    /// `key` is the request's ([`KeyOf::Request`]): the caller reads it once for all it
+    /// does with the request.
     pub async fn queue(
         &self,
+        key: &DataKey,
         req: &request::Model,
         topic: &str,
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let Some(email) = self.address(req).await? else {
+        let Some(email) = Self::address(key, req)? else {
             tracing::info!(request_id = %req.request_id, topic, "no contact address: message not queued");
             return Ok(());
         };
-        let message = self.compose(req, &email, topic, body, now).await?;
+        let message = self.compose(key, req, &email, topic, body, now).await?;
         self.store.enqueue(message).await
     }
 
-    /// The contact address the request holds for its subject, if any.
-    pub async fn address(&self, req: &request::Model) -> Result<Option<String>> {
-        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
-        Ok(sealed::open_details(&key, &req.details)?.contact_email)
+    /// The contact address the request holds for its subject, if any (`key`: the
+    /// request's).
+    pub fn address(key: &DataKey, req: &request::Model) -> Result<Option<String>> {
+        Ok(sealed::open_details(key, &req.details)?.contact_email)
     }
 
-    /// Forgets the contact address a request holds, once the messages it owes are queued.
-    pub async fn forget_contact(&self, req: &request::Model) -> Result<()> {
-        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
-        let mut details = sealed::open_details(&key, &req.details)?;
+    /// Forgets the contact address a request holds, once the messages it owes are queued
+    /// (`key`: the request's).
+    pub async fn forget_contact(&self, key: &DataKey, req: &request::Model) -> Result<()> {
+        let mut details = sealed::open_details(key, &req.details)?;
         if details.contact_email.take().is_some() {
             self.store
-                .set_details(&req.request_id, sealed::seal_details(&key, &details)?)
+                .set_details(&req.request_id, sealed::seal_details(key, &details)?)
                 .await?;
         }
         Ok(())
     }
 
-    /// A message to `email` about the request, sealed, ready to be stored (in the same
-    /// transaction as the change it tells of).
+    /// A message to `email` about the request, sealed with the request's `key`, ready to be
+    /// stored (in the same transaction as the change it tells of).
     pub async fn compose(
         &self,
+        key: &DataKey,
         req: &request::Model,
         email: &str,
         topic: &str,
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<outbox::Model> {
-        let key = self.store.key(KeyOf::Request(&req.request_id)).await?;
-        let mut message = self.sealed(&key, email, topic, body, now).await?;
+        let mut message = self.sealed(key, email, topic, body, now).await?;
         message.request_id = req.request_id.clone();
         Ok(message)
     }
@@ -197,7 +200,7 @@ impl Outbox {
     /// A message sealed with `key`, owned by nothing yet.
     async fn sealed(
         &self,
-        key: &pdm_crypto::DataKey,
+        key: &DataKey,
         email: &str,
         topic: &str,
         body: &str,
@@ -340,10 +343,7 @@ impl Outbox {
     /// The key a message is sealed with (`None` once destroyed) and what becomes of it: a request's message as
     /// [`disposition`] says; a notice's goes unless its subject was erased (it is not the
     /// erasure's own). `None` when its owner is gone (dropped).
-    async fn owner(
-        &self,
-        m: &outbox::Model,
-    ) -> Result<Option<(Option<pdm_crypto::DataKey>, Disposition)>> {
+    async fn owner(&self, m: &outbox::Model) -> Result<Option<(Option<DataKey>, Disposition)>> {
         if let Some(notice_id) = &m.notice_id {
             let Some(notice) = self.store.notice(notice_id).await? else {
                 return Ok(None);
@@ -431,7 +431,7 @@ impl Outbox {
 
 /// The recipient and body of a pending message, opened with its owner's key (`None` when
 /// it no longer holds them).
-fn open(key: &pdm_crypto::DataKey, m: &outbox::Model) -> Result<Option<(String, String)>> {
+fn open(key: &DataKey, m: &outbox::Model) -> Result<Option<(String, String)>> {
     let Some(recipient) = &m.recipient else {
         return Ok(None);
     };

@@ -3,6 +3,7 @@
 //! DenyRequest (the privacy team) and by the worker when a service refuses a task.
 
 use chrono::{DateTime, Utc};
+use pdm_crypto::DataKey;
 use pdm_proto::rights::v1::Regime;
 
 use crate::{
@@ -17,13 +18,10 @@ use crate::{
 pub const TOPIC: &str = "refused";
 
 /// Where to write to the request's subject: the address the request holds, else the one
-/// on the account it names (a request refused before verification is told too).
-pub async fn address(
-    outbox: &Outbox,
-    peers: &Peers,
-    req: &request::Model,
-) -> Result<Option<String>> {
-    if let Some(email) = outbox.address(req).await? {
+/// on the account it names (a request refused before verification is told too). `key` is
+/// the request's.
+pub async fn address(peers: &Peers, key: &DataKey, req: &request::Model) -> Result<Option<String>> {
+    if let Some(email) = Outbox::address(key, req)? {
         return Ok(Some(email));
     }
     Ok(match &req.subject_id {
@@ -32,21 +30,22 @@ pub async fn address(
     })
 }
 
-/// Refuses `req` for `reasons` (already validated, at least one); false when it was no
-/// longer open.
+/// Refuses `req` (sealed with `key`) for `reasons` (already validated, at least one);
+/// false when it was no longer open.
 pub async fn refuse(
     store: &Store,
     outbox: &Outbox,
     peers: &Peers,
+    key: &DataKey,
     req: &request::Model,
     reasons: &[String],
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let regime = Regime::from_str_name(&req.regime).unwrap_or_default();
-    let message = match address(outbox, peers, req).await? {
+    let message = match address(peers, key, req).await? {
         Some(email) => {
             let body = refusal::message(&req.request_id, regime, reasons);
-            Some(outbox.compose(req, &email, TOPIC, &body, now).await?)
+            Some(outbox.compose(key, req, &email, TOPIC, &body, now).await?)
         }
         None => {
             tracing::warn!(request_id = %req.request_id, "request refused with no address to tell the subject");

@@ -5,7 +5,14 @@
 //! start).
 
 use pdm_proto::audit::v1::ListAccessesRequest;
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
@@ -66,6 +73,8 @@ struct Claim {
     task: task::Model,
     request: Arc<request::Model>,
     key: KeyCell,
+    /// How many of the claim's tasks of this request have not ended yet (this one too).
+    running: Arc<AtomicUsize>,
 }
 
 /// What a failed call means for the task.
@@ -346,7 +355,8 @@ impl Worker {
 
     /// Pairs each claimed task with its request, read once for the whole claim (a request's
     /// tasks are usually claimed together), and with a key cell its tasks share: the
-    /// request's key is read at most once per claim, by the first task that needs it.
+    /// request's key is read at most once per claim, by the first task that needs it; and
+    /// with a count of the claim's tasks of the request still running.
     async fn with_requests(&self, claimed: Vec<task::Model>) -> Vec<Claim> {
         if claimed.is_empty() {
             return Vec::new();
@@ -363,17 +373,32 @@ impl Worker {
                 return Vec::new();
             }
         };
-        let shared: HashMap<String, (Arc<request::Model>, KeyCell)> = requests
+        let mut tasks_of: HashMap<&str, usize> = HashMap::new();
+        for t in &claimed {
+            *tasks_of.entry(t.request_id.as_str()).or_default() += 1;
+        }
+        let shared: HashMap<String, (Arc<request::Model>, KeyCell, Arc<AtomicUsize>)> = requests
             .into_iter()
-            .map(|r| (r.request_id.clone(), (Arc::new(r), KeyCell::default())))
+            .map(|r| {
+                let running = tasks_of.get(r.request_id.as_str()).copied().unwrap_or(0);
+                (
+                    r.request_id.clone(),
+                    (
+                        Arc::new(r),
+                        KeyCell::default(),
+                        Arc::new(AtomicUsize::new(running)),
+                    ),
+                )
+            })
             .collect();
         claimed
             .into_iter()
             .filter_map(|task| match shared.get(&task.request_id) {
-                Some((request, key)) => Some(Claim {
+                Some((request, key, running)) => Some(Claim {
                     task,
                     request: request.clone(),
                     key: key.clone(),
+                    running: running.clone(),
                 }),
                 None => {
                     tracing::warn!(request_id = %task.request_id, "task of an unknown request");
@@ -383,11 +408,30 @@ impl Worker {
             .collect()
     }
 
+    /// Runs a claimed task and records its result; the last of the claim's tasks of a
+    /// request to end then closes the request if every task of it is done. (Any other
+    /// ends while that one still runs, so it cannot be the request's last; counting the
+    /// unfinished tasks after each would be a statement per task for nothing.)
     async fn execute(&self, claim: Claim) {
+        let running = claim.running.clone();
+        let recorded = self.run_and_record(claim).await;
+        let last_of_claim = running.fetch_sub(1, Ordering::AcqRel) == 1;
+        if let Some(request_id) = recorded
+            && last_of_claim
+            && let Err(e) = self.finish_if_done(&request_id).await
+        {
+            tracing::warn!(error = %e, %request_id, "closing the request failed; will retry");
+        }
+    }
+
+    /// Runs a claimed task and records its result: the request's id once recorded, None
+    /// when it was not (the task runs again) or another replica's result counts.
+    async fn run_and_record(&self, claim: Claim) -> Option<String> {
         let Claim {
             task: t,
             request: req,
             key,
+            running: _,
         } = claim;
         // Background work continues the trace of the call that submitted the request.
         let span = tracing::info_span!(
@@ -401,9 +445,7 @@ impl Worker {
         if let Some(parent) = req.trace_parent.as_deref() {
             let _ = span.set_parent(pdm_runtime::propagation::from_traceparent(parent));
         }
-        let Some(outcome) = self.perform_leased(&t, &req, &key, span).await else {
-            return;
-        };
+        let outcome = self.perform_leased(&t, &req, &key, span).await?;
         let now = self.clock.now();
         let stored = match outcome {
             Ok(result) => {
@@ -437,19 +479,18 @@ impl Worker {
             }
         };
         match stored {
-            Ok(true) => {}
+            Ok(true) => {
+                let _ = self.changes.send(t.request_id.clone());
+                Some(t.request_id)
+            }
             Ok(false) => {
                 tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, "another replica took the task over; its result counts");
-                return;
+                None
             }
             Err(e) => {
                 tracing::warn!(error = %e, "recording a task result failed; the task will run again");
-                return;
+                None
             }
-        }
-        let _ = self.changes.send(t.request_id.clone());
-        if let Err(e) = self.finish_if_done(&t.request_id).await {
-            tracing::warn!(error = %e, request_id = %t.request_id, "closing the request failed; will retry");
         }
     }
 
@@ -866,9 +907,20 @@ impl Worker {
             })
             .collect();
         let kind = RequestKind::from_str_name(&req.kind).unwrap_or_default();
+        // Read once for all that closing does with the request: its message, its details,
+        // forgetting its contact address.
+        let key = self.store.key(KeyOf::Request(request_id)).await?;
         let closed = if !refused.is_empty() {
-            crate::refuse::refuse(&self.store, &self.outbox, &self.peers, &req, &refused, now)
-                .await?
+            crate::refuse::refuse(
+                &self.store,
+                &self.outbox,
+                &self.peers,
+                &key,
+                &req,
+                &refused,
+                now,
+            )
+            .await?
         } else {
             let exports = matches!(
                 kind,
@@ -881,13 +933,14 @@ impl Worker {
                 .close(request_id, RequestStatus::Completed, None, expires, now)
                 .await?;
             if closed {
-                self.notify_completion(&req, kind, &tasks, expires).await?;
+                self.notify_completion(&key, &req, kind, &tasks, expires)
+                    .await?;
             }
             closed
         };
         if closed {
             // The contact address was needed for the messages just queued; forget it.
-            self.forget_contact(&req).await?;
+            self.outbox.forget_contact(&key, &req).await?;
             if refused.is_empty() && mailbox::erases(&req.kind) {
                 // The subject is gone: so are the addresses we hold for them.
                 if let Some(subject) = req.subject_id.as_deref() {
@@ -914,7 +967,11 @@ impl Worker {
         match self.store.open_requests_of_erased(only).await {
             Ok(open) => {
                 for req in open {
-                    if let Err(e) = self.forget_contact(&req).await {
+                    let forgotten = match self.store.key(KeyOf::Request(&req.request_id)).await {
+                        Ok(key) => self.outbox.forget_contact(&key, &req).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = forgotten {
                         tracing::warn!(request_id = %req.request_id, error = %e, "forgetting an erased subject's address failed; will retry");
                     }
                 }
@@ -925,12 +982,9 @@ impl Worker {
         }
     }
 
-    async fn forget_contact(&self, req: &request::Model) -> Result<()> {
-        self.outbox.forget_contact(req).await
-    }
-
     async fn notify_completion(
         &self,
+        key: &pdm_crypto::DataKey,
         req: &request::Model,
         kind: RequestKind,
         tasks: &[task::Model],
@@ -959,7 +1013,10 @@ impl Worker {
                 } else {
                     format!("Kept by law:\n{}", kept.join("\n"))
                 };
-                match self.details(req).await.ok().and_then(|d| d.child_report) {
+                match sealed::open_details(key, &req.details)
+                    .ok()
+                    .and_then(|d| d.child_report)
+                {
                     // "Our policy towards the Children": the reporter hears that it is done.
                     Some(report) => format!(
                         "The personal data of the account you reported (report {report}) has been removed from our records (request {}).\n{kept}\n",
@@ -981,7 +1038,7 @@ impl Worker {
             _ => format!("Your request {} has been carried out.\n", req.request_id),
         };
         self.outbox
-            .queue(req, "completed", &body, self.clock.now())
+            .queue(key, req, "completed", &body, self.clock.now())
             .await
     }
 }

@@ -153,7 +153,7 @@ impl RightsApi {
         }
         tracing::info!(request_id = %request_id, kind = s.kind.as_str_name(), verified = verified.is_some(), "request received");
         if verified.is_some() {
-            self.acknowledge(&stored).await?;
+            self.acknowledge(&key, &stored).await?;
         }
         self.wake.notify_one();
         self.load(&request_id).await
@@ -185,7 +185,7 @@ impl RightsApi {
     }
 
     /// CCPA: receipt is confirmed (within 10 business days: at once, here).
-    async fn acknowledge(&self, row: &request::Model) -> Result<()> {
+    async fn acknowledge(&self, key: &pdm_crypto::DataKey, row: &request::Model) -> Result<()> {
         if row.regime != Regime::Ccpa.as_str_name() {
             return Ok(());
         }
@@ -196,7 +196,7 @@ impl RightsApi {
             row.due_at.format("%Y-%m-%d")
         );
         self.outbox
-            .queue(row, "received", &body, self.clock.now())
+            .queue(key, row, "received", &body, self.clock.now())
             .await
     }
 }
@@ -289,7 +289,7 @@ impl RightsService for RightsApi {
                 {
                     tracing::info!(request_id = %id, "request verified");
                     if let Some(updated) = self.store.request(&id).await? {
-                        self.acknowledge(&updated).await?;
+                        self.acknowledge(&key, &updated).await?;
                     }
                     self.wake.notify_one();
                     let _ = self.changes.send(id.clone());
@@ -438,7 +438,8 @@ impl RightsService for RightsApi {
         .map_err(|e| RightsError::NotAllowed(e.to_string()))?;
         // Art. 12(3): an extension is recorded only together with the message telling the
         // subject why and until when; without an address to tell them, none is made.
-        let Some(email) = crate::refuse::address(&self.outbox, &self.peers, &row).await? else {
+        let key = self.store.key(KeyOf::Request(&id)).await?;
+        let Some(email) = crate::refuse::address(&self.peers, &key, &row).await? else {
             return Err(RightsError::NotAllowed(
                 "no address to tell the subject of the extension: it cannot be made".into(),
             )
@@ -447,7 +448,7 @@ impl RightsService for RightsApi {
         let body = deadline::extension_message(&id, &reason, row.due_at, due);
         let message = self
             .outbox
-            .compose(&row, &email, "extended", &body, now)
+            .compose(&key, &row, &email, "extended", &body, now)
             .await?;
         if !self
             .store
@@ -611,12 +612,21 @@ impl RightsService for RightsApi {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
         let now = self.clock.now();
-        if !crate::refuse::refuse(&self.store, &self.outbox, &self.peers, &row, &reasons, now)
-            .await?
+        let key = self.store.key(KeyOf::Request(&id)).await?;
+        if !crate::refuse::refuse(
+            &self.store,
+            &self.outbox,
+            &self.peers,
+            &key,
+            &row,
+            &reasons,
+            now,
+        )
+        .await?
         {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
-        self.outbox.forget_contact(&row).await?;
+        self.outbox.forget_contact(&key, &row).await?;
         let _ = self.changes.send(id.clone());
         self.wake.notify_one();
         let request = self.load(&id).await?;

@@ -363,6 +363,10 @@ impl Store {
             .cond_where(claimable())
             .order_by(task::Column::Priority, sea_orm::Order::Desc)
             .order_by(task::Column::NextAttemptAt, sea_orm::Order::Asc)
+            // A request's tasks side by side: claimed together, they share one read of
+            // the request and its key, and only the last of them to end counts what is
+            // left of the request.
+            .order_by(task::Column::RequestId, sea_orm::Order::Asc)
             .limit(limit)
             .lock_with_behavior(
                 sea_orm::sea_query::LockType::Update,
@@ -396,6 +400,7 @@ impl Store {
             b.priority
                 .cmp(&a.priority)
                 .then(a.next_attempt_at.cmp(&b.next_attempt_at))
+                .then(a.request_id.cmp(&b.request_id))
         });
         Ok(claimed)
     }
