@@ -215,10 +215,18 @@ impl TelemetryApi {
     }
 }
 
-/// Deletes erased subjects' rows in the background, aggregate buckets past their window
-/// still short of k and lapsed tracking choices, and refreshes the suppression list
-/// written by other replicas.
+/// Deletes erased subjects' rows in the background, as soon as an erasure is queued; and
+/// every [`HOUSEKEEPING`], aggregate buckets past their window still short of k and
+/// lapsed tracking choices, and refreshes the suppression list written by other replicas.
 pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::CancellationToken) {
+    // Housekeeping keeps its own beat: an erasure wakes the loop for its rows only, so a
+    // run of erasures neither repeats it per erasure (it reads every suppression) nor
+    // puts it off.
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first pass does it all; the next is a period later.
+    housekeeping.reset();
+    let mut due = true;
     loop {
         match api.inner.store.erasure_queue().await {
             Ok(queue) => {
@@ -238,18 +246,24 @@ pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::Cancellation
             }
             Err(e) => tracing::warn!(error = %e, "erasure queue unreadable; will retry"),
         }
-        api.purge_small_and_lapsed().await;
-        if let Ok(all) = api.inner.store.suppressed().await {
-            api.inner
-                .suppressed
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(all);
+        if due {
+            api.purge_small_and_lapsed().await;
+            if let Ok(all) = api.inner.store.suppressed().await {
+                api.inner
+                    .suppressed
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(all);
+            }
         }
-        tokio::select! {
+        due = tokio::select! {
             () = stop.cancelled() => return,
-            () = api.inner.erasures.notified() => {}
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-        }
+            () = api.inner.erasures.notified() => false,
+            _ = housekeeping.tick() => true,
+        };
     }
 }
+
+/// How often the deleter purges small buckets and lapsed choices and refreshes the
+/// suppression list.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(5);
