@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, Value,
     sea_query::{Expr, ExprTrait, IntoIden, LockType, OnConflict, Order, Query, SelectStatement},
 };
 
@@ -47,8 +47,9 @@ pub async fn append(
 /// head first: the head moves only if it is still `known` (one conditional update, which
 /// on PostgreSQL also takes the row lock), then the entries go in, in one transaction.
 /// Returns the new head, or None when the head had moved (another replica appended, or a
-/// purge): then nothing was written and the caller appends with [`append`]. Saves a
-/// statement per batch, the trail's common case being one writer.
+/// purge): then nothing was written and the caller appends with [`append`]. The trail's
+/// common case being one writer, a batch costs four statements instead of five on SQLite,
+/// and one instead of five on PostgreSQL ([`append_after_in_one`]).
 pub async fn append_after(
     db: &DatabaseConnection,
     seal: &Seal,
@@ -58,7 +59,11 @@ pub async fn append_after(
     if entries.is_empty() {
         return Ok(Some(known.clone()));
     }
-    let (insert, head) = chained(seal, known.0, known.1.clone(), entries);
+    let (rows, head) = chained(seal, known.0, known.1.clone(), entries);
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let moved = append_after_in_one(db, known, &head, rows).await?;
+        return Ok(moved.then_some(head));
+    }
     let txn = pdm_core::db::begin_write(db).await?;
     let moved = Query::update()
         .table(AccessLogHead::Table)
@@ -75,9 +80,52 @@ pub async fn append_after(
         // Dropping the transaction rolls it back: nothing was written.
         return Ok(None);
     }
-    txn.execute(&insert).await?;
+    txn.execute(&insert_rows(rows)).await?;
     txn.commit().await?;
     Ok(Some(head))
+}
+
+/// [`append_after`] on PostgreSQL: the conditional move of the head and the insert in one
+/// statement (a data-modifying `WITH`, atomic as any statement), one round trip instead
+/// of four. Whether it moved the head (and so stored the rows).
+async fn append_after_in_one(
+    db: &DatabaseConnection,
+    known: &Head,
+    head: &Head,
+    rows: Vec<[Value; 9]>,
+) -> Result<bool, DbErr> {
+    let count = rows.len();
+    let mut values: Vec<Value> = vec![
+        head.0.into(),
+        head.1.clone().into(),
+        known.0.into(),
+        known.1.clone().into(),
+        KEYED_SCHEME.into(),
+    ];
+    let mut tuples = Vec::with_capacity(count);
+    for row in rows {
+        let first = values.len() + 1;
+        let places: Vec<String> = (first..first + row.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        tuples.push(format!("({})", places.join(", ")));
+        values.extend(row);
+    }
+    let sql = format!(
+        "WITH moved AS (UPDATE access_log_head SET seq = $1, hash = $2 \
+         WHERE id = 1 AND seq = $3 AND hash = $4 AND scheme = $5 RETURNING 1) \
+         INSERT INTO access_log (seq, at, caller, method, subject_id, purpose, trace_id, prev_hash, hash) \
+         SELECT * FROM (VALUES {}) AS v WHERE EXISTS (SELECT 1 FROM moved)",
+        tuples.join(", ")
+    );
+    let done = db
+        .execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(usize::try_from(done.rows_affected()).ok() == Some(count))
 }
 
 /// The head, locked until the transaction ends (PostgreSQL; SQLite serialises writers
@@ -111,36 +159,38 @@ async fn append_in(
     prev: Vec<u8>,
     entries: &[AccessEntry],
 ) -> Result<Head, DbErr> {
-    let (insert, (seq, prev)) = chained(seal, seq, prev, entries);
-    txn.execute(&insert).await?;
+    let (rows, (seq, prev)) = chained(seal, seq, prev, entries);
+    txn.execute(&insert_rows(rows)).await?;
     txn.execute(&set_head(seq, prev.clone())).await?;
     Ok((seq, prev))
 }
 
-/// The insert of `entries` sealed in a chain after (`seq`, `prev`), and the head after
-/// them.
+/// The columns of an entry's row, in the order [`chained`] gives its values.
+const ENTRY_COLUMNS: [AccessLog; 9] = [
+    AccessLog::Seq,
+    AccessLog::At,
+    AccessLog::Caller,
+    AccessLog::Method,
+    AccessLog::SubjectId,
+    AccessLog::Purpose,
+    AccessLog::TraceId,
+    AccessLog::PrevHash,
+    AccessLog::Hash,
+];
+
+/// The rows of `entries` sealed in a chain after (`seq`, `prev`) ([`ENTRY_COLUMNS`]), and
+/// the head after them.
 fn chained(
     seal: &Seal,
     mut seq: i64,
     mut prev: Vec<u8>,
     entries: &[AccessEntry],
-) -> (sea_orm::sea_query::InsertStatement, Head) {
-    let mut insert = Query::insert();
-    insert.into_table(AccessLog::Table).columns([
-        AccessLog::Seq,
-        AccessLog::At,
-        AccessLog::Caller,
-        AccessLog::Method,
-        AccessLog::SubjectId,
-        AccessLog::Purpose,
-        AccessLog::TraceId,
-        AccessLog::PrevHash,
-        AccessLog::Hash,
-    ]);
+) -> (Vec<[Value; 9]>, Head) {
+    let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         seq += 1;
         let hash = seal.seal(&prev, seq, entry);
-        insert.values_panic([
+        rows.push([
             seq.into(),
             entry.at_text().into(),
             entry.caller.clone().into(),
@@ -153,7 +203,17 @@ fn chained(
         ]);
         prev = hash;
     }
-    (insert, (seq, prev))
+    (rows, (seq, prev))
+}
+
+/// The insert of chained rows.
+fn insert_rows(rows: Vec<[Value; 9]>) -> sea_orm::sea_query::InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(AccessLog::Table).columns(ENTRY_COLUMNS);
+    for row in rows {
+        insert.values_panic(row.map(Into::into));
+    }
+    insert
 }
 
 /// What a purge of the trail did (or would do, on a dry run).

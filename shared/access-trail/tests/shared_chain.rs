@@ -176,3 +176,32 @@ async fn two_replicas_appending_to_one_trail_extend_one_chain() {
     db.close().await.ok();
     shared.remove().await;
 }
+
+#[tokio::test]
+async fn appending_after_the_head_moves_it_and_after_a_stale_head_writes_nothing() {
+    let shared = Shared::create().await;
+    let db = shared.connect().await;
+    WithAccessTrail::<NoTables>::up(&db, None)
+        .await
+        .expect("migrate");
+    let seal = Seal::Keyed(AuditKeys::derive(&[7; 32], "identity").chain);
+    let first = store::append(&db, &seal, &[entry(1)])
+        .await
+        .expect("append")
+        .expect("head");
+    let second = store::append_after(&db, &seal, &first, &[entry(2), entry(3)])
+        .await
+        .expect("append after")
+        .expect("moved");
+    assert_eq!(second.0, 3);
+    assert_eq!(store::head(&db).await.expect("head"), Some(second.clone()));
+    // `first` is stale now: nothing is written after it.
+    let stale = store::append_after(&db, &seal, &first, &[entry(4)])
+        .await
+        .expect("append after a stale head");
+    assert_eq!(stale, None);
+    assert_eq!(store::head(&db).await.expect("head"), Some(second));
+    assert_eq!(store::page(&db, 0, 10).await.expect("entries").len(), 3);
+    db.close().await.ok();
+    shared.remove().await;
+}
