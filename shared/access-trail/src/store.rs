@@ -165,7 +165,8 @@ async fn append_in(
     Ok((seq, prev))
 }
 
-/// The columns of an entry's row, in the order [`chained`] gives its values.
+/// The columns of an entry's row, in the order [`chained`] gives its values and
+/// [`append_after_in_one`] names them.
 const ENTRY_COLUMNS: [AccessLog; 9] = [
     AccessLog::Seq,
     AccessLog::At,
@@ -408,17 +409,7 @@ pub async fn head(db: &DatabaseConnection) -> Result<Option<(i64, Vec<u8>)>, DbE
 
 fn entries_query() -> SelectStatement {
     Query::select()
-        .columns([
-            AccessLog::Seq,
-            AccessLog::At,
-            AccessLog::Caller,
-            AccessLog::Method,
-            AccessLog::SubjectId,
-            AccessLog::Purpose,
-            AccessLog::TraceId,
-            AccessLog::PrevHash,
-            AccessLog::Hash,
-        ])
+        .columns(ENTRY_COLUMNS)
         .from(AccessLog::Table)
         .order_by(AccessLog::Seq, Order::Asc)
         .to_owned()

@@ -66,6 +66,17 @@ impl Shared {
         }
     }
 
+    /// A database with the trail's tables, a connection to it and the chain's seal.
+    async fn migrated() -> (Shared, DatabaseConnection, Seal) {
+        let shared = Shared::create().await;
+        let db = shared.connect().await;
+        WithAccessTrail::<NoTables>::up(&db, None)
+            .await
+            .expect("migrate");
+        let seal = Seal::Keyed(AuditKeys::derive(&[7; 32], "identity").chain);
+        (shared, db, seal)
+    }
+
     async fn connect(&self) -> DatabaseConnection {
         Database::connect(self.url.as_str()).await.expect("connect")
     }
@@ -110,12 +121,7 @@ async fn head_reaches(db: &DatabaseConnection, seq: i64) {
 
 #[tokio::test]
 async fn two_replicas_appending_to_one_trail_extend_one_chain() {
-    let shared = Shared::create().await;
-    let db = shared.connect().await;
-    WithAccessTrail::<NoTables>::up(&db, None)
-        .await
-        .expect("migrate");
-    let seal = Seal::Keyed(AuditKeys::derive(&[7; 32], "identity").chain);
+    let (shared, db, seal) = Shared::migrated().await;
     let stop = CancellationToken::new();
     let (a, a_writer) = Trail::start(
         shared.connect().await,
@@ -179,12 +185,7 @@ async fn two_replicas_appending_to_one_trail_extend_one_chain() {
 
 #[tokio::test]
 async fn appending_after_the_head_moves_it_and_after_a_stale_head_writes_nothing() {
-    let shared = Shared::create().await;
-    let db = shared.connect().await;
-    WithAccessTrail::<NoTables>::up(&db, None)
-        .await
-        .expect("migrate");
-    let seal = Seal::Keyed(AuditKeys::derive(&[7; 32], "identity").chain);
+    let (shared, db, seal) = Shared::migrated().await;
     let first = store::append(&db, &seal, &[entry(1)])
         .await
         .expect("append")
