@@ -106,7 +106,8 @@ impl Pdm {
             services,
         };
         pdm.process.init_certificates().await?;
-        pdm.process.spawn().await?;
+        let names = pdm.services.clone();
+        pdm.process.spawn_on_free_ports(&names).await?;
         Ok(pdm)
     }
 
@@ -147,7 +148,7 @@ impl Pdm {
             child: None,
             starts: 0,
         };
-        process.spawn().await?;
+        process.spawn_on_free_ports(&[service.to_owned()]).await?;
         Ok(Replica {
             process,
             service: service.to_owned(),
@@ -435,6 +436,36 @@ impl Process {
         );
         self.starts += 1;
         self.wait_serving().await
+    }
+
+    /// Starts it; when a port it was given was taken meanwhile (the kernel lends the
+    /// ports [`free_ports`] finds to outgoing connections too, the mesh's own among
+    /// them), starts it again with new ports for the services in `moving`, up to three
+    /// times. A later restart keeps the ports it started on.
+    async fn spawn_on_free_ports(&mut self, moving: &[String]) -> anyhow::Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.spawn().await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 3 && e.to_string().contains("Address already in use") => {
+                    attempt += 1;
+                    let taken: Vec<u16> = self
+                        .ports
+                        .values()
+                        .flat_map(|(grpc, health)| [*grpc, *health])
+                        .collect();
+                    let free = free_ports(moving.len() * 2, &taken)?;
+                    for (i, name) in moving.iter().enumerate() {
+                        let (grpc, health) = (free[2 * i], free[2 * i + 1]);
+                        self.ports.insert(name.clone(), (grpc, health));
+                        for served in self.health.iter_mut().filter(|(n, _)| n == name) {
+                            served.1 = health;
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The development PKI, with a second company client for the scoping tests (what
