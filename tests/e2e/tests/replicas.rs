@@ -4,7 +4,8 @@
 //! - rights: erasure requests submitted to a second rights replica, which is killed with
 //!   `SIGKILL` in the middle of its tasks and never comes back: the main's worker takes
 //!   the tasks over once their lease (`rights.task_lease_ms`) runs out, not before, and
-//!   every request completes with each service's erasure done exactly once.
+//!   every request completes with each service's erasure done exactly once; rights'
+//!   access trail, appended to by both processes, still verifies.
 //! - retention: of two runs started on two replicas at once exactly one runs, the other is
 //!   `ABORTED`; a run whose replica is killed holding the purge lease keeps every other run
 //!   out until the lease expires, then the main runs and takes the killed run over.
@@ -140,6 +141,18 @@ async fn a_killed_rights_replicas_tasks_are_taken_over_after_their_lease_and_era
         taken_over.as_millis()
     );
     checks::no_personal_data(&suite, &replica)?;
+    // Both processes appended to rights' one access trail, each moving the head it wrote
+    // last without reading it, and one was killed mid-work: the chain still verifies.
+    let verified = grpc::ok(
+        &suite.pdm.channel("rights", Caller::Admin)?,
+        "pdm.audit.v1.AuditService/VerifyAccessLog",
+        &json!({}),
+    )
+    .await?;
+    anyhow::ensure!(
+        verified["intact"] == json!(true) && verified.get("entries").is_some(),
+        "rights' access trail after two replicas wrote it: {verified}"
+    );
     suite.finish().await
 }
 
