@@ -12,6 +12,7 @@ mod load;
 mod postgres;
 
 mod consent;
+mod consent_growth;
 mod dsr;
 mod figures;
 mod gate;
@@ -133,6 +134,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     results.extend(rights::run(&wanted).await?);
     results.extend(dsr::run(&wanted).await?);
     results.extend(growth::run(&wanted).await?);
+    results.extend(consent_growth::run(&wanted).await?);
     results.extend(web::run(&wanted).await?);
 
     let report = json!({
