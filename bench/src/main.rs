@@ -18,6 +18,7 @@ mod figures;
 mod gate;
 mod growth;
 mod identity;
+mod identity_size;
 mod rights;
 mod telemetry;
 mod web;
@@ -135,6 +136,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     results.extend(dsr::run(&wanted).await?);
     results.extend(growth::run(&wanted).await?);
     results.extend(consent_growth::run(&wanted).await?);
+    results.extend(identity_size::run(&wanted).await?);
     results.extend(web::run(&wanted).await?);
 
     let report = json!({

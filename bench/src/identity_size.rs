@@ -1,0 +1,83 @@
+//! `scale.size.identity`: identity's database size per account (issue 19, docs/scale.md),
+//! on PostgreSQL: accounts are signed up through the API (every field sealed, the email's
+//! blind index, the password's argon2id hash, the link with the calling client), and
+//! identity's schema (tables, indexes, TOAST) is measured before and after. The sign-up
+//! rate is reported too: argon2id bounds it, and it is why the consent growth benchmark
+//! copies its subjects in SQL instead.
+
+use std::time::Instant;
+
+use pdm_runtime::sea_orm::sqlx;
+use serde_json::{Value, json};
+
+use super::{
+    figures::round1,
+    harness,
+    postgres::{self, BenchDatabase},
+};
+
+/// Accounts signed up between the two measurements.
+const ACCOUNTS: usize = 500;
+
+/// Runs the measurement, or reports it skipped when PostgreSQL is unreachable.
+pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
+    if !wanted("scale.size.identity") {
+        return Ok(Vec::new());
+    }
+    let database = match BenchDatabase::create().await {
+        Ok(database) => database,
+        Err(e) => {
+            return Ok(vec![json!({
+                "name": "scale.size.identity",
+                "skipped": format!("PostgreSQL is not reachable at {}: {e}", postgres::server()),
+            })]);
+        }
+    };
+    let measured = async {
+        let mesh = harness::start(
+            &["identity"],
+            vec![("database.url".to_owned(), database.url().to_owned())],
+        )
+        .await?;
+        let pool = database.connect(1).await?;
+        let pg = pool.get_postgres_connection_pool().clone();
+        let measured = async {
+            // The first account creates what every later one shares (the client's row).
+            harness::sign_up(&mesh, 1).await?;
+            let before = schema_bytes(&pg).await?;
+            let started = Instant::now();
+            harness::sign_up(&mesh, ACCOUNTS).await?;
+            let elapsed = started.elapsed();
+            let after = schema_bytes(&pg).await?;
+            anyhow::Ok(json!({
+                "name": "scale.size.identity",
+                "database": "postgresql",
+                "accounts_signed_up": ACCOUNTS,
+                "bytes_per_account": round1((after - before) as f64 / ACCOUNTS as f64),
+                "identity_mib": round1(after as f64 / 1_048_576.0),
+                "sign_ups_per_s": round1(ACCOUNTS as f64 / elapsed.as_secs_f64()),
+                "note": "one sign-up at a time; argon2id bounds the rate",
+            }))
+        }
+        .await;
+        pool.close().await.ok();
+        harness::stop(mesh).await;
+        measured
+    }
+    .await;
+    if let Err(e) = database.drop().await {
+        eprintln!("warning: could not drop the benchmark database: {e}");
+    }
+    Ok(vec![measured?])
+}
+
+/// Identity's tables with their indexes and TOAST, in bytes.
+async fn schema_bytes(pg: &sqlx::PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'identity' AND c.relkind IN ('r', 'p')",
+    )
+    .fetch_one(pg)
+    .await?)
+}
