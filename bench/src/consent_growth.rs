@@ -12,6 +12,9 @@
 //! - the time consent takes to start on a ledger of that size;
 //! - the ledger's size on disk (entries, regions, their indexes) per subject.
 //!
+//! With `PDM_BENCH_DROP_CACHES` set (root only), the operating system's page cache is
+//! emptied before each step's consent starts, so cold checks read from disk.
+//!
 //! Subjects are made in bulk: 1 M through identity's sign-up (argon2id, ~60 a second
 //! here) would take hours. One subject is made through the API (signed up, five ledger
 //! entries through consent's RPCs, its region learned from identity); every other subject
@@ -141,6 +144,9 @@ async fn grow(
             .await?;
         let load_time = loading.elapsed();
 
+        if std::env::var_os("PDM_BENCH_DROP_CACHES").is_some() {
+            drop_page_cache()?;
+        }
         let starting = Instant::now();
         let mesh = start(database).await?;
         let start_time = starting.elapsed();
@@ -180,6 +186,16 @@ async fn grow(
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// Empties the operating system's page cache (root only), so the checks read the ledger
+/// from disk; PostgreSQL's own buffers (128 MB by default) keep what they hold.
+fn drop_page_cache() -> anyhow::Result<()> {
+    let synced = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(synced.success(), "sync failed");
+    std::fs::write("/proc/sys/vm/drop_caches", "3").map_err(|e| {
+        anyhow::anyhow!("PDM_BENCH_DROP_CACHES: cannot drop the page cache (needs root): {e}")
+    })
 }
 
 /// Signs up the subject every other one copies and gives it five ledger entries through
