@@ -227,6 +227,9 @@ pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::Cancellation
     // The first pass does it all; the next is a period later.
     housekeeping.reset();
     let mut due = true;
+    // The latest erasure time read from the suppression list; none before the first read,
+    // which reads it all.
+    let mut seen: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         match api.inner.store.erasure_queue().await {
             Ok(queue) => {
@@ -248,12 +251,22 @@ pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::Cancellation
         }
         if due {
             api.purge_small_and_lapsed().await;
-            if let Ok(all) = api.inner.store.suppressed().await {
-                api.inner
-                    .suppressed
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(all);
+            // Read again from a margin before the latest erasure seen: another replica's
+            // suppression may commit after a later one, or be stamped by a clock a little
+            // behind. One missed all the same is still caught where a batch or a crash
+            // report is written (the write reads its subjects' suppressions in its
+            // transaction); this list only spares the work before it.
+            let since = seen.map(|latest| latest - SUPPRESSION_OVERLAP);
+            match api.inner.store.suppressed_since(since).await {
+                Ok((hashes, latest)) => {
+                    api.inner
+                        .suppressed
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(hashes);
+                    seen = seen.max(latest);
+                }
+                Err(e) => tracing::warn!(error = %e, "suppression list unreadable; will retry"),
             }
         }
         due = tokio::select! {
@@ -267,3 +280,6 @@ pub async fn run_deleter(api: TelemetryApi, stop: tokio_util::sync::Cancellation
 /// How often the deleter purges small buckets and lapsed choices and refreshes the
 /// suppression list.
 const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(5);
+/// How far before the latest erasure it has seen the deleter reads the suppression list
+/// again (see [`run_deleter`]).
+const SUPPRESSION_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);

@@ -125,12 +125,23 @@ impl Store {
 
     /// Keyed hashes of every erased subject (loaded at start).
     pub async fn suppressed(&self) -> Result<Vec<Vec<u8>>> {
-        Ok(suppression::Entity::find()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|s| s.subject_hash)
-            .collect())
+        Ok(self.suppressed_since(None).await?.0)
+    }
+
+    /// Keyed hashes of the subjects erased at or after `since` (every one without it),
+    /// and the latest erasure time among them: what the suppression list gained since a
+    /// replica last looked (an index on the time keeps it from reading the whole list).
+    pub async fn suppressed_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(Vec<Vec<u8>>, Option<DateTime<Utc>>)> {
+        let mut query = suppression::Entity::find();
+        if let Some(since) = since {
+            query = query.filter(suppression::Column::ErasedAt.gte(since));
+        }
+        let rows = query.all(&self.db).await?;
+        let latest = rows.iter().map(|s| s.erased_at).max();
+        Ok((rows.into_iter().map(|s| s.subject_hash).collect(), latest))
     }
 
     /// Restricted subjects (loaded at start).
