@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use super::{
-    figures::{median, ms, round1, round3},
+    figures::{self, median, ms, round1, round3},
     harness,
     postgres::{self, BenchDatabase},
 };
@@ -73,39 +73,18 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
         return Ok(Vec::new());
     }
     let steps = steps()?;
-    let database = match BenchDatabase::create().await {
-        Ok(database) => database,
-        Err(e) => {
-            return Ok(vec![json!({
-                "name": "scale.growth.consent",
-                "skipped": format!("PostgreSQL is not reachable at {}: {e}", postgres::server()),
-            })]);
-        }
-    };
-    let measured = async {
+    postgres::on_fresh_database("scale.growth.consent", async |database| {
         let pool = database.connect(2).await?;
-        let rows = grow(&database, &pool, &steps).await;
+        let rows = grow(database, &pool, &steps).await;
         pool.close().await.ok();
         rows
-    }
-    .await;
-    if let Err(e) = database.drop().await {
-        eprintln!("warning: could not drop the benchmark database: {e}");
-    }
-    measured
+    })
+    .await
 }
 
 /// The steps: totals of subjects, ascending.
 fn steps() -> anyhow::Result<Vec<u64>> {
-    let Ok(list) = std::env::var("PDM_BENCH_GROWTH_SUBJECTS") else {
-        return Ok(DEFAULT_STEPS.to_vec());
-    };
-    let mut steps = list
-        .split(',')
-        .map(|s| s.trim().replace('_', "").parse::<u64>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("PDM_BENCH_GROWTH_SUBJECTS: {e}"))?;
-    steps.sort_unstable();
+    let steps = figures::steps("PDM_BENCH_GROWTH_SUBJECTS", &DEFAULT_STEPS)?;
     let fewest = (WARM_UP + 2 * SAMPLE + ERASURES) as u64;
     anyhow::ensure!(
         steps.first().is_some_and(|&s| s >= fewest),

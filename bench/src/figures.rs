@@ -25,3 +25,19 @@ pub fn round1(v: f64) -> f64 {
 pub fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
+
+/// Totals to grow data to, from the comma-separated list in the environment variable
+/// `var` (underscores allowed: `1_000_000`), ascending; `default` when it is unset.
+pub fn steps(var: &str, default: &[u64]) -> anyhow::Result<Vec<u64>> {
+    let Ok(list) = std::env::var(var) else {
+        return Ok(default.to_vec());
+    };
+    let mut steps = list
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{var}: {e}"))?;
+    steps.sort_unstable();
+    anyhow::ensure!(!steps.is_empty(), "{var} is empty");
+    Ok(steps)
+}

@@ -31,9 +31,8 @@ use pdm_testkit::Mesh;
 use serde_json::{Value, json};
 
 use super::{
-    figures::{median, ms, round1, round3},
-    harness,
-    postgres::{self, BenchDatabase},
+    figures::{self, median, ms, round1, round3},
+    harness, postgres,
     telemetry::{self, BATCH, STREAMS, wire},
 };
 
@@ -53,17 +52,8 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
     if !wanted("scale.growth.telemetry") {
         return Ok(Vec::new());
     }
-    let steps = steps()?;
-    let database = match BenchDatabase::create().await {
-        Ok(database) => database,
-        Err(e) => {
-            return Ok(vec![json!({
-                "name": "scale.growth.telemetry",
-                "skipped": format!("PostgreSQL is not reachable at {}: {e}", postgres::server()),
-            })]);
-        }
-    };
-    let measured = async {
+    let steps = figures::steps("PDM_BENCH_GROWTH_EVENTS", &DEFAULT_STEPS)?;
+    postgres::on_fresh_database("scale.growth.telemetry", async |database| {
         let mesh = harness::start(
             &["identity", "consent", "telemetry"],
             vec![("database.url".to_owned(), database.url().to_owned())],
@@ -74,27 +64,8 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
         pool.close().await.ok();
         harness::stop(mesh).await;
         rows
-    }
-    .await;
-    if let Err(e) = database.drop().await {
-        eprintln!("warning: could not drop the benchmark database: {e}");
-    }
-    measured
-}
-
-/// The steps: totals of events, ascending.
-fn steps() -> anyhow::Result<Vec<u64>> {
-    let Ok(list) = std::env::var("PDM_BENCH_GROWTH_EVENTS") else {
-        return Ok(DEFAULT_STEPS.to_vec());
-    };
-    let mut steps = list
-        .split(',')
-        .map(|s| s.trim().replace('_', "").parse::<u64>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("PDM_BENCH_GROWTH_EVENTS: {e}"))?;
-    steps.sort_unstable();
-    anyhow::ensure!(!steps.is_empty(), "PDM_BENCH_GROWTH_EVENTS is empty");
-    Ok(steps)
+    })
+    .await
 }
 
 async fn grow(mesh: &Mesh, pool: &DatabaseConnection, steps: &[u64]) -> anyhow::Result<Vec<Value>> {

@@ -10,11 +10,7 @@ use std::time::Instant;
 use pdm_runtime::sea_orm::sqlx;
 use serde_json::{Value, json};
 
-use super::{
-    figures::round1,
-    harness,
-    postgres::{self, BenchDatabase},
-};
+use super::{figures::round1, harness, postgres};
 
 /// Accounts signed up between the two measurements.
 const ACCOUNTS: usize = 500;
@@ -24,16 +20,7 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
     if !wanted("scale.size.identity") {
         return Ok(Vec::new());
     }
-    let database = match BenchDatabase::create().await {
-        Ok(database) => database,
-        Err(e) => {
-            return Ok(vec![json!({
-                "name": "scale.size.identity",
-                "skipped": format!("PostgreSQL is not reachable at {}: {e}", postgres::server()),
-            })]);
-        }
-    };
-    let measured = async {
+    postgres::on_fresh_database("scale.size.identity", async |database| {
         let mesh = harness::start(
             &["identity"],
             vec![("database.url".to_owned(), database.url().to_owned())],
@@ -41,34 +28,32 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
         .await?;
         let pool = database.connect(1).await?;
         let pg = pool.get_postgres_connection_pool().clone();
-        let measured = async {
-            // The first account creates what every later one shares (the client's row).
-            harness::sign_up(&mesh, 1).await?;
-            let before = schema_bytes(&pg).await?;
-            let started = Instant::now();
-            harness::sign_up(&mesh, ACCOUNTS).await?;
-            let elapsed = started.elapsed();
-            let after = schema_bytes(&pg).await?;
-            anyhow::Ok(json!({
-                "name": "scale.size.identity",
-                "database": "postgresql",
-                "accounts_signed_up": ACCOUNTS,
-                "bytes_per_account": round1((after - before) as f64 / ACCOUNTS as f64),
-                "identity_mib": round1(after as f64 / 1_048_576.0),
-                "sign_ups_per_s": round1(ACCOUNTS as f64 / elapsed.as_secs_f64()),
-                "note": "one sign-up at a time; argon2id bounds the rate",
-            }))
-        }
-        .await;
+        let measured = measure(&mesh, &pg).await;
         pool.close().await.ok();
         harness::stop(mesh).await;
-        measured
-    }
-    .await;
-    if let Err(e) = database.drop().await {
-        eprintln!("warning: could not drop the benchmark database: {e}");
-    }
-    Ok(vec![measured?])
+        Ok(vec![measured?])
+    })
+    .await
+}
+
+/// Identity's size before and after [`ACCOUNTS`] sign-ups.
+async fn measure(mesh: &pdm_testkit::Mesh, pg: &sqlx::PgPool) -> anyhow::Result<Value> {
+    // The first account creates what every later one shares (the client's row).
+    harness::sign_up(mesh, 1).await?;
+    let before = schema_bytes(pg).await?;
+    let started = Instant::now();
+    harness::sign_up(mesh, ACCOUNTS).await?;
+    let elapsed = started.elapsed();
+    let after = schema_bytes(pg).await?;
+    Ok(json!({
+        "name": "scale.size.identity",
+        "database": "postgresql",
+        "accounts_signed_up": ACCOUNTS,
+        "bytes_per_account": round1((after - before) as f64 / ACCOUNTS as f64),
+        "identity_mib": round1(after as f64 / 1_048_576.0),
+        "sign_ups_per_s": round1(ACCOUNTS as f64 / elapsed.as_secs_f64()),
+        "note": "one sign-up at a time; argon2id bounds the rate",
+    }))
 }
 
 /// Identity's tables with their indexes and TOAST, in bytes.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pdm_runtime::sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
+use serde_json::{Value, json};
+
 use super::harness;
 
 /// The server benchmarks create their database on.
@@ -84,4 +86,27 @@ impl BenchDatabase {
         admin.close().await.ok();
         Ok(())
     }
+}
+
+/// Runs `measure` on a fresh database, dropped afterwards (a failure to drop is only
+/// warned about); one row named `name` saying it was skipped when PostgreSQL is
+/// unreachable.
+pub async fn on_fresh_database(
+    name: &str,
+    measure: impl AsyncFnOnce(&BenchDatabase) -> anyhow::Result<Vec<Value>>,
+) -> anyhow::Result<Vec<Value>> {
+    let database = match BenchDatabase::create().await {
+        Ok(database) => database,
+        Err(e) => {
+            return Ok(vec![json!({
+                "name": name,
+                "skipped": format!("PostgreSQL is not reachable at {}: {e}", server()),
+            })]);
+        }
+    };
+    let measured = measure(&database).await;
+    if let Err(e) = database.drop().await {
+        eprintln!("warning: could not drop the benchmark database: {e}");
+    }
+    measured
 }
