@@ -124,12 +124,12 @@ async fn measure(mesh: &Mesh, database: &str, target: f64) -> anyhow::Result<Vec
         (RequestKind::Access, "access"),
         (RequestKind::Erasure, "erasure"),
     ] {
+        let name = format!("rights.throughput.{database}.{label}");
+        // On stderr, so a profiler can be started on the phase itself (docs/scale.md).
+        eprintln!("pdm-bench: {name}: started");
         let rate = batch(&team, &team, kind, vouched_subjects, &vouched).await?;
-        rows.push(rate.to_json(
-            &format!("rights.throughput.{database}.{label}"),
-            "privacy team vouching",
-            Some(target),
-        ));
+        eprintln!("pdm-bench: {name}: done");
+        rows.push(rate.to_json(&name, "privacy team vouching", Some(target)));
     }
     let rate = batch(
         &team,
