@@ -87,6 +87,10 @@ pub async fn connect(
                 .min_connections(1)
                 .connect_timeout(timeout)
                 .acquire_timeout(timeout)
+                // A SQLite connection is a thread of this process, not a peer that can
+                // hang up: sqlx's default ping on every checkout is a thread hand-off
+                // per statement for nothing (see PING_IF_IDLE_FOR).
+                .test_before_acquire(false)
                 .sqlx_logging(false)
                 .map_sqlx_sqlite_opts(|o| {
                     // WAL lets readers run beside the writer; the busy timeout makes
@@ -134,6 +138,14 @@ pub async fn connect(
     }
 }
 
+/// How long a pooled PostgreSQL connection may sit unused before it is checked (a round
+/// trip) at its next checkout. sqlx checks on every checkout by default: one more round
+/// trip for every statement outside a transaction, a sixth of a cache-missing consent
+/// check (docs/scale.md, "The ping before every statement"). A connection in use is proven
+/// by its last statement; one idle for longer may have been dropped by the server, a proxy
+/// or a failover, and is checked as before.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 fn postgres_options(url: &str, timeout: Duration, max: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -141,6 +153,7 @@ fn postgres_options(url: &str, timeout: Duration, max: u32) -> ConnectOptions {
         .min_connections(1)
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .sqlx_logging(false);
     options
 }
@@ -162,6 +175,28 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_checkout_is_not_a_ping() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let settings =
+            Settings::with_overrides([("data_dir".to_owned(), dir.path().display().to_string())])
+                .expect("settings");
+        let target = DatabaseTarget::resolve(&settings, "identity").expect("target");
+        let db = connect(&settings, &target).await.expect("connect");
+        let options = db.get_sqlite_connection_pool().options();
+        assert!(!options.get_test_before_acquire());
+    }
+
+    #[test]
+    fn only_a_postgres_connection_idle_for_a_while_is_pinged_at_checkout() {
+        let options = postgres_options("postgres://localhost/x", Duration::from_secs(1), 4);
+        assert!(!options.get_test_before_acquire());
+        assert_eq!(
+            options.get_test_before_acquire_if_idle_for(),
+            Some(PING_IF_IDLE_FOR)
+        );
+    }
 
     #[tokio::test]
     async fn every_sqlite_connection_of_a_pool_keeps_its_query_plans() {
