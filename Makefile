@@ -203,7 +203,8 @@ proto-breaking: $(BUF)
 # The benchmarks run the services on the test kit's mesh and choose their own databases
 # (SQLite, and PDM_BENCH_POSTGRES_URL for telemetry and rights): PDM_TEST_DATABASE is
 # pinned to SQLite, whatever the shell has. PDM_BENCH_SET="rights.parallelism=32;…" adds
-# settings to every mesh, to measure a knob before changing its default.
+# settings to every mesh, to measure a knob before changing its default;
+# PDM_BENCH_WARNINGS=1 prints the services' warnings on stderr, to learn why a run was slow.
 bench:
 	$(CARGO) build --release -p pdm-bench
 	GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 PDM_TEST_DATABASE=sqlite \

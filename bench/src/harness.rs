@@ -14,7 +14,16 @@ use pdm_testkit::{Backend, Mesh, TestMesh, fake::Person};
 /// Installs, as the global subscriber, one that discards every span and event. The test
 /// kit's log capture (debug level, kept in memory for the tests' personal-data checks)
 /// then stays empty and costs the measurements nothing. Call it before the first mesh.
+/// With `PDM_BENCH_WARNINGS=1` the services' warnings go to stderr instead, to learn why a
+/// run was slow (a refused connection, a task retried).
 pub fn quiet() -> anyhow::Result<()> {
+    if std::env::var_os("PDM_BENCH_WARNINGS").is_some_and(|v| v == "1") {
+        return tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::WARN)
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("cannot install the warnings' subscriber: {e}"));
+    }
     tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default())
         .map_err(|e| anyhow::anyhow!("cannot silence the logs: {e}"))
 }

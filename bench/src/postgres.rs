@@ -53,6 +53,7 @@ impl BenchDatabase {
         let name = format!("pdm_bench_{}", harness::uuid_like());
         let url = format!("{base}/{name}");
         let admin = connect(&admin_url, 1).await?;
+        warn_if_too_few_connections(&admin).await;
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await?;
@@ -85,6 +86,35 @@ impl BenchDatabase {
             .await?;
         admin.close().await.ok();
         Ok(())
+    }
+}
+
+/// The connections PostgreSQL must allow for a benchmark's mesh: five services, each with
+/// a pool and a key store's pool of `database.max_connections` (16), and the benchmark's
+/// own. CI and docs/operations.md set 300.
+const CONNECTIONS_NEEDED: i64 = 200;
+
+/// Says on stderr when the server allows fewer connections than a mesh may open. A pool
+/// refused a connection ("too many clients") waits until `database.connect_timeout_ms`
+/// and the call fails: on a server left at PostgreSQL's default of 100, the data-subject
+/// request benchmark lost a third to two thirds of its rate in 5-second stalls.
+async fn warn_if_too_few_connections(admin: &DatabaseConnection) {
+    let allowed = admin
+        .query_one_raw(pdm_runtime::sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT current_setting('max_connections')::bigint AS n",
+        ))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get::<i64>("", "n").ok());
+    if let Some(allowed) = allowed.filter(|&n| n < CONNECTIONS_NEEDED) {
+        eprintln!(
+            "warning: PostgreSQL at {} allows {allowed} connections; a benchmark's mesh may \
+             open {CONNECTIONS_NEEDED}: refused connections stall calls and lower the figures \
+             (raise max_connections to 300, as .ci/run does)",
+            server()
+        );
     }
 }
 
