@@ -176,14 +176,19 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_sqlite_checkout_is_not_a_ping() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+    /// Identity's SQLite database in `dir`, connected as a service connects.
+    async fn sqlite_in(dir: &tempfile::TempDir) -> DatabaseConnection {
         let settings =
             Settings::with_overrides([("data_dir".to_owned(), dir.path().display().to_string())])
                 .expect("settings");
         let target = DatabaseTarget::resolve(&settings, "identity").expect("target");
-        let db = connect(&settings, &target).await.expect("connect");
+        connect(&settings, &target).await.expect("connect")
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_checkout_is_not_a_ping() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = sqlite_in(&dir).await;
         let options = db.get_sqlite_connection_pool().options();
         assert!(!options.get_test_before_acquire());
     }
@@ -201,11 +206,7 @@ mod tests {
     #[tokio::test]
     async fn every_sqlite_connection_of_a_pool_keeps_its_query_plans() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let settings =
-            Settings::with_overrides([("data_dir".to_owned(), dir.path().display().to_string())])
-                .expect("settings");
-        let target = DatabaseTarget::resolve(&settings, "identity").expect("target");
-        let db = connect(&settings, &target).await.expect("connect");
+        let db = sqlite_in(&dir).await;
         let pool = db.get_sqlite_connection_pool();
         // Several at once, so the pool opens more than its first connection.
         let mut held = Vec::new();
