@@ -12,6 +12,7 @@ mod m20261204_000001_add_outbox_delivery;
 mod m20261204_000002_add_request_proof;
 mod m20261205_000001_add_task_lease_owner;
 mod m20261206_000001_create_notices;
+mod m20261207_000001_index_task_queue;
 
 /// Runs the rights migrations.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_add_request_proof::Migration),
             Box::new(m20261205_000001_add_task_lease_owner::Migration),
             Box::new(m20261206_000001_create_notices::Migration),
+            Box::new(m20261207_000001_index_task_queue::Migration),
         ]
     }
 }

@@ -19,7 +19,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Alias, Expr, ExprTrait, Query},
 };
 
 use crate::{domain::mailbox::erasing_kinds, error::Result};
@@ -50,6 +50,14 @@ pub struct QueueCounts {
     /// Open and past their deadline.
     pub overdue: u64,
 }
+
+/// The states of a task still to run ([`TaskStatus::TO_RUN`]) as SQL literals, as the
+/// `tasks_to_run` index's predicate names them: a claim with bound values instead could
+/// not use that index once PostgreSQL plans it generically.
+const TO_RUN_SQL: &str = "status IN ('pending', 'failed')";
+/// A running task ([`TaskStatus::Running`]) as an SQL literal, as the `tasks_leased`
+/// index's predicate names it.
+const RUNNING_SQL: &str = "status = 'running'";
 
 /// The rights database, and the key store its sealed fields open with.
 #[derive(Debug, Clone)]
@@ -320,12 +328,15 @@ impl Store {
         Ok(true)
     }
 
-    /// Claims up to `limit` tasks that are due (or whose runner's lease ran out), children
-    /// first, then oldest, for the replica `owner`: one statement, so a claim costs one
-    /// round trip whatever its size. The condition is checked again on each row the update
-    /// takes (PostgreSQL re-reads a row another claim changed meanwhile; SQLite runs one
-    /// writer at a time), so two replicas never claim the same task; on PostgreSQL rows
-    /// another claim holds are skipped rather than waited for.
+    /// Claims up to `limit` tasks whose runner's lease ran out, then tasks that are due,
+    /// children first, then oldest, for the replica `owner`: one statement, so a claim
+    /// costs one round trip whatever its size. Each kind is selected apart, in the order
+    /// of an index (`tasks_leased`, `tasks_to_run`), so a claim reads `limit` rows however
+    /// long the queue: selecting both with one OR sorted the whole due queue at every
+    /// claim. Two replicas never claim the same task: on PostgreSQL the condition is
+    /// checked again on each row the update takes (a row another claim changed meanwhile
+    /// is re-read) and rows another claim holds are skipped rather than waited for; SQLite
+    /// runs one writer at a time.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -333,64 +344,7 @@ impl Store {
         lease: chrono::Duration,
         owner: &str,
     ) -> Result<Vec<task::Model>> {
-        let claimable = || {
-            Condition::any()
-                .add(
-                    Condition::all()
-                        .add(task::Column::Status.is_in(TaskStatus::TO_RUN))
-                        .add(task::Column::NextAttemptAt.lte(now)),
-                )
-                .add(
-                    Condition::all()
-                        .add(task::Column::Status.eq(TaskStatus::Running))
-                        .add(task::Column::LeaseUntil.lt(now)),
-                )
-        };
-        let key = || {
-            Expr::tuple([
-                Expr::col(task::Column::RequestId),
-                Expr::col(task::Column::Service),
-                Expr::col(task::Column::Action),
-            ])
-        };
-        let due = Query::select()
-            .columns([
-                task::Column::RequestId,
-                task::Column::Service,
-                task::Column::Action,
-            ])
-            .from(task::Entity)
-            .cond_where(claimable())
-            .order_by(task::Column::Priority, sea_orm::Order::Desc)
-            .order_by(task::Column::NextAttemptAt, sea_orm::Order::Asc)
-            // A request's tasks side by side: claimed together, they share one read of
-            // the request and its key, and only the last of them to end counts what is
-            // left of the request.
-            .order_by(task::Column::RequestId, sea_orm::Order::Asc)
-            .limit(limit)
-            .lock_with_behavior(
-                sea_orm::sea_query::LockType::Update,
-                sea_orm::sea_query::LockBehavior::SkipLocked,
-            )
-            .to_owned();
-        let claim = Query::update()
-            .table(task::Entity)
-            .value(task::Column::Status, Expr::value(TaskStatus::Running))
-            .value(task::Column::LeaseUntil, Expr::value(now + lease))
-            .value(task::Column::LeaseOwner, Expr::value(owner))
-            .value(
-                task::Column::Attempts,
-                Expr::col(task::Column::Attempts).add(1),
-            )
-            .value(task::Column::UpdatedAt, Expr::value(now))
-            .cond_where(
-                Condition::all()
-                    .add(key().in_subquery(due))
-                    .add(claimable()),
-            )
-            .returning_all()
-            .to_owned();
-        let statement = self.db.get_database_backend().build(&claim);
+        let statement = self.claim_statement(now, limit, lease, owner);
         let mut claimed = task::Entity::find()
             .from_raw_sql(statement)
             .all(&self.db)
@@ -403,6 +357,136 @@ impl Store {
                 .then(a.request_id.cmp(&b.request_id))
         });
         Ok(claimed)
+    }
+
+    /// The statement [`Store::claim_due`] runs, for this store's database (public so that
+    /// a test can ask the database how it plans it).
+    pub fn claim_statement(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+        lease: chrono::Duration,
+        owner: &str,
+    ) -> sea_orm::Statement {
+        let backend = self.db.get_database_backend();
+        let expired = || {
+            Condition::all()
+                .add(Expr::cust(RUNNING_SQL))
+                .add(task::Column::LeaseUntil.lt(now))
+        };
+        let due = || {
+            Condition::all()
+                .add(Expr::cust(TO_RUN_SQL))
+                .add(task::Column::NextAttemptAt.lte(now))
+        };
+        // A row is named by its rowid on SQLite: its planner reads a list of primary keys
+        // by scanning the table (28 ms a claim at 100,000 waiting tasks), a list of rowids
+        // by lookup. PostgreSQL looks the keys up in the primary key.
+        let on_sqlite = backend == sea_orm::DbBackend::Sqlite;
+        let key = || -> Expr {
+            if on_sqlite {
+                Expr::col(Alias::new("rowid"))
+            } else {
+                Expr::tuple([
+                    Expr::col(task::Column::RequestId),
+                    Expr::col(task::Column::Service),
+                    Expr::col(task::Column::Action),
+                ])
+            }
+        };
+        let select_key = |select: &mut sea_orm::sea_query::SelectStatement| {
+            if on_sqlite {
+                select.column(Alias::new("rowid"));
+            } else {
+                select.columns([
+                    task::Column::RequestId,
+                    task::Column::Service,
+                    task::Column::Action,
+                ]);
+            }
+        };
+        let keys_of = |condition: Condition, order: &[(task::Column, sea_orm::Order)]| {
+            let mut select = Query::select();
+            select_key(&mut select);
+            select.from(task::Entity).cond_where(condition);
+            for (column, direction) in order {
+                select.order_by(*column, direction.clone());
+            }
+            select
+                .limit(limit)
+                .lock_with_behavior(
+                    sea_orm::sea_query::LockType::Update,
+                    sea_orm::sea_query::LockBehavior::SkipLocked,
+                )
+                .to_owned()
+        };
+        let expired_keys = keys_of(
+            expired(),
+            &[(task::Column::LeaseUntil, sea_orm::Order::Asc)],
+        );
+        let due_keys = keys_of(
+            due(),
+            &[
+                (task::Column::Priority, sea_orm::Order::Desc),
+                (task::Column::NextAttemptAt, sea_orm::Order::Asc),
+                // A request's tasks side by side: claimed together, they share one read
+                // of the request and its key, and only the last of them to end counts
+                // what is left of the request.
+                (task::Column::RequestId, sea_orm::Order::Asc),
+            ],
+        );
+        // Each locked select sits in a table of its own: PostgreSQL refuses FOR UPDATE
+        // directly under a UNION. The expired come first and the whole takes `limit`.
+        let mut keys = Query::select();
+        select_key(&mut keys);
+        let mut due_part = Query::select();
+        select_key(&mut due_part);
+        keys.from_subquery(expired_keys, Alias::new("expired"))
+            .union(
+                sea_orm::sea_query::UnionType::All,
+                due_part
+                    .from_subquery(due_keys, Alias::new("due"))
+                    .to_owned(),
+            )
+            .limit(limit);
+        // Chosen once, in a WITH: under `IN (…)` PostgreSQL may run the choice again for
+        // each row it updates, and each run skips the rows the runs before locked, so a
+        // claim of 3 took 9 tasks on a table without statistics.
+        let chosen = Alias::new("chosen");
+        let mut chosen_keys = Query::select();
+        select_key(&mut chosen_keys);
+        chosen_keys.from(chosen.clone());
+        let mut taken = Condition::all().add(key().in_subquery(chosen_keys.to_owned()));
+        if !on_sqlite {
+            // Checked again on the rows taken: another claim may have changed one since.
+            // SQLite runs one writer at a time, so nothing can between select and update.
+            taken = taken.add(Condition::any().add(expired()).add(due()));
+        }
+        let claim = Query::update()
+            .table(task::Entity)
+            .value(task::Column::Status, Expr::value(TaskStatus::Running))
+            .value(task::Column::LeaseUntil, Expr::value(now + lease))
+            .value(task::Column::LeaseOwner, Expr::value(owner))
+            .value(
+                task::Column::Attempts,
+                Expr::col(task::Column::Attempts).add(1),
+            )
+            .value(task::Column::UpdatedAt, Expr::value(now))
+            .cond_where(taken)
+            .returning_all()
+            .to_owned()
+            .with(
+                sea_orm::sea_query::WithClause::new()
+                    .cte(
+                        sea_orm::sea_query::CommonTableExpression::new()
+                            .query(keys.to_owned())
+                            .table_name(chosen)
+                            .materialized(true)
+                            .to_owned(),
+                    )
+                    .to_owned(),
+            );
+        self.db.get_database_backend().build(&claim)
     }
 
     /// Makes the tasks `owner` left running when it stopped (or was killed) claimable at
@@ -895,4 +979,24 @@ fn under_claim(t: &task::Model) -> Condition {
         .add(task::Column::Action.eq(t.action.clone()))
         .add(task::Column::Status.eq(TaskStatus::Running))
         .add(task::Column::Attempts.eq(t.attempts))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ActiveEnum;
+
+    use super::*;
+
+    #[test]
+    fn the_claims_literal_states_are_the_tasks_states() {
+        let states: Vec<String> = TaskStatus::TO_RUN
+            .iter()
+            .map(|s| format!("'{}'", s.to_value()))
+            .collect();
+        assert_eq!(TO_RUN_SQL, format!("status IN ({})", states.join(", ")));
+        assert_eq!(
+            RUNNING_SQL,
+            format!("status = '{}'", TaskStatus::Running.to_value())
+        );
+    }
 }
