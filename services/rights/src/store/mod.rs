@@ -449,9 +449,9 @@ impl Store {
                     .to_owned(),
             )
             .limit(limit);
-        // Chosen once, in a WITH: under `IN (…)` PostgreSQL may run the choice again for
-        // each row it updates, and each run skips the rows the runs before locked, so a
-        // claim of 3 took 9 tasks on a table without statistics.
+        // Chosen once, in a WITH (evaluated once by definition): with the choice under
+        // `IN (…)` instead, a claim of 3 took all 9 tasks of a fresh PostgreSQL table
+        // (`a_claim_takes_lapsed_leases_first_and_no_more_than_its_limit`).
         let chosen = Alias::new("chosen");
         let mut chosen_keys = Query::select();
         select_key(&mut chosen_keys);
@@ -459,7 +459,8 @@ impl Store {
         let mut taken = Condition::all().add(key().in_subquery(chosen_keys.to_owned()));
         if !on_sqlite {
             // Checked again on the rows taken: another claim may have changed one since.
-            // SQLite runs one writer at a time, so nothing can between select and update.
+            // On SQLite an UPDATE holds the write lock from its first step, its WITH
+            // included, so nothing can.
             taken = taken.add(Condition::any().add(expired()).add(due()));
         }
         let claim = Query::update()
