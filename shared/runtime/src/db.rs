@@ -131,6 +131,9 @@ pub async fn connect(
             if let Some(schema) = schema {
                 options.set_schema_search_path(schema.clone());
             }
+            if let Some(name) = application_name(url, schema.as_deref()) {
+                options.map_sqlx_postgres_opts(move |o| o.application_name(&name));
+            }
             Ok(Database::connect(options)
                 .await
                 .context("connecting to PostgreSQL")?)
@@ -145,6 +148,20 @@ pub async fn connect(
 /// by its last statement; one idle for longer may have been dropped by the server, a proxy
 /// or a failover, and is checked as before.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// The name a service's PostgreSQL sessions carry (`pg_stat_activity.application_name`,
+/// `%a` in the server's log prefix), so an operator sees which service holds which
+/// connections and runs which statements on a shared server: `pdm/<schema>`. A name set
+/// in the URL (`?application_name=`) is kept.
+fn application_name(url: &str, schema: Option<&str>) -> Option<String> {
+    if url.contains("application_name=") {
+        return None;
+    }
+    Some(match schema {
+        Some(schema) => format!("pdm/{schema}"),
+        None => "pdm".to_owned(),
+    })
+}
 
 fn postgres_options(url: &str, timeout: Duration, max: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -200,6 +217,22 @@ mod tests {
         assert_eq!(
             options.get_test_before_acquire_if_idle_for(),
             Some(PING_IF_IDLE_FOR)
+        );
+    }
+
+    #[test]
+    fn a_postgres_session_is_named_after_its_schema_unless_the_url_names_it() {
+        assert_eq!(
+            application_name("postgres://h/db", Some("consent")).as_deref(),
+            Some("pdm/consent")
+        );
+        assert_eq!(
+            application_name("postgres://h/db", None).as_deref(),
+            Some("pdm")
+        );
+        assert_eq!(
+            application_name("postgres://h/db?application_name=mine", Some("consent")),
+            None
         );
     }
 
