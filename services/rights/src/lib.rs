@@ -14,6 +14,7 @@ pub mod migration;
 pub mod outbox;
 pub mod package;
 pub mod peers;
+pub mod recorder;
 pub mod refuse;
 pub mod sealed;
 pub mod settings;

@@ -137,13 +137,14 @@ impl Outbox {
         topic: &str,
         body: &str,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Option<outbox::Model>> {
         let Some(email) = Self::address(key, req)? else {
             tracing::info!(request_id = %req.request_id, topic, "no contact address: message not queued");
-            return Ok(());
+            return Ok(None);
         };
         let message = self.compose(key, req, &email, topic, body, now).await?;
-        self.store.enqueue(message).await
+        self.store.enqueue(message.clone()).await?;
+        Ok(Some(message))
     }
 
     /// The contact address the request holds for its subject, if any (`key`: the

@@ -5,14 +5,7 @@
 //! start).
 
 use pdm_proto::audit::v1::ListAccessesRequest;
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
@@ -43,10 +36,11 @@ use crate::{
     outbox::Outbox,
     package::{AccessLine, ChunkWriter, ExportSummary, MAX_ACCESSES, record_json},
     peers::Peers,
+    recorder::{Recorded, Recorder},
     sealed,
     settings::RightsSettings,
     store::{
-        KeyOf, RequestStatus, Store, TaskStatus,
+        KeyOf, RequestStatus, Store, TaskEnd, TaskStatus,
         entities::{request, task},
     },
 };
@@ -73,8 +67,6 @@ struct Claim {
     task: task::Model,
     request: Arc<request::Model>,
     key: KeyCell,
-    /// How many of the claim's tasks of this request have not ended yet (this one too).
-    running: Arc<AtomicUsize>,
 }
 
 /// What a failed call means for the task.
@@ -148,6 +140,8 @@ impl Worker {
         self.shred_erased(None).await;
         self.forget_past_proof().await;
         let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
+        // Stops once this loop and every task it started are done with it.
+        let recorder = Recorder::start(self.store.clone(), self.clock.clone());
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
         let mut running = tokio::task::JoinSet::new();
         // Messages go out on a loop of their own, so a slow or unreachable relay never
@@ -174,8 +168,9 @@ impl Worker {
                                 return;
                             };
                             let worker = self.clone();
+                            let recorder = recorder.clone();
                             running.spawn(async move {
-                                worker.execute(claim).await;
+                                worker.execute(claim, &recorder).await;
                                 drop(permit);
                                 worker.wake.notify_one();
                             });
@@ -355,8 +350,7 @@ impl Worker {
 
     /// Pairs each claimed task with its request, read once for the whole claim (a request's
     /// tasks are usually claimed together), and with a key cell its tasks share: the
-    /// request's key is read at most once per claim, by the first task that needs it; and
-    /// with a count of the claim's tasks of the request still running.
+    /// request's key is read at most once per claim, by the first task that needs it.
     async fn with_requests(&self, claimed: Vec<task::Model>) -> Vec<Claim> {
         if claimed.is_empty() {
             return Vec::new();
@@ -373,32 +367,17 @@ impl Worker {
                 return Vec::new();
             }
         };
-        let mut tasks_of: HashMap<&str, usize> = HashMap::new();
-        for t in &claimed {
-            *tasks_of.entry(t.request_id.as_str()).or_default() += 1;
-        }
-        let shared: HashMap<String, (Arc<request::Model>, KeyCell, Arc<AtomicUsize>)> = requests
+        let shared: HashMap<String, (Arc<request::Model>, KeyCell)> = requests
             .into_iter()
-            .map(|r| {
-                let running = tasks_of.get(r.request_id.as_str()).copied().unwrap_or(0);
-                (
-                    r.request_id.clone(),
-                    (
-                        Arc::new(r),
-                        KeyCell::default(),
-                        Arc::new(AtomicUsize::new(running)),
-                    ),
-                )
-            })
+            .map(|r| (r.request_id.clone(), (Arc::new(r), KeyCell::default())))
             .collect();
         claimed
             .into_iter()
             .filter_map(|task| match shared.get(&task.request_id) {
-                Some((request, key, running)) => Some(Claim {
+                Some((request, key)) => Some(Claim {
                     task,
                     request: request.clone(),
                     key: key.clone(),
-                    running: running.clone(),
                 }),
                 None => {
                     tracing::warn!(request_id = %task.request_id, "task of an unknown request");
@@ -408,30 +387,27 @@ impl Worker {
             .collect()
     }
 
-    /// Runs a claimed task and records its result; the last of the claim's tasks of a
-    /// request to end then closes the request if every task of it is done. (Any other
-    /// ends while that one still runs, so it cannot be the request's last; counting the
-    /// unfinished tasks after each would be a statement per task for nothing.)
-    async fn execute(&self, claim: Claim) {
-        let running = claim.running.clone();
-        let recorded = self.run_and_record(claim).await;
-        let last_of_claim = running.fetch_sub(1, Ordering::AcqRel) == 1;
-        if let Some(request_id) = recorded
-            && last_of_claim
-            && let Err(e) = self.finish_if_done(&request_id).await
+    /// Runs a claimed task and records its result; the recorder names the one end that
+    /// leaves its request with nothing to run, which then closes the request (with the
+    /// request's key when this claim already read it).
+    async fn execute(&self, claim: Claim, recorder: &Recorder) {
+        let request_id = claim.task.request_id.clone();
+        let key = claim.key.clone();
+        if self.run_and_record(claim, recorder).await
+            && let Err(e) = self.close_done(&request_id, key.get().cloned()).await
         {
             tracing::warn!(error = %e, %request_id, "closing the request failed; will retry");
         }
     }
 
-    /// Runs a claimed task and records its result: the request's id once recorded, None
-    /// when it was not (the task runs again) or another replica's result counts.
-    async fn run_and_record(&self, claim: Claim) -> Option<String> {
+    /// Runs a claimed task and records its result: whether its end closes its request.
+    /// False too when it was not recorded (the task runs again) or another replica's
+    /// result counts.
+    async fn run_and_record(&self, claim: Claim, recorder: &Recorder) -> bool {
         let Claim {
             task: t,
             request: req,
             key,
-            running: _,
         } = claim;
         // Background work continues the trace of the call that submitted the request.
         let span = tracing::info_span!(
@@ -445,20 +421,17 @@ impl Worker {
         if let Some(parent) = req.trace_parent.as_deref() {
             let _ = span.set_parent(pdm_runtime::propagation::from_traceparent(parent));
         }
-        let outcome = self.perform_leased(&t, &req, &key, span).await?;
-        let now = self.clock.now();
-        let stored = match outcome {
+        let Some(outcome) = self.perform_leased(&t, &req, &key, span).await else {
+            return false;
+        };
+        let (status, result, error, next_attempt_at) = match outcome {
             Ok(result) => {
                 tracing::info!(request_id = %t.request_id, service = %t.service, action = %t.action, "task done");
-                self.store
-                    .finish_task(&t, TaskStatus::Done, result, None, now, now)
-                    .await
+                (TaskStatus::Done, result, None, self.clock.now())
             }
             Err(Failure::Reject(error)) => {
                 tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, %error, "task refused");
-                self.store
-                    .finish_task(&t, TaskStatus::Rejected, None, Some(error), now, now)
-                    .await
+                (TaskStatus::Rejected, None, Some(error), self.clock.now())
             }
             Err(Failure::Retry(error)) => {
                 let longest = i64::try_from(self.settings.max_backoff.as_secs())
@@ -466,30 +439,36 @@ impl Worker {
                     .max(1);
                 let backoff = (1i64 << t.attempts.clamp(0, 16)).min(longest);
                 tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, attempt = t.attempts, backoff_secs = backoff, %error, "task failed; will retry");
-                self.store
-                    .finish_task(
-                        &t,
-                        TaskStatus::Failed,
-                        None,
-                        Some(error),
-                        now + chrono::Duration::seconds(backoff),
-                        now,
-                    )
-                    .await
+                let due = self.clock.now() + chrono::Duration::seconds(backoff);
+                (TaskStatus::Failed, None, Some(error), due)
             }
         };
-        match stored {
-            Ok(true) => {
-                let _ = self.changes.send(t.request_id.clone());
-                Some(t.request_id)
+        let (request_id, service, action) =
+            (t.request_id.clone(), t.service.clone(), t.action.clone());
+        let recorded = recorder
+            .record(TaskEnd {
+                task: t,
+                status,
+                result,
+                error,
+                next_attempt_at,
+            })
+            .await;
+        match recorded {
+            Ok(Recorded {
+                stored: true,
+                closes_request,
+            }) => {
+                let _ = self.changes.send(request_id);
+                closes_request
             }
-            Ok(false) => {
-                tracing::warn!(request_id = %t.request_id, service = %t.service, action = %t.action, "another replica took the task over; its result counts");
-                None
+            Ok(Recorded { stored: false, .. }) => {
+                tracing::warn!(%request_id, %service, %action, "another replica took the task over; its result counts");
+                false
             }
             Err(e) => {
                 tracing::warn!(error = %e, "recording a task result failed; the task will run again");
-                None
+                false
             }
         }
     }
@@ -858,8 +837,6 @@ impl Worker {
         }
     }
 
-    /// Closes a request once every task ended: denied if a service refused, else
-    /// completed, with the message the subject is owed.
     /// Closes the requests whose tasks all finished but which a crash left open.
     async fn close_finished(&self) {
         match self.store.finished_but_open().await {
@@ -877,10 +854,16 @@ impl Worker {
 
     /// Closes the request when every task has finished.
     pub async fn finish_if_done(&self, request_id: &str) -> Result<()> {
-        // Counted first: all but a request's last task stop here, without reading its rows.
         if self.store.unfinished_tasks(request_id).await? > 0 {
             return Ok(());
         }
+        self.close_done(request_id, None).await
+    }
+
+    /// Closes a request whose tasks have all finished: denied if a service refused, else
+    /// completed, with the message the subject is owed. `key` is the request's key when
+    /// the caller holds it already.
+    async fn close_done(&self, request_id: &str, key: Option<pdm_crypto::DataKey>) -> Result<()> {
         // A finished task never runs again: the count still holds for these rows.
         let tasks = self.store.tasks_of(request_id).await?;
         let Some(req) = self.store.request(request_id).await? else {
@@ -909,7 +892,10 @@ impl Worker {
         let kind = RequestKind::from_str_name(&req.kind).unwrap_or_default();
         // Read once for all that closing does with the request: its message, its details,
         // forgetting its contact address.
-        let key = self.store.key(KeyOf::Request(request_id)).await?;
+        let key = match key {
+            Some(key) => key,
+            None => self.store.key(KeyOf::Request(request_id)).await?,
+        };
         let closed = if !refused.is_empty() {
             crate::refuse::refuse(
                 &self.store,
@@ -1039,6 +1025,7 @@ impl Worker {
         };
         self.outbox
             .queue(key, req, "completed", &body, self.clock.now())
-            .await
+            .await?;
+        Ok(())
     }
 }

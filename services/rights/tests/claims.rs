@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use pdm_rights::store::{
-    RequestStatus, Store, TaskStatus,
+    RequestStatus, Store, TaskEnd, TaskStatus,
     entities::{request, task},
 };
 use pdm_runtime::sea_orm::{ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _};
@@ -240,5 +240,153 @@ async fn a_claim_takes_lapsed_leases_first_and_no_more_than_its_limit() -> anyho
             .iter()
             .all(|t| t.lease_owner.as_deref() == Some("replica-b"))
     );
+    Ok(())
+}
+
+/// Issue 19: a worker's task ends are written together, one statement for a batch, and
+/// each only while its task is still under the claim that ran it: an end from a run whose
+/// lease another replica took over is not stored (its result is the other's to give).
+#[tokio::test]
+async fn task_ends_are_written_together_and_only_under_the_claim_that_ran_them()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
+    mesh.stop("rights").await?;
+    // Whole seconds: both databases give back exactly what was written.
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("a time");
+    let store = Store::connect(mesh.settings()).await?;
+    for id in ["ends-1", "ends-2"] {
+        let (row, tasks) = pending_request(id, now);
+        store.insert_request(row, tasks, None).await?;
+    }
+    let short = store
+        .claim_due(now, 3, Duration::minutes(1), "replica-a")
+        .await?;
+    let long = store
+        .claim_due(now, 3, Duration::minutes(10), "replica-a")
+        .await?;
+    assert!(short.iter().all(|t| t.request_id == "ends-1"), "{short:?}");
+    assert!(long.iter().all(|t| t.request_id == "ends-2"), "{long:?}");
+    let taken_over = store
+        .claim_due(
+            now + Duration::minutes(2),
+            3,
+            Duration::minutes(5),
+            "replica-b",
+        )
+        .await?;
+    assert_eq!(taken_over.len(), 3);
+
+    let end = |t: &task::Model, status, result: Option<&str>, error: Option<&str>, due| TaskEnd {
+        task: t.clone(),
+        status,
+        result: result.map(str::to_owned),
+        error: error.map(str::to_owned),
+        next_attempt_at: due,
+    };
+    let retry_at = now + Duration::minutes(30);
+    let by_service = |tasks: &[task::Model], service: &str| {
+        tasks
+            .iter()
+            .find(|t| t.service == service)
+            .cloned()
+            .expect("a task of each service")
+    };
+    let mut ends: Vec<TaskEnd> = short
+        .iter()
+        .map(|t| end(t, TaskStatus::Done, Some("late"), None, now))
+        .collect();
+    ends.push(end(
+        &by_service(&long, "identity"),
+        TaskStatus::Done,
+        Some("{\"rows\":1}"),
+        None,
+        now,
+    ));
+    ends.push(end(
+        &by_service(&long, "consent"),
+        TaskStatus::Rejected,
+        None,
+        Some("refused"),
+        now,
+    ));
+    ends.push(end(
+        &by_service(&long, "telemetry"),
+        TaskStatus::Failed,
+        None,
+        Some("unavailable"),
+        retry_at,
+    ));
+    let at = now + Duration::minutes(3);
+    let stored = store.finish_tasks(&ends, at).await?;
+    assert_eq!(stored, [false, false, false, true, true, true]);
+
+    let rows: HashMap<(String, String), task::Model> = [
+        store.tasks_of("ends-1").await?,
+        store.tasks_of("ends-2").await?,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| ((t.request_id.clone(), t.service.clone()), t))
+    .collect();
+    let row = |request: &str, service: &str| &rows[&(request.to_owned(), service.to_owned())];
+    for service in SERVICES {
+        let t = row("ends-1", service);
+        assert_eq!(t.status, TaskStatus::Running, "replica-b's to end: {t:?}");
+        assert_eq!(t.result, None);
+    }
+    let done = row("ends-2", "identity");
+    assert_eq!(
+        (
+            done.status,
+            done.result.as_deref(),
+            done.done_at,
+            done.lease_until
+        ),
+        (TaskStatus::Done, Some("{\"rows\":1}"), Some(at), None)
+    );
+    let refused = row("ends-2", "consent");
+    assert_eq!(
+        (
+            refused.status,
+            refused.last_error.as_deref(),
+            refused.done_at
+        ),
+        (TaskStatus::Rejected, Some("refused"), Some(at))
+    );
+    let failed = row("ends-2", "telemetry");
+    assert_eq!(
+        (
+            failed.status,
+            failed.last_error.as_deref(),
+            failed.next_attempt_at,
+            failed.done_at,
+            failed.lease_until
+        ),
+        (
+            TaskStatus::Failed,
+            Some("unavailable"),
+            retry_at,
+            None,
+            None
+        )
+    );
+    assert_eq!(failed.updated_at, at);
+    let open = store.with_unfinished_tasks(["ends-1", "ends-2"]).await?;
+    assert_eq!(open.len(), 2, "{open:?}");
+
+    // replica-b's ends are stored; its request then has nothing left to run.
+    let theirs: Vec<TaskEnd> = taken_over
+        .iter()
+        .map(|t| end(t, TaskStatus::Done, Some("{}"), None, at))
+        .collect();
+    assert_eq!(store.finish_tasks(&theirs, at).await?, [true, true, true]);
+    let open = store.with_unfinished_tasks(["ends-1", "ends-2"]).await?;
+    assert_eq!(
+        open.into_iter().collect::<Vec<_>>(),
+        ["ends-2"],
+        "ends-1 is finished; ends-2 waits for its retry"
+    );
+    assert!(store.finish_tasks(&[], at).await?.is_empty());
     Ok(())
 }

@@ -5,7 +5,7 @@ use pdm_access_trail as audit;
 use pdm_tls::identity::Caller;
 use std::pin::Pin;
 
-use chrono::{Datelike, TimeZone, Utc};
+use chrono::{Datelike, SubsecRound as _, TimeZone, Utc};
 use pdm_proto::rights::v1::{
     self as pb, Regime, RequestKind, Status, rights_service_server::RightsService,
 };
@@ -21,7 +21,10 @@ use crate::{
     },
     error::{Result, RightsError},
     sealed::{self, Details},
-    store::{KeyOf, RequestFilter, RequestStatus, entities::request},
+    store::{
+        KeyOf, RequestFilter, RequestStatus,
+        entities::{outbox, request},
+    },
 };
 
 type WatchStream =
@@ -66,7 +69,9 @@ impl RightsApi {
         r: pb::SubmitRequestRequest,
         caller: Option<&Caller>,
     ) -> Result<pb::DataSubjectRequest> {
-        let now = self.clock.now();
+        // Times as the database keeps them (PostgreSQL to the microsecond), so that the
+        // answer, made from the row in memory, reads as any later read of it does.
+        let now = self.clock.now().trunc_subsecs(6);
         let s = requests::submission(
             &r,
             requests::Intake {
@@ -80,7 +85,7 @@ impl RightsApi {
         {
             return self.retried(existing, s.subject.as_deref(), caller).await;
         }
-        let received = s.received_at;
+        let received = s.received_at.trunc_subsecs(6);
         let request_id = uuid::Uuid::now_v7().to_string();
         let key = self.store.new_key(KeyOf::Request(&request_id), now).await?;
         let mut details = Details {
@@ -140,6 +145,7 @@ impl RightsApi {
             forgotten_at: None,
         };
         let stored = row.clone();
+        let stored_tasks = tasks.clone();
         let s_subject = stored.subject_id.clone();
         let submitted_by = caller.map(ToString::to_string);
         if let Err(e) = self.store.insert_request(row, tasks, submitted_by).await {
@@ -152,11 +158,16 @@ impl RightsApi {
             return Err(e);
         }
         tracing::info!(request_id = %request_id, kind = s.kind.as_str_name(), verified = verified.is_some(), "request received");
-        if verified.is_some() {
-            self.acknowledge(&key, &stored).await?;
-        }
+        let acknowledged = match verified {
+            Some(_) => self.acknowledge(&key, &stored).await?,
+            None => None,
+        };
         self.wake.notify_one();
-        self.load(&request_id).await
+        // Answered from what was just stored, as it was stored: reading it back was three
+        // statements per request (docs/scale.md, "Task results, written together").
+        let mut request = convert::request(stored, stored_tasks, now);
+        request.messages = acknowledged.into_iter().map(convert::message).collect();
+        Ok(request)
     }
 
     /// A retry with a client reference gets the request it made, and only its own: a
@@ -185,9 +196,14 @@ impl RightsApi {
     }
 
     /// CCPA: receipt is confirmed (within 10 business days: at once, here).
-    async fn acknowledge(&self, key: &pdm_crypto::DataKey, row: &request::Model) -> Result<()> {
+    /// The message queued, if any.
+    async fn acknowledge(
+        &self,
+        key: &pdm_crypto::DataKey,
+        row: &request::Model,
+    ) -> Result<Option<outbox::Model>> {
         if row.regime != Regime::Ccpa.as_str_name() {
-            return Ok(());
+            return Ok(None);
         }
         let body = format!(
             "We received your request {} on {} and will answer by {}.\n",

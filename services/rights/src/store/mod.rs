@@ -17,8 +17,8 @@ use pdm_runtime::SubjectId;
 use sea_orm::{
     ActiveEnum,
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 
@@ -528,34 +528,61 @@ impl Store {
         Ok(())
     }
 
-    /// Records a task's end; false when the task is no longer under this run's claim
-    /// (another replica took it over: its result is the one that counts).
-    pub async fn finish_task(
-        &self,
-        t: &task::Model,
-        status: TaskStatus,
-        result: Option<String>,
-        error: Option<String>,
-        next_attempt_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let done = status.is_finished();
-        Ok(task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(status))
-            .col_expr(task::Column::Result, Expr::value(result))
-            .col_expr(task::Column::LastError, Expr::value(error))
-            .col_expr(task::Column::NextAttemptAt, Expr::value(next_attempt_at))
-            .col_expr(
-                task::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(task::Column::DoneAt, Expr::value(done.then_some(now)))
-            .col_expr(task::Column::UpdatedAt, Expr::value(now))
-            .filter(under_claim(t))
-            .exec(&self.db)
+    /// Records the ends of several tasks in one statement: for each, whether it was stored
+    /// (false when the task is no longer under that run's claim: another replica took it
+    /// over, and its result is the one that counts). One statement for a batch where a
+    /// statement per task was most of a worker's writes (docs/scale.md, "Task results,
+    /// written together").
+    pub async fn finish_tasks(&self, ends: &[TaskEnd], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        if ends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = finish_statement(self.db.get_database_backend(), ends, now);
+        let stored: std::collections::HashSet<(String, String, String)> = self
+            .db
+            .query_all_raw(statement)
             .await?
-            .rows_affected
-            == 1)
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String>("", "request_id")?,
+                    row.try_get::<String>("", "service")?,
+                    row.try_get::<String>("", "action")?,
+                ))
+            })
+            .collect::<std::result::Result<_, sea_orm::DbErr>>()?;
+        Ok(ends
+            .iter()
+            .map(|e| {
+                stored.contains(&(
+                    e.task.request_id.clone(),
+                    e.task.service.clone(),
+                    e.task.action.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Which of the requests `ids` still have a task that has not finished.
+    pub async fn with_unfinished_tasks<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        if ids.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        Ok(task::Entity::find()
+            .select_only()
+            .column(task::Column::RequestId)
+            .distinct()
+            .filter(task::Column::RequestId.is_in(ids))
+            .filter(task::Column::Status.is_not_in(TaskStatus::FINISHED))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Closes an open request (guarded: only from IN_PROGRESS or VERIFICATION_REQUIRED).
@@ -843,7 +870,7 @@ impl Store {
     /// does not grow with the erasures before it) and for all at every housekeeping, so a
     /// crash in between loses nothing.
     pub async fn shred_erased(&self, only: Option<&str>) -> Result<u64> {
-        use sea_orm::{ConnectionTrait, Statement};
+        use sea_orm::Statement;
         let backend = self.db.get_database_backend();
         let [erasure, ccpa_delete] = erasing_kinds();
         let completed = RequestStatus::Completed.to_value();
@@ -973,6 +1000,87 @@ async fn insert_request_in(
 
 /// Task `t` still running under the claim that produced it: the claim's attempt number
 /// fences a runner whose lease ran out and was taken over by another replica.
+/// How a claimed task ended, to be recorded ([`Store::finish_tasks`]).
+#[derive(Debug, Clone)]
+pub struct TaskEnd {
+    /// The task as claimed (its key and the attempt its claim counted).
+    pub task: task::Model,
+    /// Done, rejected, or failed (to run again at `next_attempt_at`).
+    pub status: TaskStatus,
+    /// What a done task answered.
+    pub result: Option<String>,
+    /// Why it was refused or failed.
+    pub error: Option<String>,
+    /// When a failed task is due again.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// The columns of one ended task in [`finish_statement`]'s list, in order.
+const ENDED_COLUMNS: [&str; 9] = [
+    "request_id",
+    "service",
+    "action",
+    "attempts",
+    "status",
+    "result",
+    "last_error",
+    "next_attempt_at",
+    "done_at",
+];
+
+/// `UPDATE … FROM` a list of the ended tasks, each row taken only while still under the
+/// claim that ran it (running, and at the attempt that claim counted), as
+/// [`under_claim`] does for one. The same text runs on both databases but for the
+/// placeholders; the values are bound as the entity's own writes bind them, so a time is
+/// stored as any other of the column's.
+fn finish_statement(
+    backend: sea_orm::DbBackend,
+    ends: &[TaskEnd],
+    now: DateTime<Utc>,
+) -> sea_orm::Statement {
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(ends.len() * ENDED_COLUMNS.len() + 1);
+    // The placeholder of the next value pushed.
+    let placeholder = |values: &[sea_orm::Value]| match backend {
+        sea_orm::DbBackend::Postgres => format!("${}", values.len() + 1),
+        _ => "?".to_owned(),
+    };
+    let mut rows = Vec::with_capacity(ends.len());
+    for e in ends {
+        let mut row = Vec::with_capacity(ENDED_COLUMNS.len());
+        for value in [
+            sea_orm::Value::from(e.task.request_id.clone()),
+            e.task.service.clone().into(),
+            e.task.action.clone().into(),
+            e.task.attempts.into(),
+            e.status.to_value().into(),
+            e.result.clone().into(),
+            e.error.clone().into(),
+            e.next_attempt_at.into(),
+            e.status.is_finished().then_some(now).into(),
+        ] {
+            row.push(placeholder(&values));
+            values.push(value);
+        }
+        rows.push(format!("({})", row.join(", ")));
+    }
+    let updated_at = placeholder(&values);
+    values.push(now.into());
+    let sql = format!(
+        "WITH ended ({columns}) AS (VALUES {rows}) \
+         UPDATE tasks SET status = ended.status, result = ended.result, \
+         last_error = ended.last_error, next_attempt_at = ended.next_attempt_at, \
+         lease_until = NULL, done_at = ended.done_at, updated_at = {updated_at} \
+         FROM ended \
+         WHERE tasks.request_id = ended.request_id AND tasks.service = ended.service \
+         AND tasks.action = ended.action AND tasks.attempts = ended.attempts \
+         AND tasks.{RUNNING_SQL} \
+         RETURNING tasks.request_id, tasks.service, tasks.action",
+        columns = ENDED_COLUMNS.join(", "),
+        rows = rows.join(", "),
+    );
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
 fn under_claim(t: &task::Model) -> Condition {
     Condition::all()
         .add(task::Column::RequestId.eq(t.request_id.clone()))
