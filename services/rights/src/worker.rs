@@ -147,11 +147,17 @@ impl Worker {
         // Messages go out on a loop of their own, so a slow or unreachable relay never
         // holds up the fan-out; it stops with the worker, after its message in flight.
         let mut sender = self.spawn_sender(&stop);
+        // A task's end frees a permit, worth a claim only when the last claim left due
+        // tasks behind (it took all it asked for): an empty claim is a statement too, and
+        // one after every end was a claim per task. New tasks (`wake`) and time passing
+        // (retries coming due, other replicas' leases lapsing) are always worth one.
+        let ended = Arc::new(Notify::new());
+        let mut more_due = true;
         loop {
             while running.try_join_next().is_some() {}
             let now = self.clock.now();
             let free = permits.available_permits();
-            if free > 0 {
+            if free > 0 && more_due {
                 match self
                     .store
                     .claim_due(
@@ -163,16 +169,18 @@ impl Worker {
                     .await
                 {
                     Ok(claimed) => {
+                        more_due = claimed.len() >= free;
                         for claim in self.with_requests(claimed).await {
                             let Ok(permit) = permits.clone().acquire_owned().await else {
                                 return;
                             };
                             let worker = self.clone();
                             let recorder = recorder.clone();
+                            let ended = ended.clone();
                             running.spawn(async move {
                                 worker.execute(claim, &recorder).await;
                                 drop(permit);
-                                worker.wake.notify_one();
+                                ended.notify_one();
                             });
                         }
                     }
@@ -193,8 +201,9 @@ impl Worker {
                     }
                     return;
                 }
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                () = self.wake.notified() => more_due = true,
+                () = ended.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => more_due = true,
                 _ = housekeeping.tick() => {
                     if let Err(e) = self.store.delete_expired_packages(self.clock.now()).await {
                         tracing::warn!(error = %e, "expiring packages failed");
