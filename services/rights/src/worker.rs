@@ -31,7 +31,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    domain::{answers, mailbox, plan::Action, proof},
+    domain::{answers, claims, mailbox, plan::Action, proof},
     error::{Result, RightsError},
     outbox::Outbox,
     package::{AccessLine, ChunkWriter, ExportSummary, MAX_ACCESSES, record_json},
@@ -139,7 +139,8 @@ impl Worker {
         self.close_finished().await;
         self.shred_erased(None).await;
         self.forget_past_proof().await;
-        let permits = Arc::new(Semaphore::new(self.settings.parallelism.max(1)));
+        let parallelism = self.settings.parallelism.max(1);
+        let permits = Arc::new(Semaphore::new(parallelism));
         // Stops once this loop and every task it started are done with it.
         let recorder = Recorder::start(self.store.clone(), self.clock.clone());
         let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
@@ -150,14 +151,15 @@ impl Worker {
         // A task's end frees a permit, worth a claim only when the last claim left due
         // tasks behind (it took all it asked for): an empty claim is a statement too, and
         // one after every end was a claim per task. New tasks (`wake`) and time passing
-        // (retries coming due, other replicas' leases lapsing) are always worth one.
+        // (retries coming due, other replicas' leases lapsing) are always worth one; a
+        // full worker waits for a few permits to claim them at once.
         let ended = Arc::new(Notify::new());
         let mut more_due = true;
         loop {
             while running.try_join_next().is_some() {}
             let now = self.clock.now();
             let free = permits.available_permits();
-            if free > 0 && more_due {
+            if more_due && claims::worth_a_claim(free, parallelism) {
                 match self
                     .store
                     .claim_due(

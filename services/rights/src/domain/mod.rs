@@ -4,6 +4,7 @@
 
 pub mod answers;
 pub mod children;
+pub mod claims;
 pub mod concerns;
 pub mod deadline;
 pub mod delivery;
