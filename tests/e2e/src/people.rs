@@ -152,6 +152,48 @@ pub async fn submit_to(channel: &Channel, kind: &str, subject: &str) -> anyhow::
         .unwrap_or_default()
         .to_owned();
     anyhow::ensure!(!id.is_empty(), "no request id: {submitted}");
+    // SubmitRequest answers from the row it stored, not a read of it: what it says of the
+    // request is what any later read says (its times to the microsecond, as PostgreSQL
+    // keeps them; its tasks, whose states move on meanwhile).
+    let read = grpc::ok(
+        channel,
+        "pdm.rights.v1.RightsService/GetRequest",
+        &json!({"requestId": id}),
+    )
+    .await?;
+    for field in [
+        "requestId",
+        "kind",
+        "regime",
+        "subjectId",
+        "receivedAt",
+        "verifiedAt",
+        "dueAt",
+        "originalDueAt",
+    ] {
+        anyhow::ensure!(
+            submitted["request"][field] == read["request"][field],
+            "SubmitRequest answered {field} {} but GetRequest reads {}",
+            submitted["request"][field],
+            read["request"][field]
+        );
+    }
+    let tasks = |answer: &Value| -> Vec<(Value, Value)> {
+        let mut tasks: Vec<(Value, Value)> = answer["request"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| (t["service"].clone(), t["action"].clone()))
+            .collect();
+        tasks.sort_by_key(|t| t.0.to_string() + &t.1.to_string());
+        tasks
+    };
+    anyhow::ensure!(
+        tasks(&submitted) == tasks(&read) && !tasks(&read).is_empty(),
+        "SubmitRequest answered tasks {:?} but GetRequest reads {:?}",
+        tasks(&submitted),
+        tasks(&read)
+    );
     Ok(id)
 }
 
