@@ -138,13 +138,30 @@ impl Outbox {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<outbox::Model>> {
+        let message = self.message(key, req, topic, body, now).await?;
+        if let Some(message) = &message {
+            self.store.enqueue(message.clone()).await?;
+        }
+        Ok(message)
+    }
+
+    /// A message for the request's subject, ready to be stored in the same transaction as
+    /// the change it tells of; none when no address is known. `key` is the request's.
+    pub async fn message(
+        &self,
+        key: &DataKey,
+        req: &request::Model,
+        topic: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<outbox::Model>> {
         let Some(email) = Self::address(key, req)? else {
             tracing::info!(request_id = %req.request_id, topic, "no contact address: message not queued");
             return Ok(None);
         };
-        let message = self.compose(key, req, &email, topic, body, now).await?;
-        self.store.enqueue(message.clone()).await?;
-        Ok(Some(message))
+        Ok(Some(
+            self.compose(key, req, &email, topic, body, now).await?,
+        ))
     }
 
     /// The contact address the request holds for its subject, if any (`key`: the
@@ -156,13 +173,20 @@ impl Outbox {
     /// Forgets the contact address a request holds, once the messages it owes are queued
     /// (`key`: the request's).
     pub async fn forget_contact(&self, key: &DataKey, req: &request::Model) -> Result<()> {
-        let mut details = sealed::open_details(key, &req.details)?;
-        if details.contact_email.take().is_some() {
-            self.store
-                .set_details(&req.request_id, sealed::seal_details(key, &details)?)
-                .await?;
+        if let Some(details) = Self::without_contact(key, req)? {
+            self.store.set_details(&req.request_id, details).await?;
         }
         Ok(())
+    }
+
+    /// The request's details sealed again without its contact address, to be stored when
+    /// the messages it owes are (`key`: the request's); none when it holds no address.
+    pub fn without_contact(key: &DataKey, req: &request::Model) -> Result<Option<Vec<u8>>> {
+        let mut details = sealed::open_details(key, &req.details)?;
+        if details.contact_email.take().is_none() {
+            return Ok(None);
+        }
+        Ok(Some(sealed::seal_details(key, &details)?))
     }
 
     /// A message to `email` about the request, sealed with the request's `key`, ready to be

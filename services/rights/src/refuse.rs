@@ -1,5 +1,5 @@
-//! Refusing a request: closed as DENIED with its reasons, and the subject told the reasons
-//! and where to complain, in one transaction (rules: [`crate::domain::refusal`]). Used by
+//! Refusing a request: closed as DENIED with its reasons, the subject told the reasons
+//! and where to complain, and the address it was told at forgotten, in one transaction (rules: [`crate::domain::refusal`]). Used by
 //! DenyRequest (the privacy team) and by the worker when a service refuses a task.
 
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use crate::{
     error::Result,
     outbox::Outbox,
     peers::Peers,
-    store::{Store, entities::request},
+    store::{Store, Told, entities::request},
 };
 
 /// The outbox topic of a refusal.
@@ -52,8 +52,12 @@ pub async fn refuse(
             None
         }
     };
+    let told = Told {
+        message,
+        forgotten: Outbox::without_contact(key, req)?,
+    };
     let closed = store
-        .deny(&req.request_id, &refusal::join(reasons), message, now)
+        .deny(&req.request_id, &refusal::join(reasons), told, now)
         .await?;
     if closed {
         tracing::info!(request_id = %req.request_id, reasons = reasons.len(), "request refused");

@@ -40,8 +40,8 @@ use crate::{
     sealed,
     settings::RightsSettings,
     store::{
-        KeyOf, RequestStatus, Store, TaskEnd, TaskStatus,
-        entities::{request, task},
+        KeyOf, RequestStatus, Store, TaskEnd, TaskStatus, Told,
+        entities::{outbox, request, task},
     },
 };
 
@@ -925,19 +925,17 @@ impl Worker {
             );
             let expires =
                 exports.then(|| now + chrono::Duration::days(self.settings.package_days.max(1)));
-            let closed = self
-                .store
-                .close(request_id, RequestStatus::Completed, None, expires, now)
-                .await?;
-            if closed {
-                self.notify_completion(&key, &req, kind, &tasks, expires)
-                    .await?;
-            }
-            closed
+            // The message and the address it goes to are stored with the close: the
+            // address is forgotten once the message owed is queued, and not before.
+            let told = Told {
+                message: self
+                    .completion(&key, &req, kind, &tasks, expires, now)
+                    .await?,
+                forgotten: Outbox::without_contact(&key, &req)?,
+            };
+            self.store.complete(request_id, expires, told, now).await?
         };
         if closed {
-            // The contact address was needed for the messages just queued; forget it.
-            self.outbox.forget_contact(&key, &req).await?;
             if refused.is_empty() && mailbox::erases(&req.kind) {
                 // The subject is gone: so are the addresses we hold for them.
                 if let Some(subject) = req.subject_id.as_deref() {
@@ -979,14 +977,16 @@ impl Worker {
         }
     }
 
-    async fn notify_completion(
+    /// The message telling the subject their request is done (none without an address).
+    async fn completion(
         &self,
         key: &pdm_crypto::DataKey,
         req: &request::Model,
         kind: RequestKind,
         tasks: &[task::Model],
         expires: Option<DateTime<Utc>>,
-    ) -> Result<()> {
+        now: DateTime<Utc>,
+    ) -> Result<Option<outbox::Model>> {
         let body = match kind {
             RequestKind::Erasure | RequestKind::CcpaDelete => {
                 // Account deletion, step 5: "You will receive an email confirming the deletion."
@@ -1034,9 +1034,6 @@ impl Worker {
             ),
             _ => format!("Your request {} has been carried out.\n", req.request_id),
         };
-        self.outbox
-            .queue(key, req, "completed", &body, self.clock.now())
-            .await?;
-        Ok(())
+        self.outbox.message(key, req, "completed", &body, now).await
     }
 }

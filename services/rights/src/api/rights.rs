@@ -642,7 +642,6 @@ impl RightsService for RightsApi {
         {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
-        self.outbox.forget_contact(&key, &row).await?;
         let _ = self.changes.send(id.clone());
         self.wake.notify_one();
         let request = self.load(&id).await?;

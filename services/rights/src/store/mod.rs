@@ -594,21 +594,47 @@ impl Store {
         package_expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        Ok(request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(status))
-            .col_expr(request::Column::OutcomeReason, Expr::value(reason))
-            .col_expr(request::Column::ClosedAt, Expr::value(now))
-            .col_expr(
-                request::Column::PackageExpiresAt,
-                Expr::value(package_expires_at),
-            )
-            .col_expr(request::Column::UpdatedAt, Expr::value(now))
-            .filter(request::Column::RequestId.eq(id))
-            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
+        Ok(closing(id, status, reason, package_expires_at, None, now)
             .exec(&self.db)
             .await?
             .rows_affected
             > 0)
+    }
+
+    /// Completes an open request and, in the same transaction, stores what its closing
+    /// tells: the message to the subject and the details without the address it went
+    /// to. A request is never completed without its message (Account deletion, step 5:
+    /// "You will receive an email confirming the deletion"), nor its message queued
+    /// twice. False (nothing stored) when it was no longer open.
+    pub async fn complete(
+        &self,
+        id: &str,
+        package_expires_at: Option<DateTime<Utc>>,
+        told: Told,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let closed = closing(
+            id,
+            RequestStatus::Completed,
+            None,
+            package_expires_at,
+            told.forgotten,
+            now,
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+        if closed == 0 {
+            return Ok(false);
+        }
+        if let Some(message) = told.message {
+            outbox::Entity::insert(message.into_active_model())
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// Sets a new deadline with its reason and, in the same transaction, the message that
@@ -647,25 +673,27 @@ impl Store {
 
     /// Refuses an open request: its tasks still to run are cancelled, it closes as
     /// DENIED with its reasons, and the message telling the subject (when an address is
-    /// known) is queued, all in one transaction. False when it was no longer open.
+    /// known) is queued and the address forgotten, all in one transaction. False when it
+    /// was no longer open.
     pub async fn deny(
         &self,
         id: &str,
         reasons: &str,
-        message: Option<outbox::Model>,
+        told: Told,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let closed = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(RequestStatus::Denied))
-            .col_expr(request::Column::OutcomeReason, Expr::value(reasons))
-            .col_expr(request::Column::ClosedAt, Expr::value(now))
-            .col_expr(request::Column::UpdatedAt, Expr::value(now))
-            .filter(request::Column::RequestId.eq(id))
-            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
-            .exec(&txn)
-            .await?
-            .rows_affected;
+        let closed = closing(
+            id,
+            RequestStatus::Denied,
+            Some(reasons.to_owned()),
+            None,
+            told.forgotten,
+            now,
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
         if closed == 0 {
             return Ok(false);
         }
@@ -680,7 +708,7 @@ impl Store {
             .filter(task::Column::Status.is_in(TaskStatus::TO_RUN))
             .exec(&txn)
             .await?;
-        if let Some(message) = message {
+        if let Some(message) = told.message {
             outbox::Entity::insert(message.into_active_model())
                 .exec(&txn)
                 .await?;
@@ -998,8 +1026,43 @@ async fn insert_request_in(
     Ok(())
 }
 
-/// Task `t` still running under the claim that produced it: the claim's attempt number
-/// fences a runner whose lease ran out and was taken over by another replica.
+/// What a request's closing stores with it: the message telling the subject, and the
+/// request's details sealed again without the address that message needed.
+#[derive(Debug, Default)]
+pub struct Told {
+    /// The message to the subject; none when no address is known.
+    pub message: Option<outbox::Model>,
+    /// The details without the contact address; none when they hold none.
+    pub forgotten: Option<Vec<u8>>,
+}
+
+/// The update closing an open request (only from IN_PROGRESS or VERIFICATION_REQUIRED),
+/// with its details replaced when `details` is given.
+fn closing(
+    id: &str,
+    status: RequestStatus,
+    reason: Option<String>,
+    package_expires_at: Option<DateTime<Utc>>,
+    details: Option<Vec<u8>>,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<request::Entity> {
+    let mut update = request::Entity::update_many()
+        .col_expr(request::Column::Status, Expr::value(status))
+        .col_expr(request::Column::OutcomeReason, Expr::value(reason))
+        .col_expr(request::Column::ClosedAt, Expr::value(now))
+        .col_expr(
+            request::Column::PackageExpiresAt,
+            Expr::value(package_expires_at),
+        )
+        .col_expr(request::Column::UpdatedAt, Expr::value(now));
+    if let Some(details) = details {
+        update = update.col_expr(request::Column::Details, Expr::value(details));
+    }
+    update
+        .filter(request::Column::RequestId.eq(id))
+        .filter(request::Column::Status.is_in(RequestStatus::OPEN))
+}
+
 /// How a claimed task ended, to be recorded ([`Store::finish_tasks`]).
 #[derive(Debug, Clone)]
 pub struct TaskEnd {
@@ -1081,6 +1144,8 @@ fn finish_statement(
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// Task `t` still running under the claim that produced it: the claim's attempt number
+/// fences a runner whose lease ran out and was taken over by another replica.
 fn under_claim(t: &task::Model) -> Condition {
     Condition::all()
         .add(task::Column::RequestId.eq(t.request_id.clone()))
