@@ -1,7 +1,7 @@
-//! Closing a request stores what it tells with it: the request completes together with
-//! the message owed to the subject and with its contact address forgotten, or nothing of
-//! the three is stored (Account deletion, step 5: "You will receive an email confirming
-//! the deletion").
+//! Closing a request stores what goes with it: the request completes together with the
+//! message owed to the subject and with its contact address forgotten, or nothing of the
+//! three is stored (Account deletion, step 5: "You will receive an email confirming the
+//! deletion"); a cancelled request closes together with its tasks still to run.
 
 mod support;
 
@@ -10,8 +10,8 @@ use pdm_rights::{
     outbox::Outbox,
     sealed::{self, Details},
     store::{
-        KeyOf, MessageStatus, RequestStatus, Store, Told,
-        entities::{outbox, request},
+        KeyOf, MessageStatus, RequestStatus, Store, TaskStatus, Told,
+        entities::{outbox, request, task},
     },
 };
 
@@ -147,6 +147,127 @@ async fn a_request_completes_with_its_message_and_without_its_address_or_not_at_
     assert_eq!(
         store.request(id).await?.expect("there").details,
         closed.details
+    );
+    Ok(())
+}
+
+fn task(
+    request_id: &str,
+    service: &str,
+    status: TaskStatus,
+    now: chrono::DateTime<Utc>,
+) -> task::Model {
+    task::Model {
+        request_id: request_id.to_owned(),
+        service: service.to_owned(),
+        action: "export".into(),
+        status,
+        priority: 0,
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: None,
+        lease_owner: None,
+        last_error: None,
+        result: None,
+        done_at: None,
+        updated_at: now,
+    }
+}
+
+/// Each task of the request as (service, status, error).
+async fn tasks(
+    store: &Store,
+    id: &str,
+) -> anyhow::Result<Vec<(String, TaskStatus, Option<String>)>> {
+    let mut tasks: Vec<_> = store
+        .tasks_of(id)
+        .await?
+        .into_iter()
+        .map(|t| (t.service, t.status, t.last_error))
+        .collect();
+    tasks.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(tasks)
+}
+
+#[tokio::test]
+async fn a_request_is_cancelled_with_its_tasks_still_to_run_and_a_closed_one_not_at_all()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
+    mesh.stop("rights").await?;
+    let store = Store::connect(mesh.settings()).await?;
+    let now = Utc::now().duration_trunc(Duration::microseconds(1))?;
+    let open = |id: &str| {
+        (
+            open_request(id, Vec::new(), now),
+            vec![
+                task(id, "consent", TaskStatus::Pending, now),
+                task(id, "identity", TaskStatus::Running, now),
+                task(id, "telemetry", TaskStatus::Failed, now),
+            ],
+        )
+    };
+
+    let (row, to_run) = open("cancelled-1");
+    store.insert_request(row, to_run, None).await?;
+    assert!(
+        store
+            .cancel("cancelled-1", "asked by the subject", now)
+            .await?
+    );
+    let cancelled = store.request("cancelled-1").await?.expect("there");
+    assert_eq!(cancelled.status, RequestStatus::Cancelled);
+    assert_eq!(
+        cancelled.outcome_reason.as_deref(),
+        Some("asked by the subject")
+    );
+    assert_eq!(cancelled.closed_at, Some(now));
+    let cancelled_task = |service: &str| {
+        (
+            service.to_owned(),
+            TaskStatus::Rejected,
+            Some("cancelled".to_owned()),
+        )
+    };
+    assert_eq!(
+        tasks(&store, "cancelled-1").await?,
+        [
+            cancelled_task("consent"),
+            // A task running now ends on its own; the closed request ignores its end.
+            ("identity".to_owned(), TaskStatus::Running, None),
+            cancelled_task("telemetry"),
+        ]
+    );
+    // Nothing is left for the worker to close as if its tasks had run.
+    assert!(
+        !store
+            .finished_but_open()
+            .await?
+            .contains(&"cancelled-1".to_owned())
+    );
+    assert!(!store.cancel("cancelled-1", "again", now).await?);
+
+    // Closed before the cancel arrived: nothing of it is stored.
+    let (row, to_run) = open("completed-1");
+    store.insert_request(row, to_run, None).await?;
+    assert!(
+        store
+            .complete("completed-1", None, Told::default(), now)
+            .await?
+    );
+    assert!(!store.cancel("completed-1", "too late", now).await?);
+    let completed = store.request("completed-1").await?.expect("there");
+    assert_eq!(
+        (completed.status, completed.outcome_reason),
+        (RequestStatus::Completed, None)
+    );
+    assert_eq!(
+        tasks(&store, "completed-1").await?,
+        [
+            ("consent".to_owned(), TaskStatus::Pending, None),
+            ("identity".to_owned(), TaskStatus::Running, None),
+            ("telemetry".to_owned(), TaskStatus::Failed, None),
+        ]
     );
     Ok(())
 }

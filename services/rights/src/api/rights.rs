@@ -510,10 +510,9 @@ impl RightsService for RightsApi {
             return Err(RightsError::NotAllowed("the request is closed".into()).into());
         }
         let now = self.clock.now();
-        self.store.cancel_tasks(&id, now).await?;
-        self.store
-            .close(&id, RequestStatus::Cancelled, Some(reason), None, now)
-            .await?;
+        if !self.store.cancel(&id, &reason, now).await? {
+            return Err(RightsError::NotAllowed("the request is closed".into()).into());
+        }
         let _ = self.changes.send(id.clone());
         let request = self.load(&id).await?;
         let subject = request.subject_id.clone();

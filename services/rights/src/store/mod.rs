@@ -585,22 +585,6 @@ impl Store {
             .collect())
     }
 
-    /// Closes an open request (guarded: only from IN_PROGRESS or VERIFICATION_REQUIRED).
-    pub async fn close(
-        &self,
-        id: &str,
-        status: RequestStatus,
-        reason: Option<String>,
-        package_expires_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        Ok(closing(id, status, reason, package_expires_at, None, now)
-            .exec(&self.db)
-            .await?
-            .rows_affected
-            > 0)
-    }
-
     /// Completes an open request and, in the same transaction, stores what its closing
     /// tells: the message to the subject and the details without the address it went
     /// to. A request is never completed without its message (Account deletion, step 5:
@@ -697,15 +681,7 @@ impl Store {
         if closed == 0 {
             return Ok(false);
         }
-        task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(TaskStatus::Rejected))
-            .col_expr(
-                task::Column::LastError,
-                Expr::value("cancelled: request refused"),
-            )
-            .col_expr(task::Column::UpdatedAt, Expr::value(now))
-            .filter(task::Column::RequestId.eq(id))
-            .filter(task::Column::Status.is_in(TaskStatus::TO_RUN))
+        cancelling(id, "cancelled: request refused", now)
             .exec(&txn)
             .await?;
         if let Some(message) = told.message {
@@ -728,17 +704,30 @@ impl Store {
             .map(|m| m.created_at))
     }
 
-    /// Cancels the tasks still to run of a request.
-    pub async fn cancel_tasks(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
-        task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(TaskStatus::Rejected))
-            .col_expr(task::Column::LastError, Expr::value("cancelled"))
-            .col_expr(task::Column::UpdatedAt, Expr::value(now))
-            .filter(task::Column::RequestId.eq(id))
-            .filter(task::Column::Status.is_in(TaskStatus::TO_RUN))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+    /// Cancels an open request: it closes as CANCELLED with its reason and its tasks
+    /// still to run are rejected as cancelled, in one transaction. Apart, a stop between
+    /// the two left an open request whose tasks had all ended, which the worker then
+    /// closed as refused by every service and told the subject so. False (nothing
+    /// stored) when it was no longer open.
+    pub async fn cancel(&self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let closed = closing(
+            id,
+            RequestStatus::Cancelled,
+            Some(reason.to_owned()),
+            None,
+            None,
+            now,
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+        if closed == 0 {
+            return Ok(false);
+        }
+        cancelling(id, "cancelled", now).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// Requests matching a filter, soonest due first.
@@ -1142,6 +1131,16 @@ fn finish_statement(
         rows = rows.join(", "),
     );
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The update rejecting a request's tasks still to run, with `why` as their error.
+fn cancelling(id: &str, why: &str, now: DateTime<Utc>) -> sea_orm::UpdateMany<task::Entity> {
+    task::Entity::update_many()
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Rejected))
+        .col_expr(task::Column::LastError, Expr::value(why))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .filter(task::Column::RequestId.eq(id))
+        .filter(task::Column::Status.is_in(TaskStatus::TO_RUN))
 }
 
 /// Task `t` still running under the claim that produced it: the claim's attempt number
