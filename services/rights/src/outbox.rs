@@ -127,26 +127,9 @@ impl Outbox {
         }
     }
 
-    /// Queues a message for the request's subject (nothing when no address is known).
-    /// `key` is the request's ([`KeyOf::Request`]): the caller reads it once for all it
-    /// does with the request.
-    pub async fn queue(
-        &self,
-        key: &DataKey,
-        req: &request::Model,
-        topic: &str,
-        body: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<outbox::Model>> {
-        let message = self.message(key, req, topic, body, now).await?;
-        if let Some(message) = &message {
-            self.store.enqueue(message.clone()).await?;
-        }
-        Ok(message)
-    }
-
     /// A message for the request's subject, ready to be stored in the same transaction as
-    /// the change it tells of; none when no address is known. `key` is the request's.
+    /// the change it tells of; none when no address is known. `key` is the request's
+    /// ([`KeyOf::Request`]): the caller reads it once for all it does with the request.
     pub async fn message(
         &self,
         key: &DataKey,

@@ -74,7 +74,7 @@ async fn replicas_claiming_at_once_take_every_task_once_and_a_lapsed_lease_is_ta
     let seeding = Store::connect(mesh.settings()).await?;
     for i in 0..REQUESTS {
         let (row, tasks) = pending_request(&format!("claims-{i:03}"), now);
-        seeding.insert_request(row, tasks, None).await?;
+        seeding.insert_request(row, tasks, None, None).await?;
     }
     // Two replicas (a pool each), two claim loops on each, small claims.
     let mut claimers = tokio::task::JoinSet::new();
@@ -211,7 +211,7 @@ async fn a_claim_takes_lapsed_leases_first_and_no_more_than_its_limit() -> anyho
     let store = Store::connect(mesh.settings()).await?;
     for i in 0..3 {
         let (row, tasks) = pending_request(&format!("lapsed-{i}"), now);
-        store.insert_request(row, tasks, None).await?;
+        store.insert_request(row, tasks, None, None).await?;
     }
     let first = store
         .claim_due(now, 3, Duration::minutes(1), "replica-a")
@@ -257,7 +257,7 @@ async fn task_ends_are_written_together_and_only_under_the_claim_that_ran_them()
     let store = Store::connect(mesh.settings()).await?;
     for id in ["ends-1", "ends-2"] {
         let (row, tasks) = pending_request(id, now);
-        store.insert_request(row, tasks, None).await?;
+        store.insert_request(row, tasks, None, None).await?;
     }
     let short = store
         .claim_due(now, 3, Duration::minutes(1), "replica-a")

@@ -148,7 +148,15 @@ impl RightsApi {
         let stored_tasks = tasks.clone();
         let s_subject = stored.subject_id.clone();
         let submitted_by = caller.map(ToString::to_string);
-        if let Err(e) = self.store.insert_request(row, tasks, submitted_by).await {
+        let receipt = match verified {
+            Some(_) => self.receipt(&key, &row).await?,
+            None => None,
+        };
+        if let Err(e) = self
+            .store
+            .insert_request(row, tasks, submitted_by, receipt.clone())
+            .await
+        {
             // A retry racing this one stored the request first: answer with it.
             if let Some(reference) = &stored.client_reference
                 && let Some(existing) = self.store.by_client_reference(reference).await?
@@ -158,15 +166,11 @@ impl RightsApi {
             return Err(e);
         }
         tracing::info!(request_id = %request_id, kind = s.kind.as_str_name(), verified = verified.is_some(), "request received");
-        let acknowledged = match verified {
-            Some(_) => self.acknowledge(&key, &stored).await?,
-            None => None,
-        };
         self.wake.notify_one();
         // Answered from what was just stored, as it was stored: reading it back was three
         // statements per request (docs/scale.md, "Task results, written together").
         let mut request = convert::request(stored, stored_tasks, now);
-        request.messages = acknowledged.into_iter().map(convert::message).collect();
+        request.messages = receipt.into_iter().map(convert::message).collect();
         Ok(request)
     }
 
@@ -195,9 +199,9 @@ impl RightsApi {
         self.load_for(&existing.request_id, &viewer).await
     }
 
-    /// CCPA: receipt is confirmed (within 10 business days: at once, here).
-    /// The message queued, if any.
-    async fn acknowledge(
+    /// CCPA: receipt is confirmed (within 10 business days: at once, here). The message
+    /// to store with the request, if one is owed and an address is known.
+    async fn receipt(
         &self,
         key: &pdm_crypto::DataKey,
         row: &request::Model,
@@ -212,7 +216,7 @@ impl RightsApi {
             row.due_at.format("%Y-%m-%d")
         );
         self.outbox
-            .queue(key, row, "received", &body, self.clock.now())
+            .message(key, row, "received", &body, self.clock.now())
             .await
     }
 }
@@ -298,15 +302,21 @@ impl RightsService for RightsApi {
                 let tasks = self.tasks(&id, kind, row.priority, now);
                 let sealed_details =
                     sealed::seal_details(&key, &details).map_err(RightsError::from)?;
+                let receipt = self
+                    .receipt(
+                        &key,
+                        &request::Model {
+                            details: sealed_details.clone(),
+                            ..row.clone()
+                        },
+                    )
+                    .await?;
                 if self
                     .store
-                    .verify(&id, &verified, sealed_details, tasks, now)
+                    .verify(&id, &verified, sealed_details, tasks, receipt, now)
                     .await?
                 {
                     tracing::info!(request_id = %id, "request verified");
-                    if let Some(updated) = self.store.request(&id).await? {
-                        self.acknowledge(&key, &updated).await?;
-                    }
                     self.wake.notify_one();
                     let _ = self.changes.send(id.clone());
                 }

@@ -87,15 +87,23 @@ impl Store {
         &self.db
     }
 
-    /// Stores a request and its tasks together.
+    /// Stores a request, its tasks and the message confirming its receipt (when one is
+    /// owed) together: a request is never stored without the confirmation the subject is
+    /// owed (CCPA: within 10 business days; here, at once).
     pub async fn insert_request(
         &self,
         row: request::Model,
         tasks: Vec<task::Model>,
         submitted_by: Option<String>,
+        receipt: Option<outbox::Model>,
     ) -> Result<()> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         insert_request_in(&txn, row, tasks, submitted_by).await?;
+        if let Some(message) = receipt {
+            outbox::Entity::insert(message.into_active_model())
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         Ok(())
     }
@@ -291,14 +299,16 @@ impl Store {
             .await?)
     }
 
-    /// Marks a waiting request verified and stores its tasks, in one transaction; false
-    /// if it was no longer waiting.
+    /// Marks a waiting request verified and stores its tasks and the message confirming
+    /// its receipt (when one is owed), in one transaction; false (nothing stored) if it
+    /// was no longer waiting.
     pub async fn verify(
         &self,
         id: &str,
         subject: &SubjectId,
         details: Vec<u8>,
         tasks: Vec<task::Model>,
+        receipt: Option<outbox::Model>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
@@ -321,6 +331,11 @@ impl Store {
         }
         if !tasks.is_empty() {
             task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
+                .exec(&txn)
+                .await?;
+        }
+        if let Some(message) = receipt {
+            outbox::Entity::insert(message.into_active_model())
                 .exec(&txn)
                 .await?;
         }

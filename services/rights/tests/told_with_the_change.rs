@@ -1,7 +1,9 @@
-//! Closing a request stores what goes with it: the request completes together with the
-//! message owed to the subject and with its contact address forgotten, or nothing of the
-//! three is stored (Account deletion, step 5: "You will receive an email confirming the
-//! deletion"); a cancelled request closes together with its tasks still to run.
+//! A request's changes are stored together with what goes with them, or not at all: a
+//! request is received with the confirmation owed to its subject (CCPA: receipt confirmed
+//! within 10 business days) and verified with it; it completes with the message owed to
+//! the subject and its contact address forgotten (Account deletion, step 5: "You will
+//! receive an email confirming the deletion"); it is cancelled with its tasks still to
+//! run.
 
 mod support;
 
@@ -83,7 +85,12 @@ async fn a_request_completes_with_its_message_and_without_its_address_or_not_at_
         },
     )?;
     store
-        .insert_request(open_request(id, details.clone(), now), Vec::new(), None)
+        .insert_request(
+            open_request(id, details.clone(), now),
+            Vec::new(),
+            None,
+            None,
+        )
         .await?;
     let row = store.request(id).await?.expect("stored");
     let told = |message_id: &str| -> anyhow::Result<Told> {
@@ -209,7 +216,7 @@ async fn a_request_is_cancelled_with_its_tasks_still_to_run_and_a_closed_one_not
     };
 
     let (row, to_run) = open("cancelled-1");
-    store.insert_request(row, to_run, None).await?;
+    store.insert_request(row, to_run, None, None).await?;
     assert!(
         store
             .cancel("cancelled-1", "asked by the subject", now)
@@ -249,7 +256,7 @@ async fn a_request_is_cancelled_with_its_tasks_still_to_run_and_a_closed_one_not
 
     // Closed before the cancel arrived: nothing of it is stored.
     let (row, to_run) = open("completed-1");
-    store.insert_request(row, to_run, None).await?;
+    store.insert_request(row, to_run, None, None).await?;
     assert!(
         store
             .complete("completed-1", None, Told::default(), now)
@@ -269,6 +276,92 @@ async fn a_request_is_cancelled_with_its_tasks_still_to_run_and_a_closed_one_not
             ("telemetry".to_owned(), TaskStatus::Failed, None),
         ]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_is_received_and_verified_with_its_receipt_or_not_at_all() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
+    mesh.stop("rights").await?;
+    let store = Store::connect(mesh.settings()).await?;
+    let now = Utc::now().duration_trunc(Duration::microseconds(1))?;
+    let receipt = |message_id: &str, request_id: &str| outbox::Model {
+        topic: "received".into(),
+        ..message(message_id, request_id, now)
+    };
+    store
+        .enqueue(message("taken", "another-request", now))
+        .await?;
+
+    // Received: the receipt cannot be stored, so neither is the request.
+    let tasks = || vec![task("received-1", "consent", TaskStatus::Pending, now)];
+    let row = open_request("received-1", Vec::new(), now);
+    let stored = store
+        .insert_request(
+            row.clone(),
+            tasks(),
+            None,
+            Some(receipt("taken", "received-1")),
+        )
+        .await;
+    assert!(stored.is_err());
+    assert!(store.request("received-1").await?.is_none());
+    assert!(store.tasks_of("received-1").await?.is_empty());
+    store
+        .insert_request(row, tasks(), None, Some(receipt("receipt-1", "received-1")))
+        .await?;
+    assert!(store.request("received-1").await?.is_some());
+    let topics: Vec<(String, String)> = store
+        .messages_of("received-1")
+        .await?
+        .into_iter()
+        .map(|m| (m.message_id, m.topic))
+        .collect();
+    assert_eq!(topics, [("receipt-1".to_owned(), "received".to_owned())]);
+
+    // Verified later: the same, and only once.
+    let waiting = request::Model {
+        status: RequestStatus::VerificationRequired,
+        verified_at: None,
+        ..open_request("waiting-1", Vec::new(), now)
+    };
+    store
+        .insert_request(waiting, Vec::new(), None, None)
+        .await?;
+    let subject = pdm_runtime::SubjectId::new_v7();
+    let verify = |message_id: &str| {
+        store.verify(
+            "waiting-1",
+            &subject,
+            b"details".to_vec(),
+            vec![task("waiting-1", "consent", TaskStatus::Pending, now)],
+            Some(receipt(message_id, "waiting-1")),
+            now,
+        )
+    };
+    assert!(verify("taken").await.is_err());
+    let still = store.request("waiting-1").await?.expect("there");
+    assert_eq!(
+        (still.status, still.subject_id),
+        (RequestStatus::VerificationRequired, None)
+    );
+    assert!(store.tasks_of("waiting-1").await?.is_empty());
+    assert!(store.messages_of("waiting-1").await?.is_empty());
+
+    assert!(verify("receipt-2").await?);
+    let verified = store.request("waiting-1").await?.expect("there");
+    assert_eq!(verified.status, RequestStatus::InProgress);
+    assert_eq!(verified.subject_id, Some(subject.to_string()));
+    assert_eq!(store.tasks_of("waiting-1").await?.len(), 1);
+    assert!(!verify("receipt-3").await?, "verified once");
+    let ids: Vec<String> = store
+        .messages_of("waiting-1")
+        .await?
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(ids, ["receipt-2"]);
     Ok(())
 }
 
