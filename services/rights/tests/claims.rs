@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use pdm_rights::store::{
-    RequestStatus, Store, TaskEnd, TaskStatus,
+    Store, TaskEnd, TaskStatus,
     entities::{request, task},
 };
 use pdm_runtime::sea_orm::{ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _};
@@ -17,50 +17,11 @@ const REQUESTS: usize = 40;
 const SERVICES: [&str; 3] = ["identity", "consent", "telemetry"];
 
 fn pending_request(id: &str, now: chrono::DateTime<Utc>) -> (request::Model, Vec<task::Model>) {
-    let row = request::Model {
-        request_id: id.to_owned(),
-        client_reference: None,
-        kind: "ERASURE".into(),
-        regime: "GDPR".into(),
-        subject_id: None,
-        status: RequestStatus::InProgress,
-        priority: 0,
-        received_at: now,
-        verified_at: Some(now),
-        due_at: now + Duration::days(30),
-        original_due_at: now + Duration::days(30),
-        extension_reason: None,
-        confirm_by: None,
-        closed_at: None,
-        outcome_reason: None,
-        wrapped_key: Vec::new(),
-        details: Vec::new(),
-        trace_parent: None,
-        package_expires_at: None,
-        updated_at: now,
-        deletion_reason: None,
-        subject_ref: None,
-        forgotten_at: None,
-    };
     let tasks = SERVICES
         .iter()
-        .map(|service| task::Model {
-            request_id: id.to_owned(),
-            service: (*service).to_owned(),
-            action: "erase".into(),
-            status: TaskStatus::Pending,
-            priority: 0,
-            attempts: 0,
-            next_attempt_at: now,
-            lease_until: None,
-            lease_owner: None,
-            last_error: None,
-            result: None,
-            done_at: None,
-            updated_at: now,
-        })
+        .map(|service| support::task_row(id, service, "erase", TaskStatus::Pending, now))
         .collect();
-    (row, tasks)
+    (support::request_row(id, "ERASURE", Vec::new(), now), tasks)
 }
 
 #[tokio::test]

@@ -19,32 +19,18 @@ use pdm_rights::{
 
 const CONTACT: &str = "someone@example.org";
 
+/// The rights service's store with its worker stopped, so only the test changes it (the
+/// directory and the mesh live as long as they are held).
+async fn store_alone() -> anyhow::Result<(tempfile::TempDir, pdm_testkit::Mesh, Store)> {
+    let dir = tempfile::tempdir()?;
+    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
+    mesh.stop("rights").await?;
+    let store = Store::connect(mesh.settings()).await?;
+    Ok((dir, mesh, store))
+}
+
 fn open_request(id: &str, details: Vec<u8>, now: chrono::DateTime<Utc>) -> request::Model {
-    request::Model {
-        request_id: id.to_owned(),
-        client_reference: None,
-        kind: "ACCESS".into(),
-        regime: "GDPR".into(),
-        subject_id: None,
-        status: RequestStatus::InProgress,
-        priority: 0,
-        received_at: now,
-        verified_at: Some(now),
-        due_at: now + Duration::days(30),
-        original_due_at: now + Duration::days(30),
-        extension_reason: None,
-        confirm_by: None,
-        closed_at: None,
-        outcome_reason: None,
-        wrapped_key: Vec::new(),
-        details,
-        trace_parent: None,
-        package_expires_at: None,
-        updated_at: now,
-        deletion_reason: None,
-        subject_ref: None,
-        forgotten_at: None,
-    }
+    support::request_row(id, "ACCESS", details, now)
 }
 
 fn message(id: &str, request_id: &str, now: chrono::DateTime<Utc>) -> outbox::Model {
@@ -68,11 +54,7 @@ fn message(id: &str, request_id: &str, now: chrono::DateTime<Utc>) -> outbox::Mo
 #[tokio::test]
 async fn a_request_completes_with_its_message_and_without_its_address_or_not_at_all()
 -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
-    // Only this test closes the request.
-    mesh.stop("rights").await?;
-    let store = Store::connect(mesh.settings()).await?;
+    let (_dir, _mesh, store) = store_alone().await?;
     let now = Utc::now().duration_trunc(Duration::microseconds(1))?;
     let id = "closing-1";
     let key = store.new_key(KeyOf::Request(id), now).await?;
@@ -164,21 +146,7 @@ fn task(
     status: TaskStatus,
     now: chrono::DateTime<Utc>,
 ) -> task::Model {
-    task::Model {
-        request_id: request_id.to_owned(),
-        service: service.to_owned(),
-        action: "export".into(),
-        status,
-        priority: 0,
-        attempts: 0,
-        next_attempt_at: now,
-        lease_until: None,
-        lease_owner: None,
-        last_error: None,
-        result: None,
-        done_at: None,
-        updated_at: now,
-    }
+    support::task_row(request_id, service, "export", status, now)
 }
 
 /// Each task of the request as (service, status, error).
@@ -199,10 +167,7 @@ async fn tasks(
 #[tokio::test]
 async fn a_request_is_cancelled_with_its_tasks_still_to_run_and_a_closed_one_not_at_all()
 -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
-    mesh.stop("rights").await?;
-    let store = Store::connect(mesh.settings()).await?;
+    let (_dir, _mesh, store) = store_alone().await?;
     let now = Utc::now().duration_trunc(Duration::microseconds(1))?;
     let open = |id: &str| {
         (
@@ -281,10 +246,7 @@ async fn a_request_is_cancelled_with_its_tasks_still_to_run_and_a_closed_one_not
 
 #[tokio::test]
 async fn a_request_is_received_and_verified_with_its_receipt_or_not_at_all() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut mesh = support::mesh(&dir.path().join("outbox.jsonl")).await?;
-    mesh.stop("rights").await?;
-    let store = Store::connect(mesh.settings()).await?;
+    let (_dir, _mesh, store) = store_alone().await?;
     let now = Utc::now().duration_trunc(Duration::microseconds(1))?;
     let receipt = |message_id: &str, request_id: &str| outbox::Model {
         topic: "received".into(),

@@ -99,11 +99,7 @@ impl Store {
     ) -> Result<()> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         insert_request_in(&txn, row, tasks, submitted_by).await?;
-        if let Some(message) = receipt {
-            outbox::Entity::insert(message.into_active_model())
-                .exec(&txn)
-                .await?;
-        }
+        insert_message(&txn, receipt).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -334,11 +330,7 @@ impl Store {
                 .exec(&txn)
                 .await?;
         }
-        if let Some(message) = receipt {
-            outbox::Entity::insert(message.into_active_model())
-                .exec(&txn)
-                .await?;
-        }
+        insert_message(&txn, receipt).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -627,11 +619,7 @@ impl Store {
         if closed == 0 {
             return Ok(false);
         }
-        if let Some(message) = told.message {
-            outbox::Entity::insert(message.into_active_model())
-                .exec(&txn)
-                .await?;
-        }
+        insert_message(&txn, told.message).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -663,9 +651,7 @@ impl Store {
         if updated == 0 {
             return Ok(false);
         }
-        outbox::Entity::insert(message.into_active_model())
-            .exec(&txn)
-            .await?;
+        insert_message(&txn, Some(message)).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -699,11 +685,7 @@ impl Store {
         cancelling(id, "cancelled: request refused", now)
             .exec(&txn)
             .await?;
-        if let Some(message) = told.message {
-            outbox::Entity::insert(message.into_active_model())
-                .exec(&txn)
-                .await?;
-        }
+        insert_message(&txn, told.message).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -1024,6 +1006,19 @@ async fn insert_request_in(
     .await?;
     if !tasks.is_empty() {
         task::Entity::insert_many(tasks.into_iter().map(IntoActiveModel::into_active_model))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores `message`, if any, in the transaction of the change it tells of.
+async fn insert_message(
+    txn: &sea_orm::DatabaseTransaction,
+    message: Option<outbox::Model>,
+) -> Result<()> {
+    if let Some(message) = message {
+        outbox::Entity::insert(message.into_active_model())
             .exec(txn)
             .await?;
     }

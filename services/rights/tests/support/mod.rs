@@ -361,3 +361,63 @@ pub async fn count(db: &DatabaseConnection, sql: &str, values: &[&str]) -> anyho
     let n: i64 = row.try_get("", "n")?;
     Ok(u64::try_from(n)?)
 }
+
+/// A request row as the service stores one: `kind`, open (IN_PROGRESS), verified and
+/// received at `now`, its details sealed already (`details`).
+pub fn request_row(
+    id: &str,
+    kind: &str,
+    details: Vec<u8>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> pdm_rights::store::entities::request::Model {
+    pdm_rights::store::entities::request::Model {
+        request_id: id.to_owned(),
+        client_reference: None,
+        kind: kind.to_owned(),
+        regime: "GDPR".into(),
+        subject_id: None,
+        status: pdm_rights::store::RequestStatus::InProgress,
+        priority: 0,
+        received_at: now,
+        verified_at: Some(now),
+        due_at: now + chrono::Duration::days(30),
+        original_due_at: now + chrono::Duration::days(30),
+        extension_reason: None,
+        confirm_by: None,
+        closed_at: None,
+        outcome_reason: None,
+        wrapped_key: Vec::new(),
+        details,
+        trace_parent: None,
+        package_expires_at: None,
+        updated_at: now,
+        deletion_reason: None,
+        subject_ref: None,
+        forgotten_at: None,
+    }
+}
+
+/// A task row of `request_id` for `service` and `action`, in `status`, never run.
+pub fn task_row(
+    request_id: &str,
+    service: &str,
+    action: &str,
+    status: pdm_rights::store::TaskStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> pdm_rights::store::entities::task::Model {
+    pdm_rights::store::entities::task::Model {
+        request_id: request_id.to_owned(),
+        service: service.to_owned(),
+        action: action.to_owned(),
+        status,
+        priority: 0,
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: None,
+        lease_owner: None,
+        last_error: None,
+        result: None,
+        done_at: None,
+        updated_at: now,
+    }
+}
