@@ -9,8 +9,9 @@ use tonic::transport::Channel;
 
 use crate::{Replica, Suite, grpc, people::Person};
 
-/// Waits until the erasure `request` of `person` is completed, then requires that every
-/// service it fanned out to erased them, and exactly once: each service holds one receipt
+/// Waits until the erasure `request` of `person` is completed, then requires that the
+/// subject was told so once and that every service it fanned out to erased them, and
+/// exactly once: each service holds one receipt
 /// for the request (in its `erasures` table), the one rights recorded.
 pub async fn erased_exactly_once(
     suite: &Suite,
@@ -25,6 +26,20 @@ pub async fn erased_exactly_once(
     anyhow::ensure!(
         tasks.iter().any(|t| t["action"] == "erase"),
         "{request}: no erasure tasks: {tasks:?}"
+    );
+    // Account deletion, step 5: "You will receive an email confirming the deletion" --
+    // once, whenever the service was killed (the close and its message are one commit).
+    let messages = done["request"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let told = messages
+        .iter()
+        .filter(|m| m["topic"] == "completed")
+        .count();
+    anyhow::ensure!(
+        told == 1,
+        "{request}: the subject was told {told} times that the erasure is done: {messages:?}"
     );
     let mut receipts = BTreeMap::new();
     for task in tasks.iter().filter(|t| t["action"] == "erase") {

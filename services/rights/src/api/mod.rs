@@ -24,7 +24,7 @@ use crate::{
     outbox::Outbox,
     peers::Peers,
     settings::RightsSettings,
-    store::{Store, TaskStatus, entities::task},
+    store::{Store, entities::task},
 };
 
 /// The rights service's gRPC handlers.
@@ -125,20 +125,8 @@ impl RightsApi {
             self.settings.retention,
         )
         .into_iter()
-        .map(|Planned { service, action }| task::Model {
-            request_id: request_id.to_owned(),
-            service,
-            action: action.name().to_owned(),
-            status: TaskStatus::Pending,
-            priority,
-            attempts: 0,
-            next_attempt_at: now,
-            lease_until: None,
-            lease_owner: None,
-            last_error: None,
-            result: None,
-            done_at: None,
-            updated_at: now,
+        .map(|Planned { service, action }| {
+            task::Model::pending(request_id, service, action.name(), priority, now)
         })
         .collect()
     }

@@ -604,24 +604,13 @@ impl Store {
         told: Told,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let closed = closing(
-            id,
-            RequestStatus::Completed,
-            None,
+        let close = Closing {
+            status: RequestStatus::Completed,
+            reason: None,
             package_expires_at,
-            told.forgotten,
-            now,
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected;
-        if closed == 0 {
-            return Ok(false);
-        }
-        insert_message(&txn, told.message).await?;
-        txn.commit().await?;
-        Ok(true)
+            cancel_tasks: None,
+        };
+        self.close_with(id, close, told, now).await
     }
 
     /// Sets a new deadline with its reason and, in the same transaction, the message that
@@ -667,27 +656,13 @@ impl Store {
         told: Told,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let closed = closing(
-            id,
-            RequestStatus::Denied,
-            Some(reasons.to_owned()),
-            None,
-            told.forgotten,
-            now,
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected;
-        if closed == 0 {
-            return Ok(false);
-        }
-        cancelling(id, "cancelled: request refused", now)
-            .exec(&txn)
-            .await?;
-        insert_message(&txn, told.message).await?;
-        txn.commit().await?;
-        Ok(true)
+        let close = Closing {
+            status: RequestStatus::Denied,
+            reason: Some(reasons.to_owned()),
+            package_expires_at: None,
+            cancel_tasks: Some("cancelled: request refused"),
+        };
+        self.close_with(id, close, told, now).await
     }
 
     /// When the last message of `topic` about a request was queued.
@@ -707,22 +682,37 @@ impl Store {
     /// closed as refused by every service and told the subject so. False (nothing
     /// stored) when it was no longer open.
     pub async fn cancel(&self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let close = Closing {
+            status: RequestStatus::Cancelled,
+            reason: Some(reason.to_owned()),
+            package_expires_at: None,
+            cancel_tasks: Some("cancelled"),
+        };
+        self.close_with(id, close, Told::default(), now).await
+    }
+
+    /// Closes an open request as `close` says and stores what `told` holds with it, in
+    /// one transaction; false (nothing stored) when it was no longer open.
+    async fn close_with(
+        &self,
+        id: &str,
+        close: Closing,
+        told: Told,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
-        let closed = closing(
-            id,
-            RequestStatus::Cancelled,
-            Some(reason.to_owned()),
-            None,
-            None,
-            now,
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected;
+        let closed = close
+            .update(id, told.forgotten, now)
+            .exec(&txn)
+            .await?
+            .rows_affected;
         if closed == 0 {
             return Ok(false);
         }
-        cancelling(id, "cancelled", now).exec(&txn).await?;
+        if let Some(why) = close.cancel_tasks {
+            cancelling(id, why, now).exec(&txn).await?;
+        }
+        insert_message(&txn, told.message).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -1035,31 +1025,43 @@ pub struct Told {
     pub forgotten: Option<Vec<u8>>,
 }
 
-/// The update closing an open request (only from IN_PROGRESS or VERIFICATION_REQUIRED),
-/// with its details replaced when `details` is given.
-fn closing(
-    id: &str,
+/// How a request closes.
+struct Closing {
     status: RequestStatus,
     reason: Option<String>,
     package_expires_at: Option<DateTime<Utc>>,
-    details: Option<Vec<u8>>,
-    now: DateTime<Utc>,
-) -> sea_orm::UpdateMany<request::Entity> {
-    let mut update = request::Entity::update_many()
-        .col_expr(request::Column::Status, Expr::value(status))
-        .col_expr(request::Column::OutcomeReason, Expr::value(reason))
-        .col_expr(request::Column::ClosedAt, Expr::value(now))
-        .col_expr(
-            request::Column::PackageExpiresAt,
-            Expr::value(package_expires_at),
-        )
-        .col_expr(request::Column::UpdatedAt, Expr::value(now));
-    if let Some(details) = details {
-        update = update.col_expr(request::Column::Details, Expr::value(details));
+    /// Its tasks still to run are rejected with this error (none: they are left).
+    cancel_tasks: Option<&'static str>,
+}
+
+impl Closing {
+    /// The update closing an open request (only from IN_PROGRESS or
+    /// VERIFICATION_REQUIRED), with its details replaced when `details` is given.
+    fn update(
+        &self,
+        id: &str,
+        details: Option<Vec<u8>>,
+        now: DateTime<Utc>,
+    ) -> sea_orm::UpdateMany<request::Entity> {
+        let mut update = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(self.status))
+            .col_expr(
+                request::Column::OutcomeReason,
+                Expr::value(self.reason.clone()),
+            )
+            .col_expr(request::Column::ClosedAt, Expr::value(now))
+            .col_expr(
+                request::Column::PackageExpiresAt,
+                Expr::value(self.package_expires_at),
+            )
+            .col_expr(request::Column::UpdatedAt, Expr::value(now));
+        if let Some(details) = details {
+            update = update.col_expr(request::Column::Details, Expr::value(details));
+        }
+        update
+            .filter(request::Column::RequestId.eq(id))
+            .filter(request::Column::Status.is_in(RequestStatus::OPEN))
     }
-    update
-        .filter(request::Column::RequestId.eq(id))
-        .filter(request::Column::Status.is_in(RequestStatus::OPEN))
 }
 
 /// How a claimed task ended, to be recorded ([`Store::finish_tasks`]).

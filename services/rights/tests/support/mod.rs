@@ -406,18 +406,13 @@ pub fn task_row(
     now: chrono::DateTime<chrono::Utc>,
 ) -> pdm_rights::store::entities::task::Model {
     pdm_rights::store::entities::task::Model {
-        request_id: request_id.to_owned(),
-        service: service.to_owned(),
-        action: action.to_owned(),
         status,
-        priority: 0,
-        attempts: 0,
-        next_attempt_at: now,
-        lease_until: None,
-        lease_owner: None,
-        last_error: None,
-        result: None,
-        done_at: None,
-        updated_at: now,
+        ..pdm_rights::store::entities::task::Model::pending(
+            request_id,
+            service.to_owned(),
+            action,
+            0,
+            now,
+        )
     }
 }

@@ -41,3 +41,30 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// A task of `request_id` for `service` to do `action`, never run, due at `now`.
+    pub fn pending(
+        request_id: &str,
+        service: String,
+        action: &str,
+        priority: i32,
+        now: ChronoDateTimeUtc,
+    ) -> Self {
+        Self {
+            request_id: request_id.to_owned(),
+            service,
+            action: action.to_owned(),
+            status: TaskStatus::Pending,
+            priority,
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            lease_owner: None,
+            last_error: None,
+            result: None,
+            done_at: None,
+            updated_at: now,
+        }
+    }
+}
