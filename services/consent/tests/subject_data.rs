@@ -368,6 +368,45 @@ async fn erasure_keeps_only_a_pseudonymised_proof_and_says_so() -> anyhow::Resul
     Ok(())
 }
 
+/// An erasure is stored with its receipt or not at all: apart, a stop between the two left
+/// the retry to find nothing to pseudonymise and a receipt counting nothing erased. The
+/// table refusing the receipt stands in for the stop.
+#[tokio::test]
+async fn an_erasure_is_stored_with_its_receipt_or_not_at_all() -> anyhow::Result<()> {
+    use pdm_testkit::faults::{allow_inserts, refuse_inserts};
+    let mesh = TestMesh::new().with(Identity).with(Consent).start().await?;
+    let subject = subject_with_history(&mesh, &Person::new()).await?;
+    let db = mesh.connect_db("consent").await?;
+    let mut subject_data = mesh.subject_data("consent");
+
+    refuse_inserts(&db, "erasures").await?;
+    assert!(
+        erase(&mut subject_data, "dsr-stop", &subject)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        rows_where(&db, "consent_events", "subject_id", &subject).await,
+        3,
+        "nothing is pseudonymised without its receipt"
+    );
+    assert_eq!(pseudonymised_rows(&db).await?, 0);
+    allow_inserts(&db, "erasures").await?;
+
+    let receipt = erase(&mut subject_data, "dsr-stop", &subject).await?;
+    let erased: u64 = receipt.erased.iter().map(|e| e.count).sum();
+    assert_eq!(erased, 3, "the receipt says what was done");
+    assert_eq!(
+        rows_where(&db, "consent_events", "subject_id", &subject).await,
+        0
+    );
+    assert_eq!(
+        erase(&mut subject_data, "dsr-stop", &subject).await?,
+        receipt
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn erasing_a_subject_without_consent_records_erases_nothing() -> anyhow::Result<()> {
     let mesh = TestMesh::new().with(Identity).with(Consent).start().await?;

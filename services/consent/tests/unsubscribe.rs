@@ -282,3 +282,116 @@ async fn the_validity_of_unsubscribe_links_is_bounded() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Whether the subject's one link is marked used, read from the raw row.
+async fn link_used(db: &sea_orm::DatabaseConnection, subject: &str) -> anyhow::Result<bool> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            match db.get_database_backend() {
+                sea_orm::DatabaseBackend::Postgres => {
+                    "SELECT link_id, used_at IS NOT NULL AS used FROM unsubscribe_links WHERE subject_id = $1"
+                }
+                _ => {
+                    "SELECT link_id, used_at IS NOT NULL AS used FROM unsubscribe_links WHERE subject_id = ?"
+                }
+            },
+            [subject.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no link stored"))?;
+    Ok(row.try_get::<bool>("", "used")?)
+}
+
+/// The link of the subject's one row.
+async fn link_id(db: &sea_orm::DatabaseConnection, subject: &str) -> anyhow::Result<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            match db.get_database_backend() {
+                sea_orm::DatabaseBackend::Postgres => {
+                    "SELECT link_id FROM unsubscribe_links WHERE subject_id = $1"
+                }
+                _ => "SELECT link_id FROM unsubscribe_links WHERE subject_id = ?",
+            },
+            [subject.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no link stored"))?;
+    Ok(row.try_get::<String>("", "link_id")?)
+}
+
+/// A link is spent only with its opt-out stored ("you may unsubscribe at any time"):
+/// apart, a stop between marking the link used and recording the opt-out left the person
+/// subscribed and every later click answered "already used". Here the ledger refuses the
+/// opt-out, as a stop in the middle would leave it: the link must stay usable.
+#[tokio::test]
+async fn an_unsubscribe_link_is_used_up_with_its_opt_out_or_not_at_all() -> anyhow::Result<()> {
+    use pdm_consent::store::{NewEntry, Store};
+    use pdm_testkit::faults::{allow_inserts, refuse_inserts};
+
+    let clock = start_clock();
+    let mesh = mesh(&clock).await?;
+    let mut consent = mesh.consent();
+    let subject = subscriber(&mesh).await?;
+    let token = link(&mut consent, &subject, Channel::Email).await?;
+    let db = mesh.connect_db("consent").await?;
+    let id = link_id(&db, &subject).await?;
+    let store = Store::new(db.clone());
+    let opt_out = || NewEntry {
+        subject_id: subject.parse().expect("a subject id"),
+        kind: LedgerEntryKind::OptOut,
+        purpose: None,
+        channel: Some(Channel::Email),
+        source: Source::EmailLink,
+        policy_version: None,
+        text_hash: None,
+        actor: Some("test".into()),
+        occurred_at: chrono::Utc::now(),
+    };
+    let entries_before = ledger_len(&mut consent, &subject).await?;
+
+    refuse_inserts(&db, "consent_events").await?;
+    let refused = store
+        .append_using_link(&id, vec![opt_out()], chrono::Utc::now())
+        .await;
+    assert!(refused.is_err(), "the ledger refused the opt-out");
+    assert!(
+        !link_used(&db, &subject).await?,
+        "a link whose opt-out was not stored is not used up"
+    );
+    let err = unsubscribe(&mut consent, &token)
+        .await
+        .expect_err("the ledger refuses");
+    assert_ne!(err.code(), Code::Ok);
+    assert!(!link_used(&db, &subject).await?);
+    assert_eq!(ledger_len(&mut consent, &subject).await?, entries_before);
+    allow_inserts(&db, "consent_events").await?;
+
+    let answer = unsubscribe(&mut consent, &token).await?;
+    assert!(!answer.already_used, "the click after the failure records");
+    assert!(link_used(&db, &subject).await?);
+    assert_eq!(
+        ledger_len(&mut consent, &subject).await?,
+        entries_before + 1
+    );
+    assert_eq!(
+        promotional_email(&mut consent, &subject).await?,
+        Reason::OptedOut
+    );
+    // Spent: a second use stores nothing, through the API or the store.
+    assert!(unsubscribe(&mut consent, &token).await?.already_used);
+    assert_eq!(
+        store
+            .append_using_link(&id, vec![opt_out()], chrono::Utc::now())
+            .await?,
+        None
+    );
+    assert_eq!(
+        ledger_len(&mut consent, &subject).await?,
+        entries_before + 1
+    );
+    Ok(())
+}

@@ -469,6 +469,46 @@ async fn a_retried_erasure_destroys_a_key_a_crash_left_behind() -> anyhow::Resul
     Ok(())
 }
 
+/// The same for an account deleted by identity alone (`identity.deletion = "local"`): a
+/// retried DeleteAccount is answered with the first receipt without erasing again (the
+/// password can no longer be checked), and destroys the key a crash left behind; it used
+/// to leave it for good while the receipt said `key_destroyed`.
+#[tokio::test]
+async fn a_retried_deletion_destroys_a_key_a_crash_left_behind() -> anyhow::Result<()> {
+    let mesh = TestMesh::new().with(Identity).start().await?;
+    let mut identity = mesh.identity();
+    let person = Person::new();
+    let (subject, _) = full_account(&mut identity, &person, false).await?;
+    let (root, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
+    let keys = pdm_runtime::key_store::connect(mesh.settings(), "identity", &root).await?;
+    let before_deletion = keys.export().await?;
+
+    let first = identity
+        .delete_account(delete(&subject, &person.password, "close-crash"))
+        .await?
+        .into_inner()
+        .receipt
+        .expect("receipt");
+    assert!(first.key_destroyed);
+    assert!(!keys.exists(&subject).await?);
+
+    // As if the process died between the commit and the key's destruction.
+    keys.import(&before_deletion).await?;
+    assert!(keys.exists(&subject).await?);
+    let retried = identity
+        .delete_account(delete(&subject, &person.password, "close-crash"))
+        .await?
+        .into_inner()
+        .receipt
+        .expect("receipt");
+    assert_eq!(retried, first, "the retry answers with the first receipt");
+    assert!(
+        !keys.exists(&subject).await?,
+        "and destroys the key left behind"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn erase_subject_is_idempotent_per_request_id() -> anyhow::Result<()> {
     let clock = ManualClock::new(start_time());

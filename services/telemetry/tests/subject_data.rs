@@ -284,6 +284,69 @@ async fn erasure_destroys_the_key_at_once_and_the_rows_follow_in_the_background(
     Ok(())
 }
 
+/// An erasure is stored with its receipt or not at all ("The right to erasure": the
+/// receipt is the proof it was done): apart, a stop between the two left the retry to find
+/// nothing to erase and a receipt saying no key was destroyed. The key store is another
+/// database, so the key goes after that commit, and the retry destroys a key a stop left
+/// behind. The table refusing the receipt stands in for the stop.
+#[tokio::test]
+async fn an_erasure_is_stored_with_its_receipt_and_its_retry_destroys_a_key_left_behind()
+-> anyhow::Result<()> {
+    use pdm_testkit::faults::{allow_inserts, refuse_inserts};
+    let clock = start_clock();
+    let mesh = mesh(&clock).await?;
+    let (_, subject) = consenting(&mesh).await?;
+    let mut client = mesh.telemetry();
+    let at = now(&clock);
+    assert_eq!(
+        ingest(&mut client, "stop-1", events(&subject, at, 4))
+            .await?
+            .accepted,
+        4
+    );
+    report_crash(&mut client, crash(&subject, at, "boom", "")).await?;
+    let db = mesh.connect_db("telemetry").await?;
+    let (root, _) = pdm_runtime::keys::load_kek(mesh.settings())?;
+    let keys = pdm_runtime::key_store::connect(mesh.settings(), "telemetry", &root).await?;
+    let before_erasure = keys.export().await?;
+
+    refuse_inserts(&db, "erasures").await?;
+    assert!(erase(&mesh, "dsr-stop", &subject).await.is_err());
+    assert_eq!(
+        export(&mesh, &subject).await?.len(),
+        5,
+        "nothing is erased without its receipt"
+    );
+    assert_eq!(rows_where(&db, "crashes", "subject_id", &subject).await, 1);
+    assert!(keys.exists(&subject).await?);
+    allow_inserts(&db, "erasures").await?;
+
+    let receipt = erase(&mesh, "dsr-stop", &subject).await?;
+    assert!(
+        receipt.key_destroyed,
+        "the receipt says what the erasure did"
+    );
+    assert!(
+        receipt
+            .erased
+            .iter()
+            .any(|e| e.category == CRASHES && e.count == 1)
+    );
+    assert!(!keys.exists(&subject).await?);
+    assert!(export(&mesh, &subject).await?.is_empty());
+
+    // As if the process stopped between the commit and the key's destruction.
+    keys.import(&before_erasure).await?;
+    assert!(keys.exists(&subject).await?);
+    let retried = erase(&mesh, "dsr-stop", &subject).await?;
+    assert_eq!(retried, receipt, "the retry answers with the first receipt");
+    assert!(
+        !keys.exists(&subject).await?,
+        "and destroys the key left behind"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn late_events_for_an_erased_subject_are_dropped_even_after_a_restart() -> anyhow::Result<()>
 {

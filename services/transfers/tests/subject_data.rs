@@ -163,6 +163,40 @@ async fn an_export_lists_the_subjects_transfers_and_their_recipients() -> anyhow
     Ok(())
 }
 
+/// An erasure is stored with its receipt or not at all: apart, a stop between the two left
+/// the retry to find nothing to pseudonymise and a receipt counting nothing. The table
+/// refusing the receipt stands in for the stop.
+#[tokio::test]
+async fn an_erasure_is_stored_with_its_receipt_or_not_at_all() -> anyhow::Result<()> {
+    use pdm_testkit::faults::{allow_inserts, refuse_inserts};
+    let clock = ManualClock::new(start_time());
+    let mesh = mesh(&clock).await?;
+    let mut client = mesh.transfers();
+    let germany = register(&mut client, recipient("backup-de", "DE")).await?;
+    let ada = person(&mesh).await?;
+    send(&mesh, &ada, &[&germany, &germany]).await?;
+    let db = mesh.connect_db("transfers").await?;
+    let mut subject_data = mesh.subject_data("transfers");
+
+    refuse_inserts(&db, "erasures").await?;
+    assert!(erase(&mut subject_data, "dsr-stop", &ada).await.is_err());
+    assert_eq!(
+        rows_where(&db, "transfer_log", "subject_id", &ada).await,
+        2,
+        "nothing is pseudonymised without its receipt"
+    );
+    assert_eq!(pseudonymised_rows(&db).await?, 0);
+    allow_inserts(&db, "erasures").await?;
+
+    let receipt = erase(&mut subject_data, "dsr-stop", &ada).await?;
+    assert_eq!(receipt.erased.len(), 1, "the receipt says what was done");
+    assert_eq!(receipt.erased[0].count, 2);
+    assert_eq!(receipt.retained[0].count, 2);
+    assert_eq!(rows_where(&db, "transfer_log", "subject_id", &ada).await, 0);
+    assert_eq!(erase(&mut subject_data, "dsr-stop", &ada).await?, receipt);
+    Ok(())
+}
+
 #[tokio::test]
 async fn erasure_pseudonymises_the_log_and_the_receipt_says_it_is_kept() -> anyhow::Result<()> {
     let clock = ManualClock::new(start_time());

@@ -18,6 +18,7 @@ pub mod assert;
 mod clock;
 mod database;
 pub mod fake;
+pub mod faults;
 mod gated;
 mod logs;
 mod mesh;

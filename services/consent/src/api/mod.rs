@@ -201,16 +201,40 @@ impl ConsentApi {
     /// Appends entries for one subject and makes the result visible to every later check
     /// before returning.
     async fn record(&self, subject: &SubjectId, entries: Vec<NewEntry>) -> Result<Vec<Row>> {
+        self.record_using(None, subject, entries)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// [`Self::record`], using up the unsubscribe link `link` in the same transaction when
+    /// one is given: None, with nothing stored, when the link was used already.
+    async fn record_using(
+        &self,
+        link: Option<&str>,
+        subject: &SubjectId,
+        entries: Vec<NewEntry>,
+    ) -> Result<Option<Vec<Row>>> {
         let _writer = self.inner.writer.lock().await;
         let now = self.inner.clock.now();
-        let rows = self.inner.store.append(entries, now).await?;
+        let rows = match link {
+            None => self.inner.store.append(entries, now).await?,
+            Some(link) => match self
+                .inner
+                .store
+                .append_using_link(link, entries, now)
+                .await?
+            {
+                Some(rows) => rows,
+                None => return Ok(None),
+            },
+        };
         let known = self.inner.subjects.load(subject, now).await?;
         self.inner
             .subjects
             .cache()
             .put_written(*subject.as_uuid(), known, now);
         self.inner.ledger.wrote(rows.iter().map(|r| r.seq));
-        Ok(rows)
+        Ok(Some(rows))
     }
 }
 

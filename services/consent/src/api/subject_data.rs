@@ -11,7 +11,7 @@ use pdm_proto::{
 use pdm_runtime::{
     FieldViolations, SubjectId,
     convert::{from_timestamp, json_to_struct, timestamp},
-    erasure,
+    erasure::{self, Pseudonymised},
     ids::check_request_id,
 };
 use serde_json::json;
@@ -33,6 +33,41 @@ pub const PROOF: &str = "consent.proof";
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
 
+/// The receipt of an erasure that pseudonymised `done`.
+fn receipt(
+    request_id: &str,
+    subject: &SubjectId,
+    done: Pseudonymised,
+    now: chrono::DateTime<chrono::Utc>,
+) -> pb::ErasureReceipt {
+    pb::ErasureReceipt {
+        request_id: request_id.to_owned(),
+        subject_id: subject.to_string(),
+        service: SERVICE.to_owned(),
+        erased: if done.entries > 0 {
+            vec![pb::ErasedItem {
+                category: "consent.subject_link".to_owned(),
+                count: done.entries,
+            }]
+        } else {
+            Vec::new()
+        },
+        retained: vec![pb::RetainedItem {
+            category: PROOF.to_owned(),
+            legal_basis: LegalBasis::LegalObligation as i32,
+            reason: "pseudonymised proof of consent (purpose, times, policy version, text hash) \
+                     kept to demonstrate consent (Art. 7(1) GDPR); the subject id and actor are \
+                     gone; retention rules decide when it is purged"
+                .to_owned(),
+            retain_until: None,
+            count: done.kept,
+        }],
+        completed_at: Some(timestamp(now)),
+        key_destroyed: false,
+        key_backups_gone_by: None,
+    }
+}
+
 fn subject_id(raw: &str) -> Result<SubjectId> {
     let mut v = FieldViolations::new();
     let id = v.check("subject_id", raw.parse::<SubjectId>());
@@ -50,40 +85,26 @@ impl ConsentApi {
         }
         let _writer = self.inner.writer.lock().await;
         let now = self.inner.clock.now();
-        let pseudonymised = self.inner.store.erase(subject, &pseudonym, now).await?;
+        let stored = self
+            .inner
+            .store
+            .erase(subject, &pseudonym, now, |done| {
+                receipt(request_id, subject, done, now)
+            })
+            .await?;
         self.inner
             .subjects
             .cache()
             .put_written(*subject.as_uuid(), Known::Unknown, now);
         self.inner.ledger.wrote([]);
-        let kept = self.inner.store.proof_count(&pseudonym).await?;
-        let receipt = pb::ErasureReceipt {
-            request_id: request_id.to_owned(),
-            subject_id,
-            service: SERVICE.to_owned(),
-            erased: if pseudonymised > 0 {
-                vec![pb::ErasedItem {
-                    category: "consent.subject_link".to_owned(),
-                    count: pseudonymised,
-                }]
-            } else {
-                Vec::new()
-            },
-            retained: vec![pb::RetainedItem {
-                category: PROOF.to_owned(),
-                legal_basis: LegalBasis::LegalObligation as i32,
-                reason: "pseudonymised proof of consent (purpose, times, policy version, text hash) \
-                         kept to demonstrate consent (Art. 7(1) GDPR); the subject id and actor are \
-                         gone; retention rules decide when it is purged"
-                    .to_owned(),
-                retain_until: None,
-                count: kept,
-            }],
-            completed_at: Some(timestamp(now)),
-            key_destroyed: false,
-            key_backups_gone_by: None,
-        };
-        Ok(receipts.keep(&pseudonym, receipt, now).await?)
+        match stored {
+            Some(receipt) => Ok(receipt),
+            // The same request finished first, concurrently: its receipt holds.
+            None => receipts
+                .find(request_id, &subject_id, &pseudonym)
+                .await?
+                .ok_or(ConsentError::Internal("erasure receipt vanished")),
+        }
     }
 
     async fn export(&self, subject: &SubjectId) -> Result<Vec<pb::SubjectRecord>> {

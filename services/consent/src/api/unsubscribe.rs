@@ -83,10 +83,6 @@ impl ConsentApi {
             LinkState::Expired => return Err(ConsentError::LinkExpired.into()),
             LinkState::Usable => {}
         }
-        // Two clicks racing: one marks the link used and records; the other is told so.
-        if !self.inner.store.use_link(&id, now).await? {
-            return used(self.inner.store.max_seq().await?);
-        }
         let entry = NewEntry {
             subject_id: subject,
             kind: LedgerEntryKind::OptOut,
@@ -98,13 +94,10 @@ impl ConsentApi {
             actor: Some(ACTOR.to_owned()),
             occurred_at: now,
         };
-        let rows = match self.record(&subject, vec![entry]).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                // Not recorded: the link must work again when the person retries.
-                self.inner.store.release_link(&id).await?;
-                return Err(e.into());
-            }
+        // The link is used up in the transaction that records its opt-out, so it is spent
+        // only with the opt-out stored; of two clicks racing one records, the other is told.
+        let Some(rows) = self.record_using(Some(&id), &subject, vec![entry]).await? else {
+            return used(self.inner.store.max_seq().await?);
         };
         tracing::info!(subject_id = %subject, channel = ?channel, "opted out by an unsubscribe link");
         Ok(audit::respond(

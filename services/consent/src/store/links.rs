@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use pdm_proto::consent::v1::Channel;
 use pdm_runtime::SubjectId;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr,
+};
 
 use super::{Store, entities::unsubscribe_link};
 use crate::error::Result;
@@ -46,29 +48,21 @@ impl Store {
             .one(&self.db)
             .await?)
     }
+}
 
-    /// Marks a link used; false when another click used it first (only one wins).
-    pub async fn use_link(&self, link_id: &str, now: DateTime<Utc>) -> Result<bool> {
-        let updated = unsubscribe_link::Entity::update_many()
-            .col_expr(unsubscribe_link::Column::UsedAt, Expr::value(Some(now)))
-            .filter(unsubscribe_link::Column::LinkId.eq(link_id))
-            .filter(unsubscribe_link::Column::UsedAt.is_null())
-            .exec(&self.db)
-            .await?
-            .rows_affected;
-        Ok(updated == 1)
-    }
-
-    /// Makes a link usable again after its opt-out could not be recorded.
-    pub async fn release_link(&self, link_id: &str) -> Result<()> {
-        unsubscribe_link::Entity::update_many()
-            .col_expr(
-                unsubscribe_link::Column::UsedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(unsubscribe_link::Column::LinkId.eq(link_id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
+/// Marks a link used, in the caller's transaction; false when another click used it first
+/// (only one wins).
+pub(super) async fn use_link<C: ConnectionTrait>(
+    conn: &C,
+    link_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let updated = unsubscribe_link::Entity::update_many()
+        .col_expr(unsubscribe_link::Column::UsedAt, Expr::value(Some(now)))
+        .filter(unsubscribe_link::Column::LinkId.eq(link_id))
+        .filter(unsubscribe_link::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(updated == 1)
 }

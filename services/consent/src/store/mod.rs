@@ -6,11 +6,15 @@ mod links;
 pub use links::Link;
 
 use chrono::{DateTime, Utc};
+use pdm_proto::subject::v1::ErasureReceipt;
 use pdm_proto::{
     common::v1::Region,
     consent::v1::{Channel, LedgerEntryKind, Source},
 };
-use pdm_runtime::SubjectId;
+use pdm_runtime::{
+    SubjectId,
+    erasure::{Pseudonymised, Receipts},
+};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -73,34 +77,40 @@ impl Store {
     /// sequence order is commit order and a reader following the ledger by sequence never
     /// skips an entry that commits late.
     pub async fn append(&self, entries: Vec<NewEntry>, now: DateTime<Utc>) -> Result<Vec<Row>> {
+        let txn = self.begin_ledger_write().await?;
+        let rows = insert_entries(&txn, entries, now).await?;
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    /// Uses up the unsubscribe link `link_id` and appends its entries, in one transaction:
+    /// a link is never spent without its opt-out stored (apart, a stop between the two
+    /// left the link used and the person still subscribed, every later click answered
+    /// "already used"). None, with nothing stored, when another click used the link first.
+    pub async fn append_using_link(
+        &self,
+        link_id: &str,
+        entries: Vec<NewEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Row>>> {
+        let txn = self.begin_ledger_write().await?;
+        if !links::use_link(&txn, link_id, now).await? {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let rows = insert_entries(&txn, entries, now).await?;
+        txn.commit().await?;
+        Ok(Some(rows))
+    }
+
+    /// A write transaction holding the ledger (see [`Store::append`]).
+    async fn begin_ledger_write(&self) -> Result<sea_orm::DatabaseTransaction> {
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             txn.execute_unprepared("LOCK TABLE consent_events IN EXCLUSIVE MODE")
                 .await?;
         }
-        let mut rows = Vec::with_capacity(entries.len());
-        for e in entries {
-            let row = consent_event::ActiveModel {
-                seq: NotSet,
-                subject_id: Set(e.subject_id.to_string()),
-                kind: Set(e.kind.as_str_name().to_owned()),
-                purpose: Set(e.purpose),
-                channel: Set(e.channel.map(|c| c.as_str_name().to_owned())),
-                source: Set(e.source.as_str_name().to_owned()),
-                policy_version: Set(e.policy_version),
-                text_hash: Set(e.text_hash),
-                actor: Set(e.actor),
-                occurred_at: Set(e.occurred_at),
-                recorded_at: Set(now),
-            };
-            rows.push(
-                consent_event::Entity::insert(row)
-                    .exec_with_returning(&txn)
-                    .await?,
-            );
-        }
-        txn.commit().await?;
-        Ok(rows)
+        Ok(txn)
     }
 
     /// Every entry of the subject (and of its erased pseudonym), oldest first.
@@ -183,14 +193,18 @@ impl Store {
 
     /// Erasure: the subject's entries keep their purpose, times, policy version and text
     /// hash but lose the subject id (replaced by `pseudonym`) and the actor; an ERASED entry
-    /// is appended; the region and the subject's unsubscribe links are forgotten. Returns
-    /// how many entries were pseudonymised.
+    /// is appended; the region and the subject's unsubscribe links are forgotten. The
+    /// receipt `receipt_of` writes from what was done is stored in the same transaction
+    /// (apart, a stop between the two left the retry's receipt counting nothing erased).
+    /// None, with nothing changed, when an erasure under the receipt's request id finished
+    /// first (the caller answers with its receipt).
     pub async fn erase(
         &self,
         subject: &SubjectId,
         pseudonym: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64> {
+        receipt_of: impl FnOnce(Pseudonymised) -> ErasureReceipt,
+    ) -> Result<Option<ErasureReceipt>> {
         let subject = subject.to_string();
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
@@ -237,16 +251,15 @@ impl Store {
             .filter(entities::unsubscribe_link::Column::SubjectId.eq(subject.as_str()))
             .exec(&txn)
             .await?;
-        txn.commit().await?;
-        Ok(updated)
-    }
-
-    /// Entries kept as pseudonymised proof.
-    pub async fn proof_count(&self, pseudonym: &str) -> Result<u64> {
-        Ok(consent_event::Entity::find()
+        let kept = consent_event::Entity::find()
             .filter(consent_event::Column::SubjectId.eq(pseudonym))
-            .count(&self.db)
-            .await?)
+            .count(&txn)
+            .await?;
+        let receipt = receipt_of(Pseudonymised {
+            entries: updated,
+            kept,
+        });
+        Ok(Receipts::commit_with(txn, pseudonym, receipt, now).await?)
     }
 
     /// Pseudonymised entries of subjects erased before `cutoff` (the retention period of
@@ -289,4 +302,35 @@ impl Store {
             .rows_affected;
         Ok((purged, held_count))
     }
+}
+
+/// Inserts `entries` in the caller's transaction, answering them with their sequence
+/// numbers.
+async fn insert_entries<C: ConnectionTrait>(
+    conn: &C,
+    entries: Vec<NewEntry>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        let row = consent_event::ActiveModel {
+            seq: NotSet,
+            subject_id: Set(e.subject_id.to_string()),
+            kind: Set(e.kind.as_str_name().to_owned()),
+            purpose: Set(e.purpose),
+            channel: Set(e.channel.map(|c| c.as_str_name().to_owned())),
+            source: Set(e.source.as_str_name().to_owned()),
+            policy_version: Set(e.policy_version),
+            text_hash: Set(e.text_hash),
+            actor: Set(e.actor),
+            occurred_at: Set(e.occurred_at),
+            recorded_at: Set(now),
+        };
+        rows.push(
+            consent_event::Entity::insert(row)
+                .exec_with_returning(conn)
+                .await?,
+        );
+    }
+    Ok(rows)
 }

@@ -178,17 +178,24 @@ impl Store {
         Ok(receipt)
     }
 
-    /// The receipt of an erasure already done under `request_id` for `subject`, if any;
-    /// `ReceiptError::Reused` when the id was used for another subject.
+    /// The receipt of an erasure already done under `request_id` for `subject`, if any,
+    /// with the subject's key destroyed should a crash have left it behind (as
+    /// [`Store::erase`]'s retry does: a retried DeleteAccount is answered here, never
+    /// erasing again); `ReceiptError::Reused` when the id was used for another subject.
     pub async fn erasure_receipt(
         &self,
         request_id: &str,
         subject: &SubjectId,
     ) -> Result<Option<ErasureReceipt>> {
         let subject_ref = hex_ref(&self.subject_ref(subject));
-        Ok(Receipts::new(self.db.clone())
-            .find(request_id, &subject.to_string(), &subject_ref)
-            .await?)
+        let subject_id = subject.to_string();
+        let done = Receipts::new(self.db.clone())
+            .find(request_id, &subject_id, &subject_ref)
+            .await?;
+        if done.is_some() {
+            self.keys.destroy(&subject_id).await?;
+        }
+        Ok(done)
     }
 
     async fn erase_in(

@@ -29,6 +29,7 @@ use super::{
 use crate::{
     error::{Result, TelemetryError},
     gate,
+    store::Erased,
 };
 
 const SERVICE: &str = "telemetry";
@@ -153,10 +154,18 @@ impl TelemetryApi {
         let subject_ref = erasure::hex_ref(&self.inner.store.subject_hash(subject));
         let receipts = self.inner.store.receipts();
         if let Some(done) = receipts.find(request_id, subject, &subject_ref).await? {
+            // A retry after a stop between the erasure's commit and the key's destruction.
+            self.inner.store.destroy_key(subject).await?;
             return Ok(done);
         }
         let now = self.inner.clock.now();
-        let (key_destroyed, crashes) = self.inner.store.erase_now(subject_id, now).await?;
+        let stored = self
+            .inner
+            .store
+            .erase_now(subject_id, now, |done| {
+                self.receipt(request_id, subject, done, now)
+            })
+            .await?;
         self.inner
             .keys
             .write()
@@ -172,6 +181,28 @@ impl TelemetryApi {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(subject);
+        let receipt = match stored {
+            Some(receipt) => receipt,
+            // The same request finished first, concurrently: its receipt holds.
+            None => receipts
+                .find(request_id, subject, &subject_ref)
+                .await?
+                .ok_or(TelemetryError::Internal("erasure receipt vanished"))?,
+        };
+        // Only now: a large background deletion competing with this call's own writes
+        // would make erasure time grow with the subject's volume.
+        self.inner.erasures.notify_one();
+        Ok(receipt)
+    }
+
+    /// The receipt of an erasure that did `done`.
+    fn receipt(
+        &self,
+        request_id: &str,
+        subject: &str,
+        done: Erased,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> pb::ErasureReceipt {
         let mut erased = vec![pb::ErasedItem {
             // Counting could take as long as deleting: the receipt says what happens instead.
             category: format!(
@@ -179,13 +210,13 @@ impl TelemetryApi {
             ),
             count: 0,
         }];
-        if crashes > 0 {
+        if done.crashes > 0 {
             erased.push(pb::ErasedItem {
                 category: CRASHES.to_owned(),
-                count: crashes,
+                count: done.crashes,
             });
         }
-        let receipt = pb::ErasureReceipt {
+        pb::ErasureReceipt {
             request_id: request_id.to_owned(),
             subject_id: subject.to_owned(),
             service: SERVICE.to_owned(),
@@ -200,15 +231,10 @@ impl TelemetryApi {
                 count: 0,
             }],
             completed_at: Some(timestamp(now)),
-            key_destroyed,
-            key_backups_gone_by: key_destroyed
+            key_destroyed: done.key_destroyed,
+            key_backups_gone_by: done.key_destroyed
                 .then(|| timestamp(self.inner.store.keys().backups_gone_by(now))),
-        };
-        let receipt = receipts.keep(&subject_ref, receipt, now).await?;
-        // Only now: a large background deletion competing with this call's own writes
-        // would make erasure time grow with the subject's volume.
-        self.inner.erasures.notify_one();
-        Ok(receipt)
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection};
 
 pub use aggregates::{BucketDelta, BucketKey, Deltas};
 pub use events::{EventRow, StoredEvent};
+pub use subjects::Erased;
 pub use tracking::{MAX_CHOICES_PER_DEVICE, NewChoice};
 
 #[cfg(test)]

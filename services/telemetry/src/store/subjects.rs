@@ -2,7 +2,11 @@
 //! queue; crash reports and aggregates.
 
 use chrono::{DateTime, Utc};
-use pdm_runtime::SubjectId;
+use pdm_proto::subject::v1::ErasureReceipt;
+use pdm_runtime::{
+    SubjectId,
+    erasure::{self, Receipts},
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Statement, sqlx,
@@ -13,6 +17,15 @@ use super::{
     entities::{aggregate, crash, erasure_queue, restriction, suppression},
 };
 use crate::error::{Result, TelemetryError};
+
+/// What erasing a subject did at once, for its receipt.
+#[derive(Debug, Clone, Copy)]
+pub struct Erased {
+    /// Whether the subject's key was there to destroy.
+    pub key_destroyed: bool,
+    /// Crash reports deleted.
+    pub crashes: u64,
+}
 
 /// Advisory-lock class of the erasure fences (the two-key form keeps them apart from
 /// single-key advisory locks other services may take in a shared database).
@@ -177,12 +190,23 @@ impl Store {
         Ok(())
     }
 
-    /// Erasure, the part that must be immediate: the key goes (every sealed row becomes
-    /// unreadable at once), the subject joins the suppression list and the background
-    /// deletion queue, crash reports go, and their hash leaves the sets of aggregate buckets
-    /// still short of k people. Constant time whatever the number of events.
-    /// Returns `(key destroyed, crash reports deleted)`.
-    pub async fn erase_now(&self, subject: &SubjectId, now: DateTime<Utc>) -> Result<(bool, u64)> {
+    /// Erasure, the part that must be immediate: the subject joins the suppression list and
+    /// the background deletion queue, crash reports go, their hash leaves the sets of
+    /// aggregate buckets still short of k people, and the key goes (every sealed row
+    /// becomes unreadable at once). Constant time whatever the number of events.
+    ///
+    /// The receipt `receipt_of` writes from what is done is stored in the same transaction
+    /// as the rest (apart, a stop between the two left the retry's receipt saying no key
+    /// was destroyed and no crash report deleted). The key store is another database: the
+    /// key goes once that transaction has committed, and a retry of the same request
+    /// destroys it if a stop came in between ([`Store::destroy_key`]). None when an erasure
+    /// under the receipt's request id finished first (the caller answers with its receipt).
+    pub async fn erase_now(
+        &self,
+        subject: &SubjectId,
+        now: DateTime<Utc>,
+        receipt_of: impl FnOnce(Erased) -> ErasureReceipt,
+    ) -> Result<Option<ErasureReceipt>> {
         let subject = subject.to_string();
         let subject = subject.as_str();
         let txn = pdm_runtime::db::begin_write(&self.db).await?;
@@ -196,7 +220,7 @@ impl Store {
             ))
             .await?;
         }
-        let key_destroyed = self.keys.destroy(subject).await?;
+        let key_held = self.keys.exists(subject).await?;
         suppression::Entity::insert(suppression::ActiveModel {
             subject_hash: Set(self.subject_hash(subject)),
             erased_at: Set(now),
@@ -221,8 +245,21 @@ impl Store {
             .await?;
         // Buckets still short of k forget them; published ones keep their count.
         self.forget_person(&txn, subject).await?;
-        txn.commit().await?;
-        Ok((key_destroyed, crashes))
+        let receipt = receipt_of(Erased {
+            key_destroyed: key_held,
+            crashes,
+        });
+        let subject_ref = erasure::hex_ref(&self.subject_hash(subject));
+        let stored = Receipts::commit_with(txn, &subject_ref, receipt, now).await?;
+        self.destroy_key(subject).await?;
+        Ok(stored)
+    }
+
+    /// Destroys the subject's key, if it still has one: an erasure's last step, taken again
+    /// by its retry (a stop between the erasure's commit and this left the key behind).
+    pub async fn destroy_key(&self, subject: &str) -> Result<()> {
+        self.keys.destroy(subject).await?;
+        Ok(())
     }
 
     /// Subjects whose rows are still to be deleted.

@@ -2,7 +2,7 @@
 //! log entries and recipients; erasure pseudonymises the log (a legal record).
 
 use pdm_access_trail as audit;
-use pdm_runtime::erasure;
+use pdm_runtime::erasure::{self, Pseudonymised};
 use std::pin::Pin;
 
 use pdm_proto::{
@@ -121,38 +121,58 @@ impl TransfersApi {
             return Ok(done);
         }
         let now = self.clock.now();
-        let changed = self.store.pseudonymise(subject, &pseudonym).await?;
-        let kept = self.store.pseudonymised_count(&pseudonym).await?;
-        let receipt = pb::ErasureReceipt {
-            request_id: request_id.to_owned(),
-            subject_id: subject.to_string(),
-            service: SERVICE.to_owned(),
-            erased: if changed > 0 {
-                vec![pb::ErasedItem {
-                    category: "transfers.subject_link".to_owned(),
-                    count: changed,
-                }]
-            } else {
-                Vec::new()
-            },
-            retained: if kept > 0 {
-                vec![pb::RetainedItem {
-                    category: LOG.to_owned(),
-                    legal_basis: LegalBasis::LegalObligation as i32,
-                    reason: "the record of each transfer is kept (accountability, Art. 5(2) and 30 GDPR) \
-                             under a pseudonym instead of the subject id; retention rules decide when it goes"
-                        .to_owned(),
-                    retain_until: None,
-                    count: kept,
-                }]
-            } else {
-                Vec::new()
-            },
-            completed_at: Some(timestamp(now)),
-            key_destroyed: false,
-            key_backups_gone_by: None,
-        };
-        Ok(receipts.keep(&pseudonym, receipt, now).await?)
+        match self
+            .store
+            .pseudonymise(subject, &pseudonym, now, |done| {
+                receipt(request_id, subject, done, now)
+            })
+            .await?
+        {
+            Some(receipt) => Ok(receipt),
+            // The same request finished first, concurrently: its receipt holds.
+            None => receipts
+                .find(request_id, &subject.to_string(), &pseudonym)
+                .await?
+                .ok_or(TransfersError::Internal("erasure receipt vanished")),
+        }
+    }
+}
+
+/// The receipt of an erasure that pseudonymised `done`.
+fn receipt(
+    request_id: &str,
+    subject: &SubjectId,
+    done: Pseudonymised,
+    now: chrono::DateTime<chrono::Utc>,
+) -> pb::ErasureReceipt {
+    pb::ErasureReceipt {
+        request_id: request_id.to_owned(),
+        subject_id: subject.to_string(),
+        service: SERVICE.to_owned(),
+        erased: if done.entries > 0 {
+            vec![pb::ErasedItem {
+                category: "transfers.subject_link".to_owned(),
+                count: done.entries,
+            }]
+        } else {
+            Vec::new()
+        },
+        retained: if done.kept > 0 {
+            vec![pb::RetainedItem {
+                category: LOG.to_owned(),
+                legal_basis: LegalBasis::LegalObligation as i32,
+                reason: "the record of each transfer is kept (accountability, Art. 5(2) and 30 GDPR) \
+                         under a pseudonym instead of the subject id; retention rules decide when it goes"
+                    .to_owned(),
+                retain_until: None,
+                count: done.kept,
+            }]
+        } else {
+            Vec::new()
+        },
+        completed_at: Some(timestamp(now)),
+        key_destroyed: false,
+        key_backups_gone_by: None,
     }
 }
 

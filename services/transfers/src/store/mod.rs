@@ -4,7 +4,11 @@
 pub mod entities;
 
 use chrono::{DateTime, Utc};
-use pdm_runtime::SubjectId;
+use pdm_proto::subject::v1::ErasureReceipt;
+use pdm_runtime::{
+    SubjectId,
+    erasure::{Pseudonymised, Receipts},
+};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, sea_query::Expr,
@@ -192,23 +196,31 @@ impl Store {
     }
 
     /// Erasure: the subject's log entries keep the record of the transfer but name a
-    /// pseudonym instead of the subject. Returns how many entries changed.
-    pub async fn pseudonymise(&self, subject: &SubjectId, pseudonym: &str) -> Result<u64> {
-        Ok(transfer_log::Entity::update_many()
+    /// pseudonym instead of the subject, and the receipt `receipt_of` writes from that is
+    /// stored in the same transaction (apart, a stop between the two left the retry's
+    /// receipt counting nothing pseudonymised). None, with nothing changed, when an
+    /// erasure under the receipt's request id finished first.
+    pub async fn pseudonymise(
+        &self,
+        subject: &SubjectId,
+        pseudonym: &str,
+        now: DateTime<Utc>,
+        receipt_of: impl FnOnce(Pseudonymised) -> ErasureReceipt,
+    ) -> Result<Option<ErasureReceipt>> {
+        use sea_orm::PaginatorTrait;
+        let txn = pdm_runtime::db::begin_write(&self.db).await?;
+        let entries = transfer_log::Entity::update_many()
             .col_expr(transfer_log::Column::SubjectId, Expr::value(pseudonym))
             .filter(transfer_log::Column::SubjectId.eq(subject.to_string()))
-            .exec(&self.db)
+            .exec(&txn)
             .await?
-            .rows_affected)
-    }
-
-    /// Log entries under a pseudonym.
-    pub async fn pseudonymised_count(&self, pseudonym: &str) -> Result<u64> {
-        use sea_orm::PaginatorTrait;
-        Ok(transfer_log::Entity::find()
+            .rows_affected;
+        let kept = transfer_log::Entity::find()
             .filter(transfer_log::Column::SubjectId.eq(pseudonym))
-            .count(&self.db)
-            .await?)
+            .count(&txn)
+            .await?;
+        let receipt = receipt_of(Pseudonymised { entries, kept });
+        Ok(Receipts::commit_with(txn, pseudonym, receipt, now).await?)
     }
 
     /// Deletes log entries decided before `cutoff`, except those naming a held subject

@@ -16,7 +16,9 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
 use pdm_proto::subject::v1::{EraseSubjectRequest, ErasureReceipt};
 use prost::Message;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+};
 use tonic::Status;
 
 pub use migration::CreateErasureReceipts;
@@ -97,6 +99,15 @@ fn decode(encoded: &str, subject_id: &str) -> Result<ErasureReceipt, ReceiptErro
     })
 }
 
+/// What an erasure that pseudonymises a subject's entries did, for its receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pseudonymised {
+    /// Entries that lost the subject id for its pseudonym.
+    pub entries: u64,
+    /// Entries kept under the pseudonym, these and any pseudonymised before.
+    pub kept: u64,
+}
+
 /// The erasure receipts of one service's database.
 #[derive(Clone, Debug)]
 pub struct Receipts {
@@ -130,21 +141,23 @@ impl Receipts {
         decode(&row.receipt, subject_id).map(Some)
     }
 
-    /// Keeps `receipt` for the subject `subject_ref`, and answers with the receipt that
-    /// holds for its request id: this one, or the one an erasure that finished first under
-    /// the same id stored (or [`ReceiptError::Reused`] if that erased another subject).
-    pub async fn keep(
-        &self,
+    /// Stores `receipt` in `txn`, the transaction that erased, and commits both: an
+    /// erasure is never stored without its receipt (apart, a stop between the two left a
+    /// retry to find nothing left to erase and a receipt saying so). None, with `txn`
+    /// rolled back, when an erasure under the same request id finished first: the caller
+    /// answers with its receipt ([`Receipts::find`]).
+    pub async fn commit_with(
+        txn: DatabaseTransaction,
         subject_ref: &str,
         receipt: ErasureReceipt,
         now: DateTime<Utc>,
-    ) -> Result<ErasureReceipt, ReceiptError> {
-        if Self::insert(&self.db, subject_ref, &receipt, now).await? {
-            return Ok(receipt);
+    ) -> Result<Option<ErasureReceipt>, DbErr> {
+        if !Self::insert(&txn, subject_ref, &receipt, now).await? {
+            txn.rollback().await?;
+            return Ok(None);
         }
-        self.find(&receipt.request_id, &receipt.subject_id, subject_ref)
-            .await?
-            .ok_or(ReceiptError::Corrupt)
+        txn.commit().await?;
+        Ok(Some(receipt))
     }
 
     /// Inserts `receipt` in the caller's transaction, erasing and recording together;
