@@ -5,6 +5,11 @@
 //! submitted by the privacy team vouching for them (an operator reference), [`IN_FLIGHT`]
 //! at a time; the rate runs from the first submission until none is in progress. ACCESS
 //! with the subject's password is measured apart: argon2 bounds it on 2 cores.
+//!
+//! `rights.burst`: 4,000 vouched access requests (20 for each of 200 subjects) submitted
+//! at once, faster than the worker completes them, so thousands of tasks wait in the queue
+//! and the history grows while it drains; its rate against 200 requests' in the same run
+//! says whether a request costs more when many wait.
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +27,7 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use super::{
-    figures::round1,
+    figures::{round1, round3},
     harness,
     postgres::{self, BenchDatabase},
     telemetry,
@@ -41,19 +46,27 @@ const TARGET_SQLITE: f64 = 500.0;
 const TARGET_POSTGRES: f64 = 300.0;
 /// Longest a batch of requests may take before the benchmark gives up.
 const WITHIN: Duration = Duration::from_secs(300);
+/// `rights.burst`: access requests for each of 200 subjects, submitted as one burst, so
+/// the queue grows to thousands of tasks while the worker drains it.
+const BURST_PER_SUBJECT: usize = 20;
 
 /// Runs the benchmark on both databases (PostgreSQL reported skipped when unreachable).
 pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
-    if !wanted("rights.throughput") {
+    let phases = Phases {
+        throughput: wanted("rights.throughput"),
+        burst: wanted("rights.burst"),
+    };
+    if !phases.throughput && !phases.burst {
         return Ok(Vec::new());
     }
-    let mut rows = on("sqlite", TARGET_SQLITE, Vec::new()).await?;
+    let mut rows = on("sqlite", TARGET_SQLITE, Vec::new(), phases).await?;
     match BenchDatabase::create().await {
         Ok(database) => {
             let measured = on(
                 "postgresql",
                 TARGET_POSTGRES,
                 vec![("database.url".to_owned(), database.url().to_owned())],
+                phases,
             )
             .await;
             if let Err(e) = database.drop().await {
@@ -69,10 +82,20 @@ pub async fn run(wanted: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Value>> {
     Ok(rows)
 }
 
+/// Which parts of the benchmark run.
+#[derive(Debug, Clone, Copy)]
+struct Phases {
+    /// `rights.throughput`: 200 requests of each kind.
+    throughput: bool,
+    /// `rights.burst`: a burst of access requests that queues thousands of tasks.
+    burst: bool,
+}
+
 async fn on(
     database: &str,
     target: f64,
     mut settings: Vec<(String, String)>,
+    phases: Phases,
 ) -> anyhow::Result<Vec<Value>> {
     let outbox =
         std::env::temp_dir().join(format!("pdm-bench-outbox-{}.jsonl", harness::uuid_like()));
@@ -84,13 +107,18 @@ async fn on(
         ),
     ]);
     let mesh = harness::start(&SERVICES, settings).await?;
-    let measured = measure(&mesh, database, target).await;
+    let measured = measure(&mesh, database, target, phases).await;
     harness::stop(mesh).await;
     let _ = std::fs::remove_file(&outbox);
     measured
 }
 
-async fn measure(mesh: &Mesh, database: &str, target: f64) -> anyhow::Result<Vec<Value>> {
+async fn measure(
+    mesh: &Mesh,
+    database: &str,
+    target: f64,
+    phases: Phases,
+) -> anyhow::Result<Vec<Value>> {
     let subjects = telemetry::consenting(mesh, REQUESTS * 2).await?;
     let mut telemetry_client = TelemetryServiceClient::new(mesh.channel("telemetry"));
     let at = pdm_runtime::convert::timestamp(chrono::Utc::now());
@@ -120,30 +148,69 @@ async fn measure(mesh: &Mesh, database: &str, target: f64) -> anyhow::Result<Vec
     };
     let (vouched_subjects, password_subjects) = subjects.split_at(REQUESTS);
     let mut rows = Vec::new();
-    for (kind, label) in [
-        (RequestKind::Access, "access"),
-        (RequestKind::Erasure, "erasure"),
-    ] {
-        let name = format!("rights.throughput.{database}.{label}");
-        // On stderr, so a profiler can be started on the phase itself (docs/scale.md).
-        eprintln!("pdm-bench: {name}: started");
-        let rate = batch(&team, &team, kind, vouched_subjects, &vouched).await?;
-        eprintln!("pdm-bench: {name}: done");
-        rows.push(rate.to_json(&name, "privacy team vouching", Some(target)));
+    let mut access_rate = None;
+    if phases.throughput {
+        for (kind, label) in [
+            (RequestKind::Access, "access"),
+            (RequestKind::Erasure, "erasure"),
+        ] {
+            let name = format!("rights.throughput.{database}.{label}");
+            // On stderr, so a profiler can be started on the phase itself (docs/scale.md).
+            eprintln!("pdm-bench: {name}: started");
+            let rate = batch(&team, &team, kind, vouched_subjects, &vouched).await?;
+            eprintln!("pdm-bench: {name}: done");
+            if kind == RequestKind::Access {
+                access_rate = Some(rate.per_second());
+            }
+            rows.push(rate.to_json(&name, "privacy team vouching", Some(target)));
+        }
+        let rate = batch(
+            &team,
+            &company,
+            RequestKind::Access,
+            password_subjects,
+            &by_password,
+        )
+        .await?;
+        rows.push(rate.to_json(
+            &format!("rights.throughput.{database}.access_password"),
+            "the subject's password (argon2 on every request)",
+            None,
+        ));
     }
-    let rate = batch(
-        &team,
-        &company,
-        RequestKind::Access,
-        password_subjects,
-        &by_password,
-    )
-    .await?;
-    rows.push(rate.to_json(
-        &format!("rights.throughput.{database}.access_password"),
-        "the subject's password (argon2 on every request)",
-        None,
-    ));
+    if phases.burst {
+        // The baseline the burst is compared with, measured in the same run: the 200
+        // vouched access requests above, or measured now when they did not run.
+        let access = match access_rate {
+            Some(rate) => rate,
+            None => batch(
+                &team,
+                &team,
+                RequestKind::Access,
+                vouched_subjects,
+                &vouched,
+            )
+            .await?
+            .per_second(),
+        };
+        // The password phase's subjects: never erased (the vouched ones may be).
+        let burst_subjects = password_subjects;
+        let burst: Vec<String> = (0..BURST_PER_SUBJECT)
+            .flat_map(|_| burst_subjects.iter().cloned())
+            .collect();
+        let name = format!("rights.burst.{database}.access");
+        eprintln!("pdm-bench: {name}: started");
+        let rate = batch(&team, &team, RequestKind::Access, &burst, &vouched).await?;
+        eprintln!("pdm-bench: {name}: done");
+        let mut row = rate.to_json(&name, "privacy team vouching", None);
+        row["requests_per_subject"] = json!(BURST_PER_SUBJECT);
+        row["ratio_vs_200_requests"] = json!(round3(rate.per_second() / access));
+        row["note"] = json!(
+            "from the first SubmitRequest until no request is in progress; submitted faster \
+             than completed, so the queue holds thousands of tasks while the worker drains it"
+        );
+        rows.push(row);
+    }
     Ok(rows)
 }
 
@@ -156,8 +223,13 @@ struct Rate {
 }
 
 impl Rate {
+    /// Requests completed per second.
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.completed.as_secs_f64()
+    }
+
     fn to_json(&self, name: &str, verified_by: &str, target: Option<f64>) -> Value {
-        let per_second = self.requests as f64 / self.completed.as_secs_f64();
+        let per_second = self.per_second();
         json!({
             "name": name,
             "requests": self.requests,

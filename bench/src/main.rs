@@ -143,7 +143,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "pdm_version": env!("CARGO_PKG_VERSION"),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "seconds_per_measurement": seconds.as_secs_f64(),
-        "database": "sqlite (telemetry.*, scale.growth.*, rights.access and rights.erasure: postgresql; rights.throughput: both)",
+        "database": "sqlite (telemetry.*, scale.growth.*, rights.access and rights.erasure: postgresql; rights.throughput and rights.burst: both)",
         "benchmarks": results,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
