@@ -20,10 +20,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context as _;
 use pdm_runtime::{
-    MeshService, ServiceContext, ServiceFuture, Settings, ShutdownSignal, db::DatabaseTarget,
+    MeshService, ServiceContext, ServiceFuture, Settings, ShutdownSignal,
+    db::DatabaseTarget,
+    jobs::{Jobs, OnFailure},
 };
 use sea_orm_migration::MigratorTrait as _;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{settings::WebSettings, store::Sessions};
 
@@ -108,6 +111,8 @@ pub async fn run(
         chrono::Duration::minutes(i64::from(settings.session_idle_minutes)),
         chrono::Duration::hours(i64::from(settings.session_absolute_hours)),
     );
+    let housekept = sessions.clone();
+    let every = std::time::Duration::from_secs(u64::from(settings.housekeeping_secs));
     let mesh = mesh::Mesh::connect(&ctx)?;
     let keyring = pdm_crypto::Keyring::new(&ctx.kek);
     let operators = store::operators::Operators::new(
@@ -125,13 +130,53 @@ pub async fn run(
     );
     let router = app::router(state);
     let addr = listener.local_addr()?;
+    // Expired sessions and packages go on a timer too, not only when someone next signs in
+    // or downloads: a package kept for a person who never comes back was kept for good.
+    let jobs = Jobs::new(NAME, CancellationToken::new());
+    let (kept, clock) = (housekept, ctx.clock.clone());
+    jobs.spawn("housekeeping", OnFailure::Restart, move |stop| {
+        housekeeping(kept.clone(), clock.clone(), every, stop)
+    });
     tracing::info!(service = NAME, %addr, "serving http");
-    axum::serve(
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .context("serving http")?;
-    Ok(())
+    .context("serving http");
+    if !jobs.drain(ctx.settings.server.grace_period()).await {
+        tracing::warn!(
+            service = NAME,
+            "housekeeping still running at the end of the grace period"
+        );
+    }
+    served
+}
+
+/// Deletes expired sessions and packages now and every `every`, until `stop`.
+async fn housekeeping(
+    sessions: Sessions,
+    clock: pdm_runtime::SharedClock,
+    every: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = clock.now();
+        if let Err(err) = sessions.purge(now).await {
+            tracing::warn!(error = %pdm_runtime::error::db_error_kind(&err), "deleting expired sessions failed; will retry");
+        }
+        match sessions.delete_expired_packages(now).await {
+            Ok(0) => {}
+            Ok(packages) => tracing::info!(packages, "expired packages deleted"),
+            Err(err) => {
+                tracing::warn!(error = %pdm_runtime::error::db_error_kind(&err), "deleting expired packages failed; will retry");
+            }
+        }
+    }
 }

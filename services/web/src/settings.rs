@@ -25,6 +25,8 @@ pub struct WebSettings {
     pub sign_in_window_secs: u32,
     /// The privacy policy version a consent given on these pages records.
     pub policy_version: String,
+    /// How often expired sessions and expired packages are deleted (seconds), and at start.
+    pub housekeeping_secs: u32,
 }
 
 impl Default for WebSettings {
@@ -38,6 +40,7 @@ impl Default for WebSettings {
             sign_in_attempts: 10,
             sign_in_window_secs: 300,
             policy_version: "2024-06-28".to_owned(),
+            housekeeping_secs: 600,
         }
     }
 }
@@ -64,6 +67,9 @@ impl SettingsSection for WebSettings {
         if !(1..=86_400).contains(&self.sign_in_window_secs) {
             problems.add("web.sign_in_window_secs", "between 1 and 86400");
         }
+        if !(1..=86_400).contains(&self.housekeeping_secs) {
+            problems.add("web.housekeeping_secs", "between 1 and 86400");
+        }
         let version = self.policy_version.trim();
         if version.is_empty() || version.len() > 32 || version.contains(['\n', '\r']) {
             problems.add("web.policy_version", "1 to 32 characters on one line");
@@ -84,6 +90,7 @@ mod tests {
             session_idle_minutes: 0,
             sign_in_attempts: 0,
             policy_version: String::new(),
+            housekeeping_secs: 0,
             ..WebSettings::default()
         };
         let mut problems = Problems::new();
@@ -93,6 +100,7 @@ mod tests {
             "web.session_idle_minutes",
             "web.sign_in_attempts",
             "web.policy_version",
+            "web.housekeeping_secs",
         ] {
             assert!(text.contains(key), "{key}: {text}");
         }

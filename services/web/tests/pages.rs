@@ -610,6 +610,74 @@ async fn profile_corrections_message_opt_outs_and_gpc_go_through_the_mesh() -> R
     site.stop().await
 }
 
+/// A kept package is deleted once it expires ("deleted once it expires", docs/operations.md)
+/// and an expired session with it, on a timer (`web.housekeeping_secs`): they used to go
+/// only when someone next downloaded or signed in, so a package kept for a person who never
+/// came back was kept for good.
+#[tokio::test]
+async fn expired_packages_and_sessions_are_deleted_without_anyone_coming_back() -> Result {
+    let site = Site::start(&[("web.housekeeping_secs", "1")], None).await?;
+    let sessions = site.sessions().await?;
+    let db = pdm_runtime::db::connect(
+        site.mesh.settings(),
+        &pdm_web::database_target(site.mesh.settings())?,
+    )
+    .await?;
+    let now = chrono::Utc::now();
+    let subject = "0196b9e0-0000-7000-8000-000000000001";
+    for (id, expires) in [
+        ("expired", now - chrono::Duration::seconds(5)),
+        ("kept", now + chrono::Duration::hours(1)),
+    ] {
+        sessions
+            .keep_package(
+                id,
+                subject,
+                b"wrapped".to_vec(),
+                b"sealed".to_vec(),
+                expires.timestamp(),
+            )
+            .await?;
+    }
+    sessions
+        .create(
+            "expired-session",
+            subject,
+            "identity-token",
+            "csrf",
+            Some(now - chrono::Duration::seconds(5)),
+            now,
+        )
+        .await?;
+    sessions
+        .create("live-session", subject, "identity-token", "csrf", None, now)
+        .await?;
+    let packages = |id: &'static str| {
+        let db = db.clone();
+        async move { pdm_testkit::assert::rows_where(&db, "web_packages", "request_id", id).await }
+    };
+    pdm_testkit::eventually(
+        "the expired package and session are deleted",
+        std::time::Duration::from_secs(10),
+        || {
+            let sessions = sessions.clone();
+            let expired = packages("expired");
+            async move {
+                let keys: Vec<String> = sessions.rows().await?.into_iter().map(|r| r.key).collect();
+                Ok(expired.await == 0 && !keys.iter().any(|k| k == "expired-session"))
+            }
+        },
+    )
+    .await?;
+    assert_eq!(packages("kept").await, 1, "a package still valid stays");
+    let keys: Vec<String> = sessions.rows().await?.into_iter().map(|r| r.key).collect();
+    assert!(
+        keys.iter().any(|k| k == "live-session"),
+        "a live session stays"
+    );
+    site.stop().await
+}
+
 #[tokio::test]
 async fn sessions_end_when_idle_and_at_their_absolute_expiry() -> Result {
     let clock = ManualClock::new(chrono::Utc::now());

@@ -253,6 +253,15 @@ impl Sessions {
         Ok(())
     }
 
+    /// Deletes the packages past their expiry: how many.
+    pub async fn delete_expired_packages(&self, now: DateTime<Utc>) -> Result<u64, sea_orm::DbErr> {
+        Ok(package::Entity::delete_many()
+            .filter(package::Column::ExpiresAt.lte(now.timestamp()))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
     /// The sealed package of `subject`'s request, `(wrapped key, sealed)`, if kept and not
     /// expired; expired packages are deleted on the way.
     pub async fn package(
@@ -261,10 +270,7 @@ impl Sessions {
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>, sea_orm::DbErr> {
-        package::Entity::delete_many()
-            .filter(package::Column::ExpiresAt.lte(now.timestamp()))
-            .exec(&self.db)
-            .await?;
+        self.delete_expired_packages(now).await?;
         Ok(package::Entity::find_by_id(request_id.to_owned())
             .one(&self.db)
             .await?
