@@ -25,6 +25,9 @@ pub enum RightsError {
     /// The caller may not do this (PERMISSION_DENIED).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A service this call needs did not answer (UNAVAILABLE: retry with backoff).
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
     /// Something that should not happen.
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -41,6 +44,9 @@ impl From<RightsError> for Status {
             }
             RightsError::Db(e) => status::database("rights", &e),
             RightsError::Crypto(e) => status::internal("rights.crypto", &e.to_string()),
+            RightsError::Unavailable(what) => {
+                Status::unavailable(format!("{what} unavailable; retry with backoff"))
+            }
             RightsError::Internal(what) => status::internal("rights", what),
         }
     }

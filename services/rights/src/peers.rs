@@ -57,21 +57,6 @@ impl Peers {
 // === impl Peers ===
 
 impl Peers {
-    /// The subject's email on their account, for the messages a request owes them; `None`
-    /// when identity does not know the subject or does not answer.
-    pub async fn contact_email(&self, subject: &str) -> Option<String> {
-        self.identity
-            .clone()
-            .get_account(GetAccountRequest {
-                subject_id: subject.to_owned(),
-            })
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().account)
-            .map(|a| a.email)
-            .filter(|e| !e.is_empty())
-    }
-
     /// The subject's email on their account: `Ok(None)` when identity knows no account of
     /// the subject (or it has no email); `Err` when identity does not answer, so a caller
     /// that records the absence of an address never does so by mistake.

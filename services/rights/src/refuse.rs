@@ -18,16 +18,20 @@ use crate::{
 pub const TOPIC: &str = "refused";
 
 /// Where to write to the request's subject: the address the request holds, else the one
-/// on the account it names (a request refused before verification is told too). `key` is
+/// on the account it names (a request refused before verification is told too); UNAVAILABLE
+/// when identity does not answer, so a refusal is never stored untold for that. `key` is
 /// the request's.
 pub async fn address(peers: &Peers, key: &DataKey, req: &request::Model) -> Result<Option<String>> {
     if let Some(email) = Outbox::address(key, req)? {
         return Ok(Some(email));
     }
-    Ok(match &req.subject_id {
-        Some(subject) => peers.contact_email(subject).await,
-        None => None,
-    })
+    match &req.subject_id {
+        Some(subject) => peers
+            .account_email(subject)
+            .await
+            .map_err(|_| crate::error::RightsError::Unavailable("identity")),
+        None => Ok(None),
+    }
 }
 
 /// Refuses `req` (sealed with `key`) for `reasons` (already validated, at least one);

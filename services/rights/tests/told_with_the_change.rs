@@ -338,3 +338,55 @@ fn details_without_an_address_are_left_as_they_are() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A request is stored with its subject's address or not at all: the address comes from
+/// identity at submission, and a request stored without it because identity did not
+/// answer (killed, restarting) closed with its subject never told (Account deletion, step
+/// 5: "You will receive an email confirming the deletion"; found by the churn soak).
+/// Identity away, SubmitRequest answers UNAVAILABLE and stores nothing; back, the same
+/// submission is stored and its subject told.
+#[tokio::test]
+async fn a_request_is_not_stored_without_the_address_identity_could_not_give() -> anyhow::Result<()>
+{
+    use pdm_proto::rights::v1::{self as pb, RequestKind, Status};
+    let dir = tempfile::tempdir()?;
+    let outbox_file = dir.path().join("outbox.jsonl");
+    let mut mesh = support::mesh(&outbox_file).await?;
+    let (_person, subject) = support::person_with_data(&mesh).await?;
+    let erasure = || pb::SubmitRequestRequest {
+        kind: RequestKind::Erasure as i32,
+        regime: pb::Regime::Gdpr as i32,
+        subject_id: subject.clone(),
+        credential: support::operator("identity documents checked"),
+        client_reference: "told-1".into(),
+        ..Default::default()
+    };
+    let team = pdm_tls::identity::Caller::Admin;
+
+    mesh.stop("identity").await?;
+    let refused = support::submit_as(&mesh, &team, erasure())
+        .await
+        .expect_err("identity does not answer");
+    let status = refused
+        .downcast_ref::<tonic::Status>()
+        .expect("a gRPC status");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let db = mesh.connect_db("rights").await?;
+    assert_eq!(
+        pdm_testkit::assert::rows(&db, "requests").await,
+        0,
+        "nothing is stored without the address"
+    );
+
+    mesh.restart("identity").await?;
+    let stored = support::submit_as(&mesh, &team, erasure()).await?;
+    let done = support::wait_closed_as(&mesh, &team, &stored.request_id).await?;
+    assert_eq!(done.status, Status::Completed as i32);
+    let told = done
+        .messages
+        .iter()
+        .filter(|m| m.topic == "completed")
+        .count();
+    assert_eq!(told, 1, "the subject is told once: {:?}", done.messages);
+    Ok(())
+}

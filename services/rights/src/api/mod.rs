@@ -107,9 +107,15 @@ impl RightsApi {
         result
     }
 
-    /// The subject's email, for the messages the request owes them.
-    async fn contact_email(&self, subject: &SubjectId) -> Option<String> {
-        self.peers.contact_email(&subject.to_string()).await
+    /// The subject's email, for the messages the request owes them: none when identity
+    /// knows no address; UNAVAILABLE when identity does not answer, so a request is never
+    /// stored without the address it has (it would close untold: Account deletion, step 5,
+    /// "You will receive an email confirming the deletion").
+    async fn contact_email(&self, subject: &SubjectId) -> crate::error::Result<Option<String>> {
+        self.peers
+            .account_email(&subject.to_string())
+            .await
+            .map_err(|_| crate::error::RightsError::Unavailable("identity"))
     }
 
     fn tasks(

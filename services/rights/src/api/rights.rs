@@ -110,7 +110,7 @@ impl RightsApi {
         let due = deadline::due(s.regime, received);
         let tasks = match &verified {
             Some(subject) => {
-                details.contact_email = self.contact_email(subject).await;
+                details.contact_email = self.contact_email(subject).await?;
                 self.tasks(&request_id, s.kind, priority, now)
             }
             None => Vec::new(),
@@ -297,7 +297,7 @@ impl RightsService for RightsApi {
                 let key = self.store.key(KeyOf::Request(&id)).await?;
                 let mut details =
                     sealed::open_details(&key, &row.details).map_err(RightsError::from)?;
-                details.contact_email = self.contact_email(&verified).await;
+                details.contact_email = self.contact_email(&verified).await?;
                 let kind = RequestKind::from_str_name(&row.kind).unwrap_or_default();
                 let tasks = self.tasks(&id, kind, row.priority, now);
                 let sealed_details =
