@@ -194,9 +194,8 @@ async fn measure(
             .per_second(),
         };
         // The password phase's subjects: never erased (the vouched ones may be).
-        let burst_subjects = password_subjects;
         let burst: Vec<String> = (0..BURST_PER_SUBJECT)
-            .flat_map(|_| burst_subjects.iter().cloned())
+            .flat_map(|_| password_subjects.iter().cloned())
             .collect();
         let name = format!("rights.burst.{database}.access");
         eprintln!("pdm-bench: {name}: started");

@@ -283,44 +283,28 @@ async fn the_validity_of_unsubscribe_links_is_bounded() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the subject's one link is marked used, read from the raw row.
-async fn link_used(db: &sea_orm::DatabaseConnection, subject: &str) -> anyhow::Result<bool> {
-    use sea_orm::{ConnectionTrait, Statement};
+/// The subject's one stored link, read from the raw row: its id and whether it is used.
+async fn stored_link(
+    db: &sea_orm::DatabaseConnection,
+    subject: &str,
+) -> anyhow::Result<(String, bool)> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let placeholder = match db.get_database_backend() {
+        DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    };
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            match db.get_database_backend() {
-                sea_orm::DatabaseBackend::Postgres => {
-                    "SELECT link_id, used_at IS NOT NULL AS used FROM unsubscribe_links WHERE subject_id = $1"
-                }
-                _ => {
-                    "SELECT link_id, used_at IS NOT NULL AS used FROM unsubscribe_links WHERE subject_id = ?"
-                }
-            },
+            format!(
+                "SELECT link_id, used_at IS NOT NULL AS used FROM unsubscribe_links \
+                 WHERE subject_id = {placeholder}"
+            ),
             [subject.into()],
         ))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no link stored"))?;
-    Ok(row.try_get::<bool>("", "used")?)
-}
-
-/// The link of the subject's one row.
-async fn link_id(db: &sea_orm::DatabaseConnection, subject: &str) -> anyhow::Result<String> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            match db.get_database_backend() {
-                sea_orm::DatabaseBackend::Postgres => {
-                    "SELECT link_id FROM unsubscribe_links WHERE subject_id = $1"
-                }
-                _ => "SELECT link_id FROM unsubscribe_links WHERE subject_id = ?",
-            },
-            [subject.into()],
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no link stored"))?;
-    Ok(row.try_get::<String>("", "link_id")?)
+    Ok((row.try_get("", "link_id")?, row.try_get("", "used")?))
 }
 
 /// A link is spent only with its opt-out stored ("you may unsubscribe at any time"):
@@ -338,7 +322,7 @@ async fn an_unsubscribe_link_is_used_up_with_its_opt_out_or_not_at_all() -> anyh
     let subject = subscriber(&mesh).await?;
     let token = link(&mut consent, &subject, Channel::Email).await?;
     let db = mesh.connect_db("consent").await?;
-    let id = link_id(&db, &subject).await?;
+    let (id, _) = stored_link(&db, &subject).await?;
     let store = Store::new(db.clone());
     let opt_out = || NewEntry {
         subject_id: subject.parse().expect("a subject id"),
@@ -359,20 +343,20 @@ async fn an_unsubscribe_link_is_used_up_with_its_opt_out_or_not_at_all() -> anyh
         .await;
     assert!(refused.is_err(), "the ledger refused the opt-out");
     assert!(
-        !link_used(&db, &subject).await?,
+        !stored_link(&db, &subject).await?.1,
         "a link whose opt-out was not stored is not used up"
     );
     let err = unsubscribe(&mut consent, &token)
         .await
         .expect_err("the ledger refuses");
     assert_ne!(err.code(), Code::Ok);
-    assert!(!link_used(&db, &subject).await?);
+    assert!(!stored_link(&db, &subject).await?.1);
     assert_eq!(ledger_len(&mut consent, &subject).await?, entries_before);
     allow_inserts(&db, "consent_events").await?;
 
     let answer = unsubscribe(&mut consent, &token).await?;
     assert!(!answer.already_used, "the click after the failure records");
-    assert!(link_used(&db, &subject).await?);
+    assert!(stored_link(&db, &subject).await?.1);
     assert_eq!(
         ledger_len(&mut consent, &subject).await?,
         entries_before + 1

@@ -111,8 +111,8 @@ pub async fn run(
         chrono::Duration::minutes(i64::from(settings.session_idle_minutes)),
         chrono::Duration::hours(i64::from(settings.session_absolute_hours)),
     );
-    let housekept = sessions.clone();
     let every = std::time::Duration::from_secs(u64::from(settings.housekeeping_secs));
+    let (swept, clock) = (sessions.clone(), ctx.clock.clone());
     let mesh = mesh::Mesh::connect(&ctx)?;
     let keyring = pdm_crypto::Keyring::new(&ctx.kek);
     let operators = store::operators::Operators::new(
@@ -133,9 +133,8 @@ pub async fn run(
     // Expired sessions and packages go on a timer too, not only when someone next signs in
     // or downloads: a package kept for a person who never comes back was kept for good.
     let jobs = Jobs::new(NAME, CancellationToken::new());
-    let (kept, clock) = (housekept, ctx.clock.clone());
     jobs.spawn("housekeeping", OnFailure::Restart, move |stop| {
-        housekeeping(kept.clone(), clock.clone(), every, stop)
+        housekeeping(swept.clone(), clock.clone(), every, stop)
     });
     tracing::info!(service = NAME, %addr, "serving http");
     let served = axum::serve(

@@ -10,8 +10,8 @@ use pdm_proto::{
 };
 use pdm_runtime::{
     FieldViolations, SubjectId,
-    convert::{from_timestamp, json_to_struct, timestamp},
-    erasure::{self, Pseudonymised},
+    convert::{from_timestamp, json_to_struct},
+    erasure::{self, KeptRecord},
     ids::check_request_id,
 };
 use serde_json::json;
@@ -33,40 +33,13 @@ pub const PROOF: &str = "consent.proof";
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportSubjectResponse, Status>> + Send>>;
 
-/// The receipt of an erasure that pseudonymised `done`.
-fn receipt(
-    request_id: &str,
-    subject: &SubjectId,
-    done: Pseudonymised,
-    now: chrono::DateTime<chrono::Utc>,
-) -> pb::ErasureReceipt {
-    pb::ErasureReceipt {
-        request_id: request_id.to_owned(),
-        subject_id: subject.to_string(),
-        service: SERVICE.to_owned(),
-        erased: if done.entries > 0 {
-            vec![pb::ErasedItem {
-                category: "consent.subject_link".to_owned(),
-                count: done.entries,
-            }]
-        } else {
-            Vec::new()
-        },
-        retained: vec![pb::RetainedItem {
-            category: PROOF.to_owned(),
-            legal_basis: LegalBasis::LegalObligation as i32,
-            reason: "pseudonymised proof of consent (purpose, times, policy version, text hash) \
+/// What the erasure keeps, and why.
+const KEPT: KeptRecord = KeptRecord {
+    category: PROOF,
+    reason: "pseudonymised proof of consent (purpose, times, policy version, text hash) \
                      kept to demonstrate consent (Art. 7(1) GDPR); the subject id and actor are \
-                     gone; retention rules decide when it is purged"
-                .to_owned(),
-            retain_until: None,
-            count: done.kept,
-        }],
-        completed_at: Some(timestamp(now)),
-        key_destroyed: false,
-        key_backups_gone_by: None,
-    }
-}
+                     gone; retention rules decide when it is purged",
+};
 
 fn subject_id(raw: &str) -> Result<SubjectId> {
     let mut v = FieldViolations::new();
@@ -89,7 +62,14 @@ impl ConsentApi {
             .inner
             .store
             .erase(subject, &pseudonym, now, |done| {
-                receipt(request_id, subject, done, now)
+                done.receipt(
+                    request_id,
+                    subject,
+                    SERVICE,
+                    "consent.subject_link",
+                    KEPT,
+                    now,
+                )
             })
             .await?;
         self.inner

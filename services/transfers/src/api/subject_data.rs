@@ -2,7 +2,7 @@
 //! log entries and recipients; erasure pseudonymises the log (a legal record).
 
 use pdm_access_trail as audit;
-use pdm_runtime::erasure::{self, Pseudonymised};
+use pdm_runtime::erasure::{self, KeptRecord};
 use std::pin::Pin;
 
 use pdm_proto::{
@@ -11,7 +11,7 @@ use pdm_proto::{
 };
 use pdm_runtime::{
     FieldViolations, SubjectId,
-    convert::{from_timestamp, json_to_struct, timestamp},
+    convert::{from_timestamp, json_to_struct},
     ids::check_request_id,
 };
 use serde_json::json;
@@ -124,7 +124,14 @@ impl TransfersApi {
         match self
             .store
             .pseudonymise(subject, &pseudonym, now, |done| {
-                receipt(request_id, subject, done, now)
+                done.receipt(
+                    request_id,
+                    subject,
+                    SERVICE,
+                    "transfers.subject_link",
+                    KEPT,
+                    now,
+                )
             })
             .await?
         {
@@ -138,43 +145,12 @@ impl TransfersApi {
     }
 }
 
-/// The receipt of an erasure that pseudonymised `done`.
-fn receipt(
-    request_id: &str,
-    subject: &SubjectId,
-    done: Pseudonymised,
-    now: chrono::DateTime<chrono::Utc>,
-) -> pb::ErasureReceipt {
-    pb::ErasureReceipt {
-        request_id: request_id.to_owned(),
-        subject_id: subject.to_string(),
-        service: SERVICE.to_owned(),
-        erased: if done.entries > 0 {
-            vec![pb::ErasedItem {
-                category: "transfers.subject_link".to_owned(),
-                count: done.entries,
-            }]
-        } else {
-            Vec::new()
-        },
-        retained: if done.kept > 0 {
-            vec![pb::RetainedItem {
-                category: LOG.to_owned(),
-                legal_basis: LegalBasis::LegalObligation as i32,
-                reason: "the record of each transfer is kept (accountability, Art. 5(2) and 30 GDPR) \
-                         under a pseudonym instead of the subject id; retention rules decide when it goes"
-                    .to_owned(),
-                retain_until: None,
-                count: done.kept,
-            }]
-        } else {
-            Vec::new()
-        },
-        completed_at: Some(timestamp(now)),
-        key_destroyed: false,
-        key_backups_gone_by: None,
-    }
-}
+/// What the erasure keeps, and why.
+const KEPT: KeptRecord = KeptRecord {
+    category: LOG,
+    reason: "the record of each transfer is kept (accountability, Art. 5(2) and 30 GDPR) \
+                         under a pseudonym instead of the subject id; retention rules decide when it goes",
+};
 
 fn subject_id(raw: &str) -> Result<SubjectId> {
     let mut v = FieldViolations::new();

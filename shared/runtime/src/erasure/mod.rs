@@ -14,7 +14,10 @@ pub mod migration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
-use pdm_proto::subject::v1::{EraseSubjectRequest, ErasureReceipt};
+use pdm_proto::{
+    common::v1::LegalBasis,
+    subject::v1::{EraseSubjectRequest, ErasedItem, ErasureReceipt, RetainedItem},
+};
 use prost::Message;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
@@ -106,6 +109,56 @@ pub struct Pseudonymised {
     pub entries: u64,
     /// Entries kept under the pseudonym, these and any pseudonymised before.
     pub kept: u64,
+}
+
+/// What a service keeps under the pseudonym after an erasure, as a legal obligation.
+#[derive(Debug, Clone, Copy)]
+pub struct KeptRecord {
+    /// Its retention category.
+    pub category: &'static str,
+    /// Why it is kept, as the receipt tells the subject.
+    pub reason: &'static str,
+}
+
+impl Pseudonymised {
+    /// `service`'s receipt for erasing `subject` under `request_id`: the entries that lost
+    /// the subject id counted under `unlinked`, the entries kept under the pseudonym as
+    /// `kept` says (each listed only when there are any).
+    pub fn receipt(
+        self,
+        request_id: &str,
+        subject: &SubjectId,
+        service: &str,
+        unlinked: &str,
+        kept: KeptRecord,
+        now: DateTime<Utc>,
+    ) -> ErasureReceipt {
+        ErasureReceipt {
+            request_id: request_id.to_owned(),
+            subject_id: subject.to_string(),
+            service: service.to_owned(),
+            erased: (self.entries > 0)
+                .then(|| ErasedItem {
+                    category: unlinked.to_owned(),
+                    count: self.entries,
+                })
+                .into_iter()
+                .collect(),
+            retained: (self.kept > 0)
+                .then(|| RetainedItem {
+                    category: kept.category.to_owned(),
+                    legal_basis: LegalBasis::LegalObligation as i32,
+                    reason: kept.reason.to_owned(),
+                    retain_until: None,
+                    count: self.kept,
+                })
+                .into_iter()
+                .collect(),
+            completed_at: Some(crate::convert::timestamp(now)),
+            key_destroyed: false,
+            key_backups_gone_by: None,
+        }
+    }
 }
 
 /// The erasure receipts of one service's database.
